@@ -1,0 +1,201 @@
+"""The embedded backend: an in-process EVM (py-evm driven through titanoboa's fast Env).
+
+No node, no set-up, thousands of transactions per second. Each transaction is mined in a
+block of its own; the block timestamp follows the wall clock plus any time travel.
+Gas in receipts is what a node would charge: intrinsic gas, plus execution, minus the
+capped refund (titanoboa itself reports execution gas only).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import boa
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_canonical_address, to_checksum_address
+
+from mercato.chain.accounts import dev_accounts
+from mercato.chain.base import Log, Receipt, TxRequest
+from mercato.chain.revert import decode_revert
+from mercato.errors import ChainError, ContractRevert
+
+EMBEDDED_CHAIN_ID = 31337
+DEV_BALANCE_WEI = 10_000 * 10**18
+BLOCK_GAS_LIMIT = 30_000_000
+# Intrinsic gas (EIP-2028, EIP-3860): what a node charges before the first opcode runs.
+TX_BASE_GAS = 21_000
+TX_CREATE_GAS = 32_000
+CALLDATA_ZERO_GAS = 4
+CALLDATA_NONZERO_GAS = 16
+INITCODE_WORD_GAS = 2
+MAX_REFUND_QUOTIENT = 5  # EIP-3529
+
+
+def intrinsic_gas(data: bytes, create: bool) -> int:
+    """Gas charged for a transaction before execution."""
+    zeros = data.count(0)
+    gas = TX_BASE_GAS + zeros * CALLDATA_ZERO_GAS + (len(data) - zeros) * CALLDATA_NONZERO_GAS
+    if create:
+        gas += TX_CREATE_GAS + INITCODE_WORD_GAS * ((len(data) + 31) // 32)
+    return gas
+
+
+class EmbeddedChain:
+    """An in-process development chain."""
+
+    backend = "embedded"
+
+    def __init__(self, chain_id: int = EMBEDDED_CHAIN_ID) -> None:
+        self.chain_id = chain_id
+        self._env = boa.Env()
+        self._env.evm.patch.chain_id = chain_id
+        self._time_offset = 0
+        self._block = 0
+        self._timestamp = int(time.time())
+        self._logs: list[Log] = []
+        self._funded: set[str] = set()
+        self._sync_block_context()
+
+    # accounts -------------------------------------------------------------------------
+    def dev_accounts(self, count: int) -> list[LocalAccount]:
+        accounts = dev_accounts(count)
+        for account in accounts:
+            if account.address not in self._funded:
+                self.set_balance(account.address, DEV_BALANCE_WEI)
+                self._funded.add(account.address)
+        return accounts
+
+    def balance(self, address: str) -> int:
+        return int(self._env.get_balance(address))
+
+    def set_balance(self, address: str, wei: int) -> None:
+        self._env.set_balance(address, wei)
+
+    # transactions -----------------------------------------------------------------------
+    def deploy(self, sender: LocalAccount, initcode: bytes, value: int = 0) -> Receipt:
+        self._begin_tx(sender.address, None)
+        address, computation = self._env.deploy(
+            sender=sender.address, bytecode=initcode, value=value, gas=BLOCK_GAS_LIMIT
+        )
+        self._raise_on_error(computation, "deploy", in_tx=True)
+        return self._mine(computation, initcode, create=True, contract=str(address))
+
+    def send(self, tx: TxRequest) -> Receipt:
+        if tx.to is None:
+            return self.deploy(tx.sender, tx.data, tx.value)
+        self._begin_tx(tx.sender.address, tx.to)
+        computation = self._env.execute_code(
+            to_address=tx.to,
+            sender=tx.sender.address,
+            gas=tx.gas or BLOCK_GAS_LIMIT,
+            value=tx.value,
+            data=tx.data,
+        )
+        self._raise_on_error(computation, "transaction", in_tx=True)
+        return self._mine(computation, tx.data, create=False, contract=None)
+
+    def send_many(self, txs: Sequence[TxRequest]) -> list[Receipt]:
+        return [self.send(tx) for tx in txs]
+
+    def call(self, to: str, data: bytes, sender: str | None = None, value: int = 0) -> bytes:
+        computation = self._env.execute_code(
+            to_address=to,
+            sender=sender or self._env.eoa,
+            gas=BLOCK_GAS_LIMIT,
+            value=value,
+            data=data,
+            is_modifying=False,
+            simulate=value != 0,
+        )
+        self._raise_on_error(computation, "call")
+        return bytes(computation.output)
+
+    def estimate_gas(self, tx: TxRequest) -> int:
+        with self._env.anchor():
+            receipt = self.send(tx)
+        self._block -= 1  # the anchor rolled the state back; forget the block too
+        del self._logs[len(self._logs) - len(receipt.logs) :]
+        self._sync_block_context()
+        return receipt.gas_used
+
+    # reading ----------------------------------------------------------------------------
+    def get_logs(
+        self, from_block: int, to_block: int | None = None, address: str | None = None
+    ) -> list[Log]:
+        last = self._block if to_block is None else to_block
+        wanted = address.lower() if address else None
+        return [
+            log
+            for log in self._logs
+            if from_block <= log.block_number <= last
+            and (wanted is None or log.address.lower() == wanted)
+        ]
+
+    def block_number(self) -> int:
+        return self._block
+
+    def timestamp(self) -> int:
+        return self._timestamp
+
+    def time_travel(self, seconds: int) -> None:
+        if seconds < 0:
+            raise ChainError("time travel goes forward only")
+        self._time_offset += seconds
+        self._timestamp += seconds
+        self._sync_block_context()
+
+    def close(self) -> None:
+        self._logs.clear()
+
+    # internals --------------------------------------------------------------------------
+    def _begin_tx(self, sender: str, to: str | None) -> None:
+        """Start a new block and reset warm/cold access tracking as a new transaction does."""
+        self._timestamp = max(self._timestamp, int(time.time()) + self._time_offset)
+        self._block += 1
+        self._sync_block_context()
+        self._env.reset_gas_used()
+        state = self._env.evm.vm.state
+        state.mark_address_warm(to_canonical_address(sender))
+        if to is not None:
+            state.mark_address_warm(to_canonical_address(to))
+
+    def _sync_block_context(self) -> None:
+        self._env.evm.patch.block_number = self._block
+        self._env.evm.patch.timestamp = self._timestamp
+
+    def _raise_on_error(self, computation: Any, what: str, in_tx: bool = False) -> None:
+        if not computation.is_error:
+            return
+        if in_tx:  # a reverted transaction is not mined here: undo the block it opened
+            self._block -= 1
+            self._sync_block_context()
+        output = bytes(computation.output or b"")
+        if output or "Revert" in type(computation.error).__name__:
+            raise ContractRevert(decode_revert(output), function=what)
+        raise ChainError(f"{what} failed in the EVM: {computation.error!r}")
+
+    def _mine(self, computation: Any, data: bytes, *, create: bool, contract: str | None) -> Receipt:
+        used = intrinsic_gas(data, create) + computation.get_gas_used()
+        used -= min(computation.get_gas_refund(), used // MAX_REFUND_QUOTIENT)
+        tx_hash = "0x" + keccak(self._block.to_bytes(8, "big") + data).hex()
+        logs = tuple(
+            Log(
+                address=to_checksum_address(address),
+                topics=tuple(topic.to_bytes(32, "big") for topic in topics),
+                data=bytes(log_data),
+                block_number=self._block,
+                tx_hash=tx_hash,
+                log_index=index,
+            )
+            for index, (address, topics, log_data) in enumerate(computation.get_log_entries())
+        )
+        self._logs.extend(logs)
+        return Receipt(
+            tx_hash=tx_hash,
+            block_number=self._block,
+            gas_used=used,
+            logs=logs,
+            contract_address=contract and to_checksum_address(contract),
+        )

@@ -1,0 +1,103 @@
+# pragma version ~=0.4.3
+"""
+@title Participant registry
+@notice One registry for every Mercato protocol. A participant is known only by its address;
+        it registers a bitmask of roles, a secp256k1 public key (33 bytes, compressed) that
+        others seal envelopes to, and an optional stake. Leaving takes EXIT_DELAY so that a
+        protocol can still hold a participant to account before its stake goes.
+"""
+
+ROLE_DATA_OWNER: constant(uint256) = 1
+ROLE_MODEL_OWNER: constant(uint256) = 2
+ROLE_COMPUTE_PROVIDER: constant(uint256) = 4
+ROLE_CLIENT: constant(uint256) = 8
+ROLE_ARBITER: constant(uint256) = 16
+ALL_ROLES: constant(uint256) = 31
+KEY_LENGTH: constant(uint256) = 33
+
+EXIT_DELAY: public(immutable(uint256))
+
+roles: public(HashMap[address, uint256])
+encryption_key: public(HashMap[address, Bytes[KEY_LENGTH]])
+stake: public(HashMap[address, uint256])
+exit_after: public(HashMap[address, uint256])
+
+event Registered:
+    account: indexed(address)
+    roles: uint256
+    encryption_key: Bytes[KEY_LENGTH]
+    stake: uint256
+
+event ExitRequested:
+    account: indexed(address)
+    exit_after: uint256
+
+event StakeWithdrawn:
+    account: indexed(address)
+    amount: uint256
+
+
+@deploy
+def __init__(exit_delay: uint256):
+    """
+    @param exit_delay Seconds between asking to leave and getting the stake back.
+    """
+    EXIT_DELAY = exit_delay
+
+
+@external
+@payable
+def register(roles: uint256, encryption_key: Bytes[KEY_LENGTH]):
+    """
+    @notice Register or update the caller's roles and key; any value sent adds to its stake.
+    @param roles Bitmask of ROLE_* constants (at least one).
+    @param encryption_key Compressed secp256k1 public key (0x02 or 0x03 then 32 bytes).
+    """
+    assert roles != 0 and roles & ALL_ROLES == roles, "registry: unknown or empty roles"
+    assert len(encryption_key) == KEY_LENGTH, "registry: key must be 33 bytes"
+    prefix: uint256 = convert(slice(encryption_key, 0, 1), uint256)
+    assert prefix == 2 or prefix == 3, "registry: key is not a compressed point"
+    assert self.exit_after[msg.sender] == 0, "registry: exit in progress"
+    self.roles[msg.sender] = roles
+    self.encryption_key[msg.sender] = encryption_key
+    self.stake[msg.sender] += msg.value
+    log Registered(
+        account=msg.sender, roles=roles, encryption_key=encryption_key, stake=self.stake[msg.sender]
+    )
+
+
+@external
+def request_exit():
+    """
+    @notice Drop every role now; the stake can be withdrawn after EXIT_DELAY.
+    """
+    assert self.roles[msg.sender] != 0, "registry: not registered"
+    self.roles[msg.sender] = 0
+    self.exit_after[msg.sender] = block.timestamp + EXIT_DELAY
+    log ExitRequested(account=msg.sender, exit_after=block.timestamp + EXIT_DELAY)
+
+
+@external
+@nonreentrant
+def withdraw_stake():
+    """
+    @notice Withdraw the whole stake once the exit delay has passed.
+    """
+    exit_after: uint256 = self.exit_after[msg.sender]
+    assert exit_after != 0, "registry: no exit requested"
+    assert block.timestamp >= exit_after, "registry: exit delay not over"
+    amount: uint256 = self.stake[msg.sender]
+    self.stake[msg.sender] = 0
+    self.exit_after[msg.sender] = 0
+    log StakeWithdrawn(account=msg.sender, amount=amount)
+    if amount > 0:
+        raw_call(msg.sender, b"", value=amount)
+
+
+@external
+@view
+def has_role(account: address, role: uint256) -> bool:
+    """
+    @notice Whether ``account`` currently holds every role bit in ``role``.
+    """
+    return role != 0 and self.roles[account] & role == role

@@ -1,0 +1,63 @@
+"""Errors raised by Mercato.
+
+Every error Mercato raises derives from :class:`MercatoError`; third-party errors are
+translated where they enter our code, so callers catch only these::
+
+    MercatoError
+    ├── ConfigError            bad settings, unknown backend, missing deployment file
+    ├── InputError             bad user input, rejected before any state changes
+    ├── ChainError             the node or the EVM could not be reached or used
+    │   └── ContractRevert     a transaction or call reverted; carries the revert reason
+    ├── StorageError           a blob store failed
+    │   └── BlobNotFound       no blob with that hash
+    ├── IntegrityError         data does not match its commitment (hash, Merkle proof, signature)
+    └── ProtocolError          a protocol step cannot run in the current state
+"""
+
+from __future__ import annotations
+
+
+class MercatoError(Exception):
+    """Root of every error raised by Mercato."""
+
+
+class ConfigError(MercatoError):
+    """Settings are missing or inconsistent."""
+
+
+class InputError(MercatoError):
+    """User input is malformed; nothing was changed."""
+
+
+class ChainError(MercatoError):
+    """The chain backend failed."""
+
+
+class ContractRevert(ChainError):
+    """A contract call or transaction reverted.
+
+    ``reason`` is the contract's revert string (``"auction: bid above maximum"``), or an
+    empty string when the contract gave none.
+    """
+
+    def __init__(self, reason: str, *, function: str = "") -> None:
+        self.reason = reason
+        self.function = function
+        where = f"{function}: " if function else ""
+        super().__init__(f"{where}reverted: {reason or '(no reason given)'}")
+
+
+class StorageError(MercatoError):
+    """A blob store operation failed."""
+
+
+class BlobNotFound(StorageError):
+    """No blob is stored under the requested hash."""
+
+
+class IntegrityError(MercatoError):
+    """Data does not match its commitment, proof or signature."""
+
+
+class ProtocolError(MercatoError):
+    """A protocol step is not possible in the current state."""

@@ -1,0 +1,164 @@
+"""Datasets as traded assets: the scikit-learn sample sets, a safe byte form, a seeded split.
+
+A dataset travels as a NumPy ``.npz`` archive read with ``allow_pickle=False``, so its bytes
+can carry only plain arrays, never code. ``np.savez`` writes every member with a fixed
+timestamp, so the same dataset always has the same bytes and the same hash.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn import datasets as sk_datasets
+from sklearn.model_selection import train_test_split
+
+from mercato.errors import InputError
+from mercato.ml.seed import check_seed
+from mercato.ontology import Category, load_ontology
+
+FORMAT = "mercato.dataset/1"
+DEFAULT_TEST_FRACTION = 0.25
+MAX_DATASET_BYTES = 512 * 1024 * 1024
+_MEMBERS = frozenset({"format", "name", "ontology_class", "X", "y"})
+
+# name -> (scikit-learn loader, ontology class of the data)
+_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
+    "digits": (sk_datasets.load_digits, "mc:HandwrittenDigitImages"),
+    "breast_cancer": (sk_datasets.load_breast_cancer, "mc:TumourDiagnosisRecords"),
+    "wine": (sk_datasets.load_wine, "mc:WineChemistryRecords"),
+    "iris": (sk_datasets.load_iris, "mc:IrisFlowerMeasurements"),
+}
+DATASET_NAMES: tuple[str, ...] = tuple(_SOURCES)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Labelled examples: features ``X`` (float32, one row each) and integer labels ``y``.
+
+    The arrays are made read-only; ``ontology_class`` must be a data class of the ontology.
+    """
+
+    name: str
+    ontology_class: str
+    X: NDArray[np.float32]
+    y: NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError("dataset: name must be a non-empty string")
+        ontology = load_ontology()
+        curie = ontology.curie(self.ontology_class)
+        if ontology.category_of(curie) is not Category.DATA:
+            raise InputError(f"dataset {self.name!r}: {curie!r} is not a data class")
+        X = np.array(self.X, dtype=np.float32, order="C")
+        y = np.array(self.y, dtype=np.int64)
+        if X.ndim != 2 or y.ndim != 1 or len(X) != len(y) or len(y) == 0:
+            raise InputError(
+                f"dataset {self.name!r}: need X of shape (n, features) and y of shape (n,) "
+                f"with n > 0, got {X.shape} and {y.shape}"
+            )
+        if not np.isfinite(X).all():
+            raise InputError(f"dataset {self.name!r}: X holds NaN or infinite values")
+        X.setflags(write=False)
+        y.setflags(write=False)
+        object.__setattr__(self, "ontology_class", curie)
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", y)
+
+    @property
+    def classes(self) -> NDArray[np.int64]:
+        """Distinct labels, sorted."""
+        return np.unique(self.y)
+
+    def to_bytes(self) -> bytes:
+        """The dataset as an ``.npz`` archive; equal datasets give equal bytes."""
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            format=np.array(FORMAT),
+            name=np.array(self.name),
+            ontology_class=np.array(self.ontology_class),
+            X=self.X,
+            y=self.y,
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Dataset:
+        """Read :meth:`to_bytes` output; raises InputError on anything else. Never unpickles."""
+        if len(data) > MAX_DATASET_BYTES:
+            raise InputError(f"dataset: archive is larger than {MAX_DATASET_BYTES} bytes")
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                if set(archive.files) != _MEMBERS:
+                    raise InputError(
+                        f"dataset: archive members {sorted(archive.files)} are not "
+                        f"{sorted(_MEMBERS)}"
+                    )
+                arrays = {name: archive[name] for name in _MEMBERS}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, MemoryError) as exc:
+            raise InputError(f"dataset: not a readable .npz archive: {exc}") from None
+        fmt = _text(arrays["format"], "format")
+        if fmt != FORMAT:
+            raise InputError(f"dataset: format {fmt!r} is not {FORMAT!r}")
+        if arrays["X"].dtype != np.float32 or arrays["y"].dtype != np.int64:
+            raise InputError("dataset: X must be float32 and y int64")
+        return cls(
+            name=_text(arrays["name"], "name"),
+            ontology_class=_text(arrays["ontology_class"], "ontology_class"),
+            X=arrays["X"],
+            y=arrays["y"],
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A dataset cut into a training part and a held-out test part."""
+
+    X_train: NDArray[np.float32]
+    y_train: NDArray[np.int64]
+    X_test: NDArray[np.float32]
+    y_test: NDArray[np.int64]
+
+
+def load_dataset(name: str) -> Dataset:
+    """One of the sample datasets scikit-learn ships (no network): see :data:`DATASET_NAMES`."""
+    if name not in _SOURCES:
+        close = difflib.get_close_matches(str(name), DATASET_NAMES, n=1)
+        hint = f"Did you mean {close[0]!r}?" if close else f"Known: {', '.join(DATASET_NAMES)}."
+        raise InputError(f"no dataset named {name!r}. {hint}")
+    loader, ontology_class = _SOURCES[name]
+    bunch = loader()
+    return Dataset(name=name, ontology_class=ontology_class, X=bunch.data, y=bunch.target)
+
+
+def holdout_split(
+    dataset: Dataset, seed: int, test_fraction: float = DEFAULT_TEST_FRACTION
+) -> Split:
+    """Stratified train/test split; the same dataset, seed and fraction give the same split."""
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test fraction must lie strictly between 0 and 1, got {test_fraction}")
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            dataset.X,
+            dataset.y,
+            test_size=test_fraction,
+            random_state=check_seed(seed),
+            stratify=dataset.y,
+        )
+    except ValueError as exc:
+        raise InputError(f"dataset {dataset.name!r}: cannot split: {exc}") from None
+    return Split(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test)
+
+
+def _text(array: NDArray[Any], member: str) -> str:
+    if array.dtype.kind != "U" or array.ndim != 0:
+        raise InputError(f"dataset: member {member!r} must be a text scalar")
+    return str(array[()])

@@ -1,0 +1,201 @@
+"""The client's requirements document and matching of provider assets against it.
+
+The document is published in the blob store and its keccak-256 hash goes on chain, so it
+has one canonical byte form: UTF-8 JSON with sorted keys and no whitespace. Class names are
+stored as CURIEs, so a document written with full IRIs hashes the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from eth_utils import keccak
+
+from mercato.errors import InputError
+from mercato.ontology.canonical import as_object, canonical_json, check_fields, load_json_object
+from mercato.ontology.category import Category
+from mercato.ontology.match import ONTOLOGY_VERSION, load_ontology
+
+REQUIREMENTS_VERSION = 1
+MAX_DOCUMENT_BYTES = 64 * 1024
+MAX_TASK_CHARS = 4096
+# Every metric a client may require, with the closed range its minimum must lie in.
+METRIC_RANGES: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {
+        "accuracy": (0.0, 1.0),
+        "balanced_accuracy": (0.0, 1.0),
+        "f1_macro": (0.0, 1.0),
+    }
+)
+_FIELDS = ("classes", "constraints", "metric", "ontology", "task", "version")
+_METRIC_FIELDS = ("minimum", "name")
+_WHAT = "requirements"
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a client buys: one required ontology class per category and a quality bar.
+
+    Construction validates every field against the shipped ontology and raises InputError
+    with one line naming the first problem; class names are normalised to CURIEs.
+    """
+
+    data: str
+    algorithm: str
+    infrastructure: str
+    task: str
+    metric: str
+    minimum: float
+    constraints: Mapping[str, Scalar] = field(default_factory=dict)
+    ontology: str = ONTOLOGY_VERSION
+
+    def __post_init__(self) -> None:
+        shipped = load_ontology().version
+        if self.ontology != shipped:
+            raise InputError(
+                f"requirements: written for ontology {self.ontology!r}, "
+                f"but this Mercato ships {shipped!r}"
+            )
+        for category in Category:
+            object.__setattr__(self, category.label, _check_class(self, category))
+        if not isinstance(self.task, str) or not self.task:
+            raise InputError("requirements: task must be a non-empty string")
+        if len(self.task) > MAX_TASK_CHARS:
+            raise InputError(f"requirements: task is longer than {MAX_TASK_CHARS} characters")
+        object.__setattr__(self, "minimum", _check_metric(self.metric, self.minimum))
+        object.__setattr__(self, "constraints", _check_constraints(self.constraints))
+
+    def __hash__(self) -> int:
+        return hash(self.to_json_bytes())
+
+    def required_class(self, category: Category) -> str:
+        """CURIE of the class required for ``category``."""
+        return str(getattr(self, Category(category).label))
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical encoding: UTF-8 JSON, sorted keys, no whitespace."""
+        document = {
+            "classes": {c.label: self.required_class(c) for c in Category},
+            "constraints": dict(self.constraints),
+            "metric": {"minimum": self.minimum, "name": self.metric},
+            "ontology": self.ontology,
+            "task": self.task,
+            "version": REQUIREMENTS_VERSION,
+        }
+        return canonical_json(document)
+
+    def digest(self) -> bytes:
+        """keccak-256 of the canonical encoding: the commitment published on chain."""
+        return bytes(keccak(self.to_json_bytes()))
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Requirements:
+        """Read and validate a requirements document; raises InputError on the first problem."""
+        document = load_json_object(raw, _WHAT, MAX_DOCUMENT_BYTES)
+        check_fields(document, _FIELDS, _WHAT)
+        if document["version"] != REQUIREMENTS_VERSION or isinstance(document["version"], bool):
+            raise InputError(
+                f"requirements: unsupported version {document['version']!r} "
+                f"(this Mercato reads version {REQUIREMENTS_VERSION})"
+            )
+        classes = as_object(document["classes"], _WHAT, "classes")
+        labels = tuple(c.label for c in Category)
+        for label in sorted(classes):
+            if label not in labels:
+                raise InputError(
+                    f"requirements: unknown category {label!r} in classes; "
+                    f"expected {', '.join(labels)}"
+                )
+        for category in Category:
+            if category.label not in classes:
+                raise InputError(f"requirements: no class required for category {category.label!r}")
+        metric = as_object(document["metric"], _WHAT, "metric")
+        check_fields(metric, _METRIC_FIELDS, _WHAT, "metric.")
+        return cls(
+            data=classes["data"],
+            algorithm=classes["algorithm"],
+            infrastructure=classes["infrastructure"],
+            task=document["task"],
+            metric=metric["name"],
+            minimum=metric["minimum"],
+            constraints=as_object(document["constraints"], _WHAT, "constraints"),
+            ontology=document["ontology"],
+        )
+
+
+@dataclass(frozen=True)
+class AssetOffer:
+    """A provider's asset as the auction sees it: its category, ontology class and name."""
+
+    category: Category
+    asset_class: str
+    name: str
+
+    def __post_init__(self) -> None:
+        ontology = load_ontology()
+        curie = ontology.curie(self.asset_class)
+        actual = ontology.category_of(curie)
+        if actual is not Category(self.category):
+            raise InputError(
+                f"offer {self.name!r}: class {curie!r} belongs to category {actual.label!r}, "
+                f"not {Category(self.category).label!r}"
+            )
+        object.__setattr__(self, "category", Category(self.category))
+        object.__setattr__(self, "asset_class", curie)
+
+    def matches(self, requirements: Requirements) -> bool:
+        """True when this asset may bid for its category in an auction with ``requirements``."""
+        return matches(requirements, self.category, self.asset_class)
+
+
+def matches(requirements: Requirements, category: Category, asset_class: str) -> bool:
+    """True when ``asset_class`` is subsumed by the class ``requirements`` set for ``category``."""
+    return load_ontology().is_subclass(asset_class, requirements.required_class(category))
+
+
+def _check_class(requirements: Requirements, category: Category) -> str:
+    name = getattr(requirements, category.label)
+    ontology = load_ontology()
+    try:
+        curie = ontology.curie(name)
+    except InputError as exc:
+        raise InputError(f"requirements: {category.label}: {exc}") from None
+    actual = ontology.category_of(curie)
+    if actual is not category:
+        raise InputError(
+            f"requirements: {category.label} class {curie!r} belongs to category {actual.label!r}"
+        )
+    return curie
+
+
+def _check_metric(name: object, minimum: object) -> float:
+    if not isinstance(name, str) or name not in METRIC_RANGES:
+        known = ", ".join(sorted(METRIC_RANGES))
+        raise InputError(f"requirements: unknown metric {name!r}; expected one of {known}")
+    if isinstance(minimum, bool) or not isinstance(minimum, int | float):
+        raise InputError(f"requirements: minimum {name} must be a number, not {minimum!r}")
+    low, high = METRIC_RANGES[name]
+    if not (math.isfinite(minimum) and low <= minimum <= high):
+        raise InputError(
+            f"requirements: minimum {name} {minimum!r} is out of range [{low:g}, {high:g}]"
+        )
+    return float(minimum)
+
+
+def _check_constraints(constraints: object) -> Mapping[str, Scalar]:
+    if not isinstance(constraints, Mapping):
+        raise InputError("requirements: constraints must be an object of name -> value")
+    for key, value in constraints.items():
+        if not isinstance(key, str) or not key:
+            raise InputError(f"requirements: constraint name {key!r} must be a non-empty string")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise InputError(
+                f"requirements: constraint {key!r} must be a string, number, boolean or null"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"requirements: constraint {key!r} must be a finite number")
+    return MappingProxyType(dict(sorted(constraints.items())))
