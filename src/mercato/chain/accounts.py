@@ -25,7 +25,10 @@ Account.enable_unaudited_hdwallet_features()
 @lru_cache(maxsize=256)
 def dev_account(index: int) -> LocalAccount:
     """The development account at ``index`` of the test mnemonic."""
-    return Account.from_mnemonic(DEV_MNEMONIC, account_path=DEV_PATH.format(index=index))
+    account: LocalAccount = Account.from_mnemonic(
+        DEV_MNEMONIC, account_path=DEV_PATH.format(index=index)
+    )
+    return account
 
 
 def dev_accounts(count: int) -> list[LocalAccount]:
@@ -39,9 +42,10 @@ def account_from_env(variable: str = KEY_ENV) -> LocalAccount:
     if not key:
         raise ConfigError(f"no private key: set {variable} to a 0x-prefixed hex key")
     try:
-        return Account.from_key(key)
+        account: LocalAccount = Account.from_key(key)
     except ValueError as exc:
         raise ConfigError(f"{variable} does not hold a valid private key: {exc}") from exc
+    return account
 
 
 def account_from_keystore(path: Path, password: str | None = None) -> LocalAccount:
@@ -55,4 +59,5 @@ def account_from_keystore(path: Path, password: str | None = None) -> LocalAccou
         raise ConfigError(f"no keystore file at {path}") from exc
     except ValueError as exc:
         raise ConfigError(f"cannot decrypt keystore {path}: {exc}") from exc
-    return Account.from_key(key)
+    account: LocalAccount = Account.from_key(key)
+    return account

@@ -10,9 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi import decode, encode
+from eth_abi.abi import decode, encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from mercato.chain.base import Chain, Log, Receipt, TxRequest
 from mercato.chain.compile import compile_contract
@@ -67,6 +69,10 @@ class Event:
 
     def __getitem__(self, key: str) -> Any:
         return self.args[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The argument ``key``, or ``default`` if this event has no such argument."""
+        return self.args.get(key, default)
 
 
 @dataclass(frozen=True)
@@ -129,8 +135,16 @@ class ABI:
                 topic = keccak(text=f"{item['name']}({','.join(types)})")
                 self.events[topic] = _EventSpec(
                     item["name"],
-                    [(p["name"], t) for p, t in zip(item["inputs"], types) if p["indexed"]],
-                    [(p["name"], t) for p, t in zip(item["inputs"], types) if not p["indexed"]],
+                    [
+                        (p["name"], t)
+                        for p, t in zip(item["inputs"], types, strict=True)
+                        if p["indexed"]
+                    ],
+                    [
+                        (p["name"], t)
+                        for p, t in zip(item["inputs"], types, strict=True)
+                        if not p["indexed"]
+                    ],
                     [p["name"] for p in item["inputs"]],
                 )
 
@@ -149,7 +163,9 @@ class ABI:
 
     def decode_output(self, name: str, argc: int, data: bytes) -> Any:
         fn = self.function(name, argc)
-        values = [_normalise(v, t) for v, t in zip(decode(fn.outputs, data), fn.outputs)]
+        values = [
+            _normalise(v, t) for v, t in zip(decode(fn.outputs, data), fn.outputs, strict=True)
+        ]
         return values[0] if len(values) == 1 else tuple(values)
 
     def decode_log(self, log: Log) -> Event | None:
@@ -163,9 +179,7 @@ class ABI:
         for (name, kind), value in zip(spec.data, decode(data_types, log.data), strict=True):
             args[name] = _normalise(value, kind)
         ordered = {name: args[name] for name in spec.order}
-        return Event(
-            spec.name, ordered, log.address, log.block_number, log.tx_hash, log.log_index
-        )
+        return Event(spec.name, ordered, log.address, log.block_number, log.tx_hash, log.log_index)
 
 
 class Contract:

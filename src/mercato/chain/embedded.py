@@ -3,7 +3,9 @@
 No node, no set-up, thousands of transactions per second. Each transaction is mined in a
 block of its own; the block timestamp follows the wall clock plus any time travel.
 Gas in receipts is what a node would charge: intrinsic gas, plus execution, minus the
-capped refund (titanoboa itself reports execution gas only).
+capped refund, at least the calldata floor (titanoboa itself reports execution gas only).
+Every transaction starts as on a node: storage "original" values committed (EIP-2200),
+access lists and transient storage cleared, the sender's nonce incremented.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 
 import boa
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_canonical_address, to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
 
 from mercato.chain.accounts import dev_accounts
 from mercato.chain.base import Log, Receipt, TxRequest
@@ -31,6 +34,8 @@ CALLDATA_ZERO_GAS = 4
 CALLDATA_NONZERO_GAS = 16
 INITCODE_WORD_GAS = 2
 MAX_REFUND_QUOTIENT = 5  # EIP-3529
+FLOOR_GAS_PER_TOKEN = 10  # EIP-7623 (Prague): a byte is 1 token if zero, 4 otherwise
+NONZERO_BYTE_TOKENS = 4
 
 
 def intrinsic_gas(data: bytes, create: bool) -> int:
@@ -38,8 +43,20 @@ def intrinsic_gas(data: bytes, create: bool) -> int:
     zeros = data.count(0)
     gas = TX_BASE_GAS + zeros * CALLDATA_ZERO_GAS + (len(data) - zeros) * CALLDATA_NONZERO_GAS
     if create:
-        gas += TX_CREATE_GAS + INITCODE_WORD_GAS * ((len(data) + 31) // 32)
+        gas += TX_CREATE_GAS + initcode_gas(data)
     return gas
+
+
+def initcode_gas(initcode: bytes) -> int:
+    """EIP-3860's charge per word of initcode."""
+    return INITCODE_WORD_GAS * ((len(initcode) + 31) // 32)
+
+
+def floor_gas(data: bytes) -> int:
+    """EIP-7623's least gas a transaction pays for its calldata, however little it executes."""
+    zeros = data.count(0)
+    tokens = zeros + (len(data) - zeros) * NONZERO_BYTE_TOKENS
+    return TX_BASE_GAS + FLOOR_GAS_PER_TOKEN * tokens
 
 
 class EmbeddedChain:
@@ -56,6 +73,7 @@ class EmbeddedChain:
         self._timestamp = int(time.time())
         self._logs: list[Log] = []
         self._funded: set[str] = set()
+        self._estimating = False
         self._sync_block_context()
 
     # accounts -------------------------------------------------------------------------
@@ -85,15 +103,22 @@ class EmbeddedChain:
     def send(self, tx: TxRequest) -> Receipt:
         if tx.to is None:
             return self.deploy(tx.sender, tx.data, tx.value)
+        gas = BLOCK_GAS_LIMIT
+        if tx.gas is not None:  # as on a node, execution gets what intrinsic gas leaves
+            upfront = max(intrinsic_gas(tx.data, create=False), floor_gas(tx.data))
+            if tx.gas < upfront:
+                raise ChainError(f"gas limit {tx.gas} is below the {upfront} this tx needs")
+            gas = tx.gas - intrinsic_gas(tx.data, create=False)
         self._begin_tx(tx.sender.address, tx.to)
         computation = self._env.execute_code(
             to_address=tx.to,
             sender=tx.sender.address,
-            gas=tx.gas or BLOCK_GAS_LIMIT,
+            gas=gas,
             value=tx.value,
             data=tx.data,
         )
         self._raise_on_error(computation, "transaction", in_tx=True)
+        self._env.evm.vm.state.increment_nonce(to_canonical_address(tx.sender.address))
         return self._mine(computation, tx.data, create=False, contract=None)
 
     def send_many(self, txs: Sequence[TxRequest]) -> list[Receipt]:
@@ -113,8 +138,15 @@ class EmbeddedChain:
         return bytes(computation.output)
 
     def estimate_gas(self, tx: TxRequest) -> int:
-        with self._env.anchor():
-            receipt = self.send(tx)
+        # close the previous transaction before the snapshot: doing it inside would make
+        # the journal forget the snapshot (see _begin_tx)
+        self._end_previous_tx()
+        self._estimating = True
+        try:
+            with self._env.anchor():
+                receipt = self.send(tx)
+        finally:
+            self._estimating = False
         self._block -= 1  # the anchor rolled the state back; forget the block too
         del self._logs[len(self._logs) - len(receipt.logs) :]
         self._sync_block_context()
@@ -155,11 +187,24 @@ class EmbeddedChain:
         self._timestamp = max(self._timestamp, int(time.time()) + self._time_offset)
         self._block += 1
         self._sync_block_context()
-        self._env.reset_gas_used()
+        if not self._estimating:
+            self._end_previous_tx()
         state = self._env.evm.vm.state
         state.mark_address_warm(to_canonical_address(sender))
         if to is not None:
             state.mark_address_warm(to_canonical_address(to))
+
+    def _end_previous_tx(self) -> None:
+        """Commit the last transaction as a node does between transactions.
+
+        Without this, py-evm would price every SSTORE against the storage of the chain's
+        start (EIP-2200 "original" values: 100 gas instead of 2,900 for a rewrite) and keep
+        transient storage and warm addresses from one transaction to the next.
+        """
+        state = self._env.evm.vm.state
+        state.lock_changes()
+        state.clear_transient_storage()
+        self._env.reset_gas_used()
 
     def _sync_block_context(self) -> None:
         self._env.evm.patch.block_number = self._block
@@ -176,9 +221,14 @@ class EmbeddedChain:
             raise ContractRevert(decode_revert(output), function=what)
         raise ChainError(f"{what} failed in the EVM: {computation.error!r}")
 
-    def _mine(self, computation: Any, data: bytes, *, create: bool, contract: str | None) -> Receipt:
+    def _mine(
+        self, computation: Any, data: bytes, *, create: bool, contract: str | None
+    ) -> Receipt:
         used = intrinsic_gas(data, create) + computation.get_gas_used()
+        if create:  # py-evm charged EIP-3860's initcode words inside the computation already
+            used -= initcode_gas(data)
         used -= min(computation.get_gas_refund(), used // MAX_REFUND_QUOTIENT)
+        used = max(used, floor_gas(data))
         tx_hash = "0x" + keccak(self._block.to_bytes(8, "big") + data).hex()
         logs = tuple(
             Log(

@@ -123,6 +123,14 @@ event Adjudicated:
     refund: uint256
     delivery_deadline: uint256
 
+event AssetHandedOver:
+    auction_id: indexed(uint256)
+    provider: indexed(address)
+    executor: indexed(address)
+    category: uint256
+    asset_hash: bytes32
+    sealed_hash: bytes32
+
 event Delivered:
     auction_id: indexed(uint256)
     executor: indexed(address)
@@ -298,6 +306,29 @@ def adjudicate(auction_id: uint256):
         prices=prices,
         refund=refund,
         delivery_deadline=h.deadline,
+    )
+
+
+@external
+def hand_over(auction_id: uint256, category: uint256, asset_hash: bytes32, sealed_hash: bytes32):
+    """
+    @notice The data or algorithm winner records, as evidence, that it handed its asset to the
+            infrastructure winner: the hash of the asset and of the envelope sealed to the
+            executor's registered key (stored off chain). Nothing is stored: the event is
+            the record.
+    """
+    h: Header = self._load_header(auction_id)
+    assert h.status == ADJUDICATED, "auction: not waiting for delivery"
+    assert category < INFRASTRUCTURE, "auction: only data and algorithm are handed over"
+    assert msg.sender == self._winner(auction_id, category), "auction: only the category's winner hands over"
+    assert asset_hash != empty(bytes32) and sealed_hash != empty(bytes32), "auction: empty hash"
+    log AssetHandedOver(
+        auction_id=auction_id,
+        provider=msg.sender,
+        executor=self._winner(auction_id, INFRASTRUCTURE),
+        category=category,
+        asset_hash=asset_hash,
+        sealed_hash=sealed_hash,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from eth_utils.crypto import keccak
 from numpy.typing import NDArray
 from sklearn import datasets as sk_datasets
 from sklearn.model_selection import train_test_split
@@ -89,6 +90,10 @@ class Dataset:
             y=self.y,
         )
         return buffer.getvalue()
+
+    def digest(self) -> bytes:
+        """keccak-256 of :meth:`to_bytes`: the dataset's commitment."""
+        return bytes(keccak(self.to_bytes()))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Dataset:

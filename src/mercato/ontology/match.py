@@ -58,7 +58,9 @@ class Ontology:
     def classes(self, category: Category | None = None) -> tuple[str, ...]:
         """CURIEs of every declared class, or of the classes of one category, sorted."""
         return tuple(
-            c for c in sorted(self._ancestors) if category is None or self._categories[c] is category
+            c
+            for c in sorted(self._ancestors)
+            if category is None or self._categories[c] is category
         )
 
     def curie(self, name: str) -> str:
@@ -97,7 +99,9 @@ class Ontology:
         roots = [cat for cat, root in CATEGORY_ROOTS.items() if root in self._ancestors[cls]]
         if len(roots) != 1:
             found = ", ".join(r.label for r in roots) or "none"
-            raise InputError(f"ontology: {cls!r} must sit under exactly one category root, not {found}")
+            raise InputError(
+                f"ontology: {cls!r} must sit under exactly one category root, not {found}"
+            )
         return roots[0]
 
     def _unknown_message(self, shown: str) -> str:

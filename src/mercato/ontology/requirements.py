@@ -11,7 +11,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from eth_utils import keccak
+
+from eth_utils.crypto import keccak
 
 from mercato.errors import InputError
 from mercato.ontology.canonical import as_object, canonical_json, check_fields, load_json_object

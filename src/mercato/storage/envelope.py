@@ -112,12 +112,10 @@ def open_envelope(envelope: bytes, private_key: bytes, associated_data: bytes = 
         ) from None
     kek = AESGCM(_derive_kek(private, ephemeral_public, ephemeral, own_public))
 
-    content_key = None
+    content_key: bytes | None = None
     for start in range(_HEADER_FIXED_SIZE, len(header), SLOT_SIZE):
-        nonce, wrapped = (
-            header[start : start + NONCE_SIZE],
-            header[start + NONCE_SIZE : start + SLOT_SIZE],
-        )
+        nonce = header[start : start + NONCE_SIZE]
+        wrapped = header[start + NONCE_SIZE : start + SLOT_SIZE]
         try:
             content_key = kek.decrypt(nonce, wrapped, preamble)
             break

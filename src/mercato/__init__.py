@@ -1,0 +1,58 @@
+"""Mercato: a trust-minimised marketplace for AI assets on an EVM blockchain.
+
+The public API, layer by layer (see DESIGN.md): chain backends and contract handles, blob
+stores and envelopes, the participant registry and the procurement auction (P1).
+"""
+
+from mercato.chain.base import Chain, Log, Receipt, TxRequest
+from mercato.chain.contract import Contract, Event, TxResult
+from mercato.chain.factory import connect
+from mercato.errors import (
+    BlobNotFound,
+    ChainError,
+    ConfigError,
+    ContractRevert,
+    InputError,
+    IntegrityError,
+    MercatoError,
+    ProtocolError,
+    StorageError,
+)
+from mercato.protocols.auction.house import Auction, AuctionHouse, Status
+from mercato.protocols.deployment import Deployment, deploy
+from mercato.protocols.identity import Identity
+from mercato.protocols.market import Market
+from mercato.protocols.registry import Registry
+from mercato.protocols.roles import Role
+from mercato.storage.base import BlobStore, open_store
+
+__all__ = [
+    "Auction",
+    "AuctionHouse",
+    "BlobNotFound",
+    "BlobStore",
+    "Chain",
+    "ChainError",
+    "ConfigError",
+    "Contract",
+    "ContractRevert",
+    "Deployment",
+    "Event",
+    "Identity",
+    "InputError",
+    "IntegrityError",
+    "Log",
+    "Market",
+    "MercatoError",
+    "ProtocolError",
+    "Receipt",
+    "Registry",
+    "Role",
+    "Status",
+    "StorageError",
+    "TxRequest",
+    "TxResult",
+    "connect",
+    "deploy",
+    "open_store",
+]

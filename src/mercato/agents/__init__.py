@@ -1,0 +1,34 @@
+"""The agent runtime: one restart-safe daemon per participant, reacting to chain events.
+
+Protocol packages register handlers on an :class:`Agent`; a :class:`Runner` steps several
+agents in one process (the embedded demo), while with a JSON-RPC node each agent runs as its
+own process with :meth:`Agent.run`.
+"""
+
+from mercato.agents.agent import (
+    DEFAULT_POLL_INTERVAL,
+    MAX_HANDLER_ATTEMPTS,
+    Agent,
+    AgentContext,
+    Handler,
+    Predicate,
+    Tick,
+)
+from mercato.agents.runner import Runner, RunReport
+from mercato.agents.store import AgentState, AgentStore, Failure, HandlerStatus
+
+__all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "MAX_HANDLER_ATTEMPTS",
+    "Agent",
+    "AgentContext",
+    "AgentState",
+    "AgentStore",
+    "Failure",
+    "Handler",
+    "HandlerStatus",
+    "Predicate",
+    "RunReport",
+    "Runner",
+    "Tick",
+]

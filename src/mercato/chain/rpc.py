@@ -1,0 +1,461 @@
+"""The rpc backend: any Ethereum JSON-RPC node (anvil locally; geth, Besu, reth, an L2 remotely).
+
+Transactions are signed locally (eth-account, fast with coincurve) and sent raw, so the node
+needs no unlocked accounts. Nonces come from a per-sender cache seeded from the node's pending
+count, which lets many transactions be in flight at once. Fees are read from the node once.
+
+Differences from the embedded backend that callers may notice:
+
+- ``estimate_gas`` returns the node's estimate (the smallest gas limit that succeeds), which can
+  exceed the gas the transaction then uses (refunds, the 63/64 rule).
+- ``send_many`` sends every transaction before waiting for any: when one reverts, the later
+  ones were already sent and are mined anyway. Every receipt is collected, then the first
+  failure is raised.
+- ``Log.log_index`` is the position in the block (the node's numbering); the embedded chain
+  mines one transaction per block, so the two agree whenever blocks hold one transaction.
+- ``time_travel`` mines an empty block to make the new time visible.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
+
+from mercato.chain.accounts import dev_accounts
+from mercato.chain.base import Log, Receipt, TxRequest
+from mercato.chain.revert import decode_revert
+from mercato.errors import ChainError, ConfigError, ContractRevert, MercatoError
+
+RPC_TIMEOUT_S = 30.0
+"""How long one HTTP request to the node may take."""
+RECEIPT_TIMEOUT_S = 120.0
+"""How long to wait for a sent transaction to be mined."""
+RECEIPT_POLL_FIRST_S = 0.0005
+RECEIPT_POLL_MAX_S = 0.25
+BATCH_SIZE = 200
+"""Requests per JSON-RPC batch (geth accepts up to 1,000)."""
+MAX_IN_FLIGHT = 1_000
+"""send_many waits for receipts once this many of its transactions are unmined: anvil
+under automine stalls and bloats on bursts of thousands."""
+GAS_MARGIN_PERCENT = 20
+"""Added to the node's gas estimate, so a state change between estimate and mining is absorbed."""
+DEFAULT_PRIORITY_FEE_WEI = 10**9
+BASE_FEE_HEADROOM = 2
+"""maxFeePerGas = 2 x base fee + tip: stays valid while the base fee doubles (six full blocks)."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEV_BALANCE_WEI = 10_000 * 10**18
+"""What a development account holds when first handed out (as anvil and the embedded chain)."""
+
+
+def _hex(value: int) -> str:
+    return hex(value)
+
+
+def _revert_reason(data: Any, message: str = "") -> str:
+    """The revert reason in a node's error ``data`` (hex string, dict or nothing) or message."""
+    if isinstance(data, dict):  # some nodes nest it: {"message": ..., "data": "0x..."}
+        return _revert_reason(data.get("data"), str(data.get("message") or message))
+    if isinstance(data, str):
+        hex_part = data.removeprefix("Reverted ")  # web3 passes some node formats through
+        if hex_part.startswith("0x"):
+            try:
+                payload = bytes.fromhex(hex_part[2:])
+            except ValueError:
+                payload = b""
+            if payload:
+                return decode_revert(payload)
+    prefix = "execution reverted: "
+    return message[len(prefix) :] if message.startswith(prefix) else ""
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason under requests' and urllib3's wrappers ("Connection refused")."""
+    seen: list[BaseException] = []
+    current: object = exc
+    while isinstance(current, BaseException) and current not in seen:
+        seen.append(current)
+        nested = current.args[0] if current.args else None
+        current = current.__cause__ or getattr(current, "reason", None) or nested
+    innermost = seen[-1]
+    if isinstance(innermost, OSError) and innermost.strerror:
+        return innermost.strerror
+    return str(innermost)
+
+
+def _is_revert(error: dict[str, Any]) -> bool:
+    return error.get("code") == 3 or "revert" in str(error.get("message", "")).lower()
+
+
+def _what(tx: TxRequest) -> str:
+    """How a revert names the failed step (as the embedded chain does)."""
+    return "deploy" if tx.to is None else "transaction"
+
+
+def _log(raw: dict[str, Any]) -> Log:
+    return Log(
+        address=to_checksum_address(raw["address"]),
+        topics=tuple(bytes.fromhex(topic[2:]) for topic in raw["topics"]),
+        data=bytes.fromhex(raw["data"][2:]),
+        block_number=int(raw["blockNumber"], 16),
+        tx_hash=raw["transactionHash"],
+        log_index=int(raw["logIndex"], 16),
+    )
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """A transaction signed and ready to send."""
+
+    tx: TxRequest
+    raw: str
+    hash: str
+    gas: int
+
+
+class RpcChain:
+    """A chain behind a JSON-RPC endpoint, with locally signed transactions."""
+
+    backend = "rpc"
+
+    def __init__(self, url: str, chain_id: int | None = None) -> None:
+        self.url = url
+        self._session = requests.Session()
+        if urlsplit(url).hostname in LOOPBACK_HOSTS:
+            self._session.trust_env = False  # a proxy from the environment must not catch these
+        self._provider = HTTPProvider(
+            url,
+            request_kwargs={"timeout": RPC_TIMEOUT_S},
+            session=self._session,
+            exception_retry_configuration=None,  # fail fast; errors are translated once, here
+        )
+        self._w3 = Web3(self._provider, middleware=[])
+        self._nonces: dict[str, int] = {}
+        self._nonce_lock = threading.Lock()
+        self._fees: dict[str, int] | None = None
+        self._block_gas_limit = 0
+        self._funded: set[str] = set()
+        node_chain_id = int(self.rpc("eth_chainId"), 16)
+        if chain_id is not None and chain_id != node_chain_id:
+            raise ConfigError(
+                f"the node at {url} serves chain id {node_chain_id}, not {chain_id}: "
+                "check the RPC URL or the configured chain id"
+            )
+        self.chain_id = node_chain_id
+
+    # raw access -------------------------------------------------------------------------
+    def rpc(self, method: str, *params: Any) -> Any:
+        """Call any JSON-RPC ``method`` (node-specific ones too) and return its result."""
+        with self._translated(method):
+            response: dict[str, Any] = dict(self._provider.make_request(method, list(params)))  # type: ignore[arg-type]
+        if "error" in response:
+            raise self._error(method, dict(response["error"]))
+        return response["result"]
+
+    def _batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+        """Send several requests in one HTTP round trip; responses in request order."""
+        with self._translated(calls[0][0]):
+            responses = self._provider.make_batch_request(list(calls))  # type: ignore[arg-type]
+        if not isinstance(responses, list):  # the node rejected the batch as a whole
+            raise self._error("batch", dict(responses.get("error") or {}))
+        return [dict(r) for r in responses]
+
+    @contextmanager
+    def _translated(self, method: str, what: str = "") -> Iterator[None]:
+        """Map requests and web3 errors to ours: the single place they enter Mercato.
+
+        ``what`` names the step in a ContractRevert ("call", "transaction", "deploy").
+        """
+        try:
+            yield
+        except ContractLogicError as exc:
+            reason = _revert_reason(exc.data, str(exc.message or ""))
+            raise ContractRevert(reason, function=what) from None
+        except Web3RPCError as exc:
+            raise ChainError(f"{method} failed on the node at {self.url}: {exc.message}") from exc
+        except requests.Timeout as exc:
+            raise ChainError(
+                f"the node at {self.url} did not answer {method} within {RPC_TIMEOUT_S} s"
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise ChainError(
+                f"cannot reach the node at {self.url}: {_root_cause(exc)}. "
+                "Is the node running, and is the URL (or MERCATO_RPC_URL) right?"
+            ) from exc
+        except (requests.RequestException, Web3Exception) as exc:
+            raise ChainError(f"{method} failed talking to {self.url}: {exc}") from exc
+
+    def _error(self, method: str, error: dict[str, Any]) -> ChainError:
+        message = str(error.get("message", error))
+        if method in ("eth_call", "eth_estimateGas") and _is_revert(error):
+            return ContractRevert(_revert_reason(error.get("data"), message))
+        return ChainError(f"{method} failed on the node at {self.url}: {message}")
+
+    # accounts ---------------------------------------------------------------------------
+    def dev_accounts(self, count: int) -> list[LocalAccount]:
+        accounts = dev_accounts(count)
+        new = [a.address for a in accounts if a.address not in self._funded]
+        if new:
+            balances = self._batch([("eth_getBalance", [a, "latest"]) for a in new])
+            for address, response in zip(new, balances, strict=True):
+                # anvil funds its first accounts itself; fund others on first use, as the
+                # embedded chain does (a node without anvil_setBalance leaves them as they are)
+                if int(response.get("result") or "0x0", 16) == 0:
+                    with suppress(ChainError):
+                        self.set_balance(address, DEV_BALANCE_WEI)
+                self._funded.add(address)
+        return accounts
+
+    def balance(self, address: str) -> int:
+        return int(self.rpc("eth_getBalance", to_checksum_address(address), "latest"), 16)
+
+    def set_balance(self, address: str, wei: int) -> None:
+        self.rpc("anvil_setBalance", to_checksum_address(address), _hex(wei))
+
+    # transactions -----------------------------------------------------------------------
+    def deploy(self, sender: LocalAccount, initcode: bytes, value: int = 0) -> Receipt:
+        return self.send(TxRequest(sender, None, initcode, value))
+
+    def send(self, tx: TxRequest) -> Receipt:
+        signed = self._sign(tx)
+        try:
+            self.rpc("eth_sendRawTransaction", signed.raw)
+        except ChainError as exc:
+            self._forget_nonce(tx.sender.address)
+            if "fee" not in str(exc).lower():
+                raise
+            self._fees = None  # the base fee outgrew the fees read at start: read them again
+            signed = self._sign(tx)
+            try:
+                self.rpc("eth_sendRawTransaction", signed.raw)
+            except ChainError:
+                self._forget_nonce(tx.sender.address)
+                raise
+        return self._receipt(self._wait([signed.hash])[0], signed)
+
+    def send_many(self, txs: Sequence[TxRequest]) -> list[Receipt]:
+        sent: list[_Signed] = []  # accepted by the node, in order
+        mined: list[dict[str, Any]] = []  # raw receipts of sent[: len(mined)]
+        queued: list[_Signed] = []
+        send_failure: MercatoError | None = None
+        try:
+            for tx in txs:
+                # an estimate must see the earlier transactions of the batch: send them first
+                if queued and (tx.gas is None or len(queued) >= BATCH_SIZE):
+                    self._flush(queued, sent)
+                    if len(sent) - len(mined) >= MAX_IN_FLIGHT:  # pace the node
+                        mined += self._wait([s.hash for s in sent[len(mined) :]])
+                queued.append(self._sign(tx, block="pending"))
+            self._flush(queued, sent)
+        except MercatoError as exc:  # settle what was sent before reporting, as embedded does
+            send_failure = exc
+            for signed in queued:  # signed but never sent: hand their nonces back
+                self._forget_nonce(signed.tx.sender.address)
+        mined += self._wait([s.hash for s in sent[len(mined) :]])
+        receipts: list[Receipt] = []
+        receipt_failure: MercatoError | None = None
+        for signed, raw in zip(sent, mined, strict=True):
+            try:
+                receipts.append(self._receipt(raw, signed))
+            except ChainError as exc:
+                receipt_failure = receipt_failure or exc
+        failure = receipt_failure or send_failure  # the one that comes first in order
+        if failure is not None:
+            raise failure
+        return receipts
+
+    def _flush(self, queued: list[_Signed], sent: list[_Signed]) -> None:
+        """Send ``queued`` in one batch, move the accepted ones to ``sent``."""
+        if not queued:
+            return
+        responses = self._batch([("eth_sendRawTransaction", [s.raw]) for s in queued])
+        refused: dict[str, ChainError] = {}
+        for signed, response in zip(queued, responses, strict=True):
+            sender = signed.tx.sender.address
+            if "error" in response:
+                refused.setdefault(sender, self._error("eth_sendRawTransaction", response["error"]))
+                self._forget_nonce(sender)
+            elif sender not in refused:
+                sent.append(signed)
+            # else: accepted behind a refused nonce, it stays queued in the node; not waited on
+        queued.clear()
+        if refused:
+            first = next(iter(refused.values()))
+            raise ChainError(f"the node refused transactions of {len(refused)} sender(s): {first}")
+
+    def call(self, to: str, data: bytes, sender: str | None = None, value: int = 0) -> bytes:
+        request: dict[str, Any] = {"to": to_checksum_address(to), "data": data, "value": value}
+        if sender is not None:
+            request["from"] = to_checksum_address(sender)
+        with self._translated("eth_call", "call"):
+            return bytes(self._w3.eth.call(request, "latest"))  # type: ignore[arg-type]
+
+    def estimate_gas(self, tx: TxRequest) -> int:
+        return self._estimate(tx, "latest")
+
+    def _estimate(self, tx: TxRequest, block: str) -> int:
+        request: dict[str, Any] = {"from": tx.sender.address, "data": tx.data, "value": tx.value}
+        if tx.to is not None:
+            request["to"] = to_checksum_address(tx.to)
+        with self._translated("eth_estimateGas", _what(tx)):
+            return int(self._w3.eth.estimate_gas(request, block))  # type: ignore[arg-type]
+
+    # reading ----------------------------------------------------------------------------
+    def get_logs(
+        self, from_block: int, to_block: int | None = None, address: str | None = None
+    ) -> list[Log]:
+        latest = self.block_number()
+        last = latest if to_block is None else min(to_block, latest)
+        if from_block > last:  # nodes refuse ranges past the head; the embedded chain is empty
+            return []
+        query: dict[str, Any] = {"fromBlock": _hex(from_block), "toBlock": _hex(last)}
+        if address is not None:
+            query["address"] = to_checksum_address(address)
+        return [_log(raw) for raw in self.rpc("eth_getLogs", query)]
+
+    def block_number(self) -> int:
+        return int(self.rpc("eth_blockNumber"), 16)
+
+    def timestamp(self) -> int:
+        return int(self.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+
+    def time_travel(self, seconds: int) -> None:
+        if seconds < 0:
+            raise ChainError("time travel goes forward only")
+        self.rpc("evm_increaseTime", seconds)
+        self.rpc("evm_mine")
+
+    def close(self) -> None:
+        self._session.close()
+
+    # internals --------------------------------------------------------------------------
+    def _fee_fields(self) -> dict[str, int]:
+        """Fee fields for every transaction, read from the node on first use."""
+        if self._fees is None:
+            block = self.rpc("eth_getBlockByNumber", "latest", False)
+            self._block_gas_limit = int(block["gasLimit"], 16)
+            if block.get("baseFeePerGas") is not None:
+                try:
+                    tip = int(self.rpc("eth_maxPriorityFeePerGas"), 16)
+                except ChainError:
+                    tip = DEFAULT_PRIORITY_FEE_WEI
+                base = int(block["baseFeePerGas"], 16)
+                self._fees = {
+                    "type": 2,
+                    "maxFeePerGas": BASE_FEE_HEADROOM * base + tip,
+                    "maxPriorityFeePerGas": tip,
+                }
+            else:
+                self._fees = {"gasPrice": int(self.rpc("eth_gasPrice"), 16)}
+        return self._fees
+
+    def _sign(self, tx: TxRequest, block: str = "latest") -> _Signed:
+        """Sign ``tx`` with the sender's next nonce (gas estimated on ``block`` if not given)."""
+        fees = self._fee_fields()
+        gas = tx.gas
+        if gas is None:
+            estimate = self._estimate(tx, block)
+            gas = min(estimate * (100 + GAS_MARGIN_PERCENT) // 100, self._block_gas_limit)
+            gas = max(gas, estimate)
+        fields: dict[str, Any] = {
+            "chainId": self.chain_id,
+            "nonce": self._next_nonce(tx.sender.address),
+            "value": tx.value,
+            "data": tx.data,
+            "gas": gas,
+            **fees,
+        }
+        if tx.to is not None:
+            fields["to"] = to_checksum_address(tx.to)
+        signed = tx.sender.sign_transaction(fields)
+        return _Signed(
+            tx, "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex(), gas
+        )
+
+    def _next_nonce(self, address: str) -> int:
+        with self._nonce_lock:
+            nonce = self._nonces.get(address)
+            if nonce is None:
+                nonce = int(self.rpc("eth_getTransactionCount", address, "pending"), 16)
+            self._nonces[address] = nonce + 1
+            return nonce
+
+    def _forget_nonce(self, address: str) -> None:
+        """The node refused a transaction: re-read the nonce from the node next time."""
+        with self._nonce_lock:
+            self._nonces.pop(address, None)
+
+    def _wait(self, hashes: Sequence[str]) -> list[dict[str, Any]]:
+        """The receipts of ``hashes`` once all are mined, polled in batches with back-off."""
+        found: dict[str, dict[str, Any]] = {}
+        missing = list(dict.fromkeys(hashes))
+        deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+        pause = RECEIPT_POLL_FIRST_S
+        while missing:
+            for start in range(0, len(missing), BATCH_SIZE):
+                chunk = missing[start : start + BATCH_SIZE]
+                calls = [("eth_getTransactionReceipt", [h]) for h in chunk]
+                for tx_hash, response in zip(chunk, self._batch(calls), strict=True):
+                    if "error" in response:
+                        raise self._error("eth_getTransactionReceipt", response["error"])
+                    if response.get("result") is not None:
+                        found[tx_hash] = dict(response["result"])
+            missing = [h for h in missing if h not in found]
+            if not missing:
+                break
+            if time.monotonic() > deadline:
+                raise ChainError(
+                    f"{len(missing)} transaction(s) not mined within {RECEIPT_TIMEOUT_S} s "
+                    f"(first: {missing[0]}): is the node at {self.url} mining?"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, RECEIPT_POLL_MAX_S)
+        return [found[h] for h in hashes]
+
+    def _receipt(self, raw: dict[str, Any], signed: _Signed) -> Receipt:
+        block_number = int(raw["blockNumber"], 16)
+        gas_used = int(raw["gasUsed"], 16)
+        if int(raw["status"], 16) != 1:
+            raise self._failure(signed, block_number, gas_used)
+        contract = raw.get("contractAddress")
+        return Receipt(
+            tx_hash=raw["transactionHash"],
+            block_number=block_number,
+            gas_used=gas_used,
+            logs=tuple(_log(log) for log in raw["logs"]),
+            contract_address=to_checksum_address(contract) if contract else None,
+        )
+
+    def _failure(self, signed: _Signed, block_number: int, gas_used: int) -> ChainError:
+        """Why a mined transaction failed: replay it on the state its block started from."""
+        tx, gas = signed.tx, signed.gas
+        what = _what(tx)
+        request: dict[str, Any] = {
+            "from": tx.sender.address,
+            "data": tx.data,
+            "value": tx.value,
+            "gas": gas,
+        }
+        if tx.to is not None:
+            request["to"] = to_checksum_address(tx.to)
+        try:
+            with self._translated("eth_call", what):
+                self._w3.eth.call(request, max(block_number - 1, 0))  # type: ignore[arg-type]
+        except ContractRevert as exc:
+            return exc
+        except ChainError:
+            pass  # out of gas and other EVM failures are not reverts
+        return ChainError(
+            f"{what} {signed.hash} failed in block {block_number} "
+            f"(gas used {gas_used} of limit {gas}; out of gas?)"
+        )

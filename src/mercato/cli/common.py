@@ -1,0 +1,123 @@
+"""What every command group shares: settings, the chain, accounts, amounts and output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import typer
+from eth_account.signers.local import LocalAccount
+from rich.console import Console
+
+from mercato.chain.accounts import account_from_env, account_from_keystore, dev_account
+from mercato.chain.base import Chain
+from mercato.config import Settings, load_settings
+from mercato.errors import ConfigError, InputError
+from mercato.protocols.deployment import Deployment
+from mercato.protocols.identity import Identity
+from mercato.protocols.market import Market
+from mercato.storage.base import BlobStore, open_store
+
+console = Console()
+err_console = Console(stderr=True)
+
+WEI_UNITS = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
+
+# Options shared by the commands that talk to a deployed market.
+RpcUrlOption = typer.Option(None, "--rpc-url", help="JSON-RPC node URL (or MERCATO_RPC_URL).")
+AccountOption = typer.Option(
+    None,
+    "--account",
+    help="Index of a development account of the test mnemonic (anvil funds them). "
+    "Without it: MERCATO_PRIVATE_KEY, or --keystore.",
+)
+KeystoreOption = typer.Option(None, "--keystore", help="Encrypted JSON keystore file.")
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+@dataclass
+class Context:
+    """Settings resolved for one command run."""
+
+    settings: Settings
+
+    def chain(self, rpc_url: str | None = None, *, persistent: bool = True) -> Chain:
+        """The chain to use; commands that span processes need a node (``persistent``)."""
+        from mercato.chain.factory import connect
+
+        url = rpc_url or self.settings.rpc_url
+        backend = "rpc" if url else self.settings.backend
+        if persistent and backend != "rpc":
+            raise ConfigError(
+                "this command needs a running node: the embedded chain lives inside one "
+                "process. Start one with `mercato chain up` and pass --rpc-url "
+                "(or set MERCATO_RPC_URL)"
+            )
+        return connect(backend, url)
+
+    def store(self) -> BlobStore:
+        return open_store(self.settings.store)
+
+    def market(self, rpc_url: str | None = None) -> Market:
+        chain = self.chain(rpc_url)
+        return Market(chain, Deployment.load(self.settings.deployment), self.store())
+
+
+def context(ctx: typer.Context) -> Context:
+    """The settings of this run (loaded once per process)."""
+    if ctx.obj is None:
+        ctx.obj = Context(load_settings())
+    assert isinstance(ctx.obj, Context)
+    return ctx.obj
+
+
+def account(index: int | None, keystore: Path | None = None) -> LocalAccount:
+    """The account a command acts as."""
+    if index is not None and keystore is not None:
+        raise InputError("pass either --account or --keystore, not both")
+    if index is not None:
+        if index < 0:
+            raise InputError(f"--account must be a non-negative index, got {index}")
+        return dev_account(index)
+    if keystore is not None:
+        return account_from_keystore(keystore)
+    return account_from_env()
+
+
+def identity(index: int | None, keystore: Path | None = None) -> Identity:
+    return Identity(account(index, keystore))
+
+
+def parse_amount(text: str) -> int:
+    """Wei from ``"0.5"`` (ether), ``"0.5eth"``, ``"20gwei"`` or ``"1000wei"``."""
+    raw = text.strip().lower()
+    unit = next((u for u in sorted(WEI_UNITS, key=len, reverse=True) if raw.endswith(u)), "eth")
+    number = raw.removesuffix(unit).strip() if raw.endswith(unit) else raw
+    try:
+        value = Decimal(number) * WEI_UNITS[unit]
+    except InvalidOperation:
+        raise InputError(f"'{text}' is not an amount (examples: 0.5, 0.5eth, 20gwei, 1000wei)")
+    if value < 0 or value != value.to_integral_value():
+        raise InputError(f"'{text}' is not a whole, non-negative number of wei")
+    return int(value)
+
+
+def format_ether(wei: int) -> str:
+    return f"{Decimal(wei) / WEI_UNITS['eth']:.6f} ETH"
+
+
+def emit_json(payload: Any) -> None:
+    """Print ``payload`` as JSON on stdout (bytes as 0x-hex)."""
+
+    def default(value: Any) -> Any:
+        if isinstance(value, bytes):
+            return "0x" + value.hex()
+        if isinstance(value, Path):
+            return str(value)
+        raise TypeError(f"cannot serialise {type(value).__name__}")
+
+    sys.stdout.write(json.dumps(payload, default=default, indent=2) + "\n")

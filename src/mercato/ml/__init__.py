@@ -1,0 +1,32 @@
+"""Datasets, algorithm specs, deterministic training and evaluation for secure learning."""
+
+from mercato.ml.algorithms import FAMILIES, AlgorithmSpec, Family, build_estimator
+from mercato.ml.datasets import DATASET_NAMES, Dataset, Split, holdout_split, load_dataset
+from mercato.ml.evaluate import METRICS, Classifier, accuracy, evaluate
+from mercato.ml.model_io import ALLOWED_GLOBALS, dump_model, load_model, model_digest
+from mercato.ml.seed import MAX_SEED, check_seed
+from mercato.ml.train import TrainedModel, train
+
+__all__ = [
+    "ALLOWED_GLOBALS",
+    "DATASET_NAMES",
+    "FAMILIES",
+    "MAX_SEED",
+    "METRICS",
+    "AlgorithmSpec",
+    "Classifier",
+    "Dataset",
+    "Family",
+    "Split",
+    "TrainedModel",
+    "accuracy",
+    "build_estimator",
+    "check_seed",
+    "dump_model",
+    "evaluate",
+    "holdout_split",
+    "load_dataset",
+    "load_model",
+    "model_digest",
+    "train",
+]

@@ -1,0 +1,289 @@
+"""Algorithms as traded assets: a family from a whitelist plus its hyper-parameters.
+
+An algorithm provider sells an :class:`AlgorithmSpec`, a small JSON document, never code:
+the executor builds the estimator from a fixed registry of scikit-learn classes, so a spec
+cannot make it run anything else. Only hyper-parameters that change the learned model are
+accepted (no ``n_jobs``, ``verbose``, ``warm_start`` or ``random_state``; the seed comes from
+the training call), and the costly ones are capped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from eth_utils.crypto import keccak
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from mercato.errors import InputError
+from mercato.ml.seed import check_seed
+from mercato.ontology import load_ontology
+from mercato.ontology.canonical import canonical_json, check_fields, load_json_object
+
+SPEC_VERSION = 1
+MAX_SPEC_BYTES = 16 * 1024
+# Upper bounds on the hyper-parameters that set how long training runs.
+LIMITS: Mapping[str, int] = MappingProxyType(
+    {"n_estimators": 2_000, "max_iter": 100_000, "layer_width": 4_096, "layers": 16}
+)
+_FIELDS = ("family", "hyperparameters", "ontology_class", "version")
+_WHAT = "algorithm spec"
+
+Scalar = str | int | float | bool | None
+HyperValue = Scalar | tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One whitelisted algorithm family and how to build its estimator."""
+
+    ontology_class: str
+    estimator: Callable[..., Any]
+    allowed: frozenset[str]
+    defaults: Mapping[str, HyperValue]
+    # Distance- and gradient-based learners need standardised features; trees do not.
+    scale_features: bool
+
+
+FAMILIES: Mapping[str, Family] = MappingProxyType(
+    {
+        "logistic_regression": Family(
+            ontology_class="mc:LogisticRegression",
+            estimator=LogisticRegression,
+            allowed=frozenset(
+                {"C", "class_weight", "fit_intercept", "l1_ratio", "max_iter", "solver", "tol"}
+            ),
+            defaults=MappingProxyType({"max_iter": 1000}),
+            scale_features=True,
+        ),
+        "random_forest": Family(
+            ontology_class="mc:RandomForest",
+            estimator=RandomForestClassifier,
+            allowed=frozenset(
+                {
+                    "bootstrap",
+                    "ccp_alpha",
+                    "class_weight",
+                    "criterion",
+                    "max_depth",
+                    "max_features",
+                    "max_leaf_nodes",
+                    "max_samples",
+                    "min_samples_leaf",
+                    "min_samples_split",
+                    "n_estimators",
+                }
+            ),
+            defaults=MappingProxyType({"n_estimators": 100}),
+            scale_features=False,
+        ),
+        "gradient_boosting": Family(
+            ontology_class="mc:GradientBoosting",
+            estimator=GradientBoostingClassifier,
+            allowed=frozenset(
+                {
+                    "ccp_alpha",
+                    "criterion",
+                    "learning_rate",
+                    "max_depth",
+                    "max_features",
+                    "max_leaf_nodes",
+                    "min_samples_leaf",
+                    "min_samples_split",
+                    "n_estimators",
+                    "n_iter_no_change",
+                    "subsample",
+                    "tol",
+                    "validation_fraction",
+                }
+            ),
+            defaults=MappingProxyType({"n_estimators": 100}),
+            scale_features=False,
+        ),
+        "mlp": Family(
+            ontology_class="mc:MultilayerPerceptron",
+            estimator=MLPClassifier,
+            allowed=frozenset(
+                {
+                    "activation",
+                    "alpha",
+                    "batch_size",
+                    "early_stopping",
+                    "hidden_layer_sizes",
+                    "learning_rate",
+                    "learning_rate_init",
+                    "max_iter",
+                    "momentum",
+                    "n_iter_no_change",
+                    "solver",
+                    "tol",
+                    "validation_fraction",
+                }
+            ),
+            defaults=MappingProxyType({"hidden_layer_sizes": (64,), "max_iter": 500}),
+            scale_features=True,
+        ),
+        "svm": Family(
+            ontology_class="mc:SVM",
+            estimator=SVC,
+            allowed=frozenset(
+                {
+                    "C",
+                    "class_weight",
+                    "coef0",
+                    "degree",
+                    "gamma",
+                    "kernel",
+                    "max_iter",
+                    "shrinking",
+                    "tol",
+                }
+            ),
+            defaults=MappingProxyType({}),
+            scale_features=True,
+        ),
+    }
+)
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """An algorithm asset: a whitelisted family, its ontology class and its hyper-parameters.
+
+    An empty ``ontology_class`` means the family's own class; a given one must be subsumed
+    by it. The family's defaults are folded into ``hyperparameters``, so the spec's bytes
+    pin down every setting Mercato chooses.
+    """
+
+    family: str
+    ontology_class: str = ""
+    hyperparameters: Mapping[str, HyperValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        family = _family(self.family)
+        ontology = load_ontology()
+        curie = ontology.curie(self.ontology_class or family.ontology_class)
+        if not ontology.is_subclass(curie, family.ontology_class):
+            raise InputError(
+                f"algorithm {self.family!r}: class {curie!r} is not a kind of "
+                f"{family.ontology_class!r}"
+            )
+        params = {**family.defaults, **_check_hyperparameters(self.family, self.hyperparameters)}
+        _validate_with_sklearn(self.family, family, params)
+        object.__setattr__(self, "ontology_class", curie)
+        object.__setattr__(self, "hyperparameters", MappingProxyType(dict(sorted(params.items()))))
+
+    def __hash__(self) -> int:
+        return hash(self.to_json_bytes())
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical encoding: UTF-8 JSON, sorted keys, no whitespace."""
+        params = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in self.hyperparameters.items()
+        }
+        return canonical_json(
+            {
+                "family": self.family,
+                "hyperparameters": params,
+                "ontology_class": self.ontology_class,
+                "version": SPEC_VERSION,
+            }
+        )
+
+    def digest(self) -> bytes:
+        """keccak-256 of the canonical encoding."""
+        return bytes(keccak(self.to_json_bytes()))
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes | str) -> AlgorithmSpec:
+        """Read and validate a spec; raises InputError on the first problem."""
+        document = load_json_object(raw, _WHAT, MAX_SPEC_BYTES)
+        check_fields(document, _FIELDS, _WHAT)
+        if document["version"] != SPEC_VERSION or isinstance(document["version"], bool):
+            raise InputError(f"{_WHAT}: unsupported version {document['version']!r}")
+        if not isinstance(document["ontology_class"], str):
+            raise InputError(f"{_WHAT}: ontology_class must be a string")
+        return cls(
+            family=document["family"],
+            ontology_class=document["ontology_class"],
+            hyperparameters=document["hyperparameters"],
+        )
+
+
+def build_estimator(spec: AlgorithmSpec, seed: int) -> Any:
+    """A fresh, unfitted scikit-learn estimator for ``spec``, seeded for determinism."""
+    family = FAMILIES[spec.family]
+    estimator = family.estimator(**spec.hyperparameters, random_state=check_seed(seed))
+    return make_pipeline(StandardScaler(), estimator) if family.scale_features else estimator
+
+
+def _family(name: object) -> Family:
+    if isinstance(name, str) and name in FAMILIES:
+        return FAMILIES[name]
+    close = difflib.get_close_matches(str(name), list(FAMILIES), n=1)
+    hint = f"Did you mean {close[0]!r}?" if close else f"Known: {', '.join(FAMILIES)}."
+    raise InputError(f"unknown algorithm family {name!r}. {hint}")
+
+
+def _check_hyperparameters(name: str, params: object) -> dict[str, HyperValue]:
+    if not isinstance(params, Mapping):
+        raise InputError(f"algorithm {name!r}: hyperparameters must be an object")
+    allowed = FAMILIES[name].allowed
+    checked: dict[str, HyperValue] = {}
+    for key, value in params.items():
+        if key not in allowed:
+            raise InputError(
+                f"algorithm {name!r}: hyper-parameter {key!r} is not allowed; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+        checked[key] = _check_value(name, key, value)
+    _check_limits(name, checked)
+    return checked
+
+
+def _check_value(name: str, key: str, value: object) -> HyperValue:
+    items = tuple(value) if isinstance(value, list | tuple) else (value,)
+    for item in items:
+        if item is not None and not isinstance(item, str | int | float | bool):
+            raise InputError(
+                f"algorithm {name!r}: hyper-parameter {key!r} must be a string, number, "
+                f"boolean, null or a list of those"
+            )
+        if isinstance(item, float) and not math.isfinite(item):
+            raise InputError(f"algorithm {name!r}: hyper-parameter {key!r} must be finite")
+    return items if isinstance(value, list | tuple) else items[0]
+
+
+def _check_limits(name: str, params: Mapping[str, HyperValue]) -> None:
+    for key in ("n_estimators", "max_iter"):
+        value = params.get(key)
+        if isinstance(value, int) and value > LIMITS[key]:
+            raise InputError(f"algorithm {name!r}: {key} {value} is above the limit {LIMITS[key]}")
+    layers = params.get("hidden_layer_sizes")
+    layers = (layers,) if isinstance(layers, int) else layers
+    if isinstance(layers, tuple) and (
+        len(layers) > LIMITS["layers"]
+        or any(isinstance(w, int) and w > LIMITS["layer_width"] for w in layers)
+    ):
+        raise InputError(
+            f"algorithm {name!r}: hidden_layer_sizes allows at most {LIMITS['layers']} layers "
+            f"of at most {LIMITS['layer_width']} units"
+        )
+
+
+def _validate_with_sklearn(name: str, family: Family, params: Mapping[str, HyperValue]) -> None:
+    # scikit-learn checks types and ranges itself, but only when fitting; ask it now so a bad
+    # spec is refused before anyone bids with it.
+    try:
+        family.estimator(**params)._validate_params()
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"algorithm {name!r}: bad hyper-parameter: {exc}") from None

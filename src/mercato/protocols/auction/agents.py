@@ -1,0 +1,195 @@
+"""P1 handlers for each role's agent: client, provider (per category) and arbiter.
+
+Each ``attach_*`` function registers plain handlers on an :class:`~mercato.agents.Agent`.
+Handlers read the chain before acting, so a handler run twice (after a crash) does not act
+twice: a bid is only placed while the provider does not lead, a hand-over only once, a
+delivery only while the auction still waits for one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mercato.agents.agent import Agent, AgentContext
+from mercato.chain.contract import Event
+from mercato.crypto.attestation import SignedReport, SoftwareAttestation
+from mercato.errors import MercatoError
+from mercato.ml.datasets import Dataset
+from mercato.ontology.category import Category
+from mercato.protocols.auction.client import review_delivery, settle_review
+from mercato.protocols.auction.documents import load_requirements
+from mercato.protocols.auction.house import Status
+from mercato.protocols.auction.provider import (
+    Offer,
+    execute,
+    hand_over,
+    next_bid,
+    references_for,
+)
+from mercato.protocols.identity import Identity
+from mercato.protocols.market import Market
+
+logger = logging.getLogger(__name__)
+
+ALL_CATEGORIES_MASK = 0b111
+
+
+def _withdraw_if_owed(market: Market, me: Identity) -> None:
+    if market.auction_house.owed(me.address) > 0:
+        market.auction_house.withdraw(me.account)
+
+
+def attach_client(agent: Agent, market: Market, me: Identity, evaluation: Dataset) -> None:
+    """The client: reviews deliveries, settles, and moves its money after deadlines.
+
+    Auctions are opened by the user (``client.open_auction`` or ``mercato auction create``);
+    the agent follows every auction whose client is ``me``.
+    """
+    house = market.auction_house
+    mine = lambda e: e["client"] == me.address  # noqa: E731
+
+    @agent.on("AuctionCreated", where=mine, contract=house.contract)
+    def follow(event: Event, ctx: AgentContext) -> None:
+        ctx.state.put(f"auction:{event['auction_id']}", "open")
+
+    @agent.on("Delivered", contract=house.contract)
+    def review(event: Event, ctx: AgentContext) -> None:
+        auction_id = int(event["auction_id"])
+        if f"auction:{auction_id}" not in ctx.state:
+            return
+        if house.auction(auction_id).status is not Status.DELIVERED:
+            return  # already settled by an earlier run of this handler
+        verdict = review_delivery(market, me, auction_id, evaluation)
+        ctx.state.put(
+            f"review:{auction_id}",
+            {"accepted": verdict.accepted, "metrics": verdict.metrics, "problems": verdict.problems},
+        )
+        settle_review(market, me, verdict)
+
+    @agent.every_tick
+    def after_deadlines(ctx: AgentContext) -> None:
+        now = market.chain.timestamp()
+        for key in ctx.state.keys("auction:"):
+            auction_id = int(key.split(":")[1])
+            auction = house.auction(auction_id)
+            if auction.status.final:
+                ctx.state.delete(key)
+                continue
+            if now < auction.deadline:
+                continue
+            if auction.status is Status.OPEN:
+                house.adjudicate(me.account, auction_id)
+            elif auction.status in (Status.ADJUDICATED, Status.DISPUTED):
+                house.claim(me.account, auction_id)  # nothing delivered / arbiter silent
+        _withdraw_if_owed(market, me)
+
+
+def attach_provider(agent: Agent, market: Market, me: Identity, offer: Offer) -> None:
+    """A provider of one category: matches, bids down to its floor, delivers, gets paid."""
+    house = market.auction_house
+
+    def place_bid(auction_id: int, ctx: AgentContext) -> None:
+        auction = house.auction(auction_id)
+        amount = next_bid(auction, offer, me.address)
+        if amount is None or market.chain.timestamp() >= auction.deadline:
+            return
+        refs = references_for(market, me.address, offer.category, auction.min_refs)
+        house.bid(me.account, auction_id, offer.category, amount, refs)
+        logger.info("%s bids %d on auction %d", ctx.name, amount, auction_id)
+
+    @agent.on("AuctionCreated", contract=house.contract)
+    def consider(event: Event, ctx: AgentContext) -> None:
+        auction_id = int(event["auction_id"])
+        try:
+            requirements = load_requirements(market, auction_id)
+        except MercatoError as exc:
+            logger.warning("%s skips auction %d: %s", ctx.name, auction_id, exc)
+            return
+        if not offer.matches(requirements):
+            return
+        ctx.state.put(f"auction:{auction_id}", "bidding")
+        place_bid(auction_id, ctx)
+
+    @agent.on("BidPlaced", where=lambda e: e["category"] == offer.category)
+    def undercut(event: Event, ctx: AgentContext) -> None:
+        auction_id = int(event["auction_id"])
+        if event["bidder"] != me.address and f"auction:{auction_id}" in ctx.state:
+            place_bid(auction_id, ctx)
+
+    @agent.on("Adjudicated")
+    def won(event: Event, ctx: AgentContext) -> None:
+        auction_id = int(event["auction_id"])
+        if event["winners"][offer.category] != me.address:
+            return
+        ctx.state.put(f"auction:{auction_id}", "won")
+        if offer.category is Category.INFRASTRUCTURE or ctx.state.get(f"handed:{auction_id}"):
+            return
+        hand_over(market, me, auction_id, offer)
+        ctx.state.put(f"handed:{auction_id}", True)
+
+    @agent.on("AssetHandedOver", where=lambda e: e["executor"] == me.address)
+    def run_training(event: Event, ctx: AgentContext) -> None:
+        auction_id = int(event["auction_id"])
+        handed = {
+            e["category"]
+            for e in house.events(market.deployment.block)
+            if e.name == "AssetHandedOver" and e["auction_id"] == auction_id
+        }
+        if {Category.DATA, Category.ALGORITHM} <= handed and (
+            house.auction(auction_id).status is Status.ADJUDICATED
+        ):
+            execute(market, me, auction_id)
+
+    @agent.every_tick
+    def after_deadlines(ctx: AgentContext) -> None:
+        now = market.chain.timestamp()
+        for key in ctx.state.keys("auction:"):
+            auction_id = int(key.split(":")[1])
+            auction = house.auction(auction_id)
+            if auction.status.final or (
+                auction.status is Status.OPEN and auction.bidders[offer.category] != me.address
+                and now >= auction.deadline
+            ):
+                ctx.state.delete(key)
+            elif auction.status is Status.DELIVERED and now >= auction.deadline:
+                house.claim(me.account, auction_id)  # the client stayed silent
+        _withdraw_if_owed(market, me)
+
+
+def attach_arbiter(agent: Agent, market: Market, me: Identity) -> None:
+    """The arbiter: decides rejected deliveries from the evidence it can check.
+
+    It cannot see the model (sealed to the client), so it pays each category whose duty is
+    evidenced: data and algorithm winners that handed their asset over, and the executor if
+    its signed report is valid, names the handed-over assets and the delivered model hash.
+    """
+    house = market.auction_house
+
+    @agent.on("Rejected", where=lambda e: e["arbiter"] == me.address, contract=house.contract)
+    def decide(event: Event, ctx: AgentContext) -> None:
+        auction_id = int(event["auction_id"])
+        auction = house.auction(auction_id)
+        if auction.status is not Status.DISPUTED:
+            return
+        events = [
+            e for e in house.events(market.deployment.block) if e.get("auction_id") == auction_id
+        ]
+        handed = {e["category"]: e["asset_hash"] for e in events if e.name == "AssetHandedOver"}
+        mask = sum(1 << c for c in handed)
+        try:
+            signed = SignedReport.from_bytes(market.store.get("0x" + auction.report_hash.hex()))
+            report = signed.report
+            executor_ok = (
+                SoftwareAttestation().verify(signed) == auction.bidders[Category.INFRASTRUCTURE]
+                and report.output_hash == "0x" + auction.model_hash.hex()
+                and all(
+                    report.inputs.get(Category(c).label) == "0x" + h.hex() for c, h in handed.items()
+                )
+                and len(handed) == 2
+            )
+        except MercatoError:
+            executor_ok = False
+        if executor_ok:
+            mask |= 1 << Category.INFRASTRUCTURE
+        house.arbitrate(me.account, auction_id, mask & ALL_CATEGORIES_MASK)
+        ctx.state.put(f"decided:{auction_id}", mask)

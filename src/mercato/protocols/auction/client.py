@@ -1,0 +1,118 @@
+"""The client's steps in a procurement auction: publish, open, review, confirm or reject."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from eth_utils import keccak
+
+from mercato.crypto.attestation import SignedReport, SoftwareAttestation
+from mercato.errors import ProtocolError
+from mercato.ml.datasets import Dataset
+from mercato.ml.evaluate import evaluate
+from mercato.ml.model_io import load_model
+from mercato.ontology.category import Category
+from mercato.ontology.requirements import Requirements
+from mercato.protocols.auction.documents import blob_hash_of_uri, load_requirements
+from mercato.protocols.auction.house import Status
+from mercato.protocols.identity import Identity
+from mercato.protocols.market import Market
+from mercato.storage.envelope import open_envelope
+
+
+@dataclass(frozen=True)
+class Review:
+    """The client's verdict on a delivered model."""
+
+    auction_id: int
+    accepted: bool
+    metrics: dict[str, float] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+    model: bytes = b""
+
+
+def open_auction(
+    market: Market,
+    client: Identity,
+    requirements: Requirements,
+    *,
+    max_prices: Sequence[int],
+    duration: int,
+    arbiter: str,
+    min_refs: int = 0,
+) -> int:
+    """Store the requirements document, then open an auction for it; returns its id."""
+    document = requirements.to_json_bytes()
+    blob = market.store.put(document)
+    auction_id, _ = market.auction_house.create(
+        client.account,
+        requirements_hash=keccak(document),
+        requirements_uri=market.store.uri(blob),
+        max_prices=max_prices,
+        duration=duration,
+        min_refs=min_refs,
+        arbiter=arbiter,
+    )
+    return auction_id
+
+
+def review_delivery(
+    market: Market, client: Identity, auction_id: int, evaluation: Dataset
+) -> Review:
+    """Check a delivery end to end and measure the model on the client's own data.
+
+    Checks: the sealed model opens with the client's key and hashes to the on-chain model
+    hash; the execution report hashes to the on-chain report hash, is signed by the
+    infrastructure winner and names that model and the assets the winners handed over; the
+    model meets the requirements' metric on ``evaluation``.
+    """
+    house = market.auction_house
+    auction = house.auction(auction_id)
+    if auction.status is not Status.DELIVERED:
+        raise ProtocolError(f"auction {auction_id} is {auction.status.label}, not delivered")
+    events = [e for e in house.events(market.deployment.block) if e.get("auction_id") == auction_id]
+    delivered = next(e for e in reversed(events) if e.name == "Delivered")
+    handed = {e["category"]: e["asset_hash"] for e in events if e.name == "AssetHandedOver"}
+    problems: list[str] = []
+
+    sealed = market.store.get(blob_hash_of_uri(delivered["model_uri"]))
+    model_bytes = open_envelope(sealed, client.encryption_private)
+    if keccak(model_bytes) != auction.model_hash:
+        problems.append("the delivered model does not match the model hash on chain")
+
+    report_bytes = market.store.get("0x" + auction.report_hash.hex())
+    signed = SignedReport.from_bytes(report_bytes)
+    executor = auction.bidders[Category.INFRASTRUCTURE]
+    if SoftwareAttestation().verify(signed) != executor:
+        problems.append("the execution report is not signed by the infrastructure winner")
+    report = signed.report
+    if report.output_hash != "0x" + auction.model_hash.hex():
+        problems.append("the execution report names another model")
+    for category in (Category.DATA, Category.ALGORITHM):
+        expected = handed.get(int(category))
+        if expected is None or report.inputs.get(category.label) != "0x" + expected.hex():
+            problems.append(f"the report's {category.label} input is not the asset handed over")
+
+    requirements = load_requirements(market, auction_id)
+    metrics: dict[str, float] = {}
+    if not problems:
+        model = load_model(model_bytes, auction.model_hash)
+        metrics = evaluate(model, evaluation.X, evaluation.y)
+        achieved = metrics.get(requirements.metric)
+        if achieved is None or achieved < requirements.minimum:
+            problems.append(
+                f"{requirements.metric} {achieved} is below the required {requirements.minimum}"
+            )
+    return Review(auction_id, not problems, metrics, tuple(problems), model_bytes)
+
+
+def settle_review(market: Market, client: Identity, review: Review) -> None:
+    """Confirm an accepted delivery; reject a bad one, storing the reasons as evidence."""
+    house = market.auction_house
+    if review.accepted:
+        house.confirm(client.account, review.auction_id)
+        return
+    complaint = "\n".join(review.problems).encode()
+    market.store.put(complaint)
+    house.reject(client.account, review.auction_id, keccak(complaint))

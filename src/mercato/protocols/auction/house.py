@@ -1,0 +1,213 @@
+"""Typed wrapper of the AuctionHouse contract (P1, SAIaaS procurement auction).
+
+Storage layout, for auditors: one header word per auction
+(``client | deadline << 160 | min_refs << 224 | status << 232 | paid_mask << 240``), one
+word holding the three maximum prices (85 bits each), one word per category holding the best
+bid (``bidder | amount << 160``), plus the requirements hash, the arbiter and, after delivery,
+the model and report hashes. Bid history lives in ``BidPlaced`` events only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from eth_account.signers.local import LocalAccount
+
+from mercato.chain.base import Chain
+from mercato.chain.contract import Contract, Event, TxResult
+from mercato.ontology.category import Category
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+MAX_REFERENCES = 8
+MAX_URI_LENGTH = 256
+
+
+class Status(IntEnum):
+    """Auction states, as the contract numbers them."""
+
+    OPEN = 1
+    ADJUDICATED = 2
+    DELIVERED = 3
+    DISPUTED = 4
+    CONFIRMED = 5
+    ARBITRATED = 6
+    CLAIMED = 7
+    REFUNDED = 8
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def final(self) -> bool:
+        return self >= Status.CONFIRMED
+
+
+@dataclass(frozen=True)
+class Auction:
+    """Everything the chain holds about one auction."""
+
+    auction_id: int
+    client: str
+    arbiter: str
+    deadline: int
+    min_refs: int
+    status: Status
+    paid_mask: int
+    requirements_hash: bytes
+    max_prices: tuple[int, int, int]
+    bidders: tuple[str | None, str | None, str | None]
+    bids: tuple[int, int, int]
+    model_hash: bytes
+    report_hash: bytes
+
+    @property
+    def reserve(self) -> int:
+        return sum(self.max_prices)
+
+    @property
+    def spent(self) -> int:
+        return sum(self.bids)
+
+    @property
+    def locked(self) -> int:
+        """Money of this auction that the contract still holds in escrow."""
+        if self.status is Status.OPEN:
+            return self.reserve
+        if self.status in (Status.ADJUDICATED, Status.DELIVERED, Status.DISPUTED):
+            return self.spent
+        return 0
+
+    def best(self, category: Category) -> tuple[str | None, int]:
+        """(bidder, amount) of the best bid in ``category``; (None, 0) if none."""
+        return self.bidders[category], self.bids[category]
+
+
+class AuctionHouse:
+    """Calls and transactions of the auction house, in Mercato's types."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.contract = Contract.at(chain, "AuctionHouse", address)
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    # transactions -----------------------------------------------------------------------
+    def create(
+        self,
+        client: LocalAccount,
+        *,
+        requirements_hash: bytes,
+        requirements_uri: str,
+        max_prices: Sequence[int],
+        duration: int,
+        min_refs: int,
+        arbiter: str,
+    ) -> tuple[int, TxResult]:
+        """Open an auction, locking the reserve; returns (auction id, result)."""
+        result = self.contract.transact(
+            "create_auction",
+            requirements_hash,
+            requirements_uri,
+            list(max_prices),
+            duration,
+            min_refs,
+            arbiter,
+            sender=client,
+            value=sum(max_prices),
+        )
+        return int(result.event("AuctionCreated")["auction_id"]), result
+
+    def bid(
+        self,
+        bidder: LocalAccount,
+        auction_id: int,
+        category: Category,
+        amount: int,
+        references: Sequence[int] = (),
+    ) -> TxResult:
+        return self.contract.transact(
+            "bid", auction_id, int(category), amount, sorted(references), sender=bidder
+        )
+
+    def adjudicate(self, caller: LocalAccount, auction_id: int) -> TxResult:
+        return self.contract.transact("adjudicate", auction_id, sender=caller)
+
+    def hand_over(
+        self,
+        provider: LocalAccount,
+        auction_id: int,
+        category: Category,
+        asset_hash: bytes,
+        sealed_hash: bytes,
+    ) -> TxResult:
+        return self.contract.transact(
+            "hand_over", auction_id, int(category), asset_hash, sealed_hash, sender=provider
+        )
+
+    def deliver(
+        self,
+        executor: LocalAccount,
+        auction_id: int,
+        model_hash: bytes,
+        report_hash: bytes,
+        model_uri: str,
+    ) -> TxResult:
+        return self.contract.transact(
+            "deliver", auction_id, model_hash, report_hash, model_uri, sender=executor
+        )
+
+    def confirm(self, client: LocalAccount, auction_id: int) -> TxResult:
+        return self.contract.transact("confirm", auction_id, sender=client)
+
+    def reject(self, client: LocalAccount, auction_id: int, reason_hash: bytes) -> TxResult:
+        return self.contract.transact("reject", auction_id, reason_hash, sender=client)
+
+    def arbitrate(self, arbiter: LocalAccount, auction_id: int, paid_mask: int) -> TxResult:
+        return self.contract.transact("arbitrate", auction_id, paid_mask, sender=arbiter)
+
+    def claim(self, caller: LocalAccount, auction_id: int) -> TxResult:
+        return self.contract.transact("claim", auction_id, sender=caller)
+
+    def withdraw(self, account: LocalAccount) -> TxResult:
+        return self.contract.transact("withdraw", sender=account)
+
+    # reading ----------------------------------------------------------------------------
+    def auction(self, auction_id: int) -> Auction:
+        (client, arbiter, deadline, min_refs, status, paid_mask, req, maxes, bidders, bids,
+         model_hash, report_hash) = self.contract.call("auction", auction_id)  # fmt: skip
+        return Auction(
+            auction_id=auction_id,
+            client=client,
+            arbiter=arbiter,
+            deadline=deadline,
+            min_refs=min_refs,
+            status=Status(status),
+            paid_mask=paid_mask,
+            requirements_hash=bytes(req),
+            max_prices=(maxes[0], maxes[1], maxes[2]),
+            bidders=tuple(None if b == ZERO_ADDRESS else b for b in bidders),  # type: ignore[arg-type]
+            bids=(bids[0], bids[1], bids[2]),
+            model_hash=bytes(model_hash),
+            report_hash=bytes(report_hash),
+        )
+
+    def auction_count(self) -> int:
+        return int(self.contract.call("next_auction_id")) - 1
+
+    def owed(self, address: str) -> int:
+        return int(self.contract.call("owed", address))
+
+    def events(self, from_block: int = 0, to_block: int | None = None) -> list[Event]:
+        return self.contract.events(from_block, to_block)
+
+    def created_event(self, auction_id: int, from_block: int = 0) -> Event:
+        """The AuctionCreated event of ``auction_id`` (holds the requirements URI)."""
+        for event in self.events(from_block):
+            if event.name == "AuctionCreated" and event["auction_id"] == auction_id:
+                return event
+        raise KeyError(f"no AuctionCreated event for auction {auction_id}")

@@ -1,0 +1,160 @@
+"""A provider's steps: match an auction, bid down to a floor, hand over, execute, deliver."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+
+import sklearn
+from eth_utils import keccak
+
+from mercato.crypto.attestation import ExecutionReport, SoftwareAttestation
+from mercato.errors import IntegrityError, ProtocolError
+from mercato.ml.algorithms import AlgorithmSpec
+from mercato.ml.datasets import Dataset
+from mercato.ml.train import train
+from mercato.ontology.category import Category
+from mercato.ontology.requirements import Requirements, matches
+from mercato.protocols.auction.house import MAX_REFERENCES, Auction, Status
+from mercato.protocols.identity import Identity
+from mercato.protocols.market import Market
+from mercato.storage.envelope import open_envelope, seal
+
+UNDERCUT_BPS = 500  # undercut the best bid by 5% (at least 1 wei) while above the floor
+BPS = 10_000
+TRAINING_SEED = 0
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a provider sells: its asset's category and ontology class, and its floor price.
+
+    ``asset`` is the asset's bytes for data (a serialised Dataset) and algorithms (an
+    AlgorithmSpec's JSON); infrastructure sells compute and has none.
+    """
+
+    category: Category
+    asset_class: str
+    floor: int
+    asset: bytes = b""
+
+    def matches(self, requirements: Requirements) -> bool:
+        return matches(requirements, self.category, self.asset_class)
+
+
+def next_bid(auction: Auction, offer: Offer, bidder: str) -> int | None:
+    """The bid to place now, or None when the provider leads or cannot go lower.
+
+    The first bid asks the maximum price; after that the provider undercuts the best bid by
+    UNDERCUT_BPS, never below its floor. Every bid is strictly under the best, as the
+    contract demands.
+    """
+    if auction.status is not Status.OPEN:
+        return None
+    leader, best = auction.best(offer.category)
+    if leader == bidder:
+        return None
+    max_price = auction.max_prices[offer.category]
+    amount = max_price if leader is None else best - max(1, best * UNDERCUT_BPS // BPS)
+    amount = max(amount, offer.floor)
+    if amount <= 0 or amount > max_price or (leader is not None and amount >= best):
+        return None
+    return amount
+
+
+def references_for(market: Market, bidder: str, category: Category, needed: int) -> list[int]:
+    """Ids of earlier auctions whose confirmed SLA ``bidder`` won in ``category``."""
+    if needed == 0:
+        return []
+    house = market.auction_house
+    found = []
+    for auction_id in range(house.auction_count(), 0, -1):
+        auction = house.auction(auction_id)
+        confirmed = auction.status is Status.CONFIRMED or (
+            auction.status is Status.ARBITRATED and auction.paid_mask & (1 << category)
+        )
+        if confirmed and auction.bidders[category] == bidder:
+            found.append(auction_id)
+            if len(found) == min(needed, MAX_REFERENCES):
+                break
+    if len(found) < needed:
+        raise ProtocolError(
+            f"{bidder} has {len(found)} confirmed {category.label} SLAs; the auction needs {needed}"
+        )
+    return sorted(found)
+
+
+def hand_over(market: Market, provider: Identity, auction_id: int, offer: Offer) -> None:
+    """Seal the asset to the infrastructure winner's key and record the hand-over on chain."""
+    auction = market.auction_house.auction(auction_id)
+    executor = auction.bidders[Category.INFRASTRUCTURE]
+    if executor is None or auction.status is not Status.ADJUDICATED:
+        raise ProtocolError(f"auction {auction_id} is not waiting for assets")
+    sealed = seal(offer.asset, [market.registry.encryption_key(executor)])
+    sealed_hash = market.store.put(sealed)
+    market.auction_house.hand_over(
+        provider.account, auction_id, offer.category, keccak(offer.asset), bytes.fromhex(sealed_hash[2:])
+    )
+
+
+def execute(market: Market, executor: Identity, auction_id: int) -> bytes:
+    """Train the model from the handed-over assets and deliver it sealed to the client.
+
+    Returns the model hash. Both assets are opened with the executor's key and checked
+    against the hashes their owners recorded on chain before anything runs.
+    """
+    house = market.auction_house
+    auction = house.auction(auction_id)
+    if auction.status is not Status.ADJUDICATED:
+        raise ProtocolError(f"auction {auction_id} is {auction.status.label}, not adjudicated")
+    assets: dict[Category, bytes] = {}
+    for event in house.events(market.deployment.block):
+        if event.name != "AssetHandedOver" or event["auction_id"] != auction_id:
+            continue
+        sealed = market.store.get("0x" + event["sealed_hash"].hex())
+        asset = open_envelope(sealed, executor.encryption_private)
+        if keccak(asset) != event["asset_hash"]:
+            raise IntegrityError(f"auction {auction_id}: a handed-over asset does not match its hash")
+        assets[Category(event["category"])] = asset
+    missing = {Category.DATA, Category.ALGORITHM} - assets.keys()
+    if missing:
+        names = ", ".join(sorted(c.label for c in missing))
+        raise ProtocolError(f"auction {auction_id}: waiting for the {names} asset")
+
+    started = int(time.time())
+    trained = train(
+        Dataset.from_bytes(assets[Category.DATA]),
+        AlgorithmSpec.from_json_bytes(assets[Category.ALGORITHM]),
+        seed=TRAINING_SEED,
+    )
+    model_hash = keccak(trained.model_bytes)
+    sealed_model = seal(trained.model_bytes, [market.registry.encryption_key(auction.client)])
+    model_blob = market.store.put(sealed_model)
+    report = ExecutionReport(
+        job_id=f"auction-{auction_id}",
+        executor=executor.address,
+        inputs={
+            Category.DATA.label: "0x" + keccak(assets[Category.DATA]).hex(),
+            Category.ALGORITHM.label: "0x" + keccak(assets[Category.ALGORITHM]).hex(),
+        },
+        output_hash="0x" + model_hash.hex(),
+        metrics=dict(trained.metrics),
+        started_at=started,
+        finished_at=int(time.time()),
+        environment={
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "isolation": "software",
+        },
+    )
+    signed = SoftwareAttestation(bytes(executor.account.key)).attest(report)
+    report_blob = market.store.put(signed.to_bytes())
+    house.deliver(
+        executor.account,
+        auction_id,
+        model_hash,
+        bytes.fromhex(report_blob[2:]),
+        market.store.uri(model_blob),
+    )
+    return model_hash

@@ -1,0 +1,89 @@
+"""Deploy Mercato's contracts and record where they are, so other processes can attach."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
+from mercato.chain.base import Chain
+from mercato.chain.contract import Contract
+from mercato.errors import ConfigError
+
+DEFAULT_EXIT_DELAY = 7 * 86400
+DEFAULT_DELIVERY_PERIOD = 3 * 86400
+DEFAULT_REVIEW_PERIOD = 2 * 86400
+DEFAULT_ARBITRATION_PERIOD = 3 * 86400
+DEPLOYMENT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Periods:
+    """Deadlines (seconds) that the contracts enforce."""
+
+    exit_delay: int = DEFAULT_EXIT_DELAY
+    delivery: int = DEFAULT_DELIVERY_PERIOD
+    review: int = DEFAULT_REVIEW_PERIOD
+    arbitration: int = DEFAULT_ARBITRATION_PERIOD
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Addresses of one deployment of Mercato on one chain."""
+
+    chain_id: int
+    registry: str
+    auction_house: str
+    block: int
+
+    def save(self, path: Path) -> None:
+        """Write the deployment file (JSON)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"version": DEPLOYMENT_VERSION, **asdict(self)}
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        """Read a deployment file written by :meth:`save` (or ``mercato deploy``)."""
+        try:
+            payload = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"no deployment file at {path}. Run `mercato deploy` first") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"deployment file {path} is not valid JSON: {exc}") from None
+        if payload.get("version") != DEPLOYMENT_VERSION:
+            raise ConfigError(f"deployment file {path} has an unknown version")
+        try:
+            return cls(
+                chain_id=int(payload["chain_id"]),
+                registry=str(payload["registry"]),
+                auction_house=str(payload["auction_house"]),
+                block=int(payload["block"]),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"deployment file {path} lacks {exc}") from None
+
+    def check_chain(self, chain: Chain) -> None:
+        """Refuse to use this deployment on another chain."""
+        if chain.chain_id != self.chain_id:
+            raise ConfigError(
+                f"the deployment is for chain {self.chain_id} but the node is chain {chain.chain_id}"
+            )
+
+
+def deploy(chain: Chain, deployer: LocalAccount, periods: Periods = Periods()) -> Deployment:
+    """Deploy the registry and the auction house."""
+    start = chain.block_number()
+    registry, _ = Contract.deploy(chain, "Registry", periods.exit_delay, sender=deployer)
+    house, _ = Contract.deploy(
+        chain,
+        "AuctionHouse",
+        registry.address,
+        periods.delivery,
+        periods.review,
+        periods.arbitration,
+        sender=deployer,
+    )
+    return Deployment(chain.chain_id, registry.address, house.address, start + 1)

@@ -1,0 +1,39 @@
+"""Typed access to the participant registry."""
+
+from __future__ import annotations
+
+from mercato.chain.base import Chain
+from mercato.chain.contract import Contract, TxResult
+from mercato.errors import ProtocolError
+from mercato.protocols.identity import Identity
+from mercato.protocols.roles import Role
+
+
+class Registry:
+    """The on-chain registry of participants, their roles and encryption keys."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.contract = Contract.at(chain, "Registry", address)
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    def register(self, who: Identity, roles: Role, stake: int = 0) -> TxResult:
+        """Register (or update) ``who`` with ``roles`` and its encryption key."""
+        return self.contract.transact(
+            "register", int(roles), who.encryption_public, sender=who.account, value=stake
+        )
+
+    def roles_of(self, address: str) -> Role:
+        return Role(self.contract.call("roles", address))
+
+    def has_role(self, address: str, role: Role) -> bool:
+        return bool(self.contract.call("has_role", address, int(role)))
+
+    def encryption_key(self, address: str) -> bytes:
+        """The key to seal envelopes for ``address`` to."""
+        key = bytes(self.contract.call("encryption_key", address))
+        if not key:
+            raise ProtocolError(f"{address} has registered no encryption key")
+        return key
