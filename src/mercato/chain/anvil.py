@@ -97,7 +97,9 @@ class Anvil:
     """A local anvil node: ``with Anvil() as node: RpcChain(node.url)``.
 
     ``state`` persists the chain in a file (loaded at start if it exists, written at stop);
-    ``block_time`` mines every that many seconds instead of once per transaction.
+    ``block_time`` mines every that many seconds instead of once per transaction;
+    ``free_gas`` sets base fee and tip to zero, so balances move only by the values sent, as
+    on the embedded chain (the test suite runs anvil this way).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class Anvil:
         block_time: float | None = None,
         accounts: int = DEV_ACCOUNT_COUNT,
         hardfork: str = HARDFORK,
+        free_gas: bool = False,
         extra_args: tuple[str, ...] = (),
         binary: Path | None = None,
     ) -> None:
@@ -114,6 +117,7 @@ class Anvil:
         self.block_time = block_time
         self.accounts = accounts
         self.hardfork = hardfork
+        self.free_gas = free_gas
         self.extra_args = extra_args
         self.binary = binary
         self.port = 0
@@ -203,6 +207,8 @@ class Anvil:
         ]
         if self.state is not None:
             command += ["--state", str(self.state)]
+        if self.free_gas:
+            command += ["--base-fee", "0", "--no-priority-fee"]
         if self.block_time is not None:
             command += ["--block-time", str(self.block_time)]
         return command + list(self.extra_args)

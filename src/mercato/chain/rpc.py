@@ -344,7 +344,12 @@ class RpcChain:
         if self._fees is None:
             block = self.rpc("eth_getBlockByNumber", "latest", False)
             self._block_gas_limit = int(block["gasLimit"], 16)
-            if block.get("baseFeePerGas") is not None:
+            gas_price = int(self.rpc("eth_gasPrice"), 16)
+            if block.get("baseFeePerGas") is None:
+                self._fees = {"gasPrice": gas_price}
+            elif gas_price == 0:  # a gas-free node (anvil --base-fee 0, a free-gas consortium)
+                self._fees = {"type": 2, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
+            else:
                 try:
                     tip = int(self.rpc("eth_maxPriorityFeePerGas"), 16)
                 except ChainError:
@@ -355,8 +360,6 @@ class RpcChain:
                     "maxFeePerGas": BASE_FEE_HEADROOM * base + tip,
                     "maxPriorityFeePerGas": tip,
                 }
-            else:
-                self._fees = {"gasPrice": int(self.rpc("eth_gasPrice"), 16)}
         return self._fees
 
     def _sign(self, tx: TxRequest, block: str = "latest") -> _Signed:

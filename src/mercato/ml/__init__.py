@@ -1,8 +1,9 @@
 """Datasets, algorithm specs, deterministic training and evaluation for secure learning."""
 
-from mercato.ml.algorithms import FAMILIES, AlgorithmSpec, Family, build_estimator
+from mercato.ml.algorithms import AlgorithmSpec, build_estimator
 from mercato.ml.datasets import DATASET_NAMES, Dataset, Split, holdout_split, load_dataset
 from mercato.ml.evaluate import METRICS, Classifier, accuracy, evaluate
+from mercato.ml.families import FAMILIES, LIMITS, Family
 from mercato.ml.model_io import ALLOWED_GLOBALS, dump_model, load_model, model_digest
 from mercato.ml.seed import MAX_SEED, check_seed
 from mercato.ml.train import TrainedModel, train
@@ -11,6 +12,7 @@ __all__ = [
     "ALLOWED_GLOBALS",
     "DATASET_NAMES",
     "FAMILIES",
+    "LIMITS",
     "MAX_SEED",
     "METRICS",
     "AlgorithmSpec",

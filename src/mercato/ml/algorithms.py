@@ -1,158 +1,34 @@
 """Algorithms as traded assets: a family from a whitelist plus its hyper-parameters.
 
 An algorithm provider sells an :class:`AlgorithmSpec`, a small JSON document, never code:
-the executor builds the estimator from a fixed registry of scikit-learn classes, so a spec
-cannot make it run anything else. Only hyper-parameters that change the learned model are
-accepted (no ``n_jobs``, ``verbose``, ``warm_start`` or ``random_state``; the seed comes from
-the training call), and the costly ones are capped.
+the executor builds the estimator from the whitelist in :mod:`mercato.ml.families`, so a
+spec cannot make it run anything else. Hyper-parameters are checked by name, type, range and
+cost before anyone bids with the spec.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from eth_utils.crypto import keccak
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
 from mercato.errors import InputError
+from mercato.ml.families import FAMILIES, LIMITS, Family, HyperValue
 from mercato.ml.seed import check_seed
 from mercato.ontology import load_ontology
 from mercato.ontology.canonical import canonical_json, check_fields, load_json_object
 
 SPEC_VERSION = 1
 MAX_SPEC_BYTES = 16 * 1024
-# Upper bounds on the hyper-parameters that set how long training runs.
-LIMITS: Mapping[str, int] = MappingProxyType(
-    {"n_estimators": 2_000, "max_iter": 100_000, "layer_width": 4_096, "layers": 16}
-)
 _FIELDS = ("family", "hyperparameters", "ontology_class", "version")
 _WHAT = "algorithm spec"
-
-Scalar = str | int | float | bool | None
-HyperValue = Scalar | tuple[Scalar, ...]
-
-
-@dataclass(frozen=True)
-class Family:
-    """One whitelisted algorithm family and how to build its estimator."""
-
-    ontology_class: str
-    estimator: Callable[..., Any]
-    allowed: frozenset[str]
-    defaults: Mapping[str, HyperValue]
-    # Distance- and gradient-based learners need standardised features; trees do not.
-    scale_features: bool
-
-
-FAMILIES: Mapping[str, Family] = MappingProxyType(
-    {
-        "logistic_regression": Family(
-            ontology_class="mc:LogisticRegression",
-            estimator=LogisticRegression,
-            allowed=frozenset(
-                {"C", "class_weight", "fit_intercept", "l1_ratio", "max_iter", "solver", "tol"}
-            ),
-            defaults=MappingProxyType({"max_iter": 1000}),
-            scale_features=True,
-        ),
-        "random_forest": Family(
-            ontology_class="mc:RandomForest",
-            estimator=RandomForestClassifier,
-            allowed=frozenset(
-                {
-                    "bootstrap",
-                    "ccp_alpha",
-                    "class_weight",
-                    "criterion",
-                    "max_depth",
-                    "max_features",
-                    "max_leaf_nodes",
-                    "max_samples",
-                    "min_samples_leaf",
-                    "min_samples_split",
-                    "n_estimators",
-                }
-            ),
-            defaults=MappingProxyType({"n_estimators": 100}),
-            scale_features=False,
-        ),
-        "gradient_boosting": Family(
-            ontology_class="mc:GradientBoosting",
-            estimator=GradientBoostingClassifier,
-            allowed=frozenset(
-                {
-                    "ccp_alpha",
-                    "criterion",
-                    "learning_rate",
-                    "max_depth",
-                    "max_features",
-                    "max_leaf_nodes",
-                    "min_samples_leaf",
-                    "min_samples_split",
-                    "n_estimators",
-                    "n_iter_no_change",
-                    "subsample",
-                    "tol",
-                    "validation_fraction",
-                }
-            ),
-            defaults=MappingProxyType({"n_estimators": 100}),
-            scale_features=False,
-        ),
-        "mlp": Family(
-            ontology_class="mc:MultilayerPerceptron",
-            estimator=MLPClassifier,
-            allowed=frozenset(
-                {
-                    "activation",
-                    "alpha",
-                    "batch_size",
-                    "early_stopping",
-                    "hidden_layer_sizes",
-                    "learning_rate",
-                    "learning_rate_init",
-                    "max_iter",
-                    "momentum",
-                    "n_iter_no_change",
-                    "solver",
-                    "tol",
-                    "validation_fraction",
-                }
-            ),
-            defaults=MappingProxyType({"hidden_layer_sizes": (64,), "max_iter": 500}),
-            scale_features=True,
-        ),
-        "svm": Family(
-            ontology_class="mc:SVM",
-            estimator=SVC,
-            allowed=frozenset(
-                {
-                    "C",
-                    "class_weight",
-                    "coef0",
-                    "degree",
-                    "gamma",
-                    "kernel",
-                    "max_iter",
-                    "shrinking",
-                    "tol",
-                }
-            ),
-            defaults=MappingProxyType({}),
-            scale_features=True,
-        ),
-    }
-)
 
 
 @dataclass(frozen=True)

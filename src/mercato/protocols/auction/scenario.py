@@ -74,7 +74,7 @@ class DemoReport:
 
 
 def _participants(chain: Chain, data: Dataset) -> dict[str, Participant]:
-    accounts = chain.dev_accounts(9)
+    accounts = chain.dev_accounts(10)
     algorithms = {
         "logistic-regression": AlgorithmSpec("logistic_regression", hyperparameters={"C": 1.0}),
         "random-forest": AlgorithmSpec("random_forest", hyperparameters={"n_estimators": 50}),
@@ -103,15 +103,63 @@ def _participants(chain: Chain, data: Dataset) -> dict[str, Participant]:
                        algorithms["random-forest"].to_json_bytes())),
             make(7, "enclave-cloud", Role.COMPUTE_PROVIDER,
                  Offer(Category.INFRASTRUCTURE, "mc:SoftwareAttestedCompute", 35 * ETHER // 100)),
-            make(8, "cheap-cpu", Role.COMPUTE_PROVIDER,
+            make(8, "attested-hpc", Role.COMPUTE_PROVIDER,
+                 Offer(Category.INFRASTRUCTURE, "mc:SoftwareAttestedCompute", 45 * ETHER // 100)),
+            make(9, "cheap-cpu", Role.COMPUTE_PROVIDER,
                  Offer(Category.INFRASTRUCTURE, "mc:CPUCompute", 10 * ETHER // 100)),
         )
     }  # fmt: skip
 
 
-def run_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoReport:
-    """Run the P1 flow on ``chain`` and return what happened."""
-    started = time.perf_counter()
+@dataclass
+class DemoMarket:
+    """A deployed market with registered participants and one agent each, ready to run."""
+
+    market: Market
+    recording: RecordingChain
+    people: dict[str, Participant]
+    agents: dict[str, Agent]
+    stores: dict[str, AgentStore]
+    requirements: Requirements
+    evaluation: Dataset
+
+    @property
+    def runner(self) -> Runner:
+        return Runner(list(self.agents.values()))
+
+    def make_agent(self, name: str) -> Agent:
+        """(Re)create the agent of participant ``name`` over its persisted store."""
+        person = self.people[name]
+        market = self.market
+        agent = Agent(
+            name, self.recording, [market.auction_house.contract], self.stores[name],
+            start_block=market.deployment.block,
+        )  # fmt: skip
+        if person.roles & Role.CLIENT:
+            attach_client(agent, market, person.identity, self.evaluation)
+        elif person.roles & Role.ARBITER:
+            attach_arbiter(agent, market, person.identity)
+        else:
+            assert person.offer is not None
+            attach_provider(agent, market, person.identity, person.offer)
+        self.agents[name] = agent
+        return agent
+
+    def open_auction(self, duration: int = AUCTION_DURATION) -> int:
+        """The client opens the demo auction."""
+        return open_auction(
+            self.market, self.people["client"].identity, self.requirements,
+            max_prices=MAX_PRICES, duration=duration,
+            arbiter=self.people["arbiter"].identity.address,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        for agent_store in self.stores.values():
+            agent_store.close()
+
+
+def build_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoMarket:
+    """Deploy, register every participant and create their agents (persisted in ``work_dir``)."""
     recording = RecordingChain(chain)
     deployer = chain.dev_accounts(1)[0]
     deployment = deploy(recording, deployer)
@@ -124,7 +172,6 @@ def run_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoReport:
     people = _participants(chain, provider_data)
     for person in people.values():
         market.registry.register(person.identity, person.roles)
-
     requirements = Requirements(
         data="mc:LabelledImages",
         algorithm="mc:ClassificationAlgorithm",
@@ -134,41 +181,29 @@ def run_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoReport:
         minimum=0.9,
     )
     work_dir.mkdir(parents=True, exist_ok=True)
-    stores = []
-    agents = []
-    for person in people.values():
-        agent_store = AgentStore(work_dir / f"{person.name}.sqlite")
-        stores.append(agent_store)
-        agent = Agent(
-            person.name, recording, [market.auction_house.contract], agent_store,
-            start_block=deployment.block,
-        )  # fmt: skip
-        if person.roles & Role.CLIENT:
-            attach_client(agent, market, person.identity, evaluation)
-        elif person.roles & Role.ARBITER:
-            attach_arbiter(agent, market, person.identity)
-        else:
-            assert person.offer is not None
-            attach_provider(agent, market, person.identity, person.offer)
-        agents.append(agent)
-    runner = Runner(agents)
+    stores = {name: AgentStore(work_dir / f"{name}.sqlite") for name in people}
+    demo = DemoMarket(market, recording, people, {}, stores, requirements, evaluation)
+    for name in people:
+        demo.make_agent(name)
+    return demo
 
-    client = people["client"]
-    auction_id = open_auction(
-        market, client.identity, requirements,
-        max_prices=MAX_PRICES, duration=AUCTION_DURATION, arbiter=people["arbiter"].identity.address,
-    )  # fmt: skip
-    runner.run_until_idle(MAX_AGENT_ROUNDS)  # the bidding war, down to the floors
-    chain.time_travel(AUCTION_DURATION)
-    runner.run_until_idle(MAX_AGENT_ROUNDS)  # adjudicate, hand over, train, deliver, review
-    review = stores[0].get(client.name, f"review:{auction_id}") or {}
-    for agent_store in stores:
-        agent_store.close()
 
-    auction = market.auction_house.auction(auction_id)
+def run_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoReport:
+    """Run the P1 flow on ``chain`` and return what happened."""
+    started = time.perf_counter()
+    demo = build_demo(chain, store, work_dir)
+    try:
+        auction_id = demo.open_auction()
+        demo.runner.run_until_idle(MAX_AGENT_ROUNDS)  # the bidding war, down to the floors
+        chain.time_travel(AUCTION_DURATION)
+        demo.runner.run_until_idle(MAX_AGENT_ROUNDS)  # adjudicate, hand over, train, deliver, review
+        review = demo.stores["client"].get("client", f"review:{auction_id}") or {}
+    finally:
+        demo.close()
+    auction = demo.market.auction_house.auction(auction_id)
     if auction.status is not Status.CONFIRMED:
         raise ProtocolError(f"the demo auction ended {auction.status.label}, not confirmed")
-    report = _report(recording, market, people, requirements, auction_id)
+    report = _report(demo.recording, demo.market, demo.people, demo.requirements, auction_id)
     report.metrics = dict(review.get("metrics", {}))
     report.seconds = time.perf_counter() - started
     return report

@@ -1,0 +1,214 @@
+"""Transactions per second through the Chain interface, beside the figures DESIGN.md gives.
+
+The workload is the marketplace's hot path: bids on an open auction of our AuctionHouse,
+each one lowering its bidder's price, encoded by the typed contract handle and sent by the
+backend's normal path (on rpc: signed locally, sent raw). One bidder per category keeps
+every bidder's bids ordered by its nonce, so pipelined bids never overtake each other.
+
+Modes: ``sequential`` sends one transaction and waits for its receipt before the next;
+``pipelined`` (rpc only: the embedded chain has nothing to overlap) hands ``send_many``
+batches of transactions with explicit gas, one batch in flight at a time, which bounds the
+node's queue (anvil under automine stalls and bloats on bursts of thousands).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from mercato.bench.common import (
+    AUCTION_DURATION,
+    CATEGORY_ROLES,
+    REQUIREMENTS_HASH,
+    REQUIREMENTS_URI,
+    Cast,
+    open_chain,
+)
+from mercato.chain.base import Chain, TxRequest
+from mercato.chain.contract import TxResult
+from mercato.ontology.category import Category
+from mercato.protocols.auction.house import AuctionHouse
+from mercato.protocols.deployment import deploy
+from mercato.protocols.identity import Identity
+from mercato.protocols.registry import Registry
+from mercato.protocols.roles import Role
+
+SEQUENTIAL = "sequential"
+PIPELINED = "pipelined"
+DEFAULT_EMBEDDED_TRANSACTIONS = 2_000
+DEFAULT_RPC_TRANSACTIONS = 300
+"""Sized so that each row runs in a few seconds on a 2-core machine."""
+PIPELINE_BATCH = 100
+"""Transactions handed to one send_many call: at most this many wait in the node at once."""
+GAS_MARGIN_PERCENT = 20
+"""Explicit gas limit of pipelined bids: the measured gas of a bid plus this margin."""
+MAX_PRICE = 10**18
+ProgressCallback = Callable[[int], None]
+
+REFERENCE_TX_PER_S: dict[tuple[str, str], tuple[int, int]] = {
+    ("embedded", SEQUENTIAL): (1_700, 4_300),
+    ("rpc", SEQUENTIAL): (120, 145),
+    ("rpc", PIPELINED): (220, 820),
+}
+"""DESIGN.md's figures, measured earlier on this kind of machine (2 cores): titanoboa's py-evm
+environment in process; anvil 1.7.1 send-and-wait; anvil pipelined."""
+REFERENCE_SOURCE = {
+    ("embedded", SEQUENTIAL): "titanoboa py-evm env, calls in process",
+    ("rpc", SEQUENTIAL): "anvil 1.7.1, send and wait",
+    ("rpc", PIPELINED): "anvil 1.7.1, pipelined",
+}
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """One measured row: how many transactions a backend mined, in how long."""
+
+    backend: str
+    mode: str
+    transactions: int
+    seconds: float
+
+    @property
+    def tx_per_s(self) -> float:
+        return self.transactions / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def reference(self) -> tuple[int, int] | None:
+        """DESIGN.md's figure for this backend and mode (tx/s, low and high)."""
+        return REFERENCE_TX_PER_S.get((self.backend, self.mode))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "mode": self.mode,
+            "tx_per_s": round(self.tx_per_s, 1),
+            "transactions": self.transactions,
+            "seconds": round(self.seconds, 3),
+            "reference_tx_per_s": list(self.reference) if self.reference else None,
+        }
+
+
+class BidWorkload:
+    """An open auction and one bidder per category, each ready to lower its bid again."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        cast = Cast.of(chain)
+        deployment = deploy(chain, cast.deployer)
+        registry = Registry(chain, deployment.registry)
+        self.house = AuctionHouse(chain, deployment.auction_house)
+        registry.register(Identity(cast.client), Role.CLIENT)
+        registry.register(Identity(cast.arbiter), Role.ARBITER)
+        self.bidders: tuple[LocalAccount, ...] = tuple(cast.providers[c][0] for c in Category)
+        for category, bidder in zip(Category, self.bidders, strict=True):
+            registry.register(Identity(bidder), CATEGORY_ROLES[category])
+        self.auction_id, _ = self.house.create(
+            cast.client,
+            requirements_hash=REQUIREMENTS_HASH,
+            requirements_uri=REQUIREMENTS_URI,
+            max_prices=[MAX_PRICE] * len(Category),
+            duration=AUCTION_DURATION,
+            min_refs=0,
+            arbiter=cast.arbiter.address,
+        )
+        self._amounts = count(MAX_PRICE, -1)  # shared by the three bidders: always decreasing
+        # the first bid of each category writes a fresh slot; measure only the steady state
+        self.bid_gas = max(self.bid(i).gas_used for i in range(len(self.bidders)))
+
+    def _next(self, index: int) -> tuple[LocalAccount, Category, int]:
+        category = Category(index % len(self.bidders))
+        return self.bidders[category], category, next(self._amounts)
+
+    def bid(self, index: int) -> TxResult:
+        """Send bid number ``index`` and wait for it (the typed wrapper's path)."""
+        bidder, category, amount = self._next(index)
+        return self.house.bid(bidder, self.auction_id, category, amount)
+
+    def requests(self, first: int, size: int, gas: int) -> list[TxRequest]:
+        """Bids ``first`` to ``first + size - 1`` as transaction requests with explicit gas."""
+        requests = []
+        for index in range(first, first + size):
+            bidder, category, amount = self._next(index)
+            requests.append(
+                self.house.contract.tx(
+                    "bid", self.auction_id, int(category), amount, [], sender=bidder, gas=gas
+                )
+            )
+        return requests
+
+
+def _timed(run: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def measure_sequential(
+    chain: Chain, transactions: int, progress: ProgressCallback | None = None
+) -> Throughput:
+    """Send ``transactions`` bids one by one, each waited for."""
+    workload = BidWorkload(chain)
+
+    def run() -> None:
+        for index in range(transactions):
+            workload.bid(index)
+            if progress is not None:
+                progress(1)
+
+    return Throughput(chain.backend, SEQUENTIAL, transactions, _timed(run))
+
+
+def measure_pipelined(
+    chain: Chain,
+    transactions: int,
+    batch: int = PIPELINE_BATCH,
+    progress: ProgressCallback | None = None,
+) -> Throughput:
+    """Send ``transactions`` bids through ``send_many`` in batches of ``batch``."""
+    workload = BidWorkload(chain)
+    gas = workload.bid_gas * (100 + GAS_MARGIN_PERCENT) // 100
+
+    def run() -> None:
+        for first in range(0, transactions, batch):
+            size = min(batch, transactions - first)
+            chain.send_many(workload.requests(first, size, gas))
+            if progress is not None:
+                progress(size)
+
+    return Throughput(chain.backend, PIPELINED, transactions, _timed(run))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One row to measure: which backend, which mode, how many transactions."""
+
+    backend: str
+    mode: str
+    transactions: int
+
+
+def plan(rpc_url: str | None, transactions: int | None = None) -> list[Plan]:
+    """The rows to measure: embedded always, the rpc modes when a node URL is given."""
+    rows = [Plan("embedded", SEQUENTIAL, transactions or DEFAULT_EMBEDDED_TRANSACTIONS)]
+    if rpc_url:
+        rpc_count = transactions or DEFAULT_RPC_TRANSACTIONS
+        rows += [Plan("rpc", SEQUENTIAL, rpc_count), Plan("rpc", PIPELINED, rpc_count)]
+    return rows
+
+
+def measure(row: Plan, rpc_url: str | None, progress: ProgressCallback | None = None) -> Throughput:
+    """Measure one planned row on a fresh deployment."""
+    with open_chain(row.backend, rpc_url if row.backend == "rpc" else None) as chain:
+        if row.mode == PIPELINED:
+            return measure_pipelined(chain, row.transactions, progress=progress)
+        return measure_sequential(chain, row.transactions, progress=progress)
+
+
+def run_chain_bench(rpc_url: str | None = None, transactions: int | None = None) -> list[Throughput]:
+    """Every row of ``mercato bench chain``: embedded, and the node at ``rpc_url`` if given."""
+    return [measure(row, rpc_url) for row in plan(rpc_url, transactions)]

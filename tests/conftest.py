@@ -1,0 +1,113 @@
+"""Fixtures shared by every test: a chain on each backend, funded accounts, test contracts.
+
+A test that takes ``chain`` runs twice: on the embedded EVM and on anvil (marked ``rpc``;
+deselect with ``-m "not rpc"``). One anvil serves the whole session; every test runs between
+``evm_snapshot`` and ``evm_revert``, so each starts from the same fresh state. anvil runs
+gas-free (base fee and tip zero), so balances move by exactly the values sent, as on the
+embedded chain. Without the anvil binary the rpc tests are skipped locally and fail in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_abi.abi import encode
+from eth_account.signers.local import LocalAccount
+
+from mercato.chain import ABI, Anvil, Chain, Contract, EmbeddedChain, RpcChain
+from mercato.errors import ConfigError
+
+TEST_CONTRACTS_DIR = Path(__file__).parent / "contracts_for_tests"
+ACCOUNT_COUNT = 10
+
+DeployTestContract = Callable[..., Contract]
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    """One gas-free anvil node for the session."""
+    try:
+        node = Anvil(free_gas=True).start()
+    except ConfigError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the rpc tier, but anvil is missing: {exc}", pytrace=False)
+        pytest.skip(f"anvil not installed, rpc tier skipped: {exc}")
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def rpc_chain(anvil: Anvil) -> Iterator[RpcChain]:
+    """An RpcChain on the session's anvil; every change is undone after the test."""
+    chain = RpcChain(anvil.url)
+    snapshot = chain.rpc("evm_snapshot")
+    try:
+        yield chain
+    finally:
+        reverted = chain.rpc("evm_revert", snapshot)
+        chain.rpc("anvil_dropAllTransactions")  # nothing a test left pending leaks on
+        chain.close()
+        if reverted is not True:
+            raise RuntimeError(f"anvil could not revert to snapshot {snapshot}: state leaks")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("embedded", id="embedded"),
+        pytest.param("rpc", id="rpc", marks=pytest.mark.rpc),
+    ]
+)
+def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+    """A fresh chain, once per backend."""
+    if request.param == "rpc":
+        yield request.getfixturevalue("rpc_chain")
+        return
+    embedded = EmbeddedChain()
+    try:
+        yield embedded
+    finally:
+        embedded.close()
+
+
+@pytest.fixture
+def accounts(chain: Chain) -> list[LocalAccount]:
+    """Ten funded development accounts (10,000 ether each)."""
+    return chain.dev_accounts(ACCOUNT_COUNT)
+
+
+@cache
+def _compile(name: str) -> tuple[ABI, bytes]:
+    """ABI and bytecode of ``tests/contracts_for_tests/<name>.vy``, compiled once a session."""
+    import vyper
+
+    path = TEST_CONTRACTS_DIR / f"{name}.vy"
+    output = vyper.compile_code(
+        path.read_text(), contract_path=path.name, output_formats=["abi", "bytecode"]
+    )
+    return ABI(output["abi"]), bytes.fromhex(output["bytecode"].removeprefix("0x"))
+
+
+@pytest.fixture
+def compile_test_contract() -> Callable[[str], tuple[ABI, bytes]]:
+    """``compile_test_contract("Counter")`` gives ABI and bytecode of a test-only contract."""
+    return _compile
+
+
+@pytest.fixture
+def deploy_test_contract(chain: Chain) -> DeployTestContract:
+    """Deploy a test-only contract: ``deploy_test_contract("Counter", 0, sender=alice)``."""
+
+    def deploy(name: str, *args: Any, sender: LocalAccount, value: int = 0) -> Contract:
+        abi, bytecode = _compile(name)
+        receipt = chain.deploy(sender, bytecode + encode(abi.constructor, list(args)), value)
+        assert receipt.contract_address is not None
+        return Contract(chain, receipt.contract_address, abi, name)
+
+    return deploy

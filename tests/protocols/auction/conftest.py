@@ -1,0 +1,19 @@
+"""Fixtures for the auction-house tests: a freshly deployed marketplace with its cast.
+
+``chain`` (each backend) and ``accounts`` come from tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from mercato.chain.base import Chain
+
+from .marketplace import Market, deploy_market
+
+
+@pytest.fixture
+def market(chain: Chain, accounts: list[LocalAccount]) -> Market:
+    """A fresh registry and auction house; client, arbiter and six providers registered."""
+    return deploy_market(chain, accounts)
