@@ -143,7 +143,7 @@ def run_saiaas(chain: Chain) -> GasReport:
             "deploy:auction_house",
             house_deploy,
             PAPER_FACTORY_DEPLOYMENT,
-            "Factory deployment (one contract holds every auction here)",
+            "Factory deployment",
         )
     )
 
