@@ -106,6 +106,33 @@ def test_revert_in_a_call_carries_the_reason(chain: Chain, counter: Contract) ->
     assert caught.value.function == "count_below"
 
 
+def test_call_simulates_a_state_changing_function_and_undoes_it(
+    chain: Chain, accounts: list[LocalAccount], counter: Contract
+) -> None:
+    payer = accounts[2].address
+    data = counter.abi.encode_call("deposit", [])
+
+    output = chain.call(counter.address, data, sender=payer, value=ETHER)
+
+    assert output == b""
+    assert counter.call("deposits", payer) == 0
+    assert chain.balance(counter.address) == 0
+
+
+def test_sending_more_than_the_balance_is_a_chain_error(
+    chain: Chain, accounts: list[LocalAccount], counter: Contract
+) -> None:
+    poor = accounts[8]
+    chain.set_balance(poor.address, 10)
+    block = chain.block_number()
+
+    with pytest.raises(ChainError) as caught:
+        counter.transact("deposit", sender=poor, value=11)
+
+    assert not isinstance(caught.value, ContractRevert)
+    assert chain.block_number() == block
+
+
 def test_out_of_gas_is_a_chain_error_not_a_revert(
     chain: Chain, accounts: list[LocalAccount], counter: Contract
 ) -> None:

@@ -36,9 +36,10 @@ STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 """Time to exit cleanly after SIGTERM (it dumps ``--state`` then), before SIGKILL."""
 START_ATTEMPTS = 3
-"""A free port can be taken between choosing it and anvil binding it: try again."""
 PROBE_INTERVAL_S = 0.05
 LOG_TAIL_CHARS = 2_000
+WORKDIR_PREFIX = "mercato-anvil-"
+OWNER_FILE = "owner.pid"
 
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 _NPM_PLATFORM = {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}
@@ -85,6 +86,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _remove_orphaned_workdirs() -> None:
+    """Delete the folders of nodes whose Python process was killed before it could clean."""
+    for workdir in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            owner = int((workdir / OWNER_FILE).read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(workdir, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # not ours to judge: unreadable, foreign or still owned
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: get SIGTERM when the parent thread dies (Linux only)."""
     import ctypes
@@ -96,15 +109,17 @@ def _die_with_parent() -> None:
 class Anvil:
     """A local anvil node: ``with Anvil() as node: RpcChain(node.url)``.
 
-    ``state`` persists the chain in a file (loaded at start if it exists, written at stop);
-    ``block_time`` mines every that many seconds instead of once per transaction;
-    ``free_gas`` sets base fee and tip to zero, so balances move only by the values sent, as
-    on the embedded chain (the test suite runs anvil this way).
+    ``port`` is picked free on 127.0.0.1 unless given; ``state`` persists the chain in a
+    file (loaded at start if it exists, written at stop); ``block_time`` mines every that
+    many seconds instead of once per transaction; ``free_gas`` sets base fee and tip to
+    zero, so balances move only by the values sent, as on the embedded chain (the test
+    suite runs anvil this way).
     """
 
     def __init__(
         self,
         *,
+        port: int | None = None,
         state: Path | None = None,
         block_time: float | None = None,
         accounts: int = DEV_ACCOUNT_COUNT,
@@ -120,7 +135,8 @@ class Anvil:
         self.free_gas = free_gas
         self.extra_args = extra_args
         self.binary = binary
-        self.port = 0
+        self.fixed_port = port
+        self.port = port or 0
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
 
@@ -140,10 +156,14 @@ class Anvil:
         if self._process is not None:
             return self
         binary = self.binary or find_anvil()
+        _remove_orphaned_workdirs()
         last_error = ""
-        for _ in range(START_ATTEMPTS):
-            self._workdir = Path(tempfile.mkdtemp(prefix="mercato-anvil-"))
-            self.port = _free_port()
+        # a free port can be taken between choosing it and anvil binding it: choose again
+        attempts = 1 if self.fixed_port else START_ATTEMPTS
+        for _ in range(attempts):
+            self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+            (self._workdir / OWNER_FILE).write_text(str(os.getpid()))
+            self.port = self.fixed_port or _free_port()
             try:
                 self._spawn(binary)
             except OSError as exc:

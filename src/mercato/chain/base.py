@@ -52,8 +52,16 @@ class TxRequest:
 class Chain(Protocol):
     """An EVM chain that Mercato can deploy to, transact with and read from."""
 
-    backend: str
-    chain_id: int
+    # read-only, so that wrappers may expose them as properties
+    @property
+    def backend(self) -> str:
+        """The backend's name: "embedded" or "rpc"."""
+        ...
+
+    @property
+    def chain_id(self) -> int:
+        """The EIP-155 chain id transactions are signed for."""
+        ...
 
     def dev_accounts(self, count: int) -> list[LocalAccount]:
         """Funded development accounts derived from the standard test mnemonic."""

@@ -93,6 +93,7 @@ class EmbeddedChain:
 
     # transactions -----------------------------------------------------------------------
     def deploy(self, sender: LocalAccount, initcode: bytes, value: int = 0) -> Receipt:
+        self._check_funds(sender.address, value)
         self._begin_tx(sender.address, None)
         address, computation = self._env.deploy(
             sender=sender.address, bytecode=initcode, value=value, gas=BLOCK_GAS_LIMIT
@@ -109,6 +110,7 @@ class EmbeddedChain:
             if tx.gas < upfront:
                 raise ChainError(f"gas limit {tx.gas} is below the {upfront} this tx needs")
             gas = tx.gas - intrinsic_gas(tx.data, create=False)
+        self._check_funds(tx.sender.address, tx.value)
         self._begin_tx(tx.sender.address, tx.to)
         computation = self._env.execute_code(
             to_address=tx.to,
@@ -125,14 +127,16 @@ class EmbeddedChain:
         return [self.send(tx) for tx in txs]
 
     def call(self, to: str, data: bytes, sender: str | None = None, value: int = 0) -> bytes:
+        caller = sender or self._env.eoa
+        self._check_funds(str(caller), value)
+        # like eth_call: any function may run, writes included, and every change is undone
         computation = self._env.execute_code(
             to_address=to,
-            sender=sender or self._env.eoa,
+            sender=caller,
             gas=BLOCK_GAS_LIMIT,
             value=value,
             data=data,
-            is_modifying=False,
-            simulate=value != 0,
+            simulate=True,
         )
         self._raise_on_error(computation, "call")
         return bytes(computation.output)
@@ -193,6 +197,14 @@ class EmbeddedChain:
         state.mark_address_warm(to_canonical_address(sender))
         if to is not None:
             state.mark_address_warm(to_canonical_address(to))
+
+    def _check_funds(self, sender: str, value: int) -> None:
+        """Refuse, as a node does, to send more than the sender holds (py-evm would raise)."""
+        if value and self.balance(sender) < value:
+            raise ChainError(
+                f"insufficient funds: {sender} holds {self.balance(sender)} wei, "
+                f"and {value} wei were to be sent"
+            )
 
     def _end_previous_tx(self) -> None:
         """Commit the last transaction as a node does between transactions.

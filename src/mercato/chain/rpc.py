@@ -2,15 +2,17 @@
 
 Transactions are signed locally (eth-account, fast with coincurve) and sent raw, so the node
 needs no unlocked accounts. Nonces come from a per-sender cache seeded from the node's pending
-count, which lets many transactions be in flight at once. Fees are read from the node once.
+count, which lets many transactions be in flight at once. Fees are read from the node once
+(again only if the node refuses them); a node whose gas price is zero is sent zero fees.
 
 Differences from the embedded backend that callers may notice:
 
 - ``estimate_gas`` returns the node's estimate (the smallest gas limit that succeeds), which can
   exceed the gas the transaction then uses (refunds, the 63/64 rule).
-- ``send_many`` sends every transaction before waiting for any: when one reverts, the later
-  ones were already sent and are mined anyway. Every receipt is collected, then the first
-  failure is raised.
+- ``send_many`` sends in JSON-RPC batches and waits for no receipt in between; a transaction
+  without a gas limit is estimated on the pending state, after the earlier ones were sent.
+  When one reverts, the later ones were already sent and are mined anyway: every receipt is
+  collected, then the first failure is raised.
 - ``Log.log_index`` is the position in the block (the node's numbering); the embedded chain
   mines one transaction per block, so the two agree whenever blocks hold one transaction.
 - ``time_travel`` mines an empty block to make the new time visible.
@@ -56,10 +58,6 @@ BASE_FEE_HEADROOM = 2
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEV_BALANCE_WEI = 10_000 * 10**18
 """What a development account holds when first handed out (as anvil and the embedded chain)."""
-
-
-def _hex(value: int) -> str:
-    return hex(value)
 
 
 def _revert_reason(data: Any, message: str = "") -> str:
@@ -182,7 +180,9 @@ class RpcChain:
             reason = _revert_reason(exc.data, str(exc.message or ""))
             raise ContractRevert(reason, function=what) from None
         except Web3RPCError as exc:
-            raise ChainError(f"{method} failed on the node at {self.url}: {exc.message}") from exc
+            error = (exc.rpc_response or {}).get("error")
+            message = error.get("message", exc.message) if isinstance(error, dict) else exc.message
+            raise ChainError(f"{method} failed on the node at {self.url}: {message}") from exc
         except requests.Timeout as exc:
             raise ChainError(
                 f"the node at {self.url} did not answer {method} within {RPC_TIMEOUT_S} s"
@@ -220,7 +220,7 @@ class RpcChain:
         return int(self.rpc("eth_getBalance", to_checksum_address(address), "latest"), 16)
 
     def set_balance(self, address: str, wei: int) -> None:
-        self.rpc("anvil_setBalance", to_checksum_address(address), _hex(wei))
+        self.rpc("anvil_setBalance", to_checksum_address(address), hex(wei))
 
     # transactions -----------------------------------------------------------------------
     def deploy(self, sender: LocalAccount, initcode: bytes, value: int = 0) -> Receipt:
@@ -232,7 +232,7 @@ class RpcChain:
             self.rpc("eth_sendRawTransaction", signed.raw)
         except ChainError as exc:
             self._forget_nonce(tx.sender.address)
-            if "fee" not in str(exc).lower():
+            if not any(word in str(exc).lower() for word in ("fee", "underpriced")):
                 raise
             self._fees = None  # the base fee outgrew the fees read at start: read them again
             signed = self._sign(tx)
@@ -318,7 +318,7 @@ class RpcChain:
         last = latest if to_block is None else min(to_block, latest)
         if from_block > last:  # nodes refuse ranges past the head; the embedded chain is empty
             return []
-        query: dict[str, Any] = {"fromBlock": _hex(from_block), "toBlock": _hex(last)}
+        query: dict[str, Any] = {"fromBlock": hex(from_block), "toBlock": hex(last)}
         if address is not None:
             query["address"] = to_checksum_address(address)
         return [_log(raw) for raw in self.rpc("eth_getLogs", query)]

@@ -11,15 +11,19 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import typer
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
+from eth_utils.crypto import keccak
+from rich import box
 from rich.table import Table
 
 from mercato.chain.contract import Event
 from mercato.cli.common import (
+    WEI_UNITS,
     AccountOption,
     JsonOption,
     KeystoreOption,
@@ -50,6 +54,7 @@ MAX_DURATION = 366 * 86400
 MAX_PRICE = 2**85 - 1
 """Highest maximum price the contract accepts per category (AuctionHouse.vy MAX_PRICE)."""
 MAX_REASON_BYTES = 16 * 1024
+WEI_PER_ETHER = WEI_UNITS["ether"]
 
 CATEGORY_ROLES: dict[Category, Role] = {
     Category.DATA: Role.DATA_OWNER,
@@ -66,6 +71,12 @@ DEADLINE_KINDS: dict[Status, str] = {
 CLAIMABLE = (Status.ADJUDICATED, Status.DELIVERED, Status.DISPUTED)
 
 IdArgument = typer.Argument(..., help="Auction id (see `mercato auction list`).")
+RequirementsOption = typer.Option(
+    ..., "--requirements", help="Requirements document (JSON, see `Requirements`)."
+)
+RefOption = typer.Option(
+    None, "--ref", help="Id of an earlier confirmed SLA you won in this category (repeat)."
+)
 
 
 # parsing and checks, shared with `mercato agent` ------------------------------------------
@@ -179,7 +190,13 @@ def _relative(deadline: int, now: int) -> str:
 
 
 def _short(address: str | None) -> str:
-    return "-" if address is None else f"{address[:8]}…{address[-4:]}"
+    return "-" if address is None else f"{address[:6]}…{address[-4:]}"
+
+
+def _eth(wei: int) -> str:
+    """A compact ether amount for tables: ``0.9``, ``1``, ``0.000001``."""
+    text = f"{Decimal(wei) / WEI_PER_ETHER:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _mask_labels(mask: int) -> list[str]:
@@ -211,7 +228,7 @@ def auction_record(auction: Auction) -> dict[str, Any]:
 
 def _best(auction: Auction, category: Category) -> str:
     bidder, amount = auction.best(category)
-    return "-" if bidder is None else f"{format_ether(amount)} {_short(bidder)}"
+    return "-" if bidder is None else _eth(amount)
 
 
 def _deadline_text(auction: Auction, now: int) -> str:
@@ -273,9 +290,7 @@ def _auction_events(market: Market, auction_id: int) -> list[Event]:
 @app.command("create")
 def create(
     ctx: typer.Context,
-    requirements: Path = typer.Option(
-        ..., "--requirements", help="Requirements document (JSON, see `Requirements`)."
-    ),
+    requirements: Path = RequirementsOption,
     max_prices: str = typer.Option(
         ..., "--max-prices", help="Maximum prices data,algorithm,infrastructure, e.g. 1,1,0.5."
     ),
@@ -333,9 +348,7 @@ def bid(
     auction_id: int = IdArgument,
     category: str = typer.Option(..., "--category", help="data, algorithm or infrastructure."),
     amount: str = typer.Option(..., "--amount", help="Price asked, e.g. 0.5 or 0.5eth."),
-    refs: list[int] = typer.Option(
-        None, "--ref", help="Id of an earlier confirmed SLA you won in this category (repeat)."
-    ),
+    refs: list[int] = RefOption,
     rpc_url: str = RpcUrlOption,
     account: int = AccountOption,
     keystore: Path = KeystoreOption,
@@ -423,9 +436,11 @@ def list_auctions(
         console.print("no auctions yet (open one with `mercato auction create`)")
         return
     now = market.chain.timestamp()
-    table = Table(title=f"{len(auctions)} auction(s)")
+    table = Table(
+        title=f"{len(auctions)} auction(s); best bids in ETH", box=box.SIMPLE_HEAD, pad_edge=False
+    )
     for column in ("id", "status", "client", *(c.label for c in Category), "deadline"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for a in auctions:
         table.add_row(
             str(a.auction_id),
@@ -491,17 +506,17 @@ def show(
         when = _relative(auction.deadline, now)
         console.print(f"deadline  {kind} {_time(auction.deadline)} ({when})")
     console.print(f"min refs  {auction.min_refs}; locked {format_ether(auction.locked)}")
-    table = Table()
-    for column in ("category", "required class", "maximum", "best bid", "bidder"):
-        table.add_column(column)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("category", "required class", "maximum ETH", "best bid ETH", "bidder"):
+        table.add_column(column, overflow="fold")
     for c in Category:
         bidder, amount = auction.best(c)
         table.add_row(
             c.label,
             "?" if document is None else document.required_class(c),
-            format_ether(auction.max_prices[c]),
-            "-" if bidder is None else format_ether(amount),
-            bidder or "-",
+            _eth(auction.max_prices[c]),
+            "-" if bidder is None else _eth(amount),
+            _short(bidder),
         )
     console.print(table)
     if document is not None:
@@ -544,7 +559,7 @@ def adjudicate(
             )
     market.auction_house.adjudicate(me.account, auction_id)
     after = market.auction_house.auction(auction_id)
-    refund = auction.reserve - after.spent if after.status is Status.ADJUDICATED else auction.reserve
+    refund = auction.reserve - (after.spent if after.status is Status.ADJUDICATED else 0)
     if json_output:
         emit_json({**auction_record(after), "refund": refund})
     elif after.status is Status.REFUNDED:

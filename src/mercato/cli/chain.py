@@ -1,4 +1,4 @@
-"""``mercato chain up``, ``mercato deploy`` and ``mercato register``: a node, the contracts, a participant."""
+"""``mercato chain up``, ``mercato deploy``, ``mercato register``: node, contracts, participant."""
 
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ def deploy_command(
     rpc_url: str = RpcUrlOption,
     account: int = AccountOption,
     keystore: Path = KeystoreOption,
-    out: Path = typer.Option(None, "--out", help="Deployment file (default .mercato/deployment.json)."),
+    out: Path = typer.Option(
+        None, "--out", help="Deployment file (default .mercato/deployment.json)."
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Deploy Mercato's contracts and write the deployment file other processes attach to."""
@@ -74,7 +76,9 @@ def deploy_command(
 def register_command(
     ctx: typer.Context,
     roles: str = typer.Option(
-        ..., "--roles", help="Comma-separated: data-owner, model-owner, compute-provider, client, arbiter."
+        ...,
+        "--roles",
+        help="Comma-separated: data-owner, model-owner, compute-provider, client, arbiter.",
     ),
     stake: str = typer.Option("0", "--stake", help="Stake to deposit (e.g. 0.1 or 0.1eth)."),
     rpc_url: str = RpcUrlOption,
@@ -89,6 +93,8 @@ def register_command(
     market = context(ctx).market(rpc_url)
     market.registry.register(me, role, stake=amount)
     if json_output:
-        emit_json({"address": me.address, "roles": int(role), "encryption_key": me.encryption_public})
+        emit_json(
+            {"address": me.address, "roles": int(role), "encryption_key": me.encryption_public}
+        )
     else:
         console.print(f"{me.address} registered as {roles}")

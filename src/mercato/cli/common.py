@@ -100,7 +100,9 @@ def parse_amount(text: str) -> int:
     try:
         value = Decimal(number) * WEI_UNITS[unit]
     except InvalidOperation:
-        raise InputError(f"'{text}' is not an amount (examples: 0.5, 0.5eth, 20gwei, 1000wei)")
+        raise InputError(
+            f"'{text}' is not an amount (examples: 0.5, 0.5eth, 20gwei, 1000wei)"
+        ) from None
     if value < 0 or value != value.to_integral_value():
         raise InputError(f"'{text}' is not a whole, non-negative number of wei")
     return int(value)

@@ -74,7 +74,8 @@ def _print(report: DemoReport) -> None:
         f"infrastructure ⊑ {r.infrastructure}; {r.metric} ≥ {r.minimum}"
     )
     console.print(
-        "Reserve locked: " + ", ".join(format_ether(p) for p in report.max_prices)
+        "Reserve locked: "
+        + ", ".join(format_ether(p) for p in report.max_prices)
         + " (data, algorithm, infrastructure)"
     )
     bids = Table(title=f"Bids ({len(report.bids)}; first and last of each bidder)")

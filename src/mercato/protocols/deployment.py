@@ -69,7 +69,8 @@ class Deployment:
         """Refuse to use this deployment on another chain."""
         if chain.chain_id != self.chain_id:
             raise ConfigError(
-                f"the deployment is for chain {self.chain_id} but the node is chain {chain.chain_id}"
+                f"the deployment is for chain {self.chain_id}, "
+                f"but the node is chain {chain.chain_id}"
             )
 
 

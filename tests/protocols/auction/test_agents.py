@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from eth_utils import keccak
 
 from mercato.chain.base import Chain
+from mercato.crypto.commit import keccak
 from mercato.ontology.category import Category
 from mercato.protocols.auction import provider as provider_steps
 from mercato.protocols.auction.house import Status
@@ -56,6 +56,7 @@ def test_full_flow_pays_winners_and_refunds_client(chain: Chain, tmp_path: Path)
     run(demo)
     chain.time_travel(AUCTION_DURATION)
     run(demo)
+    review = demo.stores["client"].get("client", f"review:{auction_id}")
     demo.close()
     # assert
     auction = house.auction(auction_id)
@@ -71,7 +72,6 @@ def test_full_flow_pays_winners_and_refunds_client(chain: Chain, tmp_path: Path)
         assert withdrawn[winner] == auction.bids[category]
     assert all(house.owed(a) == 0 for a in address.values())
     assert chain.balance(house.address) == 0
-    review = demo.stores["client"].get("client", f"review:{auction_id}")
     assert review["accepted"] and review["metrics"]["accuracy"] >= 0.9
 
 

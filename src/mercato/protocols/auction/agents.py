@@ -62,7 +62,11 @@ def attach_client(agent: Agent, market: Market, me: Identity, evaluation: Datase
         verdict = review_delivery(market, me, auction_id, evaluation)
         ctx.state.put(
             f"review:{auction_id}",
-            {"accepted": verdict.accepted, "metrics": verdict.metrics, "problems": verdict.problems},
+            {
+                "accepted": verdict.accepted,
+                "metrics": verdict.metrics,
+                "problems": verdict.problems,
+            },
         )
         settle_review(market, me, verdict)
 
@@ -147,7 +151,8 @@ def attach_provider(agent: Agent, market: Market, me: Identity, offer: Offer) ->
             auction_id = int(key.split(":")[1])
             auction = house.auction(auction_id)
             if auction.status.final or (
-                auction.status is Status.OPEN and auction.bidders[offer.category] != me.address
+                auction.status is Status.OPEN
+                and auction.bidders[offer.category] != me.address
                 and now >= auction.deadline
             ):
                 ctx.state.delete(key)
@@ -183,7 +188,8 @@ def attach_arbiter(agent: Agent, market: Market, me: Identity) -> None:
                 SoftwareAttestation().verify(signed) == auction.bidders[Category.INFRASTRUCTURE]
                 and report.output_hash == "0x" + auction.model_hash.hex()
                 and all(
-                    report.inputs.get(Category(c).label) == "0x" + h.hex() for c, h in handed.items()
+                    report.inputs.get(Category(c).label) == "0x" + h.hex()
+                    for c, h in handed.items()
                 )
                 and len(handed) == 2
             )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from eth_utils import keccak
-
 from mercato.crypto.attestation import SignedReport, SoftwareAttestation
+from mercato.crypto.commit import keccak
 from mercato.errors import ProtocolError
 from mercato.ml.datasets import Dataset
 from mercato.ml.evaluate import evaluate

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from eth_utils import keccak
-
+from mercato.crypto.commit import keccak
 from mercato.errors import IntegrityError
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.market import Market

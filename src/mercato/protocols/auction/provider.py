@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 
 import sklearn
-from eth_utils import keccak
 
 from mercato.crypto.attestation import ExecutionReport, SoftwareAttestation
+from mercato.crypto.commit import keccak
 from mercato.errors import IntegrityError, ProtocolError
 from mercato.ml.algorithms import AlgorithmSpec
 from mercato.ml.datasets import Dataset
@@ -94,7 +94,11 @@ def hand_over(market: Market, provider: Identity, auction_id: int, offer: Offer)
     sealed = seal(offer.asset, [market.registry.encryption_key(executor)])
     sealed_hash = market.store.put(sealed)
     market.auction_house.hand_over(
-        provider.account, auction_id, offer.category, keccak(offer.asset), bytes.fromhex(sealed_hash[2:])
+        provider.account,
+        auction_id,
+        offer.category,
+        keccak(offer.asset),
+        bytes.fromhex(sealed_hash[2:]),
     )
 
 
@@ -115,7 +119,9 @@ def execute(market: Market, executor: Identity, auction_id: int) -> bytes:
         sealed = market.store.get("0x" + event["sealed_hash"].hex())
         asset = open_envelope(sealed, executor.encryption_private)
         if keccak(asset) != event["asset_hash"]:
-            raise IntegrityError(f"auction {auction_id}: a handed-over asset does not match its hash")
+            raise IntegrityError(
+                f"auction {auction_id}: a handed-over asset does not match its hash"
+            )
         assets[Category(event["category"])] = asset
     missing = {Category.DATA, Category.ALGORITHM} - assets.keys()
     if missing:

@@ -18,8 +18,8 @@ from mercato.agents.agent import Agent
 from mercato.agents.runner import Runner
 from mercato.agents.store import AgentStore
 from mercato.chain.base import Chain
-from mercato.chain.contract import ABI
 from mercato.chain.compile import compile_contract
+from mercato.chain.contract import ABI
 from mercato.chain.recording import RecordingChain
 from mercato.errors import ProtocolError
 from mercato.ml.algorithms import AlgorithmSpec
@@ -196,7 +196,9 @@ def run_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoReport:
         auction_id = demo.open_auction()
         demo.runner.run_until_idle(MAX_AGENT_ROUNDS)  # the bidding war, down to the floors
         chain.time_travel(AUCTION_DURATION)
-        demo.runner.run_until_idle(MAX_AGENT_ROUNDS)  # adjudicate, hand over, train, deliver, review
+        demo.runner.run_until_idle(
+            MAX_AGENT_ROUNDS
+        )  # adjudicate, hand over, train, deliver, review
         review = demo.stores["client"].get("client", f"review:{auction_id}") or {}
     finally:
         demo.close()
@@ -221,8 +223,8 @@ def _report(
     report = DemoReport(recording.backend, requirements, auction_id)
     for event in house.events(market.deployment.block):
         if event.name == "BidPlaced":
-            category = Category(event["category"]).label
-            report.bids.append((names[event["bidder"]], category, int(event["amount"])))
+            label = Category(event["category"]).label
+            report.bids.append((names[event["bidder"]], label, int(event["amount"])))
         elif event.name == "Adjudicated":
             report.refund = int(event["refund"])
             for category, winner, price in zip(

@@ -1,0 +1,388 @@
+"""``mercato agent run``: one participant's agent as its own process against a node.
+
+Each process runs one agent (client, provider of one category, or arbiter) over the
+deployment and blob store named in the settings, with its cursor and state in a SQLite file
+under ``--state-dir``; restarted with the same name it resumes where it stopped.
+
+The client evaluates deliveries on the held-out part of a deterministic split of its
+dataset; a data owner selling the same dataset sells the other part, so the two never
+overlap.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, cast
+
+import typer
+
+from mercato.agents.agent import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, Agent
+from mercato.agents.store import AgentStore, HandlerStatus
+from mercato.chain.base import Chain
+from mercato.chain.recording import RecordingChain
+from mercato.cli.auction import CATEGORY_ROLES, parse_category, require_role
+from mercato.cli.common import (
+    AccountOption,
+    KeystoreOption,
+    RpcUrlOption,
+    console,
+    context,
+    identity,
+    parse_amount,
+)
+from mercato.errors import ChainError, InputError, ProtocolError
+from mercato.ontology.category import Category
+from mercato.protocols.market import Market
+from mercato.protocols.roles import Role
+
+if TYPE_CHECKING:
+    from mercato.ml.datasets import Dataset
+    from mercato.ml.families import HyperValue
+    from mercato.protocols.auction.provider import Offer
+
+app = typer.Typer(help="Run a participant's agent against a node.", no_args_is_help=True)
+
+logger = logging.getLogger(__name__)
+
+AGENT_ROLES: dict[str, Role | None] = {
+    "client": Role.CLIENT,
+    "provider": None,  # the role follows from --category
+    "arbiter": Role.ARBITER,
+}
+HOLDOUT_SEED = 7
+"""Seed of the split between what a data owner sells and what a client evaluates on."""
+HOLDOUT_FRACTION = 0.2
+"""Share of a dataset the client keeps for evaluation."""
+DEFAULT_COMPUTE_CLASS = "mc:SoftwareAttestedCompute"
+"""What Mercato's executor offers: training behind a software-signed execution report."""
+MAX_ONCE_ROUNDS = 100
+"""Steps ``--once`` allows before it reports the agent still busy."""
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+ParamOption = typer.Option(
+    None, "--param", help="Algorithm provider: hyper-parameter KEY=VALUE (repeat)."
+)
+StateDirOption = typer.Option(
+    None, "--state-dir", help="Folder of the agent's SQLite state (default: settings)."
+)
+
+
+# building an offer --------------------------------------------------------------------
+def split_dataset(name: str) -> tuple[Dataset, Dataset]:
+    """(part a data owner sells, part a client evaluates on) of a sample dataset."""
+    from mercato.ml.datasets import Dataset, holdout_split, load_dataset
+
+    full = load_dataset(name)
+    split = holdout_split(full, seed=HOLDOUT_SEED, test_fraction=HOLDOUT_FRACTION)
+    sold = Dataset(full.name, full.ontology_class, split.X_train, split.y_train)
+    held_out = Dataset(f"{full.name}-eval", full.ontology_class, split.X_test, split.y_test)
+    return sold, held_out
+
+
+def parse_params(items: list[str]) -> dict[str, HyperValue]:
+    """Hyper-parameters from ``KEY=VALUE`` items; values are JSON where they parse as JSON."""
+    params: dict[str, HyperValue] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param '{item}' is not KEY=VALUE (e.g. --param C=0.5)")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        params[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return params
+
+
+def build_offer(
+    category: Category,
+    *,
+    asset_class: str | None,
+    floor: int,
+    dataset: str | None,
+    algorithm: str | None,
+    params: dict[str, HyperValue],
+) -> Offer:
+    """What a provider of ``category`` sells, checked against the ontology."""
+    from mercato.ontology.match import load_ontology
+    from mercato.ontology.requirements import AssetOffer
+    from mercato.protocols.auction.provider import Offer
+
+    needs = {
+        Category.DATA: "--dataset",
+        Category.ALGORITHM: "--algorithm",
+        Category.INFRASTRUCTURE: None,
+    }
+    for option, given in (("--dataset", dataset), ("--algorithm", algorithm)):
+        if given is not None and needs[category] != option:
+            raise InputError(f"{option} does not apply to a {category.label} provider")
+    if params and category is not Category.ALGORITHM:
+        raise InputError("--param sets an algorithm's hyper-parameters: use it with --algorithm")
+    if category is Category.DATA:
+        if dataset is None:
+            raise InputError("a data provider sells a dataset: pass --dataset NAME")
+        sold, _ = split_dataset(dataset)
+        claimed = sold.ontology_class
+        if asset_class is not None:
+            claimed = AssetOffer(category, asset_class, dataset).asset_class
+            if not load_ontology().is_subclass(sold.ontology_class, claimed):
+                raise InputError(
+                    f"--asset-class {claimed} does not describe dataset {dataset!r}, which is "
+                    f"{sold.ontology_class}"
+                )
+        return Offer(category, claimed, floor, sold.to_bytes())
+    if category is Category.ALGORITHM:
+        if algorithm is None:
+            raise InputError("an algorithm provider sells an algorithm: pass --algorithm FAMILY")
+        from mercato.ml.algorithms import AlgorithmSpec
+
+        spec = AlgorithmSpec(algorithm, ontology_class=asset_class or "", hyperparameters=params)
+        return Offer(category, spec.ontology_class, floor, spec.to_json_bytes())
+    offer = AssetOffer(category, asset_class or DEFAULT_COMPUTE_CLASS, "compute")
+    return Offer(category, offer.asset_class, floor)
+
+
+def _parse_role(text: str) -> str:
+    word = text.strip().lower()
+    if word in AGENT_ROLES:
+        return word
+    close = difflib.get_close_matches(word, list(AGENT_ROLES), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise InputError(f"unknown agent role '{text}'.{hint} Roles: {', '.join(AGENT_ROLES)}")
+
+
+# running ------------------------------------------------------------------------------
+@contextmanager
+def _stop_on_signals(stop: threading.Event, name: str) -> Iterator[None]:
+    """Set ``stop`` on SIGTERM or SIGINT while inside (the main thread only can catch them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        logger.info("%s: %s received, stopping", name, signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _configure_logging(ctx: typer.Context, level: str) -> None:
+    """Log Mercato's records at ``level`` for this command (restored when it ends)."""
+    if level not in LOG_LEVELS:
+        raise InputError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got '{level}'")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    package = logging.getLogger("mercato")
+    previous = package.level
+    package.setLevel(level.upper())
+    ctx.call_on_close(lambda: package.setLevel(previous))
+
+
+class _TxLog:
+    """Logs each transaction the agent sent since the last call, by function name."""
+
+    def __init__(self, name: str, recording: RecordingChain, market: Market) -> None:
+        self._name = name
+        self._recording = recording
+        self._seen = 0
+        contracts = (market.auction_house.contract, market.registry.contract)
+        self._functions = {f.selector: f.name for c in contracts for f in c.abi.functions.values()}
+
+    def flush(self) -> int:
+        records = self._recording.records[self._seen :]
+        self._seen += len(records)
+        for record in records:
+            function = self._functions.get(record.selector, record.selector.hex())
+            logger.info("%s: sent %s (gas %d)", self._name, function, record.gas_used)
+        return len(records)
+
+
+def _run_once(agent: Agent, txlog: _TxLog, stop: threading.Event) -> tuple[int, int]:
+    """Step until a step handles nothing, sends nothing and reads to the head; (steps, events)."""
+    events = 0
+    for steps in range(1, MAX_ONCE_ROUNDS + 1):
+        head = agent.chain.block_number()
+        handled = agent.step()
+        events += handled
+        sent = txlog.flush()
+        if stop.is_set():
+            return steps, events
+        if handled == 0 and sent == 0 and agent.caught_up and agent.chain.block_number() == head:
+            return steps, events
+    logger.warning("%s: still busy after %d steps", agent.name, MAX_ONCE_ROUNDS)
+    return MAX_ONCE_ROUNDS, events
+
+
+def _run_until_stopped(agent: Agent, txlog: _TxLog, stop: threading.Event, interval: float) -> None:
+    """Step until ``stop`` is set, sleeping ``interval`` s when caught up (as Agent.run, logged)."""
+    logger.info("%s: running from block %d", agent.name, agent.cursor)
+    while not stop.is_set():
+        try:
+            handled = agent.step()
+        except ChainError as exc:
+            logger.warning("%s: cannot read the chain (%s); retrying", agent.name, exc)
+            stop.wait(interval)
+            continue
+        sent = txlog.flush()
+        if handled == 0 and sent == 0 and agent.caught_up:
+            stop.wait(interval)
+    logger.info("%s: stopped at block %d", agent.name, agent.cursor)
+
+
+def _given_up(store: AgentStore, name: str) -> set[tuple[str, str, int]]:
+    return {
+        (f.handler, f.tx_hash, f.log_index)
+        for f in store.failures(name)
+        if f.status is HandlerStatus.FAILED
+    }
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    role: str = typer.Option(..., "--role", help="client, provider or arbiter."),
+    category: str = typer.Option(
+        None, "--category", help="Provider: data, algorithm or infrastructure."
+    ),
+    asset_class: str = typer.Option(
+        None,
+        "--asset-class",
+        help="Provider: ontology class of the asset (mc:...); default: the asset's own, "
+        f"{DEFAULT_COMPUTE_CLASS} for compute.",
+    ),
+    floor: str = typer.Option(None, "--floor", help="Provider: lowest price to bid (default 0)."),
+    dataset: str = typer.Option(
+        None, "--dataset", help="Data provider: digits, breast_cancer, wine or iris."
+    ),
+    algorithm: str = typer.Option(
+        None,
+        "--algorithm",
+        help="Algorithm provider: logistic_regression, random_forest, gradient_boosting, "
+        "mlp or svm.",
+    ),
+    params: list[str] = ParamOption,
+    eval_dataset: str = typer.Option(
+        None, "--eval-dataset", help="Client: dataset whose held-out part measures deliveries."
+    ),
+    name: str = typer.Option(None, "--name", help="Agent name (keys its state and cursor)."),
+    state_dir: Path = StateDirOption,
+    interval: float = typer.Option(
+        DEFAULT_POLL_INTERVAL, "--interval", help="Seconds between polls once caught up."
+    ),
+    once: bool = typer.Option(False, "--once", help="Step until idle, then exit."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+    rpc_url: str = RpcUrlOption,
+    account: int = AccountOption,
+    keystore: Path = KeystoreOption,
+) -> None:
+    """Run one agent until SIGTERM/SIGINT (or, with --once, until it has nothing to do)."""
+    from mercato.protocols.auction.agents import attach_arbiter, attach_client, attach_provider
+
+    _configure_logging(ctx, log_level)
+    kind = _parse_role(role)
+    if not 0 < interval <= MAX_POLL_INTERVAL:
+        raise InputError(f"--interval must be above 0 and at most {MAX_POLL_INTERVAL} s")
+    provider_options = {
+        "--category": category,
+        "--asset-class": asset_class,
+        "--dataset": dataset,
+        "--algorithm": algorithm,
+        "--param": params or None,
+        "--floor": floor,
+    }
+    if kind != "provider":
+        extra = [option for option, value in provider_options.items() if value is not None]
+        if extra:
+            raise InputError(f"{extra[0]} is a provider option; this agent is a {kind}")
+    if kind != "client" and eval_dataset is not None:
+        raise InputError("--eval-dataset is a client option")
+
+    offer: Offer | None = None
+    evaluation: Dataset | None = None
+    needed = AGENT_ROLES[kind]
+    label = kind
+    if kind == "provider":
+        if category is None:
+            raise InputError("a provider agent needs --category (data, algorithm, infrastructure)")
+        sells = parse_category(category)
+        offer = build_offer(
+            sells,
+            asset_class=asset_class,
+            floor=parse_amount(floor or "0"),
+            dataset=dataset,
+            algorithm=algorithm,
+            params=parse_params(params or []),
+        )
+        needed = CATEGORY_ROLES[sells]
+        label = f"{sells.label}-provider"
+    elif kind == "client":
+        if eval_dataset is None:
+            raise InputError("a client agent measures deliveries on its own data: --eval-dataset")
+        _, evaluation = split_dataset(eval_dataset)
+    assert needed is not None
+
+    me = identity(account, keystore)
+    run_context = context(ctx)
+    plain = run_context.market(rpc_url)
+    recording = RecordingChain(plain.chain)
+    # RecordingChain is a Chain in all but mypy's eyes (read-only backend/chain_id properties)
+    chain = cast("Chain", recording)
+    market = Market(chain, plain.deployment, plain.store)
+    require_role(market, me.address, needed, f"a {label} agent")
+    agent_name = name or f"{label}-{me.address[2:10].lower()}"
+    folder = state_dir or run_context.settings.agent_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    state_file = folder / f"{agent_name}.sqlite"
+
+    stop = threading.Event()
+    try:
+        with AgentStore(state_file) as store, _stop_on_signals(stop, agent_name):
+            agent = Agent(
+                agent_name,
+                chain,
+                [market.auction_house.contract],
+                store,
+                start_block=market.deployment.block,
+            )
+            if offer is not None:
+                attach_provider(agent, market, me, offer)
+            elif evaluation is not None:
+                attach_client(agent, market, me, evaluation)
+            else:
+                attach_arbiter(agent, market, me)
+            what = "" if offer is None else f" selling {offer.asset_class} from {offer.floor} wei"
+            logger.info(
+                "%s: %s agent of %s%s; state %s; from block %d",
+                agent_name, label, me.address, what, state_file, agent.cursor,
+            )  # fmt: skip
+            before = _given_up(store, agent_name)
+            txlog = _TxLog(agent_name, recording, market)
+            if once:
+                steps, events = _run_once(agent, txlog, stop)
+                console.print(
+                    f"{agent_name}: idle after {steps} step(s), {events} event(s) handled, "
+                    f"{len(recording.records)} transaction(s) sent; next block {agent.cursor}"
+                )
+            else:
+                _run_until_stopped(agent, txlog, stop, interval)
+            new = _given_up(store, agent_name) - before
+    finally:
+        recording.close()
+    if new:
+        raise ProtocolError(
+            f"{agent_name} gave up on {len(new)} event(s); see the log above and "
+            f"AgentStore.failures in {state_file}"
+        )
