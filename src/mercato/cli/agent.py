@@ -374,7 +374,8 @@ def run(
                 steps, events = _run_once(agent, txlog, stop)
                 console.print(
                     f"{agent_name}: idle after {steps} step(s), {events} event(s) handled, "
-                    f"{len(recording.records)} transaction(s) sent; next block {agent.cursor}"
+                    f"{len(recording.records)} transaction(s) sent; next block {agent.cursor}",
+                    soft_wrap=True,
                 )
             else:
                 _run_until_stopped(agent, txlog, stop, interval)

@@ -40,7 +40,13 @@ from mercato.ontology.category import Category
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.auction.client import open_auction
 from mercato.protocols.auction.documents import load_requirements
-from mercato.protocols.auction.house import MAX_REFERENCES, Auction, Status
+from mercato.protocols.auction.house import (
+    MAX_DURATION,
+    MAX_PRICE,
+    MAX_REFERENCES,
+    Auction,
+    Status,
+)
 from mercato.protocols.identity import Identity
 from mercato.protocols.market import Market
 from mercato.protocols.roles import Role
@@ -49,10 +55,6 @@ app = typer.Typer(help="Procurement auctions (SAIaaS, P1).", no_args_is_help=Tru
 
 DEFAULT_DURATION = 3600
 """Seconds of bidding when ``create`` is given no ``--duration``."""
-MAX_DURATION = 366 * 86400
-"""Longest bidding period the contract accepts (AuctionHouse.vy MAX_DURATION)."""
-MAX_PRICE = 2**85 - 1
-"""Highest maximum price the contract accepts per category (AuctionHouse.vy MAX_PRICE)."""
 MAX_REASON_BYTES = 16 * 1024
 WEI_PER_ETHER = WEI_UNITS["ether"]
 

@@ -105,8 +105,10 @@ def register(
     return registry.transact("register", int(roles), key, sender=account, value=stake)
 
 
-def assert_paid_out(chain: Chain, before: int, after: int, amount: int, gas_used: int) -> None:
-    """The account's balance went up by ``amount`` less the fee of the transaction it sent.
+def assert_balance_change(
+    chain: Chain, before: int, after: int, amount: int, gas_used: int
+) -> None:
+    """An account's balance moved by ``amount`` (negative: it paid) less the fee of its tx.
 
     The embedded chain charges no gas; anvil charges gas_used times the block's gas price,
     so the fee must be an exact multiple of the gas used.

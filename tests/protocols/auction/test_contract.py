@@ -44,7 +44,7 @@ from .marketplace import (
     ZERO_ADDRESS,
     Market,
     Status,
-    assert_paid_out,
+    assert_balance_change,
     register,
     reverts,
 )
@@ -113,7 +113,7 @@ def test_create_locks_the_reserve_and_opens_the_auction(market: Market) -> None:
         "min_refs": 2,
     }
     assert market.balance() == sum(MAX_PRICES)
-    assert_paid_out(
+    assert_balance_change(
         market.chain,
         before,
         market.chain.balance(market.client.address),
@@ -1264,7 +1264,7 @@ def test_withdraw_pays_each_winner_and_the_client_what_it_is_owed(market: Market
         assert market.owed(payee) == 0
         assert market.balance() == house_before - amount
         after = market.chain.balance(payee.address)
-        assert_paid_out(market.chain, before, after, amount, result.gas_used)
+        assert_balance_change(market.chain, before, after, amount, result.gas_used)
     assert market.balance() == 0
 
 

@@ -10,7 +10,7 @@ from mercato.chain.contract import Contract
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 
-from .marketplace import KEY, PERIODS, assert_paid_out, register, reverts
+from .marketplace import KEY, PERIODS, assert_balance_change, register, reverts
 
 EXIT_DELAY = PERIODS.exit_delay
 ALL_ROLES = 0b11111
@@ -232,7 +232,7 @@ def test_withdraw_stake_after_the_exit_delay_pays_the_stake(
 
     # assert
     assert result.event("StakeWithdrawn").args == {"account": alice.address, "amount": STAKE}
-    assert_paid_out(chain, before, chain.balance(alice.address), STAKE, result.gas_used)
+    assert_balance_change(chain, before, chain.balance(alice.address), STAKE, result.gas_used)
     assert chain.balance(registry.address) == 0
     assert registry.call("stake", alice.address) == 0
     assert registry.call("exit_after", alice.address) == 0

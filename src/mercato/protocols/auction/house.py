@@ -20,8 +20,11 @@ from mercato.chain.contract import Contract, Event, TxResult
 from mercato.ontology.category import Category
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+# Limits the contract enforces (AuctionHouse.vy), checked here before anything is sent.
 MAX_REFERENCES = 8
 MAX_URI_LENGTH = 256
+MAX_DURATION = 366 * 86400
+MAX_PRICE = 2**85 - 1  # three prices share one storage word
 
 
 class Status(IntEnum):
