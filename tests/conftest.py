@@ -10,6 +10,7 @@ embedded chain. Without the anvil binary the rpc tests are skipped locally and f
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from mercato.chain import ABI, Anvil, Chain, Contract, EmbeddedChain, RpcChain
 from mercato.errors import ConfigError
 
 TEST_CONTRACTS_DIR = Path(__file__).parent / "contracts_for_tests"
+LOOPBACK = "127.0.0.1"
 ACCOUNT_COUNT = 10
 
 DeployTestContract = Callable[..., Contract]
@@ -111,3 +113,48 @@ def deploy_test_contract(chain: Chain) -> DeployTestContract:
         return Contract(chain, receipt.contract_address, abi, name)
 
     return deploy
+
+
+DUMMY_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # keep a developer's real AWS settings out of the tests
+    "AWS_CONFIG_FILE": "/nonexistent/mercato-test-aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/mercato-test-aws-credentials",
+}
+UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+
+
+def free_port() -> int:
+    """Return a TCP port on loopback that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """Run moto's S3-compatible server on loopback for the session; yield its URL."""
+    from moto.server import ThreadedMotoServer
+
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in DUMMY_AWS_ENV.items():
+            env.setenv(name, value)
+        for name in UNSET_AWS_ENV:
+            env.delenv(name, raising=False)
+        port = free_port()
+        server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+        server.start()
+        try:
+            yield f"http://{LOOPBACK}:{port}"
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def dead_endpoint() -> str:
+    """The URL of a loopback port on which nothing listens."""
+    return f"http://{LOOPBACK}:{free_port()}"

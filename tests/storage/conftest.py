@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,45 +11,7 @@ import pytest
 
 from mercato.storage import BlobStore, LocalBlobStore
 
-LOOPBACK = "127.0.0.1"
 S3_TEST_PREFIX = "blobs/test"
-DUMMY_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    # keep a developer's real AWS settings out of the tests
-    "AWS_CONFIG_FILE": "/nonexistent/mercato-test-aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/mercato-test-aws-credentials",
-}
-UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-
-
-def free_port() -> int:
-    """Return a TCP port on loopback that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """Run moto's S3-compatible server on loopback for the session; yield its URL."""
-    from moto.server import ThreadedMotoServer
-
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in DUMMY_AWS_ENV.items():
-            env.setenv(name, value)
-        for name in UNSET_AWS_ENV:
-            env.delenv(name, raising=False)
-        port = free_port()
-        server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
-        server.start()
-        try:
-            yield f"http://{LOOPBACK}:{port}"
-        finally:
-            server.stop()
 
 
 def new_bucket_name() -> str:
@@ -62,12 +23,6 @@ def new_bucket_name() -> str:
 def bucket_name() -> str:
     """A bucket name no other test uses."""
     return new_bucket_name()
-
-
-@pytest.fixture
-def dead_endpoint() -> str:
-    """The URL of a loopback port on which nothing listens."""
-    return f"http://{LOOPBACK}:{free_port()}"
 
 
 @dataclass(frozen=True)

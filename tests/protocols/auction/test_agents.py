@@ -75,6 +75,29 @@ def test_full_flow_pays_winners_and_refunds_client(chain: Chain, tmp_path: Path)
     assert review["accepted"] and review["metrics"]["accuracy"] >= 0.9
 
 
+def test_full_flow_with_the_s3_store(s3_endpoint: str, tmp_path: Path) -> None:
+    # prepare: every blob (requirements, sealed assets, model, report) goes to S3 on loopback
+    from mercato.chain.embedded import EmbeddedChain
+    from mercato.storage.s3 import S3BlobStore
+
+    store = S3BlobStore("mercato-flow", prefix="market", endpoint_url=s3_endpoint)
+    store.ensure_bucket()
+    demo = build_demo(EmbeddedChain(), store, tmp_path / "agents")
+    # act
+    auction_id = demo.open_auction()
+    run(demo)
+    demo.recording.time_travel(AUCTION_DURATION)
+    run(demo)
+    review = demo.stores["client"].get("client", f"review:{auction_id}")
+    demo.close()
+    # assert: confirmed, and the delivered model is the one stored in S3
+    auction = demo.market.auction_house.auction(auction_id)
+    assert auction.status is Status.CONFIRMED and review["accepted"]
+    delivered = events_of(demo, "Delivered", auction_id)[0]
+    assert delivered["model_uri"].startswith("s3://mercato-flow/market/")
+    assert store.has("0x" + auction.report_hash.hex())
+
+
 def test_no_asset_reaches_the_chain(embedded_demo: DemoMarket) -> None:
     # prepare
     demo = embedded_demo
