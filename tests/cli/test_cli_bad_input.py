@@ -182,6 +182,18 @@ CASES = {
         ("auction", "reject", 1, "--reason", "bad", "--account", CLIENT),
         "it is open, not delivered",
     ),
+    "arbitrate by someone else": (
+        ("auction", "arbitrate", 1, "--pay", "data", "--account", CLIENT),
+        "only the auction's arbiter",
+    ),
+    "arbitrate with nothing disputed": (
+        ("auction", "arbitrate", 1, "--pay", "data", "--account", ARBITER),
+        "it is open, not disputed",
+    ),
+    "arbitrate an unknown category": (
+        ("auction", "arbitrate", 1, "--pay", "dta", "--account", ARBITER),
+        "Did you mean 'data'?",
+    ),
     "claim an open auction": (
         ("auction", "claim", 1, "--account", STRANGER),
         "cannot claim auction 1: it is open",

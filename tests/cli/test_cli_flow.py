@@ -115,6 +115,25 @@ def test_reject_goes_to_the_arbiter_agent(market_cli: Cli) -> None:
     assert auction.paid_mask == 0b111
 
 
+def test_a_human_arbiter_decides_from_the_command_line(market_cli: Cli) -> None:
+    cli = market_cli
+    auction_id = _deliver(cli)
+    cli.ok("auction", "reject", auction_id, "--reason", "late", "--account", CLIENT)
+    owed_before = cli.market().auction_house.owed(address(CLIENT))
+
+    decided = cli.json(
+        "auction", "arbitrate", auction_id, "--pay", "data,algorithm", "--account", ARBITER
+    )
+
+    auction = cli.auction(auction_id)
+    assert decided["status"] == "arbitrated"
+    assert auction.status is Status.ARBITRATED
+    assert auction.paid_mask == (1 << Category.DATA) | (1 << Category.ALGORITHM)
+    house = cli.market().auction_house
+    assert house.owed(address(COMPUTE)) == 0
+    assert house.owed(address(CLIENT)) - owed_before == auction.bids[Category.INFRASTRUCTURE]
+
+
 def test_client_agent_reviews_and_confirms(market_cli: Cli) -> None:
     cli = market_cli
     auction_id = _deliver(cli)

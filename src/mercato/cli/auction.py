@@ -640,6 +640,48 @@ def reject(
         )
 
 
+@app.command("arbitrate")
+def arbitrate(
+    ctx: typer.Context,
+    auction_id: int = IdArgument,
+    pay: str = typer.Option(
+        ...,
+        "--pay",
+        help="Categories whose winners are paid, comma-separated (e.g. data,algorithm); "
+        "'none' refunds the client everything.",
+    ),
+    rpc_url: str = RpcUrlOption,
+    account: int = AccountOption,
+    keystore: Path = KeystoreOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Decide a rejected delivery (the auction's arbiter): pay some winners, refund the rest."""
+    labels = [] if pay.strip().lower() == "none" else [p for p in pay.split(",") if p.strip()]
+    if not labels and pay.strip().lower() != "none":
+        raise InputError("--pay needs categories (data, algorithm, infrastructure) or 'none'")
+    mask = sum(1 << parse_category(label) for label in set(labels))
+    me = identity(account, keystore)
+    market = context(ctx).market(rpc_url)
+    auction = load_auction(market, auction_id)
+    if not _same(auction.arbiter, me.address):
+        raise InputError(
+            f"only the auction's arbiter {auction.arbiter} decides auction {auction_id}"
+        )
+    _require_status(auction, [Status.DISPUTED], "arbitrate")
+    if market.chain.timestamp() >= auction.deadline:
+        raise InputError(
+            f"the arbitration deadline of auction {auction_id} has passed: "
+            "anyone may now `mercato auction claim` the client's refund"
+        )
+    market.auction_house.arbitrate(me.account, auction_id, mask)
+    after = market.auction_house.auction(auction_id)
+    if json_output:
+        emit_json(auction_record(after))
+    else:
+        paid = ", ".join(_mask_labels(mask)) or "nobody"
+        console.print(f"auction {auction_id} decided: paid {paid}; the rest refunded to the client")
+
+
 @app.command("claim")
 def claim(
     ctx: typer.Context,
