@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import NamedTuple
 
 import pytest
@@ -19,6 +18,12 @@ from eth_utils import keccak
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, TxResult
 from mercato.errors import ContractRevert
+from mercato.protocols.auction.house import (  # noqa: F401 (re-exported for the tests)
+    MAX_DURATION,
+    MAX_PRICE,
+    MAX_REFERENCES,
+    Status,
+)
 from mercato.protocols.deployment import Periods, deploy
 from mercato.protocols.roles import Role
 
@@ -35,9 +40,6 @@ CATEGORIES = (DATA, ALGORITHM, INFRASTRUCTURE)
 CATEGORY_ROLES = (Role.DATA_OWNER, Role.MODEL_OWNER, Role.COMPUTE_PROVIDER)
 ALL_CATEGORIES = 0b111
 
-MAX_PRICE = 2**85 - 1
-MAX_DURATION = 366 * DAY
-MAX_REFERENCES = 8
 
 MAX_PRICES = (3 * 10**15, 5 * 10**15, 8 * 10**15)
 BIDS = (2 * 10**15, 4 * 10**15, 7 * 10**15)
@@ -49,19 +51,6 @@ REASON_HASH = keccak(b"the model does not reach the required accuracy")
 MODEL_URI = "mercato://blobs/0x" + MODEL_HASH.hex()
 EMPTY_HASH = bytes(32)
 ZERO_ADDRESS = "0x" + "00" * 20
-
-
-class Status(IntEnum):
-    """Auction status codes of AuctionHouse.vy."""
-
-    OPEN = 1
-    ADJUDICATED = 2
-    DELIVERED = 3
-    DISPUTED = 4
-    CONFIRMED = 5
-    ARBITRATED = 6
-    CLAIMED = 7
-    REFUNDED = 8
 
 
 class AuctionState(NamedTuple):
