@@ -6,6 +6,7 @@ import pytest
 
 from mercato.bench.chain import (
     PIPELINED,
+    REFERENCE_TX_PER_S,
     SEQUENTIAL,
     BidWorkload,
     Plan,
@@ -16,7 +17,15 @@ from mercato.bench.chain import (
 from mercato.chain import Chain, RpcChain
 from mercato.ontology.category import Category
 
-ROW_KEYS = {"backend", "mode", "tx_per_s", "transactions", "seconds", "reference_tx_per_s"}
+ROW_KEYS = {
+    "workload",
+    "backend",
+    "mode",
+    "tx_per_s",
+    "transactions",
+    "seconds",
+    "reference_tx_per_s",
+}
 
 
 def test_sequential_row_counts_every_transaction(chain: Chain) -> None:
@@ -48,7 +57,7 @@ def test_bids_of_the_workload_land_in_order(chain: Chain) -> None:
     workload = BidWorkload(chain)
     before = workload.house.auction(workload.auction_id).bids
 
-    chain.send_many(workload.requests(3, 9, workload.bid_gas * 2))
+    chain.send_many(workload.requests(3, 9, workload.gas * 2))
 
     after = workload.house.auction(workload.auction_id)
     # every category's best bid is its bidder's last, lower than before
@@ -58,9 +67,24 @@ def test_bids_of_the_workload_land_in_order(chain: Chain) -> None:
 
 
 def test_plan_adds_the_rpc_rows_only_with_a_node() -> None:
-    assert plan(None, 5) == [Plan("embedded", SEQUENTIAL, 5)]
-    assert [(p.backend, p.mode) for p in plan("http://127.0.0.1:8545")] == [
-        ("embedded", SEQUENTIAL),
-        ("rpc", SEQUENTIAL),
-        ("rpc", PIPELINED),
+    assert plan(None, 5) == [
+        Plan("embedded", SEQUENTIAL, 5, "probe"),
+        Plan("embedded", SEQUENTIAL, 5, "bid"),
     ]
+    assert [(p.backend, p.mode, p.workload) for p in plan("http://127.0.0.1:8545")] == [
+        ("embedded", SEQUENTIAL, "probe"),
+        ("rpc", SEQUENTIAL, "probe"),
+        ("rpc", PIPELINED, "probe"),
+        ("embedded", SEQUENTIAL, "bid"),
+        ("rpc", SEQUENTIAL, "bid"),
+        ("rpc", PIPELINED, "bid"),
+    ]
+
+
+def test_only_the_probe_rows_compare_with_the_reference_figures(chain: Chain) -> None:
+    probe = measure_sequential(chain, 7, workload_name="probe")
+    bid = measure_sequential(chain, 3, workload_name="bid")
+
+    assert (probe.workload, probe.transactions) == ("probe", 7)
+    assert probe.reference == REFERENCE_TX_PER_S[(chain.backend, SEQUENTIAL)]
+    assert bid.reference is None

@@ -41,9 +41,12 @@ def test_gas_json_on_the_embedded_chain() -> None:
 def test_chain_json_on_the_embedded_chain() -> None:
     rows = run_json("chain", "--transactions", "10")
 
-    assert [(r["backend"], r["mode"]) for r in rows] == [("embedded", "sequential")]
-    assert rows[0]["transactions"] == 10
-    assert rows[0]["tx_per_s"] > 0 and rows[0]["seconds"] > 0
+    assert [(r["backend"], r["mode"], r["workload"]) for r in rows] == [
+        ("embedded", "sequential", "probe"),
+        ("embedded", "sequential", "bid"),
+    ]
+    assert all(r["transactions"] == 10 for r in rows)
+    assert all(r["tx_per_s"] > 0 and r["seconds"] > 0 for r in rows)
 
 
 def test_the_tables_print_without_json() -> None:
@@ -65,7 +68,7 @@ def test_a_url_and_anvil_together_are_refused() -> None:
 def test_chain_json_on_a_node(rpc_chain: RpcChain) -> None:  # the fixture reverts the node
     rows = run_json("chain", "--transactions", "10", "--batch", "4", "--rpc-url", rpc_chain.url)
 
-    assert [(r["backend"], r["mode"]) for r in rows] == [
+    assert [(r["backend"], r["mode"]) for r in rows] == 2 * [
         ("embedded", "sequential"),
         ("rpc", "sequential"),
         ("rpc", "pipelined"),

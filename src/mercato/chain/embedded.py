@@ -10,14 +10,15 @@ access lists and transient storage cleared, the sender's nonce incremented.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import boa
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_canonical_address, to_checksum_address
-from eth_utils.crypto import keccak
 
 from mercato.chain.accounts import dev_accounts
 from mercato.chain.base import Log, Receipt, TxRequest
@@ -59,6 +60,16 @@ def floor_gas(data: bytes) -> int:
     return TX_BASE_GAS + FLOOR_GAS_PER_TOKEN * tokens
 
 
+@lru_cache(maxsize=4096)
+def _canonical(address: str) -> bytes:
+    return bytes(to_canonical_address(address))
+
+
+@lru_cache(maxsize=4096)
+def _checksum(address: bytes) -> str:
+    return str(to_checksum_address(address))
+
+
 class EmbeddedChain:
     """An in-process development chain."""
 
@@ -73,6 +84,7 @@ class EmbeddedChain:
         self._timestamp = int(time.time())
         self._logs: list[Log] = []
         self._funded: set[str] = set()
+        self._unapplied_nonces: dict[bytes, int] = {}
         self._estimating = False
         self._sync_block_context()
 
@@ -95,6 +107,7 @@ class EmbeddedChain:
     def deploy(self, sender: LocalAccount, initcode: bytes, value: int = 0) -> Receipt:
         self._check_funds(sender.address, value)
         self._begin_tx(sender.address, None)
+        self._apply_nonce(sender.address)  # the new contract's address derives from it
         address, computation = self._env.deploy(
             sender=sender.address, bytecode=initcode, value=value, gas=BLOCK_GAS_LIMIT
         )
@@ -120,7 +133,10 @@ class EmbeddedChain:
             data=tx.data,
         )
         self._raise_on_error(computation, "transaction", in_tx=True)
-        self._env.evm.vm.state.increment_nonce(to_canonical_address(tx.sender.address))
+        # writing the account's nonce costs more than a small transaction: count it here and
+        # write it before the next deployment by this sender, the only thing that reads it
+        sender = _canonical(tx.sender.address)
+        self._unapplied_nonces[sender] = self._unapplied_nonces.get(sender, 0) + 1
         return self._mine(computation, tx.data, create=False, contract=None)
 
     def send_many(self, txs: Sequence[TxRequest]) -> list[Receipt]:
@@ -146,11 +162,13 @@ class EmbeddedChain:
         # the journal forget the snapshot (see _begin_tx)
         self._end_previous_tx()
         self._estimating = True
+        nonces = dict(self._unapplied_nonces)
         try:
             with self._env.anchor():
                 receipt = self.send(tx)
         finally:
             self._estimating = False
+            self._unapplied_nonces = nonces
         self._block -= 1  # the anchor rolled the state back; forget the block too
         del self._logs[len(self._logs) - len(receipt.logs) :]
         self._sync_block_context()
@@ -194,9 +212,16 @@ class EmbeddedChain:
         if not self._estimating:
             self._end_previous_tx()
         state = self._env.evm.vm.state
-        state.mark_address_warm(to_canonical_address(sender))
+        state.mark_address_warm(_canonical(sender))
         if to is not None:
-            state.mark_address_warm(to_canonical_address(to))
+            state.mark_address_warm(_canonical(to))
+
+    def _apply_nonce(self, address: str) -> None:
+        canonical = _canonical(address)
+        pending = self._unapplied_nonces.pop(canonical, 0)
+        if pending:
+            state = self._env.evm.vm.state
+            state.set_nonce(canonical, state.get_nonce(canonical) + pending)
 
     def _check_funds(self, sender: str, value: int) -> None:
         """Refuse, as a node does, to send more than the sender holds (py-evm would raise)."""
@@ -241,10 +266,11 @@ class EmbeddedChain:
             used -= initcode_gas(data)
         used -= min(computation.get_gas_refund(), used // MAX_REFUND_QUOTIENT)
         used = max(used, floor_gas(data))
-        tx_hash = "0x" + keccak(self._block.to_bytes(8, "big") + data).hex()
+        # a synthetic, unique id (no signed transaction exists to hash)
+        tx_hash = "0x" + hashlib.sha256(self._block.to_bytes(8, "big") + data).hexdigest()
         logs = tuple(
             Log(
-                address=to_checksum_address(address),
+                address=_checksum(address),
                 topics=tuple(topic.to_bytes(32, "big") for topic in topics),
                 data=bytes(log_data),
                 block_number=self._block,

@@ -44,7 +44,9 @@ def chain_command(
     rows: list[Throughput] = []
     with node_url(url, anvil=anvil) as node, _progress(quiet=json_output) as progress:
         for row in plan(node, transactions):
-            task = progress.add_task(f"{row.backend} {row.mode}", total=row.transactions)
+            task = progress.add_task(
+                f"{row.backend} {row.mode} {row.workload}", total=row.transactions
+            )
             advance = partial(progress.advance, task)
             rows.append(measure(row, node, batch or PIPELINE_BATCH, advance))
     if json_output:
@@ -102,9 +104,10 @@ def _range(low: int, high: int) -> str:
 
 
 def _print_throughput(rows: list[Throughput], node_given: bool) -> None:
-    table = Table(title="Transactions per second through the Chain interface (AuctionHouse bids)")
+    table = Table(title="Transactions per second through the Chain interface")
     table.add_column("backend", no_wrap=True)
     table.add_column("mode", no_wrap=True)
+    table.add_column("workload", no_wrap=True)
     table.add_column("txs", justify="right")
     table.add_column("seconds", justify="right")
     table.add_column("tx/s", justify="right", style="bold")
@@ -115,6 +118,7 @@ def _print_throughput(rows: list[Throughput], node_given: bool) -> None:
         table.add_row(
             row.backend,
             row.mode,
+            row.workload,
             f"{row.transactions:,}",
             f"{row.seconds:.2f}",
             f"{row.tx_per_s:,.1f}",
