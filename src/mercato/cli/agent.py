@@ -57,10 +57,6 @@ AGENT_ROLES: dict[str, Role | None] = {
     "provider": None,  # the role follows from --category
     "arbiter": Role.ARBITER,
 }
-HOLDOUT_SEED = 7
-"""Seed of the split between what a data owner sells and what a client evaluates on."""
-HOLDOUT_FRACTION = 0.2
-"""Share of a dataset the client keeps for evaluation."""
 DEFAULT_COMPUTE_CLASS = "mc:SoftwareAttestedCompute"
 """What Mercato's executor offers: training behind a software-signed execution report."""
 MAX_ONCE_ROUNDS = 100
@@ -76,17 +72,6 @@ StateDirOption = typer.Option(
 
 
 # building an offer --------------------------------------------------------------------
-def split_dataset(name: str) -> tuple[Dataset, Dataset]:
-    """(part a data owner sells, part a client evaluates on) of a sample dataset."""
-    from mercato.ml.datasets import Dataset, holdout_split, load_dataset
-
-    full = load_dataset(name)
-    split = holdout_split(full, seed=HOLDOUT_SEED, test_fraction=HOLDOUT_FRACTION)
-    sold = Dataset(full.name, full.ontology_class, split.X_train, split.y_train)
-    held_out = Dataset(f"{full.name}-eval", full.ontology_class, split.X_test, split.y_test)
-    return sold, held_out
-
-
 def parse_params(items: list[str]) -> dict[str, HyperValue]:
     """Hyper-parameters from ``KEY=VALUE`` items; values are JSON where they parse as JSON."""
     params: dict[str, HyperValue] = {}
@@ -129,7 +114,9 @@ def build_offer(
     if category is Category.DATA:
         if dataset is None:
             raise InputError("a data provider sells a dataset: pass --dataset NAME")
-        sold, _ = split_dataset(dataset)
+        from mercato.ml.datasets import seller_and_buyer_parts
+
+        sold, _ = seller_and_buyer_parts(dataset)
         claimed = sold.ontology_class
         if asset_class is not None:
             claimed = AssetOffer(category, asset_class, dataset).asset_class
@@ -331,7 +318,9 @@ def run(
     elif kind == "client":
         if eval_dataset is None:
             raise InputError("a client agent measures deliveries on its own data: --eval-dataset")
-        _, evaluation = split_dataset(eval_dataset)
+        from mercato.ml.datasets import seller_and_buyer_parts
+
+        _, evaluation = seller_and_buyer_parts(eval_dataset)
     assert needed is not None
 
     me = identity(account, keystore)

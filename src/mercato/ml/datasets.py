@@ -167,3 +167,18 @@ def _text(array: NDArray[Any], member: str) -> str:
     if array.dtype.kind != "U" or array.ndim != 0:
         raise InputError(f"dataset: member {member!r} must be a text scalar")
     return str(array[()])
+
+
+SELLER_SPLIT_SEED = 7
+"""Seed of the split between the part of a sample dataset a data owner sells and the part
+a client keeps to evaluate what it buys (the demo and `mercato agent run` share it)."""
+BUYER_HOLDOUT_FRACTION = 0.2
+
+
+def seller_and_buyer_parts(name: str) -> tuple[Dataset, Dataset]:
+    """(part a data owner sells, part a client evaluates on) of a sample dataset; disjoint."""
+    full = load_dataset(name)
+    split = holdout_split(full, seed=SELLER_SPLIT_SEED, test_fraction=BUYER_HOLDOUT_FRACTION)
+    sold = Dataset(full.name, full.ontology_class, split.X_train, split.y_train)
+    held_out = Dataset(f"{full.name}-eval", full.ontology_class, split.X_test, split.y_test)
+    return sold, held_out

@@ -23,7 +23,7 @@ from mercato.chain.contract import ABI
 from mercato.chain.recording import RecordingChain
 from mercato.errors import ProtocolError
 from mercato.ml.algorithms import AlgorithmSpec
-from mercato.ml.datasets import Dataset, holdout_split, load_dataset
+from mercato.ml.datasets import Dataset, seller_and_buyer_parts
 from mercato.ontology.category import Category
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.auction.agents import attach_arbiter, attach_client, attach_provider
@@ -37,8 +37,6 @@ from mercato.protocols.roles import Role
 from mercato.storage.base import BlobStore
 
 ETHER = 10**18
-DEMO_SEED = 7
-CLIENT_EVAL_FRACTION = 0.2
 AUCTION_DURATION = 3600
 MAX_PRICES = (ETHER, ETHER, ETHER)
 MAX_AGENT_ROUNDS = 500
@@ -165,10 +163,7 @@ def build_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoMarket:
     deployment = deploy(recording, deployer)
     market = Market(recording, deployment, store)
 
-    digits = load_dataset("digits")
-    split = holdout_split(digits, seed=DEMO_SEED, test_fraction=CLIENT_EVAL_FRACTION)
-    provider_data = Dataset("digits", digits.ontology_class, split.X_train, split.y_train)
-    evaluation = Dataset("digits-eval", digits.ontology_class, split.X_test, split.y_test)
+    provider_data, evaluation = seller_and_buyer_parts("digits")
     people = _participants(chain, provider_data)
     for person in people.values():
         market.registry.register(person.identity, person.roles)
