@@ -101,6 +101,10 @@ class Chain(Protocol):
         """Timestamp of the latest block (the next transaction sees at least this)."""
         ...
 
+    def block_hash(self, number: int) -> bytes:
+        """Hash of block ``number`` as the EVM's BLOCKHASH sees it (32 zero bytes if unknown)."""
+        ...
+
     def time_travel(self, seconds: int) -> None:
         """Move chain time forward (development chains only)."""
         ...

@@ -11,6 +11,7 @@ access lists and transient storage cleared, the sender's nonce incremented.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Sequence
 from functools import lru_cache
@@ -19,6 +20,7 @@ from typing import Any
 import boa
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
 
 from mercato.chain.accounts import dev_accounts
 from mercato.chain.base import Log, Receipt, TxRequest
@@ -35,6 +37,7 @@ CALLDATA_ZERO_GAS = 4
 CALLDATA_NONZERO_GAS = 16
 INITCODE_WORD_GAS = 2
 MAX_REFUND_QUOTIENT = 5  # EIP-3529
+BLOCKHASH_WINDOW = 256
 FLOOR_GAS_PER_TOKEN = 10  # EIP-7623 (Prague): a byte is 1 token if zero, 4 otherwise
 NONZERO_BYTE_TOKENS = 4
 
@@ -85,6 +88,7 @@ class EmbeddedChain:
         self._logs: list[Log] = []
         self._funded: set[str] = set()
         self._unapplied_nonces: dict[bytes, int] = {}
+        self._block_hashes: dict[int, bytes] = {}
         self._estimating = False
         self._sync_block_context()
 
@@ -244,8 +248,22 @@ class EmbeddedChain:
         self._env.reset_gas_used()
 
     def _sync_block_context(self) -> None:
-        self._env.evm.patch.block_number = self._block
-        self._env.evm.patch.timestamp = self._timestamp
+        patch = self._env.evm.patch
+        patch.block_number = self._block
+        patch.timestamp = self._timestamp
+        # BLOCKHASH sees the last 256 blocks, newest first; PREVRANDAO a value of this block's
+        first = max(self._block - BLOCKHASH_WINDOW, 0)
+        patch.prev_hashes = [self.block_hash(n) for n in range(self._block - 1, first - 1, -1)]
+        patch.prevrandao = keccak(b"prevrandao" + self.block_hash(self._block))
+
+    def block_hash(self, number: int) -> bytes:
+        """A random hash per block, drawn when the block is first seen, as unknowable ahead
+        as a node's (py-evm itself keeps none: BLOCKHASH would read zero)."""
+        if number < 0 or number > self._block:
+            return bytes(32)
+        if number not in self._block_hashes:
+            self._block_hashes[number] = os.urandom(32)
+        return self._block_hashes[number]
 
     def _raise_on_error(self, computation: Any, what: str, in_tx: bool = False) -> None:
         if not computation.is_error:

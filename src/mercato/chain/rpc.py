@@ -329,6 +329,10 @@ class RpcChain:
     def timestamp(self) -> int:
         return int(self.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
 
+    def block_hash(self, number: int) -> bytes:
+        block = self.rpc("eth_getBlockByNumber", hex(number), False)
+        return bytes.fromhex(block["hash"][2:]) if block else bytes(32)
+
     def time_travel(self, seconds: int) -> None:
         if seconds < 0:
             raise ChainError("time travel goes forward only")

@@ -16,6 +16,10 @@ DEFAULT_EXIT_DELAY = 7 * 86400
 DEFAULT_DELIVERY_PERIOD = 3 * 86400
 DEFAULT_REVIEW_PERIOD = 2 * 86400
 DEFAULT_ARBITRATION_PERIOD = 3 * 86400
+DEFAULT_APPROVAL_PERIOD = 2 * 86400
+DEFAULT_ROUND_PERIOD = 86400
+DEFAULT_TRAINING_REVIEW_PERIOD = 86400
+DEFAULT_IDLE_PERIOD = 3 * 86400
 DEPLOYMENT_VERSION = 1
 
 
@@ -27,6 +31,10 @@ class Periods:
     delivery: int = DEFAULT_DELIVERY_PERIOD
     review: int = DEFAULT_REVIEW_PERIOD
     arbitration: int = DEFAULT_ARBITRATION_PERIOD
+    approval: int = DEFAULT_APPROVAL_PERIOD
+    training_round: int = DEFAULT_ROUND_PERIOD
+    training_review: int = DEFAULT_TRAINING_REVIEW_PERIOD
+    idle: int = DEFAULT_IDLE_PERIOD
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Deployment:
     registry: str
     auction_house: str
     block: int
+    training_market: str
 
     def save(self, path: Path) -> None:
         """Write the deployment file (JSON)."""
@@ -61,6 +70,7 @@ class Deployment:
                 registry=str(payload["registry"]),
                 auction_house=str(payload["auction_house"]),
                 block=int(payload["block"]),
+                training_market=str(payload["training_market"]),
             )
         except KeyError as exc:
             raise ConfigError(f"deployment file {path} lacks {exc}") from None
@@ -75,7 +85,7 @@ class Deployment:
 
 
 def deploy(chain: Chain, deployer: LocalAccount, periods: Periods = Periods()) -> Deployment:
-    """Deploy the registry and the auction house."""
+    """Deploy the registry, the auction house and the training market."""
     start = chain.block_number()
     registry, _ = Contract.deploy(chain, "Registry", periods.exit_delay, sender=deployer)
     house, _ = Contract.deploy(
@@ -87,4 +97,20 @@ def deploy(chain: Chain, deployer: LocalAccount, periods: Periods = Periods()) -
         periods.arbitration,
         sender=deployer,
     )
-    return Deployment(chain.chain_id, registry.address, house.address, start + 1)
+    training, _ = Contract.deploy(
+        chain,
+        "TrainingMarket",
+        registry.address,
+        periods.approval,
+        periods.training_round,
+        periods.training_review,
+        periods.idle,
+        sender=deployer,
+    )
+    return Deployment(
+        chain_id=chain.chain_id,
+        registry=registry.address,
+        auction_house=house.address,
+        block=start + 1,
+        training_market=training.address,
+    )

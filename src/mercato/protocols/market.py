@@ -9,6 +9,7 @@ from mercato.chain.base import Chain
 from mercato.protocols.auction.house import AuctionHouse
 from mercato.protocols.deployment import Deployment
 from mercato.protocols.registry import Registry
+from mercato.protocols.training.market import TrainingMarket
 from mercato.storage.base import BlobStore
 
 
@@ -30,3 +31,7 @@ class Market:
     @cached_property
     def auction_house(self) -> AuctionHouse:
         return AuctionHouse(self.chain, self.deployment.auction_house)
+
+    @cached_property
+    def training_market(self) -> TrainingMarket:
+        return TrainingMarket(self.chain, self.deployment.training_market)

@@ -1,0 +1,460 @@
+"""Typed wrapper of the TrainingMarket contract (P2, ownership-preserving training).
+
+Storage layout, for auditors (see the contract's docstring for the rules):
+
+- dataset: ``owner | subsets << 160 | replicas << 168 | verified << 176``, one word of prices
+  (``data_price | job_price << 128``) and the metadata hash; the ids of a subset's replicas
+  share one word (32 bits each);
+- instance: ``co | dataset_id << 160 | subset << 192 | replica << 200 | status << 208``;
+- model: its owner only (type, method and key hashes are in ``ModelCreated``);
+- training: terms ``mo | dataset_id << 160 | model_id << 192 | k << 224 | max_rounds << 232``,
+  progress ``status | round << 8 | remaining << 16 | jobs << 32 | deadline << 48 |
+  target_block << 112 | selected << 176 | cycle << 208``, a fraud mask (bit
+  ``subset * 8 + replica``) and the pay forfeited to the DO, both zero while nobody cheats;
+- job (training, instance): ``pending pay | last round << 128 | fraud << 136``;
+- ``nonce_used``: every nonce of a join or a job.
+
+Data hashes, nonces, model hashes and sealed locations live in events only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+
+from mercato.chain.base import Chain
+from mercato.chain.contract import Contract, Event, TxResult
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+# Limits the contract enforces (TrainingMarket.vy).
+MAX_SUBSETS = 32
+MAX_REPLICAS = 8
+MAX_ROUNDS = 255
+MAX_PRICE = 2**96 - 1
+BLOCKHASH_WINDOW = 256
+"""Blocks during which a round's target block hash can seed its draw."""
+DRAW_GAS_LIMIT = 250_000
+"""Gas limit sent with draw_round, above its worst case (32 subsets, all drawn, frauds).
+
+A draw must run in a block after the one that recorded start_round, but a node estimates
+gas on the latest block, where the draw reverts if that block is the target: so the draw
+is sent with this explicit limit instead of an estimate (it costs 40,000 to 70,000 gas).
+"""
+
+
+class InstanceStatus(IntEnum):
+    """Cloud-instance states, as the contract numbers them."""
+
+    FREE = 1
+    JOINED = 2
+    VERIFIED = 3
+    FLAGGED = 4
+
+
+class TrainingStatus(IntEnum):
+    """Training-couple states, as the contract numbers them."""
+
+    REQUESTED = 1
+    APPROVED = 2
+    DRAWING = 3
+    TRAINING = 4
+    ROUND_DONE = 5
+    COMPLETED = 6
+    CANCELLED = 7
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", " ")
+
+    @property
+    def final(self) -> bool:
+        return self >= TrainingStatus.COMPLETED
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset split into ``subsets`` private subsets of ``replicas`` replicas each."""
+
+    dataset_id: int
+    owner: str
+    subsets: int
+    replicas: int
+    verified: int
+    data_price: int
+    job_price: int
+    meta_hash: bytes
+
+    @property
+    def slots(self) -> int:
+        return self.subsets * self.replicas
+
+    @property
+    def ready(self) -> bool:
+        """Every slot holds a verified instance: trainings can be approved."""
+        return self.verified == self.slots
+
+    def escrow_for(self, subsets_per_round: int, max_rounds: int) -> int:
+        """What a training request must lock: the most the training can cost."""
+        return escrow_for(
+            self.data_price, self.job_price, subsets_per_round, self.replicas, max_rounds
+        )
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A cloud instance: replica ``replica`` of subset ``subset``, held by ``co``."""
+
+    instance_id: int
+    co: str
+    dataset_id: int
+    subset: int
+    replica: int
+    status: InstanceStatus
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model record: its owner from storage, the rest from its ModelCreated event."""
+
+    model_id: int
+    owner: str
+    model_type: bytes
+    method_hash: bytes
+    key_hash: bytes
+
+
+@dataclass(frozen=True)
+class Training:
+    """Everything the chain holds about one training couple."""
+
+    training_id: int
+    mo: str
+    dataset_id: int
+    model_id: int
+    subsets_per_round: int
+    max_rounds: int
+    status: TrainingStatus
+    round: int
+    remaining: int
+    jobs: int
+    deadline: int
+    target_block: int
+    selected: int
+    cycle: int
+    fraud: int
+    forfeited: int
+    escrowed: int
+
+    @property
+    def locked(self) -> int:
+        """Money of this training that the contract still holds in escrow."""
+        return 0 if self.status.final else self.escrowed
+
+    @property
+    def selected_subsets(self) -> tuple[int, ...]:
+        """Subsets drawn for the current round."""
+        return subsets_of(self.selected)
+
+    def idle_deadline(self, idle_period: int) -> int:
+        """When anyone may complete, if the MO stays silent (APPROVED, DRAWING, ROUND_DONE)."""
+        if self.status is TrainingStatus.ROUND_DONE:
+            return self.deadline + idle_period
+        return self.deadline
+
+
+@dataclass(frozen=True)
+class Job:
+    """An instance's job in one training."""
+
+    pending: int
+    round: int
+    fraudulent: bool
+
+
+def escrow_for(
+    data_price: int, job_price: int, subsets_per_round: int, replicas: int, max_rounds: int
+) -> int:
+    """``data_price + job_price * k * n * max_rounds``, as the contract computes it."""
+    return data_price + job_price * subsets_per_round * replicas * max_rounds
+
+
+def subsets_of(mask: int) -> tuple[int, ...]:
+    """The subset indices whose bits are set in ``mask``."""
+    return tuple(s for s in range(MAX_SUBSETS) if mask >> s & 1)
+
+
+def round_seed(block_hash: bytes, training_id: int, round_number: int) -> bytes:
+    """The seed of a round's draw: keccak256(blockhash(target) || training id || round)."""
+    return keccak(block_hash + training_id.to_bytes(32, "big") + round_number.to_bytes(32, "big"))
+
+
+def select_subsets(seed: bytes, subsets: int, per_round: int, cycle: int) -> tuple[int, int]:
+    """The contract's draw: (mask of the ``per_round`` subsets drawn, new cycle mask).
+
+    A partial Fisher-Yates shuffle over the subsets unused in this cycle (in index order),
+    then the used ones; if fewer than ``per_round`` are unused, all are drawn and the rest
+    come from the used ones, which start the next cycle. Mirrors ``_select`` in the contract
+    bit for bit, so anyone can recompute a round's subsets from its block hash.
+    """
+    full = (1 << subsets) - 1
+    unused = full & ~cycle
+    pool = [s for s in range(subsets) if unused >> s & 1]
+    fresh = len(pool)
+    pool += [s for s in range(subsets) if not unused >> s & 1]
+    selected = 0
+    for i in range(per_round):
+        hi = fresh if i < fresh else subsets
+        rand = int.from_bytes(keccak(seed + i.to_bytes(32, "big")), "big")
+        j = i + rand % (hi - i)
+        pool[i], pool[j] = pool[j], pool[i]
+        selected |= 1 << pool[i]
+    if fresh >= per_round:
+        return selected, cycle | selected
+    return selected, selected & ~unused
+
+
+class TrainingMarket:
+    """Calls and transactions of the training market, in Mercato's types."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.contract = Contract.at(chain, "TrainingMarket", address)
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    # data owner -------------------------------------------------------------------------
+    def create_dataset(
+        self,
+        owner: LocalAccount,
+        *,
+        meta_hash: bytes,
+        subsets: int,
+        replicas: int,
+        data_price: int,
+        job_price: int,
+    ) -> tuple[int, TxResult]:
+        """List a dataset; returns (dataset id, result)."""
+        result = self.contract.transact(
+            "create_dataset", meta_hash, subsets, replicas, data_price, job_price, sender=owner
+        )
+        return int(result.event("DatasetCreated")["dataset_id"]), result
+
+    def create_instance(
+        self, owner: LocalAccount, dataset_id: int, subset: int, replica: int, co: str
+    ) -> tuple[int, TxResult]:
+        """Record that ``co`` holds a replica; returns (instance id, result)."""
+        result = self.contract.transact(
+            "create_instance", dataset_id, subset, replica, co, sender=owner
+        )
+        return int(result.event("InstanceCreated")["instance_id"]), result
+
+    def verify_instance(self, owner: LocalAccount, instance_id: int, ok: bool) -> TxResult:
+        return self.contract.transact("verify_instance", instance_id, ok, sender=owner)
+
+    def approve_training(self, owner: LocalAccount, training_id: int) -> TxResult:
+        return self.contract.transact("approve_training", training_id, sender=owner)
+
+    # compute provider -------------------------------------------------------------------
+    def join_instance(
+        self, co: LocalAccount, instance_id: int, data_hash: bytes, nonce: bytes
+    ) -> TxResult:
+        return self.contract.transact("join_instance", instance_id, data_hash, nonce, sender=co)
+
+    def submit_job(
+        self,
+        co: LocalAccount,
+        training_id: int,
+        instance_id: int,
+        *,
+        model_hash: bytes,
+        nonce: bytes,
+        location_hash: bytes,
+    ) -> TxResult:
+        return self.contract.transact(
+            "submit_job",
+            training_id,
+            instance_id,
+            model_hash,
+            nonce,
+            location_hash,
+            sender=co,
+        )
+
+    # model owner ------------------------------------------------------------------------
+    def create_model(
+        self, owner: LocalAccount, *, model_type: bytes, method_hash: bytes, key_hash: bytes
+    ) -> tuple[int, TxResult]:
+        """Record a model; returns (model id, result)."""
+        result = self.contract.transact(
+            "create_model", model_type, method_hash, key_hash, sender=owner
+        )
+        return int(result.event("ModelCreated")["model_id"]), result
+
+    def request_training(
+        self,
+        mo: LocalAccount,
+        model_id: int,
+        dataset_id: int,
+        *,
+        subsets_per_round: int,
+        max_rounds: int,
+        value: int | None = None,
+    ) -> tuple[int, TxResult]:
+        """Request a training, locking the most it can cost (read from the dataset unless
+        ``value`` is given); returns (training id, result)."""
+        if value is None:
+            value = self.dataset(dataset_id).escrow_for(subsets_per_round, max_rounds)
+        result = self.contract.transact(
+            "request_training",
+            model_id,
+            dataset_id,
+            subsets_per_round,
+            max_rounds,
+            sender=mo,
+            value=value,
+        )
+        return int(result.event("TrainingRequested")["training_id"]), result
+
+    def cancel(self, mo: LocalAccount, training_id: int) -> TxResult:
+        return self.contract.transact("cancel", training_id, sender=mo)
+
+    def start_round(self, mo: LocalAccount, training_id: int, model_hash: bytes) -> TxResult:
+        return self.contract.transact("start_round", training_id, model_hash, sender=mo)
+
+    def report_fraud(
+        self,
+        mo: LocalAccount,
+        training_id: int,
+        instance_id: int,
+        round_number: int,
+        evidence_hash: bytes,
+    ) -> TxResult:
+        return self.contract.transact(
+            "report_fraud", training_id, instance_id, round_number, evidence_hash, sender=mo
+        )
+
+    # anyone -----------------------------------------------------------------------------
+    def draw_round(self, caller: LocalAccount, training_id: int) -> TxResult:
+        """Draw the round's subsets (or re-target, if the target block hash expired)."""
+        return self.contract.transact("draw_round", training_id, sender=caller, gas=DRAW_GAS_LIMIT)
+
+    def close_round(self, caller: LocalAccount, training_id: int) -> TxResult:
+        return self.contract.transact("close_round", training_id, sender=caller)
+
+    def complete(self, caller: LocalAccount, training_id: int) -> TxResult:
+        return self.contract.transact("complete", training_id, sender=caller)
+
+    def withdraw(self, account: LocalAccount) -> TxResult:
+        return self.contract.transact("withdraw", sender=account)
+
+    # reading ----------------------------------------------------------------------------
+    def dataset(self, dataset_id: int) -> Dataset:
+        owner, subsets, replicas, verified, data_price, job_price, meta_hash = self.contract.call(
+            "dataset", dataset_id
+        )
+        return Dataset(
+            dataset_id=dataset_id,
+            owner=owner,
+            subsets=subsets,
+            replicas=replicas,
+            verified=verified,
+            data_price=data_price,
+            job_price=job_price,
+            meta_hash=bytes(meta_hash),
+        )
+
+    def instance(self, instance_id: int) -> Instance:
+        co, dataset_id, subset, replica, status = self.contract.call("instance", instance_id)
+        return Instance(
+            instance_id=instance_id,
+            co=co,
+            dataset_id=dataset_id,
+            subset=subset,
+            replica=replica,
+            status=InstanceStatus(status),
+        )
+
+    def instance_at(self, dataset_id: int, subset: int, replica: int) -> int | None:
+        """The id of a slot's current instance, or None if the DO created none."""
+        instance_id = int(self.contract.call("instance_at", dataset_id, subset, replica))
+        return instance_id or None
+
+    def model_owner(self, model_id: int) -> str | None:
+        owner = str(self.contract.call("model_owner", model_id))
+        return None if owner == ZERO_ADDRESS else owner
+
+    def model(self, model_id: int, from_block: int = 0) -> Model:
+        """The model's record (owner from storage, hashes from its ModelCreated event)."""
+        event = self._event("ModelCreated", "model_id", model_id, from_block)
+        return Model(
+            model_id=model_id,
+            owner=event["owner"],
+            model_type=bytes(event["model_type"]),
+            method_hash=bytes(event["method_hash"]),
+            key_hash=bytes(event["key_hash"]),
+        )
+
+    def training(self, training_id: int) -> Training:
+        (mo, dataset_id, model_id, per_round, max_rounds, status, round_number, remaining, jobs,
+         deadline, target, selected, cycle, fraud, forfeited, escrowed) = self.contract.call(
+            "training", training_id
+        )  # fmt: skip
+        return Training(
+            training_id=training_id,
+            mo=mo,
+            dataset_id=dataset_id,
+            model_id=model_id,
+            subsets_per_round=per_round,
+            max_rounds=max_rounds,
+            status=TrainingStatus(status),
+            round=round_number,
+            remaining=remaining,
+            jobs=jobs,
+            deadline=deadline,
+            target_block=target,
+            selected=selected,
+            cycle=cycle,
+            fraud=fraud,
+            forfeited=forfeited,
+            escrowed=escrowed,
+        )
+
+    def job(self, training_id: int, instance_id: int) -> Job:
+        pending, round_number, fraudulent = self.contract.call("job", training_id, instance_id)
+        return Job(pending=pending, round=round_number, fraudulent=bool(fraudulent))
+
+    def nonce_used(self, nonce: bytes) -> bool:
+        return bool(self.contract.call("nonce_used", nonce))
+
+    def owed(self, address: str) -> int:
+        return int(self.contract.call("owed", address))
+
+    def dataset_count(self) -> int:
+        return int(self.contract.call("next_dataset_id")) - 1
+
+    def instance_count(self) -> int:
+        return int(self.contract.call("next_instance_id")) - 1
+
+    def model_count(self) -> int:
+        return int(self.contract.call("next_model_id")) - 1
+
+    def training_count(self) -> int:
+        return int(self.contract.call("next_training_id")) - 1
+
+    def period(self, name: str) -> int:
+        """One of the contract's periods: "approval", "round", "review" or "idle"."""
+        return int(self.contract.call(f"{name.upper()}_PERIOD"))
+
+    def events(self, from_block: int = 0, to_block: int | None = None) -> list[Event]:
+        return self.contract.events(from_block, to_block)
+
+    def _event(self, name: str, key: str, value: int, from_block: int) -> Event:
+        for event in self.events(from_block):
+            if event.name == name and event[key] == value:
+                return event
+        raise KeyError(f"no {name} event with {key} {value}")
