@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from eth_abi.abi import decode, encode
@@ -30,10 +31,15 @@ def _abi_type(param: dict[str, Any]) -> str:
     return kind
 
 
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> str:
+    return str(to_checksum_address(address))
+
+
 def _normalise(value: Any, kind: str) -> Any:
     """Checksum addresses, recurse into tuples and arrays, keep everything else."""
     if kind == "address":
-        return to_checksum_address(value)
+        return _checksum(value)
     if kind.endswith("]"):
         inner = kind[: kind.rindex("[")]
         return [_normalise(v, inner) for v in value]

@@ -20,7 +20,6 @@ from typing import Any
 import boa
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_canonical_address, to_checksum_address
-from eth_utils.crypto import keccak
 
 from mercato.chain.accounts import dev_accounts
 from mercato.chain.base import Log, Receipt, TxRequest
@@ -89,6 +88,8 @@ class EmbeddedChain:
         self._funded: set[str] = set()
         self._unapplied_nonces: dict[bytes, int] = {}
         self._block_hashes: dict[int, bytes] = {}
+        self._prev_hashes: list[bytes] = []
+        self._prev_hashes_block = -1  # the block ``_prev_hashes`` was built for
         self._estimating = False
         self._sync_block_context()
 
@@ -252,9 +253,15 @@ class EmbeddedChain:
         patch.block_number = self._block
         patch.timestamp = self._timestamp
         # BLOCKHASH sees the last 256 blocks, newest first; PREVRANDAO a value of this block's
-        first = max(self._block - BLOCKHASH_WINDOW, 0)
-        patch.prev_hashes = [self.block_hash(n) for n in range(self._block - 1, first - 1, -1)]
-        patch.prevrandao = keccak(b"prevrandao" + self.block_hash(self._block))
+        if self._prev_hashes_block == self._block - 1 and self._block > 0:
+            self._prev_hashes.insert(0, self.block_hash(self._block - 1))
+            del self._prev_hashes[BLOCKHASH_WINDOW:]
+        elif self._prev_hashes_block != self._block:
+            first = max(self._block - BLOCKHASH_WINDOW, 0)
+            self._prev_hashes = [self.block_hash(n) for n in range(self._block - 1, first - 1, -1)]
+        self._prev_hashes_block = self._block
+        patch.prev_hashes = self._prev_hashes
+        patch.prevrandao = hashlib.sha256(b"prevrandao" + self.block_hash(self._block)).digest()
 
     def block_hash(self, number: int) -> bytes:
         """A random hash per block, drawn when the block is first seen, as unknowable ahead
