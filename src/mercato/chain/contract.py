@@ -7,8 +7,8 @@ handle works on the embedded EVM and on a JSON-RPC node.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 from eth_abi.abi import decode, encode
@@ -83,10 +83,15 @@ class Event:
 
 @dataclass(frozen=True)
 class TxResult:
-    """A mined transaction with its decoded events."""
+    """A mined transaction; its events are decoded when first read."""
 
     receipt: Receipt
-    events: list[Event] = field(default_factory=list)
+    contract: Contract
+
+    @cached_property
+    def events(self) -> list[Event]:
+        """The events the contract emitted in this transaction."""
+        return self.contract.decode_logs(self.receipt.logs)
 
     @property
     def gas_used(self) -> int:
@@ -238,7 +243,7 @@ class Contract:
             receipt = self.chain.send(request)
         except ContractRevert as exc:
             raise ContractRevert(exc.reason, function=fn) from None
-        return TxResult(receipt, self.decode_logs(receipt.logs))
+        return TxResult(receipt, self)
 
     def decode_logs(self, logs: Iterable[Log]) -> list[Event]:
         """The events among ``logs`` that this contract emitted."""
