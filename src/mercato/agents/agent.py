@@ -202,11 +202,16 @@ class Agent:
         return dispatched
 
     def run(
-        self, stop: threading.Event | None = None, interval: float = DEFAULT_POLL_INTERVAL
+        self,
+        stop: threading.Event | None = None,
+        interval: float = DEFAULT_POLL_INTERVAL,
+        after_step: Callable[[], int] | None = None,
     ) -> None:
         """Step until ``stop`` is set, sleeping ``interval`` seconds whenever caught up.
 
         A chain that cannot be reached is logged and tried again after ``interval``.
+        ``after_step`` runs after every step and returns how much it did (for example the
+        transactions it logged); while it does something the agent does not sleep.
         """
         if not 0 < interval <= MAX_POLL_INTERVAL:
             raise InputError(f"interval must be in (0, {MAX_POLL_INTERVAL}] s, got {interval}")
@@ -219,7 +224,8 @@ class Agent:
                 logger.warning("%s: cannot read the chain (%s); retrying", self.name, exc)
                 stop.wait(interval)
                 continue
-            if dispatched == 0 and self.caught_up:
+            done = after_step() if after_step is not None else 0
+            if dispatched == 0 and done == 0 and self.caught_up:
                 stop.wait(interval)
         logger.info("%s: stopped at block %d", self.name, self.cursor)
 

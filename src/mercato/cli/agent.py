@@ -38,7 +38,7 @@ from mercato.cli.common import (
     identity,
     parse_amount,
 )
-from mercato.errors import ChainError, InputError, ProtocolError
+from mercato.errors import InputError, ProtocolError
 from mercato.ontology.category import Category
 from mercato.protocols.market import Market
 from mercato.protocols.roles import Role
@@ -213,22 +213,6 @@ def _run_once(agent: Agent, txlog: _TxLog, stop: threading.Event) -> tuple[int, 
     return MAX_ONCE_ROUNDS, events
 
 
-def _run_until_stopped(agent: Agent, txlog: _TxLog, stop: threading.Event, interval: float) -> None:
-    """Step until ``stop`` is set, sleeping ``interval`` s when caught up (as Agent.run, logged)."""
-    logger.info("%s: running from block %d", agent.name, agent.cursor)
-    while not stop.is_set():
-        try:
-            handled = agent.step()
-        except ChainError as exc:
-            logger.warning("%s: cannot read the chain (%s); retrying", agent.name, exc)
-            stop.wait(interval)
-            continue
-        sent = txlog.flush()
-        if handled == 0 and sent == 0 and agent.caught_up:
-            stop.wait(interval)
-    logger.info("%s: stopped at block %d", agent.name, agent.cursor)
-
-
 def _given_up(store: AgentStore, name: str) -> set[tuple[str, str, int]]:
     return {
         (f.handler, f.tx_hash, f.log_index)
@@ -367,7 +351,7 @@ def run(
                     soft_wrap=True,
                 )
             else:
-                _run_until_stopped(agent, txlog, stop, interval)
+                agent.run(stop, interval, after_step=txlog.flush)
             new = _given_up(store, agent_name) - before
     finally:
         recording.close()
