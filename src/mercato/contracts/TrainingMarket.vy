@@ -213,6 +213,7 @@ event InstanceCreated:
     co: indexed(address)
     subset: uint256
     replica: uint256
+    envelope_hash: bytes32
 
 event InstanceJoined:
     instance_id: indexed(uint256)
@@ -383,16 +384,21 @@ def create_dataset(
 
 
 @external
-def create_instance(dataset_id: uint256, subset: uint256, replica: uint256, co: address) -> uint256:
+def create_instance(
+    dataset_id: uint256, subset: uint256, replica: uint256, co: address, envelope_hash: bytes32
+) -> uint256:
     """
     @notice The DO records that it handed replica `replica` of subset `subset` to `co`
             (off chain, sealed to the CO's registered key). One live instance per slot: a
             slot can be handed to another CO only after its instance was flagged.
     @param co A registered compute provider that holds no other replica of this subset.
+    @param envelope_hash Blob hash of the envelope that seals the replica to `co` (only
+           `co` can open it; the hash tells the CO where to fetch it and binds the DO to it).
     @return The new instance's id.
     """
     d: Dataset = self._load_dataset(dataset_id)
     assert msg.sender == d.owner, "training: only the dataset's owner creates instances"
+    assert envelope_hash != empty(bytes32), "training: empty envelope hash"
     assert subset < d.subsets and replica < d.replicas, "training: no such subset or replica"
     assert staticcall Registry(REGISTRY).has_role(co, ROLE_COMPUTE_PROVIDER), "training: instance holder is not a registered compute provider"
     replicas_word: uint256 = self._replicas[dataset_id][subset]
@@ -415,7 +421,9 @@ def create_instance(dataset_id: uint256, subset: uint256, replica: uint256, co: 
     )
     offset: uint256 = 32 * replica
     self._replicas[dataset_id][subset] = (replicas_word & ~(ID_MASK << offset)) | (instance_id << offset)
-    log InstanceCreated(instance_id=instance_id, dataset_id=dataset_id, co=co, subset=subset, replica=replica)
+    log InstanceCreated(
+        instance_id=instance_id, dataset_id=dataset_id, co=co, subset=subset, replica=replica, envelope_hash=envelope_hash
+    )
     return instance_id
 
 

@@ -92,7 +92,9 @@ def paper_single_round(
         job_price=JOB_PRICE,
     )
     record("create_dataset", "DO", result)
-    instance_id, result = market.create_instance(do.account, dataset_id, 0, 0, co.address)
+    instance_id, result = market.create_instance(
+        do.account, dataset_id, 0, 0, co.address, keccak(b"sealed subset envelope")
+    )
     record("create_instance", "DO", result)
     nonce = new_nonce()
     record(

@@ -6,6 +6,7 @@ Each test deploys a fresh market (see ``world.py``): a DO, an MO, six COs and a 
 from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract
@@ -39,6 +40,7 @@ from .world import (
 )
 
 UNKNOWN_ID = 999
+ENVELOPE = keccak(b"the replica, sealed to its compute provider")
 
 
 # deployment ---------------------------------------------------------------------------------
@@ -181,7 +183,7 @@ def test_create_instance_assigns_a_slot(world: World) -> None:
 
     # act
     result = world.contract.transact(
-        "create_instance", dataset_id, 3, 2, co.address, sender=world.do
+        "create_instance", dataset_id, 3, 2, co.address, ENVELOPE, sender=world.do
     )
 
     # assert
@@ -191,6 +193,7 @@ def test_create_instance_assigns_a_slot(world: World) -> None:
         "co": co.address,
         "subset": 3,
         "replica": 2,
+        "envelope_hash": ENVELOPE,
     }
     instance = world.market.instance(1)
     assert (instance.co, instance.dataset_id, instance.subset, instance.replica) == (
@@ -502,3 +505,15 @@ def test_create_model_with_an_empty_hash_reverts(world: World) -> None:
             world.contract.transact(
                 "create_model", MODEL_TYPE, method_hash, key_hash, sender=world.mo
             )
+
+
+def test_create_instance_needs_an_envelope(world: World) -> None:
+    # prepare
+    dataset_id = world.new_dataset(1, 1)
+
+    # act / assert
+    with reverts("training: empty envelope hash"):
+        world.contract.transact(
+            "create_instance", dataset_id, 0, 0, world.cos[0].address, bytes(32), sender=world.do
+        )
+    assert world.market.instance_at(dataset_id, 0, 0) is None

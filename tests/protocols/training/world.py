@@ -176,7 +176,13 @@ class World:
         holder = co or self.cos[replica]
         address = holder if isinstance(holder, str) else holder.address
         result = self.contract.transact(
-            "create_instance", dataset_id, subset, replica, address, sender=sender or self.do
+            "create_instance",
+            dataset_id,
+            subset,
+            replica,
+            address,
+            keccak(b"sealed replica %d/%d/%d" % (dataset_id, subset, replica)),
+            sender=sender or self.do,
         )
         return int(result.event("InstanceCreated")["instance_id"])
 

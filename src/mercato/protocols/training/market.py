@@ -245,11 +245,18 @@ class TrainingMarket:
         return int(result.event("DatasetCreated")["dataset_id"]), result
 
     def create_instance(
-        self, owner: LocalAccount, dataset_id: int, subset: int, replica: int, co: str
+        self,
+        owner: LocalAccount,
+        dataset_id: int,
+        subset: int,
+        replica: int,
+        co: str,
+        envelope_hash: bytes,
     ) -> tuple[int, TxResult]:
-        """Record that ``co`` holds a replica; returns (instance id, result)."""
+        """Record that ``co`` holds a replica, sealed to it in blob ``envelope_hash``;
+        returns (instance id, result)."""
         result = self.contract.transact(
-            "create_instance", dataset_id, subset, replica, co, sender=owner
+            "create_instance", dataset_id, subset, replica, co, envelope_hash, sender=owner
         )
         return int(result.event("InstanceCreated")["instance_id"]), result
 
