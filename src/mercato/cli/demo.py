@@ -1,9 +1,10 @@
-"""``mercato demo``: the whole P1 procurement auction, end to end, with a readable report."""
+"""``mercato demo``: P1's procurement auction and P2's collaborative training, end to end."""
 
 from __future__ import annotations
 
 import tempfile
 from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,10 +13,14 @@ from rich.table import Table
 
 from mercato.chain.factory import connect
 from mercato.cli.common import JsonOption, console, context, emit_json, format_ether
+from mercato.errors import InputError
 from mercato.storage.base import open_store
 
 if TYPE_CHECKING:
     from mercato.protocols.auction.scenario import DemoReport
+    from mercato.protocols.training.scenario import TrainingReport
+
+PARTS = ("all", "auction", "training")
 
 
 def demo(
@@ -25,10 +30,16 @@ def demo(
     ),
     rpc_url: str = typer.Option(None, "--rpc-url", help="Use this node instead of a new anvil."),
     store: str = typer.Option(None, "--store", help="Blob store: a folder or s3://bucket/prefix."),
+    only: str = typer.Option("all", "--only", help="all (default), auction (P1) or training (P2)."),
     json_output: bool = JsonOption,
 ) -> None:
-    """Run the procurement auction (SAIaaS, P1) with one agent per participant."""
+    """Run the procurement auction (SAIaaS, P1), then the collaborative training (Somy et
+    al., P2), each with one agent per participant."""
     from mercato.protocols.auction.scenario import run_demo  # imports scikit-learn: slow
+    from mercato.protocols.training.scenario import run_training_demo
+
+    if only not in PARTS:
+        raise InputError(f"--only must be one of {', '.join(PARTS)}, got {only!r}")
 
     settings = context(ctx).settings.override(backend=backend, rpc_url=rpc_url)
     with ExitStack() as stack:
@@ -41,12 +52,87 @@ def demo(
             settings = settings.override(rpc_url=node.url)
         chain = connect("rpc" if settings.rpc_url else settings.backend, settings.rpc_url)
         stack.callback(chain.close)
-        with console.status("running the procurement auction..."):
-            report = run_demo(chain, blob_store, work / "agents")
+        report = training = None
+        if only in ("all", "auction"):
+            with console.status("running the procurement auction..."):
+                report = run_demo(chain, blob_store, work / "agents")
+        if only in ("all", "training"):
+            with console.status("running the collaborative training..."):
+                training = run_training_demo(chain, blob_store, work / "training-agents")
     if json_output:
-        emit_json(_as_dict(report))
-    else:
+        document: dict[str, object] = (
+            _as_dict(report) if report is not None else {"backend": chain.backend}
+        )
+        if training is not None:
+            document["training"] = _training_dict(training)
+        emit_json(document)
+        return
+    if report is not None:
         _print(report)
+    if training is not None:
+        _print_training(training)
+
+
+def _training_dict(report: TrainingReport) -> dict[str, object]:
+    return {
+        "training_id": report.training_id,
+        "status": report.status,
+        "rounds": [asdict(r) for r in report.rounds],
+        "frauds": [asdict(f) for f in report.frauds],
+        "centralised_accuracy": report.centralised_accuracy,
+        "withdrawn": report.withdrawn,
+        "stakes": report.stakes,
+        "transactions": report.transactions,
+        "seconds": report.seconds,
+    }
+
+
+def _print_training(report: TrainingReport) -> None:
+    console.rule(f"[bold]Mercato demo: collaborative training (P2) on the {report.backend} chain")
+    console.print(
+        "Digits split into 4 skewed subsets x 3 replicas across 6 compute providers; "
+        "3 subsets drawn a round from a block hash; lazy-cloud returns untrained models."
+    )
+    rounds = Table(title="Rounds (accuracy on the model owner's own held-out digits)")
+    for column in ("round", "subsets agreed", "jobs", "fraud found", "accuracy"):
+        rounds.add_column(column)
+    for found in report.rounds:
+        rounds.add_row(
+            str(found.round),
+            ", ".join(str(s) for s in found.subsets),
+            str(found.jobs),
+            ", ".join(f"instance {i} outvoted" for i in found.outvoted) or "-",
+            f"{found.accuracy:.3f}",
+        )
+    console.print(rounds)
+    console.print(
+        f"Centralised training of the same model for the same epochs: "
+        f"{report.centralised_accuracy:.3f}"
+    )
+    frauds = Table(title="Fraud reported on chain")
+    for column in ("round", "instance", "compute provider", "pay forfeited", "to"):
+        frauds.add_column(column)
+    for fraud in report.frauds:
+        frauds.add_row(
+            str(fraud.round), str(fraud.instance), fraud.co, format_ether(fraud.forfeited),
+            fraud.to,
+        )  # fmt: skip
+    console.print(frauds)
+    paid = Table(title="Withdrawn (pull payments) and stakes left")
+    for column in ("participant", "withdrawn", "stake"):
+        paid.add_column(column)
+    for name in sorted(set(report.withdrawn) | set(report.stakes)):
+        stake = report.stakes.get(name)
+        paid.add_row(
+            name,
+            format_ether(report.withdrawn.get(name, 0)),
+            "-" if stake is None else format_ether(stake),
+        )
+    console.print(paid)
+    console.print(
+        f"Final status: [bold]{report.status}[/bold]; "
+        f"{report.transactions} transactions in {report.seconds:.1f} s"
+    )
 
 
 def _as_dict(report: DemoReport) -> dict[str, object]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mercato.agents.agent import Agent
 from mercato.agents.runner import Runner
@@ -65,6 +66,29 @@ def lazy_worker(job: JobInput) -> bytes:
     return job.payload
 
 
+@dataclass(frozen=True)
+class RoundSummary:
+    """One round as the model owner's agent recorded it."""
+
+    round: int
+    subsets: list[int]
+    jobs: int
+    outvoted: list[int]
+    """Instances whose job failed the model owner's checks this round."""
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class FraudSummary:
+    """One FraudReported event."""
+
+    round: int
+    instance: int
+    co: str
+    forfeited: int
+    to: str
+
+
 @dataclass
 class TrainingReport:
     """What the P2 demo did, for printing."""
@@ -72,8 +96,8 @@ class TrainingReport:
     backend: str
     training_id: int = 0
     status: str = ""
-    rounds: list[dict[str, object]] = field(default_factory=list)
-    frauds: list[dict[str, object]] = field(default_factory=list)
+    rounds: list[RoundSummary] = field(default_factory=list)
+    frauds: list[FraudSummary] = field(default_factory=list)
     centralised_accuracy: float = 0.0
     withdrawn: dict[str, int] = field(default_factory=dict)
     stakes: dict[str, int] = field(default_factory=dict)
@@ -187,7 +211,7 @@ def run_training_demo(chain: Chain, store: BlobStore, work_dir: Path) -> Trainin
         demo.runner.run_until_idle(MAX_AGENT_ROUNDS)  # approve, rounds, reviews, payments
         mo_state = demo.stores["model-owner"]
         rounds = [
-            dict(mo_state.get("model-owner", f"round:{training_id}:{r}") or {})
+            _round_summary(r, mo_state.get("model-owner", f"round:{training_id}:{r}") or {})
             for r in range(1, ROUNDS + 1)
         ]
     finally:
@@ -215,13 +239,13 @@ def _fill_report(report: TrainingReport, demo: TrainingDemo) -> None:
     for event in market.training_market.events(market.deployment.block):
         if event.name == "FraudReported":
             report.frauds.append(
-                {
-                    "round": int(event["round"]),
-                    "instance": int(event["instance_id"]),
-                    "co": names[event["co"]],
-                    "forfeited": int(event["forfeited"]),
-                    "to": "honest replicas" if event["honest"] else "data owner",
-                }
+                FraudSummary(
+                    round=int(event["round"]),
+                    instance=int(event["instance_id"]),
+                    co=names[event["co"]],
+                    forfeited=int(event["forfeited"]),
+                    to="honest replicas" if event["honest"] else "data owner",
+                )
             )
         elif event.name == "Withdrawn":
             who = names.get(event["account"], event["account"])
@@ -232,3 +256,13 @@ def _fill_report(report: TrainingReport, demo: TrainingDemo) -> None:
     }
     report.centralised_accuracy = centralised_accuracy(demo)
     report.transactions = len(demo.recording.records)
+
+
+def _round_summary(number: int, found: dict[str, Any]) -> RoundSummary:
+    return RoundSummary(
+        round=number,
+        subsets=[int(s) for s in found.get("subsets", [])],
+        jobs=int(found.get("jobs", 0)),
+        outvoted=[int(f["instance"]) for f in found.get("frauds", [])],
+        accuracy=float(found.get("accuracy", 0.0)),
+    )
