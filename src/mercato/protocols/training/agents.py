@@ -6,8 +6,9 @@ twice: a join only while the instance is free, a verification only while it is j
 review only while the round is under review, a job only while it is due.
 
 Every agent also keeps the trainings it takes part in moving when another party is silent
-(:func:`keep_moving`): it draws a requested round, closes a round past its deadline and
-completes a training past its idle deadline, then withdraws what it is owed. So no silent
+(:func:`keep_moving`): the MO cancels a request the DO did not approve in time; anyone
+draws a requested round, closes a round past its deadline and completes a training past its
+idle deadline; then each withdraws what it is owed. So no silent
 party can lock anybody's money.
 """
 
@@ -40,7 +41,11 @@ def keep_moving(market: Market, me: Identity, training_id: int) -> bool:
     if training.status.final:
         return False
     now = market.chain.timestamp()
-    if training.status is TrainingStatus.DRAWING:
+    if training.status is TrainingStatus.REQUESTED:
+        if training.mo == me.address and now >= training.deadline:
+            tm.cancel(me.account, training_id)  # the DO never approved: take the money back
+            return False
+    elif training.status is TrainingStatus.DRAWING:
         model_owner.draw_if_due(market, me, training_id)
     elif training.status is TrainingStatus.TRAINING and now >= training.deadline:
         tm.close_round(me.account, training_id)
@@ -146,6 +151,10 @@ def attach_model_owner(
 
     def weights_of(ctx: AgentContext, training_id: int) -> bytes:
         return bytes.fromhex(str(ctx.state.get(f"weights:{training_id}")))
+
+    @agent.on("TrainingRequested", where=mine, contract=tm.contract)
+    def follow(event: Event, ctx: AgentContext) -> None:
+        ctx.state.put(f"{TRAINING_KEY}{event['training_id']}", True)
 
     @agent.on("TrainingApproved", where=mine, contract=tm.contract)
     def first_round(event: Event, ctx: AgentContext) -> None:
