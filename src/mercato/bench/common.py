@@ -30,8 +30,13 @@ CATEGORY_ROLES = {
 
 
 @contextmanager
-def node_url(rpc_url: str | None = None, *, anvil: bool = False) -> Iterator[str | None]:
-    """The URL of the node to benchmark: ``rpc_url``, a fresh anvil (``anvil``), or None."""
+def node_url(
+    rpc_url: str | None = None, *, anvil: bool = False, no_mining: bool = False
+) -> Iterator[str | None]:
+    """The URL of the node to benchmark: ``rpc_url``, a fresh anvil (``anvil``), or None.
+
+    ``no_mining``: the fresh anvil mines only when asked (``evm_mine``).
+    """
     if rpc_url and anvil:
         raise ConfigError("pass either an RPC URL or --anvil, not both")
     if not anvil:
@@ -39,7 +44,7 @@ def node_url(rpc_url: str | None = None, *, anvil: bool = False) -> Iterator[str
         return
     from mercato.chain.anvil import Anvil
 
-    with Anvil() as node:
+    with Anvil(no_mining=no_mining) as node:
         yield node.url
 
 

@@ -111,9 +111,10 @@ class Anvil:
 
     ``port`` is picked free on 127.0.0.1 unless given; ``state`` persists the chain in a
     file (loaded at start if it exists, written at stop); ``block_time`` mines every that
-    many seconds instead of once per transaction; ``free_gas`` sets base fee and tip to
-    zero, so balances move only by the values sent, as on the embedded chain (the test
-    suite runs anvil this way).
+    many seconds instead of once per transaction; ``no_mining`` mines only when asked
+    (``evm_mine``), which takes bursts of thousands of transactions that automine stalls
+    on; ``free_gas`` sets base fee and tip to zero, so balances move only by the values
+    sent, as on the embedded chain (the test suite runs anvil this way).
     """
 
     def __init__(
@@ -122,6 +123,7 @@ class Anvil:
         port: int | None = None,
         state: Path | None = None,
         block_time: float | None = None,
+        no_mining: bool = False,
         accounts: int = DEV_ACCOUNT_COUNT,
         hardfork: str = HARDFORK,
         free_gas: bool = False,
@@ -129,7 +131,10 @@ class Anvil:
         binary: Path | None = None,
     ) -> None:
         self.state = state
+        if no_mining and block_time is not None:
+            raise ConfigError("anvil: pass either block_time or no_mining, not both")
         self.block_time = block_time
+        self.no_mining = no_mining
         self.accounts = accounts
         self.hardfork = hardfork
         self.free_gas = free_gas
@@ -231,6 +236,8 @@ class Anvil:
             command += ["--base-fee", "0", "--no-priority-fee"]
         if self.block_time is not None:
             command += ["--block-time", str(self.block_time)]
+        if self.no_mining:
+            command.append("--no-mining")
         return command + list(self.extra_args)
 
     def _spawn(self, binary: Path) -> None:

@@ -16,6 +16,9 @@ Differences from the embedded backend that callers may notice:
 - ``Log.log_index`` is the position in the block (the node's numbering); the embedded chain
   mines one transaction per block, so the two agree whenever blocks hold one transaction.
 - ``time_travel`` mines an empty block to make the new time visible.
+
+``send_wave`` (this backend only) is for a development node that mines on request (anvil
+``--no-mining``): a whole wave of signed transactions, one ``evm_mine``, receipts in batches.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +42,7 @@ from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 from mercato.chain.accounts import dev_accounts
 from mercato.chain.base import Log, Receipt, TxRequest
 from mercato.chain.revert import decode_revert
-from mercato.errors import ChainError, ConfigError, ContractRevert, MercatoError
+from mercato.errors import ChainError, ConfigError, ContractRevert, InputError, MercatoError
 
 RPC_TIMEOUT_S = 30.0
 """How long one HTTP request to the node may take."""
@@ -47,6 +52,9 @@ RECEIPT_POLL_FIRST_S = 0.0005
 RECEIPT_POLL_MAX_S = 0.25
 BATCH_SIZE = 200
 """Requests per JSON-RPC batch (geth accepts up to 1,000)."""
+WAVE_BLOCK_SIZE = 100
+"""send_wave's transactions per mined block: anvil reads a receipt in time that grows with
+its block (0.12 ms at 100 transactions, 0.3 ms at 400, 1.2 ms at 800, measured here)."""
 MAX_IN_FLIGHT = 1_000
 """send_many waits for receipts once this many of its transactions are unmined: anvil
 under automine stalls and bloats on bursts of thousands."""
@@ -100,9 +108,15 @@ def _what(tx: TxRequest) -> str:
     return "deploy" if tx.to is None else "transaction"
 
 
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> str:
+    """``to_checksum_address``, remembered: a wave's logs and calls name a few contracts."""
+    return str(to_checksum_address(address))
+
+
 def _log(raw: dict[str, Any]) -> Log:
     return Log(
-        address=to_checksum_address(raw["address"]),
+        address=_checksum(raw["address"]),
         topics=tuple(bytes.fromhex(topic[2:]) for topic in raw["topics"]),
         data=bytes.fromhex(raw["data"][2:]),
         block_number=int(raw["blockNumber"], 16),
@@ -274,6 +288,97 @@ class RpcChain:
             raise failure
         return receipts
 
+    def send_wave(self, txs: Sequence[TxRequest]) -> list[Receipt]:
+        """Send ``txs`` together, mine them with ``evm_mine`` and return receipts in order.
+
+        For a development node that mines on request (anvil ``--no-mining``), where it
+        sustains thousands of transactions per second. The wave goes out in blocks of
+        :data:`WAVE_BLOCK_SIZE`: each is signed locally, sent in one JSON-RPC batch, mined
+        with ``evm_mine`` and its receipts read in one batch, while the next is being signed
+        (signing is client work, the rest is the node's, so the two overlap). Small blocks
+        matter: anvil's cost per receipt grows with the size of its block. Every transaction
+        needs an explicit gas limit (an estimate would see none of the wave); one that must
+        run in a later block than another goes in a later wave. As with ``send_many``, every
+        sent transaction is mined and its receipt read before the first failure is raised.
+        On a node that mines by itself the extra ``evm_mine`` adds empty blocks.
+        """
+        if any(tx.gas is None for tx in txs):
+            raise InputError("send_wave needs an explicit gas limit on every transaction")
+        if not txs:
+            return []
+        self._fee_fields()  # read from the node here: the signing thread makes no request
+        self._load_nonces([tx.sender.address for tx in txs])
+        sent: list[_Signed] = []
+        mined: list[dict[str, Any]] = []
+        send_failure: MercatoError | None = None
+        with ThreadPoolExecutor(max_workers=1) as node:
+            in_flight: Future[tuple[list[dict[str, Any]], MercatoError | None]] | None = None
+            for start in range(0, len(txs), WAVE_BLOCK_SIZE):
+                signed = [self._sign(tx) for tx in txs[start : start + WAVE_BLOCK_SIZE]]
+                if in_flight is not None:
+                    receipts, send_failure = in_flight.result()
+                    mined += receipts
+                    if send_failure is not None:  # stop: these were signed, never sent
+                        for unsent in signed:
+                            self._forget_nonce(unsent.tx.sender.address)
+                        in_flight = None
+                        break
+                in_flight = node.submit(self._send_block, signed, sent)
+            if in_flight is not None:
+                receipts, send_failure = in_flight.result()
+                mined += receipts
+        receipts_out: list[Receipt] = []
+        receipt_failure: MercatoError | None = None
+        for one, raw in zip(sent, mined, strict=True):
+            try:
+                receipts_out.append(self._receipt(raw, one))
+            except ChainError as exc:
+                receipt_failure = receipt_failure or exc
+        failure = receipt_failure or send_failure  # the one that comes first in order
+        if failure is not None:
+            raise failure
+        return receipts_out
+
+    def _send_block(
+        self, signed: list[_Signed], sent: list[_Signed]
+    ) -> tuple[list[dict[str, Any]], MercatoError | None]:
+        """Send ``signed`` in one batch and mine what the node accepted: (raw receipts, why
+        some were refused)."""
+        first = len(sent)
+        failure: MercatoError | None = None
+        try:
+            self._flush(list(signed), sent)
+        except MercatoError as exc:
+            failure = exc
+        return self._mine([s.hash for s in sent[first:]]), failure
+
+    def _load_nonces(self, addresses: Sequence[str]) -> None:
+        """Read the pending nonces of the senders not cached yet, in batches."""
+        with self._nonce_lock:
+            unknown = [a for a in dict.fromkeys(addresses) if a not in self._nonces]
+        for start in range(0, len(unknown), BATCH_SIZE):
+            chunk = unknown[start : start + BATCH_SIZE]
+            responses = self._batch([("eth_getTransactionCount", [a, "pending"]) for a in chunk])
+            with self._nonce_lock:
+                for address, response in zip(chunk, responses, strict=True):
+                    if "error" in response:
+                        raise self._error("eth_getTransactionCount", response["error"])
+                    self._nonces.setdefault(address, int(response["result"], 16))
+
+    def _mine(self, hashes: Sequence[str]) -> list[dict[str, Any]]:
+        """Mine blocks until ``hashes`` are all mined; their raw receipts, in order."""
+        found: dict[str, dict[str, Any]] = {}
+        missing = list(dict.fromkeys(hashes))
+        while missing:
+            self.rpc("evm_mine")
+            before = len(found)
+            found.update(self._poll(missing))
+            missing = [h for h in missing if h not in found]
+            if missing and len(found) == before:  # a block took none of them: wait, then fail
+                found.update(zip(missing, self._wait(missing), strict=True))
+                break
+        return [found[h] for h in hashes]
+
     def _flush(self, queued: list[_Signed], sent: list[_Signed]) -> None:
         """Send ``queued`` in one batch, move the accepted ones to ``sent``."""
         if not queued:
@@ -383,7 +488,7 @@ class RpcChain:
             **fees,
         }
         if tx.to is not None:
-            fields["to"] = to_checksum_address(tx.to)
+            fields["to"] = _checksum(tx.to)
         signed = tx.sender.sign_transaction(fields)
         return _Signed(
             tx, "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex(), gas
@@ -409,14 +514,7 @@ class RpcChain:
         deadline = time.monotonic() + RECEIPT_TIMEOUT_S
         pause = RECEIPT_POLL_FIRST_S
         while missing:
-            for start in range(0, len(missing), BATCH_SIZE):
-                chunk = missing[start : start + BATCH_SIZE]
-                calls = [("eth_getTransactionReceipt", [h]) for h in chunk]
-                for tx_hash, response in zip(chunk, self._batch(calls), strict=True):
-                    if "error" in response:
-                        raise self._error("eth_getTransactionReceipt", response["error"])
-                    if response.get("result") is not None:
-                        found[tx_hash] = dict(response["result"])
+            found.update(self._poll(missing))
             missing = [h for h in missing if h not in found]
             if not missing:
                 break
@@ -428,6 +526,19 @@ class RpcChain:
             time.sleep(pause)
             pause = min(pause * 2, RECEIPT_POLL_MAX_S)
         return [found[h] for h in hashes]
+
+    def _poll(self, hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The raw receipts of those of ``hashes`` that are mined, read in batches."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(hashes), BATCH_SIZE):
+            chunk = hashes[start : start + BATCH_SIZE]
+            calls = [("eth_getTransactionReceipt", [h]) for h in chunk]
+            for tx_hash, response in zip(chunk, self._batch(calls), strict=True):
+                if "error" in response:
+                    raise self._error("eth_getTransactionReceipt", response["error"])
+                if response.get("result") is not None:
+                    found[tx_hash] = dict(response["result"])
+        return found
 
     def _receipt(self, raw: dict[str, Any], signed: _Signed) -> Receipt:
         block_number = int(raw["blockNumber"], 16)

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
 
+from mercato.bench.training_flow import (
+    DATA_PRICE,
+    JOB_PRICE,
+    PAPER_TRANSACTIONS,
+    paper_single_round,
+)
 from mercato.chain.base import Chain
-from mercato.chain.contract import Contract
+from mercato.protocols.deployment import deploy as deploy_all
 from mercato.protocols.identity import Identity
 from mercato.protocols.registry import Registry
 from mercato.protocols.training.market import TrainingMarket, TrainingStatus
 
-from .paper_flow import DATA_PRICE, JOB_PRICE, PAPER_TRANSACTIONS, paper_single_round
-from .world import EXIT_DELAY, PERIODS
-
 
 def deploy(chain: Chain, deployer: LocalAccount) -> tuple[TrainingMarket, Registry]:
-    registry, _ = Contract.deploy(chain, "Registry", EXIT_DELAY, sender=deployer)
-    market, _ = Contract.deploy(
-        chain, "TrainingMarket", registry.address, *PERIODS, sender=deployer
+    deployment = deploy_all(chain, deployer)
+    return (
+        TrainingMarket(chain, deployment.training_market),
+        Registry(chain, deployment.registry),
     )
-    return TrainingMarket(chain, market.address), Registry(chain, registry.address)
 
 
 def test_paper_single_round_case(chain: Chain, accounts: list[LocalAccount]) -> None:
