@@ -136,7 +136,7 @@ def run_saiaas(chain: Chain) -> GasReport:
 
     recording = RecordingChain(chain)
     deployment = deploy(recording, cast.deployer)  # type: ignore[arg-type]  # a Chain by delegation
-    registry_deploy, house_deploy, _training_market = (r.gas_used for r in recording.records)
+    registry_deploy, house_deploy = (r.gas_used for r in recording.records[:2])
     ops.append(Operation("deploy:registry", registry_deploy))
     ops.append(
         Operation(

@@ -13,10 +13,16 @@
         its nonce (once per contract, so no CO can reuse another's) and the hash of its
         sealed model location. The MO checks replica consensus off chain and may report a
         job as fraud during the round's review window: the reported CI forfeits its pay in
-        this training to the honest replicas of its subset (never to the MO, so a false
-        report gains the MO nothing), or to the DO if there are none. Completion pays the DO
-        and every CO what it earned and refunds the rest; if the MO stays silent, anyone
-        completes after IDLE_PERIOD. Payouts are pull-based (escrow module).
+        this training, and the registry slashes up to FRAUD_STAKE of its CO's stake (this
+        contract is an authorized slasher); both go to the honest replicas of its subset
+        (never to the MO, so a false report gains the MO nothing), or to the DO if there
+        are none. A report is the MO's word (its evidence is only hashed here): an MO that
+        colludes with the DO can report every replica of a subset and hand their pay and
+        stake to the DO. Completion pays the DO and every CO what it earned and refunds the
+        rest; if the MO stays silent, anyone completes after IDLE_PERIOD. Payouts are
+        pull-based (escrow module). The contract takes ether only from the registry
+        (slashed stake); it holds the escrow of unfinished trainings, the stake slashed in
+        them, and what it owes.
 
         Randomness: the seed is keccak256(blockhash(target), tc_id, round), where target is
         the block that records start_round; the draw runs in any later block. A block's
@@ -35,10 +41,11 @@
 
         Storage (gas is a feature): a dataset is two words plus its metadata hash; the CI
         ids of a subset's replicas share one word; a CI is one word; a model is its owner;
-        a training is two words (terms, progress) plus a fraud mask and a forfeit that
-        stay zero when nobody cheats; a job is one word per (training, CI), written by the
-        CO's submissions. Everything nothing on chain reads lives in events only: data
-        hashes and nonces of joins, model type and method, the hashes of each job.
+        a training is two words (terms, progress) plus a fraud mask and a forfeit word
+        (pay and stake forfeited to the DO, stake slashed) that stay zero when nobody
+        cheats; a job is one word per (training, CI), written by the CO's submissions.
+        Everything nothing on chain reads lives in events only: data hashes and nonces of
+        joins, model type and method, the hashes of each job.
 """
 
 import escrow
@@ -50,6 +57,7 @@ exports: (escrow.withdraw, escrow.owed)
 
 interface Registry:
     def has_role(account: address, role: uint256) -> bool: view
+    def slash(account: address, amount: uint256) -> uint256: nonpayable
 
 
 ROLE_DATA_OWNER: constant(uint256) = 1
@@ -169,6 +177,7 @@ APPROVAL_PERIOD: public(immutable(uint256))
 ROUND_PERIOD: public(immutable(uint256))
 REVIEW_PERIOD: public(immutable(uint256))
 IDLE_PERIOD: public(immutable(uint256))
+FRAUD_STAKE: public(immutable(uint256))
 
 next_dataset_id: public(uint256)
 next_instance_id: public(uint256)
@@ -191,7 +200,8 @@ _terms: HashMap[uint256, uint256]
 _progress: HashMap[uint256, uint256]
 # bit (subset * MAX_REPLICAS + replica): that CI was reported for fraud in this training
 _fraud: HashMap[uint256, uint256]
-# pay forfeited by fraud with no honest replica to take it; the DO gets it at completion
+# pay and stake forfeited by fraud with no honest replica to take them (the DO gets them at
+# completion) | stake slashed in this training << 128 (it is paid out on top of the escrow)
 _forfeited: HashMap[uint256, uint256]
 # pending pay | last round submitted << 128 | fraud << 136: _jobs[training][instance]
 _jobs: HashMap[uint256, HashMap[uint256, uint256]]
@@ -304,6 +314,7 @@ event FraudReported:
     round: uint256
     evidence_hash: bytes32
     forfeited: uint256
+    slashed: uint256
     honest: DynArray[uint256, MAX_REPLICAS]
 
 event TrainingCompleted:
@@ -323,27 +334,42 @@ def __init__(
     round_period: uint256,
     review_period: uint256,
     idle_period: uint256,
+    fraud_stake: uint256,
 ):
     """
-    @param registry The participant registry that holds everyone's roles.
+    @param registry The participant registry that holds everyone's roles; it must
+           authorize this contract as a slasher unless `fraud_stake` is 0.
     @param approval_period Seconds the DO has to approve a training request.
     @param round_period Seconds the drawn COs have to submit their jobs.
     @param review_period Seconds the MO has after a round to report fraud.
     @param idle_period Seconds the MO may stay silent before anyone may complete.
+    @param fraud_stake Wei of a CO's stake that a fraud report slashes (0: none; at most
+           MAX_PRICE, so that pay and slashed stake fit a job's 128 bits of pending pay).
     """
     assert registry != empty(address), "training: registry is the zero address"
     assert approval_period > 0 and round_period > 0, "training: zero period"
     assert review_period > 0 and idle_period > 0, "training: zero period"
+    assert fraud_stake <= MAX_PRICE, "training: fraud stake out of range"
     REGISTRY = registry
     APPROVAL_PERIOD = approval_period
     ROUND_PERIOD = round_period
     REVIEW_PERIOD = review_period
     IDLE_PERIOD = idle_period
+    FRAUD_STAKE = fraud_stake
     # ids start at 1; writing a non-zero counter is cheaper
     self.next_dataset_id = 1
     self.next_instance_id = 1
     self.next_model_id = 1
     self.next_training_id = 1
+
+
+@external
+@payable
+def __default__():
+    """
+    @notice Receive the stake the registry slashes for a fraud report; refuse other ether.
+    """
+    assert msg.sender == REGISTRY, "training: only the registry sends ether"
 
 
 @external
@@ -719,9 +745,11 @@ def report_fraud(training_id: uint256, instance_id: uint256, round: uint256, evi
     """
     @notice The MO reports, during the review window of the last round, an instance whose
             job in that round failed its checks (hash mismatch, copied model, outvoted by
-            its replicas). The instance forfeits all its pay in this training to the
+            its replicas). The instance forfeits all its pay in this training, and its CO
+            up to FRAUD_STAKE of its registry stake (what it has, maybe nothing), to the
             replicas of its subset that submitted in that round and are not reported,
-            split evenly, or to the DO if there are none; it gets no further jobs.
+            split evenly with the remainder to the first, or to the DO if there are none;
+            both are paid at completion. The instance gets no further jobs.
     @param evidence_hash Hash of the evidence (stored off chain, for the audit).
     """
     p: Progress = self._load_progress(training_id)
@@ -738,6 +766,12 @@ def report_fraud(training_id: uint256, instance_id: uint256, round: uint256, evi
     forfeited: uint256 = job & PRICE_MASK
     self._jobs[training_id][instance_id] = (job & ~PRICE_MASK) | JOB_FRAUD
     self._fraud[training_id] |= 1 << (i.subset * MAX_REPLICAS + i.replica)
+    # before the payout's effects, which depend on the amount: the registry is immutable,
+    # known code, and the only thing it calls back is __default__, which changes nothing
+    slashed: uint256 = 0
+    if FRAUD_STAKE != 0:
+        slashed = extcall Registry(REGISTRY).slash(i.co, FRAUD_STAKE)
+    lost: uint256 = forfeited + slashed
 
     honest: DynArray[uint256, MAX_REPLICAS] = []
     replicas_word: uint256 = self._replicas[i.dataset_id][i.subset]
@@ -752,10 +786,12 @@ def report_fraud(training_id: uint256, instance_id: uint256, round: uint256, evi
         if other_job & JOB_FRAUD == 0 and (other_job >> 128) & BYTE_MASK == round:
             honest.append(other)
     if len(honest) == 0:
-        self._forfeited[training_id] += forfeited
+        self._forfeited[training_id] += lost + (slashed << 128)
     else:
-        share: uint256 = forfeited // len(honest)
-        dust: uint256 = forfeited - share * len(honest)
+        if slashed != 0:
+            self._forfeited[training_id] += slashed << 128
+        share: uint256 = lost // len(honest)
+        dust: uint256 = lost - share * len(honest)
         for other: uint256 in honest:
             self._jobs[training_id][other] += share + dust
             dust = 0
@@ -766,6 +802,7 @@ def report_fraud(training_id: uint256, instance_id: uint256, round: uint256, evi
         round=round,
         evidence_hash=evidence_hash,
         forfeited=forfeited,
+        slashed=slashed,
         honest=honest,
     )
 
@@ -773,8 +810,9 @@ def report_fraud(training_id: uint256, instance_id: uint256, round: uint256, evi
 @external
 def complete(training_id: uint256):
     """
-    @notice End the training: the DO is paid the data price (plus pay forfeited with no
-            honest replica), every CO the pay it earned, and the MO is refunded the rest.
+    @notice End the training: the DO is paid the data price (plus pay and stake forfeited
+            with no honest replica), every CO the pay it earned (plus its share of what
+            reported replicas forfeited), and the MO is refunded the rest of its escrow.
             The MO may complete whenever no round is running (waiving its review window);
             anyone may once the MO has been silent past its idle deadline (IDLE_PERIOD
             after approval, after asking for a round, or after a round's review window).
@@ -795,7 +833,8 @@ def complete(training_id: uint256):
 
     d: Dataset = self._load_dataset(t.dataset_id)
     prices: uint256 = self._prices[t.dataset_id]
-    paid_owner: uint256 = (prices & PRICE_MASK) + self._forfeited[training_id]
+    forfeit: uint256 = self._forfeited[training_id]
+    paid_owner: uint256 = (prices & PRICE_MASK) + (forfeit & PRICE_MASK)
     escrow._credit(d.owner, paid_owner)
     paid_compute: uint256 = 0
     if p.jobs > 0:
@@ -817,7 +856,8 @@ def complete(training_id: uint256):
                 if pending != 0:
                     escrow._credit(self._load_instance(instance_id).co, pending)
                     paid_compute += pending
-    refund: uint256 = self._training_escrow(t) - paid_owner - paid_compute
+    # slashed stake was paid out on top of the escrow, to the DO or in the COs' pay
+    refund: uint256 = self._training_escrow(t) + (forfeit >> 128) - paid_owner - paid_compute
     escrow._credit(t.mo, refund)
     log TrainingCompleted(
         training_id=training_id,
@@ -903,9 +943,19 @@ def training(training_id: uint256) -> TrainingView:
         selected=p.selected,
         cycle=p.cycle,
         fraud=self._fraud[training_id],
-        forfeited=self._forfeited[training_id],
+        forfeited=self._forfeited[training_id] & PRICE_MASK,
         escrowed=self._training_escrow(t),
     )
+
+
+@external
+@view
+def slashed(training_id: uint256) -> uint256:
+    """
+    @notice Stake slashed by the fraud reports of a training: it stays in this contract,
+            on top of the training's escrow, until the training completes.
+    """
+    return self._forfeited[training_id] >> 128
 
 
 @external

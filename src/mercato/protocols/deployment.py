@@ -11,6 +11,7 @@ from eth_account.signers.local import LocalAccount
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract
 from mercato.errors import ConfigError
+from mercato.protocols.registry import Registry
 
 DEFAULT_EXIT_DELAY = 7 * 86400
 DEFAULT_DELIVERY_PERIOD = 3 * 86400
@@ -20,6 +21,8 @@ DEFAULT_APPROVAL_PERIOD = 2 * 86400
 DEFAULT_ROUND_PERIOD = 86400
 DEFAULT_TRAINING_REVIEW_PERIOD = 86400
 DEFAULT_IDLE_PERIOD = 3 * 86400
+DEFAULT_FRAUD_STAKE = 10**16
+"""Wei of a compute provider's registry stake that a fraud report in P2 slashes."""
 DEPLOYMENT_VERSION = 1
 
 
@@ -84,8 +87,17 @@ class Deployment:
             )
 
 
-def deploy(chain: Chain, deployer: LocalAccount, periods: Periods = Periods()) -> Deployment:
-    """Deploy the registry, the auction house and the training market."""
+def deploy(
+    chain: Chain,
+    deployer: LocalAccount,
+    periods: Periods = Periods(),
+    fraud_stake: int = DEFAULT_FRAUD_STAKE,
+) -> Deployment:
+    """Deploy the registry, the auction house and the training market.
+
+    The deployer is the registry's admin; it authorizes the training market to slash up to
+    ``fraud_stake`` of a reported compute provider's stake (not at all when it is 0).
+    """
     start = chain.block_number()
     registry, _ = Contract.deploy(chain, "Registry", periods.exit_delay, sender=deployer)
     house, _ = Contract.deploy(
@@ -105,8 +117,11 @@ def deploy(chain: Chain, deployer: LocalAccount, periods: Periods = Periods()) -
         periods.training_round,
         periods.training_review,
         periods.idle,
+        fraud_stake,
         sender=deployer,
     )
+    if fraud_stake:
+        Registry(chain, registry.address).authorize_slasher(deployer, training.address)
     return Deployment(
         chain_id=chain.chain_id,
         registry=registry.address,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from eth_account.signers.local import LocalAccount
+
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, TxResult
 from mercato.errors import ProtocolError
@@ -25,11 +27,30 @@ class Registry:
             "register", int(roles), who.encryption_public, sender=who.account, value=stake
         )
 
+    def authorize_slasher(self, admin: LocalAccount, slasher: str) -> TxResult:
+        """Let the contract at ``slasher`` take stake; only the registry's admin may."""
+        return self.contract.transact("authorize_slasher", slasher, sender=admin)
+
+    def freeze_slashers(self, admin: LocalAccount) -> TxResult:
+        """Close the list of slashers for good; only the registry's admin may."""
+        return self.contract.transact("freeze_slashers", sender=admin)
+
     def roles_of(self, address: str) -> Role:
         return Role(self.contract.call("roles", address))
 
     def has_role(self, address: str, role: Role) -> bool:
         return bool(self.contract.call("has_role", address, int(role)))
+
+    def stake_of(self, address: str) -> int:
+        """Wei staked by ``address`` (less what slashers took; kept during an exit)."""
+        return int(self.contract.call("stake", address))
+
+    def is_slasher(self, address: str) -> bool:
+        return bool(self.contract.call("slashers", address))
+
+    def admin(self) -> str:
+        """The account that authorizes slashers (the deployer)."""
+        return str(self.contract.call("ADMIN"))
 
     def encryption_key(self, address: str) -> bytes:
         """The key to seal envelopes for ``address`` to."""

@@ -23,6 +23,7 @@ from .world import (
     APPROVAL_PERIOD,
     DATA_PRICE,
     EMPTY,
+    FRAUD_STAKE,
     IDLE_PERIOD,
     JOB_PRICE,
     KEY,
@@ -62,7 +63,9 @@ def test_constructor_sets_registry_periods_and_counters(world: World) -> None:
 def test_constructor_rejects_the_zero_registry(chain: Chain, accounts: list[LocalAccount]) -> None:
     # act / assert
     with reverts("training: registry is the zero address"):
-        Contract.deploy(chain, "TrainingMarket", ZERO_ADDRESS, *PERIODS, sender=accounts[0])
+        Contract.deploy(
+            chain, "TrainingMarket", ZERO_ADDRESS, *PERIODS, FRAUD_STAKE, sender=accounts[0]
+        )
 
 
 def test_constructor_rejects_a_zero_period(world: World) -> None:
@@ -78,6 +81,7 @@ def test_constructor_rejects_a_zero_period(world: World) -> None:
                 "TrainingMarket",
                 world.registry.address,
                 *periods,
+                FRAUD_STAKE,
                 sender=world.deployer,
             )
 

@@ -10,7 +10,8 @@ from eth_account.signers.local import LocalAccount
 
 from mercato.chain.base import Chain
 from mercato.errors import ConfigError
-from mercato.protocols.deployment import Deployment, Periods, deploy
+from mercato.protocols.deployment import DEFAULT_FRAUD_STAKE, Deployment, Periods, deploy
+from mercato.protocols.registry import Registry
 from mercato.protocols.training.market import TrainingMarket
 
 from .world import APPROVAL_PERIOD, IDLE_PERIOD, REVIEW_PERIOD, ROUND_PERIOD
@@ -38,6 +39,30 @@ def test_deploy_includes_the_training_market(chain: Chain, accounts: list[LocalA
         IDLE_PERIOD,
     ]
     assert market.training_count() == 0
+
+
+def test_deploy_lets_the_training_market_slash(chain: Chain, accounts: list[LocalAccount]) -> None:
+    # act
+    deployment = deploy(chain, accounts[0])
+
+    # assert: the deployer is the registry's admin and authorized the market
+    market = TrainingMarket(chain, deployment.training_market)
+    registry = Registry(chain, deployment.registry)
+    assert market.fraud_stake() == DEFAULT_FRAUD_STAKE
+    assert registry.admin() == accounts[0].address
+    assert registry.is_slasher(deployment.training_market)
+    assert not registry.is_slasher(deployment.auction_house)
+
+
+def test_deploy_without_a_fraud_stake_authorizes_no_slasher(
+    chain: Chain, accounts: list[LocalAccount]
+) -> None:
+    # act
+    deployment = deploy(chain, accounts[0], fraud_stake=0)
+
+    # assert
+    assert TrainingMarket(chain, deployment.training_market).fraud_stake() == 0
+    assert not Registry(chain, deployment.registry).is_slasher(deployment.training_market)
 
 
 def test_deployment_file_round_trips_the_training_market(tmp_path: Path) -> None:

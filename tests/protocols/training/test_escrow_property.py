@@ -3,18 +3,24 @@
 Invariants, checked after every step that mined a block:
 
 - the contract's balance equals what it owes (``owed``) to the known accounts plus what
-  its unfinished trainings lock (everything the MO escrowed, until completion or cancel);
-- no ether appears or vanishes;
-- in an unfinished training, the pay held for its instances plus the pay forfeited to
-  the DO equals job_price times the jobs accepted (fraud reports only move pay around);
+  its unfinished trainings lock (everything the MO escrowed, until completion or cancel)
+  plus the stake slashed in them;
+- the registry's balance equals the stakes of the known accounts;
+- no ether appears or vanishes (accounts, market and registry together);
+- in an unfinished training, the pay held for its instances plus what was forfeited to
+  the DO equals job_price times the jobs accepted plus the stake slashed (fraud reports
+  only move pay around and add the slashed stake);
+- a fraud report slashes min(FRAUD_STAKE, stake) of the reported CO; completion pays
+  exactly the data price, the jobs and the slashed stake, and refunds the MO the same as
+  if nobody had been reported;
 - a final status never changes; every draw is the one recomputed from its block hash.
 
 Operations are drawn at random (requests with random k, rounds and values, approvals,
 cancellations, rounds started and drawn, jobs by the right CO or anyone, closes, fraud
-reports, completions by the MO or anyone, time travel, withdrawals); invalid ones revert
-and change nothing. Runs on the embedded chain only, which it builds itself (one for all
-examples, with a fresh market and datasets per example): it is fast and gas-free, so ether
-is conserved exactly. The rpc tier is exercised by the example tests.
+reports, completions by the MO or anyone, time travel, withdrawals, COs adding stake);
+invalid ones revert and change nothing. Runs on the embedded chain only, which it builds
+itself (one for all examples, with a fresh market and datasets per example): it is fast
+and gas-free, so ether is conserved exactly. The rpc tier is exercised by the example tests.
 """
 
 from __future__ import annotations
@@ -27,13 +33,25 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mercato.chain.contract import Contract, Event, TxResult
+from mercato.chain.contract import Event, TxResult
 from mercato.chain.embedded import EmbeddedChain
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 from mercato.protocols.training.market import Training, TrainingMarket, TrainingStatus
 
-from .world import DAY, EVIDENCE, GLOBAL_MODEL, HOUR, KEY, PERIODS, Setup, World, deploy_world
+from .world import (
+    CO_COUNT,
+    DAY,
+    EVIDENCE,
+    FRAUD_STAKE,
+    GLOBAL_MODEL,
+    HOUR,
+    KEY,
+    Setup,
+    World,
+    deploy_market,
+    deploy_world,
+)
 
 ACCOUNT_COUNT = 10
 MAX_TRAININGS = 4
@@ -44,14 +62,16 @@ RIGHT = -1
 
 actors = st.one_of(st.just(RIGHT), st.integers(min_value=0, max_value=ACCOUNT_COUNT - 1))
 picks = st.integers(min_value=0, max_value=2**16)
+stake_amounts = st.sampled_from([0, FRAUD_STAKE // 3, FRAUD_STAKE, 2 * FRAUD_STAKE])
 
 
 @cache
 def shared_world() -> World:
     """One embedded chain and registry with the cast registered, shared by every example.
 
-    Each example deploys its own market against this registry, which no step changes; the
-    stranger is registered as a second model owner, so refunds go to two addresses.
+    Each example deploys its own market against this registry (authorized to slash), where
+    only COs' stakes change; the stranger is registered as a second model owner, so
+    refunds go to two addresses.
     """
     chain = EmbeddedChain()
     world = deploy_world(chain, chain.dev_accounts(ACCOUNT_COUNT))
@@ -67,26 +87,27 @@ class EscrowMachine(RuleBasedStateMachine):
         shared = shared_world()
         self.chain = shared.chain
         self.accounts = self.chain.dev_accounts(ACCOUNT_COUNT)
-        contract, _ = Contract.deploy(
-            self.chain,
-            "TrainingMarket",
-            shared.registry.address,
-            *PERIODS,
-            sender=shared.deployer,
-        )
+        contract = deploy_market(self.chain, shared.registry, shared.deployer)
         self.world = replace(shared, market=TrainingMarket(self.chain, contract.address))
         self.market = self.world.market
         self.setups: list[Setup] = []
         self.models: dict[str, int] = {}
         self.trainings: dict[int, Training] = {}
         """Every training as read at the last check, which follows every step."""
+        self.stakes: dict[str, int] = {}
+        """Every account's registry stake as read at the last check."""
         self.training_count = 0
+        self.stakes = self._stakes()
         self.ether = self._ether()
         self.checked_block = -1
 
     # helpers --------------------------------------------------------------------------------
     def _ether(self) -> int:
-        return sum(self.chain.balance(a.address) for a in self.accounts) + self.world.balance()
+        held = self.world.balance() + self.chain.balance(self.world.registry.address)
+        return sum(self.chain.balance(a.address) for a in self.accounts) + held
+
+    def _stakes(self) -> dict[str, int]:
+        return {a.address: self.world.stake_of(a) for a in self.accounts}
 
     def _training(self, pick: int) -> int:
         """An existing training id, or (one pick in eight) one that does not exist."""
@@ -118,14 +139,24 @@ class EscrowMachine(RuleBasedStateMachine):
                 self._check_draw(event)
             elif event.name == "TrainingCompleted":
                 self._check_payments(event)
+            elif event.name == "FraudReported":
+                self._check_slash(event)
         return result
+
+    def _check_slash(self, event: Event) -> None:
+        """The reported CO loses min(FRAUD_STAKE, its stake), whatever its pay was."""
+        before = self.stakes[event["co"]]
+        assert event["slashed"] == min(FRAUD_STAKE, before)
+        assert self.world.registry.call("stake", event["co"]) == before - event["slashed"]
 
     def _check_payments(self, event: Event) -> None:
         """Completion pays every job accepted and refunds exactly the unused budget."""
         training = self.trainings[event["training_id"]]
         dataset = self.market.dataset(training.dataset_id)
         earned = dataset.job_price * training.jobs
-        assert event["paid_owner"] + event["paid_compute"] == dataset.data_price + earned
+        slashed = self.market.slashed(training.training_id)
+        paid = event["paid_owner"] + event["paid_compute"]
+        assert paid == dataset.data_price + earned + slashed
         assert event["paid_owner"] == dataset.data_price + training.forfeited
         assert event["refund"] == training.escrowed - dataset.data_price - earned
 
@@ -145,12 +176,16 @@ class EscrowMachine(RuleBasedStateMachine):
         return self.models[owner.address]
 
     # rules ------------------------------------------------------------------------------------
-    @initialize()
-    def list_datasets(self) -> None:
-        """Every run starts with two verified datasets and one model per model owner."""
+    @initialize(stakes=st.lists(stake_amounts, min_size=CO_COUNT, max_size=CO_COUNT))
+    def list_datasets(self, stakes: list[int]) -> None:
+        """Every run starts with two verified datasets, one model per model owner, and
+        stake added by the COs (some too little for a whole FRAUD_STAKE, some none)."""
         self.setups = [self.world.setup(subsets, replicas) for subsets, replicas in SHAPES]
         for owner in (self.world.mo, self.world.stranger):
             self._model_of(owner)
+        for co, amount in zip(self.world.cos, stakes, strict=True):
+            if amount:
+                self.world.stake(co, amount)
 
     @precondition(lambda self: self.training_count < MAX_TRAININGS)
     @rule(
@@ -229,6 +264,11 @@ class EscrowMachine(RuleBasedStateMachine):
             sender=self._account(actor, training.mo if training else None),
         )
 
+    @rule(slot=picks, amount=stake_amounts.filter(bool))
+    def stake(self, slot: int, amount: int) -> None:
+        """A CO adds to its registry stake (a fraud report may slash it)."""
+        self.world.stake(self.world.cos[slot % len(self.world.cos)], amount)
+
     @rule(actor=actors)
     def withdraw(self, actor: int) -> None:
         """Withdraw by ``actor``, or for RIGHT by the first account that is owed something."""
@@ -265,7 +305,7 @@ class EscrowMachine(RuleBasedStateMachine):
             else:
                 self._try("approve_training", training_id, sender=self.world.do)
         elif status in (TrainingStatus.APPROVED, TrainingStatus.ROUND_DONE):
-            if status is TrainingStatus.ROUND_DONE and decision % 5 == 4:
+            if status is TrainingStatus.ROUND_DONE and decision % 3 == 2:
                 drawn = self.world.drawn_instances(setup, training_id)
                 victim = drawn[decision % len(drawn)]
                 self._try("report_fraud", training_id, victim, training.round, EVIDENCE, sender=mo)
@@ -309,9 +349,12 @@ class EscrowMachine(RuleBasedStateMachine):
 
     def _check(self) -> None:
         trainings = {t: self.market.training(t) for t in range(1, self.training_count + 1)}
+        slashed = {t: self.market.slashed(t) for t in trainings}
         owed = sum(self.world.owed(a) for a in self.accounts)
-        locked = sum(t.locked for t in trainings.values())
+        locked = sum(t.locked + slashed[i] for i, t in trainings.items() if not t.status.final)
         assert self.world.balance() == owed + locked
+        stakes = self._stakes()
+        assert self.chain.balance(self.world.registry.address) == sum(stakes.values())
         assert self._ether() == self.ether
         for training_id, training in trainings.items():
             before = self.trainings.get(training_id)
@@ -321,8 +364,9 @@ class EscrowMachine(RuleBasedStateMachine):
                 setup = self._setup_of_dataset(training.dataset_id)
                 held = sum(self.market.job(training_id, i).pending for i in setup.all_instances())
                 job_price = self.market.dataset(training.dataset_id).job_price
-                assert held + training.forfeited == job_price * training.jobs
+                assert held + training.forfeited == job_price * training.jobs + slashed[training_id]
         self.trainings = trainings
+        self.stakes = stakes
 
     def _setup_of_dataset(self, dataset_id: int) -> Setup:
         return next(s for s in self.setups if s.dataset_id == dataset_id)

@@ -531,6 +531,7 @@ def test_report_fraud_moves_the_pay_to_the_honest_replicas(world: World) -> None
         "round": 1,
         "evidence_hash": EVIDENCE,
         "forfeited": JOB_PRICE,
+        "slashed": 0,  # the CO staked nothing (see test_slashing.py)
         "honest": [first, second],
     }
     job = world.market.job(training_id, lazy)

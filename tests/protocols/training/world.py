@@ -2,7 +2,9 @@
 
 The cast: a deployer, a data owner (DO), a model owner (MO), six compute providers (COs)
 and a stranger registered for nothing. In a dataset built here, replica r of every subset
-goes to CO r, so no CO holds two replicas of one subset.
+goes to CO r, so no CO holds two replicas of one subset. Nobody stakes unless a test says
+so (``World.stake``); the deployer is the registry's admin and authorizes the market to
+slash FRAUD_STAKE per fraud report.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ROUND_PERIOD = 2 * HOUR
 REVIEW_PERIOD = 3 * HOUR
 IDLE_PERIOD = 2 * DAY
 PERIODS = (APPROVAL_PERIOD, ROUND_PERIOD, REVIEW_PERIOD, IDLE_PERIOD)
+FRAUD_STAKE = 2 * 10**15
 
 KEY = b"\x03" + bytes(range(32, 64))
 """Any 33 bytes that look like a compressed secp256k1 point."""
@@ -129,6 +132,15 @@ class World:
         remaining = self.state(training_id).deadline + extra - self.chain.timestamp()
         if remaining > 0:
             self.chain.time_travel(remaining)
+
+    def stake(self, co: LocalAccount, amount: int) -> TxResult:
+        """Add ``amount`` to a CO's registry stake (it registers again, same role and key)."""
+        return self.registry.transact(
+            "register", int(Role.COMPUTE_PROVIDER), KEY, sender=co, value=amount
+        )
+
+    def stake_of(self, account: LocalAccount) -> int:
+        return int(self.registry.call("stake", account.address))
 
     def nonce(self) -> bytes:
         """A fresh nonce, never used before in this world."""
@@ -330,14 +342,26 @@ class World:
         return selected, new_cycle
 
 
-def deploy_world(chain: Chain, accounts: Sequence[LocalAccount]) -> World:
+def deploy_market(
+    chain: Chain, registry: Contract, deployer: LocalAccount, fraud_stake: int = FRAUD_STAKE
+) -> Contract:
+    """Deploy a training market on ``registry``; it may slash if ``fraud_stake`` is not 0."""
+    contract, _ = Contract.deploy(
+        chain, "TrainingMarket", registry.address, *PERIODS, fraud_stake, sender=deployer
+    )
+    if fraud_stake:
+        registry.transact("authorize_slasher", contract.address, sender=deployer)
+    return contract
+
+
+def deploy_world(
+    chain: Chain, accounts: Sequence[LocalAccount], fraud_stake: int = FRAUD_STAKE
+) -> World:
     """Deploy a registry and a training market and register the cast."""
     deployer, do, mo, stranger = accounts[0], accounts[1], accounts[2], accounts[9]
     cos = list(accounts[3 : 3 + CO_COUNT])
     registry, _ = Contract.deploy(chain, "Registry", EXIT_DELAY, sender=deployer)
-    contract, _ = Contract.deploy(
-        chain, "TrainingMarket", registry.address, *PERIODS, sender=deployer
-    )
+    contract = deploy_market(chain, registry, deployer, fraud_stake)
     cast = [(do, Role.DATA_OWNER), (mo, Role.MODEL_OWNER)] + [
         (co, Role.COMPUTE_PROVIDER) for co in cos
     ]

@@ -13,6 +13,9 @@ Storage layout, for auditors (see the contract's docstring for the rules):
   ``subset * 8 + replica``) and the pay forfeited to the DO, both zero while nobody cheats;
 - job (training, instance): ``pending pay | last round << 128 | fraud << 136``;
 - ``nonce_used``: every nonce of a join or a job.
+- the forfeit word of a training also holds, above bit 128, the stake slashed by its fraud
+  reports (``slashed``): the contract holds it on top of the escrow until completion, and
+  its ``forfeited`` (low bits) counts stake forfeited to the DO as well as pay.
 
 Data hashes, nonces, model hashes and sealed locations live in events only.
 """
@@ -456,6 +459,18 @@ class TrainingMarket:
     def period(self, name: str) -> int:
         """One of the contract's periods: "approval", "round", "review" or "idle"."""
         return int(self.contract.call(f"{name.upper()}_PERIOD"))
+
+    def fraud_stake(self) -> int:
+        """Wei of a CO's registry stake that a fraud report slashes (0: none)."""
+        return int(self.contract.call("FRAUD_STAKE"))
+
+    def slashed(self, training_id: int) -> int:
+        """Stake slashed in a training, held on top of its escrow until completion.
+
+        The contract's balance is what it owes plus, for each unfinished training,
+        ``training(t).locked + slashed(t)``.
+        """
+        return int(self.contract.call("slashed", training_id))
 
     def events(self, from_block: int = 0, to_block: int | None = None) -> list[Event]:
         return self.contract.events(from_block, to_block)
