@@ -110,12 +110,12 @@ def _print_training(report: TrainingReport) -> None:
         f"{report.centralised_accuracy:.3f}"
     )
     frauds = Table(title="Fraud reported on chain")
-    for column in ("round", "instance", "compute provider", "pay forfeited", "to"):
+    for column in ("round", "instance", "compute provider", "pay lost", "stake lost", "to"):
         frauds.add_column(column)
     for fraud in report.frauds:
         frauds.add_row(
             str(fraud.round), str(fraud.instance), fraud.co, format_ether(fraud.forfeited),
-            fraud.to,
+            format_ether(fraud.slashed), fraud.to,
         )  # fmt: skip
     console.print(frauds)
     paid = Table(title="Withdrawn (pull payments) and stakes left")

@@ -86,6 +86,9 @@ class FraudSummary:
     instance: int
     co: str
     forfeited: int
+    """The job pay the instance lost."""
+    slashed: int
+    """The registry stake it lost."""
     to: str
 
 
@@ -244,6 +247,7 @@ def _fill_report(report: TrainingReport, demo: TrainingDemo) -> None:
                     instance=int(event["instance_id"]),
                     co=names[event["co"]],
                     forfeited=int(event["forfeited"]),
+                    slashed=int(event["slashed"]),
                     to="honest replicas" if event["honest"] else "data owner",
                 )
             )
@@ -251,8 +255,7 @@ def _fill_report(report: TrainingReport, demo: TrainingDemo) -> None:
             who = names.get(event["account"], event["account"])
             report.withdrawn[who] = report.withdrawn.get(who, 0) + int(event["amount"])
     report.stakes = {
-        name: int(market.registry.contract.call("stake", demo.people[name].address))
-        for name in COMPUTE_PROVIDERS
+        name: market.registry.stake_of(demo.people[name].address) for name in COMPUTE_PROVIDERS
     }
     report.centralised_accuracy = centralised_accuracy(demo)
     report.transactions = len(demo.recording.records)
