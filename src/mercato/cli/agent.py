@@ -1,12 +1,18 @@
 """``mercato agent run``: one participant's agent as its own process against a node.
 
-Each process runs one agent (client, provider of one category, or arbiter) over the
-deployment and blob store named in the settings, with its cursor and state in a SQLite file
-under ``--state-dir``; restarted with the same name it resumes where it stopped.
+Each process runs one agent over the deployment and blob store named in the settings, with
+its cursor and state in a SQLite file under ``--state-dir``; restarted with the same name it
+resumes where it stopped. The roles:
 
-The client evaluates deliveries on the held-out part of a deterministic split of its
-dataset; a data owner selling the same dataset sells the other part, so the two never
-overlap.
+- P1, procurement auctions: ``client``, ``provider`` (of one ``--category``), ``arbiter``;
+- P2, collaborative training: ``data-owner`` (verifies joins, approves requests; it rebuilds
+  each dataset's private listing from the split plan ``mercato training list-dataset``
+  recorded in the same ``--state-dir``), ``compute-provider`` (joins, trains each drawn
+  job) and ``model-owner`` (runs the rounds, reviews every job, reports fraud, completes).
+
+The client (P1) and the model owner (P2) evaluate on the held-out part of a deterministic
+split of a sample dataset; a data owner selling the same dataset sells the other part, so
+the two never overlap.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from mercato.cli.common import (
 )
 from mercato.errors import InputError, ProtocolError
 from mercato.ontology.category import Category
+from mercato.protocols.identity import Identity
 from mercato.protocols.market import Market
 from mercato.protocols.roles import Role
 
@@ -56,7 +63,12 @@ AGENT_ROLES: dict[str, Role | None] = {
     "client": Role.CLIENT,
     "provider": None,  # the role follows from --category
     "arbiter": Role.ARBITER,
+    "data-owner": Role.DATA_OWNER,
+    "compute-provider": Role.COMPUTE_PROVIDER,
+    "model-owner": Role.MODEL_OWNER,
 }
+TRAINING_ROLES = ("data-owner", "compute-provider", "model-owner")
+"""The roles of P2 (the training market); the others are P1's (the auction house)."""
 DEFAULT_COMPUTE_CLASS = "mc:SoftwareAttestedCompute"
 """What Mercato's executor offers: training behind a software-signed execution report."""
 MAX_ONCE_ROUNDS = 100
@@ -185,7 +197,11 @@ class _TxLog:
         self._name = name
         self._recording = recording
         self._seen = 0
-        contracts = (market.auction_house.contract, market.registry.contract)
+        contracts = (
+            market.auction_house.contract,
+            market.training_market.contract,
+            market.registry.contract,
+        )
         self._functions = {f.selector: f.name for c in contracts for f in c.abi.functions.values()}
 
     def flush(self) -> int:
@@ -213,6 +229,32 @@ def _run_once(agent: Agent, txlog: _TxLog, stop: threading.Event) -> tuple[int, 
     return MAX_ONCE_ROUNDS, events
 
 
+def _attach_training(
+    agent: Agent,
+    kind: str,
+    market: Market,
+    me: Identity,
+    folder: Path,
+    evaluation: Dataset | None,
+    lazy: bool,
+) -> str:
+    """Attach the P2 handlers of ``kind``; returns what the agent does, for the log."""
+    from mercato.cli.listings import ListingBook, plan_file, read_plans
+    from mercato.protocols.training import agents, compute
+    from mercato.protocols.training.scenario import lazy_worker
+
+    if kind == "data-owner":
+        plans = read_plans(folder, me.address)  # a malformed file is refused now
+        agents.attach_data_owner(agent, market, me, ListingBook(market, me, folder))
+        return f" with {len(plans)} split plan(s) in {plan_file(folder, me.address)}"
+    if kind == "compute-provider":
+        agents.attach_compute(agent, market, me, lazy_worker if lazy else compute.honest_worker)
+        return " (lazy: returns models untrained)" if lazy else ""
+    assert evaluation is not None
+    agents.attach_model_owner(agent, market, me, evaluation)
+    return f" measuring rounds on {evaluation.name} ({len(evaluation.y)} examples)"
+
+
 def _given_up(store: AgentStore, name: str) -> set[tuple[str, str, int]]:
     return {
         (f.handler, f.tx_hash, f.log_index)
@@ -224,7 +266,11 @@ def _given_up(store: AgentStore, name: str) -> set[tuple[str, str, int]]:
 @app.command("run")
 def run(
     ctx: typer.Context,
-    role: str = typer.Option(..., "--role", help="client, provider or arbiter."),
+    role: str = typer.Option(
+        ...,
+        "--role",
+        help="P1: client, provider or arbiter; P2: data-owner, compute-provider or model-owner.",
+    ),
     category: str = typer.Option(
         None, "--category", help="Provider: data, algorithm or infrastructure."
     ),
@@ -236,7 +282,10 @@ def run(
     ),
     floor: str = typer.Option(None, "--floor", help="Provider: lowest price to bid (default 0)."),
     dataset: str = typer.Option(
-        None, "--dataset", help="Data provider: digits, breast_cancer, wine or iris."
+        None,
+        "--dataset",
+        help="Data provider: the dataset sold; model owner: the dataset whose held-out part "
+        "measures each round (digits, breast_cancer, wine or iris).",
     ),
     algorithm: str = typer.Option(
         None,
@@ -247,6 +296,12 @@ def run(
     params: list[str] = ParamOption,
     eval_dataset: str = typer.Option(
         None, "--eval-dataset", help="Client: dataset whose held-out part measures deliveries."
+    ),
+    lazy: bool = typer.Option(
+        False,
+        "--lazy",
+        help="Compute provider (demo adversary): return each round's model untrained, to see "
+        "the model owner's replica consensus outvote and report it.",
     ),
     name: str = typer.Option(None, "--name", help="Agent name (keys its state and cursor)."),
     state_dir: Path = StateDirOption,
@@ -269,7 +324,7 @@ def run(
     provider_options = {
         "--category": category,
         "--asset-class": asset_class,
-        "--dataset": dataset,
+        "--dataset": None if kind == "model-owner" else dataset,
         "--algorithm": algorithm,
         "--param": params or None,
         "--floor": floor,
@@ -280,6 +335,8 @@ def run(
             raise InputError(f"{extra[0]} is a provider option; this agent is a {kind}")
     if kind != "client" and eval_dataset is not None:
         raise InputError("--eval-dataset is a client option")
+    if kind != "compute-provider" and lazy:
+        raise InputError("--lazy is a compute-provider option")
 
     offer: Offer | None = None
     evaluation: Dataset | None = None
@@ -305,6 +362,14 @@ def run(
         from mercato.ml.datasets import seller_and_buyer_parts
 
         _, evaluation = seller_and_buyer_parts(eval_dataset)
+    elif kind == "model-owner":
+        if dataset is None:
+            raise InputError(
+                "a model-owner agent measures each round on its own data: --dataset NAME"
+            )
+        from mercato.ml.datasets import seller_and_buyer_parts
+
+        _, evaluation = seller_and_buyer_parts(dataset)
     assert needed is not None
 
     me = identity(account, keystore)
@@ -323,20 +388,24 @@ def run(
     stop = threading.Event()
     try:
         with AgentStore(state_file) as store, _stop_on_signals(stop, agent_name):
+            watched = market.training_market if kind in TRAINING_ROLES else market.auction_house
             agent = Agent(
                 agent_name,
                 chain,
-                [market.auction_house.contract],
+                [watched.contract],
                 store,
                 start_block=market.deployment.block,
             )
-            if offer is not None:
+            what = ""
+            if kind in TRAINING_ROLES:
+                what = _attach_training(agent, kind, market, me, folder, evaluation, lazy)
+            elif offer is not None:
                 attach_provider(agent, market, me, offer)
+                what = f" selling {offer.asset_class} from {offer.floor} wei"
             elif evaluation is not None:
                 attach_client(agent, market, me, evaluation)
             else:
                 attach_arbiter(agent, market, me)
-            what = "" if offer is None else f" selling {offer.asset_class} from {offer.floor} wei"
             logger.info(
                 "%s: %s agent of %s%s; state %s; from block %d",
                 agent_name, label, me.address, what, state_file, agent.cursor,

@@ -10,30 +10,32 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import typer
-from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 from rich import box
 from rich.table import Table
 
 from mercato.chain.contract import Event
 from mercato.cli.common import (
-    WEI_UNITS,
     AccountOption,
     JsonOption,
     KeystoreOption,
     RpcUrlOption,
+    checksum_address,
+    compact_ether,
     console,
     context,
     emit_json,
     format_ether,
+    format_time,
     identity,
     parse_amount,
+    relative_time,
+    same_address,
+    short_address,
 )
 from mercato.errors import InputError, MercatoError
 from mercato.ontology.category import Category
@@ -56,7 +58,6 @@ app = typer.Typer(help="Procurement auctions (SAIaaS, P1).", no_args_is_help=Tru
 DEFAULT_DURATION = 3600
 """Seconds of bidding when ``create`` is given no ``--duration``."""
 MAX_REASON_BYTES = 16 * 1024
-WEI_PER_ETHER = WEI_UNITS["ether"]
 
 CATEGORY_ROLES: dict[Category, Role] = {
     Category.DATA: Role.DATA_OWNER,
@@ -144,18 +145,8 @@ def _read_requirements(path: Path) -> Requirements:
         raise InputError(f"{path}: {exc}") from None
 
 
-def _checksum(address: str, option: str) -> str:
-    if not is_address(address):
-        raise InputError(f"{option} '{address}' is not an address (0x followed by 40 hex digits)")
-    return str(to_checksum_address(address))
-
-
-def _same(a: str | None, b: str) -> bool:
-    return a is not None and a.lower() == b.lower()
-
-
 def _require_client(auction: Auction, me: Identity, action: str) -> None:
-    if not _same(auction.client, me.address):
+    if not same_address(auction.client, me.address):
         raise InputError(
             f"only the client of auction {auction.auction_id} ({auction.client}) may {action} "
             f"it; you are {me.address}"
@@ -172,35 +163,6 @@ def _require_status(auction: Auction, wanted: Sequence[Status], action: str) -> 
 
 
 # formatting ---------------------------------------------------------------------------
-def _time(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _relative(deadline: int, now: int) -> str:
-    seconds = deadline - now
-    span = abs(seconds)
-    text = (
-        f"{span}s"
-        if span < 120
-        else f"{span // 60}m"
-        if span < 7200
-        else f"{span // 3600}h"
-        if span < 172800
-        else f"{span // 86400}d"
-    )
-    return f"in {text}" if seconds > 0 else f"{text} ago"
-
-
-def _short(address: str | None) -> str:
-    return "-" if address is None else f"{address[:6]}…{address[-4:]}"
-
-
-def _eth(wei: int) -> str:
-    """A compact ether amount for tables: ``0.9``, ``1``, ``0.000001``."""
-    text = f"{Decimal(wei) / WEI_PER_ETHER:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def _mask_labels(mask: int) -> list[str]:
     return [c.label for c in Category if mask & (1 << c)]
 
@@ -230,14 +192,14 @@ def auction_record(auction: Auction) -> dict[str, Any]:
 
 def _best(auction: Auction, category: Category) -> str:
     bidder, amount = auction.best(category)
-    return "-" if bidder is None else _eth(amount)
+    return "-" if bidder is None else compact_ether(amount)
 
 
 def _deadline_text(auction: Auction, now: int) -> str:
     kind = DEADLINE_KINDS.get(auction.status)
     if kind is None:
         return "-"
-    return f"{kind} {_relative(auction.deadline, now)}"
+    return f"{kind} {relative_time(auction.deadline, now)}"
 
 
 def _describe(event: Event) -> str:
@@ -247,7 +209,7 @@ def _describe(event: Event) -> str:
         reserve = sum(event["max_prices"])
         return (
             f"created by {event['client']}, arbiter {event['arbiter']}, reserve "
-            f"{format_ether(reserve)}, bidding until {_time(event['deadline'])}"
+            f"{format_ether(reserve)}, bidding until {format_time(event['deadline'])}"
         )
     if name == "BidPlaced":
         refs = f", citing {list(event['references'])}" if event["references"] else ""
@@ -255,7 +217,7 @@ def _describe(event: Event) -> str:
         return f"{event['bidder']} bids {format_ether(event['amount'])} on {category}{refs}"
     if name == "Adjudicated":
         winners = ", ".join(
-            f"{c.label} {_short(w)} at {format_ether(p)}"
+            f"{c.label} {short_address(w)} at {format_ether(p)}"
             for c, w, p in zip(Category, event["winners"], event["prices"], strict=True)
         )
         return f"adjudicated: {winners}; refund {format_ether(event['refund'])}"
@@ -311,9 +273,9 @@ def create(
         raise InputError(f"--duration must be 1 to {MAX_DURATION} seconds, got {duration}")
     if not 0 <= min_refs <= MAX_REFERENCES:
         raise InputError(f"--min-refs must be 0 to {MAX_REFERENCES}, got {min_refs}")
-    arbiter_address = _checksum(arbiter, "--arbiter")
+    arbiter_address = checksum_address(arbiter, "--arbiter")
     me = identity(account, keystore)
-    if _same(arbiter_address, me.address):
+    if same_address(arbiter_address, me.address):
         raise InputError("the client cannot be its own arbiter: pass another --arbiter")
     market = context(ctx).market(rpc_url)
     require_role(market, me.address, Role.CLIENT, "opening an auction")
@@ -371,7 +333,9 @@ def bid(
     auction = load_auction(market, auction_id)
     _require_status(auction, [Status.OPEN], "bid on")
     if market.chain.timestamp() >= auction.deadline:
-        raise InputError(f"bidding on auction {auction_id} closed at {_time(auction.deadline)}")
+        raise InputError(
+            f"bidding on auction {auction_id} closed at {format_time(auction.deadline)}"
+        )
     require_role(market, me.address, CATEGORY_ROLES[kind], f"bidding on {kind.label}")
     maximum = auction.max_prices[kind]
     if price > maximum:
@@ -417,7 +381,7 @@ def _check_reference(market: Market, ref: int, category: Category, bidder: str) 
     )
     if not confirmed:
         raise InputError(f"--ref {ref}: auction {ref} is no confirmed {category.label} SLA")
-    if not _same(earlier.bidders[category], bidder):
+    if not same_address(earlier.bidders[category], bidder):
         raise InputError(f"--ref {ref}: you did not win {category.label} in auction {ref}")
 
 
@@ -447,7 +411,7 @@ def list_auctions(
         table.add_row(
             str(a.auction_id),
             a.status.label,
-            _short(a.client),
+            short_address(a.client),
             *(_best(a, c) for c in Category),
             _deadline_text(a, now),
         )
@@ -505,8 +469,8 @@ def show(
     console.print(f"arbiter   {auction.arbiter}")
     kind = DEADLINE_KINDS.get(auction.status)
     if kind is not None:
-        when = _relative(auction.deadline, now)
-        console.print(f"deadline  {kind} {_time(auction.deadline)} ({when})")
+        when = relative_time(auction.deadline, now)
+        console.print(f"deadline  {kind} {format_time(auction.deadline)} ({when})")
     console.print(f"min refs  {auction.min_refs}; locked {format_ether(auction.locked)}")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("category", "required class", "maximum ETH", "best bid ETH", "bidder"):
@@ -516,9 +480,9 @@ def show(
         table.add_row(
             c.label,
             "?" if document is None else document.required_class(c),
-            _eth(auction.max_prices[c]),
-            "-" if bidder is None else _eth(amount),
-            _short(bidder),
+            compact_ether(auction.max_prices[c]),
+            "-" if bidder is None else compact_ether(amount),
+            short_address(bidder),
         )
     console.print(table)
     if document is not None:
@@ -548,16 +512,16 @@ def adjudicate(
     auction = load_auction(market, auction_id)
     _require_status(auction, [Status.OPEN], "adjudicate")
     if market.chain.timestamp() < auction.deadline:
-        if not _same(auction.client, me.address):
+        if not same_address(auction.client, me.address):
             raise InputError(
-                f"bidding on auction {auction_id} runs until {_time(auction.deadline)}; "
+                f"bidding on auction {auction_id} runs until {format_time(auction.deadline)}; "
                 "before that only its client may adjudicate"
             )
         missing = [c.label for c in Category if auction.bidders[c] is None]
         if missing:
             raise InputError(
                 f"auction {auction_id} has no {' or '.join(missing)} bid yet; adjudicate "
-                f"once every category has one, or after {_time(auction.deadline)}"
+                f"once every category has one, or after {format_time(auction.deadline)}"
             )
     market.auction_house.adjudicate(me.account, auction_id)
     after = market.auction_house.auction(auction_id)
@@ -625,7 +589,7 @@ def reject(
     _require_status(auction, [Status.DELIVERED], "reject")
     if market.chain.timestamp() >= auction.deadline:
         raise InputError(
-            f"the review period of auction {auction_id} ended at {_time(auction.deadline)}"
+            f"the review period of auction {auction_id} ended at {format_time(auction.deadline)}"
         )
     reason_hash = bytes(keccak(complaint))
     market.store.put(complaint)  # the evidence, before its hash goes on chain
@@ -636,7 +600,7 @@ def reject(
     else:
         console.print(
             f"auction {auction_id} rejected; arbiter {after.arbiter} decides by "
-            f"{_time(after.deadline)} (reason 0x{reason_hash.hex()})"
+            f"{format_time(after.deadline)} (reason 0x{reason_hash.hex()})"
         )
 
 
@@ -663,7 +627,7 @@ def arbitrate(
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     auction = load_auction(market, auction_id)
-    if not _same(auction.arbiter, me.address):
+    if not same_address(auction.arbiter, me.address):
         raise InputError(
             f"only the auction's arbiter {auction.arbiter} decides auction {auction_id}"
         )
@@ -699,7 +663,7 @@ def claim(
     if market.chain.timestamp() < auction.deadline:
         kind = DEADLINE_KINDS[auction.status]
         raise InputError(
-            f"the {kind} deadline of auction {auction_id} is {_time(auction.deadline)}; "
+            f"the {kind} deadline of auction {auction_id} is {format_time(auction.deadline)}; "
             "claim after it"
         )
     market.auction_house.claim(me.account, auction_id)

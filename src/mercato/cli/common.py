@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import typer
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 
 from mercato.chain.accounts import account_from_env, account_from_keystore, dev_account
@@ -110,6 +112,47 @@ def parse_amount(text: str) -> int:
 
 def format_ether(wei: int) -> str:
     return f"{Decimal(wei) / WEI_UNITS['eth']:.6f} ETH"
+
+
+def compact_ether(wei: int) -> str:
+    """A compact ether amount for tables: ``0.9``, ``1``, ``0.000001``."""
+    text = f"{Decimal(wei) / WEI_UNITS['ether']:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def checksum_address(address: str, option: str) -> str:
+    """``address`` checksummed; InputError naming ``option`` if it is no address."""
+    if not is_address(address):
+        raise InputError(f"{option} '{address}' is not an address (0x followed by 40 hex digits)")
+    return str(to_checksum_address(address))
+
+
+def same_address(a: str | None, b: str) -> bool:
+    return a is not None and a.lower() == b.lower()
+
+
+def short_address(address: str | None) -> str:
+    return "-" if address is None else f"{address[:6]}…{address[-4:]}"
+
+
+def format_time(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def relative_time(deadline: int, now: int) -> str:
+    """``in 5m`` or ``2h ago``: how far ``deadline`` is from ``now``."""
+    seconds = deadline - now
+    span = abs(seconds)
+    text = (
+        f"{span}s"
+        if span < 120
+        else f"{span // 60}m"
+        if span < 7200
+        else f"{span // 3600}h"
+        if span < 172800
+        else f"{span // 86400}d"
+    )
+    return f"in {text}" if seconds > 0 else f"{text} ago"
 
 
 def emit_json(payload: Any) -> None:

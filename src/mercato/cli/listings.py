@@ -1,0 +1,188 @@
+"""The data owner's split plans: recorded by ``training list-dataset``, read by the DO agent.
+
+A DO's private view of a dataset (:class:`~mercato.protocols.training.data_owner.Listing`)
+follows from the source data, the split plan and the DO's key alone, so the plan is all
+that needs keeping. ``mercato training list-dataset`` records it in
+``training-plans-<address>.json`` in the agent state folder, keyed by the blob hash of the
+manifest it produces (the dataset's ``meta_hash`` on chain). The DO agent rebuilds a
+listing the first time it meets one of its datasets and checks the rebuilt manifest
+against that hash, so a wrong or edited plan is refused, never served. A dataset with no
+recorded plan is tried with the default plan (seed 0, default skew rules) of the sample
+dataset its manifest names.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mercato.errors import ConfigError, InputError, MercatoError, ProtocolError
+from mercato.ml.datasets import seller_and_buyer_parts
+from mercato.protocols.identity import Identity
+from mercato.protocols.market import Market
+from mercato.protocols.training.data_owner import Listing, SplitPlan, prepare_listing
+from mercato.protocols.training.documents import Manifest, hash_hex
+from mercato.storage.base import blob_hash
+
+PLAN_FILE = "training-plans-{address}.json"
+PLANS_VERSION = 1
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecordedPlan:
+    """How a DO cut one dataset: the sample dataset's name and the split plan."""
+
+    dataset: str
+    plan: SplitPlan
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, **asdict(self.plan)}
+
+    @classmethod
+    def from_json(cls, value: object) -> RecordedPlan:
+        if not isinstance(value, dict):
+            raise InputError("a recorded plan must be a JSON object")
+        fields = dict(value)
+        dataset = fields.pop("dataset", None)
+        if not isinstance(dataset, str):
+            raise InputError("a recorded plan names its dataset")
+        try:
+            return cls(dataset, SplitPlan(**fields))
+        except TypeError as exc:
+            raise InputError(f"a recorded plan has unknown fields: {exc}") from None
+
+
+def plan_file(folder: Path, address: str) -> Path:
+    """Where the plans of the DO at ``address`` live."""
+    return folder / PLAN_FILE.format(address=address.lower())
+
+
+def read_plans(folder: Path, address: str) -> dict[str, RecordedPlan]:
+    """The DO's recorded plans by manifest hash (empty if it recorded none)."""
+    path = plan_file(folder, address)
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read the training plans in {path}: {exc}") from None
+    if not isinstance(document, dict) or document.get("version") != PLANS_VERSION:
+        raise ConfigError(f"{path} is not a training plans file of version {PLANS_VERSION}")
+    plans = document.get("plans")
+    if not isinstance(plans, dict):
+        raise ConfigError(f"{path}: 'plans' must be a JSON object")
+    try:
+        return {str(h): RecordedPlan.from_json(p) for h, p in plans.items()}
+    except InputError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def record_plan(folder: Path, address: str, meta_hash: str, recorded: RecordedPlan) -> Path:
+    """Add a plan to the DO's file (written whole to a temporary file, then renamed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plans = read_plans(folder, address)
+    plans[meta_hash] = recorded
+    document = {
+        "version": PLANS_VERSION,
+        "plans": {h: p.to_json() for h, p in sorted(plans.items())},
+    }
+    path = plan_file(folder, address)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(json.dumps(document, indent=2) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def manifest_hash(manifest: Manifest) -> str:
+    """The blob hash the manifest is stored under: the dataset's ``meta_hash``."""
+    return blob_hash(manifest.to_bytes())
+
+
+def build_listing(owner: Identity, recorded: RecordedPlan, dataset_id: int = 0) -> Listing:
+    """The DO's listing of the seller part of a sample dataset, cut by ``recorded.plan``."""
+    data, _ = seller_and_buyer_parts(recorded.dataset)
+    listing = prepare_listing(owner, data, recorded.plan)
+    return Listing(listing.manifest, listing.subsets, listing.salts, dataset_id)
+
+
+class ListingBook(Mapping[int, Listing]):
+    """The listings of one DO's datasets by id, rebuilt on first use from recorded plans.
+
+    ``dataset_id in book`` says whether the DO owns the dataset (so the agent handles its
+    events); ``book[dataset_id]`` rebuilds the listing, or raises ProtocolError (a handler
+    error, tried again and logged) if no plan reproduces the manifest on chain.
+    """
+
+    def __init__(self, market: Market, owner: Identity, folder: Path) -> None:
+        self._market = market
+        self._owner = owner
+        self._folder = folder
+        self._owned: dict[int, bool] = {}
+        self._listings: dict[int, Listing] = {}
+
+    def __contains__(self, dataset_id: object) -> bool:
+        if not isinstance(dataset_id, int) or dataset_id <= 0:
+            return False
+        if dataset_id not in self._owned:
+            tm = self._market.training_market
+            if dataset_id > tm.dataset_count():
+                return False  # not listed yet: ask again later
+            owner = tm.dataset(dataset_id).owner
+            self._owned[dataset_id] = owner.lower() == self._owner.address.lower()
+        return self._owned[dataset_id]
+
+    def __getitem__(self, dataset_id: int) -> Listing:
+        if dataset_id in self._listings:
+            return self._listings[dataset_id]
+        if dataset_id not in self:
+            raise KeyError(dataset_id)
+        listing = self._rebuild(dataset_id)
+        self._listings[dataset_id] = listing
+        logger.info(
+            "dataset %d: listing rebuilt (%s, %d x %d)",
+            dataset_id, listing.manifest.name, listing.manifest.subsets,
+            listing.manifest.replicas,
+        )  # fmt: skip
+        return listing
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._listings)
+
+    def __len__(self) -> int:
+        return len(self._listings)
+
+    def _rebuild(self, dataset_id: int) -> Listing:
+        meta_hash = hash_hex(self._market.training_market.dataset(dataset_id).meta_hash)
+        recorded = read_plans(self._folder, self._owner.address).get(meta_hash)
+        source = f"the plan in {plan_file(self._folder, self._owner.address)}"
+        try:
+            if recorded is None:
+                source = "the default plan"
+                manifest = Manifest.from_bytes(self._market.store.get(meta_hash))
+                recorded = RecordedPlan(
+                    manifest.name, SplitPlan(manifest.subsets, manifest.replicas)
+                )
+            listing = build_listing(self._owner, recorded, dataset_id)
+        except MercatoError as exc:
+            raise ProtocolError(
+                f"dataset {dataset_id}: cannot rebuild it from {source}: {exc}"
+            ) from None
+        if manifest_hash(listing.manifest) != meta_hash:
+            raise ProtocolError(
+                f"dataset {dataset_id}: {source} does not reproduce its manifest {meta_hash}; "
+                "list datasets with `mercato training list-dataset` and the same --state-dir"
+            )
+        return listing
