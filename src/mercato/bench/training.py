@@ -79,6 +79,11 @@ class TrainingBenchReport:
             "trainings_per_s_at_least_70": (
                 None if self.waves is None else self.waves.trainings_per_s >= TRAININGS_PER_S_GOAL
             ),
+            "trainings_per_s_at_least_70_registered_members": (
+                None
+                if self.waves is None
+                else self.waves.trainings_per_s_registered >= TRAININGS_PER_S_GOAL
+            ),
             "chain_seconds_per_training_under_1": (
                 self.chain_seconds_per_training < CHAIN_SECONDS_GOAL
             ),
@@ -101,6 +106,9 @@ class TrainingBenchReport:
             "chain_seconds_with_withdrawals": round(self.flow.seconds, 4),
             "gas_per_training": sum(step.gas for step in protocol),
             "trainings_per_s": None if waves is None else round(waves.trainings_per_s, 1),
+            "trainings_per_s_registered_members": (
+                None if waves is None else round(waves.trainings_per_s_registered, 1)
+            ),
             "tx_per_s": None if waves is None else round(waves.tx_per_s, 1),
             "throughput_backend": None if waves is None else "rpc",
             "federated_accuracy": None if federated is None else round(federated.federated, 4),

@@ -133,6 +133,17 @@ class WaveReport:
     def tx_per_s(self) -> float:
         return self.transactions / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def registration_seconds(self) -> float:
+        """Time of the registration wave: paid once by members of a running market."""
+        return sum(wave.seconds for wave in self.waves if wave.step == REGISTER)
+
+    @property
+    def trainings_per_s_registered(self) -> float:
+        """Trainings per second between members already registered (11 transactions each)."""
+        seconds = self.seconds - self.registration_seconds
+        return self.trainings / seconds if seconds > 0 else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "trainings": self.trainings,
@@ -142,6 +153,7 @@ class WaveReport:
             "seconds": round(self.seconds, 3),
             "training_latency_s": round(self.seconds, 3),
             "registrations_included": True,
+            "trainings_per_s_registered_members": round(self.trainings_per_s_registered, 1),
             "withdrawals_included": False,
             "waves": [wave.as_dict() for wave in self.waves],
             "gas_limits": dict(self.gas_limits),

@@ -42,6 +42,7 @@ from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 from mercato.chain.accounts import dev_accounts
 from mercato.chain.base import Log, Receipt, TxRequest
 from mercato.chain.revert import decode_revert
+from mercato.chain.signing import sign_dynamic_fee
 from mercato.errors import ChainError, ConfigError, ContractRevert, InputError, MercatoError
 
 RPC_TIMEOUT_S = 30.0
@@ -479,9 +480,23 @@ class RpcChain:
             estimate = self._estimate(tx, block)
             gas = min(estimate * (100 + GAS_MARGIN_PERCENT) // 100, self._block_gas_limit)
             gas = max(gas, estimate)
+        nonce = self._next_nonce(tx.sender.address)
+        if fees.get("type") == 2:
+            raw, tx_hash = sign_dynamic_fee(
+                tx.sender,
+                chain_id=self.chain_id,
+                nonce=nonce,
+                max_priority_fee=fees["maxPriorityFeePerGas"],
+                max_fee=fees["maxFeePerGas"],
+                gas=gas,
+                to=tx.to,
+                value=tx.value,
+                data=tx.data,
+            )
+            return _Signed(tx, "0x" + raw.hex(), "0x" + tx_hash.hex(), gas)
         fields: dict[str, Any] = {
             "chainId": self.chain_id,
-            "nonce": self._next_nonce(tx.sender.address),
+            "nonce": nonce,
             "value": tx.value,
             "data": tx.data,
             "gas": gas,
