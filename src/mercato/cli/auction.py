@@ -36,6 +36,7 @@ from mercato.cli.common import (
     relative_time,
     same_address,
     short_address,
+    withdraw_owed,
 )
 from mercato.errors import InputError, MercatoError
 from mercato.ontology.category import Category
@@ -685,13 +686,5 @@ def withdraw(
     json_output: bool = JsonOption,
 ) -> None:
     """Move everything the auction house owes you to your account."""
-    me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
-    owed = market.auction_house.owed(me.address)
-    if owed == 0:
-        raise InputError(f"the auction house owes {me.address} nothing")
-    market.auction_house.withdraw(me.account)
-    if json_output:
-        emit_json({"address": me.address, "withdrawn": owed})
-    else:
-        console.print(f"withdrew {format_ether(owed)} to {me.address}")
+    withdraw_owed("auction house", market.auction_house, identity(account, keystore), json_output)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import typer
 from eth_account.signers.local import LocalAccount
@@ -17,6 +17,7 @@ from rich.console import Console
 
 from mercato.chain.accounts import account_from_env, account_from_keystore, dev_account
 from mercato.chain.base import Chain
+from mercato.chain.contract import TxResult
 from mercato.config import Settings, load_settings
 from mercato.errors import ConfigError, InputError
 from mercato.protocols.deployment import Deployment
@@ -166,3 +167,23 @@ def emit_json(payload: Any) -> None:
         raise TypeError(f"cannot serialise {type(value).__name__}")
 
     sys.stdout.write(json.dumps(payload, default=default, indent=2) + "\n")
+
+
+class Payer(Protocol):
+    """A contract that owes pull payments: the auction house, the training market."""
+
+    def owed(self, address: str) -> int: ...
+
+    def withdraw(self, account: LocalAccount) -> TxResult: ...
+
+
+def withdraw_owed(name: str, payer: Payer, me: Identity, json_output: bool) -> None:
+    """Move everything ``payer`` (called ``name`` in messages) owes ``me`` to its account."""
+    owed = payer.owed(me.address)
+    if owed == 0:
+        raise InputError(f"the {name} owes {me.address} nothing")
+    payer.withdraw(me.account)
+    if json_output:
+        emit_json({"address": me.address, "withdrawn": owed})
+    else:
+        console.print(f"withdrew {format_ether(owed)} to {me.address}")

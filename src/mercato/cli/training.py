@@ -35,6 +35,7 @@ from mercato.cli.common import (
     parse_amount,
     same_address,
     short_address,
+    withdraw_owed,
 )
 from mercato.cli.training_view import (
     COMPLETABLE,
@@ -622,16 +623,10 @@ def withdraw(
     json_output: bool = JsonOption,
 ) -> None:
     """Move everything the training market owes you to your account."""
-    me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
-    owed = market.training_market.owed(me.address)
-    if owed == 0:
-        raise InputError(f"the training market owes {me.address} nothing")
-    market.training_market.withdraw(me.account)
-    if json_output:
-        emit_json({"address": me.address, "withdrawn": owed})
-    else:
-        console.print(f"withdrew {format_ether(owed)} to {me.address}")
+    withdraw_owed(
+        "training market", market.training_market, identity(account, keystore), json_output
+    )
 
 
 @app.command("list")

@@ -7,14 +7,11 @@ round's subsets; an MO refusing to pay; a silent DO; a silent CO.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mercato.chain.embedded import EmbeddedChain
 from mercato.crypto.commit import commit, new_nonce
 from mercato.errors import ContractRevert, ProtocolError
 from mercato.ml.trainers import weights_from_bytes, weights_to_bytes
@@ -39,20 +36,9 @@ from mercato.protocols.training.market import (
 from mercato.protocols.training.scenario import lazy_worker
 from mercato.storage.envelope import seal
 
-from .offchain import CO_STAKE, DATA_PRICE, JOB_PRICE, P2World, build_world
+from .offchain import CO_STAKE, DATA_PRICE, JOB_PRICE, P2World
 
 DAY = 86400
-
-
-@pytest.fixture
-def p2(tmp_path: Path) -> Iterator[P2World]:
-    chain = EmbeddedChain()
-    world = build_world(chain, tmp_path)
-    try:
-        yield world
-    finally:
-        world.close()
-        chain.close()
 
 
 def ready(p2: P2World) -> None:

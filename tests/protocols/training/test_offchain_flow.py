@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from mercato.chain.embedded import EmbeddedChain
 from mercato.crypto.commit import keccak
 from mercato.errors import InputError, IntegrityError
 from mercato.ml.split import check_split
@@ -24,18 +20,7 @@ from mercato.protocols.training.documents import (
 from mercato.protocols.training.market import InstanceStatus, TrainingStatus
 from mercato.storage.envelope import open_envelope
 
-from .offchain import DATA_PRICE, JOB_PRICE, P2World, build_world, digits_method
-
-
-@pytest.fixture
-def p2(tmp_path: Path) -> Iterator[P2World]:
-    chain = EmbeddedChain()
-    world = build_world(chain, tmp_path)
-    try:
-        yield world
-    finally:
-        world.close()
-        chain.close()
+from .offchain import DATA_PRICE, JOB_PRICE, P2World, digits_method
 
 
 def listed_and_joined(p2: P2World) -> None:
