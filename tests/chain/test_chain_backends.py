@@ -10,7 +10,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from mercato.chain import Chain, Contract, TxRequest
-from mercato.errors import ChainError, ContractRevert
+from mercato.errors import ChainError, ContractRevert, InputError
 
 ETHER = 10**18
 HOUR = 3600
@@ -292,6 +292,34 @@ def test_get_logs_selects_block_range_and_address(
     assert [counter.abi.decode_log(log)["count"] for log in mine] == [6, 7, 8]  # type: ignore[index]
     assert chain.get_logs(chain.block_number() + 1) == []
     assert [e["count"] for e in counter.events(blocks[1])] == [7, 8]
+
+
+def test_get_logs_filters_by_event_and_indexed_argument(
+    chain: Chain, accounts: list[LocalAccount], counter: Contract
+) -> None:
+    # prepare: two callers increment, one deposits
+    start = counter.transact("increment", sender=accounts[1]).receipt.block_number
+    counter.transact("increment", sender=accounts[2])
+    counter.transact("deposit", sender=accounts[1], value=5)
+    counter.transact("increment", sender=accounts[1])
+
+    # act
+    increments = counter.events(start, None, "Incremented")
+    by_first = counter.events(start, None, "Incremented", caller=accounts[1].address)
+    deposits = counter.events(start, None, "Deposited", payer=accounts[2].address)
+    topics = counter.abi.event_topics("Incremented", caller=accounts[2].address)
+
+    # assert
+    assert [e["count"] for e in increments] == [6, 7, 8]
+    assert [e["count"] for e in by_first] == [6, 8]
+    assert deposits == []
+    assert [len(log.topics) for log in chain.get_logs(start, None, counter.address, topics)] == [2]
+    # a filter longer than an event's topics matches nothing, as eth_getLogs reads it
+    assert chain.get_logs(start, None, counter.address, [*topics, bytes(32)]) == []
+    with pytest.raises(InputError, match="has no indexed argument 'count'"):
+        counter.events(start, None, "Incremented", count=6)
+    with pytest.raises(InputError, match="no event 'Decremented'"):
+        counter.events(start, None, "Decremented")
 
 
 def test_balances_can_be_set(chain: Chain, accounts: list[LocalAccount]) -> None:

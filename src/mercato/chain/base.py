@@ -88,9 +88,17 @@ class Chain(Protocol):
         ...
 
     def get_logs(
-        self, from_block: int, to_block: int | None = None, address: str | None = None
+        self,
+        from_block: int,
+        to_block: int | None = None,
+        address: str | None = None,
+        topics: Sequence[bytes | None] = (),
     ) -> list[Log]:
-        """Logs in ``[from_block, to_block]`` (``None``: up to the latest block)."""
+        """Logs in ``[from_block, to_block]`` (``None``: up to the latest block).
+
+        ``topics[i]``, unless None, must equal the log's topic ``i`` (as ``eth_getLogs``
+        filters): the event's signature first, then its indexed arguments.
+        """
         ...
 
     def block_number(self) -> int:

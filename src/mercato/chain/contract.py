@@ -179,6 +179,30 @@ class ABI:
         ]
         return values[0] if len(values) == 1 else tuple(values)
 
+    def _event_spec(self, name: str) -> tuple[bytes, _EventSpec]:
+        for topic, spec in self.events.items():
+            if spec.name == name:
+                return topic, spec
+        raise InputError(f"the contract has no event '{name}'")
+
+    def indexed_arguments(self, name: str) -> list[str]:
+        """Names of event ``name``'s indexed arguments, in order."""
+        return [arg for arg, _ in self._event_spec(name)[1].indexed]
+
+    def event_topics(self, name: str, **indexed: Any) -> list[bytes | None]:
+        """The ``topics`` filter of event ``name`` whose indexed arguments equal ``indexed``."""
+        topic, spec = self._event_spec(name)
+        names = [arg for arg, _ in spec.indexed]
+        unknown = sorted(set(indexed) - set(names))
+        if unknown:
+            raise InputError(f"{name} has no indexed argument {unknown[0]!r}; indexed: {names}")
+        topics: list[bytes | None] = [topic]
+        for arg, kind in spec.indexed:
+            topics.append(encode([kind], [indexed[arg]]) if arg in indexed else None)
+        while topics[-1] is None:
+            topics.pop()
+        return topics
+
     def decode_log(self, log: Log) -> Event | None:
         """Decode ``log`` if this ABI declares its event, else ``None``."""
         if not log.topics or (spec := self.events.get(log.topics[0])) is None:
@@ -255,6 +279,18 @@ class Contract:
                     events.append(event)
         return events
 
-    def events(self, from_block: int = 0, to_block: int | None = None) -> list[Event]:
-        """Decoded events of this contract in a block range."""
-        return self.decode_logs(self.chain.get_logs(from_block, to_block, self.address))
+    def events(
+        self,
+        from_block: int = 0,
+        to_block: int | None = None,
+        name: str | None = None,
+        **indexed: Any,
+    ) -> list[Event]:
+        """Decoded events of this contract in a block range; only those called ``name`` whose
+        indexed arguments equal ``indexed``, if given (filtered by the node, by topic)."""
+        if name is None:
+            if indexed:
+                raise InputError("filtering by indexed arguments needs the event's name")
+            return self.decode_logs(self.chain.get_logs(from_block, to_block, self.address))
+        topics = self.abi.event_topics(name, **indexed)
+        return self.decode_logs(self.chain.get_logs(from_block, to_block, self.address, topics))

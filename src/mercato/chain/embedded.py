@@ -181,7 +181,11 @@ class EmbeddedChain:
 
     # reading ----------------------------------------------------------------------------
     def get_logs(
-        self, from_block: int, to_block: int | None = None, address: str | None = None
+        self,
+        from_block: int,
+        to_block: int | None = None,
+        address: str | None = None,
+        topics: Sequence[bytes | None] = (),
     ) -> list[Log]:
         last = self._block if to_block is None else to_block
         wanted = address.lower() if address else None
@@ -190,6 +194,7 @@ class EmbeddedChain:
             for log in self._logs
             if from_block <= log.block_number <= last
             and (wanted is None or log.address.lower() == wanted)
+            and _topics_match(log.topics, topics)
         ]
 
     def block_number(self) -> int:
@@ -312,3 +317,10 @@ class EmbeddedChain:
             logs=logs,
             contract_address=contract and to_checksum_address(contract),
         )
+
+
+def _topics_match(have: Sequence[bytes], wanted: Sequence[bytes | None]) -> bool:
+    """Whether a log's topics satisfy a filter, as ``eth_getLogs`` reads one."""
+    if any(w is not None for w in wanted[len(have) :]):
+        return False
+    return all(w is None or w == h for w, h in zip(wanted, have, strict=False))

@@ -418,7 +418,11 @@ class RpcChain:
 
     # reading ----------------------------------------------------------------------------
     def get_logs(
-        self, from_block: int, to_block: int | None = None, address: str | None = None
+        self,
+        from_block: int,
+        to_block: int | None = None,
+        address: str | None = None,
+        topics: Sequence[bytes | None] = (),
     ) -> list[Log]:
         latest = self.block_number()
         last = latest if to_block is None else min(to_block, latest)
@@ -427,6 +431,8 @@ class RpcChain:
         query: dict[str, Any] = {"fromBlock": hex(from_block), "toBlock": hex(last)}
         if address is not None:
             query["address"] = to_checksum_address(address)
+        if topics:
+            query["topics"] = [None if t is None else "0x" + bytes(t).hex() for t in topics]
         return [_log(raw) for raw in self.rpc("eth_getLogs", query)]
 
     def block_number(self) -> int:

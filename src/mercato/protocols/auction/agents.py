@@ -136,8 +136,7 @@ def attach_provider(agent: Agent, market: Market, me: Identity, offer: Offer) ->
         auction_id = int(event["auction_id"])
         handed = {
             e["category"]
-            for e in house.events(market.deployment.block)
-            if e.name == "AssetHandedOver" and e["auction_id"] == auction_id
+            for e in house.events_of("AssetHandedOver", auction_id, market.deployment.block)
         }
         if {Category.DATA, Category.ALGORITHM} <= handed and (
             house.auction(auction_id).status is Status.ADJUDICATED
@@ -176,10 +175,10 @@ def attach_arbiter(agent: Agent, market: Market, me: Identity) -> None:
         auction = house.auction(auction_id)
         if auction.status is not Status.DISPUTED:
             return
-        events = [
-            e for e in house.events(market.deployment.block) if e.get("auction_id") == auction_id
-        ]
-        handed = {e["category"]: e["asset_hash"] for e in events if e.name == "AssetHandedOver"}
+        handed = {
+            e["category"]: e["asset_hash"]
+            for e in house.events_of("AssetHandedOver", auction_id, market.deployment.block)
+        }
         mask = sum(1 << c for c in handed)
         try:
             signed = SignedReport.from_bytes(market.store.get("0x" + auction.report_hash.hex()))

@@ -70,9 +70,12 @@ def review_delivery(
     auction = house.auction(auction_id)
     if auction.status is not Status.DELIVERED:
         raise ProtocolError(f"auction {auction_id} is {auction.status.label}, not delivered")
-    events = [e for e in house.events(market.deployment.block) if e.get("auction_id") == auction_id]
-    delivered = next(e for e in reversed(events) if e.name == "Delivered")
-    handed = {e["category"]: e["asset_hash"] for e in events if e.name == "AssetHandedOver"}
+    start = market.deployment.block
+    delivered = house.events_of("Delivered", auction_id, start)[-1]
+    handed = {
+        e["category"]: e["asset_hash"]
+        for e in house.events_of("AssetHandedOver", auction_id, start)
+    }
     problems: list[str] = []
 
     sealed = market.store.get(blob_hash_of_uri(delivered["model_uri"]))

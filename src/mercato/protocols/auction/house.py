@@ -208,9 +208,14 @@ class AuctionHouse:
     def events(self, from_block: int = 0, to_block: int | None = None) -> list[Event]:
         return self.contract.events(from_block, to_block)
 
+    def events_of(self, name: str, auction_id: int, from_block: int = 0) -> list[Event]:
+        """Events called ``name`` of one auction (filtered by the node, by topic)."""
+        return self.contract.events(from_block, None, name, auction_id=auction_id)
+
     def created_event(self, auction_id: int, from_block: int = 0) -> Event:
         """The AuctionCreated event of ``auction_id`` (holds the requirements URI)."""
-        for event in self.events(from_block):
-            if event.name == "AuctionCreated" and event["auction_id"] == auction_id:
-                return event
+        for event in self.contract.events(
+            from_block, None, "AuctionCreated", auction_id=auction_id
+        ):
+            return event
         raise KeyError(f"no AuctionCreated event for auction {auction_id}")

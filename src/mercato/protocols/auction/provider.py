@@ -113,9 +113,7 @@ def execute(market: Market, executor: Identity, auction_id: int) -> bytes:
     if auction.status is not Status.ADJUDICATED:
         raise ProtocolError(f"auction {auction_id} is {auction.status.label}, not adjudicated")
     assets: dict[Category, bytes] = {}
-    for event in house.events(market.deployment.block):
-        if event.name != "AssetHandedOver" or event["auction_id"] != auction_id:
-            continue
+    for event in house.events_of("AssetHandedOver", auction_id, market.deployment.block):
         sealed = market.store.get("0x" + event["sealed_hash"].hex())
         asset = open_envelope(sealed, executor.encryption_private)
         if keccak(asset) != event["asset_hash"]:

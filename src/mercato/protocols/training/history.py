@@ -1,8 +1,9 @@
 """The training market's history, read from its events: what each party did and when.
 
 The contract keeps only what it needs to enforce the rules; data hashes, nonces, model hashes,
-locations and evidence live in events. Every step of the DO, CO and MO agents and every audit
-check reads them here, from the deployment's first block.
+locations and evidence live in events. Every step of the DO, CO and MO agents reads them
+here, from the deployment's first block, filtered by event and indexed argument on the node
+(so a lookup costs what it finds, not the market's whole history).
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ from mercato.protocols.market import Market
 
 
 def find(market: Market, name: str, **match: Any) -> list[Event]:
-    """Events called ``name`` whose arguments equal every ``match``, in chain order."""
+    """Events called ``name`` whose arguments equal every ``match``, in chain order.
+
+    Indexed arguments are matched by the node (by topic), the others here.
+    """
+    contract = market.training_market.contract
+    indexed = set(contract.abi.indexed_arguments(name))
+    by_topic = {key: value for key, value in match.items() if key in indexed}
+    rest = {key: value for key, value in match.items() if key not in indexed}
     return [
         event
-        for event in market.training_market.events(market.deployment.block)
-        if event.name == name and all(event[key] == value for key, value in match.items())
+        for event in contract.events(market.deployment.block, None, name, **by_topic)
+        if all(event[key] == value for key, value in rest.items())
     ]
 
 

@@ -476,7 +476,6 @@ class TrainingMarket:
         return self.contract.events(from_block, to_block)
 
     def _event(self, name: str, key: str, value: int, from_block: int) -> Event:
-        for event in self.events(from_block):
-            if event.name == name and event[key] == value:
-                return event
+        for event in self.contract.events(from_block, None, name, **{key: value}):
+            return event
         raise KeyError(f"no {name} event with {key} {value}")
