@@ -277,17 +277,7 @@ class RpcChain:
             for signed in queued:  # signed but never sent: hand their nonces back
                 self._forget_nonce(signed.tx.sender.address)
         mined += self._wait([s.hash for s in sent[len(mined) :]])
-        receipts: list[Receipt] = []
-        receipt_failure: MercatoError | None = None
-        for signed, raw in zip(sent, mined, strict=True):
-            try:
-                receipts.append(self._receipt(raw, signed))
-            except ChainError as exc:
-                receipt_failure = receipt_failure or exc
-        failure = receipt_failure or send_failure  # the one that comes first in order
-        if failure is not None:
-            raise failure
-        return receipts
+        return self._settle(sent, mined, send_failure)
 
     def send_wave(self, txs: Sequence[TxRequest]) -> list[Receipt]:
         """Send ``txs`` together, mine them with ``evm_mine`` and return receipts in order.
@@ -328,17 +318,27 @@ class RpcChain:
             if in_flight is not None:
                 receipts, send_failure = in_flight.result()
                 mined += receipts
-        receipts_out: list[Receipt] = []
+        return self._settle(sent, mined, send_failure)
+
+    def _settle(
+        self,
+        sent: Sequence[_Signed],
+        mined: Sequence[dict[str, Any]],
+        send_failure: MercatoError | None,
+    ) -> list[Receipt]:
+        """Receipts of every mined transaction, in order; then raise the first failure (a
+        reverted transaction comes before the send failure that followed it)."""
+        receipts: list[Receipt] = []
         receipt_failure: MercatoError | None = None
-        for one, raw in zip(sent, mined, strict=True):
+        for signed, raw in zip(sent, mined, strict=True):
             try:
-                receipts_out.append(self._receipt(raw, one))
+                receipts.append(self._receipt(raw, signed))
             except ChainError as exc:
                 receipt_failure = receipt_failure or exc
         failure = receipt_failure or send_failure  # the one that comes first in order
         if failure is not None:
             raise failure
-        return receipts_out
+        return receipts
 
     def _send_block(
         self, signed: list[_Signed], sent: list[_Signed]

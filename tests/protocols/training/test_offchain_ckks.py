@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 
 from mercato.chain.embedded import EmbeddedChain
-from mercato.crypto.ckks import CKKS_TOLERANCE, CkksContext, fit_logreg, logreg_predict
+from mercato.crypto.ckks import (
+    CKKS_TOLERANCE,
+    CkksContext,
+    EncryptedWeights,
+    decrypt_weights,
+    fit_logreg,
+    logreg_predict,
+)
 from mercato.errors import InputError
 from mercato.ml.datasets import Dataset, seller_and_buyer_parts
 from mercato.ml.trainers import weights_from_bytes
@@ -79,8 +86,6 @@ def ckks_method(p2: P2World, context: CkksContext) -> Method:
 
 def shifted_worker(job: compute.JobInput) -> bytes:
     """A CO that trains honestly, then nudges every weight: plausible, but not the model."""
-    from mercato.crypto.ckks import EncryptedWeights
-
     trained = compute.honest_worker(job)
     assert job.context is not None
     encrypted = EncryptedWeights.from_bytes(job.context, trained)
@@ -106,8 +111,6 @@ def test_cos_train_encrypted_weights_and_the_mo_matches_plaintext_accuracy(
     public = compute.public_context(p2.market, method)
     assert public is not None and not public.has_secret_key
     with pytest.raises(InputError, match="only the model owner decrypts"):
-        from mercato.crypto.ckks import EncryptedWeights, decrypt_weights
-
         decrypt_weights(public, EncryptedWeights.from_bytes(public, round_model.payload))
     # consensus within tolerance: honest replicas agree though their bytes differ
     reviews = [model_owner.review_round(p2.market, p2.mo, training_id, r, context) for r in (1, 2)]

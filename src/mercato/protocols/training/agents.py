@@ -80,9 +80,14 @@ def attach_data_owner(
         instance = tm.instance(instance_id)
         if instance.status is not InstanceStatus.JOINED:
             return
-        listing = listings[instance.dataset_id]
-        ok = listing.join_ok(instance.subset, bytes(event["data_hash"]), bytes(event["nonce"]))
-        tm.verify_instance(me.account, instance_id, ok)
+        ok = data_owner.verify_join(
+            market,
+            me,
+            listings[instance.dataset_id],
+            instance_id,
+            bytes(event["data_hash"]),
+            bytes(event["nonce"]),
+        )
         if not ok:
             logger.warning("instance %d declared data it was not given: flagged", instance_id)
 

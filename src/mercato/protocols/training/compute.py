@@ -196,8 +196,9 @@ def due_jobs(market: Market, co: Identity, training_id: int) -> list[int]:
     if training.status is not TrainingStatus.TRAINING:
         return []
     due = []
+    slots = history.instances_of(market, training.dataset_id)
     for s in training.selected_subsets:
-        for instance_id in history.instances_of(market, training.dataset_id)[s]:
+        for instance_id in slots[s]:
             if not instance_id:
                 continue
             instance = tm.instance(instance_id)
@@ -242,10 +243,9 @@ def run_jobs(
     market: Market, co: Identity, training_id: int, worker: Worker = honest_worker
 ) -> list[int]:
     """Train and submit every job this CO owes in the current round; the instances done."""
-    tm = market.training_market
+    round_number = market.training_market.training(training_id).round
     done = []
     for instance_id in due_jobs(market, co, training_id):
-        round_number = tm.training(training_id).round
         data = receive_replica(market, co, instance_id)
         model = worker(round_input(market, co, training_id, round_number, data))
         submit(market, co, training_id, instance_id, round_number, model)

@@ -173,23 +173,36 @@ def list_dataset(
     return Listing(listing.manifest, listing.subsets, listing.salts, dataset_id)
 
 
-def verify_joins(market: Market, owner: Identity, listing: Listing) -> list[tuple[int, bool]]:
-    """Verify or flag every joined instance of the dataset: (instance id, verdict) each.
+def verify_join(
+    market: Market,
+    owner: Identity,
+    listing: Listing,
+    instance_id: int,
+    data_hash: bytes,
+    nonce: bytes,
+) -> bool:
+    """Verify a joined instance, or flag it if its hash is not ``keccak(subset || nonce)`` of
+    the subset the DO gave (the CO declared data it did not receive, or lost it)."""
+    subset = market.training_market.instance(instance_id).subset
+    ok = listing.join_ok(subset, data_hash, nonce)
+    market.training_market.verify_instance(owner.account, instance_id, ok)
+    return ok
 
-    A join whose hash is not ``keccak(subset || nonce)`` of the subset the DO gave is
-    flagged: the CO declared data it did not receive (or lost it).
-    """
+
+def verify_joins(market: Market, owner: Identity, listing: Listing) -> list[tuple[int, bool]]:
+    """Verify or flag every joined instance of the dataset: (instance id, verdict) each."""
     tm = market.training_market
     verdicts = []
-    for s, row in enumerate(history.instances_of(market, listing.dataset_id)):
+    for row in history.instances_of(market, listing.dataset_id):
         for instance_id in row:
             if not instance_id or tm.instance(instance_id).status is not InstanceStatus.JOINED:
                 continue
             join = history.joined(market, instance_id)
             if join is None:
                 continue
-            ok = listing.join_ok(s, bytes(join["data_hash"]), bytes(join["nonce"]))
-            tm.verify_instance(owner.account, instance_id, ok)
+            ok = verify_join(
+                market, owner, listing, instance_id, bytes(join["data_hash"]), bytes(join["nonce"])
+            )
             verdicts.append((instance_id, ok))
     return verdicts
 

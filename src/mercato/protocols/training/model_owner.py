@@ -227,13 +227,14 @@ def review_round(
     tm = market.training_market
     training = tm.training(training_id)
     _, method = load_method(market, training.model_id)
+    all_jobs = history.jobs(market, training_id)
     earlier = {
         bytes(job["model_hash"]): int(job["instance_id"])
-        for job in history.jobs(market, training_id)
+        for job in all_jobs
         if int(job["round"]) < round_number
     }
     checks: list[JobCheck] = []
-    for job in history.jobs(market, training_id, round_number):
+    for job in (job for job in all_jobs if int(job["round"]) == round_number):
         instance_id = int(job["instance_id"])
         subset = tm.instance(instance_id).subset
         co = str(job["co"])
