@@ -23,7 +23,7 @@ DEFAULT_TRAINING_REVIEW_PERIOD = 86400
 DEFAULT_IDLE_PERIOD = 3 * 86400
 DEFAULT_FRAUD_STAKE = 10**16
 """Wei of a compute provider's registry stake that a fraud report in P2 slashes."""
-DEPLOYMENT_VERSION = 1
+DEPLOYMENT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class Deployment:
     auction_house: str
     block: int
     training_market: str
+    data_market: str
 
     def save(self, path: Path) -> None:
         """Write the deployment file (JSON)."""
@@ -66,7 +67,10 @@ class Deployment:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"deployment file {path} is not valid JSON: {exc}") from None
         if payload.get("version") != DEPLOYMENT_VERSION:
-            raise ConfigError(f"deployment file {path} has an unknown version")
+            raise ConfigError(
+                f"deployment file {path} is version {payload.get('version')!r}, this Mercato "
+                f"reads version {DEPLOYMENT_VERSION}. Run `mercato deploy` again"
+            )
         try:
             return cls(
                 chain_id=int(payload["chain_id"]),
@@ -74,6 +78,7 @@ class Deployment:
                 auction_house=str(payload["auction_house"]),
                 block=int(payload["block"]),
                 training_market=str(payload["training_market"]),
+                data_market=str(payload["data_market"]),
             )
         except KeyError as exc:
             raise ConfigError(f"deployment file {path} lacks {exc}") from None
@@ -93,7 +98,7 @@ def deploy(
     periods: Periods = Periods(),
     fraud_stake: int = DEFAULT_FRAUD_STAKE,
 ) -> Deployment:
-    """Deploy the registry, the auction house and the training market.
+    """Deploy the registry, the auction house, the training market and the data market.
 
     The deployer is the registry's admin; it authorizes the training market to slash up to
     ``fraud_stake`` of a reported compute provider's stake (not at all when it is 0).
@@ -120,6 +125,7 @@ def deploy(
         fraud_stake,
         sender=deployer,
     )
+    data, _ = Contract.deploy(chain, "DataMarket", registry.address, sender=deployer)
     if fraud_stake:
         Registry(chain, registry.address).authorize_slasher(deployer, training.address)
     return Deployment(
@@ -128,4 +134,5 @@ def deploy(
         auction_house=house.address,
         block=start + 1,
         training_market=training.address,
+        data_market=data.address,
     )

@@ -7,6 +7,7 @@ from functools import cached_property
 
 from mercato.chain.base import Chain
 from mercato.protocols.auction.house import AuctionHouse
+from mercato.protocols.datamarket.market import DataMarket
 from mercato.protocols.deployment import Deployment
 from mercato.protocols.registry import Registry
 from mercato.protocols.training.market import TrainingMarket
@@ -35,3 +36,7 @@ class Market:
     @cached_property
     def training_market(self) -> TrainingMarket:
         return TrainingMarket(self.chain, self.deployment.training_market)
+
+    @cached_property
+    def data_market(self) -> DataMarket:
+        return DataMarket(self.chain, self.deployment.data_market)

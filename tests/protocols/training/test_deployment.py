@@ -73,6 +73,7 @@ def test_deployment_file_round_trips_the_training_market(tmp_path: Path) -> None
         auction_house="0x" + "22" * 20,
         block=1,
         training_market="0x" + "33" * 20,
+        data_market="0x" + "44" * 20,
     )
     path = tmp_path / "deployment.json"
 
@@ -80,7 +81,7 @@ def test_deployment_file_round_trips_the_training_market(tmp_path: Path) -> None
     deployment.save(path)
 
     # assert
-    assert json.loads(path.read_text())["version"] == 1
+    assert json.loads(path.read_text())["version"] == 2
     assert Deployment.load(path) == deployment
 
 
@@ -90,7 +91,7 @@ def test_deployment_file_without_the_training_market_is_refused(tmp_path: Path) 
     path.write_text(
         json.dumps(
             {
-                "version": 1,
+                "version": 2,
                 "chain_id": 31337,
                 "registry": "0x" + "11" * 20,
                 "auction_house": "0x" + "22" * 20,

@@ -1,0 +1,287 @@
+"""Typed wrapper of the DataMarket contract (P3, OmniLytics).
+
+Storage layout, for auditors (see the contract's docstring for the rules):
+
+- terms: ``mo | data_owners << 160 | rounds << 168 | mode << 176 | bound << 184 |
+  phase_period << 192 | aggregate_period << 224``;
+- progress: ``status | round << 8 | phase << 16 | joined << 24 | deadline << 32 |
+  active << 96 | done << 128`` (bit i of ``active`` / ``done``: member i);
+- money: ``per_update | locked << 128``;
+- members by index and ``index + 1`` by address.
+
+Keys, share blobs, updates, models, aggregates and scores live in events only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from eth_account.signers.local import LocalAccount
+
+from mercato.chain.base import Chain
+from mercato.chain.contract import Contract, Event, TxResult
+
+# Limits the contract enforces (DataMarket.vy).
+MIN_DATA_OWNERS = 3
+MAX_DATA_OWNERS = 32
+MAX_ROUNDS = 255
+MAX_PERIOD = 365 * 86400
+SCORE_SCALE = 10**6
+"""Robust-mode scores go on chain as ``round(score * SCORE_SCALE)``."""
+
+
+class Mode(IntEnum):
+    """Aggregation modes, as the contract numbers them."""
+
+    SECURE = 1
+    ROBUST = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class TaskStatus(IntEnum):
+    """Task states, as the contract numbers them."""
+
+    JOINING = 1
+    RUNNING = 2
+    FINISHED = 3
+    CANCELLED = 4
+    EXPIRED = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def final(self) -> bool:
+        return self >= TaskStatus.FINISHED
+
+
+class Phase(IntEnum):
+    """Phases of a round (0 outside rounds)."""
+
+    NONE = 0
+    KEYS = 1
+    SHARES = 2
+    SUBMIT = 3
+    REVEAL = 4
+    AGGREGATE = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything the chain's storage holds about one task."""
+
+    task_id: int
+    mo: str
+    data_owners: int
+    rounds: int
+    mode: Mode
+    bound: int
+    phase_period: int
+    aggregate_period: int
+    status: TaskStatus
+    round: int
+    phase: Phase
+    joined: int
+    deadline: int
+    active: int
+    done: int
+    per_update: int
+    locked: int
+
+    @property
+    def threshold(self) -> int:
+        """Secure mode: shares needed to rebuild a secret."""
+        return self.bound
+
+    @property
+    def max_excluded(self) -> int:
+        """Robust mode: the most DOs the MO may exclude per round."""
+        return self.bound
+
+    @property
+    def reward(self) -> int:
+        """The whole reward the MO locked."""
+        return self.per_update * self.data_owners * self.rounds
+
+    @property
+    def active_members(self) -> tuple[int, ...]:
+        """Indices of the DOs still in the current phase."""
+        return members_of(self.active)
+
+    @property
+    def waiting_for(self) -> tuple[int, ...]:
+        """Indices of the DOs that still have to post in the current phase."""
+        return members_of(self.active & ~self.done)
+
+
+def members_of(mask: int) -> tuple[int, ...]:
+    """The member indices whose bits are set in ``mask``."""
+    return tuple(i for i in range(MAX_DATA_OWNERS) if mask >> i & 1)
+
+
+def mask_of(indices: Sequence[int]) -> int:
+    """The bit mask of member indices."""
+    mask = 0
+    for i in indices:
+        mask |= 1 << i
+    return mask
+
+
+class DataMarket:
+    """Calls and transactions of the data market, in Mercato's types."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.contract = Contract.at(chain, "DataMarket", address)
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    # model owner ------------------------------------------------------------------------
+    def post_task(
+        self,
+        mo: LocalAccount,
+        *,
+        model_hash: bytes,
+        spec_hash: bytes,
+        data_owners: int,
+        rounds: int,
+        mode: Mode,
+        bound: int,
+        reward: int,
+        join_period: int,
+        phase_period: int,
+        aggregate_period: int,
+    ) -> tuple[int, TxResult]:
+        """Post a task and lock ``reward``; returns (task id, result)."""
+        result = self.contract.transact(
+            "post_task",
+            model_hash,
+            spec_hash,
+            data_owners,
+            rounds,
+            int(mode),
+            bound,
+            join_period,
+            phase_period,
+            aggregate_period,
+            sender=mo,
+            value=reward,
+        )
+        return int(result.event("TaskPosted")["task_id"]), result
+
+    def finalise_round(
+        self,
+        mo: LocalAccount,
+        task_id: int,
+        *,
+        model_hash: bytes,
+        aggregate_hash: bytes,
+        excluded: int = 0,
+        scores: Sequence[int] = (),
+    ) -> TxResult:
+        return self.contract.transact(
+            "finalise_round",
+            task_id,
+            model_hash,
+            aggregate_hash,
+            excluded,
+            list(scores),
+            sender=mo,
+        )
+
+    # data owner -------------------------------------------------------------------------
+    def join(
+        self,
+        do: LocalAccount,
+        task_id: int,
+        public_key: bytes = bytes(32),
+        seed_commitment: bytes = bytes(32),
+    ) -> TxResult:
+        return self.contract.transact("join", task_id, public_key, seed_commitment, sender=do)
+
+    def post_keys(
+        self, do: LocalAccount, task_id: int, public_key: bytes, seed_commitment: bytes
+    ) -> TxResult:
+        return self.contract.transact("post_keys", task_id, public_key, seed_commitment, sender=do)
+
+    def post_shares(self, do: LocalAccount, task_id: int, shares_hash: bytes) -> TxResult:
+        return self.contract.transact("post_shares", task_id, shares_hash, sender=do)
+
+    def submit(self, do: LocalAccount, task_id: int, update_hash: bytes) -> TxResult:
+        return self.contract.transact("submit", task_id, update_hash, sender=do)
+
+    def reveal(self, do: LocalAccount, task_id: int, reveal_hash: bytes) -> TxResult:
+        return self.contract.transact("reveal", task_id, reveal_hash, sender=do)
+
+    # anyone -----------------------------------------------------------------------------
+    def advance(self, caller: LocalAccount, task_id: int) -> TxResult:
+        """After a deadline: cancel an unfilled task or end a phase without the silent."""
+        return self.contract.transact("advance", task_id, sender=caller)
+
+    def claim(self, caller: LocalAccount, task_id: int) -> TxResult:
+        """After the MO missed an aggregation deadline: pay the round's DOs, end the task."""
+        return self.contract.transact("claim", task_id, sender=caller)
+
+    def withdraw(self, account: LocalAccount) -> TxResult:
+        return self.contract.transact("withdraw", sender=account)
+
+    # views ------------------------------------------------------------------------------
+    def next_task_id(self) -> int:
+        return int(self.contract.call("next_task_id"))
+
+    def task(self, task_id: int) -> Task:
+        """The task's state; ContractRevert "datamarket: unknown task" if there is none."""
+        v = self.contract.call("task", task_id)
+        return Task(
+            task_id=task_id,
+            mo=str(v[0]),
+            data_owners=int(v[1]),
+            rounds=int(v[2]),
+            mode=Mode(int(v[3])),
+            bound=int(v[4]),
+            phase_period=int(v[5]),
+            aggregate_period=int(v[6]),
+            status=TaskStatus(int(v[7])),
+            round=int(v[8]),
+            phase=Phase(int(v[9])),
+            joined=int(v[10]),
+            deadline=int(v[11]),
+            active=int(v[12]),
+            done=int(v[13]),
+            per_update=int(v[14]),
+            locked=int(v[15]),
+        )
+
+    def member(self, task_id: int, index: int) -> str:
+        return str(self.contract.call("member", task_id, index))
+
+    def members(self, task_id: int) -> tuple[str, ...]:
+        """The task's DOs in join order (index 0 first)."""
+        joined = self.task(task_id).joined
+        return tuple(self.member(task_id, i) for i in range(joined))
+
+    def index_of(self, task_id: int, data_owner: str) -> int | None:
+        """``data_owner``'s index in the task, or None if it did not join."""
+        position = int(self.contract.call("index_of", task_id, data_owner))
+        return position - 1 if position else None
+
+    def owed(self, account: str) -> int:
+        return int(self.contract.call("owed", account))
+
+    def events(
+        self, name: str, task_id: int, from_block: int = 0, **indexed: object
+    ) -> list[Event]:
+        """The task's events called ``name``, filtered by the chain on their indexed topics."""
+        return self.contract.events(from_block, None, name, task_id=task_id, **indexed)
