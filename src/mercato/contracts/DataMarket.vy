@@ -16,7 +16,8 @@
         - secure mode (SecAgg): KEYS (a fresh X25519 public key and a commitment to a fresh
           self-mask seed; round 1 takes them from `join`), SHARES (Shamir shares of both,
           sealed to each peer), SUBMIT (the masked update), REVEAL (for each peer, the seed
-          share if it submitted, the key share if it dropped), then AGGREGATE. Anyone can
+          share if it submitted, the key share if it dropped), then AGGREGATE, where the
+          round's DOs are the submitters (every update in the sum is used, whoever revealed). Anyone can
           recompute the sum from the blobs, so a wrong aggregate is provable. A round keeps
           going while at least `threshold` DOs remain; fewer, and it fails unpaid.
         - robust mode: SUBMIT (the update sealed to the MO), then AGGREGATE, where the MO runs
@@ -608,6 +609,9 @@ def _next_phase(task_id: uint256, t: Terms, p: Progress) -> Progress:
     if remaining < needed:
         log RoundFailed(task_id=task_id, round=p.round, phase=p.phase, remaining=remaining)
         return self._next_round(task_id, t, p)
+    if p.phase == REVEAL:
+        # every submitter's update is in the sum, revealed or not: all of them are paid
+        return self._start_phase(task_id, t, p, phase, p.active)
     return self._start_phase(task_id, t, p, phase, p.done)
 
 
