@@ -108,8 +108,7 @@ def test_fewer_than_threshold_shares_cannot_recover(updates: np.ndarray) -> None
     masked = {p.index: p.mask(updates[p.index], _peers(public, p.index)) for p in parties}
     del masked[3]
     survivors = set(masked)
-    # party 0 is among the THRESHOLD holders and holds no share of itself: it gets one too few
-    holders = set(sorted(survivors)[:THRESHOLD])
+    holders = set(sorted(survivors)[: THRESHOLD - 1])
 
     # act / assert
     with pytest.raises(ProtocolError, match=r"only 5 shares .* 6 needed"):
@@ -206,7 +205,7 @@ def test_revealing_the_wrong_half_is_rejected(updates: np.ndarray) -> None:
 
 @pytest.mark.parametrize(
     ("peers", "threshold"),
-    [({0: bytes(32)}, 2), ({1: b"short"}, 2), ({1: bytes(32), 2: bytes(32)}, 3)],
+    [({0: bytes(32)}, 2), ({1: b"short"}, 2), ({1: bytes(32), 2: bytes(32)}, 4), ({1: bytes(32)}, 1)],
 )
 def test_bad_peers_or_threshold_are_rejected(peers: dict[int, bytes], threshold: int) -> None:
     # prepare
@@ -221,3 +220,25 @@ def test_bad_index_is_rejected() -> None:
     # act / assert
     with pytest.raises(InputError, match="party index"):
         SecAggParty.create(-1, CONTEXT)
+
+
+def test_derived_parties_are_reproducible_per_context_and_unrelated_across_contexts() -> None:
+    # prepare
+    secret = bytes(range(32))
+
+    # act
+    first = SecAggParty.derive(3, b"task 1 round 1", secret)
+    again = SecAggParty.derive(3, b"task 1 round 1", secret)
+    other_round = SecAggParty.derive(3, b"task 1 round 2", secret)
+    other_secret = SecAggParty.derive(3, b"task 1 round 1", bytes(range(1, 33)))
+
+    # assert
+    assert first.public_key == again.public_key
+    assert first.seed_commitment == again.seed_commitment
+    assert len({first.public_key, other_round.public_key, other_secret.public_key}) == 3
+    assert first.seed_commitment not in (other_round.seed_commitment, other_secret.seed_commitment)
+
+
+def test_derivation_refuses_a_short_secret() -> None:
+    with pytest.raises(InputError, match="at least 32 bytes"):
+        SecAggParty.derive(0, b"ctx", b"short")

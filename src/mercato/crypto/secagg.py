@@ -7,7 +7,8 @@ Protocol, one round. Parties (data owners) have indices ``0 .. n-1`` and a share
    32-byte self seed ``b_i``; it publishes its public key and
    :attr:`SecAggParty.seed_commitment` (``SHA-256(context || b_i)``).
 2. Each party deals (:meth:`SecAggParty.share_secrets`) Shamir shares of ``b_i`` and of its
-   X25519 private key, threshold ``t``, one bundle per peer, to be sealed to that peer.
+   X25519 private key, threshold ``t``, one bundle per peer and one for itself, each to be
+   sealed to its holder.
 3. Each party masks (:meth:`SecAggParty.mask`) its float update ``x_i``::
 
        y_i = q(x_i) + PRG(b_i) + sum_{j>i} PRG(s_ij) - sum_{j<i} PRG(s_ij)   (mod 2**32)
@@ -71,6 +72,8 @@ SEED_SIZE = 32
 MAX_PARTIES: int = 1 << 16
 PAIR_INFO = b"mercato-secagg-pair-v1"
 SEED_COMMITMENT_TAG = b"mercato-secagg-seed-v1"
+DERIVE_KEY_INFO = b"mercato-secagg-derive-key-v1"
+DERIVE_SEED_INFO = b"mercato-secagg-derive-seed-v1"
 # Shamir in pycryptodome shares 16-byte secrets; 32-byte secrets go as two halves.
 _HALF = 16
 _SEED, _KEY = 0, 1
@@ -152,6 +155,22 @@ class SecAggParty:
             index, bytes(context), X25519PrivateKey.generate(), secrets.token_bytes(SEED_SIZE)
         )
 
+    @classmethod
+    def derive(cls, index: int, context: bytes, secret: bytes) -> SecAggParty:
+        """Key pair and self seed derived from a long-term ``secret`` and the ``context``.
+
+        HKDF-SHA256 with distinct labels: the same secret and context give the same party, so
+        a data owner's agent can recompute its round secrets after a restart instead of
+        storing them; different contexts (rounds) give unrelated ones. ``secret`` must be at
+        least 32 bytes of key material that nobody else holds.
+        """
+        _check_index(index)
+        if not isinstance(secret, bytes | bytearray) or len(secret) < KEY_SIZE:
+            raise InputError(f"a derivation secret must be at least {KEY_SIZE} bytes")
+        key = _derive(bytes(secret), DERIVE_KEY_INFO, context)
+        seed = _derive(bytes(secret), DERIVE_SEED_INFO, context)
+        return cls(index, bytes(context), X25519PrivateKey.from_private_bytes(key), seed)
+
     @property
     def public_key(self) -> bytes:
         """The 32-byte raw X25519 public key, to publish."""
@@ -163,18 +182,25 @@ class SecAggParty:
         return seed_commitment(self._self_seed, self.context)
 
     def share_secrets(self, peers_public: Mapping[int, bytes], threshold: int) -> dict[int, bytes]:
-        """Shamir-share ``b_i`` and the private key among the peers, ``threshold`` needed.
+        """Shamir-share ``b_i`` and the private key among the peers and itself, ``threshold``
+        needed.
 
-        Returns one bundle of :data:`SHARE_SIZE` x 2 bytes per peer, to be sealed to it.
+        Returns one bundle of :data:`SHARE_SIZE` x 2 bytes per holder, to be sealed to it: one
+        per peer and one for this party (as in SecAgg, where the dealer is among the holders),
+        so that any ``threshold`` surviving parties can rebuild a survivor's seed, the
+        survivor included, and a dropped party's key without it.
         """
-        peers = self._check_peers(peers_public)
-        if not 2 <= threshold <= len(peers):
-            raise InputError(f"threshold must be between 2 and {len(peers)} peers, got {threshold}")
-        seed_shares = _split(self._self_seed, threshold, len(peers))
-        key_shares = _split(self._private.private_bytes_raw(), threshold, len(peers))
+        holders = sorted([*self._check_peers(peers_public), self.index])
+        if not 2 <= threshold <= len(holders):
+            raise InputError(
+                f"threshold must be between 2 and {len(holders)} (the peers and this party), "
+                f"got {threshold}"
+            )
+        seed_shares = _split(self._self_seed, threshold, len(holders))
+        key_shares = _split(self._private.private_bytes_raw(), threshold, len(holders))
         bundles = {}
         for (x, seed_part), (_, key_part), holder in zip(
-            seed_shares, key_shares, peers, strict=True
+            seed_shares, key_shares, holders, strict=True
         ):
             seed_record = _HEADER.pack(_SEED, self.index, holder, x, threshold) + seed_part
             key_record = _HEADER.pack(_KEY, self.index, holder, x, threshold) + key_part
@@ -272,6 +298,11 @@ def unmask(
             else:
                 total += mask
     return dequantise(total)
+
+
+def _derive(secret: bytes, label: bytes, context: bytes) -> bytes:
+    info = label + struct.pack(">I", len(context)) + context
+    return HKDF(algorithm=hashes.SHA256(), length=SEED_SIZE, salt=None, info=info).derive(secret)
 
 
 def _split(secret: bytes, threshold: int, n: int) -> list[tuple[int, bytes]]:

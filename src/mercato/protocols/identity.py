@@ -12,6 +12,7 @@ from eth_account.signers.local import LocalAccount
 from mercato.storage.envelope import public_key_of
 
 ENCRYPTION_KEY_INFO = b"mercato/encryption-key/v1"
+SECAGG_SECRET_INFO = b"mercato/secagg-secret/v1"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,12 @@ class Identity:
     @cached_property
     def encryption_private(self) -> bytes:
         hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=ENCRYPTION_KEY_INFO)
+        return hkdf.derive(bytes(self.account.key))
+
+    @cached_property
+    def secagg_secret(self) -> bytes:
+        """Root of this participant's secure-aggregation keys (P3), one per task and round."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SECAGG_SECRET_INFO)
         return hkdf.derive(bytes(self.account.key))
 
     @cached_property
