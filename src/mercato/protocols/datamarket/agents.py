@@ -1,0 +1,155 @@
+"""P3 handlers for each role's agent: data owner and model owner of the data market.
+
+Each ``attach_*`` function registers plain handlers on an :class:`~mercato.agents.Agent`.
+A round moves by ``PhaseStarted`` events: a DO posts what the phase asks of it
+(:func:`data_owner.act` reads the chain first, so a handler run twice posts once); the MO
+aggregates when the phase is AGGREGATE. Every agent also keeps its tasks moving when someone
+is silent (:func:`keep_moving`): past a phase's deadline anyone ends it without the silent
+DOs, past the join deadline anyone cancels, and past the aggregation deadline a DO claims
+its pay; then each withdraws what it is owed. So no silent party can lock anybody's money.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from mercato.agents.agent import Agent, AgentContext
+from mercato.chain.contract import Event
+from mercato.errors import InputError, MercatoError
+from mercato.ml.datasets import Dataset
+from mercato.ml.trainers.weights import weights_from_bytes, weights_to_bytes
+from mercato.protocols.datamarket import data_owner, model_owner
+from mercato.protocols.datamarket.data_owner import Contribution
+from mercato.protocols.datamarket.market import Phase, TaskStatus
+from mercato.protocols.datamarket.model_owner import OwnerModel
+from mercato.protocols.identity import Identity
+from mercato.protocols.market import Market
+
+logger = logging.getLogger(__name__)
+
+TASK_KEY = "datamarket-task:"
+PRIVATE_KEY = "datamarket-private:"
+ACCURACY_KEY = "datamarket-accuracy:"
+
+JoinPolicy = Callable[[Event], bool]
+"""Whether a DO joins a posted task (beyond the task wanting its data): e.g. a minimum pay."""
+
+
+def keep_moving(market: Market, me: Identity, task_id: int) -> bool:
+    """Move a task on if it waits past a deadline; whether it is still live."""
+    dm = market.data_market
+    task = dm.task(task_id)
+    if task.status.final:
+        return False
+    if market.chain.timestamp() < task.deadline:
+        return True
+    if task.phase is Phase.AGGREGATE:
+        if task.mo != me.address:
+            dm.claim(me.account, task_id)  # the MO is silent: take the pay for our work
+            return False
+        return True
+    dm.advance(me.account, task_id)
+    return not dm.task(task_id).status.final
+
+
+def _tick(market: Market, me: Identity, ctx: AgentContext) -> None:
+    for key in ctx.state.keys(TASK_KEY):
+        if not keep_moving(market, me, int(key[len(TASK_KEY) :])):
+            ctx.state.delete(key)
+    if market.data_market.owed(me.address) > 0:
+        market.data_market.withdraw(me.account)
+
+
+def attach_data_owner(
+    agent: Agent,
+    market: Market,
+    me: Identity,
+    contribution: Contribution,
+    policy: JoinPolicy = lambda event: True,
+) -> None:
+    """A DO: joins posted tasks that want its data (and pass ``policy``), posts each phase."""
+    dm = market.data_market
+
+    def following(event: Event, ctx: AgentContext) -> bool:
+        return f"{TASK_KEY}{event['task_id']}" in ctx.state
+
+    @agent.on("TaskPosted", contract=dm.contract)
+    def join(event: Event, ctx: AgentContext) -> None:
+        task_id = int(event["task_id"])
+        task = dm.task(task_id)
+        if task.status is not TaskStatus.JOINING or dm.index_of(task_id, me.address) is not None:
+            return
+        if task.mo == me.address or not policy(event):
+            return
+        try:
+            data_owner.check_task(market, task_id, contribution.data)
+        except InputError as exc:
+            logger.info("task %d not joined: %s", task_id, exc)
+            return
+        try:
+            data_owner.join(market, me, task_id, contribution.data)
+        except MercatoError as exc:  # full, or past its deadline, by the time we got here
+            logger.info("task %d not joined: %s", task_id, exc)
+            return
+        ctx.state.put(f"{TASK_KEY}{task_id}", True)
+
+    @agent.on("PhaseStarted", contract=dm.contract)
+    def post(event: Event, ctx: AgentContext) -> None:
+        if following(event, ctx):
+            data_owner.act(market, me, int(event["task_id"]), contribution)
+
+    @agent.every_tick
+    def after_deadlines(ctx: AgentContext) -> None:
+        _tick(market, me, ctx)
+
+
+def follow_task(ctx: AgentContext, task_id: int, model: OwnerModel) -> None:
+    """Tell an MO's agent about a task it posted and the private head to fine-tune at the end."""
+    ctx.state.put(f"{TASK_KEY}{task_id}", True)
+    ctx.state.put(f"{PRIVATE_KEY}{task_id}", weights_to_bytes(model.private).hex())
+
+
+def attach_model_owner(
+    agent: Agent, market: Market, me: Identity, data: Dataset, evaluation: Dataset
+) -> None:
+    """The MO of the tasks given to :func:`follow_task`: aggregates every round, then
+    fine-tunes its private head on its own ``data`` and records the accuracy it reaches on
+    ``evaluation`` (``datamarket-accuracy:<task>``)."""
+    dm = market.data_market
+
+    @agent.on(
+        "PhaseStarted", where=lambda e: int(e["phase"]) == Phase.AGGREGATE, contract=dm.contract
+    )
+    def aggregate(event: Event, ctx: AgentContext) -> None:
+        task_id = int(event["task_id"])
+        task = dm.task(task_id)
+        if task.mo != me.address or task.phase is not Phase.AGGREGATE:
+            return  # not ours, or aggregated by an earlier run of this handler
+        if task.round != int(event["round"]):
+            return
+        model_owner.aggregate(market, me, task_id)
+
+    def finish(event: Event, ctx: AgentContext) -> None:
+        task_id = int(event["task_id"])
+        private = ctx.state.get(f"{PRIVATE_KEY}{task_id}")
+        if private is None or f"{ACCURACY_KEY}{task_id}" in ctx.state:
+            return
+        spec = data_owner.load_spec(market, task_id)
+        model = OwnerModel(
+            model_owner.final_public(market, task_id),
+            weights_from_bytes(bytes.fromhex(str(private))),
+        )
+        tuned = model_owner.finish(market, task_id, spec, model, data)
+        ctx.state.put(f"{PRIVATE_KEY}{task_id}", weights_to_bytes(tuned.private).hex())
+        ctx.state.put(
+            f"{ACCURACY_KEY}{task_id}",
+            spec.build_model().accuracy(tuned.public, tuned.private, evaluation),
+        )
+
+    agent.on("TaskFinished", where=lambda e: e["mo"] == me.address, contract=dm.contract)(finish)
+    agent.on("TaskExpired", contract=dm.contract, name="finish_expired")(finish)
+
+    @agent.every_tick
+    def after_deadlines(ctx: AgentContext) -> None:
+        _tick(market, me, ctx)

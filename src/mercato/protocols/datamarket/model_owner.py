@@ -1,0 +1,198 @@
+"""The model owner's steps in P3: pretrain, post a task, aggregate each round, fine-tune.
+
+The MO trains its model on its own small data set first, publishes the public part (hidden
+layers and a public training head) and keeps its private head. Each round it aggregates what
+the DOs submitted: in secure mode it can only unmask the sum (from the same public blobs
+anyone can read); in robust mode it opens the updates sealed to it, runs the task's rule
+(Multi-Krum, median or trimmed mean) and records the scores and the excluded DOs on chain.
+At the end it fine-tunes its private head on the final public part with its own data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from mercato.errors import InputError, IntegrityError, MercatoError
+from mercato.ml.datasets import Dataset
+from mercato.ml.market_sim import aggregate_deltas
+from mercato.ml.model_parts import apply_update
+from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_bytes
+from mercato.protocols.datamarket import history
+from mercato.protocols.datamarket.aggregation import secure_mean
+from mercato.protocols.datamarket.data_owner import load_model
+from mercato.protocols.datamarket.documents import TaskSpec, update_context
+from mercato.protocols.datamarket.market import (
+    MAX_ROUNDS,
+    SCORE_SCALE,
+    Mode,
+    Phase,
+    TaskStatus,
+    mask_of,
+)
+from mercato.protocols.identity import Identity
+from mercato.protocols.market import Market
+from mercato.storage.base import hash_bytes, hash_hex
+from mercato.storage.envelope import open_envelope
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_JOIN_PERIOD = 86400
+DEFAULT_PHASE_PERIOD = 3600
+DEFAULT_AGGREGATE_PERIOD = 3600
+DEFAULT_PRETRAIN_EPOCHS = 30
+DEFAULT_HEAD_EPOCHS = 30
+
+
+@dataclass(frozen=True)
+class OwnerModel:
+    """The MO's model: the public part it publishes and the private head it keeps."""
+
+    public: Weights
+    private: Weights
+
+
+@dataclass(frozen=True)
+class TaskTerms:
+    """What the MO asks for and pays, as the contract takes it."""
+
+    data_owners: int
+    rounds: int
+    mode: Mode
+    bound: int
+    """Secure: the Shamir threshold; robust: the most DOs excluded per round."""
+    reward: int
+    join_period: int = DEFAULT_JOIN_PERIOD
+    phase_period: int = DEFAULT_PHASE_PERIOD
+    aggregate_period: int = DEFAULT_AGGREGATE_PERIOD
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What the MO finalised for one round."""
+
+    round: int
+    used: tuple[int, ...]
+    excluded: tuple[int, ...]
+    scores: tuple[float, ...]
+    model_hash: str
+
+
+def pretrain(spec: TaskSpec, data: Dataset, epochs: int = DEFAULT_PRETRAIN_EPOCHS) -> OwnerModel:
+    """The MO's model trained on its own data only (the "before" of the market)."""
+    model = spec.build_model()
+    public, private = model.init(spec.seed)
+    public, private = model.train_full(public, private, data, epochs, spec.seed)
+    return OwnerModel(public, private)
+
+
+def post_task(
+    market: Market, me: Identity, spec: TaskSpec, model: OwnerModel, terms: TaskTerms
+) -> int:
+    """Publish the spec and the public model, post the task and lock the reward; its id."""
+    if spec.robust != (terms.mode is Mode.ROBUST):
+        raise InputError(
+            f"rule {spec.rule!r} does not fit {terms.mode.label} mode: secure aggregation "
+            "only gives the mean; robust mode needs one of multikrum, median, trimmed_mean"
+        )
+    spec_hash = market.store.put(spec.to_bytes())
+    model_hash = market.store.put(weights_to_bytes(model.public))
+    task_id, _ = market.data_market.post_task(
+        me.account,
+        model_hash=hash_bytes(model_hash),
+        spec_hash=hash_bytes(spec_hash),
+        data_owners=terms.data_owners,
+        rounds=terms.rounds,
+        mode=terms.mode,
+        bound=terms.bound,
+        reward=terms.reward,
+        join_period=terms.join_period,
+        phase_period=terms.phase_period,
+        aggregate_period=terms.aggregate_period,
+    )
+    return task_id
+
+
+def aggregate(market: Market, me: Identity, task_id: int) -> RoundResult:
+    """Aggregate the round that waits for the MO and finalise it on chain."""
+    dm = market.data_market
+    task = dm.task(task_id)
+    if task.status is not TaskStatus.RUNNING or task.phase is not Phase.AGGREGATE:
+        raise InputError(f"task {task_id} has no round waiting for aggregation")
+    if task.mo != me.address:
+        raise InputError(f"task {task_id} belongs to {task.mo}, not to {me.address}")
+    submitters = task.active_members
+    excluded: tuple[int, ...] = ()
+    scores: tuple[float, ...] = ()
+    if task.mode is Mode.SECURE:
+        mean = secure_mean(market, task_id, task.round).mean
+    else:
+        spec = TaskSpec.from_bytes(
+            market.store.get(hash_hex(history.posted(dm, task_id)["spec_hash"]))
+        )
+        updates, unreadable = _open_updates(market, me, task_id, task.round, submitters)
+        if len(unreadable) > task.max_excluded:
+            raise IntegrityError(
+                f"task {task_id} round {task.round}: {len(unreadable)} updates do not open, "
+                f"more than the {task.max_excluded} the task may exclude"
+            )
+        readable = [i for i in submitters if i not in unreadable]
+        mean, dropped, raw_scores = aggregate_deltas(
+            spec.rule, [updates[i] for i in readable], task.max_excluded - len(unreadable)
+        )
+        excluded = tuple(sorted([*unreadable, *(readable[k] for k in dropped)]))
+        if raw_scores and not unreadable:
+            scores = raw_scores
+    before = load_model(market, history.model_before(dm, task_id, task.round))
+    model_hash = market.store.put(weights_to_bytes(apply_update(before, mean)))
+    aggregate_hash = market.store.put(weights_to_bytes(mean))
+    dm.finalise_round(
+        me.account,
+        task_id,
+        model_hash=hash_bytes(model_hash),
+        aggregate_hash=hash_bytes(aggregate_hash),
+        excluded=mask_of(excluded),
+        scores=[round(s * SCORE_SCALE) for s in scores],
+    )
+    used = tuple(i for i in submitters if i not in excluded)
+    return RoundResult(task.round, used, excluded, scores, model_hash)
+
+
+def _open_updates(
+    market: Market, me: Identity, task_id: int, round_number: int, submitters: tuple[int, ...]
+) -> tuple[dict[int, Weights], tuple[int, ...]]:
+    """The updates sealed to the MO, and the submitters whose blob is missing or unreadable."""
+    dm = market.data_market
+    events = history.posts(dm, task_id, round_number, "update")
+    updates: dict[int, Weights] = {}
+    unreadable = []
+    for i in submitters:
+        try:
+            envelope = market.store.get(hash_hex(events[i]["update_hash"]))
+            context = update_context(dm.address, task_id, round_number, i)
+            updates[i] = weights_from_bytes(open_envelope(envelope, me.encryption_private, context))
+        except MercatoError as exc:
+            logger.warning(
+                "task %d round %d: update of DO %d unusable: %s", task_id, round_number, i, exc
+            )
+            unreadable.append(i)
+    return updates, tuple(unreadable)
+
+
+def final_public(market: Market, task_id: int) -> Weights:
+    """The public model after the last finalised round (the task's own if none was)."""
+    return load_model(market, history.model_before(market.data_market, task_id, MAX_ROUNDS + 1))
+
+
+def finish(
+    market: Market,
+    task_id: int,
+    spec: TaskSpec,
+    model: OwnerModel,
+    data: Dataset,
+    epochs: int = DEFAULT_HEAD_EPOCHS,
+) -> OwnerModel:
+    """Fine-tune the private head on the final public part with the MO's own data."""
+    public = final_public(market, task_id)
+    private = spec.build_model().fine_tune_head(public, model.private, data, epochs, spec.seed)
+    return OwnerModel(public, private)
