@@ -53,6 +53,16 @@ def blob_hash(data: bytes) -> str:
     return HASH_PREFIX + keccak(data).hex()
 
 
+def hash_hex(value: bytes) -> str:
+    """A bytes32 from the chain as a blob hash string."""
+    return HASH_PREFIX + bytes(value).hex()
+
+
+def hash_bytes(blob_hash: str) -> bytes:
+    """A blob hash string as the bytes32 the chain takes."""
+    return bytes.fromhex(validate_blob_hash(blob_hash)[2:])
+
+
 def validate_blob_hash(value: object) -> str:
     """Return ``value`` as a canonical (lowercase) blob hash, or raise InputError."""
     if not isinstance(value, str):

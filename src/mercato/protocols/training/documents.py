@@ -29,6 +29,8 @@ from mercato.ml.aggregate.simulate import round_seed
 from mercato.ml.seed import check_seed
 from mercato.ml.trainers import Trainer, trainer_from_spec
 from mercato.ontology.canonical import canonical_json, check_fields, load_json_object
+from mercato.storage.base import hash_bytes as hash_bytes  # re-exported for P2's modules
+from mercato.storage.base import hash_hex as hash_hex
 from mercato.storage.base import validate_blob_hash
 
 DOCUMENT_VERSION = 1
@@ -262,12 +264,3 @@ def job_context(market: str, training_id: int, instance_id: int, round_number: i
     """Associated data of a job's sealed model."""
     return f"mercato/p2/job/{market.lower()}/{training_id}/{instance_id}/{round_number}".encode()
 
-
-def hash_hex(value: bytes) -> str:
-    """A bytes32 as a blob hash string."""
-    return "0x" + bytes(value).hex()
-
-
-def hash_bytes(blob_hash: str) -> bytes:
-    """A blob hash string as the bytes32 the chain takes."""
-    return bytes.fromhex(validate_blob_hash(blob_hash)[2:])
