@@ -1,4 +1,5 @@
-"""``mercato demo``: P1's procurement auction and P2's collaborative training, end to end."""
+"""``mercato demo``: P1's procurement auction, P2's collaborative training and P3's data market,
+end to end."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from mercato.chain.factory import connect
 from mercato.cli.common import JsonOption, console, context, emit_json, format_ether
+from mercato.cli.demo_market import market_dict, print_market
 from mercato.errors import InputError
 from mercato.storage.base import open_store
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from mercato.protocols.auction.scenario import DemoReport
     from mercato.protocols.training.scenario import TrainingReport
 
-PARTS = ("all", "auction", "training")
+PARTS = ("all", "auction", "training", "datamarket")
 
 
 def demo(
@@ -30,12 +32,15 @@ def demo(
     ),
     rpc_url: str = typer.Option(None, "--rpc-url", help="Use this node instead of a new anvil."),
     store: str = typer.Option(None, "--store", help="Blob store: a folder or s3://bucket/prefix."),
-    only: str = typer.Option("all", "--only", help="all (default), auction (P1) or training (P2)."),
+    only: str = typer.Option(
+        "all", "--only", help="all (default), auction (P1), training (P2) or datamarket (P3)."
+    ),
     json_output: bool = JsonOption,
 ) -> None:
-    """Run the procurement auction (SAIaaS, P1), then the collaborative training (Somy et
-    al., P2), each with one agent per participant."""
+    """Run the procurement auction (SAIaaS, P1), the collaborative training (Somy et al., P2)
+    and the secure data market (OmniLytics, P3), each with one agent per participant."""
     from mercato.protocols.auction.scenario import run_demo  # imports scikit-learn: slow
+    from mercato.protocols.datamarket.scenario import run_market_demo
     from mercato.protocols.training.scenario import run_training_demo
 
     if only not in PARTS:
@@ -52,25 +57,32 @@ def demo(
             settings = settings.override(rpc_url=node.url)
         chain = connect("rpc" if settings.rpc_url else settings.backend, settings.rpc_url)
         stack.callback(chain.close)
-        report = training = None
+        report = training = market = None
         if only in ("all", "auction"):
             with console.status("running the procurement auction..."):
                 report = run_demo(chain, blob_store, work / "agents")
         if only in ("all", "training"):
             with console.status("running the collaborative training..."):
                 training = run_training_demo(chain, blob_store, work / "training-agents")
+        if only in ("all", "datamarket"):
+            with console.status("running the data market..."):
+                market = run_market_demo(chain, blob_store, work / "market-agents")
     if json_output:
         document: dict[str, object] = (
             _as_dict(report) if report is not None else {"backend": chain.backend}
         )
         if training is not None:
             document["training"] = _training_dict(training)
+        if market is not None:
+            document["datamarket"] = market_dict(market)
         emit_json(document)
         return
     if report is not None:
         _print(report)
     if training is not None:
         _print_training(training)
+    if market is not None:
+        print_market(market)
 
 
 def _training_dict(report: TrainingReport) -> dict[str, object]:
