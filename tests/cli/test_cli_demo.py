@@ -1,4 +1,4 @@
-"""`mercato demo`: the whole P1 and P2 flows from one command, on both backends."""
+"""`mercato demo`: the whole P1, P2 and P3 flows from one command, on both backends."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def check_report(report: dict[str, object]) -> None:
     gas = report["gas"]
     assert isinstance(gas, dict) and {"create_auction", "bid", "adjudicate", "confirm"} <= set(gas)
     check_training(report["training"])
+    check_datamarket(report["datamarket"])
 
 
 def check_training(training: object) -> None:
@@ -51,6 +52,20 @@ def check_training(training: object) -> None:
     assert withdrawn["data-owner"] == 10**17  # the data price
     stakes = training["stakes"]
     assert stakes["lazy-cloud"] < stakes["north-cloud"]  # slashed
+
+
+def check_datamarket(market: object) -> None:
+    assert isinstance(market, dict)
+    assert market["status"] == "finished" and market["mode"] == "robust"
+    poisoners = set(market["poisoners"])
+    rounds = market["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2, 3]
+    assert all(set(r["excluded"]) == poisoners for r in rounds)  # Multi-Krum, every round
+    withdrawn = market["withdrawn"]
+    assert not poisoners & set(withdrawn)
+    assert len(withdrawn) == 8 and len(set(withdrawn.values())) == 1
+    assert sum(withdrawn.values()) == market["reward"]  # excluded shares went to the kept
+    assert market["accuracy_after"] >= market["accuracy_before"] + 0.05
 
 
 def test_demo_on_the_embedded_chain() -> None:
@@ -90,6 +105,15 @@ def test_demo_prints_the_training_report() -> None:
     for heading in ("Rounds", "Fraud reported on chain", "lazy-cloud", "completed"):
         assert heading in result.stdout
     assert "SLA (winners)" not in result.stdout
+
+
+def test_demo_prints_the_data_market_report() -> None:
+    result = CliRunner().invoke(app, ["demo", "--only", "datamarket"])
+
+    assert result.exit_code == 0, result.output
+    for heading in ("Rounds as recorded on chain", "data-owner-4", "accuracy", "finished"):
+        assert heading in result.stdout
+    assert "Fraud reported on chain" not in result.stdout
 
 
 def test_demo_refuses_an_unknown_part() -> None:
