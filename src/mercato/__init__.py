@@ -1,7 +1,8 @@
 """Mercato: a trust-minimised marketplace for AI assets on an EVM blockchain.
 
 The public API, layer by layer (see DESIGN.md): chain backends and contract handles, blob
-stores and envelopes, the participant registry and the procurement auction (P1).
+stores and envelopes, the participant registry, the procurement auction (P1), the training
+market (P2) and the data market (P3).
 """
 
 from mercato.chain.base import Chain, Log, Receipt, TxRequest
@@ -19,11 +20,13 @@ from mercato.errors import (
     StorageError,
 )
 from mercato.protocols.auction.house import Auction, AuctionHouse, Status
+from mercato.protocols.datamarket.market import DataMarket
 from mercato.protocols.deployment import Deployment, deploy
 from mercato.protocols.identity import Identity
 from mercato.protocols.market import Market
 from mercato.protocols.registry import Registry
 from mercato.protocols.roles import Role
+from mercato.protocols.training.market import TrainingMarket
 from mercato.storage.base import BlobStore, open_store
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "ConfigError",
     "Contract",
     "ContractRevert",
+    "DataMarket",
     "Deployment",
     "Event",
     "Identity",
@@ -50,6 +54,7 @@ __all__ = [
     "Role",
     "Status",
     "StorageError",
+    "TrainingMarket",
     "TxRequest",
     "TxResult",
     "connect",

@@ -120,8 +120,10 @@ def _cut_and_pretrain(data_owners: int, seed: int) -> tuple[MarketData, TaskSpec
     return data, spec, model_owner.pretrain(spec, data.mo, 5)
 
 
-def build_world(tmp_path: Path, data_owners: int = 5, seed: int = 3) -> P3World:
-    chain = EmbeddedChain()
+def build_world(
+    tmp_path: Path, data_owners: int = 5, seed: int = 3, chain: EmbeddedChain | None = None
+) -> P3World:
+    chain = chain or EmbeddedChain()
     deployer, mo_account, *do_accounts = chain.dev_accounts(2 + data_owners)
     market = Market(chain, deploy(chain, deployer), LocalBlobStore(tmp_path / "blobs"))
     mo = Identity(mo_account)
