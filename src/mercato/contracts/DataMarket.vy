@@ -274,10 +274,11 @@ def post_task(
     assert data_owners >= 3 and data_owners <= MAX_DATA_OWNERS, "datamarket: data owners out of range"
     assert rounds > 0 and rounds <= MAX_ROUNDS, "datamarket: rounds out of range"
     assert mode == SECURE or mode == ROBUST, "datamarket: unknown aggregation mode"
+    # written so that no bound overflows: 2 * t > n is t > n // 2, 2 * f + 3 <= n is f <= (n - 3) // 2
     if mode == SECURE:
-        assert 2 * bound > data_owners and bound <= data_owners, "datamarket: threshold must exceed half the data owners"
+        assert bound > data_owners // 2 and bound <= data_owners, "datamarket: threshold must exceed half the data owners"
     else:
-        assert 2 * bound + 3 <= data_owners, "datamarket: too many exclusions for the data owners"
+        assert bound <= (data_owners - 3) // 2, "datamarket: too many exclusions for the data owners"
     assert join_period > 0 and join_period <= MAX_PERIOD, "datamarket: join period out of range"
     assert phase_period > 0 and phase_period <= MAX_PERIOD, "datamarket: phase period out of range"
     assert aggregate_period > 0 and aggregate_period <= MAX_PERIOD, "datamarket: aggregate period out of range"
