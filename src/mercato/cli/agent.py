@@ -8,11 +8,18 @@ resumes where it stopped. The roles:
 - P2, collaborative training: ``data-owner`` (verifies joins, approves requests; it rebuilds
   each dataset's private listing from the split plan ``mercato training list-dataset``
   recorded in the same ``--state-dir``), ``compute-provider`` (joins, trains each drawn
-  job) and ``model-owner`` (runs the rounds, reviews every job, reports fraud, completes).
+  job) and ``model-owner`` (runs the rounds, reviews every job, reports fraud, completes);
+- P3, the secure data market: ``market-model-owner`` (aggregates every round of its tasks;
+  fine-tunes the private head of each task ``mercato datamarket post`` recorded in the same
+  ``--state-dir`` once it is over) and ``market-data-owner`` (joins the tasks that want its
+  part ``--part`` of the cut of ``--dataset`` for ``--data-owners`` with ``--seed``, posts
+  what each phase asks; ``--poison`` makes it an attacker, for demonstrations). Both move
+  tasks past deadlines and withdraw what they earn.
 
 The client (P1) and the model owner (P2) evaluate on the held-out part of a deterministic
 split of a sample dataset; a data owner selling the same dataset sells the other part, so
-the two never overlap.
+the two never overlap. In P3 the cut of :func:`~mercato.ml.market_sim.market_data` keeps
+the model owner's slice, its test split and the data owners' parts apart.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import typer
 
-from mercato.agents.agent import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, Agent
+from mercato.agents.agent import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, Agent, AgentContext
 from mercato.agents.store import AgentStore, HandlerStatus
 from mercato.chain.base import Chain
+from mercato.chain.contract import Event
 from mercato.chain.recording import RecordingChain
 from mercato.cli.auction import CATEGORY_ROLES, parse_category, require_role
 from mercato.cli.common import (
@@ -44,7 +52,7 @@ from mercato.cli.common import (
     identity,
     parse_amount,
 )
-from mercato.errors import InputError, ProtocolError
+from mercato.errors import InputError, MercatoError, ProtocolError
 from mercato.ontology.category import Category
 from mercato.protocols.identity import Identity
 from mercato.protocols.market import Market
@@ -54,6 +62,7 @@ if TYPE_CHECKING:
     from mercato.ml.datasets import Dataset
     from mercato.ml.families import HyperValue
     from mercato.protocols.auction.provider import Offer
+    from mercato.protocols.datamarket.data_owner import Contribution
 
 app = typer.Typer(help="Run a participant's agent against a node.", no_args_is_help=True)
 
@@ -66,9 +75,13 @@ AGENT_ROLES: dict[str, Role | None] = {
     "data-owner": Role.DATA_OWNER,
     "compute-provider": Role.COMPUTE_PROVIDER,
     "model-owner": Role.MODEL_OWNER,
+    "market-model-owner": Role.MODEL_OWNER,
+    "market-data-owner": Role.DATA_OWNER,
 }
 TRAINING_ROLES = ("data-owner", "compute-provider", "model-owner")
-"""The roles of P2 (the training market); the others are P1's (the auction house)."""
+"""The roles of P2 (the training market)."""
+MARKET_ROLES = ("market-model-owner", "market-data-owner")
+"""The roles of P3 (the data market); the others are P1's (the auction house)."""
 DEFAULT_COMPUTE_CLASS = "mc:SoftwareAttestedCompute"
 """What Mercato's executor offers: training behind a software-signed execution report."""
 MAX_ONCE_ROUNDS = 100
@@ -81,6 +94,14 @@ ParamOption = typer.Option(
 StateDirOption = typer.Option(
     None, "--state-dir", help="Folder of the agent's SQLite state (default: settings)."
 )
+
+
+class MarketCut(NamedTuple):
+    """The cut of a sample dataset a P3 agent serves (see :func:`.datamarket_view.market_cut`)."""
+
+    dataset: str
+    data_owners: int
+    seed: int
 
 
 # building an offer --------------------------------------------------------------------
@@ -200,6 +221,7 @@ class _TxLog:
         contracts = (
             market.auction_house.contract,
             market.training_market.contract,
+            market.data_market.contract,
             market.registry.contract,
         )
         self._functions = {f.selector: f.name for c in contracts for f in c.abi.functions.values()}
@@ -255,6 +277,124 @@ def _attach_training(
     return f" measuring rounds on {evaluation.name} ({len(evaluation.y)} examples)"
 
 
+def _follow_heads(agent: Agent, market: Market, me: Identity, folder: Path, cut: MarketCut) -> int:
+    """Tell the MO agent about each task whose private head ``datamarket post`` recorded in
+    ``folder`` for this market and cut, unless it follows it already; how many are new."""
+    from mercato.cli.datamarket_view import read_heads, task_key
+    from mercato.ml.trainers.weights import weights_from_bytes
+    from mercato.protocols.datamarket import agents, history
+    from mercato.protocols.datamarket.model_owner import OwnerModel, final_public
+    from mercato.storage.base import hash_hex
+
+    state = agent.context.state
+    prefix = task_key(market, 0)[:-1]
+    new = 0
+    for key, head in read_heads(folder, me.address).items():
+        task_id = int(key.removeprefix(prefix)) if key.startswith(prefix) else 0
+        if not task_id or f"{agents.PRIVATE_KEY}{task_id}" in state:
+            continue
+        if (head.dataset, head.seed) != (cut.dataset, cut.seed):
+            logger.warning(
+                "%s: task %d was posted with the cut of %s, seed %d; this agent serves %s, seed %d",
+                agent.name, task_id, head.dataset, head.seed, cut.dataset, cut.seed,
+            )  # fmt: skip
+            continue
+        if hash_hex(history.posted(market.data_market, task_id)["model_hash"]) != head.model_hash:
+            logger.warning("%s: the head of task %d belongs to another deployment", agent.name,
+                           task_id)  # fmt: skip
+            continue
+        private = weights_from_bytes(bytes.fromhex(head.pretrained))
+        agents.follow_task(
+            agent.context, task_id, OwnerModel(final_public(market, task_id), private)
+        )
+        new += 1
+    return new
+
+
+def _market_plan(
+    kind: str,
+    dataset: str | None,
+    data_owners: int | None,
+    part: int | None,
+    seed: int | None,
+    poison: str | None,
+) -> tuple[MarketCut, Contribution | None]:
+    """The cut a P3 agent serves and, for a data owner, what it contributes; checked before
+    the chain is read."""
+    from mercato.cli.datamarket import DEFAULT_SEED
+    from mercato.cli.datamarket_view import market_cut
+    from mercato.ml.poison import Poisoner
+    from mercato.protocols.datamarket.data_owner import Contribution
+    from mercato.protocols.datamarket.market import MAX_DATA_OWNERS, MIN_DATA_OWNERS
+
+    if dataset is None:
+        raise InputError(f"a {kind} agent needs the dataset the market's slices are cut from: "
+                         "--dataset NAME")  # fmt: skip
+    seed = DEFAULT_SEED if seed is None else seed
+    if kind == "market-model-owner":
+        # the MO's slice and test split do not depend on how many parts the DOs' share has
+        cut = MarketCut(dataset, MIN_DATA_OWNERS, seed)
+        market_cut(*cut)  # unknown dataset, bad seed
+        return cut, None
+    if part is None or data_owners is None:
+        raise InputError(
+            "a market-data-owner agent serves one part of a cut: --data-owners N --part K"
+        )
+    if not MIN_DATA_OWNERS <= data_owners <= MAX_DATA_OWNERS:
+        raise InputError(
+            f"--data-owners must be {MIN_DATA_OWNERS} to {MAX_DATA_OWNERS}, got {data_owners}"
+        )
+    if not 0 <= part < data_owners:
+        raise InputError(f"--part must be 0 to {data_owners - 1}, got {part}")
+    cut = MarketCut(dataset, data_owners, seed)
+    data = market_cut(*cut)
+    return cut, Contribution(data.parts[part], None if poison is None else Poisoner(poison))
+
+
+def _attach_market(
+    agent: Agent,
+    market: Market,
+    me: Identity,
+    folder: Path,
+    cut: MarketCut,
+    contribution: Contribution | None,
+) -> str:
+    """Attach the P3 handlers: a data owner's if ``contribution`` is given, else the model
+    owner's; returns what the agent does, for the log."""
+    from mercato.cli.datamarket_view import heads_file, market_cut
+    from mercato.protocols.datamarket import agents, data_owner
+
+    if contribution is None:
+        data = market_cut(*cut)
+        agents.attach_model_owner(agent, market, me, data.mo, data.test)
+        followed = _follow_heads(agent, market, me, folder, cut)
+
+        @agent.every_tick
+        def follow_new_heads(ctx: AgentContext) -> None:
+            _follow_heads(agent, market, me, folder, cut)
+
+        return f" following {followed} task(s) from {heads_file(folder, me.address)}"
+
+    def same_cut(event: Event) -> bool:
+        """Join only tasks whose cut gave this agent its part (same DO count and seed)."""
+        if int(event["data_owners"]) != cut.data_owners:
+            return False
+        try:
+            return data_owner.load_spec(market, int(event["task_id"])).seed == cut.seed
+        except MercatoError as exc:
+            logger.info("task %d not joined: %s", event["task_id"], exc)
+            return False
+
+    agents.attach_data_owner(agent, market, me, contribution, same_cut)
+    what = (
+        f" with part {contribution.data.name} of the cut for {cut.data_owners} DOs, seed {cut.seed}"
+    )
+    poisoner = contribution.poisoner
+    if poisoner is not None:
+        what += f" [ATTACK: poisons its updates with {poisoner.kind}, factor {poisoner.factor:g}]"
+    return what
+
+
 def _given_up(store: AgentStore, name: str) -> set[tuple[str, str, int]]:
     return {
         (f.handler, f.tx_hash, f.log_index)
@@ -269,7 +409,8 @@ def run(
     role: str = typer.Option(
         ...,
         "--role",
-        help="P1: client, provider or arbiter; P2: data-owner, compute-provider or model-owner.",
+        help="P1: client, provider or arbiter; P2: data-owner, compute-provider or "
+        "model-owner; P3: market-model-owner or market-data-owner.",
     ),
     category: str = typer.Option(
         None, "--category", help="Provider: data, algorithm or infrastructure."
@@ -285,7 +426,25 @@ def run(
         None,
         "--dataset",
         help="Data provider: the dataset sold; model owner: the dataset whose held-out part "
-        "measures each round (digits, breast_cancer, wine or iris).",
+        "measures each round; P3: the dataset cut into the market's slices (digits, "
+        "breast_cancer, wine or iris).",
+    ),
+    part: int = typer.Option(
+        None, "--part", help="Market data owner: its part of the cut, 0 to --data-owners - 1."
+    ),
+    data_owners: int = typer.Option(
+        None,
+        "--data-owners",
+        help="Market data owner: the cut's number of parts; it joins tasks for that many DOs.",
+    ),
+    seed: int = typer.Option(
+        None, "--seed", help="P3: seed of the cut; tasks posted with it are served (default 0)."
+    ),
+    poison: str = typer.Option(
+        None,
+        "--poison",
+        help="Market data owner, demonstrations only: ATTACK the tasks it joins by poisoning "
+        "its updates (scale, noise or label_flip), to see robust aggregation exclude it.",
     ),
     algorithm: str = typer.Option(
         None,
@@ -324,7 +483,7 @@ def run(
     provider_options = {
         "--category": category,
         "--asset-class": asset_class,
-        "--dataset": None if kind == "model-owner" else dataset,
+        "--dataset": None if kind in ("model-owner", *MARKET_ROLES) else dataset,
         "--algorithm": algorithm,
         "--param": params or None,
         "--floor": floor,
@@ -337,9 +496,18 @@ def run(
         raise InputError("--eval-dataset is a client option")
     if kind != "compute-provider" and lazy:
         raise InputError("--lazy is a compute-provider option")
+    market_options = {"--part": part, "--data-owners": data_owners, "--poison": poison}
+    if kind != "market-data-owner":
+        extra = [option for option, value in market_options.items() if value is not None]
+        if extra:
+            raise InputError(f"{extra[0]} is a market-data-owner option; this agent is a {kind}")
+    if kind not in MARKET_ROLES and seed is not None:
+        raise InputError("--seed is an option of the P3 agents (market-*)")
 
     offer: Offer | None = None
     evaluation: Dataset | None = None
+    cut: MarketCut | None = None
+    contribution: Contribution | None = None
     needed = AGENT_ROLES[kind]
     label = kind
     if kind == "provider":
@@ -370,6 +538,8 @@ def run(
         from mercato.ml.datasets import seller_and_buyer_parts
 
         _, evaluation = seller_and_buyer_parts(dataset)
+    elif kind in MARKET_ROLES:
+        cut, contribution = _market_plan(kind, dataset, data_owners, part, seed, poison)
     assert needed is not None
 
     me = identity(account, keystore)
@@ -388,17 +558,25 @@ def run(
     stop = threading.Event()
     try:
         with AgentStore(state_file) as store, _stop_on_signals(stop, agent_name):
-            watched = market.training_market if kind in TRAINING_ROLES else market.auction_house
+            watched = (
+                market.training_market.contract
+                if kind in TRAINING_ROLES
+                else market.data_market.contract
+                if kind in MARKET_ROLES
+                else market.auction_house.contract
+            )
             agent = Agent(
                 agent_name,
                 chain,
-                [watched.contract],
+                [watched],
                 store,
                 start_block=market.deployment.block,
             )
             what = ""
             if kind in TRAINING_ROLES:
                 what = _attach_training(agent, kind, market, me, folder, evaluation, lazy)
+            elif cut is not None:
+                what = _attach_market(agent, market, me, folder, cut, contribution)
             elif offer is not None:
                 attach_provider(agent, market, me, offer)
                 what = f" selling {offer.asset_class} from {offer.floor} wei"

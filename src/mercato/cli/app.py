@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from mercato.cli import agent, auction, audit, bench, chain, demo, training
+from mercato.cli import agent, auction, audit, bench, chain, datamarket, demo, training
 from mercato.cli.common import err_console
 from mercato.errors import MercatoError
 
@@ -24,6 +24,7 @@ app.command("register")(chain.register_command)
 app.add_typer(chain.app, name="chain")
 app.add_typer(auction.app, name="auction")
 app.add_typer(training.app, name="training")
+app.add_typer(datamarket.app, name="datamarket")
 app.add_typer(agent.app, name="agent")
 app.add_typer(bench.app, name="bench")
 app.add_typer(audit.app, name="audit")

@@ -1,0 +1,126 @@
+"""The P3 flow through the command line: a robust task and a secure round, step by step."""
+
+from __future__ import annotations
+
+import pytest
+
+from mercato.agents.store import AgentStore
+from mercato.protocols.datamarket.agents import ACCURACY_KEY
+
+from .datamarket_helpers import (
+    DATA_OWNERS,
+    PER_UPDATE,
+    act_all,
+    join_all,
+    post,
+    register_data_owners,
+)
+from .helpers import MODEL, Cli, address
+
+pytestmark = pytest.mark.rpc
+
+
+def test_robust_task_pays_every_data_owner(market_cli: Cli) -> None:
+    cli = market_cli
+    register_data_owners(cli)
+    posted = post(cli, 4, 2, "robust", "--rule", "multikrum")
+    task_id = posted["id"]
+    owners = DATA_OWNERS[:4]
+
+    joined = join_all(cli, task_id, 4)
+    acted, aggregated = [], []
+    for _ in range(2):
+        acted.append(act_all(cli, task_id, 4))
+        aggregated.append(cli.json("datamarket", "aggregate", task_id, "--account", MODEL))
+    checked = cli.json("datamarket", "check", task_id, 2)
+    finished = cli.json("datamarket", "finish", task_id, "--account", MODEL)
+    chain = cli.market().chain
+    before = {account: chain.balance(address(account)) for account in owners}
+    withdrawn = {
+        account: cli.json("datamarket", "withdraw", "--account", account)["withdrawn"]
+        for account in owners
+    }
+    arrived = {account: chain.balance(address(account)) - before[account] for account in owners}
+    shown = cli.json("datamarket", "show", task_id)
+
+    # 2f + 3 <= 4 data owners: Multi-Krum may exclude none (f = 0) but still scores each
+    assert (posted["status"], posted["mode"], posted["rule"], posted["max_excluded"]) == (
+        "joining", "robust", "multikrum", 0
+    )  # fmt: skip
+    assert (posted["reward"], posted["per_update"]) == (8 * PER_UPDATE, PER_UPDATE)
+    assert 0.0 < posted["accuracy_before"] <= 1.0
+    assert [j["index"] for j in joined] == [0, 1, 2, 3]
+    assert (joined[-1]["task"]["status"], joined[-1]["task"]["phase"]) == ("running", "submit")
+    assert {(a["phase"], a["posted"]) for r in acted for a in r} == {("submit", "update")}
+    for number, result in enumerate(aggregated, start=1):
+        assert (result["round"], result["used"], result["excluded"]) == (number, [0, 1, 2, 3], [])
+        assert len(result["scores"]) == 4 and result["paid_each"] == PER_UPDATE
+    assert aggregated[0]["task"]["round"] == 2 and aggregated[1]["task"]["status"] == "finished"
+    assert (checked["ok"], checked["mode"]) == (True, "robust")
+    assert finished["accuracy_before"] == posted["accuracy_before"]
+    assert 0.0 < finished["accuracy_after"] <= 1.0 and finished["rounds_finalised"] == 2
+    assert withdrawn == arrived == dict.fromkeys(owners, 2 * PER_UPDATE)  # anvil is gas-free
+    assert shown["outcome"] == {"status": "finished", "paid": 8 * PER_UPDATE, "refund": 0}
+    assert [r["finalised"]["paid_each"] for r in shown["rounds"]] == [PER_UPDATE] * 2
+    assert [list(r["finalised"]["scores"]) for r in shown["rounds"]] == [["0", "1", "2", "3"]] * 2
+    assert not any(shown["owed"].values())
+    assert [m["address"] for m in shown["members"]] == [address(a) for a in owners]
+
+
+def test_secure_round_is_checked_from_public_data(market_cli: Cli) -> None:
+    cli = market_cli
+    register_data_owners(cli)
+    task_id = post(cli, 3, 1, "secure")["id"]
+
+    joined = join_all(cli, task_id, 3)
+    phases = [act_all(cli, task_id, 3) for _ in range(3)]
+    aggregated = cli.json("datamarket", "aggregate", task_id, "--account", MODEL)
+    checked = cli.json("datamarket", "check", task_id, 1)
+    withdrawn = cli.json("datamarket", "withdraw", "--account", DATA_OWNERS[0])
+
+    assert joined[-1]["task"]["phase"] == "shares"  # round 1's keys came with the joins
+    assert [[a["posted"] for a in p] for p in phases] == [
+        ["shares"] * 3, ["update"] * 3, ["reveal"] * 3
+    ]  # fmt: skip
+    assert phases[-1][-1]["task"]["phase"] == "aggregate"
+    assert (aggregated["used"], aggregated["excluded"], aggregated["scores"]) == ([0, 1, 2], [], [])
+    assert aggregated["task"]["status"] == "finished"
+    assert (checked["ok"], checked["mode"]) == (True, "secure")
+    assert withdrawn == {"address": address(DATA_OWNERS[0]), "withdrawn": PER_UPDATE}
+
+
+MAX_AGENT_PASSES = 4
+
+
+def test_agents_run_a_task_and_exclude_the_poisoner(market_cli: Cli) -> None:
+    cli = market_cli
+    register_data_owners(cli)
+    posted = post(cli, 6, 1, "robust", "--rule", "multikrum", "--max-excluded", 1)
+    task_id = posted["id"]
+    poisoner = 2
+    agents = [
+        ("--role", "market-data-owner", "--dataset", "digits", "--data-owners", 6, "--part", part,
+         *(("--poison", "scale") if part == poisoner else ()), "--account", account)
+        for part, account in enumerate(DATA_OWNERS)
+    ]  # fmt: skip
+    agents.append(("--role", "market-model-owner", "--dataset", "digits", "--name", "mo",
+                   "--account", MODEL))  # fmt: skip
+
+    # each agent in turn, in-process with --once, until everyone has withdrawn
+    for _ in range(MAX_AGENT_PASSES):
+        for args in agents:
+            cli.agent(*args)
+        shown = cli.json("datamarket", "show", task_id)
+        if shown["outcome"] is not None and not any(shown["owed"].values()):
+            break
+    with AgentStore(cli.home / "agents" / "mo.sqlite") as store:
+        accuracy = store.get("mo", f"{ACCURACY_KEY}{task_id}")
+    finished = cli.json("datamarket", "finish", task_id, "--account", MODEL)
+
+    [round_one] = shown["rounds"]
+    assert shown["outcome"] == {"status": "finished", "paid": 6 * PER_UPDATE, "refund": 0}
+    assert round_one["finalised"]["excluded"] == [poisoner]  # Multi-Krum caught the attack
+    assert round_one["finalised"]["paid_each"] == PER_UPDATE + PER_UPDATE // 5
+    assert not any(shown["owed"].values())  # every agent withdrew
+    # the agent fine-tuned the head the post recorded: the command gets the same accuracy
+    assert accuracy == finished["accuracy_after"]
