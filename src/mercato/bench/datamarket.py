@@ -318,7 +318,6 @@ def run_datamarket_bench(
     parameters: int = DEFAULT_PARAMETERS,
     repeats: int = DEFAULT_REPEATS,
     accuracy: bool = True,
-    accuracy_rounds: int | None = None,
     start: StartPhase | None = None,
 ) -> DataMarketBenchReport:
     """Measure P3 on the node at ``rpc_url`` (else embedded): chain, secure aggregation of
@@ -346,9 +345,8 @@ def run_datamarket_bench(
     advance(1)
     market: MarketAccuracy | None = None
     if accuracy:
-        options: dict[str, Any] = {} if accuracy_rounds is None else {"rounds": accuracy_rounds}
         advance = phase("accuracy (market simulations)", runs_of(data_owners, RULES, POISONS))
-        market = market_accuracy(data_owners, progress=advance, **options)
+        market = market_accuracy(data_owners, progress=advance)
     else:
         notes.append("accuracy skipped (--skip-accuracy)")
     return DataMarketBenchReport(
