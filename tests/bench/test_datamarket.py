@@ -280,3 +280,16 @@ def test_the_command_refuses_too_few_data_owners() -> None:
 
     assert result.exit_code != 0
     assert "--data-owners" in result.output
+
+
+def test_the_table_prints_the_chain_time_beside_the_papers() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["bench", "datamarket", "--skip-accuracy", "--data-owners", "4", "--params", "300",
+         "--repeats", "1"],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "P3 secure data market (OmniLytics), 4 data owners, embedded" in result.output
+    assert "< 0.5" in result.output
+    assert "accuracy skipped" in result.output
