@@ -1,11 +1,21 @@
-"""The P3 flow through the command line: a robust task and a secure round, step by step."""
+"""The P3 flow through the command line: a robust task and a secure round step by step,
+agents as in-process runs, deadlines, and a wrong aggregate caught by ``check``."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mercato.agents.store import AgentStore
+from mercato.chain.accounts import dev_account
+from mercato.errors import IntegrityError
+from mercato.ml.model_parts import apply_update
+from mercato.ml.trainers.weights import weights_to_bytes
+from mercato.protocols.datamarket import history
 from mercato.protocols.datamarket.agents import ACCURACY_KEY
+from mercato.protocols.datamarket.aggregation import secure_mean
+from mercato.protocols.datamarket.data_owner import load_model
+from mercato.storage.base import hash_bytes
 
 from .datamarket_helpers import (
     DATA_OWNERS,
@@ -124,3 +134,58 @@ def test_agents_run_a_task_and_exclude_the_poisoner(market_cli: Cli) -> None:
     assert not any(shown["owed"].values())  # every agent withdrew
     # the agent fine-tuned the head the post recorded: the command gets the same accuracy
     assert accuracy == finished["accuracy_after"]
+
+
+def test_deadlines_free_the_money_of_silent_parties(market_cli: Cli) -> None:
+    cli = market_cli
+    register_data_owners(cli)
+    chain = cli.market().chain
+    unfilled = post(cli, 3, 1, "robust", "--join-period", 600)["id"]
+    cli.ok("datamarket", "join", unfilled, "--dataset", "digits", "--part", 0,
+           "--account", DATA_OWNERS[0])  # fmt: skip
+    silent_mo = post(cli, 3, 1, "robust", "--aggregate-period", 600)["id"]
+    join_all(cli, silent_mo, 3)
+    act_all(cli, silent_mo, 3)
+
+    chain.time_travel(600)
+    cancelled = cli.json("datamarket", "advance", unfilled, "--account", DATA_OWNERS[1])
+    claimed = cli.json("datamarket", "claim", silent_mo, "--account", DATA_OWNERS[1])
+    refunded = cli.json("datamarket", "withdraw", "--account", MODEL)
+    paid = cli.json("datamarket", "withdraw", "--account", DATA_OWNERS[2])
+    no_head_to_tune = cli("datamarket", "finish", unfilled, "--account", MODEL)
+
+    assert (cancelled["status"], cancelled["locked"], cancelled["left_out"]) == (
+        "cancelled", 0, []
+    )  # fmt: skip
+    assert (claimed["status"], claimed["paid"], claimed["paid_each"], claimed["refund"]) == (
+        "expired", 3, PER_UPDATE, 0
+    )  # fmt: skip
+    assert refunded["withdrawn"] == 3 * PER_UPDATE  # the cancelled task's reward
+    assert paid["withdrawn"] == PER_UPDATE
+    assert no_head_to_tune.exit_code == 1
+    assert "was cancelled before it started" in str(no_head_to_tune.exception)
+
+
+def test_check_exposes_a_wrong_secure_aggregate(market_cli: Cli) -> None:
+    cli = market_cli
+    register_data_owners(cli)
+    task_id = post(cli, 3, 1, "secure")["id"]
+    join_all(cli, task_id, 3)
+    for _ in range(3):
+        act_all(cli, task_id, 3)
+    # the model owner finalises the true mean shifted a little, bypassing the command
+    market = cli.market()
+    wrong = (secure_mean(market, task_id, 1).mean + np.float32(0.01)).astype(np.float32)
+    before = load_model(market, history.model_before(market.data_market, task_id, 1))
+    market.data_market.finalise_round(
+        dev_account(MODEL),
+        task_id,
+        model_hash=hash_bytes(market.store.put(weights_to_bytes(apply_update(before, wrong)))),
+        aggregate_hash=hash_bytes(market.store.put(weights_to_bytes(wrong))),
+    )
+
+    result = cli("datamarket", "check", task_id, 1)
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, IntegrityError)
+    assert "the published aggregate is not the sum of the masked updates" in str(result.exception)

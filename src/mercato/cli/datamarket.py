@@ -628,10 +628,10 @@ def act(
         raise InputError(f"you ({me.address}) did not join task {task_id}")
     if task.status is not TaskStatus.RUNNING:
         raise InputError(f"nothing in task {task_id} waits for you: {waiting_text(task)}")
-    if index not in task.waiting_for:
+    if task.phase is Phase.AGGREGATE or index not in task.waiting_for:
         reason = (
             f"round {task.round} waits for the model owner to aggregate"
-            if task.phase is Phase.AGGREGATE
+            if task.phase is Phase.AGGREGATE  # every submitter counts as waiting for the MO
             else f"you dropped out of round {task.round}"
             if index not in task.active_members
             else f"you already posted in the {task.phase.label} phase of round {task.round}"

@@ -210,6 +210,8 @@ def deadline_kind(task: Task) -> str | None:
 def task_record(task: Task, spec: TaskSpec | None) -> dict[str, Any]:
     """A task as the chain holds it (and its rule, from the spec)."""
     running = task.status is TaskStatus.RUNNING
+    # in AGGREGATE every submitter is "active and not done", yet only the MO has to act
+    waiting = running and task.phase is not Phase.AGGREGATE
     return {
         "id": task.task_id,
         "status": task.status.label,
@@ -224,7 +226,7 @@ def task_record(task: Task, spec: TaskSpec | None) -> dict[str, Any]:
         "round": task.round,
         "phase": task.phase.label if running else None,
         "active": list(task.active_members) if running else [],
-        "waiting_for": list(task.waiting_for) if running else [],
+        "waiting_for": list(task.waiting_for) if waiting else [],
         "deadline": task.deadline if deadline_kind(task) else None,
         "deadline_kind": deadline_kind(task),
         "phase_period": task.phase_period,
@@ -429,6 +431,11 @@ def print_tasks(records: list[dict[str, Any]], now: int) -> None:
     console.print(table)
 
 
+def _indices(members: list[int] | None) -> str:
+    """``0,2,3`` for a list of member indices; ``-`` for none."""
+    return ",".join(map(str, members)) if members else "-"
+
+
 def print_task(document: dict[str, Any], now: int) -> None:
     """The text view of :func:`task_document`."""
     t = document["task"]
@@ -468,13 +475,17 @@ def print_task(document: dict[str, Any], now: int) -> None:
         posts, done = r["posts"], r["finalised"]
         ending = ["-", "-", "-", "-"]
         if done is not None:
-            ending = [str(done["used"]), str(done["excluded"]), compact_ether(done["paid_each"]),
-                      hash_hex(done["model_hash"])[:12]]  # fmt: skip
+            ending = [
+                _indices(done["used"]),
+                _indices(done["excluded"]),
+                compact_ether(done["paid_each"]),
+                hash_hex(done["model_hash"])[:12],
+            ]
         elif r["failed"] is not None:
             ending = [f"failed in {r['failed']['phase']}", "-", "-", "-"]
         rounds.add_row(
             str(r["round"]),
-            *(str(posts.get(kind, "-")) for kind in ("keys", "shares", "update", "reveal")),
+            *(_indices(posts.get(kind)) for kind in ("keys", "shares", "update", "reveal")),
             *ending,
         )
     console.print(rounds)
