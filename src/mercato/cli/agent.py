@@ -277,31 +277,32 @@ def _attach_training(
     return f" measuring rounds on {evaluation.name} ({len(evaluation.y)} examples)"
 
 
-def _follow_heads(agent: Agent, market: Market, me: Identity, folder: Path, cut: MarketCut) -> int:
+def _follow_heads(
+    agent: Agent, market: Market, me: Identity, folder: Path, cut: MarketCut, refused: set[int]
+) -> int:
     """Tell the MO agent about each task whose private head ``datamarket post`` recorded in
-    ``folder`` for this market and cut, unless it follows it already; how many are new."""
-    from mercato.cli.datamarket_view import read_heads, task_key
+    ``folder`` for this market; how many it follows now. A head of another cut or another
+    deployment is logged once and added to ``refused``."""
+    from mercato.cli.datamarket_view import read_heads, task_of
     from mercato.ml.trainers.weights import weights_from_bytes
     from mercato.protocols.datamarket import agents, history
     from mercato.protocols.datamarket.model_owner import OwnerModel, final_public
     from mercato.storage.base import hash_hex
 
     state = agent.context.state
-    prefix = task_key(market, 0)[:-1]
     new = 0
     for key, head in read_heads(folder, me.address).items():
-        task_id = int(key.removeprefix(prefix)) if key.startswith(prefix) else 0
-        if not task_id or f"{agents.PRIVATE_KEY}{task_id}" in state:
+        task_id = task_of(market, key)
+        if task_id is None or task_id in refused or f"{agents.PRIVATE_KEY}{task_id}" in state:
             continue
+        problem = ""
         if (head.dataset, head.seed) != (cut.dataset, cut.seed):
-            logger.warning(
-                "%s: task %d was posted with the cut of %s, seed %d; this agent serves %s, seed %d",
-                agent.name, task_id, head.dataset, head.seed, cut.dataset, cut.seed,
-            )  # fmt: skip
-            continue
-        if hash_hex(history.posted(market.data_market, task_id)["model_hash"]) != head.model_hash:
-            logger.warning("%s: the head of task %d belongs to another deployment", agent.name,
-                           task_id)  # fmt: skip
+            problem = f"its head was trained on the cut of {head.dataset}, seed {head.seed}"
+        elif hash_hex(history.posted(market.data_market, task_id)["model_hash"]) != head.model_hash:
+            problem = "its head belongs to another deployment at the same address"
+        if problem:
+            logger.warning("%s: not following task %d: %s", agent.name, task_id, problem)
+            refused.add(task_id)
             continue
         private = weights_from_bytes(bytes.fromhex(head.pretrained))
         agents.follow_task(
@@ -367,11 +368,13 @@ def _attach_market(
     if contribution is None:
         data = market_cut(*cut)
         agents.attach_model_owner(agent, market, me, data.mo, data.test)
-        followed = _follow_heads(agent, market, me, folder, cut)
+        refused: set[int] = set()
+        # before the first step, so that a task finished meanwhile is fine-tuned on replay
+        followed = _follow_heads(agent, market, me, folder, cut, refused)
 
         @agent.every_tick
         def follow_new_heads(ctx: AgentContext) -> None:
-            _follow_heads(agent, market, me, folder, cut)
+            _follow_heads(agent, market, me, folder, cut, refused)
 
         return f" following {followed} task(s) from {heads_file(folder, me.address)}"
 

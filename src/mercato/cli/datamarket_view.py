@@ -87,9 +87,19 @@ def market_cut(dataset: str, data_owners: int, seed: int) -> MarketData:
     The MO's slice and the test split depend on ``dataset`` and ``seed`` only, so a DO that
     uses the seed the task was posted with never holds the MO's examples.
     """
+    from mercato.ml.datasets import load_dataset
     from mercato.ml.market_sim import market_data
+    from mercato.ml.seed import check_seed
 
-    return market_data(dataset, data_owners, seed=seed)
+    load_dataset(dataset)  # an unknown name or seed is said as such, not as a failed cut
+    check_seed(seed)
+    try:
+        return market_data(dataset, data_owners, seed=seed)
+    except InputError as exc:
+        raise InputError(
+            f"{dataset} cannot be cut into parts for {data_owners} data owners with seed "
+            f"{seed}; try another number of data owners or seed ({exc})"
+        ) from None
 
 
 # local files ----------------------------------------------------------------------------
@@ -123,6 +133,13 @@ Entry = TypeVar("Entry", OwnerHead, JoinedPart)
 def task_key(market: Market, task_id: int) -> str:
     """The key of a task's entry in the local files."""
     return f"{market.data_market.address.lower()}/{task_id}"
+
+
+def task_of(market: Market, key: str) -> int | None:
+    """The task id of an entry key if the entry belongs to this market, else None."""
+    prefix, _, task = key.rpartition("/")
+    same = prefix == market.data_market.address.lower() and task.isdigit()
+    return int(task) if same else None
 
 
 def heads_file(folder: Path, address: str) -> Path:
