@@ -371,10 +371,19 @@ def _attach_market(
         refused: set[int] = set()
         # before the first step, so that a task finished meanwhile is fine-tuned on replay
         followed = _follow_heads(agent, market, me, folder, cut, refused)
+        reported: set[str] = set()
 
         @agent.every_tick
         def follow_new_heads(ctx: AgentContext) -> None:
             _follow_heads(agent, market, me, folder, cut, refused)
+            for key in ctx.state.keys(agents.ACCURACY_KEY):
+                if key not in reported:
+                    reported.add(key)
+                    logger.info(
+                        "%s: task %s: private head fine-tuned, %.1f%% right on the test split",
+                        agent.name, key.removeprefix(agents.ACCURACY_KEY),
+                        100 * float(ctx.state.get(key)),
+                    )  # fmt: skip
 
         return f" following {followed} task(s) from {heads_file(folder, me.address)}"
 
@@ -389,8 +398,10 @@ def _attach_market(
             return False
 
     agents.attach_data_owner(agent, market, me, contribution, same_cut)
+    part = contribution.data
     what = (
-        f" with part {contribution.data.name} of the cut for {cut.data_owners} DOs, seed {cut.seed}"
+        f" with {part.name} ({len(part.y)} examples, seed {cut.seed}), joining tasks for "
+        f"{cut.data_owners} data owners"
     )
     poisoner = contribution.poisoner
     if poisoner is not None:
