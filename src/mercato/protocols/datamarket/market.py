@@ -120,7 +120,10 @@ class Task:
 
     @property
     def waiting_for(self) -> tuple[int, ...]:
-        """Indices of the DOs that still have to post in the current phase."""
+        """Indices of the DOs that still have to post in the current phase (none while the
+        round waits for the MO's aggregation)."""
+        if self.phase is Phase.AGGREGATE:
+            return ()
         return members_of(self.active & ~self.done)
 
 
