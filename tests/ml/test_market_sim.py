@@ -234,6 +234,8 @@ def test_run_market_is_deterministic() -> None:
     [
         ({"rule": "krum"}, "no aggregation rule named 'krum'"),
         ({"rounds": -1}, "rounds"),
+        ({"local_epochs": 1.5}, "local_epochs"),
+        ({"head_epochs": -2}, "head_epochs"),
         ({"poisoners": {10: Poisoner("scale")}}, "poisoner index 10"),
         ({"poisoners": {1: "scale"}}, "must be a Poisoner"),
         ({"f": 4}, "n >= 2f \\+ 3"),
