@@ -59,13 +59,13 @@ def check_datamarket(market: object) -> None:
     assert market["status"] == "finished" and market["mode"] == "robust"
     poisoners = set(market["poisoners"])
     rounds = market["rounds"]
-    assert [r["round"] for r in rounds] == [1, 2, 3]
+    assert [r["round"] for r in rounds] == [1, 2, 3, 4, 5, 6]
     assert all(set(r["excluded"]) == poisoners for r in rounds)  # Multi-Krum, every round
     withdrawn = market["withdrawn"]
     assert not poisoners & set(withdrawn)
     assert len(withdrawn) == 8 and len(set(withdrawn.values())) == 1
     assert sum(withdrawn.values()) == market["reward"]  # excluded shares went to the kept
-    assert market["accuracy_after"] >= market["accuracy_before"] + 0.05
+    assert market["accuracy_after"] >= market["accuracy_before"] + 0.1
 
 
 def test_demo_on_the_embedded_chain() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from mercato.errors import InputError, IntegrityError, MercatoError
 from mercato.ml.datasets import Dataset
-from mercato.ml.market_sim import aggregate_deltas
+from mercato.ml.market_sim import DEFAULT_HEAD_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, aggregate_deltas
 from mercato.ml.model_parts import apply_update
 from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_bytes
 from mercato.protocols.datamarket import history
@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_JOIN_PERIOD = 86400
 DEFAULT_PHASE_PERIOD = 3600
 DEFAULT_AGGREGATE_PERIOD = 3600
-DEFAULT_PRETRAIN_EPOCHS = 30
-DEFAULT_HEAD_EPOCHS = 30
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from mercato.storage.base import BlobStore
 
 ETHER = 10**18
 DATA_OWNERS = 10
-ROUNDS = 3
+ROUNDS = 6
 REWARD = DATA_OWNERS * ROUNDS * ETHER // 100
 MAX_EXCLUDED = 2
 RULE = "multikrum"
