@@ -71,6 +71,7 @@ def deploy_command(
         console.print(f"registry       {deployment.registry}")
         console.print(f"auction house  {deployment.auction_house}")
         console.print(f"training       {deployment.training_market}")
+        console.print(f"data market    {deployment.data_market}")
         console.print(f"chain {deployment.chain_id}; written to {path}")
 
 
