@@ -274,7 +274,7 @@ def post_task(
     assert data_owners >= 3 and data_owners <= MAX_DATA_OWNERS, "datamarket: data owners out of range"
     assert rounds > 0 and rounds <= MAX_ROUNDS, "datamarket: rounds out of range"
     assert mode == SECURE or mode == ROBUST, "datamarket: unknown aggregation mode"
-    # written so that no bound overflows: 2 * t > n is t > n // 2, 2 * f + 3 <= n is f <= (n - 3) // 2
+    # 2 * t > n as t > n // 2, 2 * f + 3 <= n as f <= (n - 3) // 2: no bound can overflow
     if mode == SECURE:
         assert bound > data_owners // 2 and bound <= data_owners, "datamarket: threshold must exceed half the data owners"
     else:
