@@ -19,7 +19,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from mercato.chain.base import Chain
-from mercato.chain.contract import Contract, Event, TxResult
+from mercato.chain.contract import Contract, TxResult
 from mercato.errors import ContractRevert
 from mercato.protocols.datamarket.market import DataMarket, Mode, Phase, Task
 from mercato.protocols.identity import Identity
@@ -277,9 +277,6 @@ class World:
         requests = [self.contract.tx(str(c[0]), *c[1:], sender=sender) for c, sender in calls]
         receipts = self.chain.send_many(requests)
         return [TxResult(receipt, self.contract) for receipt in receipts]
-
-    def events(self, name: str, task_id: int) -> list[Event]:
-        return self.market.events(name, task_id)
 
 
 def encryption_key(account: LocalAccount) -> bytes:
