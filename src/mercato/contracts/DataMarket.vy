@@ -380,6 +380,7 @@ def post_keys(task_id: uint256, public_key: bytes32, seed_commitment: bytes32):
         public_key=public_key,
         seed_commitment=seed_commitment,
     )
+    self._end_phase_if_done(task_id)
 
 
 @external
@@ -393,6 +394,7 @@ def post_shares(task_id: uint256, shares_hash: bytes32):
     index: uint256 = 0
     round, index = self._act(task_id, SHARES)
     log SharesPosted(task_id=task_id, data_owner=msg.sender, round=round, index=index, shares_hash=shares_hash)
+    self._end_phase_if_done(task_id)
 
 
 @external
@@ -407,6 +409,7 @@ def submit(task_id: uint256, update_hash: bytes32):
     index: uint256 = 0
     round, index = self._act(task_id, SUBMIT)
     log UpdateSubmitted(task_id=task_id, data_owner=msg.sender, round=round, index=index, update_hash=update_hash)
+    self._end_phase_if_done(task_id)
 
 
 @external
@@ -420,6 +423,7 @@ def reveal(task_id: uint256, reveal_hash: bytes32):
     index: uint256 = 0
     round, index = self._act(task_id, REVEAL)
     log SharesRevealed(task_id=task_id, data_owner=msg.sender, round=round, index=index, reveal_hash=reveal_hash)
+    self._end_phase_if_done(task_id)
 
 
 @external
@@ -574,11 +578,11 @@ def index_of(task_id: uint256, data_owner: address) -> uint256:
 
 @internal
 def _act(task_id: uint256, phase: uint256) -> (uint256, uint256):
-    """Record that the caller posted in `phase`, ending the phase if it was the last.
+    """Record that the caller posted in `phase`; the caller then logs its post and calls
+    `_end_phase_if_done`.
 
     Returns the round and the caller's index.
     """
-    t: Terms = self._load_terms(task_id)
     p: Progress = self._load_progress(task_id)
     position: uint256 = self._index[task_id][msg.sender]
     assert position != 0, "datamarket: caller did not join this task"
@@ -589,12 +593,18 @@ def _act(task_id: uint256, phase: uint256) -> (uint256, uint256):
     bit: uint256 = 1 << index
     assert p.active & bit != 0, "datamarket: caller dropped out of this round"
     assert p.done & bit == 0, "datamarket: already posted in this phase"
-    round: uint256 = p.round
     p.done |= bit
-    if p.done == p.active:
-        p = self._next_phase(task_id, t, p)
     self._store_progress(task_id, p)
-    return round, index
+    return p.round, index
+
+
+@internal
+def _end_phase_if_done(task_id: uint256):
+    """After a post's own event (so that logs read in order): end the phase if everyone
+    still in it has posted."""
+    p: Progress = self._load_progress(task_id)
+    if p.done == p.active:
+        self._store_progress(task_id, self._next_phase(task_id, self._load_terms(task_id), p))
 
 
 @internal

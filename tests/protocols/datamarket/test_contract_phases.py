@@ -190,6 +190,8 @@ def test_each_post_is_logged_and_the_last_one_starts_the_next_phase(
     if phase is Phase.KEYS:
         keys = world.keys_of(world.dos[2], round_number)
         assert (posted["public_key"], posted["seed_commitment"]) == keys
+    names = [e.name for e in last.events]
+    assert names.index(POSTED_EVENT[phase]) < names.index("PhaseStarted")  # logs read in order
     following = next_phase(mode, phase)
     period = AGGREGATE_PERIOD if following is Phase.AGGREGATE else PHASE_PERIOD
     deadline = world.chain.timestamp() + period
