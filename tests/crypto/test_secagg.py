@@ -205,7 +205,12 @@ def test_revealing_the_wrong_half_is_rejected(updates: np.ndarray) -> None:
 
 @pytest.mark.parametrize(
     ("peers", "threshold"),
-    [({0: bytes(32)}, 2), ({1: b"short"}, 2), ({1: bytes(32), 2: bytes(32)}, 4), ({1: bytes(32)}, 1)],
+    [
+        ({0: bytes(32)}, 2),
+        ({1: b"short"}, 2),
+        ({1: bytes(32), 2: bytes(32)}, 4),
+        ({1: bytes(32)}, 1),
+    ],
 )
 def test_bad_peers_or_threshold_are_rejected(peers: dict[int, bytes], threshold: int) -> None:
     # prepare
