@@ -263,4 +263,3 @@ def round_context(market: str, training_id: int, round_number: int) -> bytes:
 def job_context(market: str, training_id: int, instance_id: int, round_number: int) -> bytes:
     """Associated data of a job's sealed model."""
     return f"mercato/p2/job/{market.lower()}/{training_id}/{instance_id}/{round_number}".encode()
-
