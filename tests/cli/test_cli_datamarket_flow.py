@@ -1,18 +1,21 @@
 """The P3 flow through the command line: a robust task and a secure round step by step,
-agents as in-process runs, deadlines, and a wrong aggregate caught by ``check``."""
+agents as separate processes, deadlines, and a wrong aggregate caught by ``check``."""
 
 from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from mercato.agents.store import AgentStore
 from mercato.chain.accounts import dev_account
 from mercato.errors import IntegrityError
 from mercato.ml.model_parts import apply_update
 from mercato.ml.trainers.weights import weights_to_bytes
 from mercato.protocols.datamarket import history
-from mercato.protocols.datamarket.agents import ACCURACY_KEY
 from mercato.protocols.datamarket.aggregation import secure_mean
 from mercato.protocols.datamarket.data_owner import load_model
 from mercato.storage.base import hash_bytes
@@ -26,6 +29,7 @@ from .datamarket_helpers import (
     register_data_owners,
 )
 from .helpers import MODEL, Cli, address
+from .training_helpers import agent_logs, spawn_daemon, stop_all
 
 pytestmark = pytest.mark.rpc
 
@@ -99,41 +103,74 @@ def test_secure_round_is_checked_from_public_data(market_cli: Cli) -> None:
     assert withdrawn == {"address": address(DATA_OWNERS[0]), "withdrawn": PER_UPDATE}
 
 
-MAX_AGENT_PASSES = 4
+COMPLETION_TIMEOUT_S = 120
+POLL_S = 0.5
 
 
-def test_agents_run_a_task_and_exclude_the_poisoner(market_cli: Cli) -> None:
+def test_agent_processes_run_a_task_and_exclude_the_poisoner(market_cli: Cli) -> None:
     cli = market_cli
     register_data_owners(cli)
     posted = post(cli, 6, 1, "robust", "--rule", "multikrum", "--max-excluded", 1)
     task_id = posted["id"]
     poisoner = 2
-    agents = [
-        ("--role", "market-data-owner", "--dataset", "digits", "--data-owners", 6, "--part", part,
-         *(("--poison", "scale") if part == poisoner else ()), "--account", account)
+    roles = {
+        f"data-owner-{part}": (
+            "--role", "market-data-owner", "--dataset", "digits", "--data-owners", 6,
+            "--part", part, *(("--poison", "scale") if part == poisoner else ()),
+            "--account", account,
+        )
         for part, account in enumerate(DATA_OWNERS)
-    ]  # fmt: skip
-    agents.append(("--role", "market-model-owner", "--dataset", "digits", "--name", "mo",
-                   "--account", MODEL))  # fmt: skip
+    }  # fmt: skip
+    roles["model-owner"] = ("--role", "market-model-owner", "--dataset", "digits",
+                            "--account", MODEL)  # fmt: skip
+    logs = cli.home / "logs"
+    logs.mkdir()
 
-    # each agent in turn, in-process with --once, until everyone has withdrawn
-    for _ in range(MAX_AGENT_PASSES):
-        for args in agents:
-            cli.agent(*args)
-        shown = cli.json("datamarket", "show", task_id)
-        if shown["outcome"] is not None and not any(shown["owed"].values()):
-            break
-    with AgentStore(cli.home / "agents" / "mo.sqlite") as store:
-        accuracy = store.get("mo", f"{ACCURACY_KEY}{task_id}")
+    # one process per participant, each its own `mercato agent run`
+    processes = {name: spawn_daemon(cli, logs / f"{name}.log", *a) for name, a in roles.items()}
+    try:
+        shown = _wait_until_withdrawn(cli, task_id, processes, logs)
+        tuned = _wait_for_log(logs / "model-owner.log", "private head fine-tuned", processes)
+    finally:
+        codes = stop_all(processes)
     finished = cli.json("datamarket", "finish", task_id, "--account", MODEL)
 
+    assert codes == dict.fromkeys(roles, 0), agent_logs(logs)
     [round_one] = shown["rounds"]
     assert shown["outcome"] == {"status": "finished", "paid": 6 * PER_UPDATE, "refund": 0}
-    assert round_one["finalised"]["excluded"] == [poisoner]  # Multi-Krum caught the attack
+    excluded = round_one["finalised"]["excluded"]
+    members = [m["address"] for m in shown["members"]]  # in join order, not part order
+    assert [members[i] for i in excluded] == [address(DATA_OWNERS[poisoner])]  # Multi-Krum
     assert round_one["finalised"]["paid_each"] == PER_UPDATE + PER_UPDATE // 5
-    assert not any(shown["owed"].values())  # every agent withdrew
     # the agent fine-tuned the head the post recorded: the command gets the same accuracy
-    assert accuracy == finished["accuracy_after"]
+    assert f"{finished['accuracy_after']:.1%}" in tuned
+
+
+def _wait_until_withdrawn(
+    cli: Cli, task_id: int, processes: dict[str, subprocess.Popen[str]], logs: Path
+) -> dict[str, Any]:
+    """``datamarket show --json`` once the task ended and every agent withdrew."""
+    deadline = time.monotonic() + COMPLETION_TIMEOUT_S
+    shown: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        shown = cli.json("datamarket", "show", task_id)
+        if shown["outcome"] is not None and not any(shown["owed"].values()):
+            return shown
+        dead = {name: p.returncode for name, p in processes.items() if p.poll() is not None}
+        assert not dead, f"agents exited early: {dead}\n{agent_logs(logs)}"
+        time.sleep(POLL_S)
+    raise AssertionError(f"task {task_id} not paid out: {shown}\n{agent_logs(logs)}")
+
+
+def _wait_for_log(log: Path, text: str, processes: dict[str, subprocess.Popen[str]]) -> str:
+    """The first line of ``log`` holding ``text``, waiting for it to be written."""
+    deadline = time.monotonic() + COMPLETION_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if text in line:
+                return line
+        time.sleep(POLL_S)
+    raise AssertionError(f"{log.name} never said {text!r}:\n{log.read_text()}")
 
 
 def test_deadlines_free_the_money_of_silent_parties(market_cli: Cli) -> None:
