@@ -20,7 +20,7 @@ from mercato.ml.model_parts import apply_update
 from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_bytes
 from mercato.protocols.datamarket import history
 from mercato.protocols.datamarket.aggregation import secure_mean
-from mercato.protocols.datamarket.data_owner import load_model
+from mercato.protocols.datamarket.data_owner import load_model, load_spec
 from mercato.protocols.datamarket.documents import TaskSpec, update_context
 from mercato.protocols.datamarket.market import (
     MAX_ROUNDS,
@@ -125,9 +125,7 @@ def aggregate(market: Market, me: Identity, task_id: int) -> RoundResult:
     if task.mode is Mode.SECURE:
         mean = secure_mean(market, task_id, task.round).mean
     else:
-        spec = TaskSpec.from_bytes(
-            market.store.get(hash_hex(history.posted(dm, task_id)["spec_hash"]))
-        )
+        spec = load_spec(market, task_id)
         updates, unreadable = _open_updates(market, me, task_id, task.round, submitters)
         if len(unreadable) > task.max_excluded:
             raise IntegrityError(
