@@ -257,7 +257,9 @@ def run_json(*args: str) -> Any:
 
 
 def test_json_on_the_embedded_chain_without_accuracy() -> None:
-    payload = run_json("--skip-accuracy", "--data-owners", "4", "--params", "500", "--repeats", "1")
+    payload = run_json(
+        "--skip-accuracy", "--data-owners", "4", "--parameters", "500", "--repeats", "1"
+    )
 
     assert set(payload) >= REQUIRED_KEYS
     assert payload["backend"] == "embedded"
@@ -285,7 +287,7 @@ def test_the_command_refuses_too_few_data_owners() -> None:
 def test_the_table_prints_the_chain_time_beside_the_papers() -> None:
     result = CliRunner().invoke(
         app,
-        ["bench", "datamarket", "--skip-accuracy", "--data-owners", "4", "--params", "300",
+        ["bench", "datamarket", "--skip-accuracy", "--data-owners", "4", "--parameters", "300",
          "--repeats", "1"],
     )  # fmt: skip
 

@@ -83,7 +83,7 @@ CASES = {
     "bad amount": ((*BID, "--amount", "half", "--account", DATA), "'half' is not an amount"),
     "zero amount": ((*BID, "--amount", "0", "--account", DATA), "--amount must be above 0"),
     "reference not a confirmed SLA": (
-        (*BID, "--amount", "0.5", "--ref", 1, "--account", DATA_2),
+        (*BID, "--amount", "0.5", "--reference", 1, "--account", DATA_2),
         "auction 1 is no confirmed data SLA",
     ),
     "account and keystore": (

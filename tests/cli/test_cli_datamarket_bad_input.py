@@ -321,7 +321,7 @@ def test_bad_input_changes_nothing(waiting: Cli, args: tuple[object, ...], messa
 def test_json_outputs_parse(waiting: Cli) -> None:
     cli = waiting
 
-    tasks = cli.json("datamarket", "tasks")
+    tasks = cli.json("datamarket", "list")
     shown = cli.json("datamarket", "show", 2)
 
     assert [(t["id"], t["status"], t["rule"], t["joined"], t["phase"]) for t in tasks] == [
@@ -337,5 +337,5 @@ def test_json_outputs_parse(waiting: Cli) -> None:
 
 
 def test_text_outputs_run(waiting: Cli) -> None:
-    for args in (("tasks",), ("show", 1), ("show", 2)):
+    for args in (("list",), ("show", 1), ("show", 2)):
         assert waiting.ok("datamarket", *args).stdout

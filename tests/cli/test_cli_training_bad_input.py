@@ -42,7 +42,7 @@ def requested(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             create_model(cli)
             cli.ok("training", "model", "--trainer", "torch-mlp", "--dataset-name", "iris",
                    "--account", MODEL)  # fmt: skip
-            cli.ok("training", "request", "--model", 1, "--dataset", 1, "--per-round", 1,
+            cli.ok("training", "request", "--model", 1, "--dataset", 1, "--subsets-per-round", 1,
                    "--rounds", 2, "--account", MODEL)  # fmt: skip
             yield cli
         finally:
@@ -67,21 +67,23 @@ def _state(cli: Cli) -> tuple[Any, ...]:
     )
 
 
-COS = ("--co", address(COMPUTE), "--co", address(COMPUTE_2), "--co", address(COMPUTE_3))
-LIST = ("training", "list-dataset", "--dataset", "digits", "--data-price", "0.1",
+COS = tuple(
+    arg for i in (COMPUTE, COMPUTE_2, COMPUTE_3) for arg in ("--compute-provider", address(i))
+)
+LIST = ("training", "dataset", "offer", "--dataset", "digits", "--data-price", "0.1",
         "--job-price", "0.01")  # fmt: skip
 REQUEST = ("training", "request", "--dataset", 1)
 AGENT = ("agent", "run", "--once")
 
 CASES: dict[str, tuple[tuple[object, ...], str]] = {
     # reading
-    "unknown dataset": (("training", "dataset", 7), "no dataset 7 (there are 1)"),
-    "dataset zero": (("training", "dataset", 0), "no dataset 0 (there are 1)"),
+    "unknown dataset": (("training", "dataset", "show", 7), "no dataset 7 (there are 1)"),
+    "dataset zero": (("training", "dataset", "show", 0), "no dataset 0 (there are 1)"),
     "unknown training": (("training", "show", 5), "no training 5 (there are 1)"),
-    # list-dataset
+    # dataset offer
     "lister lacks the role": (
         (*LIST, "--subsets", 2, "--replicas", 2, *COS, "--account", MODEL),
-        "listing a dataset needs the data-owner role",
+        "offering a dataset needs the data-owner role",
     ),
     "holder not registered": (
         (
@@ -91,12 +93,12 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
             "--replicas",
             2,
             *COS[:4],
-            "--co",
+            "--compute-provider",
             address(STRANGER),
             "--account",
             DATA,
         ),
-        f"--co {address(STRANGER)} is not a registered compute provider",
+        f"--compute-provider {address(STRANGER)} is not a registered compute provider",
     ),
     "too few compute providers": (
         (*LIST, "--subsets", 2, "--replicas", 3, *COS[:4], "--account", DATA),
@@ -124,7 +126,8 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
     "two-class dataset": (
         (
             "training",
-            "list-dataset",
+            "dataset",
+            "offer",
             "--dataset",
             "breast_cancer",
             "--subsets",
@@ -152,7 +155,8 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
     "unknown dataset name": (
         (
             "training",
-            "list-dataset",
+            "dataset",
+            "offer",
             "--dataset",
             "digit",
             "--subsets",
@@ -172,7 +176,8 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
     "bad price": (
         (
             "training",
-            "list-dataset",
+            "dataset",
+            "offer",
             "--dataset",
             "digits",
             "--subsets",
@@ -190,8 +195,8 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
         "'lots' is not an amount",
     ),
     "holder not an address": (
-        (*LIST, "--subsets", 2, "--replicas", 2, "--co", "0x1234", "--account", DATA),
-        "--co '0x1234' is not an address",
+        (*LIST, "--subsets", 2, "--replicas", 2, "--compute-provider", "0x1234", "--account", DATA),
+        "--compute-provider '0x1234' is not an address",
     ),
     # model
     "unknown trainer": (
@@ -228,7 +233,7 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
             "numpy-logreg",
             "--dataset-name",
             "digits",
-            "--lr",
+            "--learning-rate",
             "-1",
             "--account",
             MODEL,
@@ -252,23 +257,23 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
     ),
     # request
     "unknown model": (
-        (*REQUEST, "--model", 9, "--per-round", 1, "--rounds", 1, "--account", MODEL),
+        (*REQUEST, "--model", 9, "--subsets-per-round", 1, "--rounds", 1, "--account", MODEL),
         "no model 9 (there are 2)",
     ),
     "someone else's model": (
-        (*REQUEST, "--model", 1, "--per-round", 1, "--rounds", 1, "--account", DATA),
+        (*REQUEST, "--model", 1, "--subsets-per-round", 1, "--rounds", 1, "--account", DATA),
         f"model 1 belongs to {address(MODEL)}",
     ),
     "more subsets a round than the dataset has": (
-        (*REQUEST, "--model", 1, "--per-round", 3, "--rounds", 1, "--account", MODEL),
-        "--per-round must be 1 to 2, got 3",
+        (*REQUEST, "--model", 1, "--subsets-per-round", 3, "--rounds", 1, "--account", MODEL),
+        "--subsets-per-round must be 1 to 2, got 3",
     ),
     "zero rounds": (
-        (*REQUEST, "--model", 1, "--per-round", 1, "--rounds", 0, "--account", MODEL),
+        (*REQUEST, "--model", 1, "--subsets-per-round", 1, "--rounds", 0, "--account", MODEL),
         "--rounds must be 1 to 255, got 0",
     ),
     "model of another shape": (
-        (*REQUEST, "--model", 2, "--per-round", 1, "--rounds", 1, "--account", MODEL),
+        (*REQUEST, "--model", 2, "--subsets-per-round", 1, "--rounds", 1, "--account", MODEL),
         "model 2 takes 4 features and 3 classes; dataset 1 (digits) has 64 features",
     ),
     "request on an unknown dataset": (
@@ -279,7 +284,7 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
             4,
             "--model",
             1,
-            "--per-round",
+            "--subsets-per-round",
             1,
             "--rounds",
             1,
@@ -362,8 +367,8 @@ def test_bad_input_changes_nothing(requested: Cli, args: tuple[object, ...], mes
 def test_json_outputs_parse(requested: Cli) -> None:
     cli = requested
 
-    datasets = cli.json("training", "datasets")
-    dataset = cli.json("training", "dataset", 1)
+    datasets = cli.json("training", "dataset", "list")
+    dataset = cli.json("training", "dataset", "show", 1)
     trainings = cli.json("training", "list")
     shown = cli.json("training", "show", 1)
 
@@ -389,5 +394,5 @@ def test_json_outputs_parse(requested: Cli) -> None:
 
 
 def test_text_outputs_run(requested: Cli) -> None:
-    for args in (("datasets",), ("dataset", 1), ("list",), ("show", 1)):
+    for args in (("dataset", "list"), ("dataset", "show", 1), ("list",), ("show", 1)):
         assert requested.ok("training", *args).stdout

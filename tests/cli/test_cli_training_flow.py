@@ -64,11 +64,11 @@ def test_p2_flow_with_agent_processes(market_cli: Cli) -> None:
     }
     processes = {name: spawn_daemon(cli, logs / f"{name}.log", *a) for name, a in roles.items()}
     try:
-        # the DO's agent rebuilds its private listing from the plan list-dataset records
+        # the DO's agent rebuilds its private listing from the plan `dataset offer` records
         listed = list_digits(cli, 2, 2)
         model_id = create_model(cli)
         requested = cli.json("training", "request", "--model", model_id, "--dataset",
-                             listed["id"], "--per-round", 1, "--rounds", 2,
+                             listed["id"], "--subsets-per-round", 1, "--rounds", 2,
                              "--account", MODEL)  # fmt: skip
         shown = _wait_until_paid(cli, requested["id"], processes, logs)
     finally:
@@ -110,7 +110,7 @@ def test_cancel_refunds_the_model_owner(market_cli: Cli) -> None:
     listed = list_digits(cli, 2, 3)
     model_id = create_model(cli)
     requested = cli.json("training", "request", "--model", model_id, "--dataset", listed["id"],
-                         "--per-round", 2, "--rounds", 3, "--account", MODEL)  # fmt: skip
+                         "--subsets-per-round", 2, "--rounds", 3, "--account", MODEL)  # fmt: skip
 
     cancelled = cli.json("training", "cancel", requested["id"], "--account", MODEL)
     withdrawn = cli.json("training", "withdraw", "--account", MODEL)
@@ -134,7 +134,8 @@ def test_a_lazy_compute_provider_is_outvoted_reported_and_slashed(market_cli: Cl
     listed = list_digits(cli, 2, 3)  # every provider holds one replica of each subset
     model_id = create_model(cli)
     training_id = cli.json("training", "request", "--model", model_id, "--dataset", listed["id"],
-                           "--per-round", 1, "--rounds", 1, "--account", MODEL)["id"]  # fmt: skip
+                           "--subsets-per-round", 1, "--rounds", 1,
+                           "--account", MODEL)["id"]  # fmt: skip
     agents = [
         ("--role", "compute-provider", "--account", COMPUTE),
         ("--role", "compute-provider", "--account", COMPUTE_2),

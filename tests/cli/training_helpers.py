@@ -28,10 +28,10 @@ def register_computes(cli: Cli) -> None:
 
 
 def list_digits(cli: Cli, subsets: int, replicas: int, *extra: object) -> dict[str, object]:
-    """``training list-dataset`` of digits by DATA over the three compute providers."""
-    cos = [arg for index in COMPUTES for arg in ("--co", address(index))]
+    """``training dataset offer`` of digits by DATA over the three compute providers."""
+    cos = [arg for index in COMPUTES for arg in ("--compute-provider", address(index))]
     listed: dict[str, object] = cli.json(
-        "training", "list-dataset", "--dataset", "digits", "--subsets", subsets,
+        "training", "dataset", "offer", "--dataset", "digits", "--subsets", subsets,
         "--replicas", replicas, *cos, "--data-price", "0.1", "--job-price", "0.01",
         "--account", DATA, *extra,
     )  # fmt: skip
@@ -42,7 +42,7 @@ def create_model(cli: Cli, *extra: object) -> int:
     """``training model``: a softmax regression of digits by MODEL; returns its id."""
     created = cli.json(
         "training", "model", "--trainer", "numpy-logreg", "--dataset-name", "digits",
-        "--epochs", 1, "--lr", "0.01", "--batch-size", 32, "--account", MODEL, *extra,
+        "--epochs", 1, "--learning-rate", "0.01", "--batch-size", 32, "--account", MODEL, *extra,
     )  # fmt: skip
     return int(created["id"])
 

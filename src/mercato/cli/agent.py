@@ -6,7 +6,7 @@ resumes where it stopped. The roles:
 
 - P1, procurement auctions: ``client``, ``provider`` (of one ``--category``), ``arbiter``;
 - P2, collaborative training: ``data-owner`` (verifies joins, approves requests; it rebuilds
-  each dataset's private listing from the split plan ``mercato training list-dataset``
+  each dataset's private listing from the split plan ``mercato training dataset offer``
   recorded in the same ``--state-dir``), ``compute-provider`` (joins, trains each drawn
   job) and ``model-owner`` (runs the rounds, reviews every job, reports fraud, completes);
 - P3, the secure data market: ``market-model-owner`` (aggregates every round of its tasks;

@@ -78,8 +78,10 @@ IdArgument = typer.Argument(..., help="Auction id (see `mercato auction list`)."
 RequirementsOption = typer.Option(
     ..., "--requirements", help="Requirements document (JSON, see `Requirements`)."
 )
-RefOption = typer.Option(
-    None, "--ref", help="Id of an earlier confirmed SLA you won in this category (repeat)."
+ReferenceOption = typer.Option(
+    None,
+    "--reference",
+    help="Id of an earlier auction whose confirmed SLA you won in this category (repeat).",
 )
 
 
@@ -261,7 +263,9 @@ def create(
     ),
     arbiter: str = typer.Option(..., "--arbiter", help="Address of a registered arbiter."),
     duration: int = typer.Option(DEFAULT_DURATION, "--duration", help="Seconds of bidding."),
-    min_refs: int = typer.Option(0, "--min-refs", help="Confirmed SLAs each bid must cite."),
+    min_refs: int = typer.Option(
+        0, "--min-references", help="Confirmed SLAs each bid must cite (--reference)."
+    ),
     rpc_url: str = RpcUrlOption,
     account: int = AccountOption,
     keystore: Path = KeystoreOption,
@@ -273,7 +277,7 @@ def create(
     if not 0 < duration <= MAX_DURATION:
         raise InputError(f"--duration must be 1 to {MAX_DURATION} seconds, got {duration}")
     if not 0 <= min_refs <= MAX_REFERENCES:
-        raise InputError(f"--min-refs must be 0 to {MAX_REFERENCES}, got {min_refs}")
+        raise InputError(f"--min-references must be 0 to {MAX_REFERENCES}, got {min_refs}")
     arbiter_address = checksum_address(arbiter, "--arbiter")
     me = identity(account, keystore)
     if same_address(arbiter_address, me.address):
@@ -313,7 +317,7 @@ def bid(
     auction_id: int = IdArgument,
     category: str = typer.Option(..., "--category", help="data, algorithm or infrastructure."),
     amount: str = typer.Option(..., "--amount", help="Price asked, e.g. 0.5 or 0.5eth."),
-    refs: list[int] = RefOption,
+    refs: list[int] = ReferenceOption,
     rpc_url: str = RpcUrlOption,
     account: int = AccountOption,
     keystore: Path = KeystoreOption,
@@ -326,7 +330,7 @@ def bid(
         raise InputError("--amount must be above 0")
     references = sorted(set(refs or []))
     if len(references) != len(refs or []):
-        raise InputError("--ref: each reference may be cited once")
+        raise InputError("--reference: each reference may be cited once")
     if len(references) > MAX_REFERENCES:
         raise InputError(f"a bid cites at most {MAX_REFERENCES} references")
     me = identity(account, keystore)
@@ -352,7 +356,7 @@ def bid(
         )
     if len(references) < auction.min_refs:
         raise InputError(
-            f"auction {auction_id} requires {auction.min_refs} references (--ref), "
+            f"auction {auction_id} requires {auction.min_refs} references (--reference), "
             f"you cite {len(references)}"
         )
     for ref in references:
@@ -375,15 +379,15 @@ def bid(
 def _check_reference(market: Market, ref: int, category: Category, bidder: str) -> None:
     count = market.auction_house.auction_count()
     if ref <= 0 or ref > count:
-        raise InputError(f"--ref {ref}: no auction {ref} (there are {count})")
+        raise InputError(f"--reference {ref}: no auction {ref} (there are {count})")
     earlier = market.auction_house.auction(ref)
     confirmed = earlier.status is Status.CONFIRMED or (
         earlier.status is Status.ARBITRATED and earlier.paid_mask & (1 << category)
     )
     if not confirmed:
-        raise InputError(f"--ref {ref}: auction {ref} is no confirmed {category.label} SLA")
+        raise InputError(f"--reference {ref}: auction {ref} is no confirmed {category.label} SLA")
     if not same_address(earlier.bidders[category], bidder):
-        raise InputError(f"--ref {ref}: you did not win {category.label} in auction {ref}")
+        raise InputError(f"--reference {ref}: you did not win {category.label} in auction {ref}")
 
 
 @app.command("list")

@@ -133,7 +133,7 @@ def datamarket_command(
     ),
     params: int = typer.Option(
         None,
-        "--params",
+        "--parameters",
         min=1,
         help="Parameters of the securely aggregated update (default 100,000).",
     ),

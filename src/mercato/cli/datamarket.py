@@ -101,7 +101,7 @@ POSTED_WHAT = {
     Phase.REVEAL: "revealed shares",
 }
 
-TaskArgument = typer.Argument(..., help="Task id (see `mercato datamarket tasks`).")
+TaskArgument = typer.Argument(..., help="Task id (see `mercato datamarket list`).")
 StateDirOption = typer.Option(
     None,
     "--state-dir",
@@ -825,8 +825,8 @@ def withdraw(
     withdraw_owed("data market", market.data_market, identity(account, keystore), json_output)
 
 
-@app.command("tasks")
-def tasks(
+@app.command("list")
+def list_tasks(
     ctx: typer.Context,
     rpc_url: str = RpcUrlOption,
     json_output: bool = JsonOption,

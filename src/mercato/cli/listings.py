@@ -1,8 +1,8 @@
-"""The data owner's split plans: recorded by ``training list-dataset``, read by the DO agent.
+"""The data owner's split plans: recorded by ``training dataset offer``, read by its agent.
 
 A DO's private view of a dataset (:class:`~mercato.protocols.training.data_owner.Listing`)
 follows from the source data, the split plan and the DO's key alone, so the plan is all
-that needs keeping. ``mercato training list-dataset`` records it in
+that needs keeping. ``mercato training dataset offer`` records it in
 ``training-plans-<address>.json`` in the agent state folder, keyed by the blob hash of the
 manifest it produces (the dataset's ``meta_hash`` on chain). The DO agent rebuilds a
 listing the first time it meets one of its datasets and checks the rebuilt manifest
@@ -183,6 +183,6 @@ class ListingBook(Mapping[int, Listing]):
         if manifest_hash(listing.manifest) != meta_hash:
             raise ProtocolError(
                 f"dataset {dataset_id}: {source} does not reproduce its manifest {meta_hash}; "
-                "list datasets with `mercato training list-dataset` and the same --state-dir"
+                "offer datasets with `mercato training dataset offer` and the same --state-dir"
             )
         return listing

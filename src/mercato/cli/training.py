@@ -70,6 +70,10 @@ app = typer.Typer(
     help="Collaborative training on split, replicated datasets (Somy et al., P2).",
     no_args_is_help=True,
 )
+dataset_app = typer.Typer(
+    help="Datasets: offer one (data owner), list them, show one.", no_args_is_help=True
+)
+app.add_typer(dataset_app, name="dataset")
 
 DEFAULT_LOCAL_EPOCHS = 1
 DEFAULT_MODEL_SEED = 0
@@ -77,7 +81,7 @@ DEFAULT_SPLIT_SEED = 0
 TRAINER_KINDS = ("numpy-logreg", "torch-mlp")
 
 TrainingArgument = typer.Argument(..., help="Training id (see `mercato training list`).")
-DatasetArgument = typer.Argument(..., help="Dataset id (see `mercato training datasets`).")
+DatasetArgument = typer.Argument(..., help="Dataset id (see `mercato training dataset list`).")
 StateDirOption = typer.Option(
     None,
     "--state-dir",
@@ -172,8 +176,8 @@ def _check_fits(market: Market, model_id: int, dataset: Dataset) -> None:
 
 
 # data owner ---------------------------------------------------------------------------
-@app.command("list-dataset")
-def list_dataset(
+@dataset_app.command("offer")
+def offer_dataset(
     ctx: typer.Context,
     dataset: str = typer.Option(
         ..., "--dataset", help="Sample dataset: digits, breast_cancer, wine or iris."
@@ -182,8 +186,10 @@ def list_dataset(
     replicas: int = typer.Option(
         ..., "--replicas", help=f"Replicas n of each subset (1 to {MAX_REPLICAS})."
     ),
-    cos: list[str] = typer.Option(
-        ..., "--co", help="A registered compute provider to hold replicas (repeat, at least n)."
+    compute_providers: list[str] = typer.Option(
+        ...,
+        "--compute-provider",
+        help="Address of a registered compute provider to hold replicas (repeat, at least n).",
     ),
     data_price: str = typer.Option(..., "--data-price", help="Paid to you per completed training."),
     job_price: str = typer.Option(
@@ -215,19 +221,21 @@ def list_dataset(
     _check_range(subsets, 1, MAX_SUBSETS, "--subsets")
     _check_range(replicas, 1, MAX_REPLICAS, "--replicas")
     prices = _price(data_price, "--data-price"), _price(job_price, "--job-price")
-    holders = [checksum_address(co, "--co") for co in cos]
+    holders = [checksum_address(co, "--compute-provider") for co in compute_providers]
     repeated = sorted({co for co in holders if holders.count(co) > 1})
     if repeated:
-        raise InputError(f"--co {repeated[0]} is given twice: name each compute provider once")
+        raise InputError(
+            f"--compute-provider {repeated[0]} is given twice: name each compute provider once"
+        )
     assign_holders(holders, subsets, replicas)  # at least n distinct holders
     me = identity(account, keystore)
     run = context(ctx)
     market = run.market(rpc_url)
-    require_role(market, me.address, Role.DATA_OWNER, "listing a dataset")
+    require_role(market, me.address, Role.DATA_OWNER, "offering a dataset")
     for co in holders:
         if not market.registry.has_role(co, Role.COMPUTE_PROVIDER):
             raise InputError(
-                f"--co {co} is not a registered compute provider "
+                f"--compute-provider {co} is not a registered compute provider "
                 "(it registers with: mercato register --roles compute-provider)"
             )
     data, _ = seller_and_buyer_parts(dataset)
@@ -237,7 +245,7 @@ def list_dataset(
     folder = state_dir or run.settings.agent_dir
     recorded = RecordedPlan(dataset, plan)
     record_plan(folder, me.address, manifest_hash(listing.manifest), recorded)
-    with console.status(f"listing {dataset}: {subsets} x {replicas} sealed replicas..."):
+    with console.status(f"offering {dataset}: {subsets} x {replicas} sealed replicas..."):
         listed = publish(market, me, data, plan, holders, data_price=prices[0], job_price=prices[1])
     record = market.training_market.dataset(listed.dataset_id)
     if json_output:
@@ -253,8 +261,8 @@ def list_dataset(
     console.print(listed.dataset_id)
 
 
-@app.command("datasets")
-def datasets(
+@dataset_app.command("list")
+def list_datasets(
     ctx: typer.Context,
     rpc_url: str = RpcUrlOption,
     json_output: bool = JsonOption,
@@ -273,7 +281,7 @@ def datasets(
         emit_json([{**dataset_record(d), "name": names[d.dataset_id]} for d in found])
         return
     if not found:
-        console.print("no datasets yet (list one with `mercato training list-dataset`)")
+        console.print("no datasets yet (offer one with `mercato training dataset offer`)")
         return
     table = Table(
         title=f"{len(found)} dataset(s); prices in ETH", box=box.SIMPLE_HEAD, pad_edge=False
@@ -293,8 +301,8 @@ def datasets(
     console.print(table)
 
 
-@app.command("dataset")
-def dataset_show(
+@dataset_app.command("show")
+def show_dataset(
     ctx: typer.Context,
     dataset_id: int = DatasetArgument,
     rpc_url: str = RpcUrlOption,
@@ -398,7 +406,9 @@ def model(
     epochs: int = typer.Option(
         DEFAULT_LOCAL_EPOCHS, "--epochs", help="Local epochs each compute provider runs a round."
     ),
-    lr: float = typer.Option(None, "--lr", help="Learning rate (default: the trainer's)."),
+    learning_rate: float = typer.Option(
+        None, "--learning-rate", help="Learning rate (default: the trainer's)."
+    ),
     batch_size: int = typer.Option(
         None, "--batch-size", help="Mini-batch size (default: the trainer's)."
     ),
@@ -423,8 +433,8 @@ def model(
         "n_features": int(shape.X.shape[1]),
         "n_classes": int(shape.classes.max()) + 1,
     }
-    if lr is not None:
-        params["learning_rate"] = lr
+    if learning_rate is not None:
+        params["learning_rate"] = learning_rate
     if batch_size is not None:
         params["batch_size"] = batch_size
     spec = dict(TRAINERS[trainer](**params).spec())
@@ -457,7 +467,7 @@ def request(
     ctx: typer.Context,
     model_id: int = typer.Option(..., "--model", help="Your model's id."),
     dataset_id: int = typer.Option(..., "--dataset", help="Dataset id."),
-    per_round: int = typer.Option(..., "--per-round", help="Subsets k drawn each round."),
+    per_round: int = typer.Option(..., "--subsets-per-round", help="Subsets k drawn each round."),
     rounds: int = typer.Option(..., "--rounds", help=f"Most rounds (1 to {MAX_ROUNDS})."),
     rpc_url: str = RpcUrlOption,
     account: int = AccountOption,
@@ -471,7 +481,7 @@ def request(
     if not same_address(owner, me.address):
         raise InputError(f"model {model_id} belongs to {owner}; you are {me.address}")
     record = load_dataset(market, dataset_id)
-    _check_range(per_round, 1, record.subsets, "--per-round")
+    _check_range(per_round, 1, record.subsets, "--subsets-per-round")
     _check_range(rounds, 1, MAX_ROUNDS, "--rounds")
     _check_fits(market, model_id, record)
     escrow = escrow_for(record.data_price, record.job_price, per_round, record.replicas, rounds)
