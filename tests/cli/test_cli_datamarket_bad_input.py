@@ -86,8 +86,8 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
     ),
     "reward not divisible": (
         (*POST, "--mode", "robust", "--reward", "1000wei", "--account", MODEL),
-        "--reward 1000wei (1000 wei) does not split into 3 equal shares "
-        "(3 data owners x 1 rounds); try 999 or 1002 wei",
+        "--reward 1000wei (0.000000000000001 ETH) does not split into 3 equal shares "
+        "(3 data owners x 1 rounds); try 0.000000000000000999 or 0.000000000000001002 ETH",
     ),
     "no reward": (
         (*POST, "--mode", "robust", "--reward", "0", "--account", MODEL),

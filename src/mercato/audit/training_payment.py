@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from mercato.audit.report import CheckBuilder, Finding
 from mercato.audit.training_ledger import TrainingLedger
 from mercato.protocols.training.market import TrainingStatus
+from mercato.units import format_ether
 
 
 @dataclass
@@ -52,8 +53,8 @@ def replay(ledger: TrainingLedger) -> tuple[Payout, list[Finding]]:
         if forfeited != held:
             wrong.append(
                 ledger.against_contract(
-                    f"round {round_number}: instance {instance_id} forfeited {forfeited} wei; "
-                    f"it held {held}",
+                    f"round {round_number}: instance {instance_id} forfeited "
+                    f"{format_ether(forfeited)}; it held {format_ether(held)}",
                     round_number,
                 )
             )
@@ -92,7 +93,8 @@ def check_paid_by_the_rules(ledger: TrainingLedger, check: CheckBuilder) -> None
     if int(ledger.request["escrowed"]) != escrowed:
         check.fail(
             ledger.against_contract(
-                f"the MO locked {ledger.request['escrowed']} wei; the training can cost {escrowed}"
+                f"the MO locked {format_ether(int(ledger.request['escrowed']))}; the training "
+                f"can cost {format_ether(escrowed)}"
             )
         )
     payout, wrong = replay(ledger)
@@ -105,8 +107,9 @@ def check_paid_by_the_rules(ledger: TrainingLedger, check: CheckBuilder) -> None
         if (job.pending, job.fraudulent) != rules:
             check.fail(
                 ledger.against_contract(
-                    f"instance {instance_id} holds {job.pending} wei (reported: "
-                    f"{job.fraudulent}); the rules give {rules[0]} (reported: {rules[1]})"
+                    f"instance {instance_id} holds {format_ether(job.pending)} (reported: "
+                    f"{job.fraudulent}); the rules give {format_ether(rules[0])} "
+                    f"(reported: {rules[1]})"
                 )
             )
 
@@ -114,8 +117,9 @@ def check_paid_by_the_rules(ledger: TrainingLedger, check: CheckBuilder) -> None
         if int(ledger.cancelled["refund"]) != training.escrowed:
             check.fail(
                 ledger.against_contract(
-                    f"the cancelled training refunded {ledger.cancelled['refund']} of "
-                    f"{training.escrowed} wei"
+                    f"the cancelled training refunded "
+                    f"{format_ether(int(ledger.cancelled['refund']))} of "
+                    f"{format_ether(training.escrowed)}"
                 )
             )
         check.ran("cancelled before approval: the MO was refunded all it locked")
@@ -137,7 +141,11 @@ def _check_completion(ledger: TrainingLedger, check: CheckBuilder, payout: Payou
         ("the MO's refund", int(completed["refund"]), refund),
     ):
         if logged != rule:
-            check.fail(ledger.against_contract(f"{what}: {logged} wei; the rules give {rule}"))
+            check.fail(
+                ledger.against_contract(
+                    f"{what}: {format_ether(logged)}; the rules give {format_ether(rule)}"
+                )
+            )
     paid = [i for i in ledger.members if payout.pending.get(i, 0)]
     rules = [
         (ledger.dataset.owner, paid_owner),
@@ -151,13 +159,21 @@ def _check_completion(ledger: TrainingLedger, check: CheckBuilder, payout: Payou
     ]
     if credits != [(who.lower(), amount) for who, amount in rules if amount]:
         check.fail(
-            ledger.against_contract(f"completion credited {credits}; the rules give {rules}")
+            ledger.against_contract(
+                f"completion credited {_credits_text(credits)}; the rules give "
+                f"{_credits_text(rules)}"
+            )
         )
     check.ran(
-        f"the DO got the data price + {payout.to_owner} wei forfeited with no honest replica; "
-        f"{len(paid)} instance(s) their accepted jobs plus their shares of forfeits; the "
-        f"{len(payout.reported)} reported nothing; the MO the rest of its escrow ({refund} wei)"
+        f"the DO got the data price + {format_ether(payout.to_owner)} forfeited with no honest "
+        f"replica; {len(paid)} instance(s) their accepted jobs plus their shares of forfeits; "
+        f"the {len(payout.reported)} reported nothing; the MO the rest of its escrow "
+        f"({format_ether(refund)})"
     )
+
+
+def _credits_text(credits: list[tuple[str, int]]) -> str:
+    return "[" + ", ".join(f"{who} {format_ether(amount)}" for who, amount in credits) + "]"
 
 
 def _time(timestamp: int) -> str:

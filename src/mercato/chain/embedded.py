@@ -25,6 +25,7 @@ from mercato.chain.accounts import dev_accounts
 from mercato.chain.base import Log, Receipt, TxRequest
 from mercato.chain.revert import decode_revert
 from mercato.errors import ChainError, ContractRevert
+from mercato.units import format_ether
 
 EMBEDDED_CHAIN_ID = 31337
 DEV_BALANCE_WEI = 10_000 * 10**18
@@ -237,8 +238,8 @@ class EmbeddedChain:
         """Refuse, as a node does, to send more than the sender holds (py-evm would raise)."""
         if value and self.balance(sender) < value:
             raise ChainError(
-                f"insufficient funds: {sender} holds {self.balance(sender)} wei, "
-                f"and {value} wei were to be sent"
+                f"insufficient funds: {sender} holds {format_ether(self.balance(sender))}, "
+                f"and {format_ether(value)} were to be sent"
             )
 
     def _end_previous_tx(self) -> None:

@@ -49,6 +49,7 @@ from mercato.cli.common import (
     RpcUrlOption,
     console,
     context,
+    format_ether,
     identity,
     parse_amount,
 )
@@ -593,7 +594,7 @@ def run(
                 what = _attach_market(agent, market, me, folder, cut, contribution)
             elif offer is not None:
                 attach_provider(agent, market, me, offer)
-                what = f" selling {offer.asset_class} from {offer.floor} wei"
+                what = f" selling {offer.asset_class} from {format_ether(offer.floor)}"
             elif evaluation is not None:
                 attach_client(agent, market, me, evaluation)
             else:

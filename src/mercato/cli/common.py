@@ -24,6 +24,8 @@ from mercato.protocols.deployment import Deployment
 from mercato.protocols.identity import Identity
 from mercato.protocols.market import Market
 from mercato.storage.base import BlobStore, open_store
+from mercato.units import compact_ether as compact_ether  # re-exported for the commands
+from mercato.units import format_ether as format_ether  # re-exported for the commands
 
 console = Console()
 err_console = Console(stderr=True)
@@ -111,16 +113,6 @@ def parse_amount(text: str) -> int:
     return int(value)
 
 
-def format_ether(wei: int) -> str:
-    return f"{Decimal(wei) / WEI_UNITS['eth']:.6f} ETH"
-
-
-def compact_ether(wei: int) -> str:
-    """A compact ether amount for tables: ``0.9``, ``1``, ``0.000001``."""
-    text = f"{Decimal(wei) / WEI_UNITS['ether']:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def checksum_address(address: str, option: str) -> str:
     """``address`` checksummed; InputError naming ``option`` if it is no address."""
     if not is_address(address):
@@ -134,6 +126,12 @@ def same_address(a: str | None, b: str) -> bool:
 
 def short_address(address: str | None) -> str:
     return "-" if address is None else f"{address[:6]}…{address[-4:]}"
+
+
+def tx_note(tx_hash: str, count: int = 1) -> str:
+    """``(tx 0x12ab…cdef)`` after a summary; ``(5 transactions, first 0x12ab…cdef)``."""
+    short = f"{tx_hash[:6]}…{tx_hash[-4:]}"
+    return f"(tx {short})" if count == 1 else f"({count} transactions, first {short})"
 
 
 def format_time(timestamp: int) -> str:

@@ -30,6 +30,7 @@ from mercato.cli.common import (
     JsonOption,
     KeystoreOption,
     RpcUrlOption,
+    compact_ether,
     console,
     context,
     emit_json,
@@ -210,13 +211,19 @@ def _bound_for(mode: Mode, data_owners: int, threshold: int | None, excluded: in
 def _reward(text: str, data_owners: int, rounds: int) -> int:
     reward = parse_amount(text)
     if not 0 < reward <= MAX_REWARD:
-        raise InputError(f"--reward must be above 0 and at most {MAX_REWARD} wei, got {text}")
+        raise InputError(
+            f"--reward must be above 0 and at most {format_ether(MAX_REWARD)}, got {text}"
+        )
     shares = data_owners * rounds
     if reward % shares:
         lower, higher = reward // shares * shares, (reward // shares + 1) * shares
-        suggest = f"{lower} or {higher} wei" if lower else f"{higher} wei"
+        suggest = (
+            f"{compact_ether(lower)} or {compact_ether(higher)} ETH"
+            if lower
+            else f"{compact_ether(higher)} ETH"
+        )
         raise InputError(
-            f"--reward {text} ({reward} wei) does not split into {shares} equal shares "
+            f"--reward {text} ({format_ether(reward)}) does not split into {shares} equal shares "
             f"({data_owners} data owners x {rounds} rounds); try {suggest}"
         )
     return reward

@@ -142,7 +142,7 @@ def _check_range(value: int, low: int, high: int, option: str) -> int:
 def _price(text: str, option: str) -> int:
     price = parse_amount(text)
     if price > MAX_PRICE:
-        raise InputError(f"{option} must be at most {MAX_PRICE} wei, got {text}")
+        raise InputError(f"{option} must be at most {format_ether(MAX_PRICE)}, got {text}")
     return price
 
 

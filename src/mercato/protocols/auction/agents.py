@@ -28,6 +28,7 @@ from mercato.protocols.auction.provider import (
 )
 from mercato.protocols.identity import Identity
 from mercato.protocols.market import Market
+from mercato.units import format_ether
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,10 @@ def attach_provider(agent: Agent, market: Market, me: Identity, offer: Offer) ->
             return
         refs = references_for(market, me.address, offer.category, auction.min_refs)
         house.bid(me.account, auction_id, offer.category, amount, refs)
-        logger.info("%s bids %d on auction %d", ctx.name, amount, auction_id)
+        logger.info(
+            "%s bids %s on %s in auction %d",
+            ctx.name, format_ether(amount), offer.category.label, auction_id,
+        )  # fmt: skip
 
     @agent.on("AuctionCreated", contract=house.contract)
     def consider(event: Event, ctx: AgentContext) -> None:
