@@ -36,6 +36,7 @@ from mercato.cli.common import (
     relative_time,
     same_address,
     short_address,
+    tx_note,
     withdraw_owed,
 )
 from mercato.errors import InputError, MercatoError
@@ -296,6 +297,7 @@ def create(
             f"{me.address} holds {format_ether(balance)}, less than the reserve "
             f"{format_ether(reserve)} the auction locks"
         )
+    start = market.chain.block_number()
     auction_id = open_auction(
         market,
         me,
@@ -307,8 +309,15 @@ def create(
     )
     if json_output:
         emit_json(auction_record(market.auction_house.auction(auction_id)))
-    else:
-        console.print(auction_id)
+        return
+    created = market.auction_house.created_event(auction_id, start)
+    cite = f", each bid citing {min_refs} confirmed SLA(s)" if min_refs else ""
+    console.print(
+        f"auction {auction_id} opened: {len(Category)} categories, reserve "
+        f"{compact_ether(reserve)} ETH locked, arbiter {short_address(arbiter_address)}, "
+        f"bidding until {format_time(created['deadline'])}{cite} {tx_note(created.tx_hash)}",
+        soft_wrap=True,
+    )
 
 
 @app.command("bid")
@@ -361,7 +370,7 @@ def bid(
         )
     for ref in references:
         _check_reference(market, ref, kind, me.address)
-    market.auction_house.bid(me.account, auction_id, kind, price, references)
+    result = market.auction_house.bid(me.account, auction_id, kind, price, references)
     if json_output:
         emit_json(
             {
@@ -373,7 +382,13 @@ def bid(
             }
         )
     else:
-        console.print(f"bid {format_ether(price)} on {kind.label} in auction {auction_id}")
+        cited = f", citing {references}" if references else ""
+        console.print(
+            f"auction {auction_id}: your {kind.label} bid of {compact_ether(price)} ETH leads "
+            f"(maximum {compact_ether(maximum)} ETH{cited}), bidding until "
+            f"{format_time(auction.deadline)} {tx_note(result.receipt.tx_hash)}",
+            soft_wrap=True,
+        )
 
 
 def _check_reference(market: Market, ref: int, category: Category, bidder: str) -> None:
@@ -528,21 +543,29 @@ def adjudicate(
                 f"auction {auction_id} has no {' or '.join(missing)} bid yet; adjudicate "
                 f"once every category has one, or after {format_time(auction.deadline)}"
             )
-    market.auction_house.adjudicate(me.account, auction_id)
+    result = market.auction_house.adjudicate(me.account, auction_id)
     after = market.auction_house.auction(auction_id)
     refund = auction.reserve - (after.spent if after.status is Status.ADJUDICATED else 0)
+    tx = tx_note(result.receipt.tx_hash)
     if json_output:
         emit_json({**auction_record(after), "refund": refund})
     elif after.status is Status.REFUNDED:
+        unbid = " or ".join(c.label for c in Category if auction.bidders[c] is None)
         console.print(
-            f"auction {auction_id} failed (a category had no bid): "
-            f"{format_ether(refund)} refundable to the client"
+            f"auction {auction_id} failed (no {unbid} bid): {compact_ether(refund)} ETH "
+            f"refundable to the client {tx}",
+            soft_wrap=True,
         )
     else:
-        console.print(f"auction {auction_id} adjudicated; refund {format_ether(refund)}")
-        for c in Category:
-            bidder, amount = after.best(c)
-            console.print(f"  {c.label:<15} {bidder} at {format_ether(amount)}")
+        winners = ", ".join(
+            f"{c.label} {short_address(after.bidders[c])} at {compact_ether(after.bids[c])} ETH"
+            for c in Category
+        )
+        console.print(
+            f"auction {auction_id} adjudicated: {winners}; {compact_ether(refund)} ETH "
+            f"refundable to the client; delivery due by {format_time(after.deadline)} {tx}",
+            soft_wrap=True,
+        )
 
 
 @app.command("confirm")
@@ -560,13 +583,16 @@ def confirm(
     auction = load_auction(market, auction_id)
     _require_client(auction, me, "confirm")
     _require_status(auction, [Status.DELIVERED], "confirm")
-    market.auction_house.confirm(me.account, auction_id)
+    result = market.auction_house.confirm(me.account, auction_id)
     after = market.auction_house.auction(auction_id)
     if json_output:
         emit_json(auction_record(after))
     else:
         console.print(
-            f"auction {auction_id} confirmed: {format_ether(auction.spent)} paid to the winners"
+            f"auction {auction_id} confirmed: the {len(Category)} winners are owed "
+            f"{compact_ether(auction.spent)} ETH, to withdraw with `mercato auction withdraw` "
+            f"{tx_note(result.receipt.tx_hash)}",
+            soft_wrap=True,
         )
 
 
@@ -598,14 +624,16 @@ def reject(
         )
     reason_hash = bytes(keccak(complaint))
     market.store.put(complaint)  # the evidence, before its hash goes on chain
-    market.auction_house.reject(me.account, auction_id, reason_hash)
+    result = market.auction_house.reject(me.account, auction_id, reason_hash)
     after = market.auction_house.auction(auction_id)
     if json_output:
         emit_json({**auction_record(after), "reason_hash": reason_hash})
     else:
         console.print(
-            f"auction {auction_id} rejected; arbiter {after.arbiter} decides by "
-            f"{format_time(after.deadline)} (reason 0x{reason_hash.hex()})"
+            f"auction {auction_id} rejected: {compact_ether(after.locked)} ETH held until its "
+            f"arbiter {short_address(after.arbiter)} decides, by {format_time(after.deadline)}; "
+            f"reason 0x{reason_hash.hex()} in the blob store {tx_note(result.receipt.tx_hash)}",
+            soft_wrap=True,
         )
 
 
@@ -642,13 +670,19 @@ def arbitrate(
             f"the arbitration deadline of auction {auction_id} has passed: "
             "anyone may now `mercato auction claim` the client's refund"
         )
-    market.auction_house.arbitrate(me.account, auction_id, mask)
+    result = market.auction_house.arbitrate(me.account, auction_id, mask)
     after = market.auction_house.auction(auction_id)
     if json_output:
         emit_json(auction_record(after))
     else:
         paid = ", ".join(_mask_labels(mask)) or "nobody"
-        console.print(f"auction {auction_id} decided: paid {paid}; the rest refunded to the client")
+        settled = result.event("Settled")
+        console.print(
+            f"auction {auction_id} arbitrated: {compact_ether(settled['paid'])} ETH owed to "
+            f"{paid}, {compact_ether(settled['refunded'])} ETH refundable to the client "
+            f"{tx_note(result.receipt.tx_hash)}",
+            soft_wrap=True,
+        )
 
 
 @app.command("claim")
@@ -671,14 +705,28 @@ def claim(
             f"the {kind} deadline of auction {auction_id} is {format_time(auction.deadline)}; "
             "claim after it"
         )
-    market.auction_house.claim(me.account, auction_id)
+    result = market.auction_house.claim(me.account, auction_id)
     after = market.auction_house.auction(auction_id)
+    tx = tx_note(result.receipt.tx_hash)
     if json_output:
         emit_json(auction_record(after))
     elif after.status is Status.CLAIMED:
-        console.print(f"auction {auction_id} claimed: {format_ether(auction.spent)} to the winners")
+        console.print(
+            f"auction {auction_id} claimed after the client's silence: "
+            f"{compact_ether(auction.spent)} ETH owed to the winners {tx}",
+            soft_wrap=True,
+        )
     else:
-        console.print(f"auction {auction_id} refunded: {format_ether(auction.spent)} to the client")
+        why = (
+            "its arbiter did not decide in time"
+            if auction.status is Status.DISPUTED
+            else "nothing was delivered in time"
+        )
+        console.print(
+            f"auction {auction_id} refunded ({why}): {compact_ether(auction.spent)} ETH "
+            f"refundable to the client {tx}",
+            soft_wrap=True,
+        )
 
 
 @app.command("withdraw")

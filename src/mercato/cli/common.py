@@ -180,8 +180,12 @@ def withdraw_owed(name: str, payer: Payer, me: Identity, json_output: bool) -> N
     owed = payer.owed(me.address)
     if owed == 0:
         raise InputError(f"the {name} owes {me.address} nothing")
-    payer.withdraw(me.account)
+    result = payer.withdraw(me.account)
     if json_output:
         emit_json({"address": me.address, "withdrawn": owed})
     else:
-        console.print(f"withdrew {format_ether(owed)} to {me.address}")
+        console.print(
+            f"withdrew {compact_ether(owed)} ETH from the {name} to {me.address} "
+            f"{tx_note(result.receipt.tx_hash)}",
+            soft_wrap=True,
+        )

@@ -40,6 +40,7 @@ from mercato.cli.common import (
     parse_amount,
     relative_time,
     same_address,
+    tx_note,
     withdraw_owed,
 )
 from mercato.cli.datamarket_view import (
@@ -372,8 +373,10 @@ def post(
         return
     console.print(
         f"task {task_id} posted: {data_owners} data owners, {rounds} round(s), {kind.label} "
-        f"({chosen}), {format_ether(wei)} locked; accuracy before {accuracy:.1%} on your test "
-        f"split ({len(data.test.y)} examples); private head in {path}",
+        f"({chosen}), {compact_ether(wei)} ETH locked, joining until "
+        f"{format_time(market.data_market.task(task_id).deadline)}; accuracy before "
+        f"{accuracy:.1%} on your test split ({len(data.test.y)} examples); private head in "
+        f"{path} {tx_note(posted.tx_hash)}",
         soft_wrap=True,
     )
 
@@ -424,8 +427,8 @@ def aggregate(
         return
     console.print(
         f"round {result.round} of task {task_id} finalised: used {list(result.used)}, excluded "
-        f"{list(result.excluded)}, {format_ether(int(event['paid_each']))} each; "
-        f"{waiting_text(after)}",
+        f"{list(result.excluded)}, {compact_ether(int(event['paid_each']))} ETH owed to each "
+        f"used; {waiting_text(after)} {tx_note(event.tx_hash)}",
         soft_wrap=True,
     )
 
@@ -544,7 +547,7 @@ def join(
     _check_range(part, 0, task.data_owners - 1, "--part")
     spec = load_spec(market, task_id)
     data = market_cut(dataset, task.data_owners, spec.seed).parts[part]
-    data_owner.join(market, me, task_id, data)  # refuses data the task does not want, first
+    result = data_owner.join(market, me, task_id, data)  # refuses unwanted data, first
     folder = state_dir or run.settings.agent_dir
     joined = JoinedPart(dataset, part, task.data_owners, spec.seed)
     path = record_part(folder, me.address, task_key(market, task_id), joined)
@@ -564,7 +567,7 @@ def join(
         return
     console.print(
         f"joined task {task_id} as data owner {index} with part {part} of {dataset} "
-        f"({len(data.y)} examples); {waiting_text(after)}",
+        f"({len(data.y)} examples); {waiting_text(after)} {tx_note(result.receipt.tx_hash)}",
         soft_wrap=True,
     )
 
@@ -675,7 +678,8 @@ def act(
         )
         return
     console.print(
-        f"posted your {what} for round {task.round} of task {task_id}; {waiting_text(after)}",
+        f"posted your {what} for round {task.round} of task {task_id}; {waiting_text(after)} "
+        f"{tx_note(result.receipt.tx_hash)}",
         soft_wrap=True,
     )
 
@@ -708,12 +712,12 @@ def advance(
             f"the {period} of task {task_id} ends at {_until(market, task.deadline)}; "
             "advance after it"
         )
-    market.data_market.advance(me.account, task_id)
+    result = market.data_market.advance(me.account, task_id)
     after = market.data_market.task(task_id)
     if task.status is TaskStatus.JOINING:
         text = (
             f"task {task_id} cancelled with {task.joined} of {task.data_owners} joined; "
-            f"{format_ether(task.locked)} refundable to the model owner"
+            f"{compact_ether(task.locked)} ETH refundable to the model owner"
         )
     else:
         text = (
@@ -728,7 +732,7 @@ def advance(
             }
         )
         return
-    console.print(text, soft_wrap=True)
+    console.print(f"{text} {tx_note(result.receipt.tx_hash)}", soft_wrap=True)
 
 
 @app.command("claim")
@@ -751,7 +755,8 @@ def claim(
             f"the model owner may still finalise round {task.round} of task {task_id} until "
             f"{_until(market, task.deadline)}; claim after"
         )
-    expired = market.data_market.claim(me.account, task_id).event("TaskExpired")
+    result = market.data_market.claim(me.account, task_id)
+    expired = result.event("TaskExpired")
     after = market.data_market.task(task_id)
     if json_output:
         emit_json(
@@ -765,9 +770,9 @@ def claim(
         return
     console.print(
         f"task {task_id} expired in round {task.round}: {expired['paid']} data owner(s) "
-        f"credited {format_ether(int(expired['paid_each']))} each, "
-        f"{format_ether(int(expired['refund']))} refundable to the model owner; each "
-        "withdraws (mercato datamarket withdraw)",
+        f"owed {compact_ether(int(expired['paid_each']))} ETH each, "
+        f"{compact_ether(int(expired['refund']))} ETH refundable to the model owner; each "
+        f"withdraws with `mercato datamarket withdraw` {tx_note(result.receipt.tx_hash)}",
         soft_wrap=True,
     )
 

@@ -35,6 +35,7 @@ from mercato.cli.common import (
     parse_amount,
     same_address,
     short_address,
+    tx_note,
     withdraw_owed,
 )
 from mercato.cli.training_view import (
@@ -244,7 +245,7 @@ def offer_dataset(
     # recorded before the first transaction, so the DO's agent can serve the first join
     folder = state_dir or run.settings.agent_dir
     recorded = RecordedPlan(dataset, plan)
-    record_plan(folder, me.address, manifest_hash(listing.manifest), recorded)
+    plans = record_plan(folder, me.address, manifest_hash(listing.manifest), recorded)
     with console.status(f"offering {dataset}: {subsets} x {replicas} sealed replicas..."):
         listed = publish(market, me, data, plan, holders, data_price=prices[0], job_price=prices[1])
     record = market.training_market.dataset(listed.dataset_id)
@@ -258,7 +259,14 @@ def offer_dataset(
             }
         )
         return
-    console.print(listed.dataset_id)
+    created = history.one(market, "DatasetCreated", dataset_id=listed.dataset_id)
+    console.print(
+        f"dataset {listed.dataset_id} offered: {dataset} in {subsets} subsets x {replicas} "
+        f"replicas held by {len(holders)} compute providers, data price "
+        f"{compact_ether(prices[0])} ETH, job price {compact_ether(prices[1])} ETH; split plan "
+        f"in {plans} {tx_note(created.tx_hash, 1 + subsets * replicas)}",
+        soft_wrap=True,
+    )
 
 
 @dataset_app.command("list")
@@ -391,8 +399,16 @@ def approve(
             f"dataset {record.dataset_id} has {record.verified} of {record.slots} instances "
             "verified; approve once every slot is (the data owner's agent verifies joins)"
         )
-    market.training_market.approve_training(me.account, training_id)
-    _emit_training(market, training_id, json_output, f"training {training_id} approved")
+    result = market.training_market.approve_training(me.account, training_id)
+    _emit_training(
+        market,
+        training_id,
+        json_output,
+        f"training {training_id} approved: up to {training.max_rounds} round(s) of "
+        f"{training.subsets_per_round} subset(s) on dataset {record.dataset_id}, "
+        f"{compact_ether(training.escrowed)} ETH in escrow; the model owner starts the rounds "
+        f"{tx_note(result.receipt.tx_hash)}",
+    )
 
 
 # model owner --------------------------------------------------------------------------
@@ -442,6 +458,7 @@ def model(
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     require_role(market, me.address, Role.MODEL_OWNER, "creating a model")
+    start = market.chain.block_number()
     model_id = create_model(market, me, method)
     if json_output:
         created = market.training_market.model(model_id, market.deployment.block)
@@ -459,7 +476,13 @@ def model(
             }
         )
         return
-    console.print(model_id)
+    events = market.training_market.contract.events(start, None, "ModelCreated", model_id=model_id)
+    console.print(
+        f"model {model_id} created: {trainer} for {dataset_name} ({params['n_features']} "
+        f"features, {params['n_classes']} classes), {epochs} local epoch(s) a round, seed "
+        f"{seed} {tx_note(events[0].tx_hash)}",
+        soft_wrap=True,
+    )
 
 
 @app.command("request")
@@ -491,7 +514,7 @@ def request(
             f"{me.address} holds {format_ether(balance)}, less than the "
             f"{format_ether(escrow)} the training locks"
         )
-    training_id, _ = market.training_market.request_training(
+    training_id, result = market.training_market.request_training(
         me.account,
         model_id,
         dataset_id,
@@ -499,12 +522,20 @@ def request(
         max_rounds=rounds,
         value=escrow,
     )
-    note = "" if record.ready else f"; dataset {dataset_id} is not ready yet"
+    note = (
+        "the data owner approves"
+        if record.ready
+        else f"dataset {dataset_id} is not ready yet: its data owner approves once it is,"
+    )
+    deadline = market.training_market.training(training_id).deadline
     _emit_training(
         market,
         training_id,
         json_output,
-        f"training {training_id} requested; {format_ether(escrow)} in escrow{note}",
+        f"training {training_id} requested: model {model_id} on dataset {dataset_id}, "
+        f"{per_round} of {record.subsets} subsets a round for up to {rounds} round(s), "
+        f"{compact_ether(escrow)} ETH locked; {note} by {format_time(deadline)} "
+        f"{tx_note(result.receipt.tx_hash)}",
     )
 
 
@@ -523,12 +554,13 @@ def cancel(
     training = load_training(market, training_id)
     _require_mo(training, me, "cancel")
     _require_status(training, [TrainingStatus.REQUESTED], "cancel")
-    market.training_market.cancel(me.account, training_id)
+    result = market.training_market.cancel(me.account, training_id)
     _emit_training(
         market,
         training_id,
         json_output,
-        f"training {training_id} cancelled; {format_ether(training.escrowed)} refundable",
+        f"training {training_id} cancelled: {compact_ether(training.escrowed)} ETH refundable "
+        f"to you, to withdraw with `mercato training withdraw` {tx_note(result.receipt.tx_hash)}",
     )
 
 
@@ -552,16 +584,17 @@ def draw(
             f"round {training.round} of training {training_id} draws after block "
             f"{training.target_block}; wait for it"
         )
-    market.training_market.draw_round(me.account, training_id)
+    result = market.training_market.draw_round(me.account, training_id)
     after = market.training_market.training(training_id)
     text = (
         f"round {after.round} of training {training_id}: subsets "
-        f"{list(after.selected_subsets)} drawn"
+        f"{list(after.selected_subsets)} drawn, {after.remaining} job(s) due by "
+        f"{format_time(after.deadline)}"
         if after.status is not TrainingStatus.DRAWING
-        else f"the target block's hash had expired: round {after.round} now draws after "
-        f"block {after.target_block}"
+        else f"round {after.round} of training {training_id}: the target block's hash had "
+        f"expired, it now draws after block {after.target_block}"
     )
-    _emit_training(market, training_id, json_output, text)
+    _emit_training(market, training_id, json_output, f"{text} {tx_note(result.receipt.tx_hash)}")
 
 
 @app.command("close-round")
@@ -584,13 +617,16 @@ def close_round(
             f"{format_time(training.deadline)} ({training.remaining} job(s) missing); "
             "close it after"
         )
-    market.training_market.close_round(me.account, training_id)
+    result = market.training_market.close_round(me.account, training_id)
+    after = market.training_market.training(training_id)
     _emit_training(
         market,
         training_id,
         json_output,
         f"round {training.round} of training {training_id} closed with "
-        f"{training.remaining} job(s) missing",
+        f"{training.remaining} job(s) missing (their compute providers earn nothing for it); "
+        f"the model owner reviews by {format_time(after.deadline)} "
+        f"{tx_note(result.receipt.tx_hash)}",
     )
 
 
@@ -620,8 +656,18 @@ def complete(
             f"only the model owner may complete training {training_id} before its idle "
             f"deadline {format_time(idle_deadline)}"
         )
-    tm.complete(me.account, training_id)
-    _emit_training(market, training_id, json_output, f"training {training_id} completed")
+    result = tm.complete(me.account, training_id)
+    done = result.event("TrainingCompleted")
+    _emit_training(
+        market,
+        training_id,
+        json_output,
+        f"training {training_id} completed after {done['rounds']} round(s): data owner "
+        f"{compact_ether(done['paid_owner'])} ETH, compute providers "
+        f"{compact_ether(done['paid_compute'])} ETH, {compact_ether(done['refund'])} ETH "
+        f"refundable to the model owner; each withdraws with `mercato training withdraw` "
+        f"{tx_note(result.receipt.tx_hash)}",
+    )
 
 
 @app.command("withdraw")
@@ -700,4 +746,4 @@ def _emit_training(market: Market, training_id: int, json_output: bool, text: st
         tm = market.training_market
         emit_json(training_record(tm.training(training_id), tm.period("idle")))
     else:
-        console.print(text)
+        console.print(text, soft_wrap=True)
