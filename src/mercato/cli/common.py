@@ -8,24 +8,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import typer
-from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 
-from mercato.chain.accounts import account_from_env, account_from_keystore, dev_account
-from mercato.chain.base import Chain
-from mercato.chain.contract import TxResult
 from mercato.config import Settings, load_settings
 from mercato.errors import ConfigError, InputError
-from mercato.protocols.deployment import Deployment
-from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
-from mercato.storage.base import BlobStore, open_store
 from mercato.units import compact_ether as compact_ether  # re-exported for the commands
 from mercato.units import format_ether as format_ether  # re-exported for the commands
+
+# The chain, accounts, protocols and blob store are imported where used: `mercato --help`
+# loads none of eth_account, web3, the EVM or the protocols.
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from mercato.chain.base import Chain
+    from mercato.chain.contract import TxResult
+    from mercato.protocols.identity import Identity
+    from mercato.protocols.market import Market
+    from mercato.storage.base import BlobStore
 
 console = Console()
 err_console = Console(stderr=True)
@@ -65,9 +67,14 @@ class Context:
         return connect(backend, url)
 
     def store(self) -> BlobStore:
+        from mercato.storage.base import open_store
+
         return open_store(self.settings.store)
 
     def market(self, rpc_url: str | None = None) -> Market:
+        from mercato.protocols.deployment import Deployment
+        from mercato.protocols.market import Market
+
         chain = self.chain(rpc_url)
         return Market(chain, Deployment.load(self.settings.deployment), self.store())
 
@@ -82,6 +89,8 @@ def context(ctx: typer.Context) -> Context:
 
 def account(index: int | None, keystore: Path | None = None) -> LocalAccount:
     """The account a command acts as."""
+    from mercato.chain.accounts import account_from_env, account_from_keystore, dev_account
+
     if index is not None and keystore is not None:
         raise InputError("pass either --account or --keystore, not both")
     if index is not None:
@@ -94,6 +103,8 @@ def account(index: int | None, keystore: Path | None = None) -> LocalAccount:
 
 
 def identity(index: int | None, keystore: Path | None = None) -> Identity:
+    from mercato.protocols.identity import Identity
+
     return Identity(account(index, keystore))
 
 
@@ -115,6 +126,8 @@ def parse_amount(text: str) -> int:
 
 def checksum_address(address: str, option: str) -> str:
     """``address`` checksummed; InputError naming ``option`` if it is no address."""
+    from eth_utils.address import is_address, to_checksum_address
+
     if not is_address(address):
         raise InputError(f"{option} '{address}' is not an address (0x followed by 40 hex digits)")
     return str(to_checksum_address(address))
