@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mercato._lazy import lazy_names
+from mercato._lazy import lazy_package
 
 if TYPE_CHECKING:
     from mercato.chain.base import Chain, Log, Receipt, TxRequest
@@ -71,7 +71,7 @@ __all__ = [
 
 # each name is imported on first use, so `import mercato.cli` does not load the EVM, web3 or
 # scikit-learn
-__getattr__, __dir__ = lazy_names(
+lazy_package(
     __name__,
     {
         "Chain": "chain.base",

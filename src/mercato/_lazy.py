@@ -1,33 +1,44 @@
 """Packages that name their public API without importing it: each name loads on first use.
 
 A package's ``__init__`` imports its names under ``TYPE_CHECKING`` (for readers and mypy)
-and hands :func:`lazy_names` where each lives, so ``import mercato.x`` stays cheap and
+and tells :func:`lazy_package` where each lives, so ``import mercato.x`` stays cheap and
 scikit-learn, torch, web3 and the EVM load only when a command needs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Mapping
 from importlib import import_module
-from typing import Any
+from types import ModuleType
+from typing import Any, ClassVar
 
 
-def lazy_names(
-    package: str, where: Mapping[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """A module ``__getattr__`` and ``__dir__`` for ``package``: ``where`` maps each public
-    name to the submodule (relative to ``package``) that defines it."""
-    namespace = import_module(package).__dict__
+class _LazyPackage(ModuleType):
+    where: ClassVar[Mapping[str, str]]
+    """Public name -> the submodule (relative to the package) that defines it."""
 
-    def __getattr__(name: str) -> Any:
-        module = where.get(name)
+    def __getattr__(self, name: str) -> Any:
+        module = self.where.get(name)
         if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(import_module(f"{package}.{module}"), name)
-        namespace[name] = value  # later look-ups skip this function
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        value = getattr(import_module(f"{self.__name__}.{module}"), name)
+        setattr(self, name, value)  # later look-ups skip this method
         return value
 
-    def __dir__() -> list[str]:
-        return sorted(where)
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Importing a submodule binds it on its package. Where a public name is also the
+        # name of its submodule (``train`` in ``train.py``), the name keeps meaning the
+        # function, as it did when the package imported everything eagerly.
+        if isinstance(value, ModuleType) and self.where.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
 
-    return __getattr__, __dir__
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.where))
+
+
+def lazy_package(package: str, where: Mapping[str, str]) -> None:
+    """Make ``package`` load each name of ``where`` (name -> submodule) on first use."""
+    module = sys.modules[package]
+    module.__class__ = type("LazyPackage", (_LazyPackage,), {"where": dict(where)})

@@ -5,17 +5,24 @@ agents in one process (the embedded demo), while with a JSON-RPC node each agent
 own process with :meth:`Agent.run`.
 """
 
-from mercato.agents.agent import (
-    DEFAULT_POLL_INTERVAL,
-    MAX_HANDLER_ATTEMPTS,
-    Agent,
-    AgentContext,
-    Handler,
-    Predicate,
-    Tick,
-)
-from mercato.agents.runner import Runner, RunReport
-from mercato.agents.store import AgentState, AgentStore, Failure, HandlerStatus
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mercato._lazy import lazy_package
+
+if TYPE_CHECKING:
+    from mercato.agents.agent import (
+        DEFAULT_POLL_INTERVAL,
+        MAX_HANDLER_ATTEMPTS,
+        Agent,
+        AgentContext,
+        Handler,
+        Predicate,
+        Tick,
+    )
+    from mercato.agents.runner import Runner, RunReport
+    from mercato.agents.store import AgentState, AgentStore, Failure, HandlerStatus
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
@@ -32,3 +39,22 @@ __all__ = [
     "Runner",
     "Tick",
 ]
+
+lazy_package(
+    __name__,
+    {
+        "DEFAULT_POLL_INTERVAL": "agent",
+        "MAX_HANDLER_ATTEMPTS": "agent",
+        "Agent": "agent",
+        "AgentContext": "agent",
+        "AgentState": "store",
+        "AgentStore": "store",
+        "Failure": "store",
+        "Handler": "agent",
+        "HandlerStatus": "store",
+        "Predicate": "agent",
+        "RunReport": "runner",
+        "Runner": "runner",
+        "Tick": "agent",
+    },
+)

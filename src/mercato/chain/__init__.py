@@ -7,8 +7,9 @@ compiler and web3 load only when needed).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mercato._lazy import lazy_package
 
 if TYPE_CHECKING:
     from mercato.chain.accounts import (
@@ -27,30 +28,6 @@ if TYPE_CHECKING:
     from mercato.chain.revert import decode_revert
     from mercato.chain.rpc import RpcChain
 
-_WHERE = {
-    "DEV_MNEMONIC": "accounts",
-    "account_from_env": "accounts",
-    "account_from_keystore": "accounts",
-    "dev_account": "accounts",
-    "dev_accounts": "accounts",
-    "Anvil": "anvil",
-    "Chain": "base",
-    "Log": "base",
-    "Receipt": "base",
-    "TxRequest": "base",
-    "CompiledContract": "compile",
-    "compile_contract": "compile",
-    "ABI": "contract",
-    "Contract": "contract",
-    "Event": "contract",
-    "TxResult": "contract",
-    "EmbeddedChain": "embedded",
-    "BACKENDS": "factory",
-    "RPC_URL_ENV": "factory",
-    "connect": "factory",
-    "decode_revert": "revert",
-    "RpcChain": "rpc",
-}
 
 __all__ = [
     "ABI",
@@ -77,15 +54,30 @@ __all__ = [
     "dev_accounts",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mercato.chain' has no attribute '{name}'")
-    value = getattr(import_module(f"mercato.chain.{module}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+lazy_package(
+    __name__,
+    {
+        "DEV_MNEMONIC": "accounts",
+        "account_from_env": "accounts",
+        "account_from_keystore": "accounts",
+        "dev_account": "accounts",
+        "dev_accounts": "accounts",
+        "Anvil": "anvil",
+        "Chain": "base",
+        "Log": "base",
+        "Receipt": "base",
+        "TxRequest": "base",
+        "CompiledContract": "compile",
+        "compile_contract": "compile",
+        "ABI": "contract",
+        "Contract": "contract",
+        "Event": "contract",
+        "TxResult": "contract",
+        "EmbeddedChain": "embedded",
+        "BACKENDS": "factory",
+        "RPC_URL_ENV": "factory",
+        "connect": "factory",
+        "decode_revert": "revert",
+        "RpcChain": "rpc",
+    },
+)

@@ -1,29 +1,31 @@
 """Content-addressed blob storage (local folder or S3) and sealed envelopes.
 
-``S3BlobStore`` is loaded on first use, so importing this package does not import boto3.
+Every name is loaded on first use, so importing this package imports neither boto3 nor the
+cryptography behind envelopes.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mercato.storage.base import (
-    BlobStore,
-    blob_hash,
-    open_store,
-    validate_blob_hash,
-    verify_blob,
-)
-from mercato.storage.envelope import (
-    generate_keypair,
-    open_envelope,
-    public_key_of,
-    recipient_count,
-    seal,
-)
-from mercato.storage.local import LocalBlobStore
+from mercato._lazy import lazy_package
 
 if TYPE_CHECKING:
+    from mercato.storage.base import (
+        BlobStore,
+        blob_hash,
+        open_store,
+        validate_blob_hash,
+        verify_blob,
+    )
+    from mercato.storage.envelope import (
+        generate_keypair,
+        open_envelope,
+        public_key_of,
+        recipient_count,
+        seal,
+    )
+    from mercato.storage.local import LocalBlobStore
     from mercato.storage.s3 import S3BlobStore
 
 __all__ = [
@@ -41,11 +43,20 @@ __all__ = [
     "verify_blob",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """Import ``S3BlobStore`` (and with it boto3) only when it is asked for."""
-    if name == "S3BlobStore":
-        from mercato.storage.s3 import S3BlobStore
-
-        return S3BlobStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+lazy_package(
+    __name__,
+    {
+        "BlobStore": "base",
+        "LocalBlobStore": "local",
+        "S3BlobStore": "s3",
+        "blob_hash": "base",
+        "generate_keypair": "envelope",
+        "open_envelope": "envelope",
+        "open_store": "base",
+        "public_key_of": "envelope",
+        "recipient_count": "envelope",
+        "seal": "envelope",
+        "validate_blob_hash": "base",
+        "verify_blob": "base",
+    },
+)
