@@ -13,7 +13,6 @@ from mercato._lazy import lazy_package
 
 if TYPE_CHECKING:
     from mercato.agents.agent import (
-        DEFAULT_POLL_INTERVAL,
         MAX_HANDLER_ATTEMPTS,
         Agent,
         AgentContext,
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
         Predicate,
         Tick,
     )
+    from mercato.agents.polling import DEFAULT_POLL_INTERVAL
     from mercato.agents.runner import Runner, RunReport
     from mercato.agents.store import AgentState, AgentStore, Failure, HandlerStatus
 
@@ -43,7 +43,7 @@ __all__ = [
 lazy_package(
     __name__,
     {
-        "DEFAULT_POLL_INTERVAL": "agent",
+        "DEFAULT_POLL_INTERVAL": "polling",
         "MAX_HANDLER_ATTEMPTS": "agent",
         "Agent": "agent",
         "AgentContext": "agent",

@@ -33,6 +33,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from mercato.agents.polling import DEFAULT_POLL_INTERVAL as DEFAULT_POLL_INTERVAL
+from mercato.agents.polling import MAX_POLL_INTERVAL as MAX_POLL_INTERVAL
 from mercato.agents.store import AgentState, AgentStore, HandlerStatus
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event
@@ -43,12 +45,6 @@ logger = logging.getLogger(__name__)
 
 MAX_HANDLER_ATTEMPTS = 3
 """Tries a handler gets at one event (one per step) before the event is given up."""
-
-DEFAULT_POLL_INTERVAL = 1.0
-"""Seconds :meth:`Agent.run` sleeps when it has caught up with the chain."""
-
-MAX_POLL_INTERVAL = 60.0
-"""The longest sleep :meth:`Agent.run` accepts, so a stopped agent notices soon enough."""
 
 
 @dataclass(frozen=True)

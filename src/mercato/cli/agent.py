@@ -37,11 +37,7 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 
 import typer
 
-from mercato.agents.agent import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, Agent, AgentContext
-from mercato.agents.store import AgentStore, HandlerStatus
-from mercato.chain.base import Chain
-from mercato.chain.contract import Event
-from mercato.chain.recording import RecordingChain
+from mercato.agents.polling import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL
 from mercato.cli.auction import CATEGORY_ROLES, parse_category, require_role
 from mercato.cli.common import (
     AccountOption,
@@ -55,15 +51,22 @@ from mercato.cli.common import (
 )
 from mercato.errors import InputError, MercatoError, ProtocolError
 from mercato.ontology.category import Category
-from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
 from mercato.protocols.roles import Role
 
+# The agent runtime, the chain, the protocols and the machine learning are imported by the
+# code that uses them, so that `mercato --help` loads none of them.
 if TYPE_CHECKING:
+    from mercato.agents.agent import Agent, AgentContext
+    from mercato.agents.store import AgentStore
+    from mercato.chain.base import Chain
+    from mercato.chain.contract import Event
+    from mercato.chain.recording import RecordingChain
     from mercato.ml.datasets import Dataset
     from mercato.ml.families import HyperValue
     from mercato.protocols.auction.provider import Offer
     from mercato.protocols.datamarket.data_owner import Contribution
+    from mercato.protocols.identity import Identity
+    from mercato.protocols.market import Market
 
 app = typer.Typer(help="Run a participant's agent against a node.", no_args_is_help=True)
 
@@ -411,6 +414,8 @@ def _attach_market(
 
 
 def _given_up(store: AgentStore, name: str) -> set[tuple[str, str, int]]:
+    from mercato.agents.store import HandlerStatus
+
     return {
         (f.handler, f.tx_hash, f.log_index)
         for f in store.failures(name)
@@ -489,7 +494,11 @@ def run(
     keystore: Path = KeystoreOption,
 ) -> None:
     """Run one agent until SIGTERM/SIGINT (or, with --once, until it has nothing to do)."""
+    from mercato.agents.agent import Agent
+    from mercato.agents.store import AgentStore
+    from mercato.chain.recording import RecordingChain
     from mercato.protocols.auction.agents import attach_arbiter, attach_client, attach_provider
+    from mercato.protocols.market import Market
 
     _configure_logging(ctx, log_level)
     kind = _parse_role(role)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from eth_utils.crypto import keccak
 from rich import box
 from rich.table import Table
 
-from mercato.chain.contract import Event
 from mercato.cli.common import (
     AccountOption,
     JsonOption,
@@ -41,19 +40,16 @@ from mercato.cli.common import (
 )
 from mercato.errors import InputError, MercatoError
 from mercato.ontology.category import Category
-from mercato.ontology.requirements import Requirements
-from mercato.protocols.auction.client import open_auction
-from mercato.protocols.auction.documents import load_requirements
-from mercato.protocols.auction.house import (
-    MAX_DURATION,
-    MAX_PRICE,
-    MAX_REFERENCES,
-    Auction,
-    Status,
-)
-from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
 from mercato.protocols.roles import Role
+
+# The chain, the protocol and the ontology are imported by the commands that use them, so
+# that `mercato --help` loads none of them.
+if TYPE_CHECKING:
+    from mercato.chain.contract import Event
+    from mercato.ontology.requirements import Requirements
+    from mercato.protocols.auction.house import Auction, Status
+    from mercato.protocols.identity import Identity
+    from mercato.protocols.market import Market
 
 app = typer.Typer(help="Procurement auctions (SAIaaS, P1).", no_args_is_help=True)
 
@@ -66,14 +62,20 @@ CATEGORY_ROLES: dict[Category, Role] = {
     Category.ALGORITHM: Role.MODEL_OWNER,
     Category.INFRASTRUCTURE: Role.COMPUTE_PROVIDER,
 }
-# Which deadline the header's single deadline field means in each live status.
-DEADLINE_KINDS: dict[Status, str] = {
-    Status.OPEN: "bidding",
-    Status.ADJUDICATED: "delivery",
-    Status.DELIVERED: "review",
-    Status.DISPUTED: "arbitration",
-}
-CLAIMABLE = (Status.ADJUDICATED, Status.DELIVERED, Status.DISPUTED)
+
+
+@cache
+def deadline_kinds() -> dict[Status, str]:
+    """Which deadline the header's single deadline field means in each live status."""
+    from mercato.protocols.auction.house import Status
+
+    return {
+        Status.OPEN: "bidding",
+        Status.ADJUDICATED: "delivery",
+        Status.DELIVERED: "review",
+        Status.DISPUTED: "arbitration",
+    }
+
 
 IdArgument = typer.Argument(..., help="Auction id (see `mercato auction list`).")
 RequirementsOption = typer.Option(
@@ -122,6 +124,8 @@ def load_auction(market: Market, auction_id: int) -> Auction:
 
 
 def _parse_max_prices(text: str) -> tuple[int, int, int]:
+    from mercato.protocols.auction.house import MAX_PRICE
+
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != len(Category):
         raise InputError(
@@ -139,6 +143,8 @@ def _parse_max_prices(text: str) -> tuple[int, int, int]:
 
 
 def _read_requirements(path: Path) -> Requirements:
+    from mercato.ontology.requirements import Requirements
+
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -179,7 +185,7 @@ def auction_record(auction: Auction) -> dict[str, Any]:
         "client": auction.client,
         "arbiter": auction.arbiter,
         "deadline": auction.deadline,
-        "deadline_kind": DEADLINE_KINDS.get(auction.status),
+        "deadline_kind": deadline_kinds().get(auction.status),
         "min_refs": auction.min_refs,
         "requirements_hash": auction.requirements_hash,
         "max_prices": {c.label: auction.max_prices[c] for c in Category},
@@ -200,7 +206,7 @@ def _best(auction: Auction, category: Category) -> str:
 
 
 def _deadline_text(auction: Auction, now: int) -> str:
-    kind = DEADLINE_KINDS.get(auction.status)
+    kind = deadline_kinds().get(auction.status)
     if kind is None:
         return "-"
     return f"{kind} {relative_time(auction.deadline, now)}"
@@ -208,6 +214,8 @@ def _deadline_text(auction: Auction, now: int) -> str:
 
 def _describe(event: Event) -> str:
     """One line saying what an auction event means."""
+    from mercato.protocols.auction.house import Status
+
     name = event.name
     if name == "AuctionCreated":
         reserve = sum(event["max_prices"])
@@ -273,6 +281,9 @@ def create(
     json_output: bool = JsonOption,
 ) -> None:
     """Publish requirements and open an auction, locking the reserve (sum of maximum prices)."""
+    from mercato.protocols.auction.client import open_auction
+    from mercato.protocols.auction.house import MAX_DURATION, MAX_REFERENCES
+
     document = _read_requirements(requirements)
     prices = _parse_max_prices(max_prices)
     if not 0 < duration <= MAX_DURATION:
@@ -333,6 +344,8 @@ def bid(
     json_output: bool = JsonOption,
 ) -> None:
     """Offer an asset at a price: at or under the maximum and strictly under the best bid."""
+    from mercato.protocols.auction.house import MAX_REFERENCES, Status
+
     kind = parse_category(category)
     price = parse_amount(amount)
     if price == 0:
@@ -392,6 +405,8 @@ def bid(
 
 
 def _check_reference(market: Market, ref: int, category: Category, bidder: str) -> None:
+    from mercato.protocols.auction.house import Status
+
     count = market.auction_house.auction_count()
     if ref <= 0 or ref > count:
         raise InputError(f"--reference {ref}: no auction {ref} (there are {count})")
@@ -446,6 +461,8 @@ def show(
     json_output: bool = JsonOption,
 ) -> None:
     """One auction: its state, its requirements document and what happened to it."""
+    from mercato.protocols.auction.documents import load_requirements
+
     market = context(ctx).market(rpc_url)
     auction = load_auction(market, auction_id)
     document: Requirements | None = None
@@ -487,7 +504,7 @@ def show(
     console.rule(f"[bold]auction {auction_id}[/bold]: {auction.status.label}")
     console.print(f"client    {auction.client}")
     console.print(f"arbiter   {auction.arbiter}")
-    kind = DEADLINE_KINDS.get(auction.status)
+    kind = deadline_kinds().get(auction.status)
     if kind is not None:
         when = relative_time(auction.deadline, now)
         console.print(f"deadline  {kind} {format_time(auction.deadline)} ({when})")
@@ -527,6 +544,8 @@ def adjudicate(
     json_output: bool = JsonOption,
 ) -> None:
     """Close bidding: the client once every category has a bid, anyone after the deadline."""
+    from mercato.protocols.auction.house import Status
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     auction = load_auction(market, auction_id)
@@ -578,6 +597,8 @@ def confirm(
     json_output: bool = JsonOption,
 ) -> None:
     """Accept the delivered model: the winners are paid."""
+    from mercato.protocols.auction.house import Status
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     auction = load_auction(market, auction_id)
@@ -607,6 +628,10 @@ def reject(
     json_output: bool = JsonOption,
 ) -> None:
     """Reject the delivered model; the auction's arbiter decides who is paid."""
+    from eth_utils.crypto import keccak
+
+    from mercato.protocols.auction.house import Status
+
     text = reason.strip()
     if not text:
         raise InputError("--reason must say why the delivery is rejected")
@@ -653,6 +678,8 @@ def arbitrate(
     json_output: bool = JsonOption,
 ) -> None:
     """Decide a rejected delivery (the auction's arbiter): pay some winners, refund the rest."""
+    from mercato.protocols.auction.house import Status
+
     labels = [] if pay.strip().lower() == "none" else [p for p in pay.split(",") if p.strip()]
     if not labels and pay.strip().lower() != "none":
         raise InputError("--pay needs categories (data, algorithm, infrastructure) or 'none'")
@@ -695,12 +722,14 @@ def claim(
     json_output: bool = JsonOption,
 ) -> None:
     """After a deadline: pay the winners (client silent) or refund the client (no delivery)."""
+    from mercato.protocols.auction.house import Status
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     auction = load_auction(market, auction_id)
-    _require_status(auction, CLAIMABLE, "claim")
+    _require_status(auction, (Status.ADJUDICATED, Status.DELIVERED, Status.DISPUTED), "claim")
     if market.chain.timestamp() < auction.deadline:
-        kind = DEADLINE_KINDS[auction.status]
+        kind = deadline_kinds()[auction.status]
         raise InputError(
             f"the {kind} deadline of auction {auction_id} is {format_time(auction.deadline)}; "
             "claim after it"

@@ -16,7 +16,6 @@ import typer
 from rich import box
 from rich.table import Table
 
-from mercato.chain.accounts import KEY_ENV
 from mercato.cli.common import (
     AccountOption,
     JsonOption,
@@ -28,10 +27,10 @@ from mercato.cli.common import (
     identity,
 )
 from mercato.errors import InputError
-from mercato.protocols.identity import Identity
 
 if TYPE_CHECKING:
     from mercato.audit.report import AuditReport
+    from mercato.protocols.identity import Identity
 
 app = typer.Typer(help="Independent checks of the ledger and the blobs.", no_args_is_help=True)
 
@@ -42,6 +41,8 @@ MAX_LINES = 6
 
 def viewer(account: int | None, keystore: Path | None, public: bool) -> Identity | None:
     """Whose keys open sealed blobs: the account given, else MERCATO_PRIVATE_KEY, else none."""
+    from mercato.chain.accounts import KEY_ENV
+
     if public:
         if account is not None or keystore is not None:
             raise InputError("pass either --public or --account/--keystore, not both")

@@ -19,7 +19,6 @@ from mercato.cli.common import (
     identity,
     parse_amount,
 )
-from mercato.protocols.deployment import deploy
 from mercato.protocols.roles import Role
 
 app = typer.Typer(help="Run a local node.", no_args_is_help=True)
@@ -59,6 +58,8 @@ def deploy_command(
     json_output: bool = JsonOption,
 ) -> None:
     """Deploy Mercato's contracts and write the deployment file other processes attach to."""
+    from mercato.protocols.deployment import deploy  # the compiler and the chain: slow
+
     run = context(ctx)
     chain = run.chain(rpc_url)
     deployer = identity(account, keystore).account

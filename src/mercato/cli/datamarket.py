@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from mercato.chain.contract import TxResult
 from mercato.cli.auction import require_role
 from mercato.cli.common import (
     AccountOption,
@@ -62,28 +62,26 @@ from mercato.cli.datamarket_view import (
     task_record,
 )
 from mercato.errors import ConfigError, InputError
-from mercato.protocols.datamarket import data_owner, history
-from mercato.protocols.datamarket.data_owner import Contribution
-from mercato.protocols.datamarket.documents import ROBUST_RULES, RULE_MEAN, TaskSpec
-from mercato.protocols.datamarket.market import (
+from mercato.protocols.datamarket.limits import (
+    DEFAULT_AGGREGATE_PERIOD,
+    DEFAULT_JOIN_PERIOD,
+    DEFAULT_PHASE_PERIOD,
     MAX_DATA_OWNERS,
     MAX_PERIOD,
     MAX_ROUNDS,
     MIN_DATA_OWNERS,
-    Mode,
-    Phase,
-    Task,
-    TaskStatus,
 )
-from mercato.protocols.datamarket.model_owner import (
-    DEFAULT_AGGREGATE_PERIOD,
-    DEFAULT_JOIN_PERIOD,
-    DEFAULT_PHASE_PERIOD,
-)
-from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
 from mercato.protocols.roles import Role
-from mercato.storage.base import hash_hex
+
+# The chain, the protocol and the models are imported by the commands that use them, so
+# that `mercato --help` loads none of them.
+if TYPE_CHECKING:
+    from mercato.chain.contract import TxResult
+    from mercato.protocols.datamarket.data_owner import Contribution
+    from mercato.protocols.datamarket.documents import TaskSpec
+    from mercato.protocols.datamarket.market import Mode, Task
+    from mercato.protocols.identity import Identity
+    from mercato.protocols.market import Market
 
 app = typer.Typer(
     help="Secure data market: model owners pay data owners for federated updates (P3).",
@@ -92,16 +90,12 @@ app = typer.Typer(
 
 DEFAULT_SEED = 0
 DEFAULT_LOCAL_EPOCHS = 1
-DEFAULT_RULES = {Mode.SECURE: RULE_MEAN, Mode.ROBUST: "multikrum"}
+DEFAULT_ROBUST_RULE = "multikrum"
 MAX_REWARD = 2**128 - 1
 """DataMarket.vy keeps a task's reward in 128 bits."""
-POSTS = {Phase.KEYS: "keys", Phase.SHARES: "shares", Phase.SUBMIT: "update", Phase.REVEAL: "reveal"}
-"""What a data owner posts in each phase (the kinds of :data:`history.POSTS`)."""
-POSTED_WHAT = {
-    Phase.KEYS: "round keys",
-    Phase.SHARES: "sealed shares",
-    Phase.REVEAL: "revealed shares",
-}
+POSTS = {"keys": "keys", "shares": "shares", "submit": "update", "reveal": "reveal"}
+"""What a data owner posts in each phase, by phase label (the kinds of :data:`history.POSTS`)."""
+POSTED_WHAT = {"keys": "round keys", "shares": "sealed shares", "reveal": "revealed shares"}
 
 TaskArgument = typer.Argument(..., help="Task id (see `mercato datamarket list`).")
 StateDirOption = typer.Option(
@@ -145,6 +139,8 @@ def _require_mo(task: Task, me: Identity, action: str) -> None:
 
 def waiting_text(task: Task) -> str:
     """What the task waits for now."""
+    from mercato.protocols.datamarket.market import Phase, TaskStatus
+
     if task.status is TaskStatus.JOINING:
         return f"it waits for {task.data_owners - task.joined} more data owner(s) to join"
     if task.status is not TaskStatus.RUNNING:
@@ -166,6 +162,8 @@ def _passed(market: Market, task: Task) -> bool:
 
 
 def _parse_mode(text: str) -> Mode:
+    from mercato.protocols.datamarket.market import Mode
+
     for mode in Mode:
         if text.strip().lower() == mode.label:
             return mode
@@ -173,8 +171,11 @@ def _parse_mode(text: str) -> Mode:
 
 
 def _rule_for(mode: Mode, rule: str | None) -> str:
+    from mercato.protocols.datamarket.documents import ROBUST_RULES, RULE_MEAN
+    from mercato.protocols.datamarket.market import Mode
+
     if rule is None:
-        return DEFAULT_RULES[mode]
+        return RULE_MEAN if mode is Mode.SECURE else DEFAULT_ROBUST_RULE
     if mode is Mode.SECURE and rule != RULE_MEAN:
         raise InputError(
             f"--rule {rule} does not fit secure mode: secure aggregation only gives the "
@@ -189,6 +190,8 @@ def _rule_for(mode: Mode, rule: str | None) -> str:
 
 def _bound_for(mode: Mode, data_owners: int, threshold: int | None, excluded: int | None) -> int:
     """The contract's ``bound``: the Shamir threshold (secure) or the most exclusions (robust)."""
+    from mercato.protocols.datamarket.market import Mode
+
     if mode is Mode.SECURE:
         if excluded is not None:
             raise InputError("--max-excluded applies to robust mode; secure mode takes --threshold")
@@ -294,7 +297,9 @@ def post(
     from mercato.ml.model_parts import PartedMLP
     from mercato.ml.trainers.base import MAX_EPOCHS
     from mercato.ml.trainers.weights import weights_to_bytes
-    from mercato.protocols.datamarket import model_owner
+    from mercato.protocols.datamarket import history, model_owner
+    from mercato.protocols.datamarket.documents import TaskSpec
+    from mercato.storage.base import hash_hex
 
     kind = _parse_mode(mode)
     chosen = _rule_for(kind, rule)
@@ -391,7 +396,8 @@ def aggregate(
     json_output: bool = JsonOption,
 ) -> None:
     """Aggregate the round waiting for you, finalise it on chain and pay its data owners."""
-    from mercato.protocols.datamarket import model_owner
+    from mercato.protocols.datamarket import history, model_owner
+    from mercato.protocols.datamarket.market import Phase, TaskStatus
 
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
@@ -445,7 +451,9 @@ def finish(
 ) -> None:
     """Fine-tune your private head over the task's final public part; report the accuracy."""
     from mercato.ml.trainers.weights import weights_from_bytes, weights_to_bytes
-    from mercato.protocols.datamarket import model_owner
+    from mercato.protocols.datamarket import history, model_owner
+    from mercato.protocols.datamarket.market import TaskStatus
+    from mercato.storage.base import hash_hex
 
     me = identity(account, keystore)
     run = context(ctx)
@@ -526,6 +534,9 @@ def join(
     json_output: bool = JsonOption,
 ) -> None:
     """Join a task with your part of the data, if the task wants it (secure: round 1's keys)."""
+    from mercato.protocols.datamarket import data_owner
+    from mercato.protocols.datamarket.market import TaskStatus
+
     me = identity(account, keystore)
     run = context(ctx)
     market = run.market(rpc_url)
@@ -576,6 +587,9 @@ def _contribution(
     market: Market, me: Identity, task: Task, folder: Path, dataset: str | None, part: int | None
 ) -> Contribution:
     """The data this DO joined ``task`` with: from the options, else from its parts file."""
+    from mercato.protocols.datamarket import data_owner
+    from mercato.protocols.datamarket.data_owner import Contribution
+
     spec = load_spec(market, task.task_id)
     if (dataset is None) != (part is None):
         raise InputError("pass both --dataset and --part, or neither (the part recorded by join)")
@@ -598,6 +612,9 @@ def _post(
     market: Market, me: Identity, task: Task, index: int, contribution: Contribution | None
 ) -> TxResult:
     """Post what the phase asks (as :func:`data_owner.act`, but the data is read only to train)."""
+    from mercato.protocols.datamarket import data_owner
+    from mercato.protocols.datamarket.market import Phase
+
     if task.phase is Phase.KEYS:
         mine = data_owner.party(market, me, task.task_id, task.round, index)
         return market.data_market.post_keys(
@@ -628,6 +645,9 @@ def act(
     json_output: bool = JsonOption,
 ) -> None:
     """Post what the current phase asks of you: keys, shares, your update or your reveal."""
+    from mercato.protocols.datamarket import history
+    from mercato.protocols.datamarket.market import Mode, Phase, TaskStatus
+
     me = identity(account, keystore)
     run = context(ctx)
     market = run.market(rpc_url)
@@ -659,9 +679,9 @@ def act(
         contribution = _contribution(market, me, task, folder, dataset, part)
     with console.status(f"{task.phase.label} phase of round {task.round} of task {task_id}..."):
         result = _post(market, me, task, index, contribution)
-    kind = POSTS[task.phase]
+    kind = POSTS[task.phase.label]
     event = result.event(history.POSTS[kind])
-    what = POSTED_WHAT.get(task.phase) or (
+    what = POSTED_WHAT.get(task.phase.label) or (
         "masked update" if task.mode is Mode.SECURE else "update, sealed to the model owner"
     )
     after = dm.task(task_id)
@@ -695,6 +715,8 @@ def advance(
     json_output: bool = JsonOption,
 ) -> None:
     """After a deadline: cancel a task not full in time, or end a phase without the silent."""
+    from mercato.protocols.datamarket.market import Phase, TaskStatus
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     task = load_task(market, task_id)
@@ -745,6 +767,8 @@ def claim(
     json_output: bool = JsonOption,
 ) -> None:
     """After the model owner missed an aggregation deadline: pay the round's data owners."""
+    from mercato.protocols.datamarket.market import Phase, TaskStatus
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     task = load_task(market, task_id)
@@ -786,7 +810,9 @@ def check(
     json_output: bool = JsonOption,
 ) -> None:
     """Check a finalised round from public data; exit 1 if the model owner finalised it wrong."""
+    from mercato.protocols.datamarket import history
     from mercato.protocols.datamarket.aggregation import check_round
+    from mercato.protocols.datamarket.market import Mode, Phase
 
     market = context(ctx).market(rpc_url)
     task = load_task(market, task_id)

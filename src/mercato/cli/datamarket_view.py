@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rich import box
 from rich.table import Table
 
-from mercato.chain.contract import Event
 from mercato.cli.common import (
     compact_ether,
     console,
@@ -40,22 +39,14 @@ from mercato.cli.common import (
     short_address,
 )
 from mercato.errors import ConfigError, InputError, MercatoError
-from mercato.protocols.datamarket import history
-from mercato.protocols.datamarket.data_owner import load_spec
-from mercato.protocols.datamarket.documents import TaskSpec
-from mercato.protocols.datamarket.market import (
-    SCORE_SCALE,
-    Mode,
-    Phase,
-    Task,
-    TaskStatus,
-    members_of,
-)
-from mercato.protocols.market import Market
-from mercato.storage.base import hash_hex
 
+# The protocol is imported where it is used, so that `mercato --help` does not load it.
 if TYPE_CHECKING:
+    from mercato.chain.contract import Event
     from mercato.ml.market_sim import MarketData
+    from mercato.protocols.datamarket.documents import TaskSpec
+    from mercato.protocols.datamarket.market import Mode, Task
+    from mercato.protocols.market import Market
 
 HEADS_FILE = "datamarket-heads-{address}.json"
 PARTS_FILE = "datamarket-parts-{address}.json"
@@ -209,6 +200,8 @@ def _record(path: Path, field: str, kind: Callable[..., Entry], key: str, entry:
 # records ----------------------------------------------------------------------------------
 def read_spec(market: Market, task_id: int) -> tuple[TaskSpec | None, str | None]:
     """The task's spec, or None and why it cannot be read (the chain's view still shows)."""
+    from mercato.protocols.datamarket.data_owner import load_spec
+
     try:
         return load_spec(market, task_id), None
     except MercatoError as exc:
@@ -217,6 +210,8 @@ def read_spec(market: Market, task_id: int) -> tuple[TaskSpec | None, str | None
 
 def deadline_kind(task: Task) -> str | None:
     """What the task's deadline ends: ``join``, a phase's name, or None once it is over."""
+    from mercato.protocols.datamarket.market import TaskStatus
+
     if task.status is TaskStatus.JOINING:
         return "join"
     if task.status is TaskStatus.RUNNING:
@@ -226,6 +221,8 @@ def deadline_kind(task: Task) -> str | None:
 
 def task_record(task: Task, spec: TaskSpec | None) -> dict[str, Any]:
     """A task as the chain holds it (and its rule, from the spec)."""
+    from mercato.protocols.datamarket.market import Mode, Phase, TaskStatus
+
     running = task.status is TaskStatus.RUNNING
     # in AGGREGATE every submitter is "active and not done", yet only the MO has to act
     waiting = running and task.phase is not Phase.AGGREGATE
@@ -274,6 +271,9 @@ def task_events(market: Market, task_id: int) -> list[Event]:
 
 def round_records(events: list[Event], mode: Mode) -> list[dict[str, Any]]:
     """Per round: who posted in each phase, and how it ended (finalised or failed)."""
+    from mercato.protocols.datamarket import history
+    from mercato.protocols.datamarket.market import SCORE_SCALE, Mode, Phase, members_of
+
     rounds: dict[int, dict[str, Any]] = {}
 
     def of(number: int) -> dict[str, Any]:
@@ -310,6 +310,8 @@ def round_records(events: list[Event], mode: Mode) -> list[dict[str, Any]]:
 
 def outcome_record(events: list[Event]) -> dict[str, Any] | None:
     """How the task ended, once it did: what went back to the MO, what the DOs were paid."""
+    from mercato.protocols.datamarket.market import members_of
+
     paid = sum(
         int(e["paid_each"]) * len(members_of(int(e["used"])))
         for e in events
@@ -328,6 +330,8 @@ def outcome_record(events: list[Event]) -> dict[str, Any] | None:
 
 def member_state(task: Task, index: int) -> str:
     """Where member ``index`` stands in the current phase."""
+    from mercato.protocols.datamarket.market import Phase, TaskStatus
+
     if task.status is not TaskStatus.RUNNING:
         return "-"
     if index not in task.active_members:
@@ -339,6 +343,9 @@ def member_state(task: Task, index: int) -> str:
 
 def describe(event: Event) -> str:
     """One line saying what a task event means."""
+    from mercato.protocols.datamarket import history
+    from mercato.protocols.datamarket.market import Mode, Phase, members_of
+
     name = event.name
     if name == "TaskPosted":
         return (
@@ -418,6 +425,8 @@ def deadline_text(record: dict[str, Any], now: int) -> str:
 
 def mode_text(record: dict[str, Any]) -> str:
     """``robust/multikrum f=1`` or ``secure t=2``."""
+    from mercato.protocols.datamarket.market import Mode
+
     if record["mode"] == Mode.SECURE.label:
         return f"secure t={record['threshold']}"
     return f"robust/{record['rule'] or '?'} f={record['max_excluded']}"
@@ -455,6 +464,8 @@ def _indices(members: list[int] | None) -> str:
 
 def print_task(document: dict[str, Any], now: int) -> None:
     """The text view of :func:`task_document`."""
+    from mercato.storage.base import hash_hex
+
     t = document["task"]
     console.rule(f"[bold]task {t['id']}[/bold]: {t['status']}")
     console.print(f"model owner  {t['mo']}")

@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from mercato.chain.factory import connect
 from mercato.cli.common import JsonOption, console, context, emit_json, format_ether
 from mercato.cli.demo_market import market_dict, print_market
 from mercato.errors import InputError
-from mercato.storage.base import open_store
 
 if TYPE_CHECKING:
     from mercato.protocols.auction.scenario import DemoReport
@@ -39,9 +37,11 @@ def demo(
 ) -> None:
     """Run the procurement auction (SAIaaS, P1), the collaborative training (Somy et al., P2)
     and the secure data market (OmniLytics, P3), each with one agent per participant."""
+    from mercato.chain.factory import connect
     from mercato.protocols.auction.scenario import run_demo  # imports scikit-learn: slow
     from mercato.protocols.datamarket.scenario import run_market_demo
     from mercato.protocols.training.scenario import run_training_demo
+    from mercato.storage.base import open_store
 
     if only not in PARTS:
         raise InputError(f"--only must be one of {', '.join(PARTS)}, got {only!r}")

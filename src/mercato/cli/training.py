@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -39,7 +39,7 @@ from mercato.cli.common import (
     withdraw_owed,
 )
 from mercato.cli.training_view import (
-    COMPLETABLE,
+    completable,
     dataset_record,
     deadline_text,
     instance_slots,
@@ -50,22 +50,17 @@ from mercato.cli.training_view import (
     training_record,
 )
 from mercato.errors import InputError, MercatoError
-from mercato.ml.split import DEFAULT_MAX_CLASS_FRACTION, DEFAULT_MIN_MISSING_CLASSES
-from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.ml.split_rules import DEFAULT_MAX_CLASS_FRACTION, DEFAULT_MIN_MISSING_CLASSES
 from mercato.protocols.roles import Role
-from mercato.protocols.training import history
-from mercato.protocols.training.documents import Manifest, Method, hash_hex
-from mercato.protocols.training.market import (
-    MAX_PRICE,
-    MAX_REPLICAS,
-    MAX_ROUNDS,
-    MAX_SUBSETS,
-    Dataset,
-    Training,
-    TrainingStatus,
-    escrow_for,
-)
+from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUNDS, MAX_SUBSETS
+
+# The chain, the protocol and the machine learning are imported by the commands that use
+# them, so that `mercato --help` loads none of them.
+if TYPE_CHECKING:
+    from mercato.protocols.identity import Identity
+    from mercato.protocols.market import Market
+    from mercato.protocols.training.documents import Manifest, Method
+    from mercato.protocols.training.market import Dataset, Training, TrainingStatus
 
 app = typer.Typer(
     help="Collaborative training on split, replicated datasets (Somy et al., P2).",
@@ -148,6 +143,8 @@ def _price(text: str, option: str) -> int:
 
 
 def _read_method(market: Market, model_id: int) -> Method:
+    from mercato.protocols.training.documents import Method, hash_hex
+
     model = market.training_market.model(model_id, market.deployment.block)
     return Method.from_bytes(market.store.get(hash_hex(model.method_hash)))
 
@@ -216,6 +213,7 @@ def offer_dataset(
     """Split a dataset (skewed), commit to it and hand each replica sealed to its holder."""
     from mercato.cli.listings import RecordedPlan, manifest_hash, record_plan
     from mercato.ml.datasets import seller_and_buyer_parts
+    from mercato.protocols.training import history
     from mercato.protocols.training.data_owner import SplitPlan, assign_holders, prepare_listing
     from mercato.protocols.training.data_owner import list_dataset as publish
 
@@ -317,6 +315,8 @@ def show_dataset(
     json_output: bool = JsonOption,
 ) -> None:
     """One dataset: its manifest, every slot's instance and state, and its trainings."""
+    from mercato.protocols.training import history
+
     market = context(ctx).market(rpc_url)
     record = load_dataset(market, dataset_id)
     manifest: Manifest | None = None
@@ -379,6 +379,8 @@ def approve(
     json_output: bool = JsonOption,
 ) -> None:
     """Approve a training request on your dataset (every slot must be verified)."""
+    from mercato.protocols.training.market import TrainingStatus
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     training = load_training(market, training_id)
@@ -438,7 +440,7 @@ def model(
     from mercato.ml.datasets import load_dataset as load_sample
     from mercato.ml.trainers import TRAINERS
     from mercato.ml.trainers.base import MAX_EPOCHS
-    from mercato.protocols.training.documents import MODE_PLAINTEXT
+    from mercato.protocols.training.documents import MODE_PLAINTEXT, Method
     from mercato.protocols.training.model_owner import create_model
 
     if trainer not in TRAINERS:
@@ -498,6 +500,8 @@ def request(
     json_output: bool = JsonOption,
 ) -> None:
     """Ask to train your model on a dataset, locking data price + job price x k x n x rounds."""
+    from mercato.protocols.training.market import escrow_for
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     owner = load_model_owner(market, model_id)
@@ -549,6 +553,8 @@ def cancel(
     json_output: bool = JsonOption,
 ) -> None:
     """Withdraw a request the data owner has not approved; the escrow becomes refundable."""
+    from mercato.protocols.training.market import TrainingStatus
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     training = load_training(market, training_id)
@@ -575,6 +581,8 @@ def draw(
     json_output: bool = JsonOption,
 ) -> None:
     """Draw the subsets of a requested round from its target block's hash (anyone)."""
+    from mercato.protocols.training.market import TrainingStatus
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     training = load_training(market, training_id)
@@ -607,6 +615,8 @@ def close_round(
     json_output: bool = JsonOption,
 ) -> None:
     """End a round whose deadline passed with jobs missing (anyone); silent COs earn nothing."""
+    from mercato.protocols.training.market import TrainingStatus
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     training = load_training(market, training_id)
@@ -641,6 +651,8 @@ def complete(
 ) -> None:
     """Pay the data owner and the compute providers and refund the rest: the model owner
     whenever no round runs, anyone once the model owner is silent past its idle deadline."""
+    from mercato.protocols.training.market import TrainingStatus
+
     me = identity(account, keystore)
     market = context(ctx).market(rpc_url)
     tm = market.training_market
@@ -649,7 +661,7 @@ def complete(
         raise InputError(
             f"training {training_id} was never approved: its model owner cancels it instead"
         )
-    _require_status(training, COMPLETABLE, "complete")
+    _require_status(training, completable(), "complete")
     idle_deadline = training.idle_deadline(tm.period("idle"))
     if not same_address(training.mo, me.address) and market.chain.timestamp() < idle_deadline:
         raise InputError(

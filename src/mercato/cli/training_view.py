@@ -4,27 +4,45 @@ per event, and the text view of one training. Amounts are in wei and hashes 0x-h
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.table import Table
 
-from mercato.chain.contract import Event
 from mercato.cli.common import console, format_ether, format_time, relative_time
-from mercato.protocols.market import Market
-from mercato.protocols.training import history
-from mercato.protocols.training.documents import Manifest, hash_hex
-from mercato.protocols.training.market import MAX_SUBSETS, Dataset, Training, TrainingStatus
+from mercato.protocols.training.limits import MAX_SUBSETS
 
-# Which deadline a training's single deadline field means in each live status.
-DEADLINE_KINDS: dict[TrainingStatus, str] = {
-    TrainingStatus.REQUESTED: "approval",
-    TrainingStatus.APPROVED: "idle",
-    TrainingStatus.DRAWING: "idle",
-    TrainingStatus.TRAINING: "round",
-    TrainingStatus.ROUND_DONE: "review",
-}
-COMPLETABLE = (TrainingStatus.APPROVED, TrainingStatus.DRAWING, TrainingStatus.ROUND_DONE)
+# The protocol is imported where it is used, so that `mercato --help` does not load it.
+if TYPE_CHECKING:
+    from mercato.chain.contract import Event
+    from mercato.protocols.market import Market
+    from mercato.protocols.training.documents import Manifest
+    from mercato.protocols.training.market import Dataset, Training, TrainingStatus
+
+
+@cache
+def deadline_kinds() -> dict[TrainingStatus, str]:
+    """Which deadline a training's single deadline field means in each live status."""
+    from mercato.protocols.training.market import TrainingStatus
+
+    return {
+        TrainingStatus.REQUESTED: "approval",
+        TrainingStatus.APPROVED: "idle",
+        TrainingStatus.DRAWING: "idle",
+        TrainingStatus.TRAINING: "round",
+        TrainingStatus.ROUND_DONE: "review",
+    }
+
+
+@cache
+def completable() -> tuple[TrainingStatus, ...]:
+    """The statuses in which a training can be completed (no round runs)."""
+    from mercato.protocols.training.market import TrainingStatus
+
+    return (TrainingStatus.APPROVED, TrainingStatus.DRAWING, TrainingStatus.ROUND_DONE)
+
+
 # Events that belong to one training (they carry its id).
 TRAINING_EVENTS = frozenset(
     {
@@ -44,6 +62,8 @@ TRAINING_EVENTS = frozenset(
 
 def read_manifest(market: Market, dataset: Dataset) -> Manifest:
     """The dataset's public manifest, from the blob store."""
+    from mercato.protocols.training.documents import Manifest, hash_hex
+
     return Manifest.from_bytes(market.store.get(hash_hex(dataset.meta_hash)))
 
 
@@ -65,6 +85,8 @@ def dataset_record(dataset: Dataset) -> dict[str, Any]:
 
 def instance_slots(market: Market, dataset: Dataset) -> list[dict[str, Any]]:
     """Every slot (subset, replica) with its current instance, holder and state."""
+    from mercato.protocols.training import history
+
     tm = market.training_market
     slots = []
     for subset, row in enumerate(history.instances_of(market, dataset.dataset_id)):
@@ -95,8 +117,8 @@ def manifest_record(manifest: Manifest) -> dict[str, Any]:
 
 def training_record(training: Training, idle_period: int) -> dict[str, Any]:
     """A training as the chain holds it, with what its deadline means now."""
-    kind = DEADLINE_KINDS.get(training.status)
-    live = training.status in COMPLETABLE
+    kind = deadline_kinds().get(training.status)
+    live = training.status in completable()
     return {
         "id": training.training_id,
         "status": training.status.label,
@@ -236,7 +258,7 @@ def describe(event: Event) -> str:
 
 def deadline_text(training: Training, now: int) -> str:
     """``round in 5m``: which deadline the training waits for, and when."""
-    kind = DEADLINE_KINDS.get(training.status)
+    kind = deadline_kinds().get(training.status)
     return "-" if kind is None else f"{kind} {relative_time(training.deadline, now)}"
 
 
@@ -246,6 +268,8 @@ def training_document(market: Market, training: Training) -> dict[str, Any]:
     ``owed`` is what the training market owes each party now, over all its trainings: zero
     once everyone has withdrawn.
     """
+    from mercato.protocols.training import history
+
     tm = market.training_market
     record = tm.dataset(training.dataset_id)
     events = training_events(market, training.training_id)

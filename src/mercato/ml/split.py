@@ -48,9 +48,9 @@ from numpy.typing import NDArray
 from mercato.errors import InputError
 from mercato.ml.datasets import Dataset
 from mercato.ml.seed import check_seed
+from mercato.ml.split_rules import DEFAULT_MAX_CLASS_FRACTION as DEFAULT_MAX_CLASS_FRACTION
+from mercato.ml.split_rules import DEFAULT_MIN_MISSING_CLASSES as DEFAULT_MIN_MISSING_CLASSES
 
-DEFAULT_MAX_CLASS_FRACTION = 0.5
-DEFAULT_MIN_MISSING_CLASSES = 1
 FRACTION_DENOMINATOR_LIMIT = 1000
 MAX_SUBSETS = 1024
 MAX_REPLICAS = 1024

@@ -22,12 +22,11 @@ from eth_account.signers.local import LocalAccount
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event, TxResult
+from mercato.protocols.datamarket.limits import MAX_DATA_OWNERS as MAX_DATA_OWNERS
+from mercato.protocols.datamarket.limits import MAX_PERIOD as MAX_PERIOD
+from mercato.protocols.datamarket.limits import MAX_ROUNDS as MAX_ROUNDS
+from mercato.protocols.datamarket.limits import MIN_DATA_OWNERS as MIN_DATA_OWNERS
 
-# Limits the contract enforces (DataMarket.vy).
-MIN_DATA_OWNERS = 3
-MAX_DATA_OWNERS = 32
-MAX_ROUNDS = 255
-MAX_PERIOD = 365 * 86400
 SCORE_SCALE = 10**6
 """Robust-mode scores go on chain as ``round(score * SCORE_SCALE)``."""
 JOIN_GAS_LIMIT = 150_000

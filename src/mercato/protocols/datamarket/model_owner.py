@@ -22,6 +22,11 @@ from mercato.protocols.datamarket import history
 from mercato.protocols.datamarket.aggregation import secure_mean
 from mercato.protocols.datamarket.data_owner import load_model, load_spec
 from mercato.protocols.datamarket.documents import TaskSpec, update_context
+from mercato.protocols.datamarket.limits import (
+    DEFAULT_AGGREGATE_PERIOD,
+    DEFAULT_JOIN_PERIOD,
+    DEFAULT_PHASE_PERIOD,
+)
 from mercato.protocols.datamarket.market import (
     MAX_ROUNDS,
     SCORE_SCALE,
@@ -36,10 +41,6 @@ from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_JOIN_PERIOD = 86400
-DEFAULT_PHASE_PERIOD = 3600
-DEFAULT_AGGREGATE_PERIOD = 3600
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,12 @@ from eth_utils.crypto import keccak
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event, TxResult
+from mercato.protocols.training.limits import MAX_PRICE as MAX_PRICE
+from mercato.protocols.training.limits import MAX_REPLICAS as MAX_REPLICAS
+from mercato.protocols.training.limits import MAX_ROUNDS as MAX_ROUNDS
+from mercato.protocols.training.limits import MAX_SUBSETS as MAX_SUBSETS
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-# Limits the contract enforces (TrainingMarket.vy).
-MAX_SUBSETS = 32
-MAX_REPLICAS = 8
-MAX_ROUNDS = 255
-MAX_PRICE = 2**96 - 1
 BLOCKHASH_WINDOW = 256
 """Blocks during which a round's target block hash can seed its draw."""
 DRAW_GAS_LIMIT = 250_000
