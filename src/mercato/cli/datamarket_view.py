@@ -488,7 +488,7 @@ def print_task(document: dict[str, Any], now: int) -> None:
             f"{format_time(t['deadline'])} ({relative_time(t['deadline'], now)})"
         )
     members = Table(title="data owners", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("index", "address", "now", "owed"):
+    for column in ("index", "address", "now", "owed ETH"):
         members.add_column(column, overflow="fold")
     for m in document["members"]:
         members.add_row(
@@ -497,7 +497,7 @@ def print_task(document: dict[str, Any], now: int) -> None:
     console.print(members)
     rounds = Table(title="rounds", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("round", "keys", "shares", "updates", "reveals", "used", "excluded",
-                   "paid each", "model"):  # fmt: skip
+                   "paid each ETH", "model"):  # fmt: skip
         rounds.add_column(column, overflow="fold")
     for r in document["rounds"]:
         posts, done = r["posts"], r["finalised"]
