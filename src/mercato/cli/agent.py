@@ -455,7 +455,8 @@ def run(
     data_owners: int = typer.Option(
         None,
         "--data-owners",
-        help="Market data owner: the cut's number of parts; it joins tasks for that many DOs.",
+        help="Market data owner: the cut's number of parts; it joins tasks for that many data "
+        "owners.",
     ),
     seed: int = typer.Option(
         None, "--seed", help="P3: seed of the cut; tasks posted with it are served (default 0)."

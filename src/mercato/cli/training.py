@@ -614,7 +614,8 @@ def close_round(
     keystore: Path = KeystoreOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """End a round whose deadline passed with jobs missing (anyone); silent COs earn nothing."""
+    """End a round whose deadline passed with jobs missing (anyone); silent compute providers
+    earn nothing for it."""
     from mercato.protocols.training.market import TrainingStatus
 
     me = identity(account, keystore)
