@@ -18,6 +18,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from mercato.cli import waiting
 from mercato.cli.common import (
     AccountOption,
     JsonOption,
@@ -769,3 +770,42 @@ def withdraw(
     """Move everything the auction house owes you to your account."""
     market = context(ctx).market(rpc_url)
     withdraw_owed("auction house", market.auction_house, identity(account, keystore), json_output)
+
+
+@app.command("wait")
+def wait(
+    ctx: typer.Context,
+    auction_id: int = IdArgument,
+    until: str = typer.Option(..., "--until", help=waiting.until_help(waiting.AUCTION_STATES)),
+    paid: bool = typer.Option(
+        False,
+        "--paid",
+        help="Also wait until the auction house owes nothing to the client and the winners "
+        "(their agents withdrew).",
+    ),
+    timeout: float = waiting.TimeoutOption,
+    interval: float = waiting.IntervalOption,
+    rpc_url: str = RpcUrlOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Wait until an auction reaches a state; exit 1 on timeout or once it never can."""
+    target = waiting.parse_state(waiting.AUCTION_STATES, until)
+    market = context(ctx).market(rpc_url)
+    house = market.auction_house
+    load_auction(market, auction_id)
+
+    def owed() -> dict[str, int]:
+        auction = house.auction(auction_id)
+        parties = [auction.client, *(b for b in auction.bidders if b is not None)]
+        return {party: house.owed(party) for party in dict.fromkeys(parties)}
+
+    waiting.wait_for(
+        f"auction {auction_id}",
+        waiting.AUCTION_STATES,
+        target,
+        lambda: house.auction(auction_id).status.label,
+        owed if paid else None,
+        timeout=timeout,
+        interval=interval,
+        json_output=json_output,
+    )

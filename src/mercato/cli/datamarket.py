@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from mercato.cli import waiting
 from mercato.cli.auction import require_role
 from mercato.cli.common import (
     AccountOption,
@@ -895,3 +896,41 @@ def show(
         emit_json(document)
         return
     print_task(document, market.chain.timestamp())
+
+
+@app.command("wait")
+def wait(
+    ctx: typer.Context,
+    task_id: int = TaskArgument,
+    until: str = typer.Option(..., "--until", help=waiting.until_help(waiting.TASK_STATES)),
+    paid: bool = typer.Option(
+        False,
+        "--paid",
+        help="Also wait until the data market owes nothing to the model owner and the task's "
+        "data owners (their agents withdrew).",
+    ),
+    timeout: float = waiting.TimeoutOption,
+    interval: float = waiting.IntervalOption,
+    rpc_url: str = RpcUrlOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Wait until a task reaches a state; exit 1 on timeout or once it never can."""
+    target = waiting.parse_state(waiting.TASK_STATES, until)
+    market = context(ctx).market(rpc_url)
+    dm = market.data_market
+    load_task(market, task_id)
+
+    def owed() -> dict[str, int]:
+        parties = [dm.task(task_id).mo, *dm.members(task_id)]
+        return {party: dm.owed(party) for party in dict.fromkeys(parties)}
+
+    waiting.wait_for(
+        f"task {task_id}",
+        waiting.TASK_STATES,
+        target,
+        lambda: dm.task(task_id).status.label,
+        owed if paid else None,
+        timeout=timeout,
+        interval=interval,
+        json_output=json_output,
+    )

@@ -18,6 +18,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from mercato.cli import waiting
 from mercato.cli.auction import require_role
 from mercato.cli.common import (
     AccountOption,
@@ -760,3 +761,40 @@ def _emit_training(market: Market, training_id: int, json_output: bool, text: st
         emit_json(training_record(tm.training(training_id), tm.period("idle")))
     else:
         console.print(text, soft_wrap=True)
+
+
+@app.command("wait")
+def wait(
+    ctx: typer.Context,
+    training_id: int = TrainingArgument,
+    until: str = typer.Option(..., "--until", help=waiting.until_help(waiting.TRAINING_STATES)),
+    paid: bool = typer.Option(
+        False,
+        "--paid",
+        help="Also wait until the training market owes nothing to the data owner, the model "
+        "owner and the compute providers of the training (their agents withdrew).",
+    ),
+    timeout: float = waiting.TimeoutOption,
+    interval: float = waiting.IntervalOption,
+    rpc_url: str = RpcUrlOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Wait until a training reaches a state; exit 1 on timeout or once it never can."""
+    target = waiting.parse_state(waiting.TRAINING_STATES, until)
+    market = context(ctx).market(rpc_url)
+    load_training(market, training_id)
+
+    def owed() -> dict[str, int]:
+        document = training_document(market, market.training_market.training(training_id))
+        return dict(document["owed"])
+
+    waiting.wait_for(
+        f"training {training_id}",
+        waiting.TRAINING_STATES,
+        target,
+        lambda: market.training_market.training(training_id).status.label,
+        owed if paid else None,
+        timeout=timeout,
+        interval=interval,
+        json_output=json_output,
+    )
