@@ -1,9 +1,12 @@
 """The rpc backend: any Ethereum JSON-RPC node (anvil locally; geth, Besu, reth, an L2 remotely).
 
-Transactions are signed locally (eth-account, fast with coincurve) and sent raw, so the node
-needs no unlocked accounts. Nonces come from a per-sender cache seeded from the node's pending
-count, which lets many transactions be in flight at once. Fees are read from the node once
-(again only if the node refuses them); a node whose gas price is zero is sent zero fees.
+JSON-RPC is a POST of a small JSON document, so this backend speaks it directly over one
+``requests`` session, single requests and batches: a command that only reads the chain loads
+neither web3 nor eth-account (about a second to import). Transactions are signed locally
+(:mod:`mercato.chain.signing`) and sent raw, so the node needs no unlocked accounts. Nonces
+come from a per-sender cache seeded from the node's pending count, which lets many
+transactions be in flight at once. Fees are read from the node once (again only if the node
+refuses them); a node whose gas price is zero is sent zero fees.
 
 Differences from the embedded backend that callers may notice:
 
@@ -23,27 +26,29 @@ Differences from the embedded backend that callers may notice:
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
-from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 
 from mercato.chain.accounts import dev_accounts
 from mercato.chain.base import Log, Receipt, TxRequest
 from mercato.chain.revert import decode_revert
 from mercato.chain.signing import sign_dynamic_fee
 from mercato.errors import ChainError, ConfigError, ContractRevert, InputError, MercatoError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 RPC_TIMEOUT_S = 30.0
 """How long one HTTP request to the node may take."""
@@ -67,6 +72,8 @@ BASE_FEE_HEADROOM = 2
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEV_BALANCE_WEI = 10_000 * 10**18
 """What a development account holds when first handed out (as anvil and the embedded chain)."""
+CALLS = frozenset({"eth_call", "eth_estimateGas"})
+"""Methods whose errors may be a contract's revert."""
 
 
 def _revert_reason(data: Any, message: str = "") -> str:
@@ -74,7 +81,7 @@ def _revert_reason(data: Any, message: str = "") -> str:
     if isinstance(data, dict):  # some nodes nest it: {"message": ..., "data": "0x..."}
         return _revert_reason(data.get("data"), str(data.get("message") or message))
     if isinstance(data, str):
-        hex_part = data.removeprefix("Reverted ")  # web3 passes some node formats through
+        hex_part = data.removeprefix("Reverted ")  # some nodes prefix the payload
         if hex_part.startswith("0x"):
             try:
                 payload = bytes.fromhex(hex_part[2:])
@@ -101,7 +108,21 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def _is_revert(error: dict[str, Any]) -> bool:
-    return error.get("code") == 3 or "revert" in str(error.get("message", "")).lower()
+    """Whether a node's error to a call is the contract reverting (not out of gas, no funds).
+
+    Code 3 and "execution reverted" are geth's and anvil's; a hex ``data`` payload is a
+    revert's return data (a custom error, a panic) on nodes that say nothing else.
+    """
+    data = error.get("data")
+    return (
+        error.get("code") == 3
+        or "revert" in str(error.get("message", "")).lower()
+        or (isinstance(data, str) and data.startswith("0x") and len(data) > 2)
+    )
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + bytes(data).hex()
 
 
 def _what(tx: TxRequest) -> str:
@@ -144,15 +165,10 @@ class RpcChain:
     def __init__(self, url: str, chain_id: int | None = None) -> None:
         self.url = url
         self._session = requests.Session()
+        self._session.headers["Content-Type"] = "application/json"
         if urlsplit(url).hostname in LOOPBACK_HOSTS:
             self._session.trust_env = False  # a proxy from the environment must not catch these
-        self._provider = HTTPProvider(
-            url,
-            request_kwargs={"timeout": RPC_TIMEOUT_S},
-            session=self._session,
-            exception_retry_configuration=None,  # fail fast; errors are translated once, here
-        )
-        self._w3 = Web3(self._provider, middleware=[])
+        self._ids = itertools.count(1)  # JSON-RPC request ids; next() is atomic under the GIL
         self._nonces: dict[str, int] = {}
         self._nonce_lock = threading.Lock()
         self._fees: dict[str, int] | None = None
@@ -169,35 +185,42 @@ class RpcChain:
     # raw access -------------------------------------------------------------------------
     def rpc(self, method: str, *params: Any) -> Any:
         """Call any JSON-RPC ``method`` (node-specific ones too) and return its result."""
-        with self._translated(method):
-            response: dict[str, Any] = dict(self._provider.make_request(method, list(params)))  # type: ignore[arg-type]
+        return self._request(method, list(params))
+
+    def _request(self, method: str, params: list[Any], what: str = "") -> Any:
+        """One request; ``what`` names the step in a ContractRevert ("call", "deploy"...)."""
+        response = self._post(method, self._message(method, params))
+        if not isinstance(response, dict) or not ("result" in response or "error" in response):
+            raise ChainError(f"{method}: the node at {self.url} sent no JSON-RPC response")
         if "error" in response:
-            raise self._error(method, dict(response["error"]))
+            raise self._error(method, response["error"], what)
         return response["result"]
 
     def _batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
         """Send several requests in one HTTP round trip; responses in request order."""
-        with self._translated(calls[0][0]):
-            responses = self._provider.make_batch_request(list(calls))  # type: ignore[arg-type]
+        messages = [self._message(method, params) for method, params in calls]
+        responses = self._post(calls[0][0], messages)
         if not isinstance(responses, list):  # the node rejected the batch as a whole
-            raise self._error("batch", dict(responses.get("error") or {}))
-        return [dict(r) for r in responses]
+            error = responses.get("error") if isinstance(responses, dict) else None
+            raise self._error("batch", error or responses)
+        by_id = {r.get("id"): r for r in responses if isinstance(r, dict)}
+        if any(m["id"] not in by_id for m in messages):
+            raise ChainError(
+                f"the node at {self.url} answered a batch of {len(messages)} requests "
+                "without a response to each"
+            )
+        return [by_id[m["id"]] for m in messages]  # nodes may answer in any order
 
-    @contextmanager
-    def _translated(self, method: str, what: str = "") -> Iterator[None]:
-        """Map requests and web3 errors to ours: the single place they enter Mercato.
+    def _message(self, method: str, params: list[Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
 
-        ``what`` names the step in a ContractRevert ("call", "transaction", "deploy").
-        """
+    def _post(self, method: str, payload: dict[str, Any] | list[dict[str, Any]]) -> Any:
+        """POST ``payload`` and return the decoded answer: the single place where transport
+        errors enter Mercato (node errors inside an answer go through :meth:`_error`)."""
         try:
-            yield
-        except ContractLogicError as exc:
-            reason = _revert_reason(exc.data, str(exc.message or ""))
-            raise ContractRevert(reason, function=what) from None
-        except Web3RPCError as exc:
-            error = (exc.rpc_response or {}).get("error")
-            message = error.get("message", exc.message) if isinstance(error, dict) else exc.message
-            raise ChainError(f"{method} failed on the node at {self.url}: {message}") from exc
+            response = self._session.post(self.url, data=json.dumps(payload), timeout=RPC_TIMEOUT_S)
+            response.raise_for_status()
+            return response.json()
         except requests.Timeout as exc:
             raise ChainError(
                 f"the node at {self.url} did not answer {method} within {RPC_TIMEOUT_S} s"
@@ -207,13 +230,16 @@ class RpcChain:
                 f"cannot reach the node at {self.url}: {_root_cause(exc)}. "
                 "Is the node running, and is the URL (or MERCATO_RPC_URL) right?"
             ) from exc
-        except (requests.RequestException, Web3Exception) as exc:
+        except (requests.RequestException, ValueError) as exc:  # HTTP error status, not JSON
             raise ChainError(f"{method} failed talking to {self.url}: {exc}") from exc
 
-    def _error(self, method: str, error: dict[str, Any]) -> ChainError:
+    def _error(self, method: str, error: Any, what: str = "") -> ChainError:
+        """The node's JSON-RPC ``error`` as ours: a ContractRevert with its reason if a call
+        reverted, else a ChainError naming the method and the node."""
+        error = error if isinstance(error, dict) else {"message": str(error)}
         message = str(error.get("message", error))
-        if method in ("eth_call", "eth_estimateGas") and _is_revert(error):
-            return ContractRevert(_revert_reason(error.get("data"), message))
+        if method in CALLS and _is_revert(error):
+            return ContractRevert(_revert_reason(error.get("data"), message), function=what)
         return ChainError(f"{method} failed on the node at {self.url}: {message}")
 
     # accounts ---------------------------------------------------------------------------
@@ -400,21 +426,19 @@ class RpcChain:
             raise ChainError(f"the node refused transactions of {len(refused)} sender(s): {first}")
 
     def call(self, to: str, data: bytes, sender: str | None = None, value: int = 0) -> bytes:
-        request: dict[str, Any] = {"to": to_checksum_address(to), "data": data, "value": value}
+        request = {"to": _checksum(to), "data": _hex(data), "value": hex(value)}
         if sender is not None:
-            request["from"] = to_checksum_address(sender)
-        with self._translated("eth_call", "call"):
-            return bytes(self._w3.eth.call(request, "latest"))  # type: ignore[arg-type]
+            request["from"] = _checksum(sender)
+        return bytes.fromhex(self._request("eth_call", [request, "latest"], "call")[2:])
 
     def estimate_gas(self, tx: TxRequest) -> int:
         return self._estimate(tx, "latest")
 
     def _estimate(self, tx: TxRequest, block: str) -> int:
-        request: dict[str, Any] = {"from": tx.sender.address, "data": tx.data, "value": tx.value}
+        request = {"from": tx.sender.address, "data": _hex(tx.data), "value": hex(tx.value)}
         if tx.to is not None:
-            request["to"] = to_checksum_address(tx.to)
-        with self._translated("eth_estimateGas", _what(tx)):
-            return int(self._w3.eth.estimate_gas(request, block))  # type: ignore[arg-type]
+            request["to"] = _checksum(tx.to)
+        return int(self._request("eth_estimateGas", [request, block], _what(tx)), 16)
 
     # reading ----------------------------------------------------------------------------
     def get_logs(
@@ -579,17 +603,16 @@ class RpcChain:
         """Why a mined transaction failed: replay it on the state its block started from."""
         tx, gas = signed.tx, signed.gas
         what = _what(tx)
-        request: dict[str, Any] = {
+        request = {
             "from": tx.sender.address,
-            "data": tx.data,
-            "value": tx.value,
-            "gas": gas,
+            "data": _hex(tx.data),
+            "value": hex(tx.value),
+            "gas": hex(gas),
         }
         if tx.to is not None:
-            request["to"] = to_checksum_address(tx.to)
+            request["to"] = _checksum(tx.to)
         try:
-            with self._translated("eth_call", what):
-                self._w3.eth.call(request, max(block_number - 1, 0))  # type: ignore[arg-type]
+            self._request("eth_call", [request, hex(max(block_number - 1, 0))], what)
         except ContractRevert as exc:
             return exc
         except ChainError:
