@@ -9,7 +9,7 @@ import pytest
 from eth_account import Account
 
 from mercato.chain import account_from_env, account_from_keystore, dev_account, dev_accounts
-from mercato.chain.accounts import KEY_ENV, KEYSTORE_PASSWORD_ENV
+from mercato.chain.accounts import DEV_ADDRESSES, KEY_ENV, KEYSTORE_PASSWORD_ENV, dev_address
 from mercato.errors import ConfigError
 
 # the well-known first two accounts of "test test ... junk" (anvil, hardhat, foundry)
@@ -32,6 +32,14 @@ def keystore(tmp_path: Path) -> Path:
 def test_dev_accounts_are_the_standard_ones() -> None:
     assert [a.address for a in dev_accounts(2)] == FIRST_DEV_ADDRESSES
     assert dev_account(1).address == FIRST_DEV_ADDRESSES[1]
+
+
+def test_known_dev_addresses_are_the_derived_ones() -> None:
+    count = len(DEV_ADDRESSES)
+
+    assert list(DEV_ADDRESSES) == [a.address for a in dev_accounts(count)]
+    assert dev_address(1) == FIRST_DEV_ADDRESSES[1]
+    assert dev_address(count) == dev_account(count).address  # past the list: derived
 
 
 def test_keystore_round_trip(keystore: Path) -> None:

@@ -2,7 +2,7 @@
 
 ``connect("embedded")`` gives an in-process EVM; ``connect("rpc", url)`` any JSON-RPC node.
 Names are imported on first use, so ``import mercato.chain`` stays cheap (the EVM, the
-compiler and web3 load only when needed).
+compiler and eth_account load only when needed).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         account_from_keystore,
         dev_account,
         dev_accounts,
+        dev_address,
     )
     from mercato.chain.anvil import Anvil
     from mercato.chain.base import Chain, Log, Receipt, TxRequest
@@ -52,6 +53,7 @@ __all__ = [
     "decode_revert",
     "dev_account",
     "dev_accounts",
+    "dev_address",
 ]
 
 lazy_package(
@@ -62,6 +64,7 @@ lazy_package(
         "account_from_keystore": "accounts",
         "dev_account": "accounts",
         "dev_accounts": "accounts",
+        "dev_address": "accounts",
         "Anvil": "anvil",
         "Chain": "base",
         "Log": "base",

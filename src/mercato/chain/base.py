@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from eth_account.signers.local import LocalAccount
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 
 @dataclass(frozen=True)

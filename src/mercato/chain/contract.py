@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode, encode
-from eth_account.signers.local import LocalAccount
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -20,6 +19,9 @@ from eth_utils.crypto import keccak
 from mercato.chain.base import Chain, Log, Receipt, TxRequest
 from mercato.chain.compile import compile_contract
 from mercato.errors import ContractRevert, InputError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 
 def _abi_type(param: dict[str, Any]) -> str:

@@ -15,10 +15,9 @@ import os
 import time
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boa
-from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_canonical_address, to_checksum_address
 
 from mercato.chain.accounts import dev_accounts
@@ -26,6 +25,9 @@ from mercato.chain.base import Log, Receipt, TxRequest
 from mercato.chain.revert import decode_revert
 from mercato.errors import ChainError, ContractRevert
 from mercato.units import format_ether
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 EMBEDDED_CHAIN_ID = 31337
 DEV_BALANCE_WEI = 10_000 * 10**18

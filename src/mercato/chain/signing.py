@@ -12,11 +12,14 @@ them). Anything else (legacy ``gasPrice`` transactions) goes through eth-account
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import coincurve
 import rlp
-from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 DYNAMIC_FEE_TYPE = b"\x02"
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract
 from mercato.errors import ConfigError
 from mercato.protocols.registry import Registry
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 DEFAULT_EXIT_DELAY = 7 * 86400
 DEFAULT_DELIVERY_PERIOD = 3 * 86400

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from eth_account.signers.local import LocalAccount
 
 from mercato.storage.envelope import public_key_of
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 ENCRYPTION_KEY_INFO = b"mercato/encryption-key/v1"
 SECAGG_SECRET_INFO = b"mercato/secagg-secret/v1"

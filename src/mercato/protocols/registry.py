@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, TxResult
 from mercato.errors import ProtocolError
-from mercato.protocols.identity import Identity
 from mercato.protocols.roles import Role
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from mercato.protocols.identity import Identity
 
 
 class Registry:

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event, TxResult
 from mercato.ontology.category import Category
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 # Limits the contract enforces (AuctionHouse.vy), checked here before anything is sent.

@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event, TxResult
@@ -26,6 +25,9 @@ from mercato.protocols.datamarket.limits import MAX_DATA_OWNERS as MAX_DATA_OWNE
 from mercato.protocols.datamarket.limits import MAX_PERIOD as MAX_PERIOD
 from mercato.protocols.datamarket.limits import MAX_ROUNDS as MAX_ROUNDS
 from mercato.protocols.datamarket.limits import MIN_DATA_OWNERS as MIN_DATA_OWNERS
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 SCORE_SCALE = 10**6
 """Robust-mode scores go on chain as ``round(score * SCORE_SCALE)``."""

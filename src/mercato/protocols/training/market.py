@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from mercato.chain.base import Chain
@@ -34,6 +34,9 @@ from mercato.protocols.training.limits import MAX_PRICE as MAX_PRICE
 from mercato.protocols.training.limits import MAX_REPLICAS as MAX_REPLICAS
 from mercato.protocols.training.limits import MAX_ROUNDS as MAX_ROUNDS
 from mercato.protocols.training.limits import MAX_SUBSETS as MAX_SUBSETS
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 BLOCKHASH_WINDOW = 256
