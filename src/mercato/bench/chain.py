@@ -25,7 +25,6 @@ from mercato.bench.common import (
     AUCTION_DURATION,
     CATEGORY_ROLES,
     REQUIREMENTS_HASH,
-    REQUIREMENTS_URI,
     Cast,
     open_chain,
 )
@@ -139,7 +138,6 @@ class BidWorkload:
         self.auction_id, _ = self.house.create(
             cast.client,
             requirements_hash=REQUIREMENTS_HASH,
-            requirements_uri=REQUIREMENTS_URI,
             max_prices=[MAX_PRICE] * len(Category),
             duration=AUCTION_DURATION,
             min_refs=0,

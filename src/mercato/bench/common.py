@@ -16,8 +16,6 @@ from mercato.ontology.category import Category
 from mercato.protocols.roles import Role
 
 REQUIREMENTS_HASH = keccak(b"mercato bench: tabular data, gradient boosting, 16 GB GPU")
-REQUIREMENTS_URI = "mercato://blobs/0x" + REQUIREMENTS_HASH.hex()
-"""A realistic requirements reference: its length sets the calldata and log gas."""
 AUCTION_DURATION = 86_400
 CAST_SIZE = 9
 """Deployer, client, arbiter and six providers (two per category)."""

@@ -20,7 +20,6 @@ from mercato.bench.common import (
     AUCTION_DURATION,
     CATEGORY_ROLES,
     REQUIREMENTS_HASH,
-    REQUIREMENTS_URI,
     Cast,
 )
 from mercato.chain.base import Chain
@@ -162,7 +161,6 @@ def run_saiaas(chain: Chain) -> GasReport:
     auction_id, created = house.create(
         cast.client,
         requirements_hash=REQUIREMENTS_HASH,
-        requirements_uri=REQUIREMENTS_URI,
         max_prices=[MAX_PRICE] * len(Category),
         duration=AUCTION_DURATION,
         min_refs=0,

@@ -28,7 +28,6 @@ interface Registry:
 
 NUM_CATEGORIES: constant(uint256) = 3
 MAX_REFERENCES: constant(uint256) = 8
-MAX_URI_LENGTH: constant(uint256) = 256
 MAX_DURATION: constant(uint256) = 366 * 86400
 MAX_PRICE: constant(uint256) = 2**85 - 1  # three prices share one storage word
 ALL_CATEGORIES: constant(uint256) = 7
@@ -103,7 +102,6 @@ event AuctionCreated:
     client: indexed(address)
     arbiter: indexed(address)
     requirements_hash: bytes32
-    requirements_uri: String[MAX_URI_LENGTH]
     max_prices: uint256[NUM_CATEGORIES]
     deadline: uint256
     min_refs: uint256
@@ -136,7 +134,7 @@ event Delivered:
     executor: indexed(address)
     model_hash: bytes32
     report_hash: bytes32
-    model_uri: String[MAX_URI_LENGTH]
+    sealed_hash: bytes32
     review_deadline: uint256
 
 event Confirmed:
@@ -186,7 +184,6 @@ def __init__(
 @payable
 def create_auction(
     requirements_hash: bytes32,
-    requirements_uri: String[MAX_URI_LENGTH],
     max_prices: uint256[NUM_CATEGORIES],
     duration: uint256,
     min_refs: uint256,
@@ -194,8 +191,8 @@ def create_auction(
 ) -> uint256:
     """
     @notice Open an auction and lock its reserve, which must be sent as the value.
-    @param requirements_hash keccak256 of the requirements document.
-    @param requirements_uri Where the document is stored (a blob URI, not an endpoint).
+    @param requirements_hash keccak256 of the requirements document, which is also its blob
+           hash: every participant fetches it from its own blob store by this hash.
     @param max_prices Maximum price per category (data, algorithm, infrastructure), in wei.
     @param duration Seconds bidding stays open.
     @param min_refs References to earlier confirmed SLAs that every bid must cite.
@@ -228,7 +225,6 @@ def create_auction(
         client=msg.sender,
         arbiter=arbiter,
         requirements_hash=requirements_hash,
-        requirements_uri=requirements_uri,
         max_prices=max_prices,
         deadline=deadline,
         min_refs=min_refs,
@@ -333,16 +329,20 @@ def hand_over(auction_id: uint256, category: uint256, asset_hash: bytes32, seale
 
 
 @external
-def deliver(auction_id: uint256, model_hash: bytes32, report_hash: bytes32, model_uri: String[MAX_URI_LENGTH]):
+def deliver(auction_id: uint256, model_hash: bytes32, report_hash: bytes32, sealed_hash: bytes32):
     """
     @notice The infrastructure winner records the trained model's hash and the hash of its
-            signed execution report; the sealed model itself stays off chain at `model_uri`.
+            signed execution report; the model itself stays off chain, sealed to the client.
+    @param model_hash keccak256 of the trained model.
+    @param report_hash keccak256 (and blob hash) of the signed execution report.
+    @param sealed_hash Blob hash of the model sealed to the client: the client fetches it from
+           its own blob store. Logged, not stored: nothing on chain reads it.
     """
     h: Header = self._load_header(auction_id)
     assert h.status == ADJUDICATED, "auction: not waiting for delivery"
     assert block.timestamp < h.deadline, "auction: delivery deadline passed"
     assert msg.sender == self._winner(auction_id, INFRASTRUCTURE), "auction: only the infrastructure winner delivers"
-    assert model_hash != empty(bytes32) and report_hash != empty(bytes32), "auction: empty hash"
+    assert model_hash != empty(bytes32) and report_hash != empty(bytes32) and sealed_hash != empty(bytes32), "auction: empty hash"
     self._model_hash[auction_id] = model_hash
     self._report_hash[auction_id] = report_hash
     h.status = DELIVERED
@@ -353,7 +353,7 @@ def deliver(auction_id: uint256, model_hash: bytes32, report_hash: bytes32, mode
         executor=msg.sender,
         model_hash=model_hash,
         report_hash=report_hash,
-        model_uri=model_uri,
+        sealed_hash=sealed_hash,
         review_deadline=h.deadline,
     )
 

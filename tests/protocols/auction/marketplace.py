@@ -44,11 +44,10 @@ ALL_CATEGORIES = 0b111
 MAX_PRICES = (3 * 10**15, 5 * 10**15, 8 * 10**15)
 BIDS = (2 * 10**15, 4 * 10**15, 7 * 10**15)
 REQUIREMENTS_HASH = keccak(b"requirements: tabular data, gradient boosting, 16 GB GPU")
-REQUIREMENTS_URI = "mercato://blobs/0x" + REQUIREMENTS_HASH.hex()
 MODEL_HASH = keccak(b"sealed model")
 REPORT_HASH = keccak(b"signed execution report")
 REASON_HASH = keccak(b"the model does not reach the required accuracy")
-MODEL_URI = "mercato://blobs/0x" + MODEL_HASH.hex()
+SEALED_HASH = keccak(b"model sealed to the client")
 EMPTY_HASH = bytes(32)
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -164,7 +163,6 @@ class Market:
         return self.house.transact(
             "create_auction",
             requirements_hash,
-            REQUIREMENTS_URI,
             list(max_prices),
             duration,
             min_refs,
@@ -221,7 +219,7 @@ class Market:
             auction_id,
             MODEL_HASH,
             REPORT_HASH,
-            MODEL_URI,
+            SEALED_HASH,
             sender=executor or self.provider(INFRASTRUCTURE),
         )
 

@@ -18,6 +18,7 @@ from mercato.protocols.auction.scenario import (
     build_demo,
 )
 from mercato.protocols.deployment import DEFAULT_DELIVERY_PERIOD, DEFAULT_REVIEW_PERIOD
+from mercato.storage.base import hash_hex
 from mercato.storage.local import LocalBlobStore
 
 PROVIDERS = ("digits-lab", "scan-archive", "linear-labs", "forest-works", "enclave-cloud",
@@ -90,11 +91,11 @@ def test_full_flow_with_the_s3_store(s3_endpoint: str, tmp_path: Path) -> None:
     run(demo)
     review = demo.stores["client"].get("client", f"review:{auction_id}")
     demo.close()
-    # assert: confirmed, and the delivered model is the one stored in S3
+    # assert: confirmed, and the delivered model is the one stored in S3 (named by its hash)
     auction = demo.market.auction_house.auction(auction_id)
     assert auction.status is Status.CONFIRMED and review["accepted"]
     delivered = events_of(demo, "Delivered", auction_id)[0]
-    assert delivered["model_uri"].startswith("s3://mercato-flow/market/")
+    assert store.has(hash_hex(delivered["sealed_hash"]))
     assert store.has("0x" + auction.report_hash.hex())
 
 

@@ -35,12 +35,11 @@ from .marketplace import (
     MAX_PRICES,
     MAX_REFERENCES,
     MODEL_HASH,
-    MODEL_URI,
     PERIODS,
     REASON_HASH,
     REPORT_HASH,
     REQUIREMENTS_HASH,
-    REQUIREMENTS_URI,
+    SEALED_HASH,
     ZERO_ADDRESS,
     Market,
     Status,
@@ -107,7 +106,6 @@ def test_create_locks_the_reserve_and_opens_the_auction(market: Market) -> None:
         "client": market.client.address,
         "arbiter": market.arbiter.address,
         "requirements_hash": REQUIREMENTS_HASH,
-        "requirements_uri": REQUIREMENTS_URI,
         "max_prices": list(MAX_PRICES),
         "deadline": deadline,
         "min_refs": 2,
@@ -837,7 +835,7 @@ def test_infrastructure_winner_delivers(market: Market) -> None:
         "executor": market.provider(INFRASTRUCTURE).address,
         "model_hash": MODEL_HASH,
         "report_hash": REPORT_HASH,
-        "model_uri": MODEL_URI,
+        "sealed_hash": SEALED_HASH,
         "review_deadline": review_deadline,
     }
     state = market.state(auction_id)
@@ -894,7 +892,11 @@ def test_deliver_with_an_empty_hash_reverts(market: Market) -> None:
     # prepare
     auction_id = market.adjudicated()
 
-    for model, report in [(EMPTY_HASH, REPORT_HASH), (MODEL_HASH, EMPTY_HASH)]:
+    for model, report, sealed in [
+        (EMPTY_HASH, REPORT_HASH, SEALED_HASH),
+        (MODEL_HASH, EMPTY_HASH, SEALED_HASH),
+        (MODEL_HASH, REPORT_HASH, EMPTY_HASH),
+    ]:
         # act / assert
         with reverts("auction: empty hash"):
             market.house.transact(
@@ -902,7 +904,7 @@ def test_deliver_with_an_empty_hash_reverts(market: Market) -> None:
                 auction_id,
                 model,
                 report,
-                MODEL_URI,
+                sealed,
                 sender=market.provider(INFRASTRUCTURE),
             )
 
@@ -1222,7 +1224,7 @@ UNKNOWN_AUCTION_CALLS: list[tuple[str, tuple[object, ...]]] = [
     ("bid", (DATA, 1, [])),
     ("adjudicate", ()),
     ("hand_over", (DATA, MODEL_HASH, REPORT_HASH)),
-    ("deliver", (MODEL_HASH, REPORT_HASH, MODEL_URI)),
+    ("deliver", (MODEL_HASH, REPORT_HASH, SEALED_HASH)),
     ("confirm", ()),
     ("reject", (REASON_HASH,)),
     ("arbitrate", (ALL_CATEGORIES,)),

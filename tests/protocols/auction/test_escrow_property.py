@@ -38,10 +38,10 @@ from .marketplace import (
     DAY,
     HOUR,
     MODEL_HASH,
-    MODEL_URI,
     PERIODS,
     REASON_HASH,
     REPORT_HASH,
+    SEALED_HASH,
     AuctionState,
     Market,
     Status,
@@ -210,7 +210,7 @@ class EscrowMachine(RuleBasedStateMachine):
                 fn, state.client
             )
         args = {
-            "deliver": (MODEL_HASH, REPORT_HASH, MODEL_URI),
+            "deliver": (MODEL_HASH, REPORT_HASH, SEALED_HASH),
             "reject": (REASON_HASH,),
             "arbitrate": (paid_mask,),
         }.get(fn, ())
@@ -257,7 +257,7 @@ class EscrowMachine(RuleBasedStateMachine):
             self._try("claim", auction_id, sender=self.accounts[decision % ACCOUNT_COUNT])
         elif state.status == Status.ADJUDICATED:
             executor = self._actor(RIGHT, state.bidders[2])
-            self._try("deliver", auction_id, MODEL_HASH, REPORT_HASH, MODEL_URI, sender=executor)
+            self._try("deliver", auction_id, MODEL_HASH, REPORT_HASH, SEALED_HASH, sender=executor)
         elif state.status == Status.DELIVERED:
             if decision % 2:
                 self._try("confirm", auction_id, sender=client)

@@ -13,10 +13,11 @@ from mercato.ml.evaluate import evaluate
 from mercato.ml.model_io import load_model
 from mercato.ontology.category import Category
 from mercato.ontology.requirements import Requirements
-from mercato.protocols.auction.documents import blob_hash_of_uri, load_requirements
+from mercato.protocols.auction.documents import load_requirements
 from mercato.protocols.auction.house import Status
 from mercato.protocols.identity import Identity
 from mercato.protocols.market import Market
+from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope
 
 
@@ -41,13 +42,14 @@ def open_auction(
     arbiter: str,
     min_refs: int = 0,
 ) -> int:
-    """Store the requirements document, then open an auction for it; returns its id."""
-    document = requirements.to_json_bytes()
-    blob = market.store.put(document)
+    """Store the requirements document, then open an auction for it; returns its id.
+
+    Only the document's hash goes on chain: providers fetch it from their own blob store.
+    """
+    blob = market.store.put(requirements.to_json_bytes())
     auction_id, _ = market.auction_house.create(
         client.account,
-        requirements_hash=keccak(document),
-        requirements_uri=market.store.uri(blob),
+        requirements_hash=hash_bytes(blob),
         max_prices=max_prices,
         duration=duration,
         min_refs=min_refs,
@@ -78,7 +80,7 @@ def review_delivery(
     }
     problems: list[str] = []
 
-    sealed = market.store.get(blob_hash_of_uri(delivered["model_uri"]))
+    sealed = market.store.get(hash_hex(delivered["sealed_hash"]))
     model_bytes = open_envelope(sealed, client.encryption_private)
     if keccak(model_bytes) != auction.model_hash:
         problems.append("the delivered model does not match the model hash on chain")

@@ -1,4 +1,8 @@
-"""Off-chain documents of an auction, fetched from the blob store and checked against the chain."""
+"""Off-chain documents of an auction, fetched from the blob store and checked against the chain.
+
+The chain names every document by its hash only; each participant fetches it from its own
+blob store (a local folder or S3), so no path, bucket or host ever goes on chain.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,13 @@ from mercato.crypto.commit import keccak
 from mercato.errors import IntegrityError
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.market import Market
-from mercato.storage.base import validate_blob_hash
-
-
-def blob_hash_of_uri(uri: str) -> str:
-    """The blob hash a store URI ends with (``file:///.../0xab..`` or ``s3://b/p/0xab..``)."""
-    return validate_blob_hash(uri.rstrip("/").rsplit("/", 1)[-1])
+from mercato.storage.base import hash_hex
 
 
 def load_requirements(market: Market, auction_id: int) -> Requirements:
-    """Fetch an auction's requirements document and check it against the on-chain hash."""
+    """Fetch an auction's requirements document by its on-chain hash and parse it."""
     auction = market.auction_house.auction(auction_id)
-    created = market.auction_house.created_event(auction_id, market.deployment.block)
-    document = market.store.get(blob_hash_of_uri(created["requirements_uri"]))
+    document = market.store.get(hash_hex(auction.requirements_hash))
     if keccak(document) != auction.requirements_hash:
         raise IntegrityError(f"auction {auction_id}: requirements document does not match its hash")
     return Requirements.parse(document)

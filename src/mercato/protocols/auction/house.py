@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 # Limits the contract enforces (AuctionHouse.vy), checked here before anything is sent.
 MAX_REFERENCES = 8
-MAX_URI_LENGTH = 256
 MAX_DURATION = 366 * 86400
 MAX_PRICE = 2**85 - 1  # three prices share one storage word
 
@@ -107,17 +106,18 @@ class AuctionHouse:
         client: LocalAccount,
         *,
         requirements_hash: bytes,
-        requirements_uri: str,
         max_prices: Sequence[int],
         duration: int,
         min_refs: int,
         arbiter: str,
     ) -> tuple[int, TxResult]:
-        """Open an auction, locking the reserve; returns (auction id, result)."""
+        """Open an auction, locking the reserve; returns (auction id, result).
+
+        ``requirements_hash`` is the document's blob hash: nothing says where it is stored.
+        """
         result = self.contract.transact(
             "create_auction",
             requirements_hash,
-            requirements_uri,
             list(max_prices),
             duration,
             min_refs,
@@ -160,10 +160,11 @@ class AuctionHouse:
         auction_id: int,
         model_hash: bytes,
         report_hash: bytes,
-        model_uri: str,
+        sealed_hash: bytes,
     ) -> TxResult:
+        """Record the delivery: the model's hash, the report's and the sealed model's blob hash."""
         return self.contract.transact(
-            "deliver", auction_id, model_hash, report_hash, model_uri, sender=executor
+            "deliver", auction_id, model_hash, report_hash, sealed_hash, sender=executor
         )
 
     def confirm(self, client: LocalAccount, auction_id: int) -> TxResult:
@@ -215,7 +216,7 @@ class AuctionHouse:
         return self.contract.events(from_block, None, name, auction_id=auction_id)
 
     def created_event(self, auction_id: int, from_block: int = 0) -> Event:
-        """The AuctionCreated event of ``auction_id`` (holds the requirements URI)."""
+        """The AuctionCreated event of ``auction_id`` (bidding deadline, maximum prices)."""
         for event in self.contract.events(
             from_block, None, "AuctionCreated", auction_id=auction_id
         ):

@@ -19,6 +19,7 @@ from mercato.ontology.requirements import Requirements, matches
 from mercato.protocols.auction.house import MAX_REFERENCES, Auction, Status
 from mercato.protocols.identity import Identity
 from mercato.protocols.market import Market
+from mercato.storage.base import hash_bytes
 from mercato.storage.envelope import open_envelope, seal
 
 UNDERCUT_BPS = 500  # undercut the best bid by 5% (at least 1 wei) while above the floor
@@ -158,7 +159,7 @@ def execute(market: Market, executor: Identity, auction_id: int) -> bytes:
         executor.account,
         auction_id,
         model_hash,
-        bytes.fromhex(report_blob[2:]),
-        market.store.uri(model_blob),
+        hash_bytes(report_blob),
+        hash_bytes(model_blob),
     )
     return model_hash
