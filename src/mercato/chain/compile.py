@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -67,8 +68,22 @@ def compile_contract(name: str) -> CompiledContract:
         output_formats=["abi", "bytecode"],
     )
     bytecode = bytes.fromhex(output["bytecode"].removeprefix("0x"))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"abi": output["abi"], "bytecode": bytecode.hex()}))
-    tmp.replace(cached)
+    _write_atomically(cached, json.dumps({"abi": output["abi"], "bytecode": bytecode.hex()}))
     return CompiledContract(name, output["abi"], bytecode)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``path`` so that a reader sees the whole file or none of it.
+
+    Processes (test workers, agents) may compile the same contract at once: each writes its
+    own temporary file, and the rename replaces the artifact in one step.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
