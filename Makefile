@@ -1,6 +1,7 @@
 # Mercato developer tasks.
 #   make demo   create .venv if needed, install the package, run the demo
 #   make test   install dev tools and anvil, then lint, format check, types, every test tier
+#               (in PYTEST_WORKERS parallel processes, 2 by default; 0 runs them in this one)
 #   make lock   regenerate requirements/main.txt and requirements/dev.txt from pyproject.toml
 #               (LOCK_FLAGS=--upgrade moves every pin to the newest allowed version,
 #               LOCK_FLAGS='--upgrade-package typer' only that package)
@@ -17,6 +18,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 MAIN_LOCK := requirements/main.txt
 DEV_LOCK := requirements/dev.txt
+PYTEST_WORKERS ?= 2
 LOCK_FLAGS ?=
 # No index URL, find-links or host in the output: they are this machine's pip configuration.
 # Unsafe packages (pip, setuptools) are pinned too: the lock lists every package installed.
@@ -38,8 +40,10 @@ lint: $(VENV)/.stamp-install-dev
 typecheck: $(VENV)/.stamp-install-dev
 	$(BIN)/mypy
 
+# One test file per worker at a time (--dist loadfile): a module's fixtures (trained models,
+# deployed markets) are built once, not once on each worker that runs one of its tests.
 pytest: $(VENV)/.stamp-install-dev node_modules/.stamp
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 $(VENV)/pyvenv.cfg:
 	$(PYTHON) -m venv $(VENV)
