@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from mercato.cli import agent, auction, audit, bench, chain, datamarket, demo, training
+from mercato.cli import abi, agent, auction, audit, bench, chain, datamarket, demo, training
 from mercato.cli.common import err_console
 from mercato.errors import MercatoError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command("demo")(demo.demo)
 app.command("deploy")(chain.deploy_command)
 app.command("register")(chain.register_command)
+app.command("abi")(abi.abi_command)
 app.add_typer(chain.app, name="chain")
 app.add_typer(auction.app, name="auction")
 app.add_typer(training.app, name="training")

@@ -1,16 +1,26 @@
-"""Deploy Mercato's contracts and record where they are, so other processes can attach."""
+"""Deploy Mercato's contracts and record where they are, so other processes can attach.
+
+The deployment file names each contract's address and, beside it, the JSON ABI of each (as the
+Vyper compiler emits it), so ``cast``, a wallet or an explorer can decode every call and event::
+
+    deployment.json        {"version": 2, "chain_id": ..., "registry": "0x..", ...,
+                            "abi": {"registry": "abi/Registry.json", ...}}
+    abi/Registry.json      [{"type": "event", "name": "Registered", ...}, ...]
+    abi/AuctionHouse.json, abi/TrainingMarket.json, abi/DataMarket.json
+
+Light to import: the compiler and the chain load only when a contract is deployed or compiled.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mercato.chain.base import Chain
-from mercato.chain.contract import Contract
+from mercato.chain.compile import compile_contract
 from mercato.errors import ConfigError
-from mercato.protocols.registry import Registry
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -26,6 +36,15 @@ DEFAULT_IDLE_PERIOD = 3 * 86400
 DEFAULT_FRAUD_STAKE = 10**16
 """Wei of a compute provider's registry stake that a fraud report in P2 slashes."""
 DEPLOYMENT_VERSION = 2
+CONTRACTS = {
+    "registry": "Registry",
+    "auction_house": "AuctionHouse",
+    "training_market": "TrainingMarket",
+    "data_market": "DataMarket",
+}
+"""The Vyper contract behind each address of a deployment, by the field that holds it."""
+ABI_FOLDER = "abi"
+"""Where the ABI files go, relative to the deployment file's folder."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +73,20 @@ class Deployment:
     data_market: str
 
     def save(self, path: Path) -> None:
-        """Write the deployment file (JSON)."""
+        """Write the deployment file (JSON) and, beside it, the ABI of every contract.
+
+        The ABI files are written first, so a deployment file never names a missing one.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"version": DEPLOYMENT_VERSION, **asdict(self)}
+        abi_files = write_abis(path.parent / ABI_FOLDER)
+        payload = {
+            "version": DEPLOYMENT_VERSION,
+            **asdict(self),
+            "abi": {
+                field: abi_files[name].relative_to(path.parent).as_posix()
+                for field, name in CONTRACTS.items()
+            },
+        }
         path.write_text(json.dumps(payload, indent=2) + "\n")
 
     @classmethod
@@ -94,6 +124,22 @@ class Deployment:
             )
 
 
+def contract_abi(name: str) -> list[dict[str, Any]]:
+    """The JSON ABI of contract ``name`` (``AuctionHouse``...), compiled from the sources."""
+    return compile_contract(name).abi
+
+
+def write_abis(folder: Path) -> dict[str, Path]:
+    """Write ``<folder>/<Contract>.json`` for every deployed contract; returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name in CONTRACTS.values():
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps(contract_abi(name), indent=2) + "\n")
+        written[name] = path
+    return written
+
+
 def deploy(
     chain: Chain,
     deployer: LocalAccount,
@@ -105,6 +151,9 @@ def deploy(
     The deployer is the registry's admin; it authorizes the training market to slash up to
     ``fraud_stake`` of a reported compute provider's stake (not at all when it is 0).
     """
+    from mercato.chain.contract import Contract
+    from mercato.protocols.registry import Registry
+
     start = chain.block_number()
     registry, _ = Contract.deploy(chain, "Registry", periods.exit_delay, sender=deployer)
     house, _ = Contract.deploy(
