@@ -7,29 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mercato.chain.base import Receipt, TxRequest
-from mercato.chain.embedded import EmbeddedChain
 from mercato.ml.trainers.weights import weights_to_bytes
 from mercato.protocols.datamarket import data_owner, history, model_owner
 from mercato.protocols.datamarket.documents import RevealBlob, SharesBlob
 from mercato.protocols.datamarket.market import Mode
 from mercato.storage.base import hash_hex
 
+from ..onchain import TappedChain
 from .offchain import build_world
 
 WINDOW = 16
-
-
-class TappedChain(EmbeddedChain):
-    """The embedded chain, keeping every transaction's calldata."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calldata: list[bytes] = []
-
-    def send(self, tx: TxRequest) -> Receipt:
-        self.calldata.append(bytes(tx.data))
-        return super().send(tx)
 
 
 def windows(blob: bytes, count: int = 4) -> list[bytes]:
@@ -73,10 +60,8 @@ def test_no_private_asset_reaches_the_chain(tmp_path: Path) -> None:
     secrets.append(weights_to_bytes(p3.owner_model.public))
 
     # act: everything the chain holds or ever received
-    logs = chain.get_logs(0, chain.block_number(), p3.dm.address)
-    on_chain = b"".join(
-        [log.data for log in logs] + [t for log in logs for t in log.topics] + chain.calldata
-    )
+    logs = chain.logs(p3.dm.address)
+    on_chain = chain.everything(p3.dm.address)
 
     # assert
     assert len(logs) > 40 and len(chain.calldata) > 40
