@@ -56,6 +56,8 @@ class Shell:
         self.work = folder / ".readme-test"
         self.work.mkdir(exist_ok=True)
         self._count = 0
+        self.timings: list[tuple[Block, float]] = []
+        """Seconds each block took, in order (failed blocks included)."""
         self._groups: list[int] = []
         self._process: subprocess.Popen[bytes] | None = None
         self._log = self.work / "shell.log"
@@ -96,13 +98,16 @@ class Shell:
         self._send(
             f"set -x\nsource {script} < /dev/null\nset +x\nenv -0 > {env_file}\ntouch {done}\n"
         )
-        deadline = time.monotonic() + timeout
-        while not done.exists():
-            if self._process.poll() is not None:
-                return self._fail(block, offset, "")
-            if time.monotonic() > deadline:
-                return self._fail(block, offset, f"no end after {timeout:g} s")
-            time.sleep(POLL_S)
+        started = time.monotonic()
+        try:
+            while not done.exists():
+                if self._process.poll() is not None:
+                    return self._fail(block, offset, "")
+                if time.monotonic() > started + timeout:
+                    return self._fail(block, offset, f"no end after {timeout:g} s")
+                time.sleep(POLL_S)
+        finally:
+            self.timings.append((block, time.monotonic() - started))
         self.env = _read_env(env_file)
         return None
 

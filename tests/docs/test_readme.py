@@ -124,6 +124,8 @@ def _run_walkthroughs(folder: Path, url: str, text: str) -> list[str]:
             problems.append(_report(failed, skipped))
     finally:
         shell.kill()
+        for block, seconds in shell.timings:  # shown with -s, or when the test fails
+            print(f"{seconds:6.1f} s  {block.where()}")
     return problems
 
 
