@@ -1,7 +1,9 @@
 """Settings: command-line options over environment variables over a TOML file over defaults.
 
 The TOML file is ``mercato.toml`` in the working directory, or the file named by
-``MERCATO_CONFIG``; its keys are the field names of :class:`Settings`::
+``MERCATO_CONFIG``; each field of :class:`Settings` is also read from ``MERCATO_<FIELD>``, and
+the node URL from Foundry's ``ETH_RPC_URL`` when ``MERCATO_RPC_URL`` is unset. The TOML keys
+are the field names::
 
     backend = "rpc"
     rpc_url = "http://127.0.0.1:8545"
@@ -26,6 +28,8 @@ DEFAULT_AGENT_DIR = HOME / "agents"
 CONFIG_FILE = Path("mercato.toml")
 CONFIG_ENV = "MERCATO_CONFIG"
 ENV_PREFIX = "MERCATO_"
+ETH_RPC_URL_ENV = "ETH_RPC_URL"
+"""The node URL as Foundry and web3 tools name it; ``MERCATO_RPC_URL`` wins over it."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def load_settings(config_file: Path | None = None) -> Settings:
-    """Defaults, then the TOML file, then ``MERCATO_*`` environment variables."""
+    """Defaults, then the TOML file, then ``MERCATO_*`` (and ``ETH_RPC_URL``) variables."""
     names = {f.name for f in fields(Settings)}
     values: dict[str, Any] = {}
     path = config_file or Path(os.environ.get(CONFIG_ENV, CONFIG_FILE))
@@ -67,6 +71,8 @@ def load_settings(config_file: Path | None = None) -> Settings:
         raise ConfigError(f"no config file at {config_file}")
     for name in names:
         env = os.environ.get(ENV_PREFIX + name.upper())
+        if name == "rpc_url":
+            env = env or os.environ.get(ETH_RPC_URL_ENV)
         if env:
             values[name] = _coerce(name, env)
     return Settings(**values)

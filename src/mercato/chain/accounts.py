@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mercato.errors import ConfigError
+from mercato.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -22,6 +23,11 @@ DEV_MNEMONIC = "test test test test test test test test test test test junk"
 """The mnemonic anvil, hardhat and foundry fund by default. Never use it for real money."""
 
 DEV_PATH = "m/44'/60'/0'/0/{index}"
+DEV_INDEX_LIMIT = 2**31
+"""The last path element is a non-hardened BIP-32 index: 0 to 2**31 - 1."""
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+"""A private key is a number from 1 to this order minus one."""
+_HEX_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 KEY_ENV = "MERCATO_PRIVATE_KEY"
 KEYSTORE_PASSWORD_ENV = "MERCATO_KEYSTORE_PASSWORD"
 
@@ -63,6 +69,12 @@ def dev_account(index: int) -> LocalAccount:
     """The development account at ``index`` of the test mnemonic."""
     from eth_account import Account
 
+    if not 0 <= index < DEV_INDEX_LIMIT:
+        raise InputError(
+            f"{index} is no development account: indexes run from 0 to {DEV_INDEX_LIMIT - 1} "
+            "(BIP-32, non-hardened)"
+        )
+
     Account.enable_unaudited_hdwallet_features()
     account: LocalAccount = Account.from_mnemonic(
         DEV_MNEMONIC, account_path=DEV_PATH.format(index=index)
@@ -79,13 +91,17 @@ def account_from_env(variable: str = KEY_ENV) -> LocalAccount:
     """The account whose hex private key is in the environment variable ``variable``."""
     from eth_account import Account
 
-    key = os.environ.get(variable)
+    key = os.environ.get(variable, "").strip()
     if not key:
         raise ConfigError(f"no private key: set {variable} to a 0x-prefixed hex key")
-    try:
-        account: LocalAccount = Account.from_key(key)
-    except ValueError as exc:
-        raise ConfigError(f"{variable} does not hold a valid private key: {exc}") from exc
+    # eth_account's own messages mislead ("must be exactly 32 bytes long, instead of 32
+    # bytes" for zero), and never echo the key: say what a key is instead
+    if not _HEX_KEY.fullmatch(key) or not 0 < int(key, 16) < SECP256K1_ORDER:
+        raise ConfigError(
+            f"{variable} is not a valid secp256k1 private key "
+            "(0x + 64 hex digits, not zero, below the curve order)"
+        )
+    account: LocalAccount = Account.from_key(key)
     return account
 
 
@@ -93,14 +109,28 @@ def account_from_keystore(path: Path, password: str | None = None) -> LocalAccou
     """Decrypt an encrypted JSON keystore (password from the argument or the environment)."""
     from eth_account import Account
 
+    if path.is_dir():
+        raise ConfigError(f"keystore {path} is a folder: pass the keystore's JSON file")
+    if not path.is_file():
+        raise ConfigError(f"no keystore file at {path}")
+    try:
+        encrypted = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not a JSON keystore file: {exc}") from None
+    not_keystore = ConfigError(
+        f"{path} is JSON but no encrypted keystore (Web3 Secret Storage, as geth, "
+        "cast wallet and eth_account write them)"
+    )
+    if not isinstance(encrypted, dict):
+        raise not_keystore
     password = password if password is not None else os.environ.get(KEYSTORE_PASSWORD_ENV)
     if password is None:
         raise ConfigError(f"keystore {path} needs a password: set {KEYSTORE_PASSWORD_ENV}")
     try:
-        key = Account.decrypt(json.loads(path.read_text()), password)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"no keystore file at {path}") from exc
+        key = Account.decrypt(encrypted, password)
     except ValueError as exc:
         raise ConfigError(f"cannot decrypt keystore {path}: {exc}") from exc
+    except (KeyError, TypeError, AttributeError):
+        raise not_keystore from None
     account: LocalAccount = Account.from_key(key)
     return account

@@ -43,6 +43,7 @@ from eth_utils.address import to_checksum_address
 
 from mercato.chain.accounts import dev_accounts
 from mercato.chain.base import Log, Receipt, TxRequest
+from mercato.chain.factory import check_rpc_url
 from mercato.chain.revert import decode_revert
 from mercato.chain.signing import sign_dynamic_fee
 from mercato.errors import ChainError, ConfigError, ContractRevert, InputError, MercatoError
@@ -163,7 +164,7 @@ class RpcChain:
     backend = "rpc"
 
     def __init__(self, url: str, chain_id: int | None = None) -> None:
-        self.url = url
+        self.url = check_rpc_url(url)
         self._session = requests.Session()
         self._session.headers["Content-Type"] = "application/json"
         if urlsplit(url).hostname in LOOPBACK_HOSTS:

@@ -1,23 +1,75 @@
-"""The ``mercato`` command: one Typer sub-app per command group, registered here."""
+"""The ``mercato`` command: one Typer sub-app per command group, registered here.
+
+:func:`main`, the installed script, reports every failure in one line: a usage error as click
+formats it (usage, hint, ``Error: ...``; exit 2), a :class:`~mercato.errors.MercatoError` as
+``error: ...`` and anything else as ``error: internal error: ...`` (exit 1). ``--debug`` or
+``MERCATO_DEBUG=1`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import typer
+from rich.markup import escape
 
 from mercato.cli import abi, agent, auction, audit, bench, chain, datamarket, demo, training
 from mercato.cli.common import err_console
 from mercato.errors import MercatoError
+
+DEBUG_ENV = "MERCATO_DEBUG"
+
+# The click that typer runs on: typer 0.29 carries its own copy (``typer._click``) whose
+# exceptions are not ``click``'s, so the classes are taken from what typer raises.
+ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+class _Run:
+    """What the root options asked of this process (read by :func:`main` after a failure)."""
+
+    debug = False
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            text = version("mercato")
+        except PackageNotFoundError:  # a source tree that was never installed
+            text = "unknown"
+        typer.echo(f"mercato {text}")
+        raise typer.Exit()
+
+
+def root(
+    debug: bool = typer.Option(
+        False, "--debug", help=f"Print the traceback of any error (or set {DEBUG_ENV}=1)."
+    ),
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """A trust-minimised marketplace for AI assets on an EVM blockchain."""
+    _Run.debug = _Run.debug or debug
+
 
 app = typer.Typer(
     name="mercato",
     help="A trust-minimised marketplace for AI assets on an EVM blockchain.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
+app.callback()(root)
 app.command("demo")(demo.demo)
 app.command("deploy")(chain.deploy_command)
 app.command("register")(chain.register_command)
@@ -32,21 +84,53 @@ app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:
-    """Entry point: run the app, turning Mercato errors into one line and exit status 1."""
+    """Entry point: run the app; every failure is one line and a non-zero exit status."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _Run.debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
     try:
-        app(standalone_mode=False)
-    except MercatoError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except typer.Abort:
-        sys.exit(130)
+        # Not standalone: click would print its errors through rich panels and let ours pass
+        # as tracebacks; here both are caught, and an Exit comes back as its status.
+        status = app(standalone_mode=False)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+    except MercatoError as exc:
+        _fail(exc, str(exc))
+    except ClickException as exc:
+        _show_usage_error(exc)
+    except typer.Abort as exc:
+        _fail(exc, "aborted")
+    except Exception as exc:
+        name = type(exc).__qualname__
+        module = type(exc).__module__
+        kind = name if module == "builtins" else f"{module}.{name}"
+        hint = "" if _Run.debug else " (rerun with --debug for the traceback)"
+        _fail(exc, f"internal error: {kind}: {exc}{hint}")
+    sys.exit(status if isinstance(status, int) else 0)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _show_usage_error(exc: Any) -> None:
+    """Click's own message (usage, hint, ``Error: ...``) and its exit status (2)."""
+    if type(exc).__name__ == "NoSuchOption" and _is_number(exc.option_name):
+        # `show -5`: click reads a negative number as an option
+        exc.message = (
+            f"No such option: {exc.option_name} (ids, indexes and counts are positive "
+            "integers; a leading '-' makes an option)"
+        )
+    if type(exc).__name__ != "NoArgsIsHelpError" or exc.format_message():
+        exc.show()  # typer has already printed a bare group's help
+    sys.exit(exc.exit_code)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _fail(exc: BaseException, message: str) -> None:
+    if _Run.debug:
+        traceback.print_exception(exc)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(1)

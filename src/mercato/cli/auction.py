@@ -138,7 +138,7 @@ def _parse_max_prices(text: str) -> tuple[int, int, int]:
         if not 0 < price <= MAX_PRICE:
             raise InputError(
                 f"the {category.label} maximum price must be above 0 and at most "
-                f"{MAX_PRICE} wei, got {parts[category]}"
+                f"{compact_ether(MAX_PRICE)} ETH, got {compact_ether(price)} ETH"
             )
     return prices[0], prices[1], prices[2]
 

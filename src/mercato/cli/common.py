@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,12 +34,31 @@ console = Console()
 err_console = Console(stderr=True)
 
 WEI_UNITS = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
+MAX_AMOUNT_DIGITS = 80  # 2**256 wei has 78 digits: an amount's exponent stays within ±80
 
 # Options shared by the commands that talk to a deployed market.
-RpcUrlOption = typer.Option(None, "--rpc-url", help="JSON-RPC node URL (or MERCATO_RPC_URL).")
+RpcUrlOption = typer.Option(
+    None,
+    "--rpc-url",
+    help="JSON-RPC node URL, e.g. http://127.0.0.1:8545 (or MERCATO_RPC_URL, or ETH_RPC_URL).",
+)
+DEV_ACCOUNT_LIMIT = 2**31
+"""Development accounts are the non-hardened BIP-32 children ``m/44'/60'/0'/0/i``: i < 2**31."""
+
+
+def _check_account_index(index: int | None) -> int | None:
+    if index is not None and not 0 <= index < DEV_ACCOUNT_LIMIT:
+        raise typer.BadParameter(
+            f"{index} is no development account: indexes run from 0 to "
+            f"{DEV_ACCOUNT_LIMIT - 1} (BIP-32, non-hardened)"
+        )
+    return index
+
+
 AccountOption = typer.Option(
     None,
     "--account",
+    callback=_check_account_index,
     help="Index of a development account of the test mnemonic (anvil funds them). "
     "Without it: MERCATO_PRIVATE_KEY, or --keystore.",
 )
@@ -94,8 +114,11 @@ def account(index: int | None, keystore: Path | None = None) -> LocalAccount:
     if index is not None and keystore is not None:
         raise InputError("pass either --account or --keystore, not both")
     if index is not None:
-        if index < 0:
-            raise InputError(f"--account must be a non-negative index, got {index}")
+        if not 0 <= index < DEV_ACCOUNT_LIMIT:
+            raise InputError(
+                f"--account {index} is no development account: indexes run from 0 to "
+                f"{DEV_ACCOUNT_LIMIT - 1} (BIP-32, non-hardened)"
+            )
         return dev_account(index)
     if keystore is not None:
         return account_from_keystore(keystore)
@@ -114,14 +137,25 @@ def parse_amount(text: str) -> int:
     unit = next((u for u in sorted(WEI_UNITS, key=len, reverse=True) if raw.endswith(u)), "eth")
     number = raw.removesuffix(unit).strip() if raw.endswith(unit) else raw
     try:
-        value = Decimal(number) * WEI_UNITS[unit]
+        amount = Decimal(number)
     except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite():  # nan, snan, inf: Decimal parses them all
+        raise InputError(f"'{text}' is not an amount (examples: 0.5, 0.5eth, 20gwei, 1000wei)")
+    if amount < 0:
+        raise InputError(f"'{text}' is negative: amounts are 0 or more")
+    if amount == 0:
+        return 0
+    if amount.adjusted() > MAX_AMOUNT_DIGITS:  # 1e999999: refused before any arithmetic
+        raise InputError(f"'{text}' is more wei than a uint256 holds")
+    wei = Fraction(amount) * WEI_UNITS[unit] if amount.adjusted() > -MAX_AMOUNT_DIGITS else None
+    if wei is None or wei.denominator != 1:
         raise InputError(
-            f"'{text}' is not an amount (examples: 0.5, 0.5eth, 20gwei, 1000wei)"
-        ) from None
-    if value < 0 or value != value.to_integral_value():
-        raise InputError(f"'{text}' is not a whole, non-negative number of wei")
-    return int(value)
+            f"'{text}' is not a whole number of wei, the smallest unit (ETH takes 18 decimals)"
+        )
+    if wei >= 2**256:
+        raise InputError(f"'{text}' is more wei than a uint256 holds")
+    return int(wei)
 
 
 def checksum_address(address: str, option: str) -> str:
