@@ -18,7 +18,19 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from mercato.cli import abi, agent, auction, audit, bench, chain, datamarket, demo, training
+from mercato.cli import (
+    abi,
+    agent,
+    auction,
+    audit,
+    bench,
+    chain,
+    datamarket,
+    demo,
+    status,
+    template,
+    training,
+)
 from mercato.cli.common import err_console
 from mercato.errors import MercatoError
 
@@ -74,6 +86,9 @@ app.command("demo")(demo.demo)
 app.command("deploy")(chain.deploy_command)
 app.command("register")(chain.register_command)
 app.command("abi")(abi.abi_command)
+app.command("status")(status.status_command)
+app.command("accounts")(status.accounts_command)
+app.command("template")(template.template_command)
 app.add_typer(chain.app, name="chain")
 app.add_typer(auction.app, name="auction")
 app.add_typer(training.app, name="training")

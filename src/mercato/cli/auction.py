@@ -80,7 +80,10 @@ def deadline_kinds() -> dict[Status, str]:
 
 IdArgument = typer.Argument(..., help="Auction id (see `mercato auction list`).")
 RequirementsOption = typer.Option(
-    ..., "--requirements", help="Requirements document (JSON, see `Requirements`)."
+    ...,
+    "--requirements",
+    help="Requirements document (JSON); `mercato template requirements --out req.json` "
+    "writes an example to edit.",
 )
 ReferenceOption = typer.Option(
     None,
@@ -149,11 +152,16 @@ def _read_requirements(path: Path) -> Requirements:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read requirements file {path}: {exc.strerror or exc}") from None
+        raise InputError(
+            f"cannot read requirements file {path}: {exc.strerror or exc} "
+            f"(`mercato template requirements --out {path}` writes an example)"
+        ) from None
     try:
         return Requirements.parse(raw)
     except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise InputError(
+            f"{path}: {exc} (`mercato template requirements` prints a valid example)"
+        ) from None
 
 
 def _require_client(auction: Auction, me: Identity, action: str) -> None:

@@ -29,3 +29,13 @@ class Role(IntFlag):
         if not role:
             raise InputError("no role given")
         return role
+
+    @property
+    def labels(self) -> list[str]:
+        """The roles held, as ``mercato register --roles`` spells them, in bit order."""
+        return [label(r) for r in type(self) if r & self]
+
+
+def label(role: Role) -> str:
+    """One role as the command line spells it: ``compute-provider``."""
+    return str(role.name).lower().replace("_", "-")
