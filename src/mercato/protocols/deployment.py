@@ -14,6 +14,8 @@ Light to import: the compiler and the chain load only when a contract is deploye
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,6 +124,39 @@ class Deployment:
                 f"the deployment is for chain {self.chain_id}, "
                 f"but the node is chain {chain.chain_id}"
             )
+
+
+def save_problem(path: Path) -> str | None:
+    """Why :meth:`Deployment.save` could not write ``path`` and its ABI files, or None.
+
+    Asked before deploying, so bad ``--out`` costs no gas: nothing is created, an existing
+    file is opened for appending (its bytes untouched) and a folder that would hold a new
+    file gets a probe file, removed at once (which also catches a root user's /proc).
+    """
+    folder = path.parent / ABI_FOLDER
+    targets = [path, *(folder / f"{name}.json" for name in CONTRACTS.values())]
+    probed: set[Path] = set()
+    for target in targets:
+        try:
+            if target.is_dir():
+                return f"cannot write {target}: it is a folder"
+            if target.exists():
+                with open(target, "ab"):
+                    pass
+                continue
+            base = target.parent
+            while not base.exists() and base != base.parent:
+                base = base.parent
+            if not base.is_dir():
+                return f"cannot write {target}: {base} is not a folder"
+            if base not in probed:
+                handle, probe = tempfile.mkstemp(dir=base, prefix=".mercato-probe-")
+                os.close(handle)
+                os.unlink(probe)
+                probed.add(base)
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            return f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}"
+    return None
 
 
 def contract_abi(name: str) -> list[dict[str, Any]]:

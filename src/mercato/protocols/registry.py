@@ -26,10 +26,29 @@ class Registry:
         return self.contract.address
 
     def register(self, who: Identity, roles: Role, stake: int = 0) -> TxResult:
-        """Register (or update) ``who`` with ``roles`` and its encryption key."""
+        """Register ``who`` with exactly ``roles`` (dropping any others) and its encryption key.
+
+        See :meth:`enrol` to add roles to those held.
+        """
         return self.contract.transact(
             "register", int(roles), who.encryption_public, sender=who.account, value=stake
         )
+
+    def enrol(
+        self, who: Identity, roles: Role, stake: int = 0, *, replace: bool = False
+    ) -> TxResult | None:
+        """Give ``who`` ``roles`` on top of those it holds (exactly ``roles`` if ``replace``).
+
+        The contract stores whatever bitmask it is sent, so adding means sending the union
+        with the roles held. Returns None, sending nothing, when the account would end up as
+        it is: the same roles, the same encryption key and no stake to add.
+        """
+        held = self.roles_of(who.address)
+        wanted = roles if replace else held | roles
+        key = bytes(self.contract.call("encryption_key", who.address))
+        if wanted == held and stake == 0 and key == who.encryption_public:
+            return None
+        return self.register(who, wanted, stake=stake)
 
     def authorize_slasher(self, admin: LocalAccount, slasher: str) -> TxResult:
         """Let the contract at ``slasher`` take stake; only the registry's admin may."""
