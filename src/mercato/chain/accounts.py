@@ -121,7 +121,7 @@ def account_from_keystore(path: Path, password: str | None = None) -> LocalAccou
         f"{path} is JSON but no encrypted keystore (Web3 Secret Storage, as geth, "
         "cast wallet and eth_account write them)"
     )
-    if not isinstance(encrypted, dict):
+    if not isinstance(encrypted, dict) or not {"crypto", "Crypto"} & encrypted.keys():
         raise not_keystore
     password = password if password is not None else os.environ.get(KEYSTORE_PASSWORD_ENV)
     if password is None:
