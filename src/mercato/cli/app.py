@@ -105,7 +105,7 @@ def main() -> None:
     try:
         # Not standalone: click would print its errors through rich panels and let ours pass
         # as tracebacks; here both are caught, and an Exit comes back as its status.
-        status = app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except SystemExit:
         raise
     except MercatoError as exc:
@@ -120,7 +120,7 @@ def main() -> None:
         kind = name if module == "builtins" else f"{module}.{name}"
         hint = "" if _Run.debug else " (rerun with --debug for the traceback)"
         _fail(exc, f"internal error: {kind}: {exc}{hint}")
-    sys.exit(status if isinstance(status, int) else 0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _show_usage_error(exc: Any) -> None:
@@ -128,8 +128,8 @@ def _show_usage_error(exc: Any) -> None:
     if type(exc).__name__ == "NoSuchOption" and _is_number(exc.option_name):
         # `show -5`: click reads a negative number as an option
         exc.message = (
-            f"No such option: {exc.option_name} (ids, indexes and counts are positive "
-            "integers; a leading '-' makes an option)"
+            f"No such option: {exc.option_name} (ids are positive integers; a leading '-' "
+            "reads as an option)"
         )
     if type(exc).__name__ != "NoArgsIsHelpError" or exc.format_message():
         exc.show()  # typer has already printed a bare group's help
