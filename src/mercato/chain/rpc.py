@@ -229,7 +229,8 @@ class RpcChain:
         except requests.ConnectionError as exc:
             raise ChainError(
                 f"cannot reach the node at {self.url}: {_root_cause(exc)}. "
-                "Is the node running, and is the URL (or MERCATO_RPC_URL) right?"
+                "Is the node running, and is the URL (--rpc-url, MERCATO_RPC_URL or "
+                "ETH_RPC_URL) right?"
             ) from exc
         except (requests.RequestException, ValueError) as exc:  # HTTP error status, not JSON
             raise ChainError(f"{method} failed talking to {self.url}: {exc}") from exc

@@ -82,7 +82,7 @@ class Context:
             raise ConfigError(
                 "this command needs a running node: the embedded chain lives inside one "
                 "process. Start one with `mercato chain up` and pass --rpc-url "
-                "(or set MERCATO_RPC_URL)"
+                "(or set MERCATO_RPC_URL or ETH_RPC_URL)"
             )
         return connect(backend, url)
 
