@@ -278,6 +278,17 @@ def test_unexpected_exception_is_one_line(mercato: Any, monkeypatch: pytest.Monk
     assert debug.status == 1 and "Traceback" in debug.err and "ZeroDivisionError" in debug.err
 
 
+def test_ctrl_c_is_one_line_and_status_130(mercato: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(url: str) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mercato.chain.factory.check_rpc_url", interrupted)
+
+    run = mercato("auction", "list", "--rpc-url", "http://127.0.0.1:1")
+
+    assert (run.status, run.err_lines) == (130, ["error: interrupted"])
+
+
 def test_debug_flag_does_not_outlive_its_run(mercato: Any) -> None:
     mercato("--debug", *BAD_NODE)
 

@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -35,6 +35,8 @@ from mercato.cli.common import err_console
 from mercato.errors import MercatoError
 
 DEBUG_ENV = "MERCATO_DEBUG"
+INTERRUPTED = 130
+"""The exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 # The click that typer runs on: typer 0.29 carries its own copy (``typer._click``) whose
 # exceptions are not ``click``'s, so the classes are taken from what typer raises.
@@ -112,14 +114,19 @@ def main() -> None:
         _fail(exc, str(exc))
     except ClickException as exc:
         _show_usage_error(exc)
-    except typer.Abort as exc:
-        _fail(exc, "aborted")
+    except KeyboardInterrupt as exc:  # before click took over, or after
+        _fail(exc, "interrupted", INTERRUPTED)
+    except typer.Abort as exc:  # click before 8.2 turns Ctrl-C into Abort
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        _fail(exc, "interrupted" if interrupted else "aborted", INTERRUPTED if interrupted else 1)
     except Exception as exc:
         name = type(exc).__qualname__
         module = type(exc).__module__
         kind = name if module == "builtins" else f"{module}.{name}"
         hint = "" if _Run.debug else " (rerun with --debug for the traceback)"
         _fail(exc, f"internal error: {kind}: {exc}{hint}")
+    if code == INTERRUPTED:  # typer turns Ctrl-C into Exit(130), which comes back as the code
+        err_console.print("[red]error:[/red] interrupted", highlight=False)
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -144,8 +151,8 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _fail(exc: BaseException, message: str) -> None:
+def _fail(exc: BaseException, message: str, status: int = 1) -> NoReturn:
     if _Run.debug:
         traceback.print_exception(exc)
     err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    sys.exit(1)
+    sys.exit(status)
