@@ -58,14 +58,15 @@ def _node(run: Context, rpc_url: str | None) -> tuple[dict[str, Any], RpcChain |
     view: dict[str, Any] = {"url": url, "reachable": False, "error": None}
     view |= {"chain_id": None, "block": None}
     if not url:
-        view["error"] = "no node URL: pass --rpc-url or set MERCATO_RPC_URL"
+        view["error"] = "no node URL: pass --rpc-url or set MERCATO_RPC_URL (or ETH_RPC_URL)"
         return view, None
+    from mercato.chain.factory import check_rpc_url
     from mercato.chain.rpc import RpcChain
 
     try:
-        chain = RpcChain(url)
+        chain = RpcChain(check_rpc_url(url))  # status is about a node: no other backend
         view |= {"reachable": True, "chain_id": chain.chain_id, "block": chain.block_number()}
-    except (MercatoError, ValueError) as exc:  # ValueError: a URL that cannot be parsed
+    except MercatoError as exc:
         view["error"] = str(exc)
         return view, None
     return view, chain
