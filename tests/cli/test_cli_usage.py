@@ -203,6 +203,16 @@ def test_unknown_command_and_missing_argument(mercato: Any) -> None:
     assert _is_usage_error(missing) and "Missing argument" in missing.err
 
 
+def test_usage_errors_of_a_click_main_does_not_know_by_class(
+    mercato: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mercato.cli.app.CLICK_ERRORS", ())  # another click than typer's
+
+    run = mercato("auction", "--no-such-option")
+
+    assert _is_usage_error(run), run
+
+
 def test_the_installed_script_reports_usage_errors_in_one_line(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("mercato")
     if not script.is_file():

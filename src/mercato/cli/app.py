@@ -39,8 +39,9 @@ INTERRUPTED = 130
 """The exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 # The click that typer runs on: typer 0.29 carries its own copy (``typer._click``) whose
-# exceptions are not ``click``'s, so the classes are taken from what typer raises.
-ClickException: type[Exception] = next(
+# exceptions are not ``click``'s, so the class is taken from what typer raises (and any
+# error that shows itself with an exit code is taken for one, should that ever change).
+CLICK_ERRORS: tuple[type[Exception], ...] = tuple(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
 )
 
@@ -112,7 +113,7 @@ def main() -> None:
         raise
     except MercatoError as exc:
         _fail(exc, str(exc))
-    except ClickException as exc:
+    except CLICK_ERRORS as exc:
         _show_usage_error(exc)
     except KeyboardInterrupt as exc:  # before click took over, or after
         _fail(exc, "interrupted", INTERRUPTED)
@@ -120,6 +121,10 @@ def main() -> None:
         interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
         _fail(exc, "interrupted" if interrupted else "aborted", INTERRUPTED if interrupted else 1)
     except Exception as exc:
+        if callable(getattr(exc, "show", None)) and isinstance(
+            getattr(exc, "exit_code", None), int
+        ):
+            _show_usage_error(exc)
         name = type(exc).__qualname__
         module = type(exc).__module__
         kind = name if module == "builtins" else f"{module}.{name}"
@@ -130,8 +135,8 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _show_usage_error(exc: Any) -> None:
-    """Click's own message (usage, hint, ``Error: ...``) and its exit status (2)."""
+def _show_usage_error(exc: Any) -> NoReturn:
+    """Click's own message (usage, hint, ``Error: ...``) and its exit status (2 for usage)."""
     if type(exc).__name__ == "NoSuchOption" and _is_number(exc.option_name):
         # `show -5`: click reads a negative number as an option
         exc.message = (
