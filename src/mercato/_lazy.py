@@ -2,7 +2,7 @@
 
 A package's ``__init__`` imports its names under ``TYPE_CHECKING`` (for readers and mypy)
 and tells :func:`lazy_package` where each lives, so ``import mercato.x`` stays cheap and
-scikit-learn, torch, web3 and the EVM load only when a command needs them.
+scikit-learn, torch, the compiler and the EVM load only when a command needs them.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ CASES = {
         ("auction", "bid", 7, "--category", "data", "--amount", "0.5", "--account", DATA),
         "no auction 7 (there are 1)",
     ),
-    "auction zero": (("auction", "show", 0), "no auction 0 (there are 1)"),
+    "auction unknown": (("auction", "show", 9), "no auction 9 (there are 1)"),
     "price above maximum": (
         (*BID, "--amount", "1.5", "--account", DATA_2),
         "above the data maximum 1.000000 ETH",

@@ -70,7 +70,7 @@ MO_AGENT = (*AGENT, "--role", "market-model-owner")
 CASES: dict[str, tuple[tuple[object, ...], str]] = {
     # reading
     "unknown task": (("datamarket", "show", 9), "no task 9 (there are 2)"),
-    "task zero": ((*JOIN[:2], 0, *JOIN[3:], "--part", 1, "--account", DO_1), "no task 0"),
+    "task unknown": ((*JOIN[:2], 9, *JOIN[3:], "--part", 1, "--account", DO_1), "no task 9"),
     # post: terms
     "unknown mode": (
         (*POST, "--mode", "fast", "--reward", "0.003", "--account", MODEL),

@@ -78,7 +78,7 @@ AGENT = ("agent", "run", "--once")
 CASES: dict[str, tuple[tuple[object, ...], str]] = {
     # reading
     "unknown dataset": (("training", "dataset", "show", 7), "no dataset 7 (there are 1)"),
-    "dataset zero": (("training", "dataset", "show", 0), "no dataset 0 (there are 1)"),
+    "dataset unknown": (("training", "dataset", "show", 9), "no dataset 9 (there are 1)"),
     "unknown training": (("training", "show", 5), "no training 5 (there are 1)"),
     # dataset offer
     "lister lacks the role": (

@@ -450,7 +450,10 @@ def run(
         "breast_cancer, wine or iris).",
     ),
     part: int = typer.Option(
-        None, "--part", help="Market data owner: its part of the cut, 0 to --data-owners - 1."
+        None,
+        "--part",
+        min=0,
+        help="Market data owner: its part of the cut, 0 to --data-owners - 1.",
     ),
     data_owners: int = typer.Option(
         None,

@@ -78,7 +78,7 @@ def deadline_kinds() -> dict[Status, str]:
     }
 
 
-IdArgument = typer.Argument(..., help="Auction id (see `mercato auction list`).")
+IdArgument = typer.Argument(..., min=1, help="Auction id (see `mercato auction list`).")
 RequirementsOption = typer.Option(
     ...,
     "--requirements",

@@ -55,7 +55,7 @@ def viewer(account: int | None, keystore: Path | None, public: bool) -> Identity
 @app.command("training")
 def training(
     ctx: typer.Context,
-    training_id: int = typer.Argument(..., help="Training id (TrainingRequested)."),
+    training_id: int = typer.Argument(..., min=1, help="Training id (TrainingRequested)."),
     rpc_url: str = RpcUrlOption,
     account: int = AccountOption,
     keystore: Path = KeystoreOption,

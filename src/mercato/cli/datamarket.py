@@ -98,7 +98,7 @@ POSTS = {"keys": "keys", "shares": "shares", "submit": "update", "reveal": "reve
 """What a data owner posts in each phase, by phase label (the kinds of :data:`history.POSTS`)."""
 POSTED_WHAT = {"keys": "round keys", "shares": "sealed shares", "reveal": "revealed shares"}
 
-TaskArgument = typer.Argument(..., help="Task id (see `mercato datamarket list`).")
+TaskArgument = typer.Argument(..., min=1, help="Task id (see `mercato datamarket list`).")
 StateDirOption = typer.Option(
     None,
     "--state-dir",
@@ -526,7 +526,7 @@ def join(
         ..., "--dataset", help="Sample dataset your part is cut from (digits, wine, ...)."
     ),
     part: int = typer.Option(
-        ..., "--part", help="Your part k of the task's cut, 0 to data owners - 1."
+        ..., "--part", min=0, help="Your part k of the task's cut, 0 to data owners - 1."
     ),
     state_dir: Path = StateDirOption,
     rpc_url: str = RpcUrlOption,
@@ -637,7 +637,7 @@ def act(
         None, "--dataset", help="With --part: the dataset you joined with (default: recorded)."
     ),
     part: int = typer.Option(
-        None, "--part", help="Your part of the cut (default: what join recorded)."
+        None, "--part", min=0, help="Your part of the cut (default: what join recorded)."
     ),
     state_dir: Path = StateDirOption,
     rpc_url: str = RpcUrlOption,
@@ -806,7 +806,7 @@ def claim(
 def check(
     ctx: typer.Context,
     task_id: int = TaskArgument,
-    round_number: int = typer.Argument(..., help="A finalised round of the task."),
+    round_number: int = typer.Argument(..., min=1, help="A finalised round of the task."),
     rpc_url: str = RpcUrlOption,
     json_output: bool = JsonOption,
 ) -> None:

@@ -77,8 +77,10 @@ DEFAULT_MODEL_SEED = 0
 DEFAULT_SPLIT_SEED = 0
 TRAINER_KINDS = ("numpy-logreg", "torch-mlp")
 
-TrainingArgument = typer.Argument(..., help="Training id (see `mercato training list`).")
-DatasetArgument = typer.Argument(..., help="Dataset id (see `mercato training dataset list`).")
+TrainingArgument = typer.Argument(..., min=1, help="Training id (see `mercato training list`).")
+DatasetArgument = typer.Argument(
+    ..., min=1, help="Dataset id (see `mercato training dataset list`)."
+)
 StateDirOption = typer.Option(
     None,
     "--state-dir",
@@ -491,8 +493,8 @@ def model(
 @app.command("request")
 def request(
     ctx: typer.Context,
-    model_id: int = typer.Option(..., "--model", help="Your model's id."),
-    dataset_id: int = typer.Option(..., "--dataset", help="Dataset id."),
+    model_id: int = typer.Option(..., "--model", min=1, help="Your model's id."),
+    dataset_id: int = typer.Option(..., "--dataset", min=1, help="Dataset id."),
     per_round: int = typer.Option(..., "--subsets-per-round", help="Subsets k drawn each round."),
     rounds: int = typer.Option(..., "--rounds", help=f"Most rounds (1 to {MAX_ROUNDS})."),
     rpc_url: str = RpcUrlOption,
