@@ -230,8 +230,11 @@ def check_command(args: list[str], *, full: bool) -> str | None:
     return None
 
 
-def test_every_mercato_command_in_the_readme_parses() -> None:
-    text = _readme()
+@pytest.mark.parametrize(
+    "document", [README, *sorted((REPO / "docs").glob("*.md"))], ids=lambda p: p.name
+)
+def test_every_mercato_command_shown_parses(document: Path) -> None:
+    text = document.read_text()
     problems = []
     for block in blocks(text):
         if block.language != "sh":
@@ -239,12 +242,13 @@ def test_every_mercato_command_in_the_readme_parses() -> None:
         for command in commands_in(block.text):
             problem = check_command(words(command), full=True)
             if problem:
-                problems.append(f"{block.where()}: {command}\n    {problem}")
+                where = block.where().replace("README.md", document.name)
+                problems.append(f"{where}: {command}\n    {problem}")
     for command in inline_commands(text):
         problem = check_command(words(command), full=False)
         if problem:
-            problems.append(f"README.md prose: `{command}`\n    {problem}")
-    assert not problems, "commands the README shows do not parse:\n" + "\n".join(problems)
+            problems.append(f"{document.name} prose: `{command}`\n    {problem}")
+    assert not problems, f"commands {document.name} shows do not parse:\n" + "\n".join(problems)
 
 
 def test_make_targets_exist() -> None:
