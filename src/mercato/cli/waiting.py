@@ -131,7 +131,8 @@ def wait_for(
     if not 0 < interval <= MAX_INTERVAL_S:
         raise InputError(f"--interval must be above 0 and at most {MAX_INTERVAL_S:g} seconds")
     started = time.monotonic()
-    live = console.status("") if console.is_terminal and not json_output else None
+    quiet = json_output or not console.is_terminal
+    live = None if quiet else console.status(f"waiting for {name} to be {target}")
     if live is not None:
         live.start()
     state, outcome = "", Verdict.WAITING
