@@ -9,7 +9,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-from mercato.chain import Chain, Contract, TxRequest
+from mercato.chain import Anvil, Chain, Contract, RpcChain, TxRequest
 from mercato.errors import ChainError, ContractRevert, InputError
 
 ETHER = 10**18
@@ -358,3 +358,24 @@ def _nonce_of_deployment(sender: str, address: str) -> int:
         if _create_address(sender, nonce) == address:
             return nonce
     raise AssertionError(f"{address} is not a CREATE address of {sender}")
+
+
+@pytest.mark.rpc
+def test_another_process_sending_for_the_account_does_not_strand_its_nonce(
+    rpc_chain: RpcChain, anvil: Anvil
+) -> None:
+    # an agent keeps its account's next nonce; a command of the same account, run meanwhile
+    # in another process, uses it up: the agent's next transaction must still go through
+    sender, receiver = rpc_chain.dev_accounts(9)[7:9]
+    rpc_chain.send(TxRequest(sender, receiver.address, b"", value=1))
+    other = RpcChain(anvil.url)
+    try:
+        other.send(TxRequest(sender, receiver.address, b"", value=1))
+    finally:
+        other.close()
+    before = rpc_chain.balance(receiver.address)
+
+    receipt = rpc_chain.send(TxRequest(sender, receiver.address, b"", value=1))
+
+    assert receipt.gas_used == 21_000
+    assert rpc_chain.balance(receiver.address) == before + 1

@@ -275,9 +275,13 @@ class RpcChain:
             self.rpc("eth_sendRawTransaction", signed.raw)
         except ChainError as exc:
             self._forget_nonce(tx.sender.address)
-            if not any(word in str(exc).lower() for word in ("fee", "underpriced")):
+            reason = str(exc).lower()
+            if "nonce too low" in reason:
+                pass  # another process sent for this account: re-read its nonce and sign again
+            elif any(word in reason for word in ("fee", "underpriced")):
+                self._fees = None  # the base fee outgrew the fees read at start: read them again
+            else:
                 raise
-            self._fees = None  # the base fee outgrew the fees read at start: read them again
             signed = self._sign(tx)
             try:
                 self.rpc("eth_sendRawTransaction", signed.raw)
