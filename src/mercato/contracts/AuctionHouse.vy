@@ -16,14 +16,12 @@
 """
 
 import escrow
+from interfaces import IRegistry
+from utils import role_bits
 
 initializes: escrow
 
 exports: (escrow.withdraw, escrow.owed)
-
-
-interface Registry:
-    def has_role(account: address, role: uint256) -> bool: view
 
 
 NUM_CATEGORIES: constant(uint256) = 3
@@ -31,12 +29,6 @@ MAX_REFERENCES: constant(uint256) = 8
 MAX_DURATION: constant(uint256) = 366 * 86400
 MAX_PRICE: constant(uint256) = 2**85 - 1  # three prices share one storage word
 ALL_CATEGORIES: constant(uint256) = 7
-
-ROLE_DATA_OWNER: constant(uint256) = 1
-ROLE_MODEL_OWNER: constant(uint256) = 2
-ROLE_COMPUTE_PROVIDER: constant(uint256) = 4
-ROLE_CLIENT: constant(uint256) = 8
-ROLE_ARBITER: constant(uint256) = 16
 
 INFRASTRUCTURE: constant(uint256) = 2
 
@@ -199,9 +191,9 @@ def create_auction(
     @param arbiter Registered arbiter that decides if the client rejects the delivery.
     @return The new auction's id.
     """
-    assert staticcall Registry(REGISTRY).has_role(msg.sender, ROLE_CLIENT), "auction: caller is not a registered client"
+    assert staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.CLIENT), "auction: caller is not a registered client"
     assert arbiter != msg.sender, "auction: the client cannot be its own arbiter"
-    assert staticcall Registry(REGISTRY).has_role(arbiter, ROLE_ARBITER), "auction: arbiter is not a registered arbiter"
+    assert staticcall IRegistry(REGISTRY).has_role(arbiter, role_bits.ARBITER), "auction: arbiter is not a registered arbiter"
     assert duration > 0 and duration <= MAX_DURATION, "auction: duration out of range"
     assert min_refs <= MAX_REFERENCES, "auction: too many references required"
     assert requirements_hash != empty(bytes32), "auction: empty requirements hash"
@@ -249,7 +241,7 @@ def bid(
     assert block.timestamp < h.deadline, "auction: bidding closed"
     assert category < NUM_CATEGORIES, "auction: unknown category"
     assert amount > 0, "auction: bid must be positive"
-    assert staticcall Registry(REGISTRY).has_role(msg.sender, 1 << category), "auction: bidder is not registered for this category"
+    assert staticcall IRegistry(REGISTRY).has_role(msg.sender, 1 << category), "auction: bidder is not registered for this category"
     assert len(references) >= h.min_refs, "auction: too few references"
     self._check_references(msg.sender, category, references)
     best: uint256 = self._best[auction_id][category]

@@ -37,18 +37,14 @@
 """
 
 import escrow
+from interfaces import IRegistry
+from utils import bits
+from utils import role_bits
 
 initializes: escrow
 
 exports: (escrow.withdraw, escrow.owed)
 
-
-interface Registry:
-    def has_role(account: address, role: uint256) -> bool: view
-
-
-ROLE_DATA_OWNER: constant(uint256) = 1
-ROLE_MODEL_OWNER: constant(uint256) = 2
 
 MAX_DATA_OWNERS: constant(uint256) = 32
 MAX_ROUNDS: constant(uint256) = 255
@@ -268,7 +264,7 @@ def post_task(
     @param aggregate_period Seconds the MO has to aggregate a round.
     @return The new task's id.
     """
-    assert staticcall Registry(REGISTRY).has_role(msg.sender, ROLE_MODEL_OWNER), "datamarket: caller is not a registered model owner"
+    assert staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.MODEL_OWNER), "datamarket: caller is not a registered model owner"
     assert model_hash != empty(bytes32), "datamarket: empty model hash"
     assert spec_hash != empty(bytes32), "datamarket: empty spec hash"
     assert data_owners >= 3 and data_owners <= MAX_DATA_OWNERS, "datamarket: data owners out of range"
@@ -336,7 +332,7 @@ def join(task_id: uint256, public_key: bytes32, seed_commitment: bytes32):
     assert block.timestamp < p.deadline, "datamarket: join deadline passed"
     assert msg.sender != t.mo, "datamarket: the model owner cannot join its own task"
     assert self._index[task_id][msg.sender] == 0, "datamarket: already joined"
-    assert staticcall Registry(REGISTRY).has_role(msg.sender, ROLE_DATA_OWNER), "datamarket: caller is not a registered data owner"
+    assert staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.DATA_OWNER), "datamarket: caller is not a registered data owner"
     if t.mode == SECURE:
         assert public_key != empty(bytes32), "datamarket: empty public key"
         assert seed_commitment != empty(bytes32), "datamarket: empty seed commitment"
@@ -480,15 +476,15 @@ def finalise_round(
         assert len(scores) == 0, "datamarket: secure aggregation has no scores"
     else:
         assert excluded & p.active == excluded, "datamarket: excluded a data owner that did not submit"
-        assert self._count(excluded) <= t.bound, "datamarket: excluded more data owners than the task allows"
-        assert len(scores) == 0 or len(scores) == self._count(p.active), "datamarket: one score per submitter"
+        assert bits._count(excluded) <= t.bound, "datamarket: excluded more data owners than the task allows"
+        assert len(scores) == 0 or len(scores) == bits._count(p.active), "datamarket: one score per submitter"
     used: uint256 = p.active & ~excluded
     money: uint256 = self._money[task_id]
     per_update: uint256 = money & WORD128_MASK
     # the shares of the excluded go to the kept DOs: excluding gains the MO nothing
-    kept: uint256 = self._count(used)
+    kept: uint256 = bits._count(used)
     assert kept > 0, "datamarket: at least one update must be used"
-    paid_each: uint256 = per_update + self._count(excluded) * per_update // kept
+    paid_each: uint256 = per_update + bits._count(excluded) * per_update // kept
     self._pay(task_id, used, paid_each)
     self._money[task_id] = per_update | (((money >> 128) - paid_each * kept) << 128)
     log RoundFinalised(
@@ -518,7 +514,7 @@ def claim(task_id: uint256):
     money: uint256 = self._money[task_id]
     per_update: uint256 = money & WORD128_MASK
     self._pay(task_id, p.active, per_update)
-    paid: uint256 = self._count(p.active)
+    paid: uint256 = bits._count(p.active)
     refund: uint256 = (money >> 128) - per_update * paid
     self._money[task_id] = per_update
     escrow._credit(t.mo, refund)
@@ -616,7 +612,7 @@ def _next_phase(task_id: uint256, t: Terms, p: Progress) -> Progress:
     needed: uint256 = 1
     if t.mode == SECURE:
         needed = t.bound
-    remaining: uint256 = self._count(p.done)
+    remaining: uint256 = bits._count(p.done)
     if remaining < needed:
         log RoundFailed(task_id=task_id, round=p.round, phase=p.phase, remaining=remaining)
         return self._next_round(task_id, t, p)
@@ -669,20 +665,6 @@ def _pay(task_id: uint256, mask: uint256, amount: uint256):
             break
         if (mask >> i) & 1 == 1:
             escrow._credit(self._members[task_id][i], amount)
-
-
-@pure
-@internal
-def _count(mask: uint256) -> uint256:
-    """Number of bits set (masks have at most MAX_DATA_OWNERS bits)."""
-    count: uint256 = 0
-    rest: uint256 = mask
-    for i: uint256 in range(MAX_DATA_OWNERS):
-        if rest == 0:
-            break
-        rest &= rest - 1
-        count += 1
-    return count
 
 
 @view

@@ -18,12 +18,11 @@
         or renaming an external function or a public variable.
 """
 
-ROLE_DATA_OWNER: constant(uint256) = 1
-ROLE_MODEL_OWNER: constant(uint256) = 2
-ROLE_COMPUTE_PROVIDER: constant(uint256) = 4
-ROLE_CLIENT: constant(uint256) = 8
-ROLE_ARBITER: constant(uint256) = 16
-ALL_ROLES: constant(uint256) = 31
+from interfaces import IRegistry
+from utils import role_bits
+
+implements: IRegistry
+
 KEY_LENGTH: constant(uint256) = 33
 
 EXIT_DELAY: public(immutable(uint256))
@@ -77,10 +76,10 @@ def __init__(exit_delay: uint256):
 def register(roles: uint256, encryption_key: Bytes[KEY_LENGTH]):
     """
     @notice Register or update the caller's roles and key; any value sent adds to its stake.
-    @param roles Bitmask of ROLE_* constants (at least one).
+    @param roles Bitmask of role bits (utils/role_bits.vy; at least one).
     @param encryption_key Compressed secp256k1 public key (0x02 or 0x03 then 32 bytes).
     """
-    assert roles != 0 and roles & ALL_ROLES == roles, "registry: unknown or empty roles"
+    assert roles != 0 and roles & role_bits.ALL == roles, "registry: unknown or empty roles"
     assert len(encryption_key) == KEY_LENGTH, "registry: key must be 33 bytes"
     prefix: uint256 = convert(slice(encryption_key, 0, 1), uint256)
     assert prefix == 2 or prefix == 3, "registry: key is not a compressed point"

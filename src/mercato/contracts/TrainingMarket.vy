@@ -49,27 +49,21 @@
 """
 
 import escrow
+from interfaces import IRegistry
+from utils import bits
+from utils import draw
+from utils import role_bits
 
 initializes: escrow
 
 exports: (escrow.withdraw, escrow.owed)
 
 
-interface Registry:
-    def has_role(account: address, role: uint256) -> bool: view
-    def slash(account: address, amount: uint256) -> uint256: nonpayable
-
-
-ROLE_DATA_OWNER: constant(uint256) = 1
-ROLE_MODEL_OWNER: constant(uint256) = 2
-ROLE_COMPUTE_PROVIDER: constant(uint256) = 4
-
-MAX_SUBSETS: constant(uint256) = 32
+MAX_SUBSETS: constant(uint256) = draw.MAX_ITEMS
 MAX_REPLICAS: constant(uint256) = 8
 MAX_ROUNDS: constant(uint256) = 255
 MAX_PRICE: constant(uint256) = 2**96 - 1  # two prices share one word; pay fits 128 bits
 MAX_ID: constant(uint256) = 2**32 - 1  # dataset, instance and model ids are packed
-BLOCKHASH_WINDOW: constant(uint256) = 256
 
 # Instance status
 FREE: constant(uint256) = 1
@@ -385,7 +379,7 @@ def create_dataset(
     @param job_price Wei a CO earns per accepted job (one subset replica, one round).
     @return The new dataset's id.
     """
-    assert staticcall Registry(REGISTRY).has_role(msg.sender, ROLE_DATA_OWNER), "training: caller is not a registered data owner"
+    assert staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.DATA_OWNER), "training: caller is not a registered data owner"
     assert meta_hash != empty(bytes32), "training: empty metadata hash"
     assert subsets > 0 and subsets <= MAX_SUBSETS, "training: subsets out of range"
     assert replicas > 0 and replicas <= MAX_REPLICAS, "training: replicas out of range"
@@ -426,7 +420,7 @@ def create_instance(
     assert msg.sender == d.owner, "training: only the dataset's owner creates instances"
     assert envelope_hash != empty(bytes32), "training: empty envelope hash"
     assert subset < d.subsets and replica < d.replicas, "training: no such subset or replica"
-    assert staticcall Registry(REGISTRY).has_role(co, ROLE_COMPUTE_PROVIDER), "training: instance holder is not a registered compute provider"
+    assert staticcall IRegistry(REGISTRY).has_role(co, role_bits.COMPUTE_PROVIDER), "training: instance holder is not a registered compute provider"
     replicas_word: uint256 = self._replicas[dataset_id][subset]
     for r: uint256 in range(MAX_REPLICAS):
         if r == d.replicas:
@@ -502,7 +496,7 @@ def create_model(model_type: bytes32, method_hash: bytes32, key_hash: bytes32) -
             stored; the rest is in the event, which is the record.
     @return The new model's id.
     """
-    assert staticcall Registry(REGISTRY).has_role(msg.sender, ROLE_MODEL_OWNER), "training: caller is not a registered model owner"
+    assert staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.MODEL_OWNER), "training: caller is not a registered model owner"
     assert method_hash != empty(bytes32) and key_hash != empty(bytes32), "training: empty hash"
     model_id: uint256 = self.next_model_id
     assert model_id <= MAX_ID, "training: too many models"
@@ -633,7 +627,7 @@ def draw_round(training_id: uint256):
     p: Progress = self._load_progress(training_id)
     assert p.status == DRAWING, "training: no round to draw"
     assert block.number > p.target, "training: draw must wait for a later block"
-    if block.number - p.target > BLOCKHASH_WINDOW:
+    if block.number - p.target > draw.BLOCKHASH_WINDOW:
         p.target = block.number
         self._store_progress(training_id, p)
         log DrawRetargeted(training_id=training_id, caller=msg.sender, round=p.round, target_block=p.target)
@@ -644,7 +638,7 @@ def draw_round(training_id: uint256):
     seed: bytes32 = keccak256(concat(block_hash, convert(training_id, bytes32), convert(p.round, bytes32)))
     selected: uint256 = 0
     cycle: uint256 = 0
-    selected, cycle = self._select(seed, d.subsets, t.subsets_per_round, p.cycle)
+    selected, cycle = draw._select(seed, d.subsets, t.subsets_per_round, p.cycle)
     remaining: uint256 = t.subsets_per_round * d.replicas
     fraud: uint256 = self._fraud[training_id]
     if fraud != 0:  # reported instances get no more jobs, so the round does not wait for them
@@ -652,7 +646,7 @@ def draw_round(training_id: uint256):
             if s == d.subsets:
                 break
             if (selected >> s) & 1 == 1:
-                remaining -= self._count_bits((fraud >> (s * MAX_REPLICAS)) & BYTE_MASK)
+                remaining -= bits._count((fraud >> (s * MAX_REPLICAS)) & BYTE_MASK)
     p.selected = selected
     p.cycle = cycle
     p.remaining = remaining
@@ -770,7 +764,7 @@ def report_fraud(training_id: uint256, instance_id: uint256, round: uint256, evi
     # known code, and the only thing it calls back is __default__, which changes nothing
     slashed: uint256 = 0
     if FRAUD_STAKE != 0:
-        slashed = extcall Registry(REGISTRY).slash(i.co, FRAUD_STAKE)
+        slashed = extcall IRegistry(REGISTRY).slash(i.co, FRAUD_STAKE)
     lost: uint256 = forfeited + slashed
 
     honest: DynArray[uint256, MAX_REPLICAS] = []
@@ -967,58 +961,6 @@ def job(training_id: uint256, instance_id: uint256) -> JobView:
     """
     word: uint256 = self._jobs[training_id][instance_id]
     return JobView(pending=word & PRICE_MASK, round=(word >> 128) & BYTE_MASK, fraudulent=word & JOB_FRAUD != 0)
-
-
-@internal
-@pure
-def _select(seed: bytes32, m: uint256, k: uint256, cycle: uint256) -> (uint256, uint256):
-    """
-    Draw k of m subsets: a partial Fisher-Yates shuffle over the subsets not yet used in
-    this cycle (in index order) followed by the used ones. If fewer than k are unused, all
-    of them are drawn and the rest from the used ones, which start the next cycle.
-    Returns (selected mask, new cycle mask). mercato.protocols.training.market mirrors it.
-    """
-    full: uint256 = (1 << m) - 1
-    unused: uint256 = full & ~cycle
-    pool: uint256[MAX_SUBSETS] = empty(uint256[MAX_SUBSETS])
-    count: uint256 = 0
-    for s: uint256 in range(MAX_SUBSETS):
-        if s == m:
-            break
-        if (unused >> s) & 1 == 1:
-            pool[count] = s
-            count += 1
-    u: uint256 = count
-    for s: uint256 in range(MAX_SUBSETS):
-        if s == m:
-            break
-        if (unused >> s) & 1 == 0:
-            pool[count] = s
-            count += 1
-    selected: uint256 = 0
-    for i: uint256 in range(MAX_SUBSETS):
-        if i == k:
-            break
-        hi: uint256 = m
-        if i < u:
-            hi = u
-        j: uint256 = i + convert(keccak256(concat(seed, convert(i, bytes32))), uint256) % (hi - i)
-        chosen: uint256 = pool[j]
-        pool[j] = pool[i]
-        pool[i] = chosen
-        selected |= 1 << chosen
-    if u >= k:
-        return selected, cycle | selected
-    return selected, selected & ~unused
-
-
-@internal
-@pure
-def _count_bits(word: uint256) -> uint256:
-    count: uint256 = 0
-    for b: uint256 in range(MAX_REPLICAS):
-        count += (word >> b) & 1
-    return count
 
 
 @internal

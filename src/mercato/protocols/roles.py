@@ -8,7 +8,7 @@ from mercato.errors import InputError
 
 
 class Role(IntFlag):
-    """Role bits of the on-chain registry (must match contracts/Registry.vy)."""
+    """Role bits of the on-chain registry (must match contracts/utils/role_bits.vy)."""
 
     DATA_OWNER = 1
     MODEL_OWNER = 2

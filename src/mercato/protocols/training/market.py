@@ -201,8 +201,9 @@ def select_subsets(seed: bytes, subsets: int, per_round: int, cycle: int) -> tup
 
     A partial Fisher-Yates shuffle over the subsets unused in this cycle (in index order),
     then the used ones; if fewer than ``per_round`` are unused, all are drawn and the rest
-    come from the used ones, which start the next cycle. Mirrors ``_select`` in the contract
-    bit for bit, so anyone can recompute a round's subsets from its block hash.
+    come from the used ones, which start the next cycle. Mirrors ``_select`` in
+    contracts/utils/draw.vy bit for bit, so anyone can recompute a round's subsets from its
+    block hash.
     """
     full = (1 << subsets) - 1
     unused = full & ~cycle
