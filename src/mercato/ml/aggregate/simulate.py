@@ -9,15 +9,18 @@ which walks a fresh random order of the subsets so that every subset is used onc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mercato.errors import InputError
 from mercato.ml.aggregate.base import Aggregator, Update
-from mercato.ml.datasets import Dataset
 from mercato.ml.seed import MAX_SEED, check_seed
-from mercato.ml.trainers.base import Trainer
 from mercato.ml.trainers.weights import Weights
+
+if TYPE_CHECKING:
+    from mercato.ml.datasets import Dataset
+    from mercato.ml.trainers.base import Trainer
 
 
 def round_seed(seed: int, round_index: int) -> int:

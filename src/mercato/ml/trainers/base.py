@@ -11,15 +11,17 @@ instruction sets may round differently, so replicas of one subset should run the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mercato.errors import InputError
-from mercato.ml.datasets import Dataset
 from mercato.ml.seed import check_seed
 from mercato.ml.trainers.weights import Weights
+
+if TYPE_CHECKING:
+    from mercato.ml.datasets import Dataset
 
 MAX_EPOCHS = 10_000
 

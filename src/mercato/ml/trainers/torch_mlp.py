@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from mercato.ml.datasets import Dataset
 from mercato.ml.seed import check_seed
 from mercato.ml.trainers.base import (
     accuracy_of,
@@ -34,6 +33,9 @@ from mercato.ml.trainers.base import (
     check_weights,
 )
 from mercato.ml.trainers.weights import Weights
+
+if TYPE_CHECKING:
+    from mercato.ml.datasets import Dataset
 
 KIND = "torch-mlp"
 DEFAULT_HIDDEN = 64
