@@ -114,15 +114,13 @@ def account_address(index: int | None, keystore: Path | None) -> tuple[str, str]
     None when no account was chosen. A keystore names its address in the clear; only a
     private key in the environment needs the curve (eth_keys, not eth_account).
     """
-    from mercato.chain.accounts import DEV_ADDRESSES
+    from mercato.chain.accounts import dev_address
     from mercato.cli.common import account
 
     if index is not None and keystore is not None:
         raise InputError("pass either --account or --keystore, not both")
     if index is not None:
-        if 0 <= index < len(DEV_ADDRESSES):
-            return DEV_ADDRESSES[index], f"development account {index}"
-        return str(account(index).address), f"development account {index}"
+        return dev_address(index), f"development account {index}"
     if keystore is not None:
         try:
             raw = json.loads(keystore.read_text())["address"]
