@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from mercato.protocols.datamarket.market import DataMarket
     from mercato.protocols.deployment import Deployment, deploy
     from mercato.protocols.identity import Identity
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.registry import Registry
     from mercato.protocols.roles import Role
     from mercato.protocols.training.market import TrainingMarket
@@ -53,7 +53,7 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "Log",
-    "Market",
+    "Marketplace",
     "MercatoError",
     "ProtocolError",
     "Receipt",
@@ -98,7 +98,7 @@ lazy_package(
         "Deployment": "protocols.deployment",
         "deploy": "protocols.deployment",
         "Identity": "protocols.identity",
-        "Market": "protocols.market",
+        "Marketplace": "protocols.marketplace",
         "Registry": "protocols.registry",
         "Role": "protocols.roles",
         "TrainingMarket": "protocols.training.market",

@@ -18,7 +18,7 @@ from mercato.ml.datasets import Dataset, seller_and_buyer_parts
 from mercato.ml.trainers import NumpyLogReg, Weights
 from mercato.protocols.deployment import Deployment, deploy
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
 from mercato.protocols.training import compute, data_owner, history, model_owner
 from mercato.protocols.training.compute import Worker
@@ -57,7 +57,7 @@ def method_for(data: Dataset) -> Method:
 class Run:
     """A deployed market with the cast registered and the dataset listed."""
 
-    market: Market
+    market: Marketplace
     do: Identity
     mo: Identity
     cos: list[Identity]
@@ -140,7 +140,7 @@ def setup_run(chain: Chain, store: BlobStore, deployment: Deployment | None = No
     """Deploy (unless given a deployment), register the cast and list the dataset."""
     accounts = chain.dev_accounts(FIRST_CO + CO_COUNT)
     deployment = deployment or deploy(chain, accounts[DEPLOYER])
-    market = Market(chain, deployment, store)
+    market = Marketplace(chain, deployment, store)
     do, mo = Identity(accounts[DO]), Identity(accounts[MO])
     cos = [Identity(a) for a in accounts[FIRST_CO:]]
     market.registry.register(do, Role.DATA_OWNER)

@@ -24,7 +24,7 @@ from mercato.cli.app import app
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.auction.house import Auction
 from mercato.protocols.deployment import Deployment
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import open_store
 
 ETHER = 10**18
@@ -82,7 +82,7 @@ class Cli:
 
     url: str
     home: Path
-    _market: Market | None = None
+    _market: Marketplace | None = None
 
     def __call__(self, *args: object) -> Result:
         return CliRunner().invoke(app, [str(a) for a in args])
@@ -99,12 +99,12 @@ class Cli:
         return json.loads(self.ok(*args, "--json").stdout)
 
     # reading the chain directly, to check what the CLI did ---------------------------------
-    def market(self) -> Market:
+    def market(self) -> Marketplace:
         """The market the CLI deployed (read once the deployment file exists)."""
         if self._market is None:
             deployment = Deployment.load(Path(os.environ["MERCATO_DEPLOYMENT"]))
             store = open_store(os.environ["MERCATO_STORE"])
-            self._market = Market(RpcChain(self.url), deployment, store)
+            self._market = Marketplace(RpcChain(self.url), deployment, store)
         return self._market
 
     def close(self) -> None:

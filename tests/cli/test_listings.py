@@ -20,7 +20,7 @@ from mercato.errors import ConfigError, ProtocolError
 from mercato.ml.datasets import seller_and_buyer_parts
 from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
 from mercato.protocols.training.data_owner import SplitPlan, list_dataset, prepare_listing
 from mercato.storage.local import LocalBlobStore
@@ -29,10 +29,10 @@ PLAN = SplitPlan(2, 2, seed=5, max_class_fraction=0.4)
 
 
 @pytest.fixture
-def market(tmp_path: Path) -> Iterator[Market]:
+def market(tmp_path: Path) -> Iterator[Marketplace]:
     chain = EmbeddedChain()
     try:
-        yield Market(
+        yield Marketplace(
             chain, deploy(chain, chain.dev_accounts(1)[0]), LocalBlobStore(tmp_path / "blobs")
         )
     finally:
@@ -40,7 +40,7 @@ def market(tmp_path: Path) -> Iterator[Market]:
 
 
 @pytest.fixture
-def cast(market: Market) -> dict[str, Identity]:
+def cast(market: Marketplace) -> dict[str, Identity]:
     accounts = market.chain.dev_accounts(6)
     people = {
         "do": Identity(accounts[1]),
@@ -54,7 +54,7 @@ def cast(market: Market) -> dict[str, Identity]:
     return people
 
 
-def _list(market: Market, owner: Identity, cast: dict[str, Identity], plan: SplitPlan) -> int:
+def _list(market: Marketplace, owner: Identity, cast: dict[str, Identity], plan: SplitPlan) -> int:
     data, _ = seller_and_buyer_parts("digits")
     cos = [cast["co-1"].address, cast["co-2"].address]
     return list_dataset(market, owner, data, plan, cos, data_price=1, job_price=1).dataset_id
@@ -81,7 +81,7 @@ def test_a_malformed_plan_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_book_rebuilds_a_listing_from_its_recorded_plan(
-    market: Market, cast: dict[str, Identity], tmp_path: Path
+    market: Marketplace, cast: dict[str, Identity], tmp_path: Path
 ) -> None:
     do = cast["do"]
     data, _ = seller_and_buyer_parts("digits")
@@ -100,7 +100,7 @@ def test_the_book_rebuilds_a_listing_from_its_recorded_plan(
 
 
 def test_without_a_record_the_default_plan_is_tried(
-    market: Market, cast: dict[str, Identity], tmp_path: Path
+    market: Marketplace, cast: dict[str, Identity], tmp_path: Path
 ) -> None:
     dataset_id = _list(market, cast["do"], cast, SplitPlan(2, 2))
 
@@ -111,7 +111,7 @@ def test_without_a_record_the_default_plan_is_tried(
 
 
 def test_the_book_holds_only_its_owners_datasets(
-    market: Market, cast: dict[str, Identity], tmp_path: Path
+    market: Marketplace, cast: dict[str, Identity], tmp_path: Path
 ) -> None:
     mine = _list(market, cast["do"], cast, SplitPlan(2, 2))
     theirs = _list(market, cast["other-do"], cast, SplitPlan(2, 2))

@@ -139,13 +139,13 @@ def _unpaid(folder: Path, url: str, waits: dict[str, tuple[int, str]]) -> list[s
     from mercato.chain.accounts import dev_account
     from mercato.chain.rpc import RpcChain
     from mercato.protocols.deployment import Deployment
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
     from mercato.storage.base import open_store
 
     chain = RpcChain(url)
     try:
         deployment = Deployment.load(folder / ".mercato" / "deployment.json")
-        market = Market(chain, deployment, open_store(str(folder / ".mercato" / "blobs")))
+        market = Marketplace(chain, deployment, open_store(str(folder / ".mercato" / "blobs")))
         readers = {
             "auction": lambda i: market.auction_house.auction(i).status.label,
             "training": lambda i: market.training_market.training(i).status.label,

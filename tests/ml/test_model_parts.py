@@ -10,7 +10,7 @@ import pytest
 
 from mercato.errors import InputError
 from mercato.ml.datasets import Dataset
-from mercato.ml.market_sim import MarketData, market_data
+from mercato.ml.federated_sim import MarketData, market_data
 from mercato.ml.model_parts import PartedMLP, apply_update
 
 MODEL = PartedMLP(64, 10)

@@ -8,7 +8,7 @@ import pytest
 from mercato.crypto.secagg import max_abs, quantise
 from mercato.errors import InputError
 from mercato.ml.datasets import Dataset
-from mercato.ml.market_sim import MarketData, market_data
+from mercato.ml.federated_sim import MarketData, market_data
 from mercato.ml.model_parts import PartedMLP
 from mercato.ml.poison import MAX_POISON_ABS, POISONS, Poisoner, flip_labels
 

@@ -23,9 +23,9 @@ from eth_utils.crypto import keccak
 
 from mercato.protocols import deployment as deployment_module
 from mercato.protocols.auction import scenario as auction_scenario
-from mercato.protocols.auction.scenario import DemoReport, run_demo
+from mercato.protocols.auction.scenario import AuctionReport, run_auction_demo
 from mercato.protocols.datamarket import scenario as datamarket_scenario
-from mercato.protocols.datamarket.scenario import MarketReport, run_market_demo
+from mercato.protocols.datamarket.scenario import DataMarketReport, run_datamarket_demo
 from mercato.protocols.training import scenario as training_scenario
 from mercato.protocols.training.scenario import TrainingReport, run_training_demo
 from mercato.storage.base import BlobStore, open_store
@@ -44,9 +44,9 @@ class DemoRun:
     work: Path
     store: BlobStore
     deployment_files: list[Path]
-    auction: DemoReport
+    auction: AuctionReport
     training: TrainingReport
-    market: MarketReport
+    market: DataMarketReport
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +67,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         for module in (auction_scenario, training_scenario, datamarket_scenario):
             monkeypatch.setattr(module, "deploy", deploy_and_save)
-        auction = run_demo(chain, store, work / "agents")
+        auction = run_auction_demo(chain, store, work / "agents")
         training = run_training_demo(chain, store, work / "training-agents")
-        market = run_market_demo(chain, store, work / "market-agents")
+        market = run_datamarket_demo(chain, store, work / "market-agents")
     yield DemoRun(chain, work, store, saved, auction, training, market)
     chain.close()
 

@@ -53,7 +53,7 @@ from mercato.audit.training_rounds import (
 from mercato.crypto.ckks import CkksContext
 from mercato.errors import InputError
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 
 Run = Callable[[TrainingLedger, CheckBuilder], None]
 
@@ -126,7 +126,7 @@ CHECKS: tuple[tuple[str, str, str, Run], ...] = (
 
 
 def audit_training(
-    market: Market,
+    market: Marketplace,
     training_id: int,
     viewer: Identity | None,
     ckks_context: CkksContext | None = None,

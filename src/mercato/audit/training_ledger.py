@@ -18,7 +18,7 @@ from mercato.crypto.ckks import CkksContext
 from mercato.crypto.commit import commit, keccak
 from mercato.errors import BlobNotFound, InputError, IntegrityError, MercatoError
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training.documents import (
     SALT_BYTES,
     Evidence,
@@ -69,7 +69,7 @@ class TrainingLedger:
 
     def __init__(
         self,
-        market: Market,
+        market: Marketplace,
         training_id: int,
         viewer: Identity | None,
         ckks_context: CkksContext | None = None,

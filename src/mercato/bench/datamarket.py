@@ -63,7 +63,7 @@ from mercato.bench.training_waves import automine
 from mercato.chain.base import Chain
 from mercato.chain.rpc import RpcChain
 from mercato.errors import ChainError
-from mercato.ml.market_sim import RULES
+from mercato.ml.federated_sim import RULES
 from mercato.ml.poison import POISONS
 from mercato.protocols.datamarket.market import Mode
 from mercato.protocols.datamarket.scenario import SEED

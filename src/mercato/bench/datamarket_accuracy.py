@@ -1,8 +1,9 @@
 """P3's accuracy beside OmniLytics' "62% to 83%": the demo's market played without the chain.
 
-Every run is :func:`mercato.ml.market_sim.run_market` with the demo's settings: scikit-learn's
-digits, the model owner's small class-balanced slice, :data:`DATA_OWNERS` data owners on
-non-IID slices, the demo's :class:`PartedMLP`, :data:`ROUNDS` rounds of :data:`LOCAL_EPOCHS`
+Every run is :func:`mercato.ml.federated_sim.run_federation` with the demo's settings:
+scikit-learn's digits, the model owner's small class-balanced slice, :data:`DATA_OWNERS` data
+owners on non-IID slices, the demo's :class:`PartedMLP`,
+:data:`ROUNDS` rounds of :data:`LOCAL_EPOCHS`
 local epochs, the demo's seed. The runs differ only in who poisons and which rule merges:
 
 - honest: every DO honest, merged by the mean (what secure aggregation gives) and by
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mercato.errors import InputError
-from mercato.ml.market_sim import RULES, MarketData, MarketRun, market_data, run_market
+from mercato.ml.federated_sim import RULES, MarketData, MarketRun, market_data, run_federation
 from mercato.ml.model_parts import PartedMLP
 from mercato.ml.poison import POISONS, Poisoner
 from mercato.protocols.datamarket.scenario import (
@@ -171,7 +172,7 @@ def market_accuracy(
     usable = usable_rules(rules, data_owners)
 
     def play(rule: str, poisoners: Mapping[int, Poisoner]) -> MarketRun:
-        run = run_market(
+        run = run_federation(
             model,
             data,
             rounds=rounds,

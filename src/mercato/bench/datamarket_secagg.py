@@ -37,7 +37,7 @@ import numpy as np
 from mercato.bench.datamarket_accuracy import DATASET, demo_model
 from mercato.crypto.secagg import SecAggParty, max_abs, reveal_share, unmask
 from mercato.errors import InputError, IntegrityError
-from mercato.ml.market_sim import market_data
+from mercato.ml.federated_sim import market_data
 from mercato.ml.model_parts import PartedMLP
 from mercato.protocols.datamarket.scenario import DATA_OWNERS, SEED
 from mercato.protocols.identity import Identity

@@ -18,7 +18,7 @@ resumes where it stopped. The roles:
 
 The client (P1) and the model owner (P2) evaluate on the held-out part of a deterministic
 split of a sample dataset; a data owner selling the same dataset sells the other part, so
-the two never overlap. In P3 the cut of :func:`~mercato.ml.market_sim.market_data` keeps
+the two never overlap. In P3 the cut of :func:`~mercato.ml.federated_sim.market_data` keeps
 the model owner's slice, its test split and the data owners' parts apart.
 """
 
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from mercato.protocols.auction.provider import Offer
     from mercato.protocols.datamarket.data_owner import Contribution
     from mercato.protocols.identity import Identity
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
 
 app = typer.Typer(help="Run a participant's agent against a node.", no_args_is_help=True)
 
@@ -218,7 +218,7 @@ def _configure_logging(ctx: typer.Context, level: str) -> None:
 class _TxLog:
     """Logs each transaction the agent sent since the last call, by function name."""
 
-    def __init__(self, name: str, recording: RecordingChain, market: Market) -> None:
+    def __init__(self, name: str, recording: RecordingChain, market: Marketplace) -> None:
         self._name = name
         self._recording = recording
         self._seen = 0
@@ -258,7 +258,7 @@ def _run_once(agent: Agent, txlog: _TxLog, stop: threading.Event) -> tuple[int, 
 def _attach_training(
     agent: Agent,
     kind: str,
-    market: Market,
+    market: Marketplace,
     me: Identity,
     folder: Path,
     evaluation: Dataset | None,
@@ -282,7 +282,7 @@ def _attach_training(
 
 
 def _follow_heads(
-    agent: Agent, market: Market, me: Identity, folder: Path, cut: MarketCut, refused: set[int]
+    agent: Agent, market: Marketplace, me: Identity, folder: Path, cut: MarketCut, refused: set[int]
 ) -> int:
     """Tell the MO agent about each task whose private head ``datamarket post`` recorded in
     ``folder`` for this market; how many it follows now. A head of another cut or another
@@ -358,7 +358,7 @@ def _market_plan(
 
 def _attach_market(
     agent: Agent,
-    market: Market,
+    market: Marketplace,
     me: Identity,
     folder: Path,
     cut: MarketCut,
@@ -502,7 +502,7 @@ def run(
     from mercato.agents.store import AgentStore
     from mercato.chain.recording import RecordingChain
     from mercato.protocols.auction.agents import attach_arbiter, attach_client, attach_provider
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
 
     _configure_logging(ctx, log_level)
     kind = _parse_role(role)
@@ -576,7 +576,7 @@ def run(
     recording = RecordingChain(plain.chain)
     # RecordingChain is a Chain in all but mypy's eyes (read-only backend/chain_id properties)
     chain = cast("Chain", recording)
-    market = Market(chain, plain.deployment, plain.store)
+    market = Marketplace(chain, plain.deployment, plain.store)
     require_role(market, me.address, needed, f"a {label} agent")
     agent_name = name or f"{label}-{me.address[2:10].lower()}"
     folder = state_dir or run_context.settings.agent_dir

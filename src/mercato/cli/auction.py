@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from mercato.ontology.requirements import Requirements
     from mercato.protocols.auction.house import Auction, Status
     from mercato.protocols.identity import Identity
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
 
 app = typer.Typer(help="Procurement auctions (SAIaaS, P1).", no_args_is_help=True)
 
@@ -109,7 +109,7 @@ def role_name(role: Role) -> str:
     return str(role.name).lower().replace("_", "-")
 
 
-def require_role(market: Market, address: str, role: Role, doing: str) -> None:
+def require_role(market: Marketplace, address: str, role: Role, doing: str) -> None:
     """Raise InputError unless ``address`` is registered with ``role``."""
     if not market.registry.has_role(address, role):
         name = role_name(role)
@@ -119,7 +119,7 @@ def require_role(market: Market, address: str, role: Role, doing: str) -> None:
         )
 
 
-def load_auction(market: Market, auction_id: int) -> Auction:
+def load_auction(market: Marketplace, auction_id: int) -> Auction:
     """The auction ``auction_id``; InputError if there is no such auction."""
     count = market.auction_house.auction_count()
     if auction_id <= 0 or auction_id > count:
@@ -263,7 +263,7 @@ def _describe(event: Event) -> str:
     return name
 
 
-def _auction_events(market: Market, auction_id: int) -> list[Event]:
+def _auction_events(market: Marketplace, auction_id: int) -> list[Event]:
     return [
         e
         for e in market.auction_house.events(market.deployment.block)
@@ -413,7 +413,7 @@ def bid(
         )
 
 
-def _check_reference(market: Market, ref: int, category: Category, bidder: str) -> None:
+def _check_reference(market: Marketplace, ref: int, category: Category, bidder: str) -> None:
     from mercato.protocols.auction.house import Status
 
     count = market.auction_house.auction_count()

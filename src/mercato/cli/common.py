@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mercato.chain.base import Chain
     from mercato.chain.contract import TxResult
     from mercato.protocols.identity import Identity
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
     from mercato.storage.base import BlobStore
 
 console = Console()
@@ -91,12 +91,12 @@ class Context:
 
         return open_store(self.settings.store)
 
-    def market(self, rpc_url: str | None = None) -> Market:
+    def market(self, rpc_url: str | None = None) -> Marketplace:
         from mercato.protocols.deployment import Deployment
-        from mercato.protocols.market import Market
+        from mercato.protocols.marketplace import Marketplace
 
         chain = self.chain(rpc_url)
-        return Market(chain, Deployment.load(self.settings.deployment), self.store())
+        return Marketplace(chain, Deployment.load(self.settings.deployment), self.store())
 
 
 def context(ctx: typer.Context) -> Context:

@@ -10,7 +10,7 @@ is sent, so a bad command changes nothing; a revert that still happens is report
 ``main`` as one line. Agents do the same unattended:
 ``mercato agent run --role market-model-owner|market-data-owner``.
 
-The data is simulated: :func:`~mercato.ml.market_sim.market_data` cuts a sample dataset
+The data is simulated: :func:`~mercato.ml.federated_sim.market_data` cuts a sample dataset
 into a test split, the MO's small slice and one non-IID part per DO. A task's seed chooses
 the cut, and DOs take their part of the cut of the task they join, so the MO's slice, its
 test split and the DOs' parts never overlap.
@@ -82,7 +82,7 @@ if TYPE_CHECKING:
     from mercato.protocols.datamarket.documents import TaskSpec
     from mercato.protocols.datamarket.market import Mode, Task
     from mercato.protocols.identity import Identity
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
 
 app = typer.Typer(
     help="Secure data market: model owners pay data owners for federated updates (P3).",
@@ -108,7 +108,7 @@ StateDirOption = typer.Option(
 
 
 # loading and checks -------------------------------------------------------------------
-def load_task(market: Market, task_id: int) -> Task:
+def load_task(market: Marketplace, task_id: int) -> Task:
     """Task ``task_id``; InputError if there is no such task."""
     count = market.data_market.next_task_id() - 1
     if not 0 < task_id <= count:
@@ -116,7 +116,7 @@ def load_task(market: Market, task_id: int) -> Task:
     return market.data_market.task(task_id)
 
 
-def load_spec(market: Market, task_id: int) -> TaskSpec:
+def load_spec(market: Marketplace, task_id: int) -> TaskSpec:
     """The task's spec; InputError saying why if it cannot be read."""
     spec, problem = read_spec(market, task_id)
     if spec is None:
@@ -154,11 +154,11 @@ def waiting_text(task: Task) -> str:
     )
 
 
-def _until(market: Market, deadline: int) -> str:
+def _until(market: Marketplace, deadline: int) -> str:
     return f"{format_time(deadline)} ({relative_time(deadline, market.chain.timestamp())})"
 
 
-def _passed(market: Market, task: Task) -> bool:
+def _passed(market: Marketplace, task: Task) -> bool:
     return market.chain.timestamp() >= task.deadline
 
 
@@ -585,7 +585,12 @@ def join(
 
 
 def _contribution(
-    market: Market, me: Identity, task: Task, folder: Path, dataset: str | None, part: int | None
+    market: Marketplace,
+    me: Identity,
+    task: Task,
+    folder: Path,
+    dataset: str | None,
+    part: int | None,
 ) -> Contribution:
     """The data this DO joined ``task`` with: from the options, else from its parts file."""
     from mercato.protocols.datamarket import data_owner
@@ -610,7 +615,7 @@ def _contribution(
 
 
 def _post(
-    market: Market, me: Identity, task: Task, index: int, contribution: Contribution | None
+    market: Marketplace, me: Identity, task: Task, index: int, contribution: Contribution | None
 ) -> TxResult:
     """Post what the phase asks (as :func:`data_owner.act`, but the data is read only to train)."""
     from mercato.protocols.datamarket import data_owner

@@ -43,10 +43,10 @@ from mercato.errors import ConfigError, InputError, MercatoError
 # The protocol is imported where it is used, so that `mercato --help` does not load it.
 if TYPE_CHECKING:
     from mercato.chain.contract import Event
-    from mercato.ml.market_sim import MarketData
+    from mercato.ml.federated_sim import MarketData
     from mercato.protocols.datamarket.documents import TaskSpec
     from mercato.protocols.datamarket.market import Mode, Task
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
 
 HEADS_FILE = "datamarket-heads-{address}.json"
 PARTS_FILE = "datamarket-parts-{address}.json"
@@ -79,7 +79,7 @@ def market_cut(dataset: str, data_owners: int, seed: int) -> MarketData:
     uses the seed the task was posted with never holds the MO's examples.
     """
     from mercato.ml.datasets import load_dataset
-    from mercato.ml.market_sim import market_data
+    from mercato.ml.federated_sim import market_data
     from mercato.ml.seed import check_seed
 
     load_dataset(dataset)  # an unknown name or seed is said as such, not as a failed cut
@@ -121,12 +121,12 @@ class JoinedPart:
 Entry = TypeVar("Entry", OwnerHead, JoinedPart)
 
 
-def task_key(market: Market, task_id: int) -> str:
+def task_key(market: Marketplace, task_id: int) -> str:
     """The key of a task's entry in the local files."""
     return f"{market.data_market.address.lower()}/{task_id}"
 
 
-def task_of(market: Market, key: str) -> int | None:
+def task_of(market: Marketplace, key: str) -> int | None:
     """The task id of an entry key if the entry belongs to this market, else None."""
     prefix, _, task = key.rpartition("/")
     same = prefix == market.data_market.address.lower() and task.isdigit()
@@ -198,7 +198,7 @@ def _record(path: Path, field: str, kind: Callable[..., Entry], key: str, entry:
 
 
 # records ----------------------------------------------------------------------------------
-def read_spec(market: Market, task_id: int) -> tuple[TaskSpec | None, str | None]:
+def read_spec(market: Marketplace, task_id: int) -> tuple[TaskSpec | None, str | None]:
     """The task's spec, or None and why it cannot be read (the chain's view still shows)."""
     from mercato.protocols.datamarket.data_owner import load_spec
 
@@ -261,7 +261,7 @@ def spec_record(spec: TaskSpec) -> dict[str, Any]:
     }
 
 
-def task_events(market: Market, task_id: int) -> list[Event]:
+def task_events(market: Marketplace, task_id: int) -> list[Event]:
     """The task's events in chain order, in one query filtered by the node on the task id."""
     dm = market.data_market
     topic = dm.contract.abi.event_topics("TaskPosted", task_id=task_id)[1]
@@ -388,7 +388,7 @@ def describe(event: Event) -> str:
     return name
 
 
-def task_document(market: Market, task: Task) -> dict[str, Any]:
+def task_document(market: Marketplace, task: Task) -> dict[str, Any]:
     """Everything ``datamarket show --json`` prints about one task.
 
     ``owed`` is what the data market owes the MO and each member now, over all its tasks.

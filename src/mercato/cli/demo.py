@@ -17,7 +17,7 @@ from mercato.cli.demo_market import market_dict, print_market
 from mercato.errors import InputError
 
 if TYPE_CHECKING:
-    from mercato.protocols.auction.scenario import DemoReport
+    from mercato.protocols.auction.scenario import AuctionReport
     from mercato.protocols.training.scenario import TrainingReport
 
 PARTS = ("all", "auction", "training", "datamarket")
@@ -38,8 +38,8 @@ def demo(
     """Run the procurement auction (SAIaaS, P1), the collaborative training (Somy et al., P2)
     and the secure data market (OmniLytics, P3), each with one agent per participant."""
     from mercato.chain.factory import connect
-    from mercato.protocols.auction.scenario import run_demo  # imports scikit-learn: slow
-    from mercato.protocols.datamarket.scenario import run_market_demo
+    from mercato.protocols.auction.scenario import run_auction_demo  # imports scikit-learn: slow
+    from mercato.protocols.datamarket.scenario import run_datamarket_demo
     from mercato.protocols.training.scenario import run_training_demo
     from mercato.storage.base import open_store
 
@@ -60,13 +60,13 @@ def demo(
         report = training = market = None
         if only in ("all", "auction"):
             with console.status("running the procurement auction..."):
-                report = run_demo(chain, blob_store, work / "agents")
+                report = run_auction_demo(chain, blob_store, work / "agents")
         if only in ("all", "training"):
             with console.status("running the collaborative training..."):
                 training = run_training_demo(chain, blob_store, work / "training-agents")
         if only in ("all", "datamarket"):
             with console.status("running the data market..."):
-                market = run_market_demo(chain, blob_store, work / "market-agents")
+                market = run_datamarket_demo(chain, blob_store, work / "market-agents")
     if json_output:
         document: dict[str, object] = (
             _as_dict(report) if report is not None else {"backend": chain.backend}
@@ -147,7 +147,7 @@ def _print_training(report: TrainingReport) -> None:
     )
 
 
-def _as_dict(report: DemoReport) -> dict[str, object]:
+def _as_dict(report: AuctionReport) -> dict[str, object]:
     return {
         "backend": report.backend,
         "auction_id": report.auction_id,
@@ -164,7 +164,7 @@ def _as_dict(report: DemoReport) -> dict[str, object]:
     }
 
 
-def _print(report: DemoReport) -> None:
+def _print(report: AuctionReport) -> None:
     r = report.requirements
     console.rule(f"[bold]Mercato demo: procurement auction (P1) on the {report.backend} chain")
     console.print(

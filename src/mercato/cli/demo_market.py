@@ -10,10 +10,10 @@ from rich.table import Table
 from mercato.cli.common import console, format_ether
 
 if TYPE_CHECKING:
-    from mercato.protocols.datamarket.scenario import MarketReport
+    from mercato.protocols.datamarket.scenario import DataMarketReport
 
 
-def market_dict(report: MarketReport) -> dict[str, object]:
+def market_dict(report: DataMarketReport) -> dict[str, object]:
     """The report as JSON-able data."""
     return {
         "task_id": report.task_id,
@@ -31,7 +31,7 @@ def market_dict(report: MarketReport) -> dict[str, object]:
     }
 
 
-def print_market(report: MarketReport) -> None:
+def print_market(report: DataMarketReport) -> None:
     """The report as tables."""
     console.rule(f"[bold]Mercato demo: secure data market (P3) on the {report.backend} chain")
     attacks = ", ".join(f"{name} ({kind})" for name, kind in sorted(report.poisoners.items()))

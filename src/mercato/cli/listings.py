@@ -25,7 +25,7 @@ from typing import Any
 from mercato.errors import ConfigError, InputError, MercatoError, ProtocolError
 from mercato.ml.datasets import seller_and_buyer_parts
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training.data_owner import Listing, SplitPlan, prepare_listing
 from mercato.protocols.training.documents import Manifest, hash_hex
 from mercato.storage.base import blob_hash
@@ -126,7 +126,7 @@ class ListingBook(Mapping[int, Listing]):
     error, tried again and logged) if no plan reproduces the manifest on chain.
     """
 
-    def __init__(self, market: Market, owner: Identity, folder: Path) -> None:
+    def __init__(self, market: Marketplace, owner: Identity, folder: Path) -> None:
         self._market = market
         self._owner = owner
         self._folder = folder

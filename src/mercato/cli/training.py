@@ -59,7 +59,7 @@ from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUND
 # them, so that `mercato --help` loads none of them.
 if TYPE_CHECKING:
     from mercato.protocols.identity import Identity
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.training.documents import Manifest, Method
     from mercato.protocols.training.market import Dataset, Training, TrainingStatus
 
@@ -90,7 +90,7 @@ StateDirOption = typer.Option(
 
 
 # loading and checks -------------------------------------------------------------------
-def load_dataset(market: Market, dataset_id: int) -> Dataset:
+def load_dataset(market: Marketplace, dataset_id: int) -> Dataset:
     """Dataset ``dataset_id``; InputError if there is no such dataset."""
     count = market.training_market.dataset_count()
     if not 0 < dataset_id <= count:
@@ -98,7 +98,7 @@ def load_dataset(market: Market, dataset_id: int) -> Dataset:
     return market.training_market.dataset(dataset_id)
 
 
-def load_training(market: Market, training_id: int) -> Training:
+def load_training(market: Marketplace, training_id: int) -> Training:
     """Training ``training_id``; InputError if there is no such training."""
     count = market.training_market.training_count()
     if not 0 < training_id <= count:
@@ -106,7 +106,7 @@ def load_training(market: Market, training_id: int) -> Training:
     return market.training_market.training(training_id)
 
 
-def load_model_owner(market: Market, model_id: int) -> str:
+def load_model_owner(market: Marketplace, model_id: int) -> str:
     """The owner of model ``model_id``; InputError if there is no such model."""
     count = market.training_market.model_count()
     owner = market.training_market.model_owner(model_id) if 0 < model_id <= count else None
@@ -145,14 +145,14 @@ def _price(text: str, option: str) -> int:
     return price
 
 
-def _read_method(market: Market, model_id: int) -> Method:
+def _read_method(market: Marketplace, model_id: int) -> Method:
     from mercato.protocols.training.documents import Method, hash_hex
 
     model = market.training_market.model(model_id, market.deployment.block)
     return Method.from_bytes(market.store.get(hash_hex(model.method_hash)))
 
 
-def _check_fits(market: Market, model_id: int, dataset: Dataset) -> None:
+def _check_fits(market: Marketplace, model_id: int, dataset: Dataset) -> None:
     """InputError unless model ``model_id`` can train on ``dataset`` (features, classes)."""
     try:
         method = _read_method(market, model_id)
@@ -756,7 +756,7 @@ def show(
     print_training(market, document)
 
 
-def _emit_training(market: Market, training_id: int, json_output: bool, text: str) -> None:
+def _emit_training(market: Marketplace, training_id: int, json_output: bool, text: str) -> None:
     """Print a training after a command changed it: its record as JSON, or ``text``."""
     if json_output:
         tm = market.training_market

@@ -16,7 +16,7 @@ from mercato.protocols.training.limits import MAX_SUBSETS
 # The protocol is imported where it is used, so that `mercato --help` does not load it.
 if TYPE_CHECKING:
     from mercato.chain.contract import Event
-    from mercato.protocols.market import Market
+    from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.training.documents import Manifest
     from mercato.protocols.training.market import Dataset, Training, TrainingStatus
 
@@ -60,7 +60,7 @@ TRAINING_EVENTS = frozenset(
 )
 
 
-def read_manifest(market: Market, dataset: Dataset) -> Manifest:
+def read_manifest(market: Marketplace, dataset: Dataset) -> Manifest:
     """The dataset's public manifest, from the blob store."""
     from mercato.protocols.training.documents import Manifest, hash_hex
 
@@ -83,7 +83,7 @@ def dataset_record(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def instance_slots(market: Market, dataset: Dataset) -> list[dict[str, Any]]:
+def instance_slots(market: Marketplace, dataset: Dataset) -> list[dict[str, Any]]:
     """Every slot (subset, replica) with its current instance, holder and state."""
     from mercato.protocols.training import history
 
@@ -141,7 +141,7 @@ def training_record(training: Training, idle_period: int) -> dict[str, Any]:
     }
 
 
-def training_events(market: Market, training_id: int) -> list[Event]:
+def training_events(market: Marketplace, training_id: int) -> list[Event]:
     """The events of one training, in chain order."""
     return [
         e
@@ -262,7 +262,7 @@ def deadline_text(training: Training, now: int) -> str:
     return "-" if kind is None else f"{kind} {relative_time(training.deadline, now)}"
 
 
-def training_document(market: Market, training: Training) -> dict[str, Any]:
+def training_document(market: Marketplace, training: Training) -> dict[str, Any]:
     """Everything ``training show --json`` prints about one training.
 
     ``owed`` is what the training market owes each party now, over all its trainings: zero
@@ -329,7 +329,7 @@ def training_document(market: Market, training: Training) -> dict[str, Any]:
     }
 
 
-def print_training(market: Market, document: dict[str, Any]) -> None:
+def print_training(market: Marketplace, document: dict[str, Any]) -> None:
     """The text view of :func:`training_document`."""
     t = document["training"]
     now = market.chain.timestamp()

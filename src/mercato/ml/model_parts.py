@@ -21,7 +21,7 @@ runs in a fixed order on fixed shapes, and BLAS splits a matrix product over row
 never along the summed dimension, so the same inputs and seed give byte-identical outputs on
 one software stack, as with :mod:`mercato.ml.trainers.torch_mlp`.
 
-Inputs should be of unit scale; :func:`mercato.ml.market_sim.market_data` standardises
+Inputs should be of unit scale; :func:`mercato.ml.federated_sim.market_data` standardises
 each feature. Defaults suit scikit-learn's digits standardised that way.
 """
 

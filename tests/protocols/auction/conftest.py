@@ -10,10 +10,10 @@ from eth_account.signers.local import LocalAccount
 
 from mercato.chain.base import Chain
 
-from .marketplace import Market, deploy_market
+from .world import World, deploy_market
 
 
 @pytest.fixture
-def market(chain: Chain, accounts: list[LocalAccount]) -> Market:
+def market(chain: Chain, accounts: list[LocalAccount]) -> World:
     """A fresh registry and auction house; client, arbiter and six providers registered."""
     return deploy_market(chain, accounts)

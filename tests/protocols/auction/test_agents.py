@@ -14,8 +14,8 @@ from mercato.protocols.auction.house import Status
 from mercato.protocols.auction.scenario import (
     AUCTION_DURATION,
     MAX_AGENT_ROUNDS,
-    DemoMarket,
-    build_demo,
+    AuctionDemo,
+    build_auction_demo,
 )
 from mercato.protocols.deployment import DEFAULT_DELIVERY_PERIOD, DEFAULT_REVIEW_PERIOD
 from mercato.storage.base import hash_hex
@@ -26,20 +26,22 @@ PROVIDERS = ("digits-lab", "scan-archive", "linear-labs", "forest-works", "encla
 
 
 @pytest.fixture
-def embedded_demo(tmp_path: Path) -> DemoMarket:
+def embedded_demo(tmp_path: Path) -> AuctionDemo:
     from mercato.chain.embedded import EmbeddedChain
 
-    demo = build_demo(EmbeddedChain(), LocalBlobStore(tmp_path / "blobs"), tmp_path / "agents")
+    demo = build_auction_demo(
+        EmbeddedChain(), LocalBlobStore(tmp_path / "blobs"), tmp_path / "agents"
+    )
     yield demo
     demo.close()
 
 
-def run(demo: DemoMarket) -> None:
+def run(demo: AuctionDemo) -> None:
     report = demo.runner.run_until_idle(MAX_AGENT_ROUNDS)
     assert report.idle
 
 
-def events_of(demo: DemoMarket, name: str, auction_id: int) -> list:
+def events_of(demo: AuctionDemo, name: str, auction_id: int) -> list:
     house = demo.market.auction_house
     return [
         e for e in house.events(demo.market.deployment.block)
@@ -49,7 +51,7 @@ def events_of(demo: DemoMarket, name: str, auction_id: int) -> list:
 
 def test_full_flow_pays_winners_and_refunds_client(chain: Chain, tmp_path: Path) -> None:
     # prepare
-    demo = build_demo(chain, LocalBlobStore(tmp_path / "blobs"), tmp_path / "agents")
+    demo = build_auction_demo(chain, LocalBlobStore(tmp_path / "blobs"), tmp_path / "agents")
     house = demo.market.auction_house
     address = {name: p.identity.address for name, p in demo.people.items()}
     # act
@@ -83,7 +85,7 @@ def test_full_flow_with_the_s3_store(s3_endpoint: str, tmp_path: Path) -> None:
 
     store = S3BlobStore("mercato-flow", prefix="market", endpoint_url=s3_endpoint)
     store.ensure_bucket()
-    demo = build_demo(EmbeddedChain(), store, tmp_path / "agents")
+    demo = build_auction_demo(EmbeddedChain(), store, tmp_path / "agents")
     # act
     auction_id = demo.open_auction()
     run(demo)
@@ -99,7 +101,7 @@ def test_full_flow_with_the_s3_store(s3_endpoint: str, tmp_path: Path) -> None:
     assert store.has("0x" + auction.report_hash.hex())
 
 
-def test_no_asset_reaches_the_chain(embedded_demo: DemoMarket) -> None:
+def test_no_asset_reaches_the_chain(embedded_demo: AuctionDemo) -> None:
     # prepare
     demo = embedded_demo
     auction_id = demo.open_auction()
@@ -119,7 +121,7 @@ def test_no_asset_reaches_the_chain(embedded_demo: DemoMarket) -> None:
     assert auction.model_hash in logged  # only its hash
 
 
-def test_restarted_agents_carry_on_without_repeating(embedded_demo: DemoMarket) -> None:
+def test_restarted_agents_carry_on_without_repeating(embedded_demo: AuctionDemo) -> None:
     # prepare: bidding has started
     demo = embedded_demo
     auction_id = demo.open_auction()
@@ -144,7 +146,7 @@ def test_restarted_agents_carry_on_without_repeating(embedded_demo: DemoMarket) 
 
 
 def test_agent_crash_midway_is_resumed(
-    embedded_demo: DemoMarket, monkeypatch: pytest.MonkeyPatch
+    embedded_demo: AuctionDemo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # prepare: the data winner's process dies while handing over its asset
     demo = embedded_demo
@@ -173,7 +175,7 @@ def test_agent_crash_midway_is_resumed(
     assert len(events_of(demo, "AssetHandedOver", auction_id)) == 2
 
 
-def test_silent_client_lets_providers_claim(embedded_demo: DemoMarket) -> None:
+def test_silent_client_lets_providers_claim(embedded_demo: AuctionDemo) -> None:
     # prepare: the client's agent is gone once the model is delivered
     demo = embedded_demo
     auction_id = demo.open_auction()
@@ -196,7 +198,7 @@ def test_silent_client_lets_providers_claim(embedded_demo: DemoMarket) -> None:
         assert winner is not None and withdrawn[winner] == auction.bids[category]
 
 
-def test_silent_executor_refunds_client(embedded_demo: DemoMarket) -> None:
+def test_silent_executor_refunds_client(embedded_demo: AuctionDemo) -> None:
     # prepare: the compute winner never delivers
     demo = embedded_demo
     auction_id = demo.open_auction()
@@ -217,7 +219,7 @@ def test_silent_executor_refunds_client(embedded_demo: DemoMarket) -> None:
     assert sum(e["amount"] for e in refunds if e["account"] == client) == auction.reserve
 
 
-def test_rejected_delivery_goes_to_the_arbiter(embedded_demo: DemoMarket) -> None:
+def test_rejected_delivery_goes_to_the_arbiter(embedded_demo: AuctionDemo) -> None:
     # prepare: the client demands more accuracy than any offer can reach
     demo = embedded_demo
     demo.requirements = type(demo.requirements)(**{**demo.requirements.__dict__, "minimum": 0.999})
@@ -238,7 +240,7 @@ def test_rejected_delivery_goes_to_the_arbiter(embedded_demo: DemoMarket) -> Non
 
 
 def test_tampered_report_is_not_paid_by_the_arbiter(
-    embedded_demo: DemoMarket, monkeypatch: pytest.MonkeyPatch
+    embedded_demo: AuctionDemo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # prepare: the executor signs a report that names another model than it delivers
     demo = embedded_demo

@@ -19,7 +19,7 @@ from mercato.chain.contract import ABI, Contract
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 
-from .marketplace import (
+from .world import (
     ALGORITHM,
     ALL_CATEGORIES,
     BIDDING,
@@ -41,8 +41,8 @@ from .marketplace import (
     REQUIREMENTS_HASH,
     SEALED_HASH,
     ZERO_ADDRESS,
-    Market,
     Status,
+    World,
     assert_balance_change,
     register,
     reverts,
@@ -55,7 +55,7 @@ UNKNOWN_ID = 999
 # deployment ---------------------------------------------------------------------------------
 
 
-def test_constructor_sets_registry_and_periods(market: Market) -> None:
+def test_constructor_sets_registry_and_periods(market: World) -> None:
     # act
     registry = market.house.call("REGISTRY")
     periods = [market.house.call(name) for name in ("DELIVERY_PERIOD", "REVIEW_PERIOD")]
@@ -73,7 +73,7 @@ def test_constructor_rejects_the_zero_registry(chain: Chain, accounts: list[Loca
         Contract.deploy(chain, "AuctionHouse", ZERO_ADDRESS, 1, 1, 1, sender=accounts[0])
 
 
-def test_constructor_rejects_a_zero_period(market: Market) -> None:
+def test_constructor_rejects_a_zero_period(market: World) -> None:
     for periods in [(0, 1, 1), (1, 0, 1), (1, 1, 0)]:
         # act / assert
         with reverts("auction: zero period"):
@@ -89,7 +89,7 @@ def test_constructor_rejects_a_zero_period(market: Market) -> None:
 # create_auction -----------------------------------------------------------------------------
 
 
-def test_create_locks_the_reserve_and_opens_the_auction(market: Market) -> None:
+def test_create_locks_the_reserve_and_opens_the_auction(market: World) -> None:
     # prepare
     before = market.chain.balance(market.client.address)
 
@@ -133,7 +133,7 @@ def test_create_locks_the_reserve_and_opens_the_auction(market: Market) -> None:
     assert market.house.call("next_auction_id") == 2
 
 
-def test_create_numbers_auctions_from_one(market: Market) -> None:
+def test_create_numbers_auctions_from_one(market: World) -> None:
     # act
     ids = [market.open() for _ in range(3)]
 
@@ -142,37 +142,37 @@ def test_create_numbers_auctions_from_one(market: Market) -> None:
     assert market.balance() == 3 * sum(MAX_PRICES)
 
 
-def test_create_by_a_stranger_reverts(market: Market) -> None:
+def test_create_by_a_stranger_reverts(market: World) -> None:
     # act / assert
     with reverts("auction: caller is not a registered client"):
         market.create(sender=market.stranger)
 
 
-def test_create_by_a_provider_that_is_not_a_client_reverts(market: Market) -> None:
+def test_create_by_a_provider_that_is_not_a_client_reverts(market: World) -> None:
     # act / assert
     with reverts("auction: caller is not a registered client"):
         market.create(sender=market.provider(DATA))
 
 
-def test_create_with_an_unregistered_arbiter_reverts(market: Market) -> None:
+def test_create_with_an_unregistered_arbiter_reverts(market: World) -> None:
     # act / assert
     with reverts("auction: arbiter is not a registered arbiter"):
         market.create(arbiter=market.stranger.address)
 
 
-def test_create_with_a_provider_as_arbiter_reverts(market: Market) -> None:
+def test_create_with_a_provider_as_arbiter_reverts(market: World) -> None:
     # act / assert
     with reverts("auction: arbiter is not a registered arbiter"):
         market.create(arbiter=market.provider(INFRASTRUCTURE).address)
 
 
-def test_create_with_the_zero_address_as_arbiter_reverts(market: Market) -> None:
+def test_create_with_the_zero_address_as_arbiter_reverts(market: World) -> None:
     # act / assert
     with reverts("auction: arbiter is not a registered arbiter"):
         market.create(arbiter=ZERO_ADDRESS)
 
 
-def test_client_cannot_be_its_own_arbiter(market: Market) -> None:
+def test_client_cannot_be_its_own_arbiter(market: World) -> None:
     # prepare: the client is a registered arbiter too, so only the self-check can refuse
     register(market.registry, market.client, Role.CLIENT | Role.ARBITER)
 
@@ -181,14 +181,14 @@ def test_client_cannot_be_its_own_arbiter(market: Market) -> None:
         market.create(arbiter=market.client.address)
 
 
-def test_create_with_a_duration_out_of_range_reverts(market: Market) -> None:
+def test_create_with_a_duration_out_of_range_reverts(market: World) -> None:
     for duration in [0, MAX_DURATION + 1]:
         # act / assert
         with reverts("auction: duration out of range"):
             market.create(duration=duration)
 
 
-def test_create_accepts_the_longest_duration(market: Market) -> None:
+def test_create_accepts_the_longest_duration(market: World) -> None:
     # act
     auction_id = market.open(duration=MAX_DURATION)
 
@@ -196,19 +196,19 @@ def test_create_accepts_the_longest_duration(market: Market) -> None:
     assert market.state(auction_id).deadline == market.chain.timestamp() + MAX_DURATION
 
 
-def test_create_requiring_too_many_references_reverts(market: Market) -> None:
+def test_create_requiring_too_many_references_reverts(market: World) -> None:
     # act / assert
     with reverts("auction: too many references required"):
         market.create(min_refs=MAX_REFERENCES + 1)
 
 
-def test_create_with_an_empty_requirements_hash_reverts(market: Market) -> None:
+def test_create_with_an_empty_requirements_hash_reverts(market: World) -> None:
     # act / assert
     with reverts("auction: empty requirements hash"):
         market.create(requirements_hash=EMPTY_HASH)
 
 
-def test_create_with_a_price_out_of_range_reverts(market: Market) -> None:
+def test_create_with_a_price_out_of_range_reverts(market: World) -> None:
     for category in CATEGORIES:
         for price in [0, MAX_PRICE + 1]:
             # prepare
@@ -220,7 +220,7 @@ def test_create_with_a_price_out_of_range_reverts(market: Market) -> None:
                 market.create(prices, value=0)
 
 
-def test_create_accepts_the_largest_prices_and_refunds_them_whole(market: Market) -> None:
+def test_create_accepts_the_largest_prices_and_refunds_them_whole(market: World) -> None:
     # prepare: three maximal prices fill the packed storage word
     prices = [MAX_PRICE] * 3
     market.chain.set_balance(market.client.address, 4 * MAX_PRICE)
@@ -236,7 +236,7 @@ def test_create_accepts_the_largest_prices_and_refunds_them_whole(market: Market
     assert market.owed(market.client) == 3 * MAX_PRICE
 
 
-def test_create_with_the_wrong_value_reverts(market: Market) -> None:
+def test_create_with_the_wrong_value_reverts(market: World) -> None:
     for value in [sum(MAX_PRICES) - 1, sum(MAX_PRICES) + 1, 0, MAX_PRICES[0]]:
         # act / assert
         with reverts("auction: value must equal the sum of maximum prices"):
@@ -247,7 +247,7 @@ def test_create_with_the_wrong_value_reverts(market: Market) -> None:
 # bid ----------------------------------------------------------------------------------------
 
 
-def test_first_bid_at_the_maximum_is_accepted(market: Market) -> None:
+def test_first_bid_at_the_maximum_is_accepted(market: World) -> None:
     # prepare
     auction_id = market.open()
     bidder = market.provider(ALGORITHM)
@@ -268,7 +268,7 @@ def test_first_bid_at_the_maximum_is_accepted(market: Market) -> None:
     assert state.bids == [0, MAX_PRICES[ALGORITHM], 0]
 
 
-def test_bid_above_the_maximum_reverts(market: Market) -> None:
+def test_bid_above_the_maximum_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
 
@@ -279,7 +279,7 @@ def test_bid_above_the_maximum_reverts(market: Market) -> None:
     assert market.state(auction_id).bids == [0, 0, 0]
 
 
-def test_zero_bid_reverts(market: Market) -> None:
+def test_zero_bid_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
 
@@ -288,7 +288,7 @@ def test_zero_bid_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, 0)
 
 
-def test_lower_bid_by_a_rival_becomes_the_best(market: Market) -> None:
+def test_lower_bid_by_a_rival_becomes_the_best(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.bid(auction_id, DATA, BIDS[DATA])
@@ -302,7 +302,7 @@ def test_lower_bid_by_a_rival_becomes_the_best(market: Market) -> None:
     assert (state.bidders[DATA], state.bids[DATA]) == (rival.address, BIDS[DATA] - 1)
 
 
-def test_bidder_may_lower_its_own_bid(market: Market) -> None:
+def test_bidder_may_lower_its_own_bid(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.bid(auction_id, DATA, BIDS[DATA])
@@ -314,7 +314,7 @@ def test_bidder_may_lower_its_own_bid(market: Market) -> None:
     assert market.state(auction_id).bids[DATA] == BIDS[DATA] // 2
 
 
-def test_rival_bid_equal_to_the_best_reverts(market: Market) -> None:
+def test_rival_bid_equal_to_the_best_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.bid(auction_id, DATA, BIDS[DATA])
@@ -324,7 +324,7 @@ def test_rival_bid_equal_to_the_best_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA], market.provider(DATA, 1))
 
 
-def test_rebid_equal_to_own_best_reverts(market: Market) -> None:
+def test_rebid_equal_to_own_best_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.bid(auction_id, DATA, BIDS[DATA])
@@ -334,7 +334,7 @@ def test_rebid_equal_to_own_best_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA])
 
 
-def test_best_bidder_cannot_raise_its_bid(market: Market) -> None:
+def test_best_bidder_cannot_raise_its_bid(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.bid(auction_id, DATA, BIDS[DATA])
@@ -345,7 +345,7 @@ def test_best_bidder_cannot_raise_its_bid(market: Market) -> None:
     assert market.state(auction_id).bids[DATA] == BIDS[DATA]
 
 
-def test_outbid_bidder_cannot_come_back_above_the_best(market: Market) -> None:
+def test_outbid_bidder_cannot_come_back_above_the_best(market: World) -> None:
     # prepare: SAIaaS let a losing bidder raise its price; here it can only undercut
     auction_id = market.open()
     first, rival = market.provider(DATA), market.provider(DATA, 1)
@@ -359,7 +359,7 @@ def test_outbid_bidder_cannot_come_back_above_the_best(market: Market) -> None:
     assert (state.bidders[DATA], state.bids[DATA]) == (rival.address, 80)
 
 
-def test_bid_by_a_non_provider_reverts(market: Market) -> None:
+def test_bid_by_a_non_provider_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
 
@@ -370,7 +370,7 @@ def test_bid_by_a_non_provider_reverts(market: Market) -> None:
                 market.bid(auction_id, category, BIDS[category], bidder)
 
 
-def test_bid_in_the_wrong_category_reverts(market: Market) -> None:
+def test_bid_in_the_wrong_category_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
     wrong = [(c, other) for c in CATEGORIES for other in CATEGORIES if other != c]
@@ -381,7 +381,7 @@ def test_bid_in_the_wrong_category_reverts(market: Market) -> None:
             market.bid(auction_id, category, BIDS[category], market.provider(registered_for))
 
 
-def test_provider_with_several_roles_bids_in_each(market: Market) -> None:
+def test_provider_with_several_roles_bids_in_each(market: World) -> None:
     # prepare
     auction_id = market.open()
     register(market.registry, market.stranger, Role.DATA_OWNER | Role.COMPUTE_PROVIDER)
@@ -394,7 +394,7 @@ def test_provider_with_several_roles_bids_in_each(market: Market) -> None:
     assert market.state(auction_id).bidders[0::2] == [market.stranger.address] * 2
 
 
-def test_bid_by_a_provider_that_left_the_registry_reverts(market: Market) -> None:
+def test_bid_by_a_provider_that_left_the_registry_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.registry.transact("request_exit", sender=market.provider(DATA))
@@ -404,7 +404,7 @@ def test_bid_by_a_provider_that_left_the_registry_reverts(market: Market) -> Non
         market.bid(auction_id, DATA, BIDS[DATA])
 
 
-def test_bid_in_an_unknown_category_reverts(market: Market) -> None:
+def test_bid_in_an_unknown_category_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
 
@@ -413,7 +413,7 @@ def test_bid_in_an_unknown_category_reverts(market: Market) -> None:
         market.bid(auction_id, 3, 1, market.provider(DATA))
 
 
-def test_bid_after_the_deadline_reverts(market: Market) -> None:
+def test_bid_after_the_deadline_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.pass_deadline(auction_id)
@@ -423,7 +423,7 @@ def test_bid_after_the_deadline_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA])
 
 
-def test_bid_after_adjudication_reverts(market: Market) -> None:
+def test_bid_after_adjudication_reverts(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
 
@@ -435,7 +435,7 @@ def test_bid_after_adjudication_reverts(market: Market) -> None:
 # references ---------------------------------------------------------------------------------
 
 
-def test_too_few_references_reverts(market: Market) -> None:
+def test_too_few_references_reverts(market: World) -> None:
     # prepare
     auction_id = market.open(min_refs=1)
 
@@ -444,7 +444,7 @@ def test_too_few_references_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA])
 
 
-def test_valid_reference_is_accepted(market: Market) -> None:
+def test_valid_reference_is_accepted(market: World) -> None:
     # prepare
     reference = market.confirmed()
     auction_id = market.open(min_refs=1)
@@ -457,7 +457,7 @@ def test_valid_reference_is_accepted(market: Market) -> None:
     assert market.state(auction_id).bidders[DATA] == market.provider(DATA).address
 
 
-def test_references_are_checked_even_when_none_are_required(market: Market) -> None:
+def test_references_are_checked_even_when_none_are_required(market: World) -> None:
     # prepare
     auction_id = market.open(min_refs=0)
 
@@ -466,7 +466,7 @@ def test_references_are_checked_even_when_none_are_required(market: Market) -> N
         market.bid(auction_id, DATA, BIDS[DATA], references=[UNKNOWN_ID])
 
 
-def test_two_increasing_references_are_accepted(market: Market) -> None:
+def test_two_increasing_references_are_accepted(market: World) -> None:
     # prepare
     first, second = market.confirmed(), market.confirmed()
     auction_id = market.open(min_refs=2)
@@ -478,7 +478,7 @@ def test_two_increasing_references_are_accepted(market: Market) -> None:
     assert market.state(auction_id).bids[INFRASTRUCTURE] == 1
 
 
-def test_reference_to_an_unconfirmed_auction_reverts(market: Market) -> None:
+def test_reference_to_an_unconfirmed_auction_reverts(market: World) -> None:
     # prepare: the data provider is the best bidder or winner of each of these
     open_id = market.open()
     market.bid_all(open_id)
@@ -491,7 +491,7 @@ def test_reference_to_an_unconfirmed_auction_reverts(market: Market) -> None:
             market.bid(auction_id, DATA, BIDS[DATA], references=[reference])
 
 
-def test_reference_to_a_refunded_auction_reverts(market: Market) -> None:
+def test_reference_to_a_refunded_auction_reverts(market: World) -> None:
     # prepare: delivered nothing in time, so the client got its money back
     reference = market.adjudicated()
     market.pass_deadline(reference)
@@ -503,7 +503,7 @@ def test_reference_to_a_refunded_auction_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA], references=[reference])
 
 
-def test_reference_to_a_claimed_auction_reverts(market: Market) -> None:
+def test_reference_to_a_claimed_auction_reverts(market: World) -> None:
     # prepare: paid because the client stayed silent, which is not a confirmation
     reference = market.delivered()
     market.pass_deadline(reference)
@@ -515,7 +515,7 @@ def test_reference_to_a_claimed_auction_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA], references=[reference])
 
 
-def test_reference_won_by_someone_else_reverts(market: Market) -> None:
+def test_reference_won_by_someone_else_reverts(market: World) -> None:
     # prepare
     reference = market.confirmed()
     auction_id = market.open(min_refs=1)
@@ -525,7 +525,7 @@ def test_reference_won_by_someone_else_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA], market.provider(DATA, 1), [reference])
 
 
-def test_reference_won_in_another_category_reverts(market: Market) -> None:
+def test_reference_won_in_another_category_reverts(market: World) -> None:
     # prepare: the stranger is both a data and a model owner and won only the data category
     register(market.registry, market.stranger, Role.DATA_OWNER | Role.MODEL_OWNER)
     bidders = market.winners()
@@ -538,7 +538,7 @@ def test_reference_won_in_another_category_reverts(market: Market) -> None:
         market.bid(auction_id, ALGORITHM, BIDS[ALGORITHM], market.stranger, [reference])
 
 
-def test_reference_to_an_unknown_auction_reverts(market: Market) -> None:
+def test_reference_to_an_unknown_auction_reverts(market: World) -> None:
     # prepare
     auction_id = market.open(min_refs=1)
 
@@ -547,7 +547,7 @@ def test_reference_to_an_unknown_auction_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA], references=[UNKNOWN_ID])
 
 
-def test_reference_to_the_auction_itself_reverts(market: Market) -> None:
+def test_reference_to_the_auction_itself_reverts(market: World) -> None:
     # prepare
     auction_id = market.open(min_refs=1)
 
@@ -556,7 +556,7 @@ def test_reference_to_the_auction_itself_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA], references=[auction_id])
 
 
-def test_reference_zero_reverts(market: Market) -> None:
+def test_reference_zero_reverts(market: World) -> None:
     # prepare
     auction_id = market.open(min_refs=1)
 
@@ -565,7 +565,7 @@ def test_reference_zero_reverts(market: Market) -> None:
         market.bid(auction_id, DATA, BIDS[DATA], references=[0])
 
 
-def test_references_not_strictly_increasing_revert(market: Market) -> None:
+def test_references_not_strictly_increasing_revert(market: World) -> None:
     # prepare: both are valid references on their own
     first, second = market.confirmed(), market.confirmed()
     auction_id = market.open(min_refs=2)
@@ -576,7 +576,7 @@ def test_references_not_strictly_increasing_revert(market: Market) -> None:
             market.bid(auction_id, DATA, BIDS[DATA], references=references)
 
 
-def test_more_references_than_the_maximum_revert(market: Market) -> None:
+def test_more_references_than_the_maximum_revert(market: World) -> None:
     # prepare: the ABI decoder refuses a list longer than MAX_REFERENCES
     auction_id = market.open()
 
@@ -585,7 +585,7 @@ def test_more_references_than_the_maximum_revert(market: Market) -> None:
         market.bid(auction_id, DATA, 1, references=range(1, MAX_REFERENCES + 2))
 
 
-def test_arbitrated_category_counts_as_a_reference(market: Market) -> None:
+def test_arbitrated_category_counts_as_a_reference(market: World) -> None:
     # prepare: the arbiter paid the data winner only
     reference = market.arbitrated(paid_mask=1 << DATA)
     auction_id = market.open(min_refs=1)
@@ -597,7 +597,7 @@ def test_arbitrated_category_counts_as_a_reference(market: Market) -> None:
     assert market.state(auction_id).bids[DATA] == BIDS[DATA]
 
 
-def test_unpaid_arbitrated_category_is_not_a_reference(market: Market) -> None:
+def test_unpaid_arbitrated_category_is_not_a_reference(market: World) -> None:
     # prepare
     reference = market.arbitrated(paid_mask=1 << DATA)
     auction_id = market.open(min_refs=1)
@@ -610,7 +610,7 @@ def test_unpaid_arbitrated_category_is_not_a_reference(market: Market) -> None:
 # adjudicate ---------------------------------------------------------------------------------
 
 
-def test_client_adjudicates_early_once_every_category_has_a_bid(market: Market) -> None:
+def test_client_adjudicates_early_once_every_category_has_a_bid(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.bid_all(auction_id)
@@ -635,7 +635,7 @@ def test_client_adjudicates_early_once_every_category_has_a_bid(market: Market) 
     assert market.balance() == sum(MAX_PRICES)
 
 
-def test_adjudication_with_bids_at_the_maximum_refunds_nothing(market: Market) -> None:
+def test_adjudication_with_bids_at_the_maximum_refunds_nothing(market: World) -> None:
     # act
     auction_id = market.adjudicated(MAX_PRICES)
 
@@ -644,7 +644,7 @@ def test_adjudication_with_bids_at_the_maximum_refunds_nothing(market: Market) -
     assert market.owed(market.client) == 0
 
 
-def incomplete_auctions(market: Market) -> list[int]:
+def incomplete_auctions(market: World) -> list[int]:
     """One auction per category, each with a bid in every category but that one."""
     auction_ids = []
     for missing in CATEGORIES:
@@ -656,7 +656,7 @@ def incomplete_auctions(market: Market) -> list[int]:
     return auction_ids
 
 
-def test_client_cannot_adjudicate_early_with_a_category_missing(market: Market) -> None:
+def test_client_cannot_adjudicate_early_with_a_category_missing(market: World) -> None:
     # prepare
     auction_ids = incomplete_auctions(market)
 
@@ -666,7 +666,7 @@ def test_client_cannot_adjudicate_early_with_a_category_missing(market: Market) 
             market.house.transact("adjudicate", auction_id, sender=market.client)
 
 
-def test_only_the_client_adjudicates_before_the_deadline(market: Market) -> None:
+def test_only_the_client_adjudicates_before_the_deadline(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.bid_all(auction_id)
@@ -678,7 +678,7 @@ def test_only_the_client_adjudicates_before_the_deadline(market: Market) -> None
     assert market.state(auction_id).status == Status.OPEN
 
 
-def test_anyone_adjudicates_after_the_deadline(market: Market) -> None:
+def test_anyone_adjudicates_after_the_deadline(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.bid_all(auction_id)
@@ -694,7 +694,7 @@ def test_anyone_adjudicates_after_the_deadline(market: Market) -> None:
 
 
 def test_adjudication_after_the_deadline_with_a_category_missing_refunds_the_reserve(
-    market: Market,
+    market: World,
 ) -> None:
     # prepare
     auction_ids = incomplete_auctions(market)
@@ -718,7 +718,7 @@ def test_adjudication_after_the_deadline_with_a_category_missing_refunds_the_res
     assert market.balance() == market.owed(market.client)
 
 
-def test_adjudication_after_the_deadline_without_bids_refunds_the_client(market: Market) -> None:
+def test_adjudication_after_the_deadline_without_bids_refunds_the_client(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.pass_deadline(auction_id)
@@ -731,7 +731,7 @@ def test_adjudication_after_the_deadline_without_bids_refunds_the_client(market:
     assert market.owed(market.client) == sum(MAX_PRICES)
 
 
-def test_adjudicating_twice_reverts(market: Market) -> None:
+def test_adjudicating_twice_reverts(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
 
@@ -743,7 +743,7 @@ def test_adjudicating_twice_reverts(market: Market) -> None:
 # hand_over ----------------------------------------------------------------------------------
 
 
-def test_winners_hand_their_assets_to_the_executor(market: Market) -> None:
+def test_winners_hand_their_assets_to_the_executor(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
     asset, sealed = MODEL_HASH, REPORT_HASH
@@ -766,7 +766,7 @@ def test_winners_hand_their_assets_to_the_executor(market: Market) -> None:
     assert market.state(auction_id).status == Status.ADJUDICATED
 
 
-def test_hand_over_of_infrastructure_reverts(market: Market) -> None:
+def test_hand_over_of_infrastructure_reverts(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
 
@@ -782,7 +782,7 @@ def test_hand_over_of_infrastructure_reverts(market: Market) -> None:
         )
 
 
-def test_hand_over_by_someone_else_than_the_winner_reverts(market: Market) -> None:
+def test_hand_over_by_someone_else_than_the_winner_reverts(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
     others = [market.provider(DATA, 1), market.provider(ALGORITHM), market.stranger]
@@ -795,7 +795,7 @@ def test_hand_over_by_someone_else_than_the_winner_reverts(market: Market) -> No
             )
 
 
-def test_hand_over_with_an_empty_hash_reverts(market: Market) -> None:
+def test_hand_over_with_an_empty_hash_reverts(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
 
@@ -807,7 +807,7 @@ def test_hand_over_with_an_empty_hash_reverts(market: Market) -> None:
             )
 
 
-def test_hand_over_outside_delivery_reverts(market: Market) -> None:
+def test_hand_over_outside_delivery_reverts(market: World) -> None:
     # prepare
     auction_id = market.delivered()
 
@@ -821,7 +821,7 @@ def test_hand_over_outside_delivery_reverts(market: Market) -> None:
 # deliver ------------------------------------------------------------------------------------
 
 
-def test_infrastructure_winner_delivers(market: Market) -> None:
+def test_infrastructure_winner_delivers(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
 
@@ -843,7 +843,7 @@ def test_infrastructure_winner_delivers(market: Market) -> None:
     assert (state.model_hash, state.report_hash) == (MODEL_HASH, REPORT_HASH)
 
 
-def test_deliver_by_anyone_but_the_infrastructure_winner_reverts(market: Market) -> None:
+def test_deliver_by_anyone_but_the_infrastructure_winner_reverts(market: World) -> None:
     # prepare: the losing infrastructure provider bid first
     auction_id = market.open()
     loser = market.provider(INFRASTRUCTURE, 1)
@@ -859,7 +859,7 @@ def test_deliver_by_anyone_but_the_infrastructure_winner_reverts(market: Market)
     assert market.state(auction_id).status == Status.ADJUDICATED
 
 
-def test_deliver_after_the_delivery_deadline_reverts(market: Market) -> None:
+def test_deliver_after_the_delivery_deadline_reverts(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
     market.pass_deadline(auction_id)
@@ -869,7 +869,7 @@ def test_deliver_after_the_delivery_deadline_reverts(market: Market) -> None:
         market.deliver(auction_id)
 
 
-def test_deliver_before_adjudication_reverts(market: Market) -> None:
+def test_deliver_before_adjudication_reverts(market: World) -> None:
     # prepare
     auction_id = market.open()
     market.bid_all(auction_id)
@@ -879,7 +879,7 @@ def test_deliver_before_adjudication_reverts(market: Market) -> None:
         market.deliver(auction_id)
 
 
-def test_delivering_twice_reverts(market: Market) -> None:
+def test_delivering_twice_reverts(market: World) -> None:
     # prepare
     auction_id = market.delivered()
 
@@ -888,7 +888,7 @@ def test_delivering_twice_reverts(market: Market) -> None:
         market.deliver(auction_id)
 
 
-def test_deliver_with_an_empty_hash_reverts(market: Market) -> None:
+def test_deliver_with_an_empty_hash_reverts(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
 
@@ -912,7 +912,7 @@ def test_deliver_with_an_empty_hash_reverts(market: Market) -> None:
 # confirm / reject ---------------------------------------------------------------------------
 
 
-def test_client_confirms_and_every_winner_is_owed_its_bid(market: Market) -> None:
+def test_client_confirms_and_every_winner_is_owed_its_bid(market: World) -> None:
     # prepare
     auction_id = market.delivered()
     refund = sum(MAX_PRICES) - sum(BIDS)
@@ -939,7 +939,7 @@ def test_client_confirms_and_every_winner_is_owed_its_bid(market: Market) -> Non
     assert market.balance() == sum(MAX_PRICES)
 
 
-def test_confirming_twice_reverts(market: Market) -> None:
+def test_confirming_twice_reverts(market: World) -> None:
     # prepare
     auction_id = market.confirmed()
 
@@ -949,7 +949,7 @@ def test_confirming_twice_reverts(market: Market) -> None:
     assert [market.owed(w) for w in market.winners()] == list(BIDS)
 
 
-def test_confirm_before_delivery_reverts(market: Market) -> None:
+def test_confirm_before_delivery_reverts(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
 
@@ -958,7 +958,7 @@ def test_confirm_before_delivery_reverts(market: Market) -> None:
         market.house.transact("confirm", auction_id, sender=market.client)
 
 
-def test_confirm_by_a_non_client_reverts(market: Market) -> None:
+def test_confirm_by_a_non_client_reverts(market: World) -> None:
     # prepare
     auction_id = market.delivered()
 
@@ -969,7 +969,7 @@ def test_confirm_by_a_non_client_reverts(market: Market) -> None:
     assert market.state(auction_id).status == Status.DELIVERED
 
 
-def test_client_rejects_and_the_arbiter_is_called(market: Market) -> None:
+def test_client_rejects_and_the_arbiter_is_called(market: World) -> None:
     # prepare
     auction_id = market.delivered()
 
@@ -990,7 +990,7 @@ def test_client_rejects_and_the_arbiter_is_called(market: Market) -> None:
     assert all(market.owed(w) == 0 for w in market.winners())
 
 
-def test_reject_by_a_non_client_reverts(market: Market) -> None:
+def test_reject_by_a_non_client_reverts(market: World) -> None:
     # prepare
     auction_id = market.delivered()
 
@@ -1001,7 +1001,7 @@ def test_reject_by_a_non_client_reverts(market: Market) -> None:
     assert market.state(auction_id).status == Status.DELIVERED
 
 
-def test_reject_after_the_review_deadline_reverts(market: Market) -> None:
+def test_reject_after_the_review_deadline_reverts(market: World) -> None:
     # prepare
     auction_id = market.delivered()
     market.pass_deadline(auction_id)
@@ -1011,7 +1011,7 @@ def test_reject_after_the_review_deadline_reverts(market: Market) -> None:
         market.house.transact("reject", auction_id, REASON_HASH, sender=market.client)
 
 
-def test_reject_without_a_pending_delivery_reverts(market: Market) -> None:
+def test_reject_without_a_pending_delivery_reverts(market: World) -> None:
     # prepare
     auction_ids = [market.adjudicated(), market.confirmed(), market.disputed()]
 
@@ -1021,7 +1021,7 @@ def test_reject_without_a_pending_delivery_reverts(market: Market) -> None:
             market.house.transact("reject", auction_id, REASON_HASH, sender=market.client)
 
 
-def test_confirm_after_rejecting_reverts(market: Market) -> None:
+def test_confirm_after_rejecting_reverts(market: World) -> None:
     # prepare
     auction_id = market.disputed()
 
@@ -1033,7 +1033,7 @@ def test_confirm_after_rejecting_reverts(market: Market) -> None:
 # arbitrate ----------------------------------------------------------------------------------
 
 
-def test_arbiter_pays_the_categories_in_the_mask_and_refunds_the_rest(market: Market) -> None:
+def test_arbiter_pays_the_categories_in_the_mask_and_refunds_the_rest(market: World) -> None:
     for paid_mask in range(ALL_CATEGORIES + 1):
         # prepare
         auction_id = market.disputed()
@@ -1061,7 +1061,7 @@ def test_arbiter_pays_the_categories_in_the_mask_and_refunds_the_rest(market: Ma
         assert gained == [*paid, refunded]
 
 
-def test_arbitrate_by_anyone_but_the_named_arbiter_reverts(market: Market) -> None:
+def test_arbitrate_by_anyone_but_the_named_arbiter_reverts(market: World) -> None:
     # prepare: the stranger becomes an arbiter too, just not this auction's
     auction_id = market.disputed()
     register(market.registry, market.stranger, Role.ARBITER)
@@ -1079,7 +1079,7 @@ def test_arbitrate_by_anyone_but_the_named_arbiter_reverts(market: Market) -> No
     assert market.state(auction_id).status == Status.DISPUTED
 
 
-def test_arbitrate_with_a_bad_mask_reverts(market: Market) -> None:
+def test_arbitrate_with_a_bad_mask_reverts(market: World) -> None:
     # prepare
     auction_id = market.disputed()
 
@@ -1088,7 +1088,7 @@ def test_arbitrate_with_a_bad_mask_reverts(market: Market) -> None:
         market.house.transact("arbitrate", auction_id, ALL_CATEGORIES + 1, sender=market.arbiter)
 
 
-def test_arbitrate_without_a_dispute_reverts(market: Market) -> None:
+def test_arbitrate_without_a_dispute_reverts(market: World) -> None:
     # prepare
     auction_ids = [market.adjudicated(), market.delivered(), market.confirmed()]
 
@@ -1098,7 +1098,7 @@ def test_arbitrate_without_a_dispute_reverts(market: Market) -> None:
             market.house.transact("arbitrate", auction_id, ALL_CATEGORIES, sender=market.arbiter)
 
 
-def test_arbitrating_twice_reverts(market: Market) -> None:
+def test_arbitrating_twice_reverts(market: World) -> None:
     # prepare
     auction_id = market.arbitrated(paid_mask=0)
 
@@ -1107,7 +1107,7 @@ def test_arbitrating_twice_reverts(market: Market) -> None:
         market.house.transact("arbitrate", auction_id, ALL_CATEGORIES, sender=market.arbiter)
 
 
-def test_arbitrate_after_the_arbitration_deadline_reverts(market: Market) -> None:
+def test_arbitrate_after_the_arbitration_deadline_reverts(market: World) -> None:
     # prepare
     auction_id = market.disputed()
     market.pass_deadline(auction_id)
@@ -1120,7 +1120,7 @@ def test_arbitrate_after_the_arbitration_deadline_reverts(market: Market) -> Non
 # claim --------------------------------------------------------------------------------------
 
 
-def test_claim_before_each_deadline_reverts(market: Market) -> None:
+def test_claim_before_each_deadline_reverts(market: World) -> None:
     # prepare: waiting for delivery, for review and for the arbiter
     auction_ids = [market.adjudicated(), market.delivered(), market.disputed()]
 
@@ -1130,7 +1130,7 @@ def test_claim_before_each_deadline_reverts(market: Market) -> None:
             market.house.transact("claim", auction_id, sender=market.stranger)
 
 
-def test_claim_after_the_review_deadline_pays_the_winners(market: Market) -> None:
+def test_claim_after_the_review_deadline_pays_the_winners(market: World) -> None:
     # prepare: the client stays silent
     auction_id = market.delivered()
     market.pass_deadline(auction_id)
@@ -1152,7 +1152,7 @@ def test_claim_after_the_review_deadline_pays_the_winners(market: Market) -> Non
 
 
 def test_claim_after_the_delivery_deadline_without_delivery_refunds_the_client(
-    market: Market,
+    market: World,
 ) -> None:
     # prepare
     auction_id = market.adjudicated()
@@ -1173,7 +1173,7 @@ def test_claim_after_the_delivery_deadline_without_delivery_refunds_the_client(
     assert all(market.owed(w) == 0 for w in market.winners())
 
 
-def test_silent_arbiter_lets_the_client_claim_a_refund(market: Market) -> None:
+def test_silent_arbiter_lets_the_client_claim_a_refund(market: World) -> None:
     # prepare
     auction_id = market.disputed()
     market.pass_deadline(auction_id)
@@ -1189,7 +1189,7 @@ def test_silent_arbiter_lets_the_client_claim_a_refund(market: Market) -> None:
     assert all(market.owed(w) == 0 for w in market.winners())
 
 
-def test_claim_with_nothing_pending_reverts(market: Market) -> None:
+def test_claim_with_nothing_pending_reverts(market: World) -> None:
     # prepare: one auction per status that has nothing left to claim, all deadlines passed
     open_id = market.open()
     confirmed = market.confirmed()
@@ -1206,7 +1206,7 @@ def test_claim_with_nothing_pending_reverts(market: Market) -> None:
             market.house.transact("claim", auction_id, sender=market.stranger)
 
 
-def test_confirm_after_a_claim_reverts(market: Market) -> None:
+def test_confirm_after_a_claim_reverts(market: World) -> None:
     # prepare
     auction_id = market.delivered()
     market.pass_deadline(auction_id)
@@ -1233,7 +1233,7 @@ UNKNOWN_AUCTION_CALLS: list[tuple[str, tuple[object, ...]]] = [
 
 
 @pytest.mark.parametrize("auction_id", [0, 2, UNKNOWN_ID])
-def test_unknown_auction_reverts(market: Market, auction_id: int) -> None:
+def test_unknown_auction_reverts(market: World, auction_id: int) -> None:
     # prepare: auction 1 exists, not this one
     market.open()
 
@@ -1248,7 +1248,7 @@ def test_unknown_auction_reverts(market: Market, auction_id: int) -> None:
 # withdraw -----------------------------------------------------------------------------------
 
 
-def test_withdraw_pays_each_winner_and_the_client_what_it_is_owed(market: Market) -> None:
+def test_withdraw_pays_each_winner_and_the_client_what_it_is_owed(market: World) -> None:
     # prepare
     market.confirmed()
     payees = [*market.winners(), market.client]
@@ -1270,7 +1270,7 @@ def test_withdraw_pays_each_winner_and_the_client_what_it_is_owed(market: Market
     assert market.balance() == 0
 
 
-def test_withdrawing_twice_reverts(market: Market) -> None:
+def test_withdrawing_twice_reverts(market: World) -> None:
     # prepare
     market.confirmed()
     market.house.transact("withdraw", sender=market.provider(DATA))
@@ -1280,7 +1280,7 @@ def test_withdrawing_twice_reverts(market: Market) -> None:
         market.house.transact("withdraw", sender=market.provider(DATA))
 
 
-def test_withdraw_with_nothing_owed_reverts(market: Market) -> None:
+def test_withdraw_with_nothing_owed_reverts(market: World) -> None:
     # prepare: money is locked, but none of it is owed to the stranger
     market.delivered()
 
@@ -1289,7 +1289,7 @@ def test_withdraw_with_nothing_owed_reverts(market: Market) -> None:
         market.house.transact("withdraw", sender=market.stranger)
 
 
-def test_withdraw_sums_what_is_owed_from_several_auctions(market: Market) -> None:
+def test_withdraw_sums_what_is_owed_from_several_auctions(market: World) -> None:
     # prepare
     market.confirmed()
     market.confirmed()
@@ -1313,7 +1313,7 @@ def compile_attacker() -> tuple[ABI, bytes]:
     return ABI(output["abi"]), bytes.fromhex(output["bytecode"].removeprefix("0x"))
 
 
-def deploy_attacker(market: Market, swallow: bool) -> Contract:
+def deploy_attacker(market: World, swallow: bool) -> Contract:
     """Deploy Reentrant.vy, registered as a data owner."""
     abi, bytecode = compile_attacker()
     initcode = bytecode + encode(abi.constructor, [market.house.address, swallow])
@@ -1326,7 +1326,7 @@ def deploy_attacker(market: Market, swallow: bool) -> Contract:
     return attacker
 
 
-def attacker_wins(market: Market, attacker: Contract) -> int:
+def attacker_wins(market: World, attacker: Contract) -> int:
     """A confirmed auction whose data category the attacker won; returns its payment."""
     auction_id = market.open()
     attacker.transact("bid", auction_id, DATA, BIDS[DATA], sender=market.deployer)
@@ -1338,7 +1338,7 @@ def attacker_wins(market: Market, attacker: Contract) -> int:
     return BIDS[DATA]
 
 
-def test_reentrant_withdraw_reverts_the_whole_withdrawal(market: Market) -> None:
+def test_reentrant_withdraw_reverts_the_whole_withdrawal(market: World) -> None:
     # prepare: the attacker lets the failure of its re-entry propagate
     attacker = deploy_attacker(market, swallow=False)
     amount = attacker_wins(market, attacker)
@@ -1354,7 +1354,7 @@ def test_reentrant_withdraw_reverts_the_whole_withdrawal(market: Market) -> None
     assert attacker.call("payments") == 0
 
 
-def test_reentrant_withdraw_pays_the_attacker_only_once(market: Market) -> None:
+def test_reentrant_withdraw_pays_the_attacker_only_once(market: World) -> None:
     # prepare: the attacker swallows the failure of its re-entry and keeps the first payment
     attacker = deploy_attacker(market, swallow=True)
     amount = attacker_wins(market, attacker)
@@ -1374,7 +1374,7 @@ def test_reentrant_withdraw_pays_the_attacker_only_once(market: Market) -> None:
         attacker.transact("attack", sender=market.deployer)
 
 
-def test_attacker_contract_bids_like_any_provider(market: Market) -> None:
+def test_attacker_contract_bids_like_any_provider(market: World) -> None:
     # prepare
     attacker = deploy_attacker(market, swallow=True)
     auction_id = market.open()

@@ -33,7 +33,7 @@ from mercato.chain.embedded import EmbeddedChain
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 
-from .marketplace import (
+from .world import (
     CATEGORIES,
     DAY,
     HOUR,
@@ -43,8 +43,8 @@ from .marketplace import (
     REPORT_HASH,
     SEALED_HASH,
     AuctionState,
-    Market,
     Status,
+    World,
     deploy_market,
     locked,
     register,
@@ -64,7 +64,7 @@ picks = st.integers(min_value=0, max_value=2**16)
 
 
 @cache
-def shared_market() -> Market:
+def shared_market() -> World:
     """One embedded chain and registry with the cast registered, shared by every example.
 
     Each example deploys its own auction house against this registry, which no step

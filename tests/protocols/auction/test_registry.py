@@ -10,7 +10,7 @@ from mercato.chain.contract import Contract
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 
-from .marketplace import KEY, PERIODS, assert_balance_change, register, reverts
+from .world import KEY, PERIODS, assert_balance_change, register, reverts
 
 EXIT_DELAY = PERIODS.exit_delay
 ALL_ROLES = 0b11111

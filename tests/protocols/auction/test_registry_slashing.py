@@ -12,7 +12,7 @@ from mercato.chain.contract import Contract, Event, TxResult
 from mercato.protocols.registry import Registry
 from mercato.protocols.roles import Role
 
-from .marketplace import PERIODS, register, reverts
+from .world import PERIODS, register, reverts
 
 DeployTestContract = Callable[..., Contract]
 EXIT_DELAY = PERIODS.exit_delay

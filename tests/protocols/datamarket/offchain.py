@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from mercato.chain.embedded import EmbeddedChain
-from mercato.ml.market_sim import MarketData, market_data
+from mercato.ml.federated_sim import MarketData, market_data
 from mercato.ml.model_parts import PartedMLP
 from mercato.ml.poison import Poisoner
 from mercato.protocols.datamarket import data_owner, model_owner
@@ -23,7 +23,7 @@ from mercato.protocols.datamarket.market import DataMarket, Mode, Phase, Task
 from mercato.protocols.datamarket.model_owner import OwnerModel, TaskTerms
 from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
 from mercato.storage.local import LocalBlobStore
 
@@ -38,7 +38,7 @@ class P3World:
     """A deployed market, the cast registered, the data cut, a model pretrained."""
 
     chain: EmbeddedChain
-    market: Market
+    market: Marketplace
     mo: Identity
     dos: list[Identity]
     data: MarketData
@@ -125,7 +125,7 @@ def build_world(
 ) -> P3World:
     chain = chain or EmbeddedChain()
     deployer, mo_account, *do_accounts = chain.dev_accounts(2 + data_owners)
-    market = Market(chain, deploy(chain, deployer), LocalBlobStore(tmp_path / "blobs"))
+    market = Marketplace(chain, deploy(chain, deployer), LocalBlobStore(tmp_path / "blobs"))
     mo = Identity(mo_account)
     dos = [Identity(a) for a in do_accounts]
     market.registry.register(mo, Role.MODEL_OWNER)

@@ -20,7 +20,7 @@ from mercato.ml.datasets import Dataset, seller_and_buyer_parts
 from mercato.ml.trainers import NumpyLogReg
 from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
 from mercato.protocols.training import agents, data_owner, model_owner
 from mercato.protocols.training.compute import Worker, honest_worker
@@ -51,7 +51,7 @@ class P2World:
     """A deployed market, the cast registered, and helpers to list, request and run."""
 
     chain: Chain
-    market: Market
+    market: Marketplace
     do: Identity
     mo: Identity
     cos: list[Identity]
@@ -142,7 +142,7 @@ class P2World:
 
 def build_world(chain: Chain, work: Path, data: tuple[Dataset, Dataset] | None = None) -> P2World:
     accounts = chain.dev_accounts(7)
-    market = Market(chain, deploy(chain, accounts[0]), LocalBlobStore(work / "blobs"))
+    market = Marketplace(chain, deploy(chain, accounts[0]), LocalBlobStore(work / "blobs"))
     do, mo = Identity(accounts[1]), Identity(accounts[2])
     cos = [Identity(account) for account in accounts[3:7]]
     market.registry.register(do, Role.DATA_OWNER)

@@ -27,7 +27,7 @@ from mercato.protocols.auction.provider import (
     references_for,
 )
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.units import format_ether
 
 logger = logging.getLogger(__name__)
@@ -35,12 +35,12 @@ logger = logging.getLogger(__name__)
 ALL_CATEGORIES_MASK = 0b111
 
 
-def _withdraw_if_owed(market: Market, me: Identity) -> None:
+def _withdraw_if_owed(market: Marketplace, me: Identity) -> None:
     if market.auction_house.owed(me.address) > 0:
         market.auction_house.withdraw(me.account)
 
 
-def attach_client(agent: Agent, market: Market, me: Identity, evaluation: Dataset) -> None:
+def attach_client(agent: Agent, market: Marketplace, me: Identity, evaluation: Dataset) -> None:
     """The client: reviews deliveries, settles, and moves its money after deadlines.
 
     Auctions are opened by the user (``client.open_auction`` or ``mercato auction create``);
@@ -89,7 +89,7 @@ def attach_client(agent: Agent, market: Market, me: Identity, evaluation: Datase
         _withdraw_if_owed(market, me)
 
 
-def attach_provider(agent: Agent, market: Market, me: Identity, offer: Offer) -> None:
+def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offer) -> None:
     """A provider of one category: matches, bids down to its floor, delivers, gets paid."""
     house = market.auction_house
 
@@ -164,7 +164,7 @@ def attach_provider(agent: Agent, market: Market, me: Identity, offer: Offer) ->
         _withdraw_if_owed(market, me)
 
 
-def attach_arbiter(agent: Agent, market: Market, me: Identity) -> None:
+def attach_arbiter(agent: Agent, market: Marketplace, me: Identity) -> None:
     """The arbiter: decides rejected deliveries from the evidence it can check.
 
     It cannot see the model (sealed to the client), so it pays each category whose duty is

@@ -16,7 +16,7 @@ from mercato.ontology.requirements import Requirements
 from mercato.protocols.auction.documents import load_requirements
 from mercato.protocols.auction.house import Status
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope
 
@@ -33,7 +33,7 @@ class Review:
 
 
 def open_auction(
-    market: Market,
+    market: Marketplace,
     client: Identity,
     requirements: Requirements,
     *,
@@ -59,7 +59,7 @@ def open_auction(
 
 
 def review_delivery(
-    market: Market, client: Identity, auction_id: int, evaluation: Dataset
+    market: Marketplace, client: Identity, auction_id: int, evaluation: Dataset
 ) -> Review:
     """Check a delivery end to end and measure the model on the client's own data.
 
@@ -111,7 +111,7 @@ def review_delivery(
     return Review(auction_id, not problems, metrics, tuple(problems), model_bytes)
 
 
-def settle_review(market: Market, client: Identity, review: Review) -> None:
+def settle_review(market: Marketplace, client: Identity, review: Review) -> None:
     """Confirm an accepted delivery; reject a bad one, storing the reasons as evidence."""
     house = market.auction_house
     if review.accepted:

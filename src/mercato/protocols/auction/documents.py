@@ -9,11 +9,11 @@ from __future__ import annotations
 from mercato.crypto.commit import keccak
 from mercato.errors import IntegrityError
 from mercato.ontology.requirements import Requirements
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_hex
 
 
-def load_requirements(market: Market, auction_id: int) -> Requirements:
+def load_requirements(market: Marketplace, auction_id: int) -> Requirements:
     """Fetch an auction's requirements document by its on-chain hash and parse it."""
     auction = market.auction_house.auction(auction_id)
     document = market.store.get(hash_hex(auction.requirements_hash))

@@ -18,7 +18,7 @@ from mercato.ontology.category import Category
 from mercato.ontology.requirements import Requirements, matches
 from mercato.protocols.auction.house import MAX_REFERENCES, Auction, Status
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_bytes
 from mercato.storage.envelope import open_envelope, seal
 
@@ -64,7 +64,7 @@ def next_bid(auction: Auction, offer: Offer, bidder: str) -> int | None:
     return amount
 
 
-def references_for(market: Market, bidder: str, category: Category, needed: int) -> list[int]:
+def references_for(market: Marketplace, bidder: str, category: Category, needed: int) -> list[int]:
     """Ids of earlier auctions whose confirmed SLA ``bidder`` won in ``category``."""
     if needed == 0:
         return []
@@ -86,7 +86,7 @@ def references_for(market: Market, bidder: str, category: Category, needed: int)
     return sorted(found)
 
 
-def hand_over(market: Market, provider: Identity, auction_id: int, offer: Offer) -> None:
+def hand_over(market: Marketplace, provider: Identity, auction_id: int, offer: Offer) -> None:
     """Seal the asset to the infrastructure winner's key and record the hand-over on chain."""
     auction = market.auction_house.auction(auction_id)
     executor = auction.bidders[Category.INFRASTRUCTURE]
@@ -103,7 +103,7 @@ def hand_over(market: Market, provider: Identity, auction_id: int, offer: Offer)
     )
 
 
-def execute(market: Market, executor: Identity, auction_id: int) -> bytes:
+def execute(market: Marketplace, executor: Identity, auction_id: int) -> bytes:
     """Train the model from the handed-over assets and deliver it sealed to the client.
 
     Returns the model hash. Both assets are opened with the executor's key and checked

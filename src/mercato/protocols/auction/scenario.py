@@ -32,7 +32,7 @@ from mercato.protocols.auction.house import Status
 from mercato.protocols.auction.provider import Offer
 from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
 from mercato.storage.base import BlobStore
 
@@ -53,7 +53,7 @@ class Participant:
 
 
 @dataclass
-class DemoReport:
+class AuctionReport:
     """What the demo did, for printing."""
 
     backend: str
@@ -110,10 +110,10 @@ def _participants(chain: Chain, data: Dataset) -> dict[str, Participant]:
 
 
 @dataclass
-class DemoMarket:
+class AuctionDemo:
     """A deployed market with registered participants and one agent each, ready to run."""
 
-    market: Market
+    market: Marketplace
     recording: RecordingChain
     people: dict[str, Participant]
     agents: dict[str, Agent]
@@ -156,12 +156,12 @@ class DemoMarket:
             agent_store.close()
 
 
-def build_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoMarket:
+def build_auction_demo(chain: Chain, store: BlobStore, work_dir: Path) -> AuctionDemo:
     """Deploy, register every participant and create their agents (persisted in ``work_dir``)."""
     recording = RecordingChain(chain)
     deployer = chain.dev_accounts(1)[0]
     deployment = deploy(recording, deployer)
-    market = Market(recording, deployment, store)
+    market = Marketplace(recording, deployment, store)
 
     provider_data, evaluation = seller_and_buyer_parts("digits")
     people = _participants(chain, provider_data)
@@ -177,16 +177,16 @@ def build_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoMarket:
     )
     work_dir.mkdir(parents=True, exist_ok=True)
     stores = {name: AgentStore(work_dir / f"{name}.sqlite") for name in people}
-    demo = DemoMarket(market, recording, people, {}, stores, requirements, evaluation)
+    demo = AuctionDemo(market, recording, people, {}, stores, requirements, evaluation)
     for name in people:
         demo.make_agent(name)
     return demo
 
 
-def run_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoReport:
+def run_auction_demo(chain: Chain, store: BlobStore, work_dir: Path) -> AuctionReport:
     """Run the P1 flow on ``chain`` and return what happened."""
     started = time.perf_counter()
-    demo = build_demo(chain, store, work_dir)
+    demo = build_auction_demo(chain, store, work_dir)
     try:
         auction_id = demo.open_auction()
         demo.runner.run_until_idle(MAX_AGENT_ROUNDS)  # the bidding war, down to the floors
@@ -208,14 +208,14 @@ def run_demo(chain: Chain, store: BlobStore, work_dir: Path) -> DemoReport:
 
 def _report(
     recording: RecordingChain,
-    market: Market,
+    market: Marketplace,
     people: dict[str, Participant],
     requirements: Requirements,
     auction_id: int,
-) -> DemoReport:
+) -> AuctionReport:
     names = {p.identity.address: p.name for p in people.values()}
     house = market.auction_house
-    report = DemoReport(recording.backend, requirements, auction_id)
+    report = AuctionReport(recording.backend, requirements, auction_id)
     for event in house.events(market.deployment.block):
         if event.name == "BidPlaced":
             label = Category(event["category"]).label

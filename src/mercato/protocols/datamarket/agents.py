@@ -24,7 +24,7 @@ from mercato.protocols.datamarket.data_owner import Contribution
 from mercato.protocols.datamarket.market import Phase, TaskStatus
 from mercato.protocols.datamarket.model_owner import OwnerModel
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ JoinPolicy = Callable[[Event], bool]
 """Whether a DO joins a posted task (beyond the task wanting its data): e.g. a minimum pay."""
 
 
-def keep_moving(market: Market, me: Identity, task_id: int) -> bool:
+def keep_moving(market: Marketplace, me: Identity, task_id: int) -> bool:
     """Move a task on if it waits past a deadline; whether it is still live."""
     dm = market.data_market
     task = dm.task(task_id)
@@ -53,7 +53,7 @@ def keep_moving(market: Market, me: Identity, task_id: int) -> bool:
     return not dm.task(task_id).status.final
 
 
-def _tick(market: Market, me: Identity, ctx: AgentContext) -> None:
+def _tick(market: Marketplace, me: Identity, ctx: AgentContext) -> None:
     for key in ctx.state.keys(TASK_KEY):
         if not keep_moving(market, me, int(key[len(TASK_KEY) :])):
             ctx.state.delete(key)
@@ -63,7 +63,7 @@ def _tick(market: Market, me: Identity, ctx: AgentContext) -> None:
 
 def attach_data_owner(
     agent: Agent,
-    market: Market,
+    market: Marketplace,
     me: Identity,
     contribution: Contribution,
     policy: JoinPolicy = lambda event: True,
@@ -111,7 +111,7 @@ def follow_task(ctx: AgentContext, task_id: int, model: OwnerModel) -> None:
 
 
 def attach_model_owner(
-    agent: Agent, market: Market, me: Identity, data: Dataset, evaluation: Dataset
+    agent: Agent, market: Marketplace, me: Identity, data: Dataset, evaluation: Dataset
 ) -> None:
     """The MO of the tasks given to :func:`follow_task`: aggregates every round, then
     fine-tunes its private head on its own ``data`` and records the accuracy it reaches on

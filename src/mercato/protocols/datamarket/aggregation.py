@@ -23,7 +23,7 @@ from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_
 from mercato.protocols.datamarket import history
 from mercato.protocols.datamarket.documents import RevealBlob, secagg_context, unpack_masked
 from mercato.protocols.datamarket.market import Mode
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import blob_hash, hash_hex
 
 
@@ -36,7 +36,7 @@ class SecureSum:
     dropped: tuple[int, ...]
 
 
-def secure_mean(market: Market, task_id: int, round_number: int) -> SecureSum:
+def secure_mean(market: Marketplace, task_id: int, round_number: int) -> SecureSum:
     """The mean of the survivors' updates, from the round's public blobs and events."""
     dm = market.data_market
     dealers = sorted(history.posts(dm, task_id, round_number, "shares"))
@@ -64,7 +64,7 @@ def secure_mean(market: Market, task_id: int, round_number: int) -> SecureSum:
     return SecureSum(mean, survivors, tuple(i for i in dealers if i not in masked))
 
 
-def check_round(market: Market, task_id: int, round_number: int) -> None:
+def check_round(market: Marketplace, task_id: int, round_number: int) -> None:
     """IntegrityError unless the round's finalised model and aggregate are what the
     published data gives (secure mode: recomputed from scratch; robust mode: the new model
     is the old one plus the published aggregate)."""

@@ -37,7 +37,7 @@ from mercato.protocols.datamarket.documents import (
 )
 from mercato.protocols.datamarket.market import Mode, Phase, Task, TaskStatus
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope, seal
 
@@ -50,18 +50,18 @@ class Contribution:
     poisoner: Poisoner | None = None
 
 
-def load_spec(market: Market, task_id: int) -> TaskSpec:
+def load_spec(market: Marketplace, task_id: int) -> TaskSpec:
     """The task's spec from the blob its TaskPosted event names."""
     event = history.posted(market.data_market, task_id)
     return TaskSpec.from_bytes(market.store.get(hash_hex(event["spec_hash"])))
 
 
-def load_model(market: Market, model_hash: bytes) -> Weights:
+def load_model(market: Marketplace, model_hash: bytes) -> Weights:
     """A public model (MCWT) from the blob store."""
     return weights_from_bytes(market.store.get(hash_hex(model_hash)))
 
 
-def check_task(market: Market, task_id: int, data: Dataset) -> TaskSpec:
+def check_task(market: Marketplace, task_id: int, data: Dataset) -> TaskSpec:
     """The task's spec if ``data`` is what it wants and fits its model; InputError if not."""
     spec = load_spec(market, task_id)
     if not spec.wants(data.ontology_class):
@@ -79,13 +79,15 @@ def check_task(market: Market, task_id: int, data: Dataset) -> TaskSpec:
     return spec
 
 
-def party(market: Market, me: Identity, task_id: int, round_number: int, index: int) -> SecAggParty:
+def party(
+    market: Marketplace, me: Identity, task_id: int, round_number: int, index: int
+) -> SecAggParty:
     """This DO's secure-aggregation secrets for one round."""
     context = secagg_context(market.data_market.address, task_id, round_number)
     return SecAggParty.derive(index, context, me.secagg_secret)
 
 
-def join(market: Market, me: Identity, task_id: int, data: Dataset) -> TxResult:
+def join(market: Marketplace, me: Identity, task_id: int, data: Dataset) -> TxResult:
     """Check the task wants ``data``, then join it with round 1's key (secure mode)."""
     dm = market.data_market
     check_task(market, task_id, data)
@@ -96,7 +98,7 @@ def join(market: Market, me: Identity, task_id: int, data: Dataset) -> TxResult:
     return dm.join(me.account, task_id, first.public_key, first.seed_commitment)
 
 
-def act(market: Market, me: Identity, task_id: int, contribution: Contribution) -> bool:
+def act(market: Marketplace, me: Identity, task_id: int, contribution: Contribution) -> bool:
     """Post what the task's current phase asks of this DO, if anything; whether it posted."""
     dm = market.data_market
     task = dm.task(task_id)
@@ -119,7 +121,7 @@ def act(market: Market, me: Identity, task_id: int, contribution: Contribution) 
     return True
 
 
-def post_shares(market: Market, me: Identity, task: Task, index: int) -> TxResult:
+def post_shares(market: Marketplace, me: Identity, task: Task, index: int) -> TxResult:
     """Deal Shamir shares of this round's secrets to every DO that posted keys, sealed to
     each holder's registered key (one for this DO too)."""
     dm = market.data_market
@@ -137,7 +139,9 @@ def post_shares(market: Market, me: Identity, task: Task, index: int) -> TxResul
     return dm.post_shares(me.account, task.task_id, hash_bytes(blob))
 
 
-def local_update(market: Market, task: Task, spec: TaskSpec, contribution: Contribution) -> Weights:
+def local_update(
+    market: Marketplace, task: Task, spec: TaskSpec, contribution: Contribution
+) -> Weights:
     """This round's update of the public model on the DO's data (poisoned, if told to)."""
     last = _last_finalised(market, task)
     if last:
@@ -153,7 +157,7 @@ def local_update(market: Market, task: Task, spec: TaskSpec, contribution: Contr
 
 
 def submit(
-    market: Market, me: Identity, task: Task, index: int, contribution: Contribution
+    market: Marketplace, me: Identity, task: Task, index: int, contribution: Contribution
 ) -> TxResult:
     """Train, then submit the update: masked (secure) or sealed to the MO (robust)."""
     dm = market.data_market
@@ -171,7 +175,7 @@ def submit(
     return dm.submit(me.account, task.task_id, hash_bytes(blob))
 
 
-def reveal(market: Market, me: Identity, task: Task, index: int) -> TxResult:
+def reveal(market: Marketplace, me: Identity, task: Task, index: int) -> TxResult:
     """Reveal, for each DO that dealt shares this round, the seed share if it submitted and
     the key share if it dropped: never both, so no update is ever unmasked alone."""
     dm = market.data_market
@@ -191,12 +195,12 @@ def reveal(market: Market, me: Identity, task: Task, index: int) -> TxResult:
     return dm.reveal(me.account, task.task_id, hash_bytes(blob_id))
 
 
-def _last_finalised(market: Market, task: Task) -> int:
+def _last_finalised(market: Marketplace, task: Task) -> int:
     done = [r for r in history.finalised(market.data_market, task.task_id) if r < task.round]
     return max(done) if done else 0
 
 
-def joined_tasks(market: Market, me: Identity) -> tuple[int, ...]:
+def joined_tasks(market: Marketplace, me: Identity) -> tuple[int, ...]:
     """Ids of the tasks this DO joined."""
     events = market.data_market.contract.events(0, None, "Joined", data_owner=me.address)
     return tuple(sorted({int(e["task_id"]) for e in events}))

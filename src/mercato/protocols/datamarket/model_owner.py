@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from mercato.errors import InputError, IntegrityError, MercatoError
 from mercato.ml.datasets import Dataset
-from mercato.ml.market_sim import DEFAULT_HEAD_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, aggregate_deltas
+from mercato.ml.federated_sim import DEFAULT_HEAD_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, aggregate_deltas
 from mercato.ml.model_parts import apply_update
 from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_bytes
 from mercato.protocols.datamarket import history
@@ -36,7 +36,7 @@ from mercato.protocols.datamarket.market import (
     mask_of,
 )
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope
 
@@ -86,7 +86,7 @@ def pretrain(spec: TaskSpec, data: Dataset, epochs: int = DEFAULT_PRETRAIN_EPOCH
 
 
 def post_task(
-    market: Market, me: Identity, spec: TaskSpec, model: OwnerModel, terms: TaskTerms
+    market: Marketplace, me: Identity, spec: TaskSpec, model: OwnerModel, terms: TaskTerms
 ) -> int:
     """Publish the spec and the public model, post the task and lock the reward; its id."""
     if spec.robust != (terms.mode is Mode.ROBUST):
@@ -112,7 +112,7 @@ def post_task(
     return task_id
 
 
-def aggregate(market: Market, me: Identity, task_id: int) -> RoundResult:
+def aggregate(market: Marketplace, me: Identity, task_id: int) -> RoundResult:
     """Aggregate the round that waits for the MO and finalise it on chain."""
     dm = market.data_market
     task = dm.task(task_id)
@@ -156,7 +156,7 @@ def aggregate(market: Market, me: Identity, task_id: int) -> RoundResult:
 
 
 def _open_updates(
-    market: Market, me: Identity, task_id: int, round_number: int, submitters: tuple[int, ...]
+    market: Marketplace, me: Identity, task_id: int, round_number: int, submitters: tuple[int, ...]
 ) -> tuple[dict[int, Weights], tuple[int, ...]]:
     """The updates sealed to the MO, and the submitters whose blob is missing or unreadable."""
     dm = market.data_market
@@ -176,13 +176,13 @@ def _open_updates(
     return updates, tuple(unreadable)
 
 
-def final_public(market: Market, task_id: int) -> Weights:
+def final_public(market: Marketplace, task_id: int) -> Weights:
     """The public model after the last finalised round (the task's own if none was)."""
     return load_model(market, history.model_before(market.data_market, task_id, MAX_ROUNDS + 1))
 
 
 def finish(
-    market: Market,
+    market: Marketplace,
     task_id: int,
     spec: TaskSpec,
     model: OwnerModel,

@@ -22,7 +22,7 @@ from mercato.agents.store import AgentStore
 from mercato.chain.base import Chain
 from mercato.chain.recording import RecordingChain
 from mercato.errors import ProtocolError
-from mercato.ml.market_sim import MarketData, market_data
+from mercato.ml.federated_sim import MarketData, market_data
 from mercato.ml.model_parts import PartedMLP
 from mercato.ml.poison import Poisoner
 from mercato.protocols.datamarket import agents, model_owner
@@ -32,7 +32,7 @@ from mercato.protocols.datamarket.market import SCORE_SCALE, Mode, TaskStatus, m
 from mercato.protocols.datamarket.model_owner import TaskTerms
 from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
 from mercato.storage.base import BlobStore
 
@@ -62,7 +62,7 @@ class MarketRound:
 
 
 @dataclass
-class MarketReport:
+class DataMarketReport:
     """What the P3 demo did, for printing."""
 
     backend: str
@@ -81,10 +81,10 @@ class MarketReport:
 
 
 @dataclass
-class MarketDemo:
+class DataMarketDemo:
     """A deployed market with the P3 cast registered and one agent each, ready to run."""
 
-    market: Market
+    market: Marketplace
     recording: RecordingChain
     people: dict[str, Identity]
     stores: dict[str, AgentStore]
@@ -119,18 +119,18 @@ class MarketDemo:
             agent_store.close()
 
 
-def build_market_demo(
+def build_datamarket_demo(
     chain: Chain,
     store: BlobStore,
     work_dir: Path,
     poisoners: dict[str, Poisoner] | None = None,
     rule: str = RULE,
-) -> MarketDemo:
+) -> DataMarketDemo:
     """Deploy, register the cast, split the data and create every agent."""
     poisoners = POISONERS if poisoners is None else poisoners
     recording = RecordingChain(chain)
     deployer = chain.dev_accounts(1)[0]
-    market = Market(recording, deploy(recording, deployer), store)
+    market = Marketplace(recording, deploy(recording, deployer), store)
     accounts = chain.dev_accounts(2 + DATA_OWNERS)[1:]
     people = {MO_NAME: Identity(accounts[0])}
     people.update({name: Identity(a) for name, a in zip(DO_NAMES, accounts[1:], strict=True)})
@@ -153,22 +153,22 @@ def build_market_demo(
     }
     work_dir.mkdir(parents=True, exist_ok=True)
     stores = {name: AgentStore(work_dir / f"{name}.sqlite") for name in people}
-    demo = MarketDemo(market, recording, people, stores, data, spec, contributions)
+    demo = DataMarketDemo(market, recording, people, stores, data, spec, contributions)
     for name in people:
         demo.make_agent(name)
     return demo
 
 
-def run_market_demo(
+def run_datamarket_demo(
     chain: Chain,
     store: BlobStore,
     work_dir: Path,
     poisoners: dict[str, Poisoner] | None = None,
     rule: str = RULE,
-) -> MarketReport:
+) -> DataMarketReport:
     """Run the P3 flow on ``chain`` and return what happened."""
     started = time.perf_counter()
-    demo = build_market_demo(chain, store, work_dir, poisoners, rule)
+    demo = build_datamarket_demo(chain, store, work_dir, poisoners, rule)
     market, mo = demo.market, demo.people[MO_NAME]
     try:
         before = model_owner.pretrain(demo.spec, demo.data.mo)
@@ -194,7 +194,7 @@ def run_market_demo(
     task = market.data_market.task(task_id)
     if task.status is not TaskStatus.FINISHED or accuracy_after is None:
         raise ProtocolError(f"the demo task ended {task.status.label}, not finished")
-    report = MarketReport(
+    report = DataMarketReport(
         backend=demo.recording.backend,
         task_id=task_id,
         status=task.status.label,
@@ -210,7 +210,7 @@ def run_market_demo(
     return report
 
 
-def _fill_report(report: MarketReport, demo: MarketDemo, task_id: int) -> None:
+def _fill_report(report: DataMarketReport, demo: DataMarketDemo, task_id: int) -> None:
     market = demo.market
     dm = market.data_market
     names = {person.address: name for name, person in demo.people.items()}

@@ -23,7 +23,7 @@ from mercato.crypto.ckks import CkksContext
 from mercato.ml.datasets import Dataset
 from mercato.ml.trainers import weights_from_bytes, weights_to_bytes
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training import compute, data_owner, model_owner
 from mercato.protocols.training.compute import Worker, honest_worker
 from mercato.protocols.training.data_owner import Listing
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 TRAINING_KEY = "training:"
 
 
-def keep_moving(market: Market, me: Identity, training_id: int) -> bool:
+def keep_moving(market: Marketplace, me: Identity, training_id: int) -> bool:
     """Move a training on if it waits for someone silent; whether it is still live."""
     tm = market.training_market
     training = tm.training(training_id)
@@ -58,7 +58,7 @@ def keep_moving(market: Market, me: Identity, training_id: int) -> bool:
     return True
 
 
-def _tick(market: Market, me: Identity, ctx: AgentContext) -> None:
+def _tick(market: Marketplace, me: Identity, ctx: AgentContext) -> None:
     for key in ctx.state.keys(TRAINING_KEY):
         if not keep_moving(market, me, int(key[len(TRAINING_KEY) :])):
             ctx.state.delete(key)
@@ -67,7 +67,7 @@ def _tick(market: Market, me: Identity, ctx: AgentContext) -> None:
 
 
 def attach_data_owner(
-    agent: Agent, market: Market, me: Identity, listings: Mapping[int, Listing]
+    agent: Agent, market: Marketplace, me: Identity, listings: Mapping[int, Listing]
 ) -> None:
     """The DO of the datasets in ``listings`` (by dataset id): verifies joins, approves
     requests once a dataset is ready, draws rounds, and is paid at completion."""
@@ -114,7 +114,7 @@ def attach_data_owner(
 
 
 def attach_compute(
-    agent: Agent, market: Market, me: Identity, worker: Worker = honest_worker
+    agent: Agent, market: Marketplace, me: Identity, worker: Worker = honest_worker
 ) -> None:
     """A CO: opens and checks each replica handed to it, joins, trains every drawn job."""
     tm = market.training_market
@@ -140,7 +140,7 @@ def attach_compute(
 
 def attach_model_owner(
     agent: Agent,
-    market: Market,
+    market: Marketplace,
     me: Identity,
     evaluation: Dataset,
     context: CkksContext | None = None,

@@ -19,7 +19,7 @@ from mercato.errors import InputError, IntegrityError, ProtocolError
 from mercato.ml.datasets import Dataset
 from mercato.ml.trainers import weights_from_bytes, weights_to_bytes
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training import history
 from mercato.protocols.training.documents import (
     Manifest,
@@ -70,12 +70,12 @@ def honest_worker(job: JobInput) -> bytes:
     return weights_to_bytes(weights)
 
 
-def load_manifest(market: Market, dataset_id: int) -> Manifest:
+def load_manifest(market: Marketplace, dataset_id: int) -> Manifest:
     meta_hash = hash_hex(market.training_market.dataset(dataset_id).meta_hash)
     return Manifest.from_bytes(market.store.get(meta_hash))
 
 
-def load_method(market: Market, model_id: int) -> tuple[str, Method]:
+def load_method(market: Marketplace, model_id: int) -> tuple[str, Method]:
     """(method blob hash, method) of a model record."""
     model = market.training_market.model(model_id, market.deployment.block)
     method_hash = hash_hex(model.method_hash)
@@ -87,7 +87,7 @@ _CONTEXTS: dict[str, CkksContext] = {}
 names the same bytes in every store). Each is tens of megabytes; it is read once."""
 
 
-def public_context(market: Market, method: Method) -> CkksContext | None:
+def public_context(market: Marketplace, method: Method) -> CkksContext | None:
     """The MO's public CKKS context of a CKKS method (loaded once per process)."""
     if not method.ckks or method.context_hash is None:
         return None
@@ -100,7 +100,7 @@ def public_context(market: Market, method: Method) -> CkksContext | None:
     return context
 
 
-def receive_replica(market: Market, co: Identity, instance_id: int) -> bytes:
+def receive_replica(market: Marketplace, co: Identity, instance_id: int) -> bytes:
     """Open the replica the DO sealed to ``co`` and check it against the manifest.
 
     ProtocolError if the DO handed over data that is not the subset it committed to.
@@ -129,14 +129,14 @@ def receive_replica(market: Market, co: Identity, instance_id: int) -> bytes:
     return data
 
 
-def join(market: Market, co: Identity, instance_id: int, data: bytes) -> bytes:
+def join(market: Marketplace, co: Identity, instance_id: int, data: bytes) -> bytes:
     """Declare ``keccak(data || nonce)`` on the instance; returns the nonce."""
     nonce = new_nonce()
     market.training_market.join_instance(co.account, instance_id, commit(data, nonce), nonce)
     return nonce
 
 
-def cross_check(market: Market, instance_id: int, data: bytes) -> dict[int, bool]:
+def cross_check(market: Marketplace, instance_id: int, data: bytes) -> dict[int, bool]:
     """The paper's CO-side check: for every other joined replica of the same subset, whether
     ``keccak(data || its nonce)`` equals its declared hash (the DO gave both the same data)."""
     tm = market.training_market
@@ -152,7 +152,7 @@ def cross_check(market: Market, instance_id: int, data: bytes) -> dict[int, bool
 
 
 def round_input(
-    market: Market, co: Identity, training_id: int, round_number: int, data: bytes
+    market: Marketplace, co: Identity, training_id: int, round_number: int, data: bytes
 ) -> JobInput:
     """Fetch and check the model a round trains, and the method it trains with."""
     training = market.training_market.training(training_id)
@@ -189,7 +189,7 @@ def round_input(
     )
 
 
-def due_jobs(market: Market, co: Identity, training_id: int) -> list[int]:
+def due_jobs(market: Marketplace, co: Identity, training_id: int) -> list[int]:
     """This CO's instances that owe a job in the training's current round."""
     tm = market.training_market
     training = tm.training(training_id)
@@ -211,7 +211,7 @@ def due_jobs(market: Market, co: Identity, training_id: int) -> list[int]:
 
 
 def submit(
-    market: Market,
+    market: Marketplace,
     co: Identity,
     training_id: int,
     instance_id: int,
@@ -240,7 +240,7 @@ def submit(
 
 
 def run_jobs(
-    market: Market, co: Identity, training_id: int, worker: Worker = honest_worker
+    market: Marketplace, co: Identity, training_id: int, worker: Worker = honest_worker
 ) -> list[int]:
     """Train and submit every job this CO owes in the current round; the instances done."""
     round_number = market.training_market.training(training_id).round

@@ -28,7 +28,7 @@ from mercato.ml.split import (
     subset_bytes,
 )
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
 from mercato.protocols.training import history
 from mercato.protocols.training.documents import (
@@ -125,7 +125,7 @@ def assign_holders(cos: Sequence[str], subsets: int, replicas: int) -> list[list
 
 
 def list_dataset(
-    market: Market,
+    market: Marketplace,
     owner: Identity,
     data: Dataset,
     plan: SplitPlan,
@@ -174,7 +174,7 @@ def list_dataset(
 
 
 def verify_join(
-    market: Market,
+    market: Marketplace,
     owner: Identity,
     listing: Listing,
     instance_id: int,
@@ -189,7 +189,7 @@ def verify_join(
     return ok
 
 
-def verify_joins(market: Market, owner: Identity, listing: Listing) -> list[tuple[int, bool]]:
+def verify_joins(market: Marketplace, owner: Identity, listing: Listing) -> list[tuple[int, bool]]:
     """Verify or flag every joined instance of the dataset: (instance id, verdict) each."""
     tm = market.training_market
     verdicts = []
@@ -207,7 +207,7 @@ def verify_joins(market: Market, owner: Identity, listing: Listing) -> list[tupl
     return verdicts
 
 
-def approve_requests(market: Market, owner: Identity, dataset_id: int) -> list[int]:
+def approve_requests(market: Marketplace, owner: Identity, dataset_id: int) -> list[int]:
     """Approve every pending request on a ready dataset; returns the trainings approved."""
     tm = market.training_market
     if not tm.dataset(dataset_id).ready:

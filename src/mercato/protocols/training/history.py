@@ -12,10 +12,10 @@ from typing import Any
 
 from mercato.chain.contract import Event
 from mercato.errors import ProtocolError
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 
 
-def find(market: Market, name: str, **match: Any) -> list[Event]:
+def find(market: Marketplace, name: str, **match: Any) -> list[Event]:
     """Events called ``name`` whose arguments equal every ``match``, in chain order.
 
     Indexed arguments are matched by the node (by topic), the others here.
@@ -31,7 +31,7 @@ def find(market: Market, name: str, **match: Any) -> list[Event]:
     ]
 
 
-def one(market: Market, name: str, **match: Any) -> Event:
+def one(market: Marketplace, name: str, **match: Any) -> Event:
     """The single event called ``name`` that matches; ProtocolError if there is none."""
     found = find(market, name, **match)
     if not found:
@@ -40,39 +40,39 @@ def one(market: Market, name: str, **match: Any) -> Event:
     return found[-1]
 
 
-def instance_created(market: Market, instance_id: int) -> Event:
+def instance_created(market: Marketplace, instance_id: int) -> Event:
     return one(market, "InstanceCreated", instance_id=instance_id)
 
 
-def joined(market: Market, instance_id: int) -> Event | None:
+def joined(market: Marketplace, instance_id: int) -> Event | None:
     """The instance's join (data hash and nonce), or None while it is not joined."""
     found = find(market, "InstanceJoined", instance_id=instance_id)
     return found[-1] if found else None
 
 
-def round_requested(market: Market, training_id: int, round_number: int) -> Event:
+def round_requested(market: Marketplace, training_id: int, round_number: int) -> Event:
     """The MO's RoundRequested of a round: its model hash and target block."""
     return one(market, "RoundRequested", training_id=training_id, round=round_number)
 
 
-def round_started(market: Market, training_id: int, round_number: int) -> Event | None:
+def round_started(market: Marketplace, training_id: int, round_number: int) -> Event | None:
     """The draw of a round, or None while it is not drawn."""
     found = find(market, "RoundStarted", training_id=training_id, round=round_number)
     return found[-1] if found else None
 
 
-def jobs(market: Market, training_id: int, round_number: int | None = None) -> list[Event]:
+def jobs(market: Marketplace, training_id: int, round_number: int | None = None) -> list[Event]:
     """JobSubmitted events of a training (of one round if given), in chain order."""
     if round_number is None:
         return find(market, "JobSubmitted", training_id=training_id)
     return find(market, "JobSubmitted", training_id=training_id, round=round_number)
 
 
-def fraud_reports(market: Market, training_id: int) -> list[Event]:
+def fraud_reports(market: Marketplace, training_id: int) -> list[Event]:
     return find(market, "FraudReported", training_id=training_id)
 
 
-def instances_of(market: Market, dataset_id: int) -> list[list[int]]:
+def instances_of(market: Marketplace, dataset_id: int) -> list[list[int]]:
     """``ids[subset][replica]``: the dataset's current instance of every slot (0: none)."""
     tm = market.training_market
     dataset = tm.dataset(dataset_id)

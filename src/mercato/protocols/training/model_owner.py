@@ -39,7 +39,7 @@ from mercato.ml.aggregate.fedavg import FedAvg
 from mercato.ml.datasets import Dataset
 from mercato.ml.trainers import Weights, weights_from_bytes, weights_to_bytes
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training import history
 from mercato.protocols.training.compute import load_manifest, load_method
 from mercato.protocols.training.documents import (
@@ -89,7 +89,7 @@ class RoundReview:
         return [check.evidence for check in self.checks if check.evidence is not None]
 
 
-def create_model(market: Market, owner: Identity, method: Method) -> int:
+def create_model(market: Marketplace, owner: Identity, method: Method) -> int:
     """Publish the method and record the model; returns its id."""
     method_hash = market.store.put(method.to_bytes())
     key_hash = (
@@ -106,7 +106,7 @@ def create_model(market: Market, owner: Identity, method: Method) -> int:
     return model_id
 
 
-def publish_context(market: Market, context: CkksContext) -> str:
+def publish_context(market: Marketplace, context: CkksContext) -> str:
     """Store the public part of the MO's CKKS context; its blob hash goes in the method."""
     return market.store.put(context.public().to_bytes())
 
@@ -121,7 +121,7 @@ def encode_weights(method: Method, weights: Weights, context: CkksContext | None
 
 
 def start_round(
-    market: Market,
+    market: Marketplace,
     owner: Identity,
     training_id: int,
     weights: Weights,
@@ -156,7 +156,7 @@ def start_round(
     return round_number
 
 
-def draw_if_due(market: Market, caller: Identity, training_id: int) -> bool:
+def draw_if_due(market: Marketplace, caller: Identity, training_id: int) -> bool:
     """Draw a requested round once its target block exists (anyone may); whether it drew.
 
     The target is the block that recorded start_round, so once it is mined any transaction
@@ -173,7 +173,7 @@ def draw_if_due(market: Market, caller: Identity, training_id: int) -> bool:
 
 
 def _open_job(
-    market: Market, owner: Identity, job: Event, method: Method, context: CkksContext | None
+    market: Marketplace, owner: Identity, job: Event, method: Method, context: CkksContext | None
 ) -> tuple[Weights | None, str, str]:
     """(weights, reason, detail) of one job: weights when every check passes."""
     training_id, instance_id = int(job["training_id"]), int(job["instance_id"])
@@ -217,7 +217,7 @@ def _agree(method: Method, a: Weights, b: Weights) -> bool:
 
 
 def review_round(
-    market: Market,
+    market: Marketplace,
     owner: Identity,
     training_id: int,
     round_number: int,
@@ -313,7 +313,7 @@ def _consensus(
     return RoundReview(training_id, round_number, tuple(final), consensus, tuple(ties))
 
 
-def report_frauds(market: Market, owner: Identity, review: RoundReview) -> list[int]:
+def report_frauds(market: Marketplace, owner: Identity, review: RoundReview) -> list[int]:
     """Store each piece of evidence and report its job on chain; the instances reported.
 
     Skips jobs already reported, so running it twice reports nothing twice.
@@ -335,7 +335,9 @@ def report_frauds(market: Market, owner: Identity, review: RoundReview) -> list[
     return reported
 
 
-def aggregate(market: Market, review: RoundReview, dataset_id: int, previous: Weights) -> Weights:
+def aggregate(
+    market: Marketplace, review: RoundReview, dataset_id: int, previous: Weights
+) -> Weights:
     """FedAvg of the agreed models, weighted by subset size; ``previous`` if none agreed."""
     if not review.consensus:
         return previous
@@ -363,7 +365,7 @@ def initial_weights(method: Method, n_features: int) -> Weights:
     return method.build_trainer().init_weights(method.seed)
 
 
-def finish(market: Market, owner: Identity, training_id: int) -> None:
+def finish(market: Marketplace, owner: Identity, training_id: int) -> None:
     """Complete the training (pays the DO and honest COs, refunds the rest)."""
     market.training_market.complete(owner.account, training_id)
 

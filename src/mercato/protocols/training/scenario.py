@@ -28,7 +28,7 @@ from mercato.ml.datasets import Dataset, seller_and_buyer_parts
 from mercato.ml.trainers import NumpyLogReg
 from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
-from mercato.protocols.market import Market
+from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
 from mercato.protocols.training import agents, compute, data_owner, model_owner
 from mercato.protocols.training.compute import JobInput, Worker
@@ -112,7 +112,7 @@ class TrainingReport:
 class TrainingDemo:
     """A deployed market with the P2 cast registered and one agent each, ready to run."""
 
-    market: Market
+    market: Marketplace
     recording: RecordingChain
     people: dict[str, Identity]
     stores: dict[str, AgentStore]
@@ -155,7 +155,7 @@ def build_training_demo(chain: Chain, store: BlobStore, work_dir: Path) -> Train
     """Deploy, register the cast, list the dataset and create every agent."""
     recording = RecordingChain(chain)
     deployer = chain.dev_accounts(1)[0]
-    market = Market(recording, deploy(recording, deployer), store)
+    market = Marketplace(recording, deploy(recording, deployer), store)
     accounts = chain.dev_accounts(2 + len(COMPUTE_PROVIDERS) + 1)[1:]
     people = {"data-owner": Identity(accounts[0]), "model-owner": Identity(accounts[1])}
     for i, name in enumerate(COMPUTE_PROVIDERS):

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from mercato.errors import InputError
-from mercato.ml.market_sim import (
+from mercato.ml.federated_sim import (
     DEFAULT_LOCAL_EPOCHS,
     DEFAULT_ROUNDS,
     MarketData,
     MarketRun,
     aggregate_deltas,
     market_data,
-    run_market,
+    run_federation,
 )
 from mercato.ml.model_parts import PartedMLP
 from mercato.ml.poison import POISONS, Poisoner
@@ -35,7 +35,7 @@ def data_of(seed: int) -> MarketData:
 def run(seed: int, kind: str, rule: str) -> MarketRun:
     """One market on digits; ``kind`` "honest" or a poison that DOs 3 and 7 apply."""
     poisoners = {} if kind == "honest" else {i: Poisoner(kind) for i in POISONED}
-    return run_market(
+    return run_federation(
         MODEL,
         data_of(seed),
         rounds=DEFAULT_ROUNDS,
@@ -223,8 +223,8 @@ def test_run_market_is_deterministic() -> None:
     arguments = {"rounds": 2, "local_epochs": 1, "rule": "multikrum", "f": F, "seed": 5}
     poisoners = {0: Poisoner("noise"), 9: Poisoner("label_flip")}
 
-    first = run_market(MODEL, data, poisoners=poisoners, **arguments)  # type: ignore[arg-type]
-    second = run_market(MODEL, data, poisoners=poisoners, **arguments)  # type: ignore[arg-type]
+    first = run_federation(MODEL, data, poisoners=poisoners, **arguments)  # type: ignore[arg-type]
+    second = run_federation(MODEL, data, poisoners=poisoners, **arguments)  # type: ignore[arg-type]
 
     assert first == second
 
@@ -252,4 +252,4 @@ def test_run_market_refuses_bad_arguments(kwargs: dict[str, object], message: st
     }
 
     with pytest.raises(InputError, match=message):
-        run_market(MODEL, data_of(0), **arguments)  # type: ignore[arg-type]
+        run_federation(MODEL, data_of(0), **arguments)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 The model owner (MO) holds a small, class-balanced slice of the data; each data owner (DO)
 holds a non-IID slice (only a few classes); a held-out test set measures the MO's model.
-:func:`run_market` plays the protocol's arithmetic in one process:
+:func:`run_federation` plays the protocol's arithmetic in one process:
 
 1. the MO pretrains body and private head on its slice (``accuracy_before`` is measured here)
    and publishes the public part (body + a copy of the head as the public training head);
@@ -186,7 +186,7 @@ def update_seed(seed: int, round_index: int, owner: int) -> int:
     return int(state[0]) & MAX_SEED
 
 
-def run_market(
+def run_federation(
     model: PartedMLP,
     data: MarketData,
     *,

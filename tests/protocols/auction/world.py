@@ -109,7 +109,7 @@ def assert_balance_change(
 
 
 @dataclass
-class Market:
+class World:
     """A deployed registry and auction house, the cast, and short-hands for each step."""
 
     chain: Chain
@@ -251,7 +251,7 @@ class Market:
         return auction_id
 
 
-def deploy_market(chain: Chain, accounts: Sequence[LocalAccount]) -> Market:
+def deploy_market(chain: Chain, accounts: Sequence[LocalAccount]) -> World:
     """Deploy a fresh registry and auction house and register the whole cast."""
     deployer, client, arbiter = accounts[0], accounts[1], accounts[2]
     providers = tuple((accounts[3 + 2 * c], accounts[4 + 2 * c]) for c in CATEGORIES)
@@ -266,4 +266,4 @@ def deploy_market(chain: Chain, accounts: Sequence[LocalAccount]) -> Market:
     chain.send_many(
         [registry.tx("register", int(roles), KEY, sender=account) for account, roles in cast]
     )
-    return Market(chain, registry, house, deployer, client, arbiter, accounts[9], providers)
+    return World(chain, registry, house, deployer, client, arbiter, accounts[9], providers)

@@ -15,7 +15,7 @@ from mercato.storage.base import BlobStore
 
 
 @dataclass
-class Market:
+class Marketplace:
     """Everything a participant's code needs to reach the shared state of a marketplace."""
 
     chain: Chain
