@@ -31,8 +31,16 @@ def no_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_abi_prints_the_file_deploy_writes(no_node: None, tmp_path: Path, name: str) -> None:
     # prepare: the ABI files a deployment writes
-    deployment = Deployment(31337, "0x" + "11" * 20, "0x" + "22" * 20, 1, "0x" + "33" * 20,
-                            "0x" + "44" * 20)  # fmt: skip
+    deployment = Deployment(
+        31337,
+        1,
+        "0x" + "11" * 20,
+        {
+            "auction_house": "0x" + "22" * 20,
+            "training_market": "0x" + "33" * 20,
+            "data_market": "0x" + "44" * 20,
+        },
+    )
     deployment.save(tmp_path / "deployment.json")
 
     # act

@@ -97,7 +97,7 @@ def test_p2_flow_with_agent_processes(market_cli: Cli) -> None:
     }
     withdrawn: dict[str, int] = {}
     market = cli.market()
-    for event in market.training_market.events(market.deployment.block):
+    for event in market.training_market.events(from_block=market.deployment.block):
         if event.name == "Withdrawn":
             withdrawn[event["account"]] = withdrawn.get(event["account"], 0) + event["amount"]
     assert withdrawn == {address(DATA): DATA_PRICE, **shown["payments"]["compute"]}

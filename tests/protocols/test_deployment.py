@@ -10,11 +10,13 @@ from mercato.protocols.deployment import Deployment
 
 DEPLOYMENT = Deployment(
     chain_id=31337,
-    registry="0x" + "11" * 20,
-    auction_house="0x" + "22" * 20,
     block=1,
-    training_market="0x" + "33" * 20,
-    data_market="0x" + "44" * 20,
+    registry="0x" + "11" * 20,
+    markets={
+        "auction_house": "0x" + "22" * 20,
+        "training_market": "0x" + "33" * 20,
+        "data_market": "0x" + "44" * 20,
+    },
 )
 
 

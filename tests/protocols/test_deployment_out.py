@@ -8,8 +8,16 @@ import pytest
 
 from mercato.protocols.deployment import ABI_FOLDER, Deployment, save_problem
 
-DEPLOYMENT = Deployment(31337, "0x" + "11" * 20, "0x" + "22" * 20, 1, "0x" + "33" * 20,
-                        "0x" + "44" * 20)  # fmt: skip
+DEPLOYMENT = Deployment(
+    31337,
+    1,
+    "0x" + "11" * 20,
+    {
+        "auction_house": "0x" + "22" * 20,
+        "training_market": "0x" + "33" * 20,
+        "data_market": "0x" + "44" * 20,
+    },
+)
 
 
 @pytest.mark.parametrize("where", ["new/deep/d.json", "d.json"])

@@ -82,7 +82,7 @@ class TrainingLedger:
         self.training: Training = tm.training(training_id)
         self.dataset: Dataset = tm.dataset(self.training.dataset_id)
         # read after the state, so that the events cover at least what the state reflects
-        self.events: list[Event] = tm.events(market.deployment.block)
+        self.events: list[Event] = tm.events(from_block=market.deployment.block)
         self._by_name: dict[str, list[Event]] = {}
         for event in self.events:
             self._by_name.setdefault(event.name, []).append(event)

@@ -10,9 +10,9 @@ import typer
 
 from mercato.cli.common import emit_json
 from mercato.errors import InputError
-from mercato.protocols.deployment import CONTRACTS, contract_abi
+from mercato.protocols.deployment import contract_abi, contracts
 
-NAMES = {field.replace("_", "-"): name for field, name in CONTRACTS.items()}
+NAMES = {field.replace("_", "-"): name for field, name in contracts().items()}
 """Contract names on the command line (``auction-house``) and the Vyper contract of each."""
 
 

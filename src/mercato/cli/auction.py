@@ -266,7 +266,7 @@ def _describe(event: Event) -> str:
 def _auction_events(market: Marketplace, auction_id: int) -> list[Event]:
     return [
         e
-        for e in market.auction_house.events(market.deployment.block)
+        for e in market.auction_house.events(from_block=market.deployment.block)
         if e.get("auction_id") == auction_id
     ]
 
@@ -330,7 +330,7 @@ def create(
     if json_output:
         emit_json(auction_record(market.auction_house.auction(auction_id)))
         return
-    created = market.auction_house.created_event(auction_id, start)
+    created = market.auction_house.first("AuctionCreated", from_block=start, auction_id=auction_id)
     cite = f", each bid citing {min_refs} confirmed SLA(s)" if min_refs else ""
     console.print(
         f"auction {auction_id} opened: {len(Category)} categories, reserve "

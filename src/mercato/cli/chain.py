@@ -101,7 +101,7 @@ def deploy_command(
     json_output: bool = JsonOption,
 ) -> None:
     """Deploy Mercato's contracts and write the deployment file other processes attach to."""
-    from mercato.protocols.deployment import ABI_FOLDER, CONTRACTS, save_problem
+    from mercato.protocols.deployment import ABI_FOLDER, contracts, save_problem
 
     run = context(ctx)
     path = out or run.settings.deployment
@@ -118,13 +118,13 @@ def deploy_command(
     if json_output:
         emit_json({"deployment_file": path, "abi_folder": abi_folder, **deployment.__dict__})
         return
-    for field, contract in CONTRACTS.items():
-        console.print(f"{contract:<15} {getattr(deployment, field)}")
+    for field, contract in contracts().items():
+        console.print(f"{contract:<15} {deployment.address(field)}")
     console.print(
         f"chain {deployment.chain_id}, from block {deployment.block}; deployment file {path}",
         soft_wrap=True,
     )
-    names = ", ".join(f"{contract}.json" for contract in CONTRACTS.values())
+    names = ", ".join(f"{contract}.json" for contract in contracts().values())
     console.print(f"ABI files in {abi_folder}/ ({names})", soft_wrap=True)
 
 

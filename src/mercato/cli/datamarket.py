@@ -824,7 +824,7 @@ def check(
     task = load_task(market, task_id)
     _check_range(round_number, 1, task.rounds, "the round")
     if round_number not in history.finalised(market.data_market, task_id):
-        failed = market.data_market.events("RoundFailed", task_id, round=round_number)
+        failed = market.data_market.events("RoundFailed", task_id=task_id, round=round_number)
         why = (
             f"it failed in its {Phase(int(failed[0]['phase'])).label} phase"
             if failed

@@ -74,7 +74,7 @@ def _node(run: Context, rpc_url: str | None) -> tuple[dict[str, Any], RpcChain |
 
 def _deployment(path: Path, chain: RpcChain | None) -> tuple[dict[str, Any], Deployment | None]:
     """The deployment file and whether the node holds its contracts (the deployment if so)."""
-    from mercato.protocols.deployment import CONTRACTS, Deployment
+    from mercato.protocols.deployment import Deployment, contracts
 
     view: dict[str, Any] = {"file": path, "found": path.is_file(), "error": None}
     view |= {"chain_id": None, "block": None, "contracts": None}
@@ -87,7 +87,7 @@ def _deployment(path: Path, chain: RpcChain | None) -> tuple[dict[str, Any], Dep
         view["error"] = str(exc)
         return view, None
     view |= {"chain_id": deployment.chain_id, "block": deployment.block}
-    view["contracts"] = {field: getattr(deployment, field) for field in CONTRACTS}
+    view["contracts"] = {field: deployment.address(field) for field in contracts()}
     if chain is None:
         return view, None
     if chain.chain_id != deployment.chain_id:
@@ -97,12 +97,12 @@ def _deployment(path: Path, chain: RpcChain | None) -> tuple[dict[str, Any], Dep
         return view, None
     missing = [
         field
-        for field in CONTRACTS
-        if chain.rpc("eth_getCode", getattr(deployment, field), "latest") in ("0x", "", None)
+        for field in contracts()
+        if chain.rpc("eth_getCode", deployment.address(field), "latest") in ("0x", "", None)
     ]
     view["code"] = not missing
     if missing:
-        names = ", ".join(f"{f.replace('_', ' ')} {getattr(deployment, f)}" for f in missing)
+        names = ", ".join(f"{f.replace('_', ' ')} {deployment.address(f)}" for f in missing)
         view["error"] = f"no code on the node at {names} (was the node restarted?)"
         return view, None
     return view, deployment

@@ -145,7 +145,7 @@ def training_events(market: Marketplace, training_id: int) -> list[Event]:
     """The events of one training, in chain order."""
     return [
         e
-        for e in market.training_market.events(market.deployment.block)
+        for e in market.training_market.events(from_block=market.deployment.block)
         if e.name in TRAINING_EVENTS and e["training_id"] == training_id
     ]
 

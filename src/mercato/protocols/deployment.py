@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,13 +39,6 @@ DEFAULT_IDLE_PERIOD = 3 * 86400
 DEFAULT_FRAUD_STAKE = 10**16
 """Wei of a compute provider's registry stake that a fraud report in P2 slashes."""
 DEPLOYMENT_VERSION = 2
-CONTRACTS = {
-    "registry": "Registry",
-    "auction_house": "AuctionHouse",
-    "training_market": "TrainingMarket",
-    "data_market": "DataMarket",
-}
-"""The Vyper contract behind each address of a deployment, by the field that holds it."""
 ABI_FOLDER = "abi"
 """Where the ABI files go, relative to the deployment file's folder."""
 
@@ -63,16 +57,36 @@ class Periods:
     idle: int = DEFAULT_IDLE_PERIOD
 
 
+def contracts() -> dict[str, str]:
+    """The Vyper contract behind each address of a deployment, by the field that holds it:
+    the registry, then each protocol's contract in the catalog's order."""
+    from mercato.protocols.catalog import units
+
+    return {"registry": "Registry", **{u.field: u.contract for u in units()}}
+
+
 @dataclass(frozen=True)
 class Deployment:
-    """Addresses of one deployment of Mercato on one chain."""
+    """Addresses of one deployment of Mercato on one chain.
+
+    ``markets`` holds each protocol's contract address by its unit's field; each is also an
+    attribute (``deployment.auction_house``).
+    """
 
     chain_id: int
-    registry: str
-    auction_house: str
     block: int
-    training_market: str
-    data_market: str
+    registry: str
+    markets: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> str:
+        markets = self.__dict__.get("markets", {})
+        if name in markets:
+            return str(markets[name])
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+
+    def address(self, field_name: str) -> str:
+        """The address of the contract held in ``field_name`` (``registry`` included)."""
+        return self.registry if field_name == "registry" else str(self.markets[field_name])
 
     def save(self, path: Path) -> None:
         """Write the deployment file (JSON) and, beside it, the ABI of every contract.
@@ -83,10 +97,13 @@ class Deployment:
         abi_files = write_abis(path.parent / ABI_FOLDER)
         payload = {
             "version": DEPLOYMENT_VERSION,
-            **asdict(self),
+            "chain_id": self.chain_id,
+            "registry": self.registry,
+            "block": self.block,
+            **self.markets,
             "abi": {
-                field: abi_files[name].relative_to(path.parent).as_posix()
-                for field, name in CONTRACTS.items()
+                key: abi_files[name].relative_to(path.parent).as_posix()
+                for key, name in contracts().items()
             },
         }
         path.write_text(json.dumps(payload, indent=2) + "\n")
@@ -108,11 +125,9 @@ class Deployment:
         try:
             return cls(
                 chain_id=int(payload["chain_id"]),
-                registry=str(payload["registry"]),
-                auction_house=str(payload["auction_house"]),
                 block=int(payload["block"]),
-                training_market=str(payload["training_market"]),
-                data_market=str(payload["data_market"]),
+                registry=str(payload["registry"]),
+                markets={key: str(payload[key]) for key in contracts() if key != "registry"},
             )
         except KeyError as exc:
             raise ConfigError(f"deployment file {path} lacks {exc}") from None
@@ -134,7 +149,7 @@ def save_problem(path: Path) -> str | None:
     file gets a probe file, removed at once (which also catches a root user's /proc).
     """
     folder = path.parent / ABI_FOLDER
-    targets = [path, *(folder / f"{name}.json" for name in CONTRACTS.values())]
+    targets = [path, *(folder / f"{name}.json" for name in contracts().values())]
     probed: set[Path] = set()
     for target in targets:
         try:
@@ -168,7 +183,7 @@ def write_abis(folder: Path) -> dict[str, Path]:
     """Write ``<folder>/<Contract>.json`` for every deployed contract; returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name in CONTRACTS.values():
+    for name in contracts().values():
         path = folder / f"{name}.json"
         path.write_text(json.dumps(contract_abi(name), indent=2) + "\n")
         written[name] = path
@@ -181,44 +196,24 @@ def deploy(
     periods: Periods = Periods(),
     fraud_stake: int = DEFAULT_FRAUD_STAKE,
 ) -> Deployment:
-    """Deploy the registry, the auction house, the training market and the data market.
+    """Deploy the registry, then each protocol's contract in the catalog's order.
 
-    The deployer is the registry's admin; it authorizes the training market to slash up to
-    ``fraud_stake`` of a reported compute provider's stake (not at all when it is 0).
+    The deployer is the registry's admin; it authorizes each protocol that slashes (P2's
+    training market) to take up to ``fraud_stake`` of a reported party's stake (none at all
+    when it is 0).
     """
     from mercato.chain.contract import Contract
+    from mercato.protocols.catalog import units
     from mercato.protocols.registry import Registry
 
     start = chain.block_number()
     registry, _ = Contract.deploy(chain, "Registry", periods.exit_delay, sender=deployer)
-    house, _ = Contract.deploy(
-        chain,
-        "AuctionHouse",
-        registry.address,
-        periods.delivery,
-        periods.review,
-        periods.arbitration,
-        sender=deployer,
-    )
-    training, _ = Contract.deploy(
-        chain,
-        "TrainingMarket",
-        registry.address,
-        periods.approval,
-        periods.training_round,
-        periods.training_review,
-        periods.idle,
-        fraud_stake,
-        sender=deployer,
-    )
-    data, _ = Contract.deploy(chain, "DataMarket", registry.address, sender=deployer)
-    if fraud_stake:
-        Registry(chain, registry.address).authorize_slasher(deployer, training.address)
-    return Deployment(
-        chain_id=chain.chain_id,
-        registry=registry.address,
-        auction_house=house.address,
-        block=start + 1,
-        training_market=training.address,
-        data_market=data.address,
-    )
+    markets = {}
+    for unit in units():
+        args = unit.constructor(registry.address, periods, fraud_stake)
+        contract, _ = Contract.deploy(chain, unit.contract, *args, sender=deployer)
+        markets[unit.field] = contract.address
+    for unit in units():
+        if unit.slasher and fraud_stake:
+            Registry(chain, registry.address).authorize_slasher(deployer, markets[unit.field])
+    return Deployment(chain.chain_id, start + 1, registry.address, markets)

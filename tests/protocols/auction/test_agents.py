@@ -44,7 +44,7 @@ def run(demo: AuctionDemo) -> None:
 def events_of(demo: AuctionDemo, name: str, auction_id: int) -> list:
     house = demo.market.auction_house
     return [
-        e for e in house.events(demo.market.deployment.block)
+        e for e in house.events(from_block=demo.market.deployment.block)
         if e.name == name and e.get("auction_id") == auction_id
     ]  # fmt: skip
 

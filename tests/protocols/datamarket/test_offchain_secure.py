@@ -125,7 +125,7 @@ def test_too_many_dropouts_fail_the_round_unpaid(p3: P3World) -> None:
 
     # assert
     assert task.status is TaskStatus.FINISHED
-    assert p3.dm.events("RoundFailed", task_id)
+    assert p3.dm.events("RoundFailed", task_id=task_id)
     assert p3.dm.owed(p3.mo.address) == PER_UPDATE * 5
     assert all(p3.dm.owed(do.address) == 0 for do in p3.dos)
 

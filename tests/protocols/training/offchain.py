@@ -129,7 +129,9 @@ class P2World:
 
     def events(self, name: str) -> list[dict[str, object]]:
         return [
-            dict(e.args) for e in self.tm.events(self.market.deployment.block) if e.name == name
+            dict(e.args)
+            for e in self.tm.events(from_block=self.market.deployment.block)
+            if e.name == name
         ]
 
     def stake(self, identity: Identity) -> int:

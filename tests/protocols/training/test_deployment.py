@@ -69,11 +69,13 @@ def test_deployment_file_round_trips_the_training_market(tmp_path: Path) -> None
     # prepare
     deployment = Deployment(
         chain_id=31337,
-        registry="0x" + "11" * 20,
-        auction_house="0x" + "22" * 20,
         block=1,
-        training_market="0x" + "33" * 20,
-        data_market="0x" + "44" * 20,
+        registry="0x" + "11" * 20,
+        markets={
+            "auction_house": "0x" + "22" * 20,
+            "training_market": "0x" + "33" * 20,
+            "data_market": "0x" + "44" * 20,
+        },
     )
     path = tmp_path / "deployment.json"
 

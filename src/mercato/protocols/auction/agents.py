@@ -140,7 +140,9 @@ def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offe
         auction_id = int(event["auction_id"])
         handed = {
             e["category"]
-            for e in house.events_of("AssetHandedOver", auction_id, market.deployment.block)
+            for e in house.events(
+                "AssetHandedOver", from_block=market.deployment.block, auction_id=auction_id
+            )
         }
         if {Category.DATA, Category.ALGORITHM} <= handed and (
             house.auction(auction_id).status is Status.ADJUDICATED
@@ -181,7 +183,9 @@ def attach_arbiter(agent: Agent, market: Marketplace, me: Identity) -> None:
             return
         handed = {
             e["category"]: e["asset_hash"]
-            for e in house.events_of("AssetHandedOver", auction_id, market.deployment.block)
+            for e in house.events(
+                "AssetHandedOver", from_block=market.deployment.block, auction_id=auction_id
+            )
         }
         mask = sum(1 << c for c in handed)
         try:

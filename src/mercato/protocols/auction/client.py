@@ -73,10 +73,10 @@ def review_delivery(
     if auction.status is not Status.DELIVERED:
         raise ProtocolError(f"auction {auction_id} is {auction.status.label}, not delivered")
     start = market.deployment.block
-    delivered = house.events_of("Delivered", auction_id, start)[-1]
+    delivered = house.events("Delivered", from_block=start, auction_id=auction_id)[-1]
     handed = {
         e["category"]: e["asset_hash"]
-        for e in house.events_of("AssetHandedOver", auction_id, start)
+        for e in house.events("AssetHandedOver", from_block=start, auction_id=auction_id)
     }
     problems: list[str] = []
 

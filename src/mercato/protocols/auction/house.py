@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from mercato.chain.base import Chain
-from mercato.chain.contract import Contract, Event, TxResult
+from mercato.chain.contract import TxResult
 from mercato.ontology.category import Category
+from mercato.protocols.wrapper import ContractWrapper
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -89,16 +89,10 @@ class Auction:
         return self.bidders[category], self.bids[category]
 
 
-class AuctionHouse:
+class AuctionHouse(ContractWrapper):
     """Calls and transactions of the auction house, in Mercato's types."""
 
-    def __init__(self, chain: Chain, address: str) -> None:
-        self.chain = chain
-        self.contract = Contract.at(chain, "AuctionHouse", address)
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
+    CONTRACT = "AuctionHouse"
 
     # transactions -----------------------------------------------------------------------
     def create(
@@ -179,9 +173,6 @@ class AuctionHouse:
     def claim(self, caller: LocalAccount, auction_id: int) -> TxResult:
         return self.contract.transact("claim", auction_id, sender=caller)
 
-    def withdraw(self, account: LocalAccount) -> TxResult:
-        return self.contract.transact("withdraw", sender=account)
-
     # reading ----------------------------------------------------------------------------
     def auction(self, auction_id: int) -> Auction:
         (client, arbiter, deadline, min_refs, status, paid_mask, req, maxes, bidders, bids,
@@ -204,21 +195,3 @@ class AuctionHouse:
 
     def auction_count(self) -> int:
         return int(self.contract.call("next_auction_id")) - 1
-
-    def owed(self, address: str) -> int:
-        return int(self.contract.call("owed", address))
-
-    def events(self, from_block: int = 0, to_block: int | None = None) -> list[Event]:
-        return self.contract.events(from_block, to_block)
-
-    def events_of(self, name: str, auction_id: int, from_block: int = 0) -> list[Event]:
-        """Events called ``name`` of one auction (filtered by the node, by topic)."""
-        return self.contract.events(from_block, None, name, auction_id=auction_id)
-
-    def created_event(self, auction_id: int, from_block: int = 0) -> Event:
-        """The AuctionCreated event of ``auction_id`` (bidding deadline, maximum prices)."""
-        for event in self.contract.events(
-            from_block, None, "AuctionCreated", auction_id=auction_id
-        ):
-            return event
-        raise KeyError(f"no AuctionCreated event for auction {auction_id}")

@@ -114,7 +114,9 @@ def execute(market: Marketplace, executor: Identity, auction_id: int) -> bytes:
     if auction.status is not Status.ADJUDICATED:
         raise ProtocolError(f"auction {auction_id} is {auction.status.label}, not adjudicated")
     assets: dict[Category, bytes] = {}
-    for event in house.events_of("AssetHandedOver", auction_id, market.deployment.block):
+    for event in house.events(
+        "AssetHandedOver", from_block=market.deployment.block, auction_id=auction_id
+    ):
         sealed = market.store.get("0x" + event["sealed_hash"].hex())
         asset = open_envelope(sealed, executor.encryption_private)
         if keccak(asset) != event["asset_hash"]:

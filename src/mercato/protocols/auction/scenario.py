@@ -216,7 +216,7 @@ def _report(
     names = {p.identity.address: p.name for p in people.values()}
     house = market.auction_house
     report = AuctionReport(recording.backend, requirements, auction_id)
-    for event in house.events(market.deployment.block):
+    for event in house.events(from_block=market.deployment.block):
         if event.name == "BidPlaced":
             label = Category(event["category"]).label
             report.bids.append((names[event["bidder"]], label, int(event["amount"])))

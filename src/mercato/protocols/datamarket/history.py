@@ -31,7 +31,7 @@ class RoundKeys:
 
 def posted(dm: DataMarket, task_id: int) -> Event:
     """The task's TaskPosted event."""
-    events = dm.events("TaskPosted", task_id)
+    events = dm.events("TaskPosted", task_id=task_id)
     if not events:
         raise ProtocolError(f"task {task_id} was never posted")
     return events[0]
@@ -39,14 +39,14 @@ def posted(dm: DataMarket, task_id: int) -> Event:
 
 def posts(dm: DataMarket, task_id: int, round_number: int, kind: str) -> dict[int, Event]:
     """The posts of one kind (``keys``, ``shares``, ``update``, ``reveal``) by member index."""
-    events = dm.events(POSTS[kind], task_id, round=round_number)
+    events = dm.events(POSTS[kind], task_id=task_id, round=round_number)
     return {int(e["index"]): e for e in events}
 
 
 def round_keys(dm: DataMarket, task_id: int, round_number: int) -> RoundKeys:
     """Round 1's keys come with the joins; later rounds' from their KEYS phase."""
     if round_number == 1:
-        events = {int(e["index"]): e for e in dm.events("Joined", task_id)}
+        events = {int(e["index"]): e for e in dm.events("Joined", task_id=task_id)}
     else:
         events = posts(dm, task_id, round_number, "keys")
     return RoundKeys(
@@ -57,7 +57,7 @@ def round_keys(dm: DataMarket, task_id: int, round_number: int) -> RoundKeys:
 
 def finalised(dm: DataMarket, task_id: int) -> dict[int, Event]:
     """RoundFinalised events by round."""
-    return {int(e["round"]): e for e in dm.events("RoundFinalised", task_id)}
+    return {int(e["round"]): e for e in dm.events("RoundFinalised", task_id=task_id)}
 
 
 def model_before(dm: DataMarket, task_id: int, round_number: int) -> bytes:

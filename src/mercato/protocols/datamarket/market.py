@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from mercato.chain.base import Chain
-from mercato.chain.contract import Contract, Event, TxResult
+from mercato.chain.contract import TxResult
 from mercato.protocols.datamarket.limits import MAX_DATA_OWNERS as MAX_DATA_OWNERS
 from mercato.protocols.datamarket.limits import MAX_PERIOD as MAX_PERIOD
 from mercato.protocols.datamarket.limits import MAX_ROUNDS as MAX_ROUNDS
 from mercato.protocols.datamarket.limits import MIN_DATA_OWNERS as MIN_DATA_OWNERS
+from mercato.protocols.wrapper import ContractWrapper
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -147,16 +147,10 @@ def mask_of(indices: Sequence[int]) -> int:
     return mask
 
 
-class DataMarket:
+class DataMarket(ContractWrapper):
     """Calls and transactions of the data market, in Mercato's types."""
 
-    def __init__(self, chain: Chain, address: str) -> None:
-        self.chain = chain
-        self.contract = Contract.at(chain, "DataMarket", address)
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
+    CONTRACT = "DataMarket"
 
     # model owner ------------------------------------------------------------------------
     def post_task(
@@ -250,9 +244,6 @@ class DataMarket:
         """After the MO missed an aggregation deadline: pay the round's DOs, end the task."""
         return self.contract.transact("claim", task_id, sender=caller)
 
-    def withdraw(self, account: LocalAccount) -> TxResult:
-        return self.contract.transact("withdraw", sender=account)
-
     # views ------------------------------------------------------------------------------
     def next_task_id(self) -> int:
         return int(self.contract.call("next_task_id"))
@@ -292,12 +283,3 @@ class DataMarket:
         """``data_owner``'s index in the task, or None if it did not join."""
         position = int(self.contract.call("index_of", task_id, data_owner))
         return position - 1 if position else None
-
-    def owed(self, account: str) -> int:
-        return int(self.contract.call("owed", account))
-
-    def events(
-        self, name: str, task_id: int, from_block: int = 0, **indexed: object
-    ) -> list[Event]:
-        """The task's events called ``name``, filtered by the chain on their indexed topics."""
-        return self.contract.events(from_block, None, name, task_id=task_id, **indexed)

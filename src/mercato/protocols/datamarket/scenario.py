@@ -215,7 +215,7 @@ def _fill_report(report: DataMarketReport, demo: DataMarketDemo, task_id: int) -
     dm = market.data_market
     names = {person.address: name for name, person in demo.people.items()}
     members = [names[a] for a in dm.members(task_id)]
-    for event in dm.events("RoundFinalised", task_id):
+    for event in dm.events("RoundFinalised", task_id=task_id):
         used = [members[i] for i in members_of(int(event["used"]))]
         submitters = sorted(members_of(int(event["used"]) | int(event["excluded"])))
         report.rounds.append(

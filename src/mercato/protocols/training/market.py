@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING
 
 from eth_utils.crypto import keccak
 
-from mercato.chain.base import Chain
-from mercato.chain.contract import Contract, Event, TxResult
+from mercato.chain.contract import TxResult
 from mercato.protocols.training.limits import MAX_PRICE as MAX_PRICE
 from mercato.protocols.training.limits import MAX_REPLICAS as MAX_REPLICAS
 from mercato.protocols.training.limits import MAX_ROUNDS as MAX_ROUNDS
 from mercato.protocols.training.limits import MAX_SUBSETS as MAX_SUBSETS
+from mercato.protocols.wrapper import ContractWrapper
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -222,16 +222,10 @@ def select_subsets(seed: bytes, subsets: int, per_round: int, cycle: int) -> tup
     return selected, selected & ~unused
 
 
-class TrainingMarket:
+class TrainingMarket(ContractWrapper):
     """Calls and transactions of the training market, in Mercato's types."""
 
-    def __init__(self, chain: Chain, address: str) -> None:
-        self.chain = chain
-        self.contract = Contract.at(chain, "TrainingMarket", address)
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
+    CONTRACT = "TrainingMarket"
 
     # data owner -------------------------------------------------------------------------
     def create_dataset(
@@ -362,9 +356,6 @@ class TrainingMarket:
     def complete(self, caller: LocalAccount, training_id: int) -> TxResult:
         return self.contract.transact("complete", training_id, sender=caller)
 
-    def withdraw(self, account: LocalAccount) -> TxResult:
-        return self.contract.transact("withdraw", sender=account)
-
     # reading ----------------------------------------------------------------------------
     def dataset(self, dataset_id: int) -> Dataset:
         owner, subsets, replicas, verified, data_price, job_price, meta_hash = self.contract.call(
@@ -403,7 +394,7 @@ class TrainingMarket:
 
     def model(self, model_id: int, from_block: int = 0) -> Model:
         """The model's record (owner from storage, hashes from its ModelCreated event)."""
-        event = self._event("ModelCreated", "model_id", model_id, from_block)
+        event = self.first("ModelCreated", from_block=from_block, model_id=model_id)
         return Model(
             model_id=model_id,
             owner=event["owner"],
@@ -444,9 +435,6 @@ class TrainingMarket:
     def nonce_used(self, nonce: bytes) -> bool:
         return bool(self.contract.call("nonce_used", nonce))
 
-    def owed(self, address: str) -> int:
-        return int(self.contract.call("owed", address))
-
     def dataset_count(self) -> int:
         return int(self.contract.call("next_dataset_id")) - 1
 
@@ -474,11 +462,3 @@ class TrainingMarket:
         ``training(t).locked + slashed(t)``.
         """
         return int(self.contract.call("slashed", training_id))
-
-    def events(self, from_block: int = 0, to_block: int | None = None) -> list[Event]:
-        return self.contract.events(from_block, to_block)
-
-    def _event(self, name: str, key: str, value: int, from_block: int) -> Event:
-        for event in self.contract.events(from_block, None, name, **{key: value}):
-            return event
-        raise KeyError(f"no {name} event with {key} {value}")

@@ -239,7 +239,7 @@ def centralised_accuracy(demo: TrainingDemo) -> float:
 def _fill_report(report: TrainingReport, demo: TrainingDemo) -> None:
     market = demo.market
     names = {person.address: name for name, person in demo.people.items()}
-    for event in market.training_market.events(market.deployment.block):
+    for event in market.training_market.events(from_block=market.deployment.block):
         if event.name == "FraudReported":
             report.frauds.append(
                 FraudSummary(

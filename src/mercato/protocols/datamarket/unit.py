@@ -1,0 +1,38 @@
+"""P3 as a unit of Mercato: the secure data market (OmniLytics) on the DataMarket contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mercato.protocols.deployment import Periods
+from mercato.protocols.unit import AgentRole, ProtocolUnit
+
+
+def _constructor(registry: str, periods: Periods, fraud_stake: int) -> tuple[Any, ...]:
+    return (registry,)
+
+
+UNIT = ProtocolUnit(
+    key="datamarket",
+    number=3,
+    title="secure data market (OmniLytics)",
+    field="data_market",
+    contract="DataMarket",
+    wrapper="mercato.protocols.datamarket.market:DataMarket",
+    constructor=_constructor,
+    payer="data market",
+    cli="mercato.cli.datamarket:app",
+    roles=(
+        AgentRole(
+            "market-model-owner",
+            "mercato.protocols.datamarket.roles:plan_model_owner",
+            ("dataset", "seed"),
+        ),
+        AgentRole(
+            "market-data-owner",
+            "mercato.protocols.datamarket.roles:plan_data_owner",
+            ("dataset", "seed", "part", "data_owners", "poison"),
+        ),
+    ),
+    demo="mercato.protocols.datamarket.scenario:DEMO",
+)

@@ -1,0 +1,62 @@
+"""The part every protocol's contract wrapper shares: address, pull payments and events.
+
+Each protocol's wrapper (``AuctionHouse``, ``TrainingMarket``, ``DataMarket``, ...) subclasses
+:class:`ContractWrapper` and adds its own transactions and views; what every Mercato contract
+has in common is read and sent here, one way for all:
+
+- ``owed(address)`` and ``withdraw(account)``: payouts are pull-based in every contract;
+- ``events(name, from_block=..., **indexed)``: decoded events, filtered by the node on their
+  name and indexed arguments (``events("Joined", task_id=3)``), and ``first`` of them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mercato.chain.base import Chain
+from mercato.chain.contract import Contract, Event, TxResult
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+
+class ContractWrapper:
+    """Calls and transactions of one deployed Mercato contract, in Mercato's types."""
+
+    CONTRACT: ClassVar[str]
+    """The Vyper contract's name (``contracts/<CONTRACT>.vy``)."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.contract = Contract.at(chain, self.CONTRACT, address)
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    def owed(self, address: str) -> int:
+        """Wei this contract holds for ``address`` to withdraw."""
+        return int(self.contract.call("owed", address))
+
+    def withdraw(self, account: LocalAccount) -> TxResult:
+        """Pull what the contract owes ``account`` (reverts if nothing)."""
+        return self.contract.transact("withdraw", sender=account)
+
+    def events(
+        self,
+        name: str | None = None,
+        *,
+        from_block: int = 0,
+        to_block: int | None = None,
+        **indexed: Any,
+    ) -> list[Event]:
+        """Decoded events in chain order: all of them, or those called ``name`` whose indexed
+        arguments equal ``indexed`` (the node filters by topic)."""
+        return self.contract.events(from_block, to_block, name, **indexed)
+
+    def first(self, name: str, *, from_block: int = 0, **indexed: Any) -> Event:
+        """The first event called ``name`` with these indexed arguments (KeyError if none)."""
+        for event in self.events(name, from_block=from_block, **indexed):
+            return event
+        described = ", ".join(f"{key} {value}" for key, value in indexed.items())
+        raise KeyError(f"no {name} event" + (f" with {described}" if described else ""))
