@@ -7,16 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from mercato.cli.waiting import (
-    AUCTION_STATES,
-    TASK_STATES,
-    TRAINING_STATES,
-    Verdict,
-    parse_state,
-    verdict,
-    wait_for,
-)
+from mercato.cli.waiting import Verdict, parse_state, verdict, wait_for
 from mercato.errors import InputError, ProtocolError
+from mercato.protocols.catalog import unit
+
+AUCTION_STATES = unit("auction").states
+TRAINING_STATES = unit("training").states
+TASK_STATES = unit("datamarket").states
 
 REACHED, WAITING, UNREACHABLE = Verdict.REACHED, Verdict.WAITING, Verdict.UNREACHABLE
 

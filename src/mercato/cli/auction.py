@@ -24,6 +24,7 @@ from mercato.cli.common import (
     JsonOption,
     KeystoreOption,
     RpcUrlOption,
+    add_withdraw_command,
     checksum_address,
     compact_ether,
     console,
@@ -37,10 +38,10 @@ from mercato.cli.common import (
     same_address,
     short_address,
     tx_note,
-    withdraw_owed,
 )
 from mercato.errors import InputError, MercatoError
 from mercato.ontology.category import Category
+from mercato.protocols.auction.unit import UNIT
 from mercato.protocols.roles import Role
 
 # The chain, the protocol and the ontology are imported by the commands that use them, so
@@ -767,53 +768,5 @@ def claim(
         )
 
 
-@app.command("withdraw")
-def withdraw(
-    ctx: typer.Context,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
-    """Move everything the auction house owes you to your account."""
-    market = context(ctx).market(rpc_url)
-    withdraw_owed("auction house", market.auction_house, identity(account, keystore), json_output)
-
-
-@app.command("wait")
-def wait(
-    ctx: typer.Context,
-    auction_id: int = IdArgument,
-    until: str = typer.Option(..., "--until", help=waiting.until_help(waiting.AUCTION_STATES)),
-    paid: bool = typer.Option(
-        False,
-        "--paid",
-        help="Also wait until the auction house owes nothing to the client and the winners "
-        "(their agents withdrew).",
-    ),
-    timeout: float = waiting.TimeoutOption,
-    interval: float = waiting.IntervalOption,
-    rpc_url: str = RpcUrlOption,
-    json_output: bool = JsonOption,
-) -> None:
-    """Wait until an auction reaches a state; exit 1 on timeout or once it never can."""
-    target = waiting.parse_state(waiting.AUCTION_STATES, until)
-    market = context(ctx).market(rpc_url)
-    house = market.auction_house
-    load_auction(market, auction_id)
-
-    def owed() -> dict[str, int]:
-        auction = house.auction(auction_id)
-        parties = [auction.client, *(b for b in auction.bidders if b is not None)]
-        return {party: house.owed(party) for party in dict.fromkeys(parties)}
-
-    waiting.wait_for(
-        f"auction {auction_id}",
-        waiting.AUCTION_STATES,
-        target,
-        lambda: house.auction(auction_id).status.label,
-        owed if paid else None,
-        timeout=timeout,
-        interval=interval,
-        json_output=json_output,
-    )
+add_withdraw_command(app, UNIT)
+waiting.add_wait_command(app, UNIT)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mercato.chain.contract import TxResult
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
+    from mercato.protocols.unit import ProtocolUnit
     from mercato.storage.base import BlobStore
 
 console = Console()
@@ -215,11 +216,29 @@ def emit_json(payload: Any) -> None:
 
 
 class Payer(Protocol):
-    """A contract that owes pull payments: the auction house, the training market."""
+    """A contract that owes pull payments (every protocol's contract)."""
 
     def owed(self, address: str) -> int: ...
 
     def withdraw(self, account: LocalAccount) -> TxResult: ...
+
+
+def add_withdraw_command(app: typer.Typer, unit: ProtocolUnit) -> None:
+    """Give the protocol's group ``withdraw``: pull what its contract owes the account."""
+
+    def withdraw(
+        ctx: typer.Context,
+        rpc_url: str = RpcUrlOption,
+        account: int = AccountOption,
+        keystore: Path = KeystoreOption,
+        json_output: bool = JsonOption,
+    ) -> None:
+        market = context(ctx).market(rpc_url)
+        me = identity(account, keystore)
+        withdraw_owed(unit.payer, market.wrapper(unit.field), me, json_output)
+
+    withdraw.__doc__ = f"Move everything the {unit.payer} owes you to your account."
+    app.command("withdraw")(withdraw)
 
 
 def withdraw_owed(name: str, payer: Payer, me: Identity, json_output: bool) -> None:

@@ -31,6 +31,7 @@ from mercato.cli.common import (
     JsonOption,
     KeystoreOption,
     RpcUrlOption,
+    add_withdraw_command,
     compact_ether,
     console,
     context,
@@ -42,7 +43,6 @@ from mercato.cli.common import (
     relative_time,
     same_address,
     tx_note,
-    withdraw_owed,
 )
 from mercato.cli.datamarket_view import (
     JoinedPart,
@@ -72,6 +72,7 @@ from mercato.protocols.datamarket.limits import (
     MAX_ROUNDS,
     MIN_DATA_OWNERS,
 )
+from mercato.protocols.datamarket.unit import UNIT
 from mercato.protocols.roles import Role
 
 # The chain, the protocol and the models are imported by the commands that use them, so
@@ -856,19 +857,6 @@ def check(
     console.print(f"round {round_number} of task {task_id} checks out: {checked}", soft_wrap=True)
 
 
-@app.command("withdraw")
-def withdraw(
-    ctx: typer.Context,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
-    """Move everything the data market owes you to your account."""
-    market = context(ctx).market(rpc_url)
-    withdraw_owed("data market", market.data_market, identity(account, keystore), json_output)
-
-
 @app.command("list")
 def list_tasks(
     ctx: typer.Context,
@@ -903,39 +891,5 @@ def show(
     print_task(document, market.chain.timestamp())
 
 
-@app.command("wait")
-def wait(
-    ctx: typer.Context,
-    task_id: int = TaskArgument,
-    until: str = typer.Option(..., "--until", help=waiting.until_help(waiting.TASK_STATES)),
-    paid: bool = typer.Option(
-        False,
-        "--paid",
-        help="Also wait until the data market owes nothing to the model owner and the task's "
-        "data owners (their agents withdrew).",
-    ),
-    timeout: float = waiting.TimeoutOption,
-    interval: float = waiting.IntervalOption,
-    rpc_url: str = RpcUrlOption,
-    json_output: bool = JsonOption,
-) -> None:
-    """Wait until a task reaches a state; exit 1 on timeout or once it never can."""
-    target = waiting.parse_state(waiting.TASK_STATES, until)
-    market = context(ctx).market(rpc_url)
-    dm = market.data_market
-    load_task(market, task_id)
-
-    def owed() -> dict[str, int]:
-        parties = [dm.task(task_id).mo, *dm.members(task_id)]
-        return {party: dm.owed(party) for party in dict.fromkeys(parties)}
-
-    waiting.wait_for(
-        f"task {task_id}",
-        waiting.TASK_STATES,
-        target,
-        lambda: dm.task(task_id).status.label,
-        owed if paid else None,
-        timeout=timeout,
-        interval=interval,
-        json_output=json_output,
-    )
+add_withdraw_command(app, UNIT)
+waiting.add_wait_command(app, UNIT)

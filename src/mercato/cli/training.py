@@ -25,6 +25,7 @@ from mercato.cli.common import (
     JsonOption,
     KeystoreOption,
     RpcUrlOption,
+    add_withdraw_command,
     checksum_address,
     compact_ether,
     console,
@@ -37,7 +38,6 @@ from mercato.cli.common import (
     same_address,
     short_address,
     tx_note,
-    withdraw_owed,
 )
 from mercato.cli.training_view import (
     completable,
@@ -54,6 +54,7 @@ from mercato.errors import InputError, MercatoError
 from mercato.ml.split_rules import DEFAULT_MAX_CLASS_FRACTION, DEFAULT_MIN_MISSING_CLASSES
 from mercato.protocols.roles import Role
 from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUNDS, MAX_SUBSETS
+from mercato.protocols.training.unit import UNIT
 
 # The chain, the protocol and the machine learning are imported by the commands that use
 # them, so that `mercato --help` loads none of them.
@@ -686,21 +687,6 @@ def complete(
     )
 
 
-@app.command("withdraw")
-def withdraw(
-    ctx: typer.Context,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
-    """Move everything the training market owes you to your account."""
-    market = context(ctx).market(rpc_url)
-    withdraw_owed(
-        "training market", market.training_market, identity(account, keystore), json_output
-    )
-
-
 @app.command("list")
 def list_trainings(
     ctx: typer.Context,
@@ -765,38 +751,5 @@ def _emit_training(market: Marketplace, training_id: int, json_output: bool, tex
         console.print(text, soft_wrap=True)
 
 
-@app.command("wait")
-def wait(
-    ctx: typer.Context,
-    training_id: int = TrainingArgument,
-    until: str = typer.Option(..., "--until", help=waiting.until_help(waiting.TRAINING_STATES)),
-    paid: bool = typer.Option(
-        False,
-        "--paid",
-        help="Also wait until the training market owes nothing to the data owner, the model "
-        "owner and the compute providers of the training (their agents withdrew).",
-    ),
-    timeout: float = waiting.TimeoutOption,
-    interval: float = waiting.IntervalOption,
-    rpc_url: str = RpcUrlOption,
-    json_output: bool = JsonOption,
-) -> None:
-    """Wait until a training reaches a state; exit 1 on timeout or once it never can."""
-    target = waiting.parse_state(waiting.TRAINING_STATES, until)
-    market = context(ctx).market(rpc_url)
-    load_training(market, training_id)
-
-    def owed() -> dict[str, int]:
-        document = training_document(market, market.training_market.training(training_id))
-        return dict(document["owed"])
-
-    waiting.wait_for(
-        f"training {training_id}",
-        waiting.TRAINING_STATES,
-        target,
-        lambda: market.training_market.training(training_id).status.label,
-        owed if paid else None,
-        timeout=timeout,
-        interval=interval,
-        json_output=json_output,
-    )
+add_withdraw_command(app, UNIT)
+waiting.add_wait_command(app, UNIT)

@@ -1,4 +1,4 @@
-"""Waiting for a state: the rule and the loop behind ``mercato auction|training|datamarket wait``.
+"""Waiting for a state: the rule, the loop and the ``mercato <protocol> wait`` command.
 
 Each protocol's states form a small graph of what its contract allows next (the first key is
 where everything starts). Waiting for a state ends well when the chain shows it, or shows a
@@ -16,38 +16,17 @@ from typing import Any
 
 import typer
 
-from mercato.cli.common import compact_ether, console, emit_json, short_address
+from mercato.cli.common import (
+    JsonOption,
+    RpcUrlOption,
+    compact_ether,
+    console,
+    context,
+    emit_json,
+    short_address,
+)
 from mercato.errors import InputError, ProtocolError
-
-StateGraph = Mapping[str, tuple[str, ...]]
-"""Each state and the states the contract can move it to next."""
-
-AUCTION_STATES: StateGraph = {
-    "open": ("adjudicated", "refunded"),
-    "adjudicated": ("delivered", "refunded"),
-    "delivered": ("confirmed", "disputed", "claimed"),
-    "disputed": ("arbitrated", "refunded"),
-    "confirmed": (),
-    "arbitrated": (),
-    "claimed": (),
-    "refunded": (),
-}
-TRAINING_STATES: StateGraph = {
-    "requested": ("approved", "cancelled"),
-    "approved": ("drawing", "completed"),
-    "drawing": ("training", "round done", "completed"),
-    "training": ("round done",),
-    "round done": ("drawing", "completed"),
-    "completed": (),
-    "cancelled": (),
-}
-TASK_STATES: StateGraph = {
-    "joining": ("running", "cancelled"),
-    "running": ("finished", "expired"),
-    "finished": (),
-    "cancelled": (),
-    "expired": (),
-}
+from mercato.protocols.unit import ProtocolUnit, StateGraph
 
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_INTERVAL_S = 1.0
@@ -181,3 +160,49 @@ def wait_for(
         passed = "" if state == target else f" (past {target})"
         everyone = ", and nothing is owed to anyone in it" if read_owed is not None else ""
         console.print(f"{name} is {state}{passed}{everyone} (waited {waited:.0f} s)")
+
+
+def add_wait_command(app: typer.Typer, unit: ProtocolUnit) -> None:
+    """Give the protocol's group ``wait ID --until STATE [--paid]`` over its unit's states."""
+    item, graph = unit.item, unit.states
+    article = "an" if item[0] in "aeiou" else "a"
+
+    def wait(
+        ctx: typer.Context,
+        item_id: int = typer.Argument(
+            ..., min=1, help=f"{item.capitalize()} id (see `mercato {unit.key} list`)."
+        ),
+        until: str = typer.Option(..., "--until", help=until_help(graph)),
+        paid: bool = typer.Option(
+            False,
+            "--paid",
+            help=f"Also wait until the {unit.payer} owes nothing to {unit.parties} (their "
+            "agents withdrew).",
+        ),
+        timeout: float = TimeoutOption,
+        interval: float = IntervalOption,
+        rpc_url: str = RpcUrlOption,
+        json_output: bool = JsonOption,
+    ) -> None:
+        target = parse_state(graph, until)
+        wrapper = context(ctx).market(rpc_url).wrapper(unit.field)
+        wrapper.check(item_id)
+
+        def owed() -> dict[str, int]:
+            return {party: wrapper.owed(party) for party in wrapper.parties(item_id)}
+
+        wait_for(
+            f"{item} {item_id}",
+            graph,
+            target,
+            lambda: wrapper.state(item_id),
+            owed if paid else None,
+            timeout=timeout,
+            interval=interval,
+            json_output=json_output,
+        )
+
+    wait.__doc__ = (
+        f"Wait until {article} {item} reaches a state; exit 1 on timeout or once it never can."
+    )
+    app.command("wait")(wait)

@@ -12,7 +12,7 @@ Everything heavy is referenced as ``"module:attribute"`` and imported on first u
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mercato.protocols.deployment import Periods
 
+StateGraph = Mapping[str, tuple[str, ...]]
+"""Each state of an entry and the states the contract can move it to next (first: the start)."""
 ConstructorArgs = Callable[[str, "Periods", int], tuple[Any, ...]]
 """(registry address, periods, fraud stake) -> the contract's constructor arguments after none."""
 
@@ -66,6 +68,12 @@ class ProtocolUnit:
     constructor: ConstructorArgs
     payer: str
     """How messages name the contract that owes (``auction house``)."""
+    item: str
+    """What one entry of the market is called (``auction``); ``mercato <key> wait ID``."""
+    states: StateGraph
+    """The states of an entry, as the wrapper's ``state`` names them."""
+    parties: str
+    """Whom the wrapper's ``parties`` names, in words (``the client and the winners``)."""
     cli: str
     """``module:app`` of its Typer group (``mercato <key> ...``)."""
     roles: tuple[AgentRole, ...] = ()

@@ -6,7 +6,10 @@ has in common is read and sent here, one way for all:
 
 - ``owed(address)`` and ``withdraw(account)``: payouts are pull-based in every contract;
 - ``events(name, from_block=..., **indexed)``: decoded events, filtered by the node on their
-  name and indexed arguments (``events("Joined", task_id=3)``), and ``first`` of them.
+  name and indexed arguments (``events("Joined", task_id=3)``), and ``first`` of them;
+- the lifecycle of one entry of the market (an auction, a training, a task): how many there
+  are (``count``), ``check`` that one exists, its ``state`` (one of its unit's ``states``)
+  and the ``parties`` the contract may owe money for it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event, TxResult
+from mercato.errors import InputError
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -25,6 +29,8 @@ class ContractWrapper:
 
     CONTRACT: ClassVar[str]
     """The Vyper contract's name (``contracts/<CONTRACT>.vy``)."""
+    ITEM: ClassVar[str]
+    """What one entry of this market is called in messages (``auction``)."""
 
     def __init__(self, chain: Chain, address: str) -> None:
         self.chain = chain
@@ -60,3 +66,22 @@ class ContractWrapper:
             return event
         described = ", ".join(f"{key} {value}" for key, value in indexed.items())
         raise KeyError(f"no {name} event" + (f" with {described}" if described else ""))
+
+    # the lifecycle of one entry ---------------------------------------------------------
+    def count(self) -> int:
+        """How many entries the market holds (numbered 1 to count)."""
+        raise NotImplementedError
+
+    def check(self, item_id: int) -> None:
+        """InputError unless entry ``item_id`` exists."""
+        count = self.count()
+        if not 0 < item_id <= count:
+            raise InputError(f"no {self.ITEM} {item_id} (there are {count})")
+
+    def state(self, item_id: int) -> str:
+        """The entry's state (one of its unit's ``states``)."""
+        raise NotImplementedError
+
+    def parties(self, item_id: int) -> list[str]:
+        """The addresses the contract may owe money for this entry, without repeats."""
+        raise NotImplementedError

@@ -93,6 +93,7 @@ class AuctionHouse(ContractWrapper):
     """Calls and transactions of the auction house, in Mercato's types."""
 
     CONTRACT = "AuctionHouse"
+    ITEM = "auction"
 
     # transactions -----------------------------------------------------------------------
     def create(
@@ -195,3 +196,13 @@ class AuctionHouse(ContractWrapper):
 
     def auction_count(self) -> int:
         return int(self.contract.call("next_auction_id")) - 1
+
+    def count(self) -> int:
+        return self.auction_count()
+
+    def state(self, item_id: int) -> str:
+        return self.auction(item_id).status.label
+
+    def parties(self, item_id: int) -> list[str]:
+        auction = self.auction(item_id)
+        return list(dict.fromkeys([auction.client, *(b for b in auction.bidders if b)]))

@@ -21,6 +21,18 @@ UNIT = ProtocolUnit(
     wrapper="mercato.protocols.auction.house:AuctionHouse",
     constructor=_constructor,
     payer="auction house",
+    item="auction",
+    states={
+        "open": ("adjudicated", "refunded"),
+        "adjudicated": ("delivered", "refunded"),
+        "delivered": ("confirmed", "disputed", "claimed"),
+        "disputed": ("arbitrated", "refunded"),
+        "confirmed": (),
+        "arbitrated": (),
+        "claimed": (),
+        "refunded": (),
+    },
+    parties="the client and the winners",
     cli="mercato.cli.auction:app",
     roles=(
         AgentRole("client", "mercato.protocols.auction.roles:plan_client", ("eval_dataset",)),

@@ -151,6 +151,7 @@ class DataMarket(ContractWrapper):
     """Calls and transactions of the data market, in Mercato's types."""
 
     CONTRACT = "DataMarket"
+    ITEM = "task"
 
     # model owner ------------------------------------------------------------------------
     def post_task(
@@ -283,3 +284,12 @@ class DataMarket(ContractWrapper):
         """``data_owner``'s index in the task, or None if it did not join."""
         position = int(self.contract.call("index_of", task_id, data_owner))
         return position - 1 if position else None
+
+    def count(self) -> int:
+        return self.next_task_id() - 1
+
+    def state(self, item_id: int) -> str:
+        return self.task(item_id).status.label
+
+    def parties(self, item_id: int) -> list[str]:
+        return list(dict.fromkeys([self.task(item_id).mo, *self.members(item_id)]))

@@ -21,6 +21,15 @@ UNIT = ProtocolUnit(
     wrapper="mercato.protocols.datamarket.market:DataMarket",
     constructor=_constructor,
     payer="data market",
+    item="task",
+    states={
+        "joining": ("running", "cancelled"),
+        "running": ("finished", "expired"),
+        "finished": (),
+        "cancelled": (),
+        "expired": (),
+    },
+    parties="the model owner and the task's data owners",
     cli="mercato.cli.datamarket:app",
     roles=(
         AgentRole(

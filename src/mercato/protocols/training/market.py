@@ -226,6 +226,7 @@ class TrainingMarket(ContractWrapper):
     """Calls and transactions of the training market, in Mercato's types."""
 
     CONTRACT = "TrainingMarket"
+    ITEM = "training"
 
     # data owner -------------------------------------------------------------------------
     def create_dataset(
@@ -462,3 +463,24 @@ class TrainingMarket(ContractWrapper):
         ``training(t).locked + slashed(t)``.
         """
         return int(self.contract.call("slashed", training_id))
+
+    def count(self) -> int:
+        return self.training_count()
+
+    def state(self, item_id: int) -> str:
+        return self.training(item_id).status.label
+
+    def parties(self, item_id: int) -> list[str]:
+        """The model owner, the data owner and every compute provider that had a job in it."""
+        training = self.training(item_id)
+        dataset = self.dataset(training.dataset_id)
+        parties = [dataset.owner, training.mo]
+        for subset in range(dataset.subsets):
+            for replica in range(dataset.replicas):
+                instance_id = self.instance_at(training.dataset_id, subset, replica)
+                if instance_id is None:
+                    continue
+                job = self.job(item_id, instance_id)
+                if job.round or job.pending or job.fraudulent:
+                    parties.append(self.instance(instance_id).co)
+        return list(dict.fromkeys(parties))

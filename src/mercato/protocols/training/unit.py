@@ -28,6 +28,17 @@ UNIT = ProtocolUnit(
     wrapper="mercato.protocols.training.market:TrainingMarket",
     constructor=_constructor,
     payer="training market",
+    item="training",
+    states={
+        "requested": ("approved", "cancelled"),
+        "approved": ("drawing", "completed"),
+        "drawing": ("training", "round done", "completed"),
+        "training": ("round done",),
+        "round done": ("drawing", "completed"),
+        "completed": (),
+        "cancelled": (),
+    },
+    parties="the data owner, the model owner and the compute providers of the training",
     cli="mercato.cli.training:app",
     roles=(
         AgentRole("data-owner", "mercato.protocols.training.roles:plan_data_owner"),
