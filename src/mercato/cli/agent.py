@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 import typer
 
 from mercato.agents.polling import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL
-from mercato.cli.auction import CATEGORY_ROLES, parse_category, require_role
+from mercato.cli.auction import CATEGORY_ROLES
 from mercato.cli.common import (
     AccountOption,
     KeystoreOption,
@@ -50,7 +50,8 @@ from mercato.cli.common import (
     parse_amount,
 )
 from mercato.errors import InputError, MercatoError, ProtocolError
-from mercato.ontology.category import Category
+from mercato.ontology.category import Category, parse_category
+from mercato.protocols.registry import require_role
 from mercato.protocols.roles import Role
 
 # The agent runtime, the chain, the protocols and the machine learning are imported by the

@@ -8,7 +8,6 @@ status), so a bad command changes nothing; a revert that still happens is report
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -40,8 +39,9 @@ from mercato.cli.common import (
     tx_note,
 )
 from mercato.errors import InputError, MercatoError
-from mercato.ontology.category import Category
+from mercato.ontology.category import Category, parse_category
 from mercato.protocols.auction.unit import UNIT
+from mercato.protocols.registry import require_role
 from mercato.protocols.roles import Role
 
 # The chain, the protocol and the ontology are imported by the commands that use them, so
@@ -94,30 +94,6 @@ ReferenceOption = typer.Option(
 
 
 # parsing and checks, shared with `mercato agent` ------------------------------------------
-def parse_category(text: str) -> Category:
-    """The category named ``text`` (``data``, ``algorithm``, ``infrastructure``)."""
-    labels = [c.label for c in Category]
-    word = text.strip().lower()
-    if word in labels:
-        return Category.from_label(word)
-    close = difflib.get_close_matches(word, labels, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise InputError(f"unknown category '{text}'.{hint} Categories: {', '.join(labels)}")
-
-
-def role_name(role: Role) -> str:
-    """A role as ``mercato register --roles`` spells it."""
-    return str(role.name).lower().replace("_", "-")
-
-
-def require_role(market: Marketplace, address: str, role: Role, doing: str) -> None:
-    """Raise InputError unless ``address`` is registered with ``role``."""
-    if not market.registry.has_role(address, role):
-        name = role_name(role)
-        raise InputError(
-            f"{doing} needs the {name} role and {address} does not have it; "
-            f"register it first: mercato register --roles {name} (same account)"
-        )
 
 
 def load_auction(market: Marketplace, auction_id: int) -> Auction:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from mercato.cli import waiting
-from mercato.cli.auction import require_role
 from mercato.cli.common import (
     AccountOption,
     JsonOption,
@@ -73,6 +72,7 @@ from mercato.protocols.datamarket.limits import (
     MIN_DATA_OWNERS,
 )
 from mercato.protocols.datamarket.unit import UNIT
+from mercato.protocols.registry import require_role
 from mercato.protocols.roles import Role
 
 # The chain, the protocol and the models are imported by the commands that use them, so

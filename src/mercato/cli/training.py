@@ -19,7 +19,6 @@ from rich import box
 from rich.table import Table
 
 from mercato.cli import waiting
-from mercato.cli.auction import require_role
 from mercato.cli.common import (
     AccountOption,
     JsonOption,
@@ -52,6 +51,7 @@ from mercato.cli.training_view import (
 )
 from mercato.errors import InputError, MercatoError
 from mercato.ml.split_rules import DEFAULT_MAX_CLASS_FRACTION, DEFAULT_MIN_MISSING_CLASSES
+from mercato.protocols.registry import require_role
 from mercato.protocols.roles import Role
 from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUNDS, MAX_SUBSETS
 from mercato.protocols.training.unit import UNIT

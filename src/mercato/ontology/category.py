@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from enum import IntEnum
 
 from mercato.errors import InputError
@@ -39,3 +40,14 @@ CATEGORY_ROOTS: dict[Category, str] = {
     Category.ALGORITHM: "mc:AlgorithmAsset",
     Category.INFRASTRUCTURE: "mc:InfrastructureAsset",
 }
+
+
+def parse_category(text: str) -> Category:
+    """The category a user typed (``data``, ``algorithm``, ``infrastructure``), with a hint."""
+    labels = [c.label for c in Category]
+    word = text.strip().lower()
+    if word in labels:
+        return Category.from_label(word)
+    close = difflib.get_close_matches(word, labels, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise InputError(f"unknown category '{text}'.{hint} Categories: {', '.join(labels)}")

@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, TxResult
-from mercato.errors import ProtocolError
-from mercato.protocols.roles import Role
+from mercato.errors import InputError, ProtocolError
+from mercato.protocols.roles import Role, label
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from mercato.protocols.identity import Identity
+    from mercato.protocols.marketplace import Marketplace
 
 
 class Registry:
@@ -81,3 +82,21 @@ class Registry:
         if not key:
             raise ProtocolError(f"{address} has registered no encryption key")
         return key
+
+
+def role_problem(registry: Registry, address: str, role: Role, doing: str) -> str | None:
+    """Why ``address`` may not be ``doing`` something that needs ``role``, or None."""
+    if registry.has_role(address, role):
+        return None
+    name = label(role)
+    return (
+        f"{doing} needs the {name} role and {address} does not have it; "
+        f"register it first: mercato register --roles {name} (same account)"
+    )
+
+
+def require_role(market: Marketplace, address: str, role: Role, doing: str) -> None:
+    """InputError (:func:`role_problem`'s) unless ``address`` holds ``role``."""
+    problem = role_problem(market.registry, address, role, doing)
+    if problem is not None:
+        raise InputError(problem)
