@@ -1,5 +1,7 @@
 """The ``mercato`` command: one Typer sub-app per command group, registered here.
 
+Each protocol brings its own group, found in the catalog (:mod:`mercato.protocols.catalog`).
+
 :func:`main`, the installed script, reports every failure in one line: a usage error as click
 formats it (usage, hint, ``Error: ...``; exit 2), a :class:`~mercato.errors.MercatoError` as
 ``error: ...`` and anything else as ``error: internal error: ...`` (exit 1). ``--debug`` or
@@ -18,21 +20,11 @@ from typing import Any, NoReturn
 import typer
 from rich.markup import escape
 
-from mercato.cli import (
-    abi,
-    agent,
-    auction,
-    audit,
-    bench,
-    chain,
-    datamarket,
-    demo,
-    status,
-    template,
-    training,
-)
+from mercato.cli import abi, agent, audit, bench, chain, demo, status, template
 from mercato.cli.common import err_console
 from mercato.errors import MercatoError
+from mercato.protocols.catalog import units
+from mercato.protocols.unit import resolve
 
 DEBUG_ENV = "MERCATO_DEBUG"
 INTERRUPTED = 130
@@ -93,9 +85,8 @@ app.command("status")(status.status_command)
 app.command("accounts")(status.accounts_command)
 app.command("template")(template.template_command)
 app.add_typer(chain.app, name="chain")
-app.add_typer(auction.app, name="auction")
-app.add_typer(training.app, name="training")
-app.add_typer(datamarket.app, name="datamarket")
+for _unit in units():  # each protocol's group: `mercato auction ...`, `mercato training ...`
+    app.add_typer(resolve(_unit.cli), name=_unit.key)
 app.add_typer(agent.app, name="agent")
 app.add_typer(bench.app, name="bench")
 app.add_typer(audit.app, name="audit")

@@ -20,7 +20,6 @@ from mercato.cli.common import (
     Context,
     JsonOption,
     KeystoreOption,
-    Payer,
     RpcUrlOption,
     compact_ether,
     console,
@@ -28,10 +27,14 @@ from mercato.cli.common import (
     emit_json,
 )
 from mercato.errors import ConfigError, InputError, MercatoError
+from mercato.protocols.catalog import units
+from mercato.protocols.unit import resolve
 
 if TYPE_CHECKING:
     from mercato.chain.rpc import RpcChain
     from mercato.protocols.deployment import Deployment
+    from mercato.protocols.unit import ProtocolUnit
+    from mercato.protocols.wrapper import ContractWrapper
 
 DEFAULT_ACCOUNT_COUNT = 10
 """Development accounts `mercato accounts` lists, as anvil does."""
@@ -43,12 +46,6 @@ NO_ACCOUNT_HINT = (
     "pick an account with --account N (a development account, see `mercato accounts`), "
     f"--keystore FILE or {KEY_ENV}"
 )
-PAYERS = {
-    "auction_house": "auction house",
-    "training_market": "training market",
-    "data_market": "data market",
-}
-"""The contracts that owe pull payments, by the deployment field that holds each."""
 
 
 # reading the node -------------------------------------------------------------------------
@@ -150,35 +147,25 @@ def _account(
     view["balance"] = chain.balance(address)
     if deployment is None:
         return view
-    from mercato.protocols.auction.house import AuctionHouse
-    from mercato.protocols.datamarket.market import DataMarket
     from mercato.protocols.registry import Registry
-    from mercato.protocols.training.market import TrainingMarket
 
     registry = Registry(chain, deployment.registry)
     view["roles"] = registry.roles_of(address).labels
     view["stake"] = registry.stake_of(address)
-    payers: dict[str, Payer] = {
-        "auction_house": AuctionHouse(chain, deployment.auction_house),
-        "training_market": TrainingMarket(chain, deployment.training_market),
-        "data_market": DataMarket(chain, deployment.data_market),
-    }
-    view["owed"] = {field: payer.owed(address) for field, payer in payers.items()}
+    view["owed"] = {unit.field: _wrapper(chain, deployment, unit).owed(address) for unit in units()}
     return view
 
 
-def _counts(chain: RpcChain, deployment: Deployment) -> dict[str, int]:
-    from mercato.protocols.auction.house import AuctionHouse
-    from mercato.protocols.datamarket.market import DataMarket
-    from mercato.protocols.training.market import TrainingMarket
+def _wrapper(chain: RpcChain, deployment: Deployment, unit: ProtocolUnit) -> ContractWrapper:
+    wrapper: ContractWrapper = resolve(unit.wrapper)(chain, deployment.address(unit.field))
+    return wrapper
 
-    training = TrainingMarket(chain, deployment.training_market)
-    return {
-        "auctions": AuctionHouse(chain, deployment.auction_house).auction_count(),
-        "trainings": training.training_count(),
-        "datasets": training.dataset_count(),
-        "tasks": DataMarket(chain, deployment.data_market).next_task_id() - 1,
-    }
+
+def _counts(chain: RpcChain, deployment: Deployment) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for unit in units():
+        counts |= _wrapper(chain, deployment, unit).counts()
+    return counts
 
 
 def _next_steps(view: dict[str, Any]) -> list[str]:
@@ -309,7 +296,7 @@ def _print_status(view: dict[str, Any]) -> None:
             _line("  roles", ", ".join(account["roles"]) or "none")
             _line("  stake", _ether(account["stake"]))
             owed = account["owed"]
-            _line("  owed", ", ".join(f"{PAYERS[f]} {_ether(owed[f])}" for f in PAYERS))
+            _line("  owed", ", ".join(f"{u.payer} {_ether(owed[u.field])}" for u in units()))
     counts = view["counts"]
     if counts is not None:
         _line("market", ", ".join(_plural(n, noun[:-1]) for noun, n in counts.items()))

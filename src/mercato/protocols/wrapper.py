@@ -72,6 +72,10 @@ class ContractWrapper:
         """How many entries the market holds (numbered 1 to count)."""
         raise NotImplementedError
 
+    def counts(self) -> dict[str, int]:
+        """What ``mercato status`` counts of this market (``{"auctions": 3}``)."""
+        return {f"{self.ITEM}s": self.count()}
+
     def check(self, item_id: int) -> None:
         """InputError unless entry ``item_id`` exists."""
         count = self.count()

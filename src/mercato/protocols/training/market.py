@@ -467,6 +467,9 @@ class TrainingMarket(ContractWrapper):
     def count(self) -> int:
         return self.training_count()
 
+    def counts(self) -> dict[str, int]:
+        return {"trainings": self.training_count(), "datasets": self.dataset_count()}
+
     def state(self, item_id: int) -> str:
         return self.training(item_id).status.label
 
