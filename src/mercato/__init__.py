@@ -1,8 +1,15 @@
 """Mercato: a trust-minimised marketplace for AI assets on an EVM blockchain.
 
-The public API, layer by layer (see DESIGN.md): chain backends and contract handles, blob
-stores and envelopes, the participant registry, the procurement auction (P1), the training
-market (P2) and the data market (P3).
+The public API, layer by layer: chain backends and contract handles (``connect``,
+``Contract``), blob stores (``open_store``), the :class:`Marketplace` that ties a chain, a
+deployment and a store together and reaches every protocol's contract (``Marketplace.create``
+on an EVM inside this process, ``Marketplace.attach`` to a node), the participant registry
+(``Registry``, ``Role``, ``Identity``), each protocol's wrapper — the procurement auction
+(P1, ``AuctionHouse``), the collaborative training (P2, ``TrainingMarket``) and the secure
+data market (P3, ``DataMarket``) — amounts (``ether``, ``to_ether``, ``format_ether``) and
+hashes (``Hash``). Each protocol is a package under :mod:`mercato.protocols` whose ``unit``
+declares what it brings; the steps of each role live in its modules (for P1,
+``open_auction`` is exported here). The README shows them in use.
 """
 
 from __future__ import annotations
@@ -26,21 +33,27 @@ if TYPE_CHECKING:
         ProtocolError,
         StorageError,
     )
+    from mercato.hashes import Hash
+    from mercato.ontology.category import Category
+    from mercato.ontology.requirements import Requirements
+    from mercato.protocols.auction.client import open_auction
     from mercato.protocols.auction.house import Auction, AuctionHouse, Status
-    from mercato.protocols.datamarket.market import DataMarket
+    from mercato.protocols.datamarket.market import DataMarket, TaskStatus
     from mercato.protocols.deployment import Deployment, deploy
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.registry import Registry
     from mercato.protocols.roles import Role
-    from mercato.protocols.training.market import TrainingMarket
+    from mercato.protocols.training.market import TrainingMarket, TrainingStatus
     from mercato.storage.base import BlobStore, open_store
+    from mercato.units import ether, format_ether, to_ether
 
 __all__ = [
     "Auction",
     "AuctionHouse",
     "BlobNotFound",
     "BlobStore",
+    "Category",
     "Chain",
     "ChainError",
     "ConfigError",
@@ -49,6 +62,7 @@ __all__ = [
     "DataMarket",
     "Deployment",
     "Event",
+    "Hash",
     "Identity",
     "InputError",
     "IntegrityError",
@@ -58,15 +72,22 @@ __all__ = [
     "ProtocolError",
     "Receipt",
     "Registry",
+    "Requirements",
     "Role",
     "Status",
     "StorageError",
+    "TaskStatus",
     "TrainingMarket",
+    "TrainingStatus",
     "TxRequest",
     "TxResult",
     "connect",
     "deploy",
+    "ether",
+    "format_ether",
+    "open_auction",
     "open_store",
+    "to_ether",
 ]
 
 # each name is imported on first use, so `import mercato.cli` does not load the EVM, web3 or
@@ -91,10 +112,15 @@ lazy_package(
         "MercatoError": "errors",
         "ProtocolError": "errors",
         "StorageError": "errors",
+        "Hash": "hashes",
+        "Category": "ontology.category",
+        "Requirements": "ontology.requirements",
+        "open_auction": "protocols.auction.client",
         "Auction": "protocols.auction.house",
         "AuctionHouse": "protocols.auction.house",
         "Status": "protocols.auction.house",
         "DataMarket": "protocols.datamarket.market",
+        "TaskStatus": "protocols.datamarket.market",
         "Deployment": "protocols.deployment",
         "deploy": "protocols.deployment",
         "Identity": "protocols.identity",
@@ -102,7 +128,11 @@ lazy_package(
         "Registry": "protocols.registry",
         "Role": "protocols.roles",
         "TrainingMarket": "protocols.training.market",
+        "TrainingStatus": "protocols.training.market",
         "BlobStore": "storage.base",
         "open_store": "storage.base",
+        "ether": "units",
+        "format_ether": "units",
+        "to_ether": "units",
     },
 )

@@ -19,6 +19,7 @@ from eth_utils.crypto import keccak
 from mercato.chain.base import Chain, Log, Receipt, TxRequest
 from mercato.chain.compile import compile_contract
 from mercato.errors import ContractRevert, InputError
+from mercato.hashes import Hash
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -39,15 +40,26 @@ def _checksum(address: str) -> str:
 
 
 def _normalise(value: Any, kind: str) -> Any:
-    """Checksum addresses, recurse into tuples and arrays, keep everything else."""
+    """Checksum addresses, hashes as :class:`Hash`, recurse into tuples and arrays."""
     if kind == "address":
         return _checksum(value)
+    if kind == "bytes32":
+        return Hash(value)
     if kind.endswith("]"):
         inner = kind[: kind.rindex("[")]
         return [_normalise(v, inner) for v in value]
     if kind.startswith("("):
         parts = _split_tuple(kind[1:-1])
         return tuple(_normalise(v, k) for v, k in zip(value, parts, strict=True))
+    return value
+
+
+def _hash_input(value: Any, kind: str) -> Any:
+    """A ``bytes32`` argument given as a blob hash string (``"0x" + 64 hex``) as its bytes."""
+    if kind == "bytes32" and isinstance(value, str):
+        return Hash(value)
+    if kind == "bytes32[]" and isinstance(value, (list, tuple)):
+        return [Hash(v) if isinstance(v, str) else v for v in value]
     return value
 
 
@@ -172,7 +184,8 @@ class ABI:
 
     def encode_call(self, name: str, args: Sequence[Any]) -> bytes:
         fn = self.function(name, len(args))
-        return fn.selector + encode(fn.inputs, list(args))
+        values = [_hash_input(a, t) for a, t in zip(args, fn.inputs, strict=True)]
+        return fn.selector + encode(fn.inputs, values)
 
     def decode_output(self, name: str, argc: int, data: bytes) -> Any:
         fn = self.function(name, argc)

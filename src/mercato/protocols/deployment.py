@@ -112,14 +112,22 @@ class Deployment:
     def load(cls, path: Path) -> Deployment:
         """Read a deployment file written by :meth:`save` (or ``mercato deploy``)."""
         try:
-            payload = json.loads(path.read_text())
+            text = path.read_text()
         except FileNotFoundError:
             raise ConfigError(f"no deployment file at {path}. Run `mercato deploy` first") from None
+        return cls.parse(text, f"deployment file {path}")
+
+    @classmethod
+    def parse(cls, text: str, source: str = "the deployment") -> Deployment:
+        """A deployment from the JSON text of a deployment file (``source`` names it)."""
+        try:
+            payload = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"deployment file {path} is not valid JSON: {exc}") from None
-        if payload.get("version") != DEPLOYMENT_VERSION:
+            raise ConfigError(f"{source} is not valid JSON: {exc}") from None
+        if not isinstance(payload, dict) or payload.get("version") != DEPLOYMENT_VERSION:
+            version = payload.get("version") if isinstance(payload, dict) else None
             raise ConfigError(
-                f"deployment file {path} is version {payload.get('version')!r}, this Mercato "
+                f"{source} is version {version!r}, this Mercato "
                 f"reads version {DEPLOYMENT_VERSION}. Run `mercato deploy` again"
             )
         try:
@@ -130,7 +138,7 @@ class Deployment:
                 markets={key: str(payload[key]) for key in contracts() if key != "registry"},
             )
         except KeyError as exc:
-            raise ConfigError(f"deployment file {path} lacks {exc}") from None
+            raise ConfigError(f"{source} lacks {exc}") from None
 
     def check_chain(self, chain: Chain) -> None:
         """Refuse to use this deployment on another chain."""

@@ -1,12 +1,20 @@
-"""A marketplace: one chain, one deployment of the contracts and one blob store, seen together."""
+"""A marketplace: one chain, one deployment of the contracts and one blob store, seen together.
+
+Attach to one that runs (``Marketplace.attach("http://127.0.0.1:8545", "deployment.json",
+".mercato/blobs")``) or start one inside this process (``Marketplace.create()``); then every
+protocol's contract is an attribute (``marketplace.auction_house``, ``.training_market``,
+``.data_market``) beside the ``registry`` and the ``store``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mercato.chain.base import Chain
+from mercato.config import DEFAULT_STORE
 from mercato.protocols.catalog import units
 from mercato.protocols.deployment import Deployment
 from mercato.protocols.registry import Registry
@@ -14,6 +22,8 @@ from mercato.protocols.unit import resolve
 from mercato.storage.base import BlobStore
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from mercato.protocols.auction.house import AuctionHouse
     from mercato.protocols.datamarket.market import DataMarket
     from mercato.protocols.training.market import TrainingMarket
@@ -44,6 +54,52 @@ class Marketplace:
 
     def __post_init__(self) -> None:
         self.deployment.check_chain(self.chain)
+
+    @classmethod
+    def attach(
+        cls,
+        node: str | Chain,
+        deployment: Deployment | Path | str,
+        store: BlobStore | Path | str = DEFAULT_STORE,
+    ) -> Marketplace:
+        """The marketplace of a running deployment.
+
+        ``node``: a JSON-RPC URL or a :class:`Chain`; ``deployment``: a :class:`Deployment`,
+        the path of a deployment file, or its JSON text; ``store``: a blob store, a folder or
+        an ``s3://bucket/prefix`` URI.
+        """
+        from mercato.chain.factory import connect
+        from mercato.storage.base import open_store
+
+        chain = connect("rpc", node) if isinstance(node, str) else node
+        if isinstance(deployment, str) and deployment.lstrip().startswith("{"):
+            deployment = Deployment.parse(deployment)
+        elif not isinstance(deployment, Deployment):
+            deployment = Deployment.load(Path(deployment))
+        if not isinstance(store, BlobStore):
+            store = open_store(str(store))
+        return cls(chain, deployment, store)
+
+    @classmethod
+    def create(
+        cls,
+        node: str | Chain = "embedded",
+        store: BlobStore | Path | str = DEFAULT_STORE,
+        admin: LocalAccount | None = None,
+    ) -> Marketplace:
+        """Deploy a new marketplace: on an EVM inside this process (``"embedded"``), a node's
+        URL or a :class:`Chain`; ``admin`` (default: the chain's first development account)
+        deploys and administers the registry."""
+        from mercato.chain.factory import connect
+        from mercato.protocols.deployment import deploy
+        from mercato.storage.base import open_store
+
+        chain = connect(node) if node == "embedded" else node
+        chain = connect("rpc", chain) if isinstance(chain, str) else chain
+        admin = admin or chain.dev_accounts(1)[0]
+        if not isinstance(store, BlobStore):
+            store = open_store(str(store))
+        return cls(chain, deploy(chain, admin), store)
 
     @cached_property
     def registry(self) -> Registry:
