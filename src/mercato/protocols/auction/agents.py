@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from mercato.agents.agent import Agent, AgentContext
+from mercato.agents.deadlines import Deadlines, keep_deadlines
 from mercato.chain.contract import Event
 from mercato.crypto.attestation import SignedReport, SoftwareAttestation
 from mercato.errors import MercatoError
@@ -18,7 +19,7 @@ from mercato.ml.datasets import Dataset
 from mercato.ontology.category import Category
 from mercato.protocols.auction.client import review_delivery, settle_review
 from mercato.protocols.auction.documents import load_requirements
-from mercato.protocols.auction.house import Status
+from mercato.protocols.auction.house import Auction, Status
 from mercato.protocols.auction.provider import (
     Offer,
     execute,
@@ -33,11 +34,41 @@ from mercato.units import format_ether
 logger = logging.getLogger(__name__)
 
 ALL_CATEGORIES_MASK = 0b111
+AUCTION_KEY = "auction:"
 
 
-def _withdraw_if_owed(market: Marketplace, me: Identity) -> None:
-    if market.auction_house.owed(me.address) > 0:
-        market.auction_house.withdraw(me.account)
+def client_deadlines(market: Marketplace, me: Identity) -> Deadlines[Auction]:
+    """The client's auctions past a deadline: it adjudicates once bidding is over, and takes
+    its money back when nothing was delivered or the arbiter stayed silent."""
+    house = market.auction_house
+
+    def move(auction_id: int, auction: Auction, now: int) -> bool:
+        if now < auction.deadline:
+            return True
+        if auction.status is Status.OPEN:
+            house.adjudicate(me.account, auction_id)
+        elif auction.status in (Status.ADJUDICATED, Status.DISPUTED):
+            house.claim(me.account, auction_id)  # nothing delivered / arbiter silent
+        return True
+
+    return Deadlines(AUCTION_KEY, house.auction, move)
+
+
+def provider_deadlines(market: Marketplace, me: Identity, offer: Offer) -> Deadlines[Auction]:
+    """A provider's auctions past a deadline: it drops those it lost and claims its pay when
+    the client stays silent about a delivery."""
+    house = market.auction_house
+
+    def move(auction_id: int, auction: Auction, now: int) -> bool:
+        if now < auction.deadline:
+            return True
+        if auction.status is Status.OPEN:
+            return auction.bidders[offer.category] == me.address
+        if auction.status is Status.DELIVERED:
+            house.claim(me.account, auction_id)  # the client stayed silent
+        return True
+
+    return Deadlines(AUCTION_KEY, house.auction, move)
 
 
 def attach_client(agent: Agent, market: Marketplace, me: Identity, evaluation: Dataset) -> None:
@@ -47,16 +78,17 @@ def attach_client(agent: Agent, market: Marketplace, me: Identity, evaluation: D
     the agent follows every auction whose client is ``me``.
     """
     house = market.auction_house
+    deadlines = client_deadlines(market, me)
     mine = lambda e: e["client"] == me.address  # noqa: E731
 
     @agent.on("AuctionCreated", where=mine, contract=house.contract)
     def follow(event: Event, ctx: AgentContext) -> None:
-        ctx.state.put(f"auction:{event['auction_id']}", "open")
+        deadlines.follow(ctx, int(event["auction_id"]), "open")
 
     @agent.on("Delivered", contract=house.contract)
     def review(event: Event, ctx: AgentContext) -> None:
         auction_id = int(event["auction_id"])
-        if f"auction:{auction_id}" not in ctx.state:
+        if not deadlines.follows(ctx, auction_id):
             return
         if house.auction(auction_id).status is not Status.DELIVERED:
             return  # already settled by an earlier run of this handler
@@ -71,27 +103,13 @@ def attach_client(agent: Agent, market: Marketplace, me: Identity, evaluation: D
         )
         settle_review(market, me, verdict)
 
-    @agent.every_tick
-    def after_deadlines(ctx: AgentContext) -> None:
-        now = market.chain.timestamp()
-        for key in ctx.state.keys("auction:"):
-            auction_id = int(key.split(":")[1])
-            auction = house.auction(auction_id)
-            if auction.status.final:
-                ctx.state.delete(key)
-                continue
-            if now < auction.deadline:
-                continue
-            if auction.status is Status.OPEN:
-                house.adjudicate(me.account, auction_id)
-            elif auction.status in (Status.ADJUDICATED, Status.DISPUTED):
-                house.claim(me.account, auction_id)  # nothing delivered / arbiter silent
-        _withdraw_if_owed(market, me)
+    keep_deadlines(agent, me, house, deadlines)
 
 
 def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offer) -> None:
     """A provider of one category: matches, bids down to its floor, delivers, gets paid."""
     house = market.auction_house
+    deadlines = provider_deadlines(market, me, offer)
 
     def place_bid(auction_id: int, ctx: AgentContext) -> None:
         auction = house.auction(auction_id)
@@ -115,13 +133,13 @@ def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offe
             return
         if not offer.matches(requirements):
             return
-        ctx.state.put(f"auction:{auction_id}", "bidding")
+        deadlines.follow(ctx, auction_id, "bidding")
         place_bid(auction_id, ctx)
 
     @agent.on("BidPlaced", where=lambda e: e["category"] == offer.category)
     def undercut(event: Event, ctx: AgentContext) -> None:
         auction_id = int(event["auction_id"])
-        if event["bidder"] != me.address and f"auction:{auction_id}" in ctx.state:
+        if event["bidder"] != me.address and deadlines.follows(ctx, auction_id):
             place_bid(auction_id, ctx)
 
     @agent.on("Adjudicated")
@@ -129,7 +147,7 @@ def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offe
         auction_id = int(event["auction_id"])
         if event["winners"][offer.category] != me.address:
             return
-        ctx.state.put(f"auction:{auction_id}", "won")
+        deadlines.follow(ctx, auction_id, "won")
         if offer.category is Category.INFRASTRUCTURE or ctx.state.get(f"handed:{auction_id}"):
             return
         hand_over(market, me, auction_id, offer)
@@ -149,21 +167,7 @@ def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offe
         ):
             execute(market, me, auction_id)
 
-    @agent.every_tick
-    def after_deadlines(ctx: AgentContext) -> None:
-        now = market.chain.timestamp()
-        for key in ctx.state.keys("auction:"):
-            auction_id = int(key.split(":")[1])
-            auction = house.auction(auction_id)
-            if auction.status.final or (
-                auction.status is Status.OPEN
-                and auction.bidders[offer.category] != me.address
-                and now >= auction.deadline
-            ):
-                ctx.state.delete(key)
-            elif auction.status is Status.DELIVERED and now >= auction.deadline:
-                house.claim(me.account, auction_id)  # the client stayed silent
-        _withdraw_if_owed(market, me)
+    keep_deadlines(agent, me, house, deadlines)
 
 
 def attach_arbiter(agent: Agent, market: Marketplace, me: Identity) -> None:

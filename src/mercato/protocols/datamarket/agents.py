@@ -4,9 +4,10 @@ Each ``attach_*`` function registers plain handlers on an :class:`~mercato.agent
 A round moves by ``PhaseStarted`` events: a DO posts what the phase asks of it
 (:func:`data_owner.act` reads the chain first, so a handler run twice posts once); the MO
 aggregates when the phase is AGGREGATE. Every agent also keeps its tasks moving when someone
-is silent (:func:`keep_moving`): past a phase's deadline anyone ends it without the silent
-DOs, past the join deadline anyone cancels, and past the aggregation deadline a DO claims
-its pay; then each withdraws what it is owed. So no silent party can lock anybody's money.
+is silent (:func:`task_deadlines`, kept by :func:`~mercato.agents.deadlines.keep_deadlines`):
+past a phase's deadline anyone ends it without the silent DOs, past the join deadline anyone
+cancels, and past the aggregation deadline a DO claims its pay; then each withdraws what it
+is owed. So no silent party can lock anybody's money.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import logging
 from collections.abc import Callable
 
 from mercato.agents.agent import Agent, AgentContext
+from mercato.agents.deadlines import Deadlines, keep_deadlines
 from mercato.chain.contract import Event
 from mercato.errors import InputError, MercatoError
 from mercato.ml.datasets import Dataset
 from mercato.ml.trainers.weights import weights_from_bytes, weights_to_bytes
 from mercato.protocols.datamarket import data_owner, model_owner
 from mercato.protocols.datamarket.data_owner import Contribution
-from mercato.protocols.datamarket.market import Phase, TaskStatus
+from mercato.protocols.datamarket.market import Phase, Task, TaskStatus
 from mercato.protocols.datamarket.model_owner import OwnerModel
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
@@ -36,29 +38,28 @@ JoinPolicy = Callable[[Event], bool]
 """Whether a DO joins a posted task (beyond the task wanting its data): e.g. a minimum pay."""
 
 
+def task_deadlines(market: Marketplace, me: Identity) -> Deadlines[Task]:
+    """The tasks an agent takes part in, moved on past a deadline: anyone ends a phase without
+    the silent DOs or cancels a task nobody filled; a DO claims its pay from a silent MO."""
+    dm = market.data_market
+
+    def move(task_id: int, task: Task, now: int) -> bool:
+        if now < task.deadline:
+            return True
+        if task.phase is Phase.AGGREGATE:
+            if task.mo != me.address:
+                dm.claim(me.account, task_id)  # the MO is silent: take the pay for our work
+                return False
+            return True
+        dm.advance(me.account, task_id)
+        return not dm.task(task_id).status.final
+
+    return Deadlines(TASK_KEY, dm.task, move)
+
+
 def keep_moving(market: Marketplace, me: Identity, task_id: int) -> bool:
     """Move a task on if it waits past a deadline; whether it is still live."""
-    dm = market.data_market
-    task = dm.task(task_id)
-    if task.status.final:
-        return False
-    if market.chain.timestamp() < task.deadline:
-        return True
-    if task.phase is Phase.AGGREGATE:
-        if task.mo != me.address:
-            dm.claim(me.account, task_id)  # the MO is silent: take the pay for our work
-            return False
-        return True
-    dm.advance(me.account, task_id)
-    return not dm.task(task_id).status.final
-
-
-def _tick(market: Marketplace, me: Identity, ctx: AgentContext) -> None:
-    for key in ctx.state.keys(TASK_KEY):
-        if not keep_moving(market, me, int(key[len(TASK_KEY) :])):
-            ctx.state.delete(key)
-    if market.data_market.owed(me.address) > 0:
-        market.data_market.withdraw(me.account)
+    return task_deadlines(market, me).keep(task_id, market.chain.timestamp())
 
 
 def attach_data_owner(
@@ -70,9 +71,7 @@ def attach_data_owner(
 ) -> None:
     """A DO: joins posted tasks that want its data (and pass ``policy``), posts each phase."""
     dm = market.data_market
-
-    def following(event: Event, ctx: AgentContext) -> bool:
-        return f"{TASK_KEY}{event['task_id']}" in ctx.state
+    deadlines = task_deadlines(market, me)
 
     @agent.on("TaskPosted", contract=dm.contract)
     def join(event: Event, ctx: AgentContext) -> None:
@@ -92,21 +91,19 @@ def attach_data_owner(
         except MercatoError as exc:  # full, or past its deadline, by the time we got here
             logger.info("task %d not joined: %s", task_id, exc)
             return
-        ctx.state.put(f"{TASK_KEY}{task_id}", True)
+        deadlines.follow(ctx, task_id)
 
     @agent.on("PhaseStarted", contract=dm.contract)
     def post(event: Event, ctx: AgentContext) -> None:
-        if following(event, ctx):
+        if deadlines.follows(ctx, int(event["task_id"])):
             data_owner.act(market, me, int(event["task_id"]), contribution)
 
-    @agent.every_tick
-    def after_deadlines(ctx: AgentContext) -> None:
-        _tick(market, me, ctx)
+    keep_deadlines(agent, me, dm, deadlines)
 
 
 def follow_task(ctx: AgentContext, task_id: int, model: OwnerModel) -> None:
     """Tell an MO's agent about a task it posted and the private head to fine-tune at the end."""
-    ctx.state.put(f"{TASK_KEY}{task_id}", True)
+    ctx.state.put(f"{TASK_KEY}{task_id}", True)  # followed past deadlines, as task_deadlines
     ctx.state.put(f"{PRIVATE_KEY}{task_id}", weights_to_bytes(model.private).hex())
 
 
@@ -149,7 +146,4 @@ def attach_model_owner(
 
     agent.on("TaskFinished", where=lambda e: e["mo"] == me.address, contract=dm.contract)(finish)
     agent.on("TaskExpired", contract=dm.contract, name="finish_expired")(finish)
-
-    @agent.every_tick
-    def after_deadlines(ctx: AgentContext) -> None:
-        _tick(market, me, ctx)
+    keep_deadlines(agent, me, dm, task_deadlines(market, me))

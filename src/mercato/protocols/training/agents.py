@@ -6,10 +6,10 @@ twice: a join only while the instance is free, a verification only while it is j
 review only while the round is under review, a job only while it is due.
 
 Every agent also keeps the trainings it takes part in moving when another party is silent
-(:func:`keep_moving`): the MO cancels a request the DO did not approve in time; anyone
-draws a requested round, closes a round past its deadline and completes a training past its
-idle deadline; then each withdraws what it is owed. So no silent
-party can lock anybody's money.
+(:func:`training_deadlines`, kept by :func:`~mercato.agents.deadlines.keep_deadlines`): the
+MO cancels a request the DO did not approve in time; anyone draws a requested round, closes a
+round past its deadline and completes a training past its idle deadline; then each withdraws
+what it is owed. So no silent party can lock anybody's money.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import logging
 from collections.abc import Mapping
 
 from mercato.agents.agent import Agent, AgentContext
+from mercato.agents.deadlines import Deadlines, keep_deadlines
 from mercato.chain.contract import Event
 from mercato.crypto.ckks import CkksContext
 from mercato.ml.datasets import Dataset
@@ -27,43 +28,35 @@ from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training import compute, data_owner, model_owner
 from mercato.protocols.training.compute import Worker, honest_worker
 from mercato.protocols.training.data_owner import Listing
-from mercato.protocols.training.market import InstanceStatus, TrainingStatus
+from mercato.protocols.training.market import InstanceStatus, Training, TrainingStatus
 
 logger = logging.getLogger(__name__)
 
 TRAINING_KEY = "training:"
 
 
-def keep_moving(market: Marketplace, me: Identity, training_id: int) -> bool:
-    """Move a training on if it waits for someone silent; whether it is still live."""
+def training_deadlines(market: Marketplace, me: Identity) -> Deadlines[Training]:
+    """The trainings an agent takes part in, moved on when another party is silent."""
     tm = market.training_market
-    training = tm.training(training_id)
-    if training.status.final:
-        return False
-    now = market.chain.timestamp()
-    if training.status is TrainingStatus.REQUESTED:
-        if training.mo == me.address and now >= training.deadline:
-            tm.cancel(me.account, training_id)  # the DO never approved: take the money back
+
+    def move(training_id: int, training: Training, now: int) -> bool:
+        if training.status is TrainingStatus.REQUESTED:
+            if training.mo == me.address and now >= training.deadline:
+                tm.cancel(me.account, training_id)  # the DO never approved: take the money back
+                return False
+        elif training.status is TrainingStatus.DRAWING:
+            model_owner.draw_if_due(market, me, training_id)
+        elif training.status is TrainingStatus.TRAINING and now >= training.deadline:
+            tm.close_round(me.account, training_id)
+        elif training.status in (
+            TrainingStatus.APPROVED,
+            TrainingStatus.ROUND_DONE,
+        ) and now >= training.idle_deadline(tm.period("idle")):
+            tm.complete(me.account, training_id)
             return False
-    elif training.status is TrainingStatus.DRAWING:
-        model_owner.draw_if_due(market, me, training_id)
-    elif training.status is TrainingStatus.TRAINING and now >= training.deadline:
-        tm.close_round(me.account, training_id)
-    elif training.status in (
-        TrainingStatus.APPROVED,
-        TrainingStatus.ROUND_DONE,
-    ) and now >= training.idle_deadline(tm.period("idle")):
-        tm.complete(me.account, training_id)
-        return False
-    return True
+        return True
 
-
-def _tick(market: Marketplace, me: Identity, ctx: AgentContext) -> None:
-    for key in ctx.state.keys(TRAINING_KEY):
-        if not keep_moving(market, me, int(key[len(TRAINING_KEY) :])):
-            ctx.state.delete(key)
-    if market.training_market.owed(me.address) > 0:
-        market.training_market.withdraw(me.account)
+    return Deadlines(TRAINING_KEY, tm.training, move)
 
 
 def attach_data_owner(
@@ -72,6 +65,7 @@ def attach_data_owner(
     """The DO of the datasets in ``listings`` (by dataset id): verifies joins, approves
     requests once a dataset is ready, draws rounds, and is paid at completion."""
     tm = market.training_market
+    deadlines = training_deadlines(market, me)
     mine = lambda e: int(e["dataset_id"]) in listings  # noqa: E731
 
     @agent.on("InstanceJoined", where=mine, contract=tm.contract)
@@ -101,16 +95,14 @@ def attach_data_owner(
 
     @agent.on("TrainingApproved", where=lambda e: e["owner"] == me.address, contract=tm.contract)
     def follow(event: Event, ctx: AgentContext) -> None:
-        ctx.state.put(f"{TRAINING_KEY}{event['training_id']}", True)
+        deadlines.follow(ctx, int(event["training_id"]))
 
     @agent.on("RoundRequested", contract=tm.contract)
     def draw(event: Event, ctx: AgentContext) -> None:
-        if f"{TRAINING_KEY}{event['training_id']}" in ctx.state:
+        if deadlines.follows(ctx, int(event["training_id"])):
             model_owner.draw_if_due(market, me, int(event["training_id"]))
 
-    @agent.every_tick
-    def after_deadlines(ctx: AgentContext) -> None:
-        _tick(market, me, ctx)
+    keep_deadlines(agent, me, tm, deadlines)
 
 
 def attach_compute(
@@ -118,6 +110,7 @@ def attach_compute(
 ) -> None:
     """A CO: opens and checks each replica handed to it, joins, trains every drawn job."""
     tm = market.training_market
+    deadlines = training_deadlines(market, me)
 
     @agent.on("InstanceCreated", where=lambda e: e["co"] == me.address, contract=tm.contract)
     def join(event: Event, ctx: AgentContext) -> None:
@@ -131,11 +124,9 @@ def attach_compute(
     def train(event: Event, ctx: AgentContext) -> None:
         training_id = int(event["training_id"])
         if compute.run_jobs(market, me, training_id, worker):
-            ctx.state.put(f"{TRAINING_KEY}{training_id}", True)
+            deadlines.follow(ctx, training_id)
 
-    @agent.every_tick
-    def after_deadlines(ctx: AgentContext) -> None:
-        _tick(market, me, ctx)
+    keep_deadlines(agent, me, tm, deadlines)
 
 
 def attach_model_owner(
@@ -152,6 +143,7 @@ def attach_model_owner(
     ``round:<id>:<n>`` what each round's review found.
     """
     tm = market.training_market
+    deadlines = training_deadlines(market, me)
     mine = lambda e: e["mo"] == me.address  # noqa: E731
 
     def weights_of(ctx: AgentContext, training_id: int) -> bytes:
@@ -159,12 +151,12 @@ def attach_model_owner(
 
     @agent.on("TrainingRequested", where=mine, contract=tm.contract)
     def follow(event: Event, ctx: AgentContext) -> None:
-        ctx.state.put(f"{TRAINING_KEY}{event['training_id']}", True)
+        deadlines.follow(ctx, int(event["training_id"]))
 
     @agent.on("TrainingApproved", where=mine, contract=tm.contract)
     def first_round(event: Event, ctx: AgentContext) -> None:
         training_id = int(event["training_id"])
-        ctx.state.put(f"{TRAINING_KEY}{training_id}", True)
+        deadlines.follow(ctx, training_id)
         training = tm.training(training_id)
         if training.status is not TrainingStatus.APPROVED or training.round != 0:
             return
@@ -210,6 +202,4 @@ def attach_model_owner(
         else:
             model_owner.finish(market, me, training_id)
 
-    @agent.every_tick
-    def after_deadlines(ctx: AgentContext) -> None:
-        _tick(market, me, ctx)
+    keep_deadlines(agent, me, tm, deadlines)
