@@ -13,21 +13,14 @@ node's queue (anvil under automine stalls and bloats on bursts of thousands).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from mercato.bench.common import (
-    AUCTION_DURATION,
-    CATEGORY_ROLES,
-    REQUIREMENTS_HASH,
-    Cast,
-    open_chain,
-)
+from mercato.bench.common import MAX_PRICE, Cast, open_auction, open_chain
+from mercato.bench.flow import ProgressCallback, timed, with_margin
 from mercato.chain.base import Chain, TxRequest
 from mercato.chain.contract import Contract, TxResult
 from mercato.ontology.category import Category
@@ -35,7 +28,6 @@ from mercato.protocols.auction.house import AuctionHouse
 from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
 from mercato.protocols.registry import Registry
-from mercato.protocols.roles import Role
 
 SEQUENTIAL = "sequential"
 PIPELINED = "pipelined"
@@ -45,8 +37,6 @@ PIPELINE_BATCH = 100
 """Transactions handed to one send_many call: at most this many wait in the node at once."""
 GAS_MARGIN_PERCENT = 20
 """Explicit gas limit of pipelined bids: the measured gas of a bid plus this margin."""
-MAX_PRICE = 10**18
-ProgressCallback = Callable[[int], None]
 
 REFERENCE_TX_PER_S: dict[tuple[str, str], tuple[int, int]] = {
     ("embedded", SEQUENTIAL): (1_700, 4_300),
@@ -130,19 +120,10 @@ class BidWorkload:
         deployment = deploy(chain, cast.deployer)
         registry = Registry(chain, deployment.registry)
         self.house = AuctionHouse(chain, deployment.auction_house)
-        registry.register(Identity(cast.client), Role.CLIENT)
-        registry.register(Identity(cast.arbiter), Role.ARBITER)
+        for _, account, role in cast.members(per_category=1):
+            registry.register(Identity(account), role)
         self.bidders: tuple[LocalAccount, ...] = tuple(cast.providers[c][0] for c in Category)
-        for category, bidder in zip(Category, self.bidders, strict=True):
-            registry.register(Identity(bidder), CATEGORY_ROLES[category])
-        self.auction_id, _ = self.house.create(
-            cast.client,
-            requirements_hash=REQUIREMENTS_HASH,
-            max_prices=[MAX_PRICE] * len(Category),
-            duration=AUCTION_DURATION,
-            min_refs=0,
-            arbiter=cast.arbiter.address,
-        )
+        self.auction_id, _ = open_auction(self.house, cast)
         self._amounts = count(MAX_PRICE, -1)  # shared by the three bidders: always decreasing
         # warm-up: the first bid of a category writes a fresh slot, so every timed bid is a
         # steady-state rewrite, and the first bids' (larger) gas bounds the timed ones'
@@ -177,12 +158,6 @@ WORKLOADS: dict[str, type[ProbeWorkload] | type[BidWorkload]] = {
 }
 
 
-def _timed(run: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
-
-
 def measure_sequential(
     chain: Chain,
     transactions: int,
@@ -198,7 +173,8 @@ def measure_sequential(
             if progress is not None:
                 progress(1)
 
-    return Throughput(chain.backend, SEQUENTIAL, transactions, _timed(run), workload.name)
+    _, seconds = timed(run)
+    return Throughput(chain.backend, SEQUENTIAL, transactions, seconds, workload.name)
 
 
 def measure_pipelined(
@@ -210,7 +186,7 @@ def measure_pipelined(
 ) -> Throughput:
     """Send ``transactions`` of a workload through ``send_many`` in batches of ``batch``."""
     workload = WORKLOADS[workload_name](chain)
-    gas = workload.gas * (100 + GAS_MARGIN_PERCENT) // 100
+    gas = with_margin(workload.gas, GAS_MARGIN_PERCENT)
 
     def run() -> None:
         for first in range(0, transactions, batch):
@@ -219,7 +195,8 @@ def measure_pipelined(
             if progress is not None:
                 progress(size)
 
-    return Throughput(chain.backend, PIPELINED, transactions, _timed(run), workload.name)
+    _, seconds = timed(run)
+    return Throughput(chain.backend, PIPELINED, transactions, seconds, workload.name)
 
 
 @dataclass(frozen=True)

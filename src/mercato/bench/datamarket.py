@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from mercato.bench.common import open_chain
+from mercato.bench.common import ACCURACY_SKIPPED_NOTE, automine, chain_at
 from mercato.bench.datamarket_accuracy import (
     PAPER_ACCURACY_AFTER,
     PAPER_ACCURACY_BEFORE,
@@ -59,7 +59,7 @@ from mercato.bench.datamarket_secagg import (
     epoch_cost,
     secagg_cost,
 )
-from mercato.bench.training_waves import automine
+from mercato.bench.flow import StartPhase, phases
 from mercato.chain.base import Chain
 from mercato.chain.rpc import RpcChain
 from mercato.errors import ChainError
@@ -75,8 +75,6 @@ UPDATE_PARAMETERS = 100_000
 NO_NODE_NOTE = (
     "waves need a node that mines on request: pass --anvil (or --rpc-url of an anvil node)"
 )
-StartPhase = Callable[[str, int], Callable[[int], None]]
-"""Progress: ``start(description, total)`` returns ``advance(units)``."""
 
 
 def dropouts_for(data_owners: int) -> int:
@@ -254,10 +252,7 @@ def measure_chain(
 ) -> ChainPart:
     """Deploy, register a cast, time both modes, weigh a DO's round, and (on a node that
     mines on request) send the markets in waves."""
-
-    def start(description: str, total: int) -> Callable[[int], None]:
-        return phase(description, total) if phase is not None else (lambda _: None)
-
+    start = phases(phase)
     node = chain if isinstance(chain, RpcChain) else None
     with automine(node, True) if node is not None else nullcontext():
         market, registry = deploy_market(chain)
@@ -296,19 +291,15 @@ def measure_chain(
 @contextmanager
 def _chain_for(rpc_url: str | None) -> Iterator[tuple[Chain, str]]:
     """The chain to measure and its backend's name ("embedded", "anvil" or "rpc")."""
-    if rpc_url is None:
-        with open_chain("embedded") as chain:
+    with chain_at(rpc_url) as chain:
+        if not isinstance(chain, RpcChain):
             yield chain, "embedded"
-        return
-    node = RpcChain(rpc_url)
-    try:
+            return
         try:
-            client = str(node.rpc("web3_clientVersion"))
+            client = str(chain.rpc("web3_clientVersion"))
         except ChainError:
             client = ""
-        yield node, "anvil" if client.lower().startswith("anvil") else "rpc"
-    finally:
-        node.close()
+        yield chain, "anvil" if client.lower().startswith("anvil") else "rpc"
 
 
 def run_datamarket_bench(
@@ -322,10 +313,7 @@ def run_datamarket_bench(
 ) -> DataMarketBenchReport:
     """Measure P3 on the node at ``rpc_url`` (else embedded): chain, secure aggregation of
     ``parameters`` values, training epochs, and (unless not ``accuracy``) the accuracy."""
-
-    def phase(description: str, total: int) -> Callable[[int], None]:
-        return start(description, total) if start is not None else (lambda _: None)
-
+    phase = phases(start)
     check_data_owners(data_owners)
     load_at_start = _load()
     notes: list[str] = []
@@ -348,7 +336,7 @@ def run_datamarket_bench(
         advance = phase("accuracy (market simulations)", runs_of(data_owners, RULES, POISONS))
         market = market_accuracy(data_owners, progress=advance)
     else:
-        notes.append("accuracy skipped (--skip-accuracy)")
+        notes.append(ACCURACY_SKIPPED_NOTE)
     return DataMarketBenchReport(
         backend=backend,
         data_owners=data_owners,

@@ -27,13 +27,14 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account import Account
 from eth_utils.crypto import keccak
 
+from mercato.bench.common import fresh_identities
+from mercato.bench.flow import Flow, Step, StepClock, gas_limits, timed_wave
 from mercato.chain.base import Chain, TxRequest
 from mercato.chain.contract import TxResult
 from mercato.chain.rpc import RpcChain
@@ -62,7 +63,6 @@ finalisation that starts the next round rather than ending the task."""
 DEMO_MAX_EXCLUDED = 2
 """As the demo: Multi-Krum tolerating two poisoners excludes two DOs every round."""
 PER_UPDATE = 10**15
-PARTICIPANT_BALANCE_WEI = 10**18
 JOIN_PERIOD = 86_400
 PHASE_PERIOD = 3_600
 AGGREGATE_PERIOD = 7_200
@@ -98,54 +98,16 @@ DO_ROUND_STEPS: dict[Mode, tuple[str, ...]] = {
 }
 """What a DO sends in a steady-state round of each mode."""
 
-ProgressCallback = Callable[[int], None]
-
 
 @dataclass(frozen=True)
-class MarketStep:
-    """One transaction of a market; ``seconds`` from the previous receipt to its own."""
-
-    name: str
-    role: str
-    round: int
-    gas: int
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class MarketFlow:
-    """Every transaction of one market, in order."""
+class MarketFlow(Flow):
+    """Every transaction of one market, in order (each step with its round; 0: the joins)."""
 
     mode: Mode
     task_id: int
     data_owners: int
     rounds: int
-    steps: tuple[MarketStep, ...]
-
-    @property
-    def transactions(self) -> int:
-        return len(self.steps)
-
-    @property
-    def seconds(self) -> float:
-        return sum(step.seconds for step in self.steps)
-
-    @property
-    def gas(self) -> int:
-        return sum(step.gas for step in self.steps)
-
-    def by_name(self) -> dict[str, dict[str, Any]]:
-        """Per transaction kind, in order of first use: count, gas, seconds."""
-        rows: dict[str, dict[str, Any]] = {}
-        for step in self.steps:
-            row = rows.setdefault(step.name, {"count": 0, "gas": 0, "seconds": 0.0})
-            row["count"] += 1
-            row["gas"] += step.gas
-            row["seconds"] += step.seconds
-        for row in rows.values():
-            row["gas_each"] = row["gas"] // row["count"]
-            row["seconds"] = round(row["seconds"], 4)
-        return rows
+    steps: tuple[Step, ...]
 
 
 @dataclass(frozen=True)
@@ -272,13 +234,8 @@ class MarketCast:
     @classmethod
     def register(cls, chain: Chain, registry: Registry, data_owners: int) -> MarketCast:
         """Fresh accounts, funded on a development chain and registered in their roles."""
-        check_data_owners(data_owners)
-        cast = cls(
-            Identity(Account.create()),
-            tuple(Identity(Account.create()) for _ in range(data_owners)),
-        )
-        for who in (cast.mo, *cast.dos):
-            chain.set_balance(who.address, PARTICIPANT_BALANCE_WEI)
+        mo, *dos = fresh_identities(1 + check_data_owners(data_owners), chain)
+        cast = cls(mo, tuple(dos))
         registry.register(cast.mo, Role.MODEL_OWNER)
         for do in cast.dos:
             registry.register(do, Role.DATA_OWNER)
@@ -392,15 +349,7 @@ def market_flow(
     paid DO withdraws. The flow is checked at the end: the task FINISHED and nobody owed.
     """
     plan = _Plan(market, cast, mode, rounds)
-    steps: list[MarketStep] = []
-    last = time.perf_counter()
-
-    def record(name: str, role: str, round_number: int, result: TxResult) -> None:
-        nonlocal last
-        now = time.perf_counter()
-        steps.append(MarketStep(name, role, round_number, result.gas_used, now - last))
-        last = now
-
+    record = StepClock()
     mo = cast.mo.account
     task_id, result = market.post_task(
         mo,
@@ -415,13 +364,13 @@ def market_flow(
         phase_period=PHASE_PERIOD,
         aggregate_period=AGGREGATE_PERIOD,
     )
-    record(POST_TASK, "MO", 0, result)
+    record(POST_TASK, "MO", result)
     for index, do in enumerate(cast.dos):
-        record(JOIN, "DO", 0, market.join(do.account, task_id, *plan.keys(index, 1)))
+        record(JOIN, "DO", market.join(do.account, task_id, *plan.keys(index, 1)))
     for r in range(1, rounds + 1):
         for step in plan.phases(r):
             for index in range(plan.n):
-                record(step, "DO", r, _post(market, plan, step, index, task_id, r))
+                record(step, "DO", _post(market, plan, step, index, task_id, r), round=r)
         result = market.finalise_round(
             mo,
             task_id,
@@ -430,11 +379,11 @@ def market_flow(
             excluded=plan.excluded,
             scores=plan.scores,
         )
-        record(FINALISE, "MO", r, result)
+        record(FINALISE, "MO", result, round=r)
     if withdraw:
         for i in plan.paid:
-            record(WITHDRAW, "DO", rounds, market.withdraw(cast.dos[i].account))
-    flow = MarketFlow(mode, task_id, plan.n, rounds, tuple(steps))
+            record(WITHDRAW, "DO", market.withdraw(cast.dos[i].account), round=rounds)
+    flow = MarketFlow(mode, task_id, plan.n, rounds, tuple(record.steps))
     check_market(market, cast, task_id, withdrawn=withdraw)
     return flow
 
@@ -482,11 +431,7 @@ def deploy_market(chain: Chain) -> tuple[DataMarket, Registry]:
 # waves ------------------------------------------------------------------------------------
 def wave_gas_limits(flow: MarketFlow, margin_percent: int = GAS_MARGIN_PERCENT) -> dict[str, int]:
     """Per transaction kind: the most it used in ``flow`` plus ``margin_percent``."""
-    limits: dict[str, int] = {}
-    for step in flow.steps:
-        limit = step.gas * (100 + margin_percent) // 100
-        limits[step.name] = max(limits.get(step.name, 0), limit)
-    return limits
+    return gas_limits(flow.steps, margin_percent)
 
 
 def market_in_waves(
@@ -503,9 +448,8 @@ def market_in_waves(
     waves: list[tuple[str, int, float]] = []
 
     def wave(step: str, requests: Sequence[TxRequest]) -> list[TxResult]:
-        began = time.perf_counter()
-        receipts = chain.send_wave(requests)
-        waves.append((step, len(requests), time.perf_counter() - began))
+        sent, receipts = timed_wave(chain, step, requests)
+        waves.append((step, sent.transactions, sent.seconds))
         return [TxResult(receipt, contract) for receipt in receipts]
 
     start = time.perf_counter()

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
+from mercato.bench.common import fresh_identities
 from mercato.bench.datamarket_accuracy import DATASET, demo_model
+from mercato.bench.flow import timed
 from mercato.crypto.secagg import SecAggParty, max_abs, reveal_share, unmask
 from mercato.errors import InputError, IntegrityError
 from mercato.ml.federated_sim import market_data
@@ -51,14 +52,6 @@ HIDDEN_100K: tuple[int, ...] = (512, 128)
 UPDATE_SIGMA = 0.01
 """Standard deviation of the stand-in updates: the size of a training delta."""
 CONTEXT = b"mercato bench p3: secure aggregation"
-
-T = TypeVar("T")
-
-
-def _timed(fn: Callable[[], T]) -> tuple[T, float]:
-    began = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - began
 
 
 def _median(values: list[float]) -> float:
@@ -210,18 +203,9 @@ def secagg_cost(
     updates = rng.normal(0.0, UPDATE_SIGMA, size=(data_owners, parameters)).astype(np.float32)
     if float(np.max(np.abs(updates))) > max_abs(data_owners):
         raise InputError("the stand-in updates exceed the fixed-point range")
-    identities = _identities(data_owners)
+    identities = list(fresh_identities(data_owners))
     rounds = tuple(_round(updates, identities, threshold, dropouts, r) for r in range(repeats))
     return SecAggCost(data_owners, parameters, threshold, dropouts, repeats, rounds)
-
-
-def _identities(count: int) -> list[Identity]:
-    from eth_account import Account
-
-    people = [Identity(Account.create()) for _ in range(count)]
-    for who in people:
-        _ = who.encryption_public  # derived before any clock starts
-    return people
 
 
 def _round(
@@ -233,19 +217,19 @@ def _round(
 ) -> _Round:
     n = len(identities)
     context = CONTEXT + b" %d" % repeat
-    parties, keys = _timed(lambda: [SecAggParty.create(i, context) for i in range(n)])
+    parties, keys = timed(lambda: [SecAggParty.create(i, context) for i in range(n)])
     public = {i: p.public_key for i, p in enumerate(parties)}
     commitments = {i: p.seed_commitment for i, p in enumerate(parties)}
 
     def peers(i: int) -> dict[int, bytes]:
         return {j: key for j, key in public.items() if j != i}
 
-    bundles, deal = _timed(lambda: [p.share_secrets(peers(p.index), threshold) for p in parties])
+    bundles, deal = timed(lambda: [p.share_secrets(peers(p.index), threshold) for p in parties])
 
     def bound(owner: int, holder: int) -> bytes:
         return context + b" shares %d to %d" % (owner, holder)
 
-    envelopes, sealing = _timed(
+    envelopes, sealing = timed(
         lambda: [
             {
                 holder: seal(bundle, [identities[holder].encryption_public], bound(owner, holder))
@@ -277,14 +261,14 @@ def _round(
         ]
 
     everyone = list(range(n))
-    revealed, open_reveal = _timed(lambda: revealed_by(everyone, set(everyone)))
-    total, unmasking = _timed(lambda: unmask(masked, public, commitments, revealed, context))
+    revealed, open_reveal = timed(lambda: revealed_by(everyone, set(everyone)))
+    total, unmasking = timed(lambda: unmask(masked, public, commitments, revealed, context))
     error = _check(total, updates.astype(np.float64).sum(axis=0), n, "with every DO")
 
     survivors = everyone[: n - dropouts]
     kept = set(survivors)
     revealed_dropouts = revealed_by(survivors, kept)
-    total_dropouts, unmasking_dropouts = _timed(
+    total_dropouts, unmasking_dropouts = timed(
         lambda: unmask(
             {i: masked[i] for i in survivors}, public, commitments, revealed_dropouts, context
         )
@@ -344,5 +328,5 @@ def epoch_cost(
     public, _ = model.init(seed)
     part = data.parts[0]
     model.local_update(public, part, 1, seed)
-    times = [_timed(lambda: model.local_update(public, part, 1, seed))[1] for _ in range(repeats)]
+    times = [timed(lambda: model.local_update(public, part, 1, seed))[1] for _ in range(repeats)]
     return EpochCost(model.hidden, model.n_public, len(part.y), _median(times), repeats)

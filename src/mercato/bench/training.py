@@ -15,11 +15,11 @@ mines on request (anvil), so without one they are left out and the report says s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mercato.bench.common import open_chain
+from mercato.bench.common import ACCURACY_SKIPPED_NOTE, automine, chain_at
+from mercato.bench.flow import StartPhase, phases
 from mercato.bench.training_accuracy import (
     CKKS_GAP_GOAL,
     FEDERATED_GAP_GOAL,
@@ -38,7 +38,6 @@ from mercato.bench.training_waves import (
     DEFAULT_TRAININGS,
     STEPS,
     WaveReport,
-    automine,
     measure_waves,
 )
 from mercato.chain.rpc import RpcChain
@@ -52,9 +51,6 @@ NO_NODE_NOTE = (
     "trainings per second need a node that mines on request: pass --anvil (or --rpc-url "
     "of an anvil node)"
 )
-
-StartPhase = Callable[[str, int], Callable[[int], None]]
-"""Progress: ``start(description, total)`` returns ``advance(units)``."""
 
 
 @dataclass(frozen=True)
@@ -144,30 +140,22 @@ def run_training_bench(
 ) -> TrainingBenchReport:
     """Measure the flow on the node at ``rpc_url`` (else embedded), waves if on a node, and
     (unless not ``accuracy``) the accuracy of federated and CKKS training."""
-
-    def phase(description: str, total: int) -> Callable[[int], None]:
-        return start(description, total) if start is not None else (lambda _: None)
-
+    phase = phases(start)
     waves: WaveReport | None = None
     notes: list[str] = []
-    if rpc_url is None:
+    with chain_at(rpc_url) as chain:
         advance = phase("paper flow, one tx at a time", 1)
-        with open_chain("embedded") as chain:
-            flow = timed_flow(chain)
-        advance(1)
-        notes.append(NO_NODE_NOTE)
-    else:
-        node = RpcChain(rpc_url)
-        try:
-            advance = phase("paper flow, one tx at a time", 1)
-            with automine(node, True):  # the flow waits for each receipt
-                flow = timed_flow(node)
+        if isinstance(chain, RpcChain):
+            with automine(chain, True):  # the flow waits for each receipt
+                flow = timed_flow(chain)
             advance(1)
             waves = measure_waves(
-                node, trainings, phase(f"{trainings} trainings in waves", len(STEPS))
+                chain, trainings, phase(f"{trainings} trainings in waves", len(STEPS))
             )
-        finally:
-            node.close()
+        else:
+            flow = timed_flow(chain)
+            advance(1)
+            notes.append(NO_NODE_NOTE)
     federated = ckks = None
     if accuracy:
         advance = phase("federated vs centralised", 1)
@@ -177,6 +165,6 @@ def run_training_bench(
         ckks = ckks_accuracy()
         advance(1)
     else:
-        notes.append("accuracy skipped (--skip-accuracy)")
+        notes.append(ACCURACY_SKIPPED_NOTE)
     backend = "embedded" if rpc_url is None else "rpc"
     return TrainingBenchReport(backend, flow, waves, federated, ckks, tuple(notes))

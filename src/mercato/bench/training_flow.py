@@ -10,14 +10,13 @@ gas limits of the trainings it sends in waves.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-from eth_account import Account
 from eth_utils.crypto import keccak
 
+from mercato.bench.common import fresh_identities
+from mercato.bench.flow import Flow, Step, StepClock
 from mercato.chain.base import Chain
-from mercato.chain.contract import TxResult
 from mercato.crypto.commit import commit, new_nonce
 from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
@@ -30,8 +29,6 @@ PAPER_CHAIN_SECONDS = 15.0
 """Somy et al.: about 15 s of chain time per training on their Fabric network."""
 DATA_PRICE = 10**15
 JOB_PRICE = 3 * 10**14
-PARTICIPANT_BALANCE_WEI = 10**18
-"""What the benchmark gives each fresh participant: fees and the MO's escrow, many times."""
 SUBSET = b"the one subset of the paper's single-CO dataset"
 MODEL = b"the model the CO trained"
 DATASET_META = keccak(b"dataset description")
@@ -44,33 +41,11 @@ WITHDRAW = "withdraw"
 
 
 @dataclass(frozen=True)
-class Step:
-    """One transaction of the flow; ``seconds`` from the previous step's receipt to its own."""
-
-    name: str
-    role: str
-    gas: int
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class FlowReport:
+class FlowReport(Flow):
     """Every transaction of one training, in order."""
 
     training_id: int
     steps: tuple[Step, ...]
-
-    @property
-    def transactions(self) -> int:
-        return len(self.steps)
-
-    @property
-    def gas(self) -> int:
-        return sum(step.gas for step in self.steps)
-
-    @property
-    def seconds(self) -> float:
-        return sum(step.seconds for step in self.steps)
 
     def protocol_steps(self) -> tuple[Step, ...]:
         """The steps the paper counts: registrations and the protocol, not withdrawals."""
@@ -91,11 +66,7 @@ class Participants:
 
         Their encryption keys are derived here, off the clock: client-side work.
         """
-        parties = cls(*(Identity(Account.create()) for _ in range(3)))
-        for who in (parties.do, parties.co, parties.mo):
-            chain.set_balance(who.address, PARTICIPANT_BALANCE_WEI)
-            _ = who.encryption_public
-        return parties
+        return cls(*fresh_identities(3, chain))
 
 
 def paper_single_round(
@@ -116,16 +87,7 @@ def paper_single_round(
     (if ``withdraw``) lets the DO and the CO withdraw their pay; the MO spent its escrow
     exactly, so it has no refund to withdraw.
     """
-    steps: list[Step] = []
-    last = time.perf_counter()
-
-    def record(name: str, role: str, result: TxResult) -> TxResult:
-        nonlocal last
-        now = time.perf_counter()
-        steps.append(Step(name, role, result.gas_used, now - last))
-        last = now
-        return result
-
+    record = StepClock()
     if register:
         record("register", "DO", registry.register(do, Role.DATA_OWNER))
         record("register", "CO", registry.register(co, Role.COMPUTE_PROVIDER))
@@ -181,7 +143,7 @@ def paper_single_round(
     if withdraw:
         record(WITHDRAW, "DO", market.withdraw(do.account))
         record(WITHDRAW, "CO", market.withdraw(co.account))
-    return FlowReport(training_id, tuple(steps))
+    return FlowReport(training_id, tuple(record.steps))
 
 
 def timed_flow(chain: Chain) -> FlowReport:

@@ -21,13 +21,14 @@ the data price and the CO the job price. A figure for failed transactions would 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.crypto import keccak
 
+from mercato.bench.common import automine
+from mercato.bench.flow import ProgressCallback, Wave, gas_limits, timed_wave
 from mercato.bench.training_flow import (
     DATA_PRICE,
     DATASET_META,
@@ -47,7 +48,7 @@ from mercato.chain.base import Receipt, TxRequest
 from mercato.chain.contract import Contract, TxResult
 from mercato.chain.rpc import RpcChain
 from mercato.crypto.commit import commit, new_nonce
-from mercato.errors import ChainError, ConfigError, ProtocolError
+from mercato.errors import ProtocolError
 from mercato.protocols.deployment import deploy
 from mercato.protocols.registry import Registry
 from mercato.protocols.roles import Role
@@ -79,7 +80,6 @@ STEPS: tuple[str, ...] = (
 )
 """One wave each; the register wave holds the three registrations of every training."""
 ESCROW = escrow_for(DATA_PRICE, JOB_PRICE, 1, 1, 1)
-ProgressCallback = Callable[[int], None]
 
 IDS: dict[str, tuple[str, str]] = {
     "create_dataset": ("DatasetCreated", "dataset_id"),
@@ -91,26 +91,9 @@ IDS: dict[str, tuple[str, str]] = {
 
 
 @dataclass(frozen=True)
-class Wave:
-    """One measured wave: a protocol step for every training."""
-
-    step: str
-    transactions: int
-    blocks: int
-    seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "transactions": self.transactions,
-            "blocks": self.blocks,
-            "seconds": round(self.seconds, 4),
-        }
-
-
-@dataclass(frozen=True)
 class WaveReport:
-    """Trainings completed in waves, in how long, and what each wave took."""
+    """Trainings completed in waves, in how long, and what each wave (one protocol step for
+    every training) took."""
 
     trainings: int
     waves: tuple[Wave, ...]
@@ -171,29 +154,9 @@ class _Training:
     training_id: int = 0
 
 
-def gas_limits(flow: FlowReport, margin_percent: int = GAS_MARGIN_PERCENT) -> dict[str, int]:
+def wave_gas_limits(flow: FlowReport, margin_percent: int = GAS_MARGIN_PERCENT) -> dict[str, int]:
     """Per step: the most gas it used in ``flow`` plus ``margin_percent``; the draw's fixed."""
-    limits: dict[str, int] = {}
-    for step in flow.protocol_steps():
-        limits[step.name] = max(limits.get(step.name, 0), step.gas * (100 + margin_percent) // 100)
-    limits["draw_round"] = DRAW_GAS_LIMIT
-    return limits
-
-
-@contextmanager
-def automine(chain: RpcChain, enabled: bool) -> Iterator[None]:
-    """Mine each transaction on arrival (``enabled``) or only on request, then as before."""
-    try:
-        previous = bool(chain.rpc("anvil_getAutomine"))
-        chain.rpc("evm_setAutomine", enabled)
-    except ChainError as exc:
-        raise ConfigError(
-            f"the training benchmark needs a development node that switches automine (anvil): {exc}"
-        ) from None
-    try:
-        yield
-    finally:
-        chain.rpc("evm_setAutomine", previous)
+    return {**gas_limits(flow.protocol_steps(), margin_percent), "draw_round": DRAW_GAS_LIMIT}
 
 
 class _Steps:
@@ -274,7 +237,7 @@ def measure_waves(
         calibration = paper_single_round(
             market, registry, first.do, first.co, first.mo, withdraw=False
         )
-    limits = gas_limits(calibration)
+    limits = wave_gas_limits(calibration)
     steps = _Steps(market.contract, registry.contract, limits)
     flight = [_Training(Participants.fresh(chain)) for _ in range(trainings)]
     waves: list[Wave] = []
@@ -283,10 +246,9 @@ def measure_waves(
         for step in STEPS:
             began = time.perf_counter()
             requests = [tx for t in flight for tx in steps.requests(step, t)]
-            receipts = chain.send_wave(requests)
+            wave, receipts = timed_wave(chain, step, requests, began)
             steps.read_ids(step, flight, receipts)
-            blocks = len({r.block_number for r in receipts})
-            waves.append(Wave(step, len(requests), blocks, time.perf_counter() - began))
+            waves.append(wave)
             if progress is not None:
                 progress(1)
         seconds = time.perf_counter() - start

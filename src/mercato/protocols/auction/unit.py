@@ -44,4 +44,5 @@ UNIT = ProtocolUnit(
         AgentRole("arbiter", "mercato.protocols.auction.roles:plan_arbiter"),
     ),
     demo="mercato.protocols.auction.scenario:DEMO",
+    bench=("mercato.cli.bench_auction:gas",),
 )

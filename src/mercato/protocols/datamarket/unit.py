@@ -44,4 +44,5 @@ UNIT = ProtocolUnit(
         ),
     ),
     demo="mercato.protocols.datamarket.scenario:DEMO",
+    bench=("mercato.cli.bench_datamarket:datamarket",),
 )

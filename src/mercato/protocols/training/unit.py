@@ -46,5 +46,6 @@ UNIT = ProtocolUnit(
         AgentRole("model-owner", "mercato.protocols.training.roles:plan_model_owner", ("dataset",)),
     ),
     demo="mercato.protocols.training.scenario:DEMO",
+    bench=("mercato.cli.bench_training:training",),
     slasher=True,
 )
