@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 import typer
 
 from mercato.agents.polling import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL
-from mercato.cli.auction import CATEGORY_ROLES
 from mercato.cli.common import (
     AccountOption,
     KeystoreOption,
@@ -51,6 +50,7 @@ from mercato.cli.common import (
 )
 from mercato.errors import InputError, MercatoError, ProtocolError
 from mercato.ontology.category import Category, parse_category
+from mercato.protocols.auction.rules import CATEGORY_ROLES
 from mercato.protocols.registry import require_role
 from mercato.protocols.roles import Role
 

@@ -255,3 +255,10 @@ def withdraw_owed(name: str, payer: Payer, me: Identity, json_output: bool) -> N
             f"{tx_note(result.receipt.tx_hash)}",
             soft_wrap=True,
         )
+
+
+def refuse(*problems: str | None) -> None:
+    """InputError with the first of ``problems`` that is not None (a rule's ``*_problem``)."""
+    for problem in problems:
+        if problem is not None:
+            raise InputError(problem)

@@ -14,7 +14,7 @@ from mercato.ml.model_io import load_model
 from mercato.ontology.category import Category
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.auction.documents import load_requirements
-from mercato.protocols.auction.house import Status
+from mercato.protocols.auction.rules import review_problem
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_bytes, hash_hex
@@ -70,8 +70,9 @@ def review_delivery(
     """
     house = market.auction_house
     auction = house.auction(auction_id)
-    if auction.status is not Status.DELIVERED:
-        raise ProtocolError(f"auction {auction_id} is {auction.status.label}, not delivered")
+    problem = review_problem(auction)
+    if problem is not None:
+        raise ProtocolError(problem)
     start = market.deployment.block
     delivered = house.events("Delivered", from_block=start, auction_id=auction_id)[-1]
     handed = {

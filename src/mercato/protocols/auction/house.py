@@ -10,83 +10,23 @@ the model and report hashes. Bid history lives in ``BidPlaced`` events only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from mercato.chain.contract import TxResult
 from mercato.ontology.category import Category
+
+# The limits and the views are defined beside the rules that use them, and read from here too.
+from mercato.protocols.auction.rules import MAX_DURATION as MAX_DURATION
+from mercato.protocols.auction.rules import MAX_PRICE as MAX_PRICE
+from mercato.protocols.auction.rules import MAX_REFERENCES as MAX_REFERENCES
+from mercato.protocols.auction.views import Auction as Auction
+from mercato.protocols.auction.views import Status as Status
 from mercato.protocols.wrapper import ContractWrapper
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-# Limits the contract enforces (AuctionHouse.vy), checked here before anything is sent.
-MAX_REFERENCES = 8
-MAX_DURATION = 366 * 86400
-MAX_PRICE = 2**85 - 1  # three prices share one storage word
-
-
-class Status(IntEnum):
-    """Auction states, as the contract numbers them."""
-
-    OPEN = 1
-    ADJUDICATED = 2
-    DELIVERED = 3
-    DISPUTED = 4
-    CONFIRMED = 5
-    ARBITRATED = 6
-    CLAIMED = 7
-    REFUNDED = 8
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @property
-    def final(self) -> bool:
-        return self >= Status.CONFIRMED
-
-
-@dataclass(frozen=True)
-class Auction:
-    """Everything the chain holds about one auction."""
-
-    auction_id: int
-    client: str
-    arbiter: str
-    deadline: int
-    min_refs: int
-    status: Status
-    paid_mask: int
-    requirements_hash: bytes
-    max_prices: tuple[int, int, int]
-    bidders: tuple[str | None, str | None, str | None]
-    bids: tuple[int, int, int]
-    model_hash: bytes
-    report_hash: bytes
-
-    @property
-    def reserve(self) -> int:
-        return sum(self.max_prices)
-
-    @property
-    def spent(self) -> int:
-        return sum(self.bids)
-
-    @property
-    def locked(self) -> int:
-        """Money of this auction that the contract still holds in escrow."""
-        if self.status is Status.OPEN:
-            return self.reserve
-        if self.status in (Status.ADJUDICATED, Status.DELIVERED, Status.DISPUTED):
-            return self.spent
-        return 0
-
-    def best(self, category: Category) -> tuple[str | None, int]:
-        """(bidder, amount) of the best bid in ``category``; (None, 0) if none."""
-        return self.bidders[category], self.bids[category]
 
 
 class AuctionHouse(ContractWrapper):

@@ -16,7 +16,16 @@ from mercato.ml.datasets import Dataset
 from mercato.ml.train import train
 from mercato.ontology.category import Category
 from mercato.ontology.requirements import Requirements, matches
-from mercato.protocols.auction.house import MAX_REFERENCES, Auction, Status
+from mercato.protocols.auction.rules import (
+    MAX_REFERENCES,
+    amount_problem,
+    deliver_problem,
+    hand_over_problem,
+    price_problem,
+    reference_problem,
+    status_problem,
+)
+from mercato.protocols.auction.views import Auction, Status
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_bytes
@@ -48,10 +57,10 @@ def next_bid(auction: Auction, offer: Offer, bidder: str) -> int | None:
     """The bid to place now, or None when the provider leads or cannot go lower.
 
     The first bid asks the maximum price; after that the provider undercuts the best bid by
-    UNDERCUT_BPS, never below its floor. Every bid is strictly under the best, as the
-    contract demands.
+    UNDERCUT_BPS, never below its floor; a bid the rules refuse (:func:`price_problem`:
+    above the maximum, not under the best) is not placed.
     """
-    if auction.status is not Status.OPEN:
+    if status_problem(auction, [Status.OPEN], "bid on") is not None:
         return None
     leader, best = auction.best(offer.category)
     if leader == bidder:
@@ -59,7 +68,7 @@ def next_bid(auction: Auction, offer: Offer, bidder: str) -> int | None:
     max_price = auction.max_prices[offer.category]
     amount = max_price if leader is None else best - max(1, best * UNDERCUT_BPS // BPS)
     amount = max(amount, offer.floor)
-    if amount <= 0 or amount > max_price or (leader is not None and amount >= best):
+    if amount_problem(amount) or price_problem(auction, offer.category, amount):
         return None
     return amount
 
@@ -71,11 +80,7 @@ def references_for(market: Marketplace, bidder: str, category: Category, needed:
     house = market.auction_house
     found = []
     for auction_id in range(house.auction_count(), 0, -1):
-        auction = house.auction(auction_id)
-        confirmed = auction.status is Status.CONFIRMED or (
-            auction.status is Status.ARBITRATED and auction.paid_mask & (1 << category)
-        )
-        if confirmed and auction.bidders[category] == bidder:
+        if reference_problem(house.auction(auction_id), category, bidder) is None:
             found.append(auction_id)
             if len(found) == min(needed, MAX_REFERENCES):
                 break
@@ -89,9 +94,11 @@ def references_for(market: Marketplace, bidder: str, category: Category, needed:
 def hand_over(market: Marketplace, provider: Identity, auction_id: int, offer: Offer) -> None:
     """Seal the asset to the infrastructure winner's key and record the hand-over on chain."""
     auction = market.auction_house.auction(auction_id)
+    problem = hand_over_problem(auction)
+    if problem is not None:
+        raise ProtocolError(problem)
     executor = auction.bidders[Category.INFRASTRUCTURE]
-    if executor is None or auction.status is not Status.ADJUDICATED:
-        raise ProtocolError(f"auction {auction_id} is not waiting for assets")
+    assert executor is not None  # hand_over_problem says so
     sealed = seal(offer.asset, [market.registry.encryption_key(executor)])
     sealed_hash = market.store.put(sealed)
     market.auction_house.hand_over(
@@ -111,8 +118,9 @@ def execute(market: Marketplace, executor: Identity, auction_id: int) -> bytes:
     """
     house = market.auction_house
     auction = house.auction(auction_id)
-    if auction.status is not Status.ADJUDICATED:
-        raise ProtocolError(f"auction {auction_id} is {auction.status.label}, not adjudicated")
+    problem = deliver_problem(auction)
+    if problem is not None:
+        raise ProtocolError(problem)
     assets: dict[Category, bytes] = {}
     for event in house.events(
         "AssetHandedOver", from_block=market.deployment.block, auction_id=auction_id

@@ -1,0 +1,273 @@
+"""P1's rules: whether a step on an auction is acceptable, as plain functions.
+
+Each ``*_problem`` function returns why a step would fail (the contract's asserts, said
+before anything is sent), or None when it is acceptable. The CLI raises the problem as an
+InputError, the agents skip the step, an HTTP API answers it; nobody restates the contract.
+Light: the functions judge views (:mod:`~mercato.protocols.auction.views`) and plain values,
+and read nothing themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from mercato.ontology.category import Category
+from mercato.protocols.auction.views import DEADLINE_KINDS, Auction, Status
+from mercato.protocols.roles import Role
+from mercato.units import compact_ether, format_ether
+
+# Limits the contract enforces (AuctionHouse.vy).
+MAX_REFERENCES = 8
+MAX_DURATION = 366 * 86400
+MAX_PRICE = 2**85 - 1  # three prices share one storage word
+MAX_REASON_BYTES = 16 * 1024
+"""The longest reason for a rejection that is stored as evidence."""
+
+CATEGORY_ROLES: dict[Category, Role] = {
+    Category.DATA: Role.DATA_OWNER,
+    Category.ALGORITHM: Role.MODEL_OWNER,
+    Category.INFRASTRUCTURE: Role.COMPUTE_PROVIDER,
+}
+"""The role a provider needs to bid in each category."""
+
+
+def _at(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _same(a: str | None, b: str) -> bool:
+    return a is not None and a.lower() == b.lower()
+
+
+def status_problem(auction: Auction, wanted: Sequence[Status], action: str) -> str | None:
+    """Unless the auction is in one of the ``wanted`` states (``action``: ``bid on``)."""
+    if auction.status in wanted:
+        return None
+    names = " or ".join(s.label for s in wanted)
+    return (
+        f"cannot {action} auction {auction.auction_id}: it is {auction.status.label}, not {names}"
+    )
+
+
+def client_problem(auction: Auction, caller: str, action: str) -> str | None:
+    """Unless ``caller`` is the auction's client."""
+    if _same(auction.client, caller):
+        return None
+    return (
+        f"only the client of auction {auction.auction_id} ({auction.client}) may {action} "
+        f"it; you are {caller}"
+    )
+
+
+# opening an auction ---------------------------------------------------------------------
+def max_price_problem(category: Category, price: int) -> str | None:
+    """Unless ``price`` may be the maximum price of ``category``."""
+    if 0 < price <= MAX_PRICE:
+        return None
+    return (
+        f"the {category.label} maximum price must be above 0 and at most "
+        f"{compact_ether(MAX_PRICE)} ETH, got {compact_ether(price)} ETH"
+    )
+
+
+def duration_problem(duration: int, name: str = "duration") -> str | None:
+    """Unless ``duration`` seconds of bidding are allowed (``name``: what the caller calls it)."""
+    if 0 < duration <= MAX_DURATION:
+        return None
+    return f"{name} must be 1 to {MAX_DURATION} seconds, got {duration}"
+
+
+def min_refs_problem(min_refs: int, name: str = "min_refs") -> str | None:
+    """Unless each bid may be asked to cite ``min_refs`` references."""
+    if 0 <= min_refs <= MAX_REFERENCES:
+        return None
+    return f"{name} must be 0 to {MAX_REFERENCES}, got {min_refs}"
+
+
+def arbiter_problem(
+    client: str, arbiter: str, registered: bool = True, name: str = "arbiter"
+) -> str | None:
+    """Unless ``arbiter`` (``registered`` with the arbiter role or not) may judge ``client``."""
+    if _same(arbiter, client):
+        return f"the client cannot be its own arbiter: pass another {name}"
+    if not registered:
+        return (
+            f"{name} {arbiter} is not a registered arbiter "
+            "(it registers with: mercato register --roles arbiter)"
+        )
+    return None
+
+
+def reserve_problem(client: str, balance: int, reserve: int) -> str | None:
+    """Unless ``client``'s ``balance`` covers the ``reserve`` the auction locks."""
+    if balance >= reserve:
+        return None
+    return (
+        f"{client} holds {format_ether(balance)}, less than the reserve "
+        f"{format_ether(reserve)} the auction locks"
+    )
+
+
+# bidding ---------------------------------------------------------------------------------
+def amount_problem(amount: int, name: str = "amount") -> str | None:
+    """Unless a bid of ``amount`` wei is above nothing."""
+    if amount <= 0:
+        return f"{name} must be above 0"
+    return None
+
+
+def citations_problem(references: Sequence[int], name: str = "references") -> str | None:
+    """Unless a bid may cite ``references`` (each once, at most MAX_REFERENCES)."""
+    if len(set(references)) != len(references):
+        return f"{name}: each reference may be cited once"
+    if len(references) > MAX_REFERENCES:
+        return f"a bid cites at most {MAX_REFERENCES} references"
+    return None
+
+
+def bidding_problem(auction: Auction, now: int) -> str | None:
+    """Unless the auction takes bids at ``now``."""
+    problem = status_problem(auction, [Status.OPEN], "bid on")
+    if problem is None and now >= auction.deadline:
+        return f"bidding on auction {auction.auction_id} closed at {_at(auction.deadline)}"
+    return problem
+
+
+def price_problem(auction: Auction, category: Category, amount: int) -> str | None:
+    """Unless ``amount`` is at most the maximum and strictly under the best bid."""
+    maximum = auction.max_prices[category]
+    if amount > maximum:
+        return (
+            f"the bid {format_ether(amount)} is above the {category.label} maximum "
+            f"{format_ether(maximum)} of auction {auction.auction_id}"
+        )
+    leader, best = auction.best(category)
+    if leader is not None and amount >= best:
+        return (
+            f"the bid {format_ether(amount)} is not below the best {category.label} bid "
+            f"{format_ether(best)} of auction {auction.auction_id}"
+        )
+    return None
+
+
+def references_needed_problem(auction: Auction, cited: int, how: str = "") -> str | None:
+    """Unless ``cited`` references are as many as the auction requires (``how``: to cite)."""
+    if cited >= auction.min_refs:
+        return None
+    return (
+        f"auction {auction.auction_id} requires {auction.min_refs} references"
+        f"{f' ({how})' if how else ''}, you cite {cited}"
+    )
+
+
+def confirmed_sla(auction: Auction, category: Category) -> bool:
+    """Whether ``auction`` is a confirmed SLA of its ``category`` winner (one to cite)."""
+    return auction.status is Status.CONFIRMED or bool(
+        auction.status is Status.ARBITRATED and auction.paid_mask & (1 << category)
+    )
+
+
+def reference_problem(earlier: Auction, category: Category, bidder: str) -> str | None:
+    """Unless ``bidder`` may cite ``earlier`` in a ``category`` bid."""
+    ref = earlier.auction_id
+    if not confirmed_sla(earlier, category):
+        return f"auction {ref} is no confirmed {category.label} SLA"
+    if not _same(earlier.bidders[category], bidder):
+        return f"you did not win {category.label} in auction {ref}"
+    return None
+
+
+# after bidding ---------------------------------------------------------------------------
+def adjudicate_problem(auction: Auction, caller: str, now: int) -> str | None:
+    """Unless ``caller`` may close bidding: its client once every category has a bid,
+    anyone after the deadline."""
+    problem = status_problem(auction, [Status.OPEN], "adjudicate")
+    if problem is not None or now >= auction.deadline:
+        return problem
+    if not _same(auction.client, caller):
+        return (
+            f"bidding on auction {auction.auction_id} runs until {_at(auction.deadline)}; "
+            "before that only its client may adjudicate"
+        )
+    if auction.unbid:
+        missing = " or ".join(c.label for c in auction.unbid)
+        return (
+            f"auction {auction.auction_id} has no {missing} bid yet; adjudicate "
+            f"once every category has one, or after {_at(auction.deadline)}"
+        )
+    return None
+
+
+def hand_over_problem(auction: Auction) -> str | None:
+    """Unless the auction waits for the winners' assets."""
+    executor = auction.bidders[Category.INFRASTRUCTURE]
+    if executor is None or auction.status is not Status.ADJUDICATED:
+        return f"auction {auction.auction_id} is not waiting for assets"
+    return None
+
+
+def deliver_problem(auction: Auction) -> str | None:
+    """Unless the auction waits for its executor's delivery."""
+    if auction.status is Status.ADJUDICATED:
+        return None
+    return f"auction {auction.auction_id} is {auction.status.label}, not adjudicated"
+
+
+def review_problem(auction: Auction) -> str | None:
+    """Unless the auction has a delivery to review."""
+    if auction.status is Status.DELIVERED:
+        return None
+    return f"auction {auction.auction_id} is {auction.status.label}, not delivered"
+
+
+def confirm_problem(auction: Auction, caller: str) -> str | None:
+    """Unless ``caller`` may accept the delivery."""
+    return client_problem(auction, caller, "confirm") or status_problem(
+        auction, [Status.DELIVERED], "confirm"
+    )
+
+
+def reason_problem(reason: str, name: str = "reason") -> str | None:
+    """Unless ``reason`` says why a delivery is rejected, within MAX_REASON_BYTES."""
+    text = reason.strip()
+    if not text:
+        return f"{name} must say why the delivery is rejected"
+    if len(text.encode()) > MAX_REASON_BYTES:
+        return f"{name} is longer than {MAX_REASON_BYTES} bytes"
+    return None
+
+
+def reject_problem(auction: Auction, caller: str, now: int) -> str | None:
+    """Unless ``caller`` may reject the delivery at ``now`` (within the review period)."""
+    problem = client_problem(auction, caller, "reject") or status_problem(
+        auction, [Status.DELIVERED], "reject"
+    )
+    if problem is None and now >= auction.deadline:
+        return f"the review period of auction {auction.auction_id} ended at {_at(auction.deadline)}"
+    return problem
+
+
+def arbitrate_problem(auction: Auction, caller: str, now: int) -> str | None:
+    """Unless ``caller`` is the auction's arbiter and may still decide at ``now``."""
+    if not _same(auction.arbiter, caller):
+        return f"only the auction's arbiter {auction.arbiter} decides auction {auction.auction_id}"
+    problem = status_problem(auction, [Status.DISPUTED], "arbitrate")
+    if problem is None and now >= auction.deadline:
+        return (
+            f"the arbitration deadline of auction {auction.auction_id} has passed: "
+            "anyone may now `mercato auction claim` the client's refund"
+        )
+    return problem
+
+
+def claim_problem(auction: Auction, now: int) -> str | None:
+    """Unless a deadline has passed that lets anyone settle the auction at ``now``."""
+    waiting = (Status.ADJUDICATED, Status.DELIVERED, Status.DISPUTED)
+    problem = status_problem(auction, waiting, "claim")
+    if problem is None and now < auction.deadline:
+        return (
+            f"the {DEADLINE_KINDS[auction.status]} deadline of auction {auction.auction_id} "
+            f"is {_at(auction.deadline)}; claim after it"
+        )
+    return problem

@@ -1,0 +1,191 @@
+"""What there is to know about P1's auctions: frozen views read from the chain, no printing.
+
+The CLI renders them, the agents decide on them and :mod:`~mercato.protocols.auction.rules`
+judges them; the same views serve an HTTP API. Light: the chain, the blob store and the
+documents are imported by the functions that read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from mercato.errors import MercatoError
+from mercato.ontology.category import Category
+
+if TYPE_CHECKING:
+    from mercato.chain.contract import Event
+    from mercato.ontology.requirements import Requirements
+    from mercato.protocols.auction.house import AuctionHouse
+    from mercato.protocols.marketplace import Marketplace
+
+
+class Status(IntEnum):
+    """Auction states, as the contract numbers them."""
+
+    OPEN = 1
+    ADJUDICATED = 2
+    DELIVERED = 3
+    DISPUTED = 4
+    CONFIRMED = 5
+    ARBITRATED = 6
+    CLAIMED = 7
+    REFUNDED = 8
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def final(self) -> bool:
+        return self >= Status.CONFIRMED
+
+
+DEADLINE_KINDS: dict[Status, str] = {
+    Status.OPEN: "bidding",
+    Status.ADJUDICATED: "delivery",
+    Status.DELIVERED: "review",
+    Status.DISPUTED: "arbitration",
+}
+"""Which deadline an auction's single deadline field means in each live status."""
+
+
+def categories_in(mask: int) -> tuple[Category, ...]:
+    """The categories whose bit is set in ``mask`` (the contract's ``paid_mask``)."""
+    return tuple(c for c in Category if mask & (1 << c))
+
+
+@dataclass(frozen=True)
+class Auction:
+    """Everything the chain holds about one auction."""
+
+    auction_id: int
+    client: str
+    arbiter: str
+    deadline: int
+    min_refs: int
+    status: Status
+    paid_mask: int
+    requirements_hash: bytes
+    max_prices: tuple[int, int, int]
+    bidders: tuple[str | None, str | None, str | None]
+    bids: tuple[int, int, int]
+    model_hash: bytes
+    report_hash: bytes
+
+    @property
+    def reserve(self) -> int:
+        return sum(self.max_prices)
+
+    @property
+    def spent(self) -> int:
+        return sum(self.bids)
+
+    @property
+    def locked(self) -> int:
+        """Money of this auction that the contract still holds in escrow."""
+        if self.status is Status.OPEN:
+            return self.reserve
+        if self.status in (Status.ADJUDICATED, Status.DELIVERED, Status.DISPUTED):
+            return self.spent
+        return 0
+
+    @property
+    def deadline_kind(self) -> str | None:
+        """``bidding``, ``delivery``, ``review`` or ``arbitration``; None once settled."""
+        return DEADLINE_KINDS.get(self.status)
+
+    @property
+    def paid(self) -> tuple[Category, ...]:
+        """The categories whose winners were paid."""
+        return categories_in(self.paid_mask)
+
+    @property
+    def unbid(self) -> tuple[Category, ...]:
+        """The categories nobody has bid on."""
+        return tuple(c for c in Category if self.bidders[c] is None)
+
+    def best(self, category: Category) -> tuple[str | None, int]:
+        """(bidder, amount) of the best bid in ``category``; (None, 0) if none."""
+        return self.bidders[category], self.bids[category]
+
+    def record(self) -> dict[str, Any]:
+        """The auction as JSON-ready data (amounts in wei, hashes as bytes)."""
+        return {
+            "id": self.auction_id,
+            "status": self.status.label,
+            "client": self.client,
+            "arbiter": self.arbiter,
+            "deadline": self.deadline,
+            "deadline_kind": self.deadline_kind,
+            "min_refs": self.min_refs,
+            "requirements_hash": self.requirements_hash,
+            "max_prices": {c.label: self.max_prices[c] for c in Category},
+            "best_bids": {
+                c.label: {"bidder": self.bidders[c], "amount": self.bids[c]} for c in Category
+            },
+            "reserve": self.reserve,
+            "locked": self.locked,
+            "paid": [c.label for c in self.paid],
+            "model_hash": self.model_hash if any(self.model_hash) else None,
+            "report_hash": self.report_hash if any(self.report_hash) else None,
+        }
+
+
+@dataclass(frozen=True)
+class AuctionDetail:
+    """One auction with its requirements document (or why it cannot be read) and its events."""
+
+    auction: Auction
+    requirements: Requirements | None
+    requirements_error: str | None
+    timeline: tuple[Event, ...]
+    """The auction's events in chain order."""
+
+
+def requirements_record(document: Requirements) -> dict[str, Any]:
+    """A requirements document as JSON-ready data, its classes by category."""
+    return {
+        "classes": {c.label: document.required_class(c) for c in Category},
+        "task": document.task,
+        "metric": document.metric,
+        "minimum": document.minimum,
+        "constraints": dict(document.constraints),
+        "ontology": document.ontology,
+    }
+
+
+def read_auction(house: AuctionHouse, auction_id: int) -> Auction:
+    """The auction ``auction_id``; InputError if there is no such auction."""
+    house.check(auction_id)
+    return house.auction(auction_id)
+
+
+def read_auctions(house: AuctionHouse) -> list[Auction]:
+    """Every auction, the first first."""
+    return [house.auction(i) for i in range(1, house.auction_count() + 1)]
+
+
+def read_timeline(market: Marketplace, auction_id: int) -> tuple[Event, ...]:
+    """The events of auction ``auction_id`` since the market was deployed."""
+    events = market.auction_house.events(from_block=market.deployment.block)
+    return tuple(e for e in events if e.get("auction_id") == auction_id)
+
+
+def read_detail(market: Marketplace, auction_id: int) -> AuctionDetail:
+    """Auction ``auction_id`` with its document and timeline; InputError if there is none.
+
+    A document that cannot be fetched or does not match its hash is no error here: the
+    chain's side of the auction is still worth seeing, so the problem is kept instead.
+    """
+    from mercato.protocols.auction.documents import requirements_of
+
+    auction = read_auction(market.auction_house, auction_id)
+    document: Requirements | None = None
+    problem: str | None = None
+    try:
+        document = requirements_of(market, auction)
+    except MercatoError as exc:
+        problem = str(exc)
+    return AuctionDetail(auction, document, problem, read_timeline(market, auction_id))
