@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mercato.errors import InputError
+
 if TYPE_CHECKING:
     from mercato.agents.agent import Agent
+    from mercato.ml.datasets import Dataset
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.roles import Role
@@ -46,3 +49,28 @@ class RolePlan:
 
 RolePlanner = Callable[[Mapping[str, Any]], RolePlan]
 """A role's plan function: the ``agent run`` options given (None where not given) -> plan."""
+
+
+def attaching(
+    handlers: Callable[..., None], *args: Any, says: str = ""
+) -> Callable[[AgentSetup], str]:
+    """A plan's ``attach`` that registers ``handlers(agent, market, me, *args)`` (a protocol's
+    ``attach_*`` function) and returns ``says``."""
+
+    def attach(setup: AgentSetup) -> str:
+        handlers(setup.agent, setup.market, setup.me, *args)
+        return says
+
+    return attach
+
+
+def held_out(options: Mapping[str, Any], option: str, missing: str) -> Dataset:
+    """The held-out part of the sample dataset that ``option`` names: the data a buyer
+    measures with, which a seller of the same dataset never sells. ``missing``: the
+    InputError when the option is not given."""
+    from mercato.ml.datasets import seller_and_buyer_parts
+
+    if options.get(option) is None:
+        raise InputError(missing)
+    _, evaluation = seller_and_buyer_parts(options[option])
+    return evaluation
