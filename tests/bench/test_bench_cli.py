@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from mercato.chain import Anvil, RpcChain
+from mercato.cli import bench
 from mercato.cli.app import app
 from mercato.errors import ConfigError
 
@@ -54,6 +56,19 @@ def test_the_tables_print_without_json() -> None:
 
     assert result.exit_code == 0, result.output
     assert "3,180,058" in result.stdout and "Escrow" in result.stdout
+
+
+def test_every_protocol_brings_its_benchmarks_from_its_unit() -> None:
+    # prepare
+    from mercato.protocols.catalog import units
+
+    expected = ["chain", *(ref.rpartition(":")[2] for u in units() for ref in u.bench)]
+
+    # act
+    commands = [command.name for command in typer.main.get_group(bench.app).commands.values()]
+
+    # assert: Mercato's own first, then each protocol's, in the catalog's order
+    assert commands == expected == ["chain", "gas", "training", "datamarket"]
 
 
 def test_a_url_and_anvil_together_are_refused() -> None:

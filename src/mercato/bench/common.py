@@ -129,13 +129,9 @@ class Cast:
 
     @classmethod
     def of(cls, chain: Chain) -> Cast:
-        accounts = chain.dev_accounts(CAST_SIZE)
-        return cls(
-            deployer=accounts[0],
-            client=accounts[1],
-            arbiter=accounts[2],
-            providers=tuple((accounts[3 + 2 * c], accounts[4 + 2 * c]) for c in Category),
-        )
+        deployer, client, arbiter, *providers = chain.dev_accounts(CAST_SIZE)
+        pairs = zip(providers[::2], providers[1::2], strict=True)
+        return cls(deployer, client, arbiter, tuple(pairs))
 
     def members(self, per_category: int = 2) -> list[tuple[str, LocalAccount, Role]]:
         """Whom the registry must know, in order: (name, account, role) of the client, the

@@ -190,7 +190,7 @@ class DataMarketBenchReport:
                 "public_100k": self.epoch.as_dict(),
                 "demo_model": self.epoch_demo.as_dict(),
                 "mask_and_deal_per_do_over_epoch": _ratio(
-                    secagg.mask_per_do + secagg.deal_per_do, self.epoch.seconds
+                    secagg.per_do("mask") + secagg.per_do("deal"), self.epoch.seconds
                 ),
                 "secagg_critical_path_over_epoch": _ratio(secagg.critical_path, self.epoch.seconds),
             },

@@ -89,21 +89,9 @@ class SecAggCost:
     def _median_of(self, part: str) -> float:
         return _median([getattr(r, part) for r in self.rounds])
 
-    @property
-    def mask_per_do(self) -> float:
-        return self._median_of("mask") / self.data_owners
-
-    @property
-    def deal_per_do(self) -> float:
-        return self._median_of("deal") / self.data_owners
-
-    @property
-    def seal_per_do(self) -> float:
-        return self._median_of("seal") / self.data_owners
-
-    @property
-    def open_reveal_per_do(self) -> float:
-        return self._median_of("open_reveal") / self.data_owners
+    def per_do(self, part: str) -> float:
+        """One DO's share of ``part`` of a round (``mask``, ``deal``, ``seal``, ...)."""
+        return self._median_of(part) / self.data_owners
 
     @property
     def unmask_seconds(self) -> float:
@@ -131,13 +119,8 @@ class SecAggCost:
     @property
     def critical_path(self) -> float:
         """One DO's dealing, sealing, masking, opening, then the unmasking: DOs in parallel."""
-        return (
-            self.deal_per_do
-            + self.seal_per_do
-            + self.mask_per_do
-            + self.open_reveal_per_do
-            + self.unmask_seconds
-        )
+        one_do = sum(self.per_do(part) for part in ("deal", "seal", "mask", "open_reveal"))
+        return one_do + self.unmask_seconds
 
     @property
     def max_error(self) -> float:
@@ -158,11 +141,11 @@ class SecAggCost:
             "seconds_with_dropouts": round(self.seconds_dropouts, 4),
             "seconds_with_envelopes": round(self.seconds_with_envelopes, 4),
             "critical_path_seconds": round(self.critical_path, 4),
-            "mask_ms_per_do": ms(self.mask_per_do),
-            "deal_shares_ms_per_do": ms(self.deal_per_do),
-            "seal_shares_ms_per_do": ms(self.seal_per_do),
-            "open_and_reveal_ms_per_do": ms(self.open_reveal_per_do),
-            "key_generation_ms_per_do": ms(self._median_of("keys") / self.data_owners),
+            "mask_ms_per_do": ms(self.per_do("mask")),
+            "deal_shares_ms_per_do": ms(self.per_do("deal")),
+            "seal_shares_ms_per_do": ms(self.per_do("seal")),
+            "open_and_reveal_ms_per_do": ms(self.per_do("open_reveal")),
+            "key_generation_ms_per_do": ms(self.per_do("keys")),
             "unmask_ms_0_dropouts": ms(self.unmask_seconds),
             f"unmask_ms_{self.dropouts}_dropouts": ms(self.unmask_dropouts_seconds),
             "max_abs_error": self.max_error,
