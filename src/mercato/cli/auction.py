@@ -13,25 +13,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mercato.cli import waiting
-from mercato.cli.common import (
-    AccountOption,
-    JsonOption,
-    KeystoreOption,
-    RpcUrlOption,
-    add_withdraw_command,
-    checksum_address,
-    compact_ether,
-    console,
-    context,
-    emit_json,
-    format_time,
-    identity,
-    parse_amount,
-    refuse,
-    short_address,
-    tx_note,
-)
+from mercato.cli import common, waiting
+from mercato.cli.common import MarketCall, compact_ether, console, refuse, short_address, tx_note
 from mercato.errors import InputError
 from mercato.ontology.category import Category, parse_category
 from mercato.protocols.auction import rules
@@ -43,6 +26,7 @@ from mercato.protocols.roles import Role
 # The chain, the wrapper and the documents are imported by the commands that use them, so
 # that `mercato --help` loads none of them.
 if TYPE_CHECKING:
+    from mercato.chain.contract import TxResult
     from mercato.ontology.requirements import Requirements
     from mercato.protocols.auction.views import Auction
     from mercato.protocols.identity import Identity
@@ -75,7 +59,7 @@ def _parse_max_prices(text: str) -> tuple[int, int, int]:
             f"--max-prices takes {len(Category)} comma-separated amounts "
             f"(data,algorithm,infrastructure), got '{text}'"
         )
-    prices = [parse_amount(p) for p in parts]
+    prices = [common.parse_amount(p) for p in parts]
     refuse(*(rules.max_price_problem(c, p) for c, p in zip(Category, prices, strict=True)))
     return prices[0], prices[1], prices[2]
 
@@ -98,27 +82,27 @@ def _read_requirements(path: Path) -> Requirements:
         ) from None
 
 
-def _acting(
-    ctx: typer.Context, rpc_url: str, account: int, keystore: Path, auction_id: int
-) -> tuple[Identity, Marketplace, Auction]:
+def _acting(call: MarketCall, auction_id: int) -> tuple[Identity, Marketplace, Auction]:
     """Who acts, on which market, and the auction as it stands (InputError if none)."""
-    me = identity(account, keystore)
-    market = context(ctx).market(rpc_url)
+    me = call.identity()
+    market = call.market()
     return me, market, read_auction(market.auction_house, auction_id)
 
 
-def _report(after: Auction, json_output: bool, summary: str, **extra: object) -> None:
+def _report(
+    call: MarketCall, after: Auction, result: TxResult, summary: str, **extra: object
+) -> None:
     """The auction after a step: its record as JSON (with ``extra``), or the summary line."""
-    if json_output:
-        emit_json({**after.record(), **extra})
+    if call.json_output:
+        common.emit_json({**after.record(), **extra})
     else:
-        console.print(summary, soft_wrap=True)
+        console.print(f"{summary} {tx_note(result.receipt.tx_hash)}", soft_wrap=True)
 
 
 # commands ---------------------------------------------------------------------------------
-@app.command("create")
+@common.market_command(app, "create")
 def create(
-    ctx: typer.Context,
+    call: MarketCall,
     requirements: Path = RequirementsOption,
     max_prices: str = typer.Option(
         ..., "--max-prices", help="Maximum prices data,algorithm,infrastructure, e.g. 1,1,0.5."
@@ -128,10 +112,6 @@ def create(
     min_refs: int = typer.Option(
         0, "--min-references", help="Confirmed SLAs each bid must cite (--reference)."
     ),
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
 ) -> None:
     """Publish requirements and open an auction, locking the reserve (sum of maximum prices)."""
     from mercato.protocols.auction.client import open_auction
@@ -142,10 +122,10 @@ def create(
         rules.duration_problem(duration, "--duration"),
         rules.min_refs_problem(min_refs, "--min-references"),
     )
-    arbiter_address = checksum_address(arbiter, "--arbiter")
-    me = identity(account, keystore)
+    arbiter_address = common.checksum_address(arbiter, "--arbiter")
+    me = call.identity()
     refuse(rules.arbiter_problem(me.address, arbiter_address, name="--arbiter"))
-    market = context(ctx).market(rpc_url)
+    market = call.market()
     require_role(market, me.address, Role.CLIENT, "opening an auction")
     registered = market.registry.has_role(arbiter_address, Role.ARBITER)
     refuse(rules.arbiter_problem(me.address, arbiter_address, registered, "--arbiter"))
@@ -161,38 +141,34 @@ def create(
         arbiter=arbiter_address,
         min_refs=min_refs,
     )
-    if json_output:
-        emit_json(market.auction_house.auction(auction_id).record())
+    if call.json_output:
+        common.emit_json(market.auction_house.auction(auction_id).record())
         return
     created = market.auction_house.first("AuctionCreated", from_block=start, auction_id=auction_id)
     cite = f", each bid citing {min_refs} confirmed SLA(s)" if min_refs else ""
     console.print(
         f"auction {auction_id} opened: {len(Category)} categories, reserve "
         f"{compact_ether(reserve)} ETH locked, arbiter {short_address(arbiter_address)}, "
-        f"bidding until {format_time(created['deadline'])}{cite} {tx_note(created.tx_hash)}",
+        f"bidding until {common.format_time(created['deadline'])}{cite} {tx_note(created.tx_hash)}",
         soft_wrap=True,
     )
 
 
-@app.command("bid")
+@common.market_command(app, "bid")
 def bid(
-    ctx: typer.Context,
+    call: MarketCall,
     auction_id: int = IdArgument,
     category: str = typer.Option(..., "--category", help="data, algorithm or infrastructure."),
     amount: str = typer.Option(..., "--amount", help="Price asked, e.g. 0.5 or 0.5eth."),
     refs: list[int] = ReferenceOption,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
 ) -> None:
     """Offer an asset at a price: at or under the maximum and strictly under the best bid."""
     kind = parse_category(category)
-    price = parse_amount(amount)
+    price = common.parse_amount(amount)
     cited = list(refs or [])
     refuse(rules.amount_problem(price, "--amount"), rules.citations_problem(cited, "--reference"))
     references = sorted(set(cited))
-    me, market, auction = _acting(ctx, rpc_url, account, keystore, auction_id)
+    me, market, auction = _acting(call, auction_id)
     refuse(rules.bidding_problem(auction, market.chain.timestamp()))
     require_role(market, me.address, rules.CATEGORY_ROLES[kind], f"bidding on {kind.label}")
     refuse(
@@ -202,8 +178,8 @@ def bid(
     for ref in references:
         _check_reference(market, ref, kind, me.address)
     result = market.auction_house.bid(me.account, auction_id, kind, price, references)
-    if json_output:
-        emit_json(
+    if call.json_output:
+        common.emit_json(
             {
                 "auction_id": auction_id,
                 "category": kind.label,
@@ -217,7 +193,7 @@ def bid(
         console.print(
             f"auction {auction_id}: your {kind.label} bid of {compact_ether(price)} ETH leads "
             f"(maximum {compact_ether(auction.max_prices[kind])} ETH{cited_text}), bidding "
-            f"until {format_time(auction.deadline)} {tx_note(result.receipt.tx_hash)}",
+            f"until {common.format_time(auction.deadline)} {tx_note(result.receipt.tx_hash)}",
             soft_wrap=True,
         )
 
@@ -231,64 +207,47 @@ def _check_reference(market: Marketplace, ref: int, category: Category, bidder: 
     refuse(problem and f"--reference {ref}: {problem}")
 
 
-@app.command("list")
-def list_auctions(
-    ctx: typer.Context,
-    rpc_url: str = RpcUrlOption,
-    json_output: bool = JsonOption,
-) -> None:
+@common.market_command(app, "list", acts=False)
+def list_auctions(call: MarketCall) -> None:
     """Every auction with its status, best bids and current deadline."""
     from mercato.cli.auction_view import print_auctions
     from mercato.protocols.auction.views import read_auctions
 
-    market = context(ctx).market(rpc_url)
+    market = call.market()
     auctions = read_auctions(market.auction_house)
-    if json_output:
-        emit_json([a.record() for a in auctions])
+    if call.json_output:
+        common.emit_json([a.record() for a in auctions])
     else:
         print_auctions(auctions, market.chain.timestamp() if auctions else 0)
 
 
-@app.command("show")
-def show(
-    ctx: typer.Context,
-    auction_id: int = IdArgument,
-    rpc_url: str = RpcUrlOption,
-    json_output: bool = JsonOption,
-) -> None:
+@common.market_command(app, "show", acts=False)
+def show(call: MarketCall, auction_id: int = IdArgument) -> None:
     """One auction: its state, its requirements document and what happened to it."""
     from mercato.cli.auction_view import detail_record, print_detail
     from mercato.protocols.auction.views import read_detail
 
-    market = context(ctx).market(rpc_url)
+    market = call.market()
     detail = read_detail(market, auction_id)
-    if json_output:
-        emit_json(detail_record(detail))
+    if call.json_output:
+        common.emit_json(detail_record(detail))
     else:
         print_detail(detail, market.chain.timestamp())
 
 
-@app.command("adjudicate")
-def adjudicate(
-    ctx: typer.Context,
-    auction_id: int = IdArgument,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
+@common.market_command(app, "adjudicate")
+def adjudicate(call: MarketCall, auction_id: int = IdArgument) -> None:
     """Close bidding: the client once every category has a bid, anyone after the deadline."""
-    me, market, auction = _acting(ctx, rpc_url, account, keystore, auction_id)
+    me, market, auction = _acting(call, auction_id)
     refuse(rules.adjudicate_problem(auction, me.address, market.chain.timestamp()))
     result = market.auction_house.adjudicate(me.account, auction_id)
     after = market.auction_house.auction(auction_id)
     refund = auction.reserve - (after.spent if after.status is Status.ADJUDICATED else 0)
-    tx = tx_note(result.receipt.tx_hash)
     if after.status is Status.REFUNDED:
         unbid = " or ".join(c.label for c in auction.unbid)
         summary = (
             f"auction {auction_id} failed (no {unbid} bid): {compact_ether(refund)} ETH "
-            f"refundable to the client {tx}"
+            "refundable to the client"
         )
     else:
         winners = ", ".join(
@@ -297,49 +256,34 @@ def adjudicate(
         )
         summary = (
             f"auction {auction_id} adjudicated: {winners}; {compact_ether(refund)} ETH "
-            f"refundable to the client; delivery due by {format_time(after.deadline)} {tx}"
+            f"refundable to the client; delivery due by {common.format_time(after.deadline)}"
         )
-    _report(after, json_output, summary, refund=refund)
+    _report(call, after, result, summary, refund=refund)
 
 
-@app.command("confirm")
-def confirm(
-    ctx: typer.Context,
-    auction_id: int = IdArgument,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
+@common.market_command(app, "confirm")
+def confirm(call: MarketCall, auction_id: int = IdArgument) -> None:
     """Accept the delivered model: the winners are paid."""
-    me, market, auction = _acting(ctx, rpc_url, account, keystore, auction_id)
+    me, market, auction = _acting(call, auction_id)
     refuse(rules.confirm_problem(auction, me.address))
     result = market.auction_house.confirm(me.account, auction_id)
-    _report(
-        market.auction_house.auction(auction_id),
-        json_output,
-        f"auction {auction_id} confirmed: the {len(Category)} winners are owed "
-        f"{compact_ether(auction.spent)} ETH, to withdraw with `mercato auction withdraw` "
-        f"{tx_note(result.receipt.tx_hash)}",
-    )
+    owed = f"the {len(Category)} winners are owed {compact_ether(auction.spent)} ETH"
+    summary = f"auction {auction_id} confirmed: {owed}, to withdraw with `mercato auction withdraw`"
+    _report(call, market.auction_house.auction(auction_id), result, summary)
 
 
-@app.command("reject")
+@common.market_command(app, "reject")
 def reject(
-    ctx: typer.Context,
+    call: MarketCall,
     auction_id: int = IdArgument,
     reason: str = typer.Option(..., "--reason", help="Why (stored as evidence; hash on chain)."),
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
 ) -> None:
     """Reject the delivered model; the auction's arbiter decides who is paid."""
     from eth_utils.crypto import keccak
 
     refuse(rules.reason_problem(reason, "--reason"))
     complaint = reason.strip().encode()
-    me, market, auction = _acting(ctx, rpc_url, account, keystore, auction_id)
+    me, market, auction = _acting(call, auction_id)
     refuse(rules.reject_problem(auction, me.address, market.chain.timestamp()))
     reason_hash = bytes(keccak(complaint))
     market.store.put(complaint)  # the evidence, before its hash goes on chain
@@ -347,15 +291,15 @@ def reject(
     after = market.auction_house.auction(auction_id)
     summary = (
         f"auction {auction_id} rejected: {compact_ether(after.locked)} ETH held until its "
-        f"arbiter {short_address(after.arbiter)} decides, by {format_time(after.deadline)}; "
-        f"reason 0x{reason_hash.hex()} in the blob store {tx_note(result.receipt.tx_hash)}"
+        f"arbiter {short_address(after.arbiter)} decides, by {common.format_time(after.deadline)}; "
+        f"reason 0x{reason_hash.hex()} in the blob store"
     )
-    _report(after, json_output, summary, reason_hash=reason_hash)
+    _report(call, after, result, summary, reason_hash=reason_hash)
 
 
-@app.command("arbitrate")
+@common.market_command(app, "arbitrate")
 def arbitrate(
-    ctx: typer.Context,
+    call: MarketCall,
     auction_id: int = IdArgument,
     pay: str = typer.Option(
         ...,
@@ -363,10 +307,6 @@ def arbitrate(
         help="Categories whose winners are paid, comma-separated (e.g. data,algorithm); "
         "'none' refunds the client everything.",
     ),
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
 ) -> None:
     """Decide a rejected delivery (the auction's arbiter): pay some winners, refund the rest."""
     nobody = pay.strip().lower() == "none"
@@ -374,39 +314,28 @@ def arbitrate(
     if not labels and not nobody:
         raise InputError("--pay needs categories (data, algorithm, infrastructure) or 'none'")
     mask = sum(1 << parse_category(label) for label in set(labels))
-    me, market, auction = _acting(ctx, rpc_url, account, keystore, auction_id)
+    me, market, auction = _acting(call, auction_id)
     refuse(rules.arbitrate_problem(auction, me.address, market.chain.timestamp()))
     result = market.auction_house.arbitrate(me.account, auction_id, mask)
     paid = ", ".join(c.label for c in categories_in(mask)) or "nobody"
     settled = result.event("Settled")
-    _report(
-        market.auction_house.auction(auction_id),
-        json_output,
-        f"auction {auction_id} arbitrated: {compact_ether(settled['paid'])} ETH owed to "
-        f"{paid}, {compact_ether(settled['refunded'])} ETH refundable to the client "
-        f"{tx_note(result.receipt.tx_hash)}",
-    )
+    paid_eth, refunded = compact_ether(settled["paid"]), compact_ether(settled["refunded"])
+    summary = f"auction {auction_id} arbitrated: {paid_eth} ETH owed to {paid}, {refunded} ETH"
+    after = market.auction_house.auction(auction_id)
+    _report(call, after, result, f"{summary} refundable to the client")
 
 
-@app.command("claim")
-def claim(
-    ctx: typer.Context,
-    auction_id: int = IdArgument,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
+@common.market_command(app, "claim")
+def claim(call: MarketCall, auction_id: int = IdArgument) -> None:
     """After a deadline: pay the winners (client silent) or refund the client (no delivery)."""
-    me, market, auction = _acting(ctx, rpc_url, account, keystore, auction_id)
+    me, market, auction = _acting(call, auction_id)
     refuse(rules.claim_problem(auction, market.chain.timestamp()))
     result = market.auction_house.claim(me.account, auction_id)
     after = market.auction_house.auction(auction_id)
-    tx = tx_note(result.receipt.tx_hash)
     if after.status is Status.CLAIMED:
         summary = (
             f"auction {auction_id} claimed after the client's silence: "
-            f"{compact_ether(auction.spent)} ETH owed to the winners {tx}"
+            f"{compact_ether(auction.spent)} ETH owed to the winners"
         )
     else:
         why = (
@@ -416,10 +345,10 @@ def claim(
         )
         summary = (
             f"auction {auction_id} refunded ({why}): {compact_ether(auction.spent)} ETH "
-            f"refundable to the client {tx}"
+            "refundable to the client"
         )
-    _report(after, json_output, summary)
+    _report(call, after, result, summary)
 
 
-add_withdraw_command(app, UNIT)
+common.add_withdraw_command(app, UNIT)
 waiting.add_wait_command(app, UNIT)

@@ -7,16 +7,10 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.table import Table
 
-from mercato.cli.common import (
-    compact_ether,
-    console,
-    format_ether,
-    format_time,
-    relative_time,
-    short_address,
-)
+from mercato.cli.common import console, event_record, format_time, relative_time, short_address
 from mercato.ontology.category import Category
 from mercato.protocols.auction.views import Status, categories_in, requirements_record
+from mercato.units import compact_ether, format_ether
 
 if TYPE_CHECKING:
     from mercato.chain.contract import Event
@@ -70,16 +64,7 @@ def detail_record(detail: AuctionDetail) -> dict[str, Any]:
         "auction": detail.auction.record(),
         "requirements": None if document is None else requirements_record(document),
         "requirements_error": detail.requirements_error or None,
-        "events": [
-            {
-                "name": e.name,
-                "block": e.block_number,
-                "tx": e.tx_hash,
-                "summary": describe(e),
-                "args": e.args,
-            }
-            for e in detail.timeline
-        ],
+        "events": [event_record(e, describe(e)) for e in detail.timeline],
     }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from mercato.chain.base import Chain
-    from mercato.chain.contract import TxResult
+    from mercato.chain.contract import Event, TxResult
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.unit import ProtocolUnit
@@ -262,3 +264,75 @@ def refuse(*problems: str | None) -> None:
     for problem in problems:
         if problem is not None:
             raise InputError(problem)
+
+
+@dataclass(frozen=True)
+class MarketCall:
+    """One run of a command on a deployed market: the node it asks, who acts, the output."""
+
+    ctx: typer.Context
+    rpc_url: str | None
+    account: int | None = None
+    keystore: Path | None = None
+    json_output: bool = False
+
+    def market(self) -> Marketplace:
+        return context(self.ctx).market(self.rpc_url)
+
+    def identity(self) -> Identity:
+        """The account that acts (--account, --keystore or MERCATO_PRIVATE_KEY)."""
+        return identity(self.account, self.keystore)
+
+
+MARKET_OPTIONS: dict[str, tuple[type, Any]] = {
+    "rpc_url": (str, RpcUrlOption),
+    "account": (int, AccountOption),
+    "keystore": (Path, KeystoreOption),
+    "json_output": (bool, JsonOption),
+}
+"""The options every market command takes after its own, as a :class:`MarketCall`."""
+
+
+def market_command(
+    app: typer.Typer, name: str, *, acts: bool = True
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``command(call: MarketCall, ...)`` as ``name`` in ``app``.
+
+    The command declares only its own arguments and options; --rpc-url, --account and
+    --keystore (not for a command that only reads: ``acts=False``) and --json follow them,
+    the same in every group.
+    """
+    shared = [n for n in MARKET_OPTIONS if acts or n not in ("account", "keystore")]
+    keyword = inspect.Parameter.KEYWORD_ONLY
+
+    def register(command: Callable[..., None]) -> Callable[..., None]:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+
+        def run(ctx: typer.Context, **values: Any) -> None:
+            command(MarketCall(ctx, **{n: values.pop(n) for n in shared}), **values)
+
+        ctx = inspect.Parameter("ctx", keyword, annotation=typer.Context)
+        options = [
+            inspect.Parameter(
+                n, keyword, default=MARKET_OPTIONS[n][1], annotation=MARKET_OPTIONS[n][0]
+            )
+            for n in shared
+        ]
+        own = [p.replace(kind=keyword) for p in own]
+        setattr(run, "__signature__", inspect.Signature([ctx, *own, *options]))  # noqa: B010
+        run.__doc__ = command.__doc__
+        app.command(name)(run)
+        return command
+
+    return register
+
+
+def event_record(event: Event, summary: str) -> dict[str, Any]:
+    """An event as ``show --json`` lists it: its name, block, transaction, meaning, arguments."""
+    return {
+        "name": event.name,
+        "block": event.block_number,
+        "tx": event.tx_hash,
+        "summary": summary,
+        "args": event.args,
+    }
