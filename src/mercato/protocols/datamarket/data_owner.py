@@ -17,6 +17,7 @@ and refuses to go on if the MO finalised a wrong one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from mercato.chain.contract import TxResult
 from mercato.crypto.secagg import SecAggParty, reveal_share
@@ -26,6 +27,7 @@ from mercato.ml.poison import Poisoner
 from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_bytes
 from mercato.protocols.datamarket import history
 from mercato.protocols.datamarket.aggregation import check_round
+from mercato.protocols.datamarket.cut import market_cut
 from mercato.protocols.datamarket.documents import (
     RevealBlob,
     SharesBlob,
@@ -36,6 +38,14 @@ from mercato.protocols.datamarket.documents import (
     update_context,
 )
 from mercato.protocols.datamarket.market import Mode, Phase, Task, TaskStatus
+from mercato.protocols.datamarket.rules import (
+    choice_problem,
+    data_problem,
+    part_problem,
+    recorded_problem,
+)
+from mercato.protocols.datamarket.state_files import parts_file, read_parts, task_key
+from mercato.protocols.datamarket.views import load_spec as load_spec
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_bytes, hash_hex
@@ -50,10 +60,33 @@ class Contribution:
     poisoner: Poisoner | None = None
 
 
-def load_spec(market: Marketplace, task_id: int) -> TaskSpec:
-    """The task's spec from the blob its TaskPosted event names."""
-    event = history.posted(market.data_market, task_id)
-    return TaskSpec.from_bytes(market.store.get(hash_hex(event["spec_hash"])))
+def contribution_for(
+    market: Marketplace,
+    me: Identity,
+    task: Task,
+    folder: Path,
+    dataset: str | None = None,
+    part: int | None = None,
+) -> Contribution:
+    """The data this DO joined ``task`` with: part ``part`` of the task's cut of ``dataset``,
+    else the part its parts file in ``folder`` recorded; InputError if that is no data of
+    the task (:mod:`~mercato.protocols.datamarket.rules`)."""
+    spec = load_spec(market, task.task_id)
+    _refuse(choice_problem(dataset, part))
+    if dataset is None or part is None:
+        recorded = read_parts(folder, me.address).get(task_key(market, task.task_id))
+        _refuse(recorded_problem(task, recorded, parts_file(folder, me.address)))
+        assert recorded is not None
+        dataset, part = recorded.dataset, recorded.part
+    _refuse(part_problem(part, task.data_owners))
+    data = market_cut(dataset, task.data_owners, spec.seed).parts[part]
+    _refuse(data_problem(task.task_id, spec, data))
+    return Contribution(data)
+
+
+def _refuse(problem: str | None) -> None:
+    if problem is not None:
+        raise InputError(problem)
 
 
 def load_model(market: Marketplace, model_hash: bytes) -> Weights:
@@ -64,18 +97,7 @@ def load_model(market: Marketplace, model_hash: bytes) -> Weights:
 def check_task(market: Marketplace, task_id: int, data: Dataset) -> TaskSpec:
     """The task's spec if ``data`` is what it wants and fits its model; InputError if not."""
     spec = load_spec(market, task_id)
-    if not spec.wants(data.ontology_class):
-        raise InputError(
-            f"task {task_id} wants data of {', '.join(spec.data_classes)}; "
-            f"{data.name!r} is {data.ontology_class}"
-        )
-    model = spec.build_model()
-    if data.X.shape[1] != model.n_features or int(data.y.max()) >= model.n_classes:
-        raise InputError(
-            f"task {task_id}'s model takes {model.n_features} features and {model.n_classes} "
-            f"classes; {data.name!r} has {data.X.shape[1]} features and labels up to "
-            f"{int(data.y.max())}"
-        )
+    _refuse(data_problem(task_id, spec, data))
     return spec
 
 
@@ -88,14 +110,18 @@ def party(
 
 
 def join(market: Marketplace, me: Identity, task_id: int, data: Dataset) -> TxResult:
-    """Check the task wants ``data``, then join it with round 1's key (secure mode)."""
-    dm = market.data_market
+    """Check the task wants ``data``, then join it (:func:`send_join`)."""
     check_task(market, task_id, data)
-    task = dm.task(task_id)
+    return send_join(market, me, market.data_market.task(task_id))
+
+
+def send_join(market: Marketplace, me: Identity, task: Task) -> TxResult:
+    """Join ``task`` as it was read, with round 1's key in secure mode (checks nothing)."""
+    dm = market.data_market
     if task.mode is Mode.ROBUST:
-        return dm.join(me.account, task_id)
-    first = party(market, me, task_id, 1, 0)  # the keys do not depend on the index
-    return dm.join(me.account, task_id, first.public_key, first.seed_commitment)
+        return dm.join(me.account, task.task_id)
+    first = party(market, me, task.task_id, 1, 0)  # the keys do not depend on the index
+    return dm.join(me.account, task.task_id, first.public_key, first.seed_commitment)
 
 
 def act(market: Marketplace, me: Identity, task_id: int, contribution: Contribution) -> bool:
@@ -107,18 +133,27 @@ def act(market: Marketplace, me: Identity, task_id: int, contribution: Contribut
         return False
     if index not in task.waiting_for:
         return False
-    if task.phase is Phase.KEYS:
-        mine = party(market, me, task_id, task.round, index)
-        dm.post_keys(me.account, task_id, mine.public_key, mine.seed_commitment)
-    elif task.phase is Phase.SHARES:
-        post_shares(market, me, task, index)
-    elif task.phase is Phase.SUBMIT:
-        submit(market, me, task, index, contribution)
-    elif task.phase is Phase.REVEAL:
-        reveal(market, me, task, index)
-    else:
-        return False
+    post_phase(market, me, task, index, contribution)
     return True
+
+
+def post_phase(
+    market: Marketplace, me: Identity, task: Task, index: int, contribution: Contribution | None
+) -> TxResult:
+    """Post what the current phase of ``task`` asks of member ``index`` (checks nothing; the
+    data, ``contribution``, is read only to submit)."""
+    if task.phase is Phase.KEYS:
+        mine = party(market, me, task.task_id, task.round, index)
+        return market.data_market.post_keys(
+            me.account, task.task_id, mine.public_key, mine.seed_commitment
+        )
+    if task.phase is Phase.SHARES:
+        return post_shares(market, me, task, index)
+    if task.phase is Phase.REVEAL:
+        return reveal(market, me, task, index)
+    if task.phase is not Phase.SUBMIT or contribution is None:
+        raise ProtocolError(f"task {task.task_id} asks for no post in its {task.phase.label} phase")
+    return submit(market, me, task, index, contribution)
 
 
 def post_shares(market: Marketplace, me: Identity, task: Task, index: int) -> TxResult:

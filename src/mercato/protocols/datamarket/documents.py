@@ -29,15 +29,12 @@ from mercato.ml.model_parts import PartedMLP
 from mercato.ml.seed import check_seed
 from mercato.ontology.canonical import canonical_json, check_fields, load_json_object
 from mercato.ontology.match import load_ontology
+from mercato.protocols.datamarket.limits import RULE_MEAN, RULES
 
 DOCUMENT_VERSION = 1
 MAX_DOCUMENT_BYTES = 1 << 20
 MASKED_MAGIC = b"MCMU"
 _COUNT = struct.Struct("<Q")
-
-RULE_MEAN = "mean"
-ROBUST_RULES = ("multikrum", "median", "trimmed_mean")
-RULES = (RULE_MEAN, *ROBUST_RULES)
 
 
 def _check_int(value: object, what: str, low: int = 0) -> int:
@@ -53,7 +50,7 @@ class TaskSpec:
     ``data_classes``: ontology classes a DO's data must belong to (each one, by subsumption).
     ``model``: a :meth:`PartedMLP.spec`; DOs train the public part ``local_epochs`` epochs per
     round, seeded by :meth:`seed_of`. ``rule``: ``"mean"`` in secure mode (all the sum gives);
-    in robust mode one of :data:`ROBUST_RULES`, tolerating the task's ``max_excluded``.
+    in robust mode one of :data:`~.limits.ROBUST_RULES`, tolerating the task's ``max_excluded``.
     """
 
     data_classes: tuple[str, ...]

@@ -11,14 +11,7 @@ from dataclasses import dataclass
 from mercato.chain.contract import Event
 from mercato.errors import ProtocolError
 from mercato.protocols.datamarket.market import DataMarket
-
-POSTS = {
-    "keys": "KeysPosted",
-    "shares": "SharesPosted",
-    "update": "UpdateSubmitted",
-    "reveal": "SharesRevealed",
-}
-"""What a DO posts in each phase, by the event that records it."""
+from mercato.protocols.datamarket.views import POSTS as POSTS
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,21 @@
-"""The limits DataMarket.vy puts on a task's terms, and the periods a model owner posts with
-by default; apart from the wrapper so that the command line can show them without loading the
-chain stack or the models."""
+"""The limits DataMarket.vy puts on a task's terms, the aggregation rules a task may name, and
+the terms a model owner posts with by default; apart from the wrapper so that the command
+line can show them without loading the chain stack or the models."""
 
 MIN_DATA_OWNERS = 3
 MAX_DATA_OWNERS = 32
 MAX_ROUNDS = 255
 MAX_PERIOD = 365 * 86400
+MAX_REWARD = 2**128 - 1
+"""DataMarket.vy keeps a task's reward in 128 bits."""
 
 DEFAULT_JOIN_PERIOD = 86400
 DEFAULT_PHASE_PERIOD = 3600
 DEFAULT_AGGREGATE_PERIOD = 3600
+DEFAULT_LOCAL_EPOCHS = 1
+
+RULE_MEAN = "mean"
+"""Secure mode's only rule: secure aggregation gives the model owner the sum alone."""
+ROBUST_RULES = ("multikrum", "median", "trimmed_mean")
+RULES = (RULE_MEAN, *ROBUST_RULES)
+DEFAULT_ROBUST_RULE = "multikrum"

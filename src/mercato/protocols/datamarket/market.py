@@ -9,14 +9,14 @@ Storage layout, for auditors (see the contract's docstring for the rules):
 - money: ``per_update | locked << 128``;
 - members by index and ``index + 1`` by address.
 
-Keys, share blobs, updates, models, aggregates and scores live in events only.
+Keys, share blobs, updates, models, aggregates and scores live in events only. The task's
+view (:class:`~mercato.protocols.datamarket.views.Task`), its states and the member masks
+live in :mod:`~mercato.protocols.datamarket.views`; they are re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from mercato.chain.contract import TxResult
@@ -24,127 +24,24 @@ from mercato.protocols.datamarket.limits import MAX_DATA_OWNERS as MAX_DATA_OWNE
 from mercato.protocols.datamarket.limits import MAX_PERIOD as MAX_PERIOD
 from mercato.protocols.datamarket.limits import MAX_ROUNDS as MAX_ROUNDS
 from mercato.protocols.datamarket.limits import MIN_DATA_OWNERS as MIN_DATA_OWNERS
+from mercato.protocols.datamarket.views import SCORE_SCALE as SCORE_SCALE
+from mercato.protocols.datamarket.views import Mode as Mode
+from mercato.protocols.datamarket.views import Phase as Phase
+from mercato.protocols.datamarket.views import Task as Task
+from mercato.protocols.datamarket.views import TaskStatus as TaskStatus
+from mercato.protocols.datamarket.views import mask_of as mask_of
+from mercato.protocols.datamarket.views import members_of as members_of
 from mercato.protocols.wrapper import ContractWrapper
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-SCORE_SCALE = 10**6
-"""Robust-mode scores go on chain as ``round(score * SCORE_SCALE)``."""
 JOIN_GAS_LIMIT = 150_000
 POST_GAS_LIMIT = 100_000
 """Gas limits sent with a DO's transactions instead of an estimate: above their worst case (a
 join 86,000 gas, a post 41,000 when it ends its phase), they save the node's estimate, one
 round trip in three per transaction. A transaction that would revert is then mined and
 fails; its reason is read back by replaying it, so the error is the same."""
-
-
-class Mode(IntEnum):
-    """Aggregation modes, as the contract numbers them."""
-
-    SECURE = 1
-    ROBUST = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-class TaskStatus(IntEnum):
-    """Task states, as the contract numbers them."""
-
-    JOINING = 1
-    RUNNING = 2
-    FINISHED = 3
-    CANCELLED = 4
-    EXPIRED = 5
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @property
-    def final(self) -> bool:
-        return self >= TaskStatus.FINISHED
-
-
-class Phase(IntEnum):
-    """Phases of a round (0 outside rounds)."""
-
-    NONE = 0
-    KEYS = 1
-    SHARES = 2
-    SUBMIT = 3
-    REVEAL = 4
-    AGGREGATE = 5
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-@dataclass(frozen=True)
-class Task:
-    """Everything the chain's storage holds about one task."""
-
-    task_id: int
-    mo: str
-    data_owners: int
-    rounds: int
-    mode: Mode
-    bound: int
-    phase_period: int
-    aggregate_period: int
-    status: TaskStatus
-    round: int
-    phase: Phase
-    joined: int
-    deadline: int
-    active: int
-    done: int
-    per_update: int
-    locked: int
-
-    @property
-    def threshold(self) -> int:
-        """Secure mode: shares needed to rebuild a secret."""
-        return self.bound
-
-    @property
-    def max_excluded(self) -> int:
-        """Robust mode: the most DOs the MO may exclude per round."""
-        return self.bound
-
-    @property
-    def reward(self) -> int:
-        """The whole reward the MO locked."""
-        return self.per_update * self.data_owners * self.rounds
-
-    @property
-    def active_members(self) -> tuple[int, ...]:
-        """Indices of the DOs still in the current phase."""
-        return members_of(self.active)
-
-    @property
-    def waiting_for(self) -> tuple[int, ...]:
-        """Indices of the DOs that still have to post in the current phase (none while the
-        round waits for the MO's aggregation)."""
-        if self.phase is Phase.AGGREGATE:
-            return ()
-        return members_of(self.active & ~self.done)
-
-
-def members_of(mask: int) -> tuple[int, ...]:
-    """The member indices whose bits are set in ``mask``."""
-    return tuple(i for i in range(MAX_DATA_OWNERS) if mask >> i & 1)
-
-
-def mask_of(indices: Sequence[int]) -> int:
-    """The bit mask of member indices."""
-    mask = 0
-    for i in indices:
-        mask |= 1 << i
-    return mask
 
 
 class DataMarket(ContractWrapper):

@@ -11,15 +11,23 @@ At the end it fine-tunes its private head on the final public part with its own 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from mercato.chain.contract import Event
 from mercato.errors import InputError, IntegrityError, MercatoError
 from mercato.ml.datasets import Dataset
-from mercato.ml.federated_sim import DEFAULT_HEAD_EPOCHS, DEFAULT_PRETRAIN_EPOCHS, aggregate_deltas
-from mercato.ml.model_parts import apply_update
+from mercato.ml.federated_sim import (
+    DEFAULT_HEAD_EPOCHS,
+    DEFAULT_PRETRAIN_EPOCHS,
+    MarketData,
+    aggregate_deltas,
+)
+from mercato.ml.model_parts import PartedMLP, apply_update
 from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_bytes
 from mercato.protocols.datamarket import history
 from mercato.protocols.datamarket.aggregation import secure_mean
+from mercato.protocols.datamarket.cut import MarketCut, market_cut
 from mercato.protocols.datamarket.data_owner import load_model, load_spec
 from mercato.protocols.datamarket.documents import TaskSpec, update_context
 from mercato.protocols.datamarket.limits import (
@@ -27,13 +35,14 @@ from mercato.protocols.datamarket.limits import (
     DEFAULT_JOIN_PERIOD,
     DEFAULT_PHASE_PERIOD,
 )
-from mercato.protocols.datamarket.market import (
-    MAX_ROUNDS,
-    SCORE_SCALE,
-    Mode,
-    Phase,
-    TaskStatus,
-    mask_of,
+from mercato.protocols.datamarket.market import MAX_ROUNDS, SCORE_SCALE, Mode, Task, mask_of
+from mercato.protocols.datamarket.rules import aggregate_problem, head_problem
+from mercato.protocols.datamarket.state_files import (
+    OwnerHead,
+    heads_file,
+    read_heads,
+    record_head,
+    task_key,
 )
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
@@ -77,6 +86,22 @@ class RoundResult:
     model_hash: str
 
 
+def spec_for(
+    data: MarketData, *, local_epochs: int, seed: int, rule: str, wants: str | None = None
+) -> TaskSpec:
+    """The spec of a task over the cut ``data``: a model sized for every label of the cut,
+    wanting data of ``wants`` (default: the class of the MO's own slice)."""
+    labels = [int(d.y.max()) for d in (data.mo, data.test, *data.parts)]
+    model = PartedMLP(int(data.mo.X.shape[1]), max(labels) + 1)
+    return TaskSpec(
+        data_classes=(wants or data.mo.ontology_class,),
+        model=dict(model.spec()),
+        local_epochs=local_epochs,
+        seed=seed,
+        rule=rule,
+    )
+
+
 def pretrain(spec: TaskSpec, data: Dataset, epochs: int = DEFAULT_PRETRAIN_EPOCHS) -> OwnerModel:
     """The MO's model trained on its own data only (the "before" of the market)."""
     model = spec.build_model()
@@ -114,12 +139,17 @@ def post_task(
 
 def aggregate(market: Marketplace, me: Identity, task_id: int) -> RoundResult:
     """Aggregate the round that waits for the MO and finalise it on chain."""
+    task = market.data_market.task(task_id)
+    problem = aggregate_problem(task, me.address)
+    if problem is not None:
+        raise InputError(problem)
+    return aggregate_round(market, me, task)
+
+
+def aggregate_round(market: Marketplace, me: Identity, task: Task) -> RoundResult:
+    """Aggregate the round of ``task`` (as read, waiting for the MO) and finalise it."""
     dm = market.data_market
-    task = dm.task(task_id)
-    if task.status is not TaskStatus.RUNNING or task.phase is not Phase.AGGREGATE:
-        raise InputError(f"task {task_id} has no round waiting for aggregation")
-    if task.mo != me.address:
-        raise InputError(f"task {task_id} belongs to {task.mo}, not to {me.address}")
+    task_id = task.task_id
     submitters = task.active_members
     excluded: tuple[int, ...] = ()
     scores: tuple[float, ...] = ()
@@ -193,3 +223,65 @@ def finish(
     public = final_public(market, task_id)
     private = spec.build_model().fine_tune_head(public, model.private, data, epochs, spec.seed)
     return OwnerModel(public, private)
+
+
+@dataclass(frozen=True)
+class TunedHead:
+    """A recorded private head fine-tuned at the end of its task."""
+
+    head: OwnerHead
+    """The head with its tuned weights and the accuracy after."""
+    accuracy: float
+    rounds: int
+    """Rounds of the task that were finalised."""
+    test_examples: int
+
+
+def keep_head(
+    market: Marketplace,
+    me: Identity,
+    folder: Path,
+    task_id: int,
+    cut: MarketCut,
+    model: OwnerModel,
+    accuracy: float,
+) -> tuple[Path, Event]:
+    """Record the private head of a task the MO just posted (pretrained on its slice of
+    ``cut`` to ``accuracy``) in its heads file in ``folder``; the file and TaskPosted."""
+    posted = history.posted(market.data_market, task_id)
+    head = OwnerHead(
+        dataset=cut.dataset,
+        seed=cut.seed,
+        model_hash=hash_hex(posted["model_hash"]),
+        pretrained=weights_to_bytes(model.private).hex(),
+        accuracy_before=accuracy,
+    )
+    return record_head(folder, me.address, task_key(market, task_id), head), posted
+
+
+def recorded_head(
+    market: Marketplace, me: Identity, task_id: int, folder: Path
+) -> tuple[OwnerHead, Path]:
+    """The private head the MO recorded for the task in its heads file in ``folder``, and
+    the file; InputError if it has none for the task, or one for another public model."""
+    path = heads_file(folder, me.address)
+    head = read_heads(folder, me.address).get(task_key(market, task_id))
+    posted = hash_hex(history.posted(market.data_market, task_id)["model_hash"])
+    problem = head_problem(task_id, head, path, posted)
+    if problem is not None or head is None:
+        raise InputError(str(problem))
+    return head, path
+
+
+def tune_head(market: Marketplace, task: Task, spec: TaskSpec, head: OwnerHead) -> TunedHead:
+    """Fine-tune ``head`` over the task's final public part on the MO's slice of the cut it
+    was pretrained on; the accuracy after is measured on the cut's test split."""
+    data = market_cut(head.dataset, task.data_owners, head.seed)
+    start = OwnerModel(
+        final_public(market, task.task_id), weights_from_bytes(bytes.fromhex(head.pretrained))
+    )
+    tuned = finish(market, task.task_id, spec, start, data.mo)
+    accuracy = spec.build_model().accuracy(tuned.public, tuned.private, data.test)
+    updated = replace(head, tuned=weights_to_bytes(tuned.private).hex(), accuracy_after=accuracy)
+    rounds = len(history.finalised(market.data_market, task.task_id))
+    return TunedHead(updated, accuracy, rounds, len(data.test.y))

@@ -1,0 +1,340 @@
+"""P3's rules: whether a step on a task is acceptable, as plain functions.
+
+Each ``*_problem`` function returns why a step would fail (the contract's asserts, said
+before anything is sent), or None when it is acceptable; :func:`rule_for` and
+:func:`task_bound` compute a task's terms from what the model owner asked. The CLI raises
+the problem as an InputError, the agents skip the step, the demo posts with the same terms;
+nobody restates the contract. Light: the functions judge views
+(:mod:`~mercato.protocols.datamarket.views`) and plain values, and read nothing themselves.
+Problems name the command-line options and commands that fix them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mercato.protocols.datamarket.limits import (
+    DEFAULT_ROBUST_RULE,
+    MAX_REWARD,
+    ROBUST_RULES,
+    RULE_MEAN,
+)
+from mercato.protocols.datamarket.views import Mode, Phase, Task, TaskStatus
+from mercato.units import compact_ether, format_ether
+
+if TYPE_CHECKING:
+    from mercato.ml.datasets import Dataset
+    from mercato.protocols.datamarket.documents import TaskSpec
+    from mercato.protocols.datamarket.state_files import JoinedPart, OwnerHead
+
+_SPANS = ((120, 1, "s"), (7200, 60, "m"), (172800, 3600, "h"))
+"""How far off a deadline is said: below 120 s in seconds, below 2 h in minutes, ..."""
+
+
+def _at(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _until(deadline: int, now: int) -> str:
+    """``2026-01-01 10:00:00 UTC (in 5m)``."""
+    seconds = deadline - now
+    span = abs(seconds)
+    size, unit = next(((s, u) for below, s, u in _SPANS if span < below), (86400, "d"))
+    text = f"{span // size}{unit}"
+    return f"{_at(deadline)} ({f'in {text}' if seconds > 0 else f'{text} ago'})"
+
+
+def _same(a: str, b: str) -> bool:
+    return a.lower() == b.lower()
+
+
+def range_problem(value: int, low: int, high: int, name: str) -> str | None:
+    """Unless ``low <= value <= high`` (``name``: the option, ``--rounds``)."""
+    return None if low <= value <= high else f"{name} must be {low} to {high}, got {value}"
+
+
+# posting a task ------------------------------------------------------------------------
+def mode_of(text: str) -> Mode | None:
+    """The mode called ``text`` (``secure``, ``robust``), or None."""
+    return next((mode for mode in Mode if text.strip().lower() == mode.label), None)
+
+
+def mode_problem(text: str) -> str | None:
+    """Unless ``text`` names a mode."""
+    return None if mode_of(text) else f"--mode must be secure or robust, got '{text}'"
+
+
+def rule_problem(mode: Mode, rule: str | None) -> str | None:
+    """Unless the aggregation ``rule`` (None: the mode's default) fits ``mode``."""
+    if rule is None:
+        return None
+    if mode is Mode.SECURE and rule != RULE_MEAN:
+        return (
+            f"--rule {rule} does not fit secure mode: secure aggregation only gives the "
+            f"model owner the sum, so the rule is {RULE_MEAN}; use --mode robust for {rule}"
+        )
+    if mode is Mode.ROBUST and rule not in ROBUST_RULES:
+        return f"--rule in robust mode must be one of {', '.join(ROBUST_RULES)}, got '{rule}'"
+    return None
+
+
+def rule_for(mode: Mode, rule: str | None) -> str:
+    """The task's rule: ``rule``, or the mode's default."""
+    if rule is not None:
+        return rule
+    return RULE_MEAN if mode is Mode.SECURE else DEFAULT_ROBUST_RULE
+
+
+def _most_excluded(data_owners: int) -> int:
+    return (data_owners - 3) // 2  # 2f + 3 <= n: Multi-Krum still has a majority to pick from
+
+
+def bound_problem(
+    mode: Mode, data_owners: int, threshold: int | None, excluded: int | None
+) -> str | None:
+    """Unless the Shamir ``threshold`` (secure) or the most ``excluded`` (robust) fits."""
+    if mode is Mode.SECURE:
+        if excluded is not None:
+            return "--max-excluded applies to robust mode; secure mode takes --threshold"
+        if threshold is None:
+            return None
+        return range_problem(threshold, data_owners // 2 + 1, data_owners, "--threshold")
+    if threshold is not None:
+        return "--threshold applies to secure mode; robust mode takes --max-excluded"
+    most = _most_excluded(data_owners)
+    if excluded is None or 0 <= excluded <= most:
+        return None
+    return (
+        f"--max-excluded must be 0 to {most} for {data_owners} data owners "
+        f"(2 x excluded + 3 <= data owners), got {excluded}"
+    )
+
+
+def task_bound(
+    mode: Mode, data_owners: int, threshold: int | None = None, excluded: int | None = None
+) -> int:
+    """The contract's ``bound``: the Shamir threshold (secure, default a majority) or the
+    most exclusions a round (robust, default the most :func:`bound_problem` allows)."""
+    if mode is Mode.SECURE:
+        return data_owners // 2 + 1 if threshold is None else threshold
+    return _most_excluded(data_owners) if excluded is None else excluded
+
+
+def reward_problem(reward: int, data_owners: int, rounds: int, given: str) -> str | None:
+    """Unless ``reward`` wei (typed as ``given``) splits into one equal share per update."""
+    if not 0 < reward <= MAX_REWARD:
+        return f"--reward must be above 0 and at most {format_ether(MAX_REWARD)}, got {given}"
+    shares = data_owners * rounds
+    if reward % shares == 0:
+        return None
+    lower, higher = reward // shares * shares, (reward // shares + 1) * shares
+    suggest = (
+        f"{compact_ether(lower)} or {compact_ether(higher)} ETH"
+        if lower
+        else f"{compact_ether(higher)} ETH"
+    )
+    return (
+        f"--reward {given} ({format_ether(reward)}) does not split into {shares} equal shares "
+        f"({data_owners} data owners x {rounds} rounds); try {suggest}"
+    )
+
+
+def wants_problem(spec: TaskSpec, wants: str | None, dataset: str, own_class: str) -> str | None:
+    """Unless the classes the task wants (``--wants``) take the MO's own data of ``dataset``."""
+    if spec.wants(own_class):
+        return None
+    return f"--wants {wants} does not describe your own data: {dataset} is {own_class}"
+
+
+def balance_problem(address: str, balance: int, reward: int) -> str | None:
+    """Unless ``address`` holds the ``reward`` the task locks."""
+    if balance >= reward:
+        return None
+    return (
+        f"{address} holds {format_ether(balance)}, less than the {format_ether(reward)} "
+        "the task locks"
+    )
+
+
+# the model owner's steps ----------------------------------------------------------------
+def owner_problem(task: Task, caller: str, action: str) -> str | None:
+    """Unless ``caller`` is the task's model owner (``action``: ``aggregate``)."""
+    if _same(task.mo, caller):
+        return None
+    return (
+        f"only the model owner of task {task.task_id} ({task.mo}) may {action} it; you are {caller}"
+    )
+
+
+def aggregate_problem(task: Task, caller: str, now: int | None = None) -> str | None:
+    """Unless a round waits for ``caller``'s aggregation (and, given ``now``, in time)."""
+    problem = owner_problem(task, caller, "aggregate")
+    if problem is not None:
+        return problem
+    if task.status is not TaskStatus.RUNNING or task.phase is not Phase.AGGREGATE:
+        return f"task {task.task_id} has no round waiting for aggregation: {task.waiting}"
+    if now is not None and now >= task.deadline:
+        return (
+            f"the aggregation deadline of round {task.round} of task {task.task_id} passed at "
+            f"{_at(task.deadline)}; the data owners claim now "
+            f"(mercato datamarket claim {task.task_id})"
+        )
+    return None
+
+
+def finish_problem(task: Task, caller: str) -> str | None:
+    """Unless ``caller`` may fine-tune its private head: the task is over, not cancelled."""
+    problem = owner_problem(task, caller, "finish")
+    if problem is not None:
+        return problem
+    if task.status is TaskStatus.CANCELLED:
+        return (
+            f"task {task.task_id} was cancelled before it started: nothing to fine-tune; "
+            "withdraw the refund (mercato datamarket withdraw)"
+        )
+    if task.status not in (TaskStatus.FINISHED, TaskStatus.EXPIRED):
+        return (
+            f"task {task.task_id} is {task.status.label} ({task.waiting}); finish it once it "
+            "is over"
+        )
+    return None
+
+
+def head_problem(task_id: int, head: OwnerHead | None, path: Path, model_hash: str) -> str | None:
+    """Unless ``head`` (from ``path``) was pretrained for the task's public ``model_hash``."""
+    if head is None:
+        return (
+            f"no private head of task {task_id} in {path}: finish with the --state-dir you "
+            "posted it with"
+        )
+    if head.model_hash != model_hash:
+        return (
+            f"the head of task {task_id} in {path} was pretrained for another public model "
+            "(another deployment at the same address?): it does not fit this task"
+        )
+    return None
+
+
+# the data owner's steps -----------------------------------------------------------------
+def join_problem(task: Task, caller: str, index: int | None, now: int) -> str | None:
+    """Unless ``caller`` (``index``: its place in the task, if any) may join the task now."""
+    if task.status is not TaskStatus.JOINING:
+        return f"task {task.task_id} is not open for joining: it is {task.status.label}"
+    if now >= task.deadline:
+        return (
+            f"the join period of task {task.task_id} ended at {_at(task.deadline)}; anyone "
+            f"may cancel it now (mercato datamarket advance {task.task_id})"
+        )
+    if _same(task.mo, caller):
+        return f"you are the model owner of task {task.task_id}: you cannot join it"
+    if index is not None:
+        return f"you already joined task {task.task_id} as data owner {index}"
+    return None
+
+
+def part_problem(part: int, data_owners: int) -> str | None:
+    """Unless ``part`` is one of a cut for ``data_owners``."""
+    return range_problem(part, 0, data_owners - 1, "--part")
+
+
+def data_problem(task_id: int, spec: TaskSpec, data: Dataset) -> str | None:
+    """Unless the task wants ``data`` and its model takes it."""
+    if not spec.wants(data.ontology_class):
+        return (
+            f"task {task_id} wants data of {', '.join(spec.data_classes)}; "
+            f"{data.name!r} is {data.ontology_class}"
+        )
+    model = spec.build_model()
+    if data.X.shape[1] != model.n_features or int(data.y.max()) >= model.n_classes:
+        return (
+            f"task {task_id}'s model takes {model.n_features} features and {model.n_classes} "
+            f"classes; {data.name!r} has {data.X.shape[1]} features and labels up to "
+            f"{int(data.y.max())}"
+        )
+    return None
+
+
+def act_problem(task: Task, caller: str, index: int | None, now: int) -> str | None:
+    """Unless the current phase waits for a post of ``caller`` (member ``index``) in time."""
+    if index is None:
+        return f"you ({caller}) did not join task {task.task_id}"
+    if task.status is not TaskStatus.RUNNING:
+        return f"nothing in task {task.task_id} waits for you: {task.waiting}"
+    if task.phase is Phase.AGGREGATE or index not in task.waiting_for:
+        reason = (
+            f"round {task.round} waits for the model owner to aggregate"
+            if task.phase is Phase.AGGREGATE  # every submitter counts as waiting for the MO
+            else f"you dropped out of round {task.round}"
+            if index not in task.active_members
+            else f"you already posted in the {task.phase.label} phase of round {task.round}"
+        )
+        return f"nothing in task {task.task_id} waits for you: {reason}"
+    if now >= task.deadline:
+        return (
+            f"the {task.phase.label} phase of round {task.round} of task {task.task_id} ended "
+            f"at {_at(task.deadline)}; anyone may close it (mercato datamarket advance "
+            f"{task.task_id})"
+        )
+    return None
+
+
+def choice_problem(dataset: str | None, part: int | None) -> str | None:
+    """Unless the data to submit is given whole (``--dataset`` and ``--part``) or not at all."""
+    if (dataset is None) == (part is None):
+        return None
+    return "pass both --dataset and --part, or neither (the part recorded by join)"
+
+
+def recorded_problem(task: Task, recorded: JoinedPart | None, path: Path) -> str | None:
+    """Unless the parts file at ``path`` recorded the part the DO joined the task with."""
+    if recorded is not None:
+        return None
+    return (
+        f"round {task.round} of task {task.task_id} asks for your update and {path} holds no "
+        "part for it: pass --dataset and --part (what you joined with)"
+    )
+
+
+# anyone's steps ---------------------------------------------------------------------------
+def advance_problem(task: Task, now: int) -> str | None:
+    """Unless a deadline passed that lets anyone cancel the task or end a phase."""
+    if task.status.final:
+        return f"task {task.task_id} is over ({task.status.label}): nothing to advance"
+    if task.phase is Phase.AGGREGATE:
+        return (
+            f"round {task.round} of task {task.task_id} waits for the model owner until "
+            f"{_until(task.deadline, now)}; after that, claim "
+            f"(mercato datamarket claim {task.task_id})"
+        )
+    if now < task.deadline:
+        period = "join period" if task.status is TaskStatus.JOINING else f"{task.phase.label} phase"
+        return (
+            f"the {period} of task {task.task_id} ends at {_until(task.deadline, now)}; "
+            "advance after it"
+        )
+    return None
+
+
+def claim_problem(task: Task, now: int) -> str | None:
+    """Unless the model owner missed the aggregation deadline of the current round."""
+    if task.status is not TaskStatus.RUNNING or task.phase is not Phase.AGGREGATE:
+        return f"no round of task {task.task_id} waits for aggregation: {task.waiting}"
+    if now < task.deadline:
+        return (
+            f"the model owner may still finalise round {task.round} of task {task.task_id} "
+            f"until {_until(task.deadline, now)}; claim after"
+        )
+    return None
+
+
+def check_problem(
+    task: Task, round_number: int, finalised: bool, failed: Phase | None
+) -> str | None:
+    """Unless round ``round_number`` was finalised (``failed``: the phase it failed in)."""
+    problem = range_problem(round_number, 1, task.rounds, "the round")
+    if problem is not None or finalised:
+        return problem
+    why = f"it failed in its {failed.label} phase" if failed is not None else task.waiting
+    return f"round {round_number} of task {task.task_id} was not finalised, nothing to check: {why}"
