@@ -19,6 +19,7 @@ from mercato.ontology.requirements import Requirements, matches
 from mercato.protocols.auction.rules import (
     MAX_REFERENCES,
     amount_problem,
+    bidding_problem,
     deliver_problem,
     hand_over_problem,
     price_problem,
@@ -53,14 +54,20 @@ class Offer:
         return matches(requirements, self.category, self.asset_class)
 
 
-def next_bid(auction: Auction, offer: Offer, bidder: str) -> int | None:
+def next_bid(auction: Auction, offer: Offer, bidder: str, now: int | None = None) -> int | None:
     """The bid to place now, or None when the provider leads or cannot go lower.
 
     The first bid asks the maximum price; after that the provider undercuts the best bid by
     UNDERCUT_BPS, never below its floor; a bid the rules refuse (:func:`price_problem`:
-    above the maximum, not under the best) is not placed.
+    above the maximum, not under the best) is not placed, nor one after bidding closed
+    (:func:`bidding_problem`, when ``now`` is given).
     """
-    if status_problem(auction, [Status.OPEN], "bid on") is not None:
+    closed = (
+        status_problem(auction, [Status.OPEN], "bid on")
+        if now is None
+        else bidding_problem(auction, now)
+    )
+    if closed is not None:
         return None
     leader, best = auction.best(offer.category)
     if leader == bidder:
