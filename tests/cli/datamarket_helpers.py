@@ -17,8 +17,7 @@ PER_UPDATE = 10**15
 
 
 def register_data_owners(cli: Cli) -> None:
-    for index in DATA_OWNERS:
-        cli.ok("register", "--roles", "data-owner", "--account", index)
+    cli.register("data-owner", *DATA_OWNERS)
 
 
 def post(cli: Cli, data_owners: int, rounds: int, mode: str, *extra: object) -> dict[str, Any]:

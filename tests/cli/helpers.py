@@ -13,7 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -131,6 +131,11 @@ class Cli:
         """Deploy and register the cast."""
         self.ok("deploy", "--account", DEPLOYER)
         for index, role in ROLES.items():
+            self.register(role, index)
+
+    def register(self, role: str, *accounts: int) -> None:
+        """``mercato register --roles <role>`` of each development account in ``accounts``."""
+        for index in accounts:
             self.ok("register", "--roles", role, "--account", index)
 
     def create(self, minimum: float = 0.9, duration: int = 3600, *extra: object) -> int:
@@ -146,16 +151,22 @@ class Cli:
         """``mercato agent run --once ...`` in-process."""
         return self.ok("agent", "run", "--once", "--log-level", "warning", *args)
 
-    def spawn_agent(self, *args: object) -> subprocess.Popen[str]:
-        """``mercato agent run --once ...`` as its own process (MERCATO_* come from os.environ)."""
+    def spawn(
+        self, *args: object, stdout: IO[str] | int = subprocess.PIPE
+    ) -> subprocess.Popen[str]:
+        """``mercato agent run ...`` as its own process (MERCATO_* come from os.environ)."""
         return subprocess.Popen(
-            [mercato_binary(), "agent", "run", "--once", *map(str, args)],
+            [mercato_binary(), "agent", "run", *map(str, args)],
             cwd=self.home,
             env={**os.environ, "MERCATO_RPC_URL": self.url},
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    def spawn_agent(self, *args: object) -> subprocess.Popen[str]:
+        """``mercato agent run --once ...`` as its own process, its output piped."""
+        return self.spawn("--once", *args)
 
 
 DATA_AGENT = ("--role", "provider", "--category", "data", "--dataset", "digits",

@@ -6,12 +6,11 @@ Beside the cast of :mod:`.helpers` (3 owns data, 4 a model, 5 provides compute),
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
 
-from .helpers import COMPUTE, DATA, MODEL, Cli, address, mercato_binary
+from .helpers import COMPUTE, DATA, MODEL, Cli, address
 
 COMPUTE_2, COMPUTE_3 = 8, 9
 COMPUTES = (COMPUTE, COMPUTE_2, COMPUTE_3)
@@ -23,8 +22,7 @@ STOP_TIMEOUT_S = 30
 
 def register_computes(cli: Cli) -> None:
     """Register the two extra compute providers."""
-    for index in (COMPUTE_2, COMPUTE_3):
-        cli.ok("register", "--roles", "compute-provider", "--account", index)
+    cli.register("compute-provider", COMPUTE_2, COMPUTE_3)
 
 
 def list_digits(cli: Cli, subsets: int, replicas: int, *extra: object) -> dict[str, object]:
@@ -50,14 +48,7 @@ def create_model(cli: Cli, *extra: object) -> int:
 def spawn_daemon(cli: Cli, log: Path, *args: object) -> subprocess.Popen[str]:
     """``mercato agent run ...`` as its own long-running process, logging into ``log``."""
     with log.open("w") as out:  # the child keeps its own descriptor
-        return subprocess.Popen(
-            [mercato_binary(), "agent", "run", "--interval", AGENT_INTERVAL, *map(str, args)],
-            cwd=cli.home,
-            env={**os.environ, "MERCATO_RPC_URL": cli.url},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        return cli.spawn("--interval", AGENT_INTERVAL, *args, stdout=out)
 
 
 def stop_all(processes: dict[str, subprocess.Popen[str]]) -> dict[str, int]:

@@ -6,18 +6,16 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from mercato.chain.base import Chain
-from mercato.protocols.deployment import Periods
 from mercato.protocols.identity import Identity
 from mercato.protocols.registry import Registry
 from mercato.protocols.roles import Role
 
+from .world import deploy_registry
+
 
 @pytest.fixture
 def registry(chain: Chain, accounts: list[LocalAccount]) -> Registry:
-    from mercato.chain.contract import Contract
-
-    contract, _ = Contract.deploy(chain, "Registry", Periods().exit_delay, sender=accounts[0])
-    return Registry(chain, contract.address)
+    return Registry(chain, deploy_registry(chain, accounts[0]).address)
 
 
 @pytest.fixture

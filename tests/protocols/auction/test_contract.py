@@ -19,6 +19,7 @@ from mercato.chain.contract import ABI, Contract
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 
+from ..world import EMPTY, KEY, ZERO_ADDRESS, assert_balance_change, register, reverts
 from .world import (
     ALGORITHM,
     ALL_CATEGORIES,
@@ -27,9 +28,7 @@ from .world import (
     CATEGORIES,
     CATEGORY_ROLES,
     DATA,
-    EMPTY_HASH,
     INFRASTRUCTURE,
-    KEY,
     MAX_DURATION,
     MAX_PRICE,
     MAX_PRICES,
@@ -40,12 +39,8 @@ from .world import (
     REPORT_HASH,
     REQUIREMENTS_HASH,
     SEALED_HASH,
-    ZERO_ADDRESS,
     Status,
     World,
-    assert_balance_change,
-    register,
-    reverts,
 )
 
 REENTRANT_SOURCE = Path(__file__).with_name("Reentrant.vy")
@@ -129,7 +124,7 @@ def test_create_locks_the_reserve_and_opens_the_auction(market: World) -> None:
     assert state.max_prices == list(MAX_PRICES)
     assert state.bidders == [ZERO_ADDRESS] * 3
     assert state.bids == [0, 0, 0]
-    assert (state.model_hash, state.report_hash) == (EMPTY_HASH, EMPTY_HASH)
+    assert (state.model_hash, state.report_hash) == (EMPTY, EMPTY)
     assert market.house.call("next_auction_id") == 2
 
 
@@ -205,7 +200,7 @@ def test_create_requiring_too_many_references_reverts(market: World) -> None:
 def test_create_with_an_empty_requirements_hash_reverts(market: World) -> None:
     # act / assert
     with reverts("auction: empty requirements hash"):
-        market.create(requirements_hash=EMPTY_HASH)
+        market.create(requirements_hash=EMPTY)
 
 
 def test_create_with_a_price_out_of_range_reverts(market: World) -> None:
@@ -799,7 +794,7 @@ def test_hand_over_with_an_empty_hash_reverts(market: World) -> None:
     # prepare
     auction_id = market.adjudicated()
 
-    for asset, sealed in [(EMPTY_HASH, REPORT_HASH), (MODEL_HASH, EMPTY_HASH)]:
+    for asset, sealed in [(EMPTY, REPORT_HASH), (MODEL_HASH, EMPTY)]:
         # act / assert
         with reverts("auction: empty hash"):
             market.house.transact(
@@ -893,9 +888,9 @@ def test_deliver_with_an_empty_hash_reverts(market: World) -> None:
     auction_id = market.adjudicated()
 
     for model, report, sealed in [
-        (EMPTY_HASH, REPORT_HASH, SEALED_HASH),
-        (MODEL_HASH, EMPTY_HASH, SEALED_HASH),
-        (MODEL_HASH, REPORT_HASH, EMPTY_HASH),
+        (EMPTY, REPORT_HASH, SEALED_HASH),
+        (MODEL_HASH, EMPTY, SEALED_HASH),
+        (MODEL_HASH, REPORT_HASH, EMPTY),
     ]:
         # act / assert
         with reverts("auction: empty hash"):

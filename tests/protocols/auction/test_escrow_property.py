@@ -21,7 +21,6 @@ from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
@@ -33,10 +32,19 @@ from mercato.chain.embedded import EmbeddedChain
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 
-from .world import (
-    CATEGORIES,
+from ..world import (
+    ACCOUNT_COUNT,
     DAY,
     HOUR,
+    RIGHT,
+    ProtocolMachine,
+    actors,
+    pick_id,
+    picks,
+    register,
+)
+from .world import (
+    CATEGORIES,
     MODEL_HASH,
     PERIODS,
     REASON_HASH,
@@ -47,20 +55,13 @@ from .world import (
     World,
     deploy_market,
     locked,
-    register,
 )
 
-ACCOUNT_COUNT = 10
 FINAL = {Status.CONFIRMED, Status.ARBITRATED, Status.CLAIMED, Status.REFUNDED}
 MAX_AUCTIONS = 4
 """Keeps each step's invariant check (one read per auction) cheap."""
-RIGHT = -1
-"""Actor choice meaning "whoever the step expects" (the client, the winner, the arbiter)."""
 
 prices = st.integers(min_value=1, max_value=10**6)
-actors = st.one_of(st.just(RIGHT), st.integers(min_value=0, max_value=ACCOUNT_COUNT - 1))
-picks = st.integers(min_value=0, max_value=2**16)
-"""Which auction a step targets: an existing one mostly, sometimes an unknown id."""
 
 
 @cache
@@ -76,14 +77,12 @@ def shared_market() -> World:
     return market
 
 
-class EscrowMachine(RuleBasedStateMachine):
+class EscrowMachine(ProtocolMachine):
     """Random operations on one fresh marketplace; the escrow must always balance."""
 
     def __init__(self) -> None:
-        super().__init__()
         shared = shared_market()
-        self.chain = shared.chain
-        self.accounts = self.chain.dev_accounts(ACCOUNT_COUNT)
+        super().__init__(shared)
         house, _ = Contract.deploy(
             self.chain,
             "AuctionHouse",
@@ -108,20 +107,10 @@ class EscrowMachine(RuleBasedStateMachine):
 
     def _auction(self, pick: int) -> int:
         """An existing auction id, or (one pick in eight) one that does not exist."""
-        if self.auction_count == 0 or pick % 8 == 7:
-            return self.auction_count + 1 + pick % 3
-        return 1 + pick % self.auction_count
+        return pick_id(self.auction_count, pick)
 
     def _state(self, auction_id: int) -> AuctionState | None:
         return self.states.get(auction_id)
-
-    def _actor(self, actor: int, right: str | None) -> LocalAccount:
-        """Account ``actor``, or for RIGHT the account at ``right`` (if it is one of ours)."""
-        if actor == RIGHT:
-            for account in self.accounts:
-                if account.address == right:
-                    return account
-        return self.accounts[max(actor, 0)]
 
     def _try(self, fn: str, *args: object, sender: LocalAccount) -> TxResult | None:
         try:
@@ -214,7 +203,7 @@ class EscrowMachine(RuleBasedStateMachine):
             "reject": (REASON_HASH,),
             "arbitrate": (paid_mask,),
         }.get(fn, ())
-        self._try(fn, auction_id, *args, sender=self._actor(actor, expected))
+        self._try(fn, auction_id, *args, sender=self._account(actor, expected))
 
     @rule(actor=st.integers(min_value=0, max_value=ACCOUNT_COUNT - 1))
     def withdraw(self, actor: int) -> None:
@@ -239,7 +228,7 @@ class EscrowMachine(RuleBasedStateMachine):
     def _honest_step(self, auction_id: int, decision: int) -> None:
         """The next step an honest party would take, or a deadline let pass (decision)."""
         state = self.states[auction_id]
-        client = self._actor(RIGHT, state.client)
+        client = self._account(RIGHT, state.client)
         if state.status == Status.OPEN:
             empty = [c for c in CATEGORIES if state.bids[c] == 0]
             if not empty:
@@ -256,7 +245,7 @@ class EscrowMachine(RuleBasedStateMachine):
             self.market.pass_deadline(auction_id)  # the expected party stays silent
             self._try("claim", auction_id, sender=self.accounts[decision % ACCOUNT_COUNT])
         elif state.status == Status.ADJUDICATED:
-            executor = self._actor(RIGHT, state.bidders[2])
+            executor = self._account(RIGHT, state.bidders[2])
             self._try("deliver", auction_id, MODEL_HASH, REPORT_HASH, SEALED_HASH, sender=executor)
         elif state.status == Status.DELIVERED:
             if decision % 2:
@@ -264,7 +253,7 @@ class EscrowMachine(RuleBasedStateMachine):
             else:
                 self._try("reject", auction_id, REASON_HASH, sender=client)
         elif state.status == Status.DISPUTED:
-            arbiter = self._actor(RIGHT, state.arbiter)
+            arbiter = self._account(RIGHT, state.arbiter)
             self._try("arbitrate", auction_id, decision % 8, sender=arbiter)
 
     def _references(self, bidder: str, category: int) -> list[int]:

@@ -10,9 +10,8 @@ from mercato.chain.contract import Contract
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 
-from .world import KEY, PERIODS, assert_balance_change, register, reverts
+from ..world import EXIT_DELAY, KEY, assert_balance_change, deploy_registry, register, reverts
 
-EXIT_DELAY = PERIODS.exit_delay
 ALL_ROLES = 0b11111
 STAKE = 10**16
 OTHER_KEY = b"\x03" + bytes(range(100, 132))
@@ -21,8 +20,7 @@ OTHER_KEY = b"\x03" + bytes(range(100, 132))
 @pytest.fixture
 def registry(chain: Chain, accounts: list[LocalAccount]) -> Contract:
     """A fresh registry on its own."""
-    contract, _ = Contract.deploy(chain, "Registry", EXIT_DELAY, sender=accounts[0])
-    return contract
+    return deploy_registry(chain, accounts[0])
 
 
 @pytest.fixture

@@ -12,10 +12,9 @@ from mercato.chain.contract import Contract, Event, TxResult
 from mercato.protocols.registry import Registry
 from mercato.protocols.roles import Role
 
-from .world import PERIODS, register, reverts
+from ..world import EXIT_DELAY, deploy_registry, register, reverts
 
 DeployTestContract = Callable[..., Contract]
-EXIT_DELAY = PERIODS.exit_delay
 STAKE = 10**16
 
 
@@ -32,8 +31,7 @@ def alice(accounts: list[LocalAccount]) -> LocalAccount:
 @pytest.fixture
 def registry(chain: Chain, admin: LocalAccount) -> Registry:
     """A fresh registry; ``admin`` deployed it."""
-    contract, _ = Contract.deploy(chain, "Registry", EXIT_DELAY, sender=admin)
-    return Registry(chain, contract.address)
+    return Registry(chain, deploy_registry(chain, admin).address)
 
 
 @pytest.fixture

@@ -2,22 +2,22 @@
 
 The cast: a client, an arbiter, a stranger (registered for nothing) and six providers, two
 per category (data owner = category 0, model owner = 1, compute provider = 2).
+
+It extends ``ProtocolWorld`` of tests/protocols/world.py (registry, registering, owed and
+balances, deadlines, blocks) with the auction house and one short-hand per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, TxResult
-from mercato.errors import ContractRevert
 from mercato.protocols.auction.house import (  # noqa: F401 (re-exported for the tests)
     MAX_DURATION,
     MAX_PRICE,
@@ -27,13 +27,10 @@ from mercato.protocols.auction.house import (  # noqa: F401 (re-exported for the
 from mercato.protocols.deployment import Periods, deploy
 from mercato.protocols.roles import Role
 
-HOUR = 3600
-DAY = 86400
-PERIODS = Periods(exit_delay=7 * DAY, delivery=3 * DAY, review=2 * DAY, arbitration=3 * DAY)
-BIDDING = HOUR
+from ..world import DAY, EXIT_DELAY, HOUR, ProtocolWorld, register_cast
 
-KEY = b"\x02" + bytes(range(1, 33))
-"""Any 33 bytes that look like a compressed secp256k1 point."""
+PERIODS = Periods(exit_delay=EXIT_DELAY, delivery=3 * DAY, review=2 * DAY, arbitration=3 * DAY)
+BIDDING = HOUR
 
 DATA, ALGORITHM, INFRASTRUCTURE = 0, 1, 2
 CATEGORIES = (DATA, ALGORITHM, INFRASTRUCTURE)
@@ -48,8 +45,6 @@ MODEL_HASH = keccak(b"sealed model")
 REPORT_HASH = keccak(b"signed execution report")
 REASON_HASH = keccak(b"the model does not reach the required accuracy")
 SEALED_HASH = keccak(b"model sealed to the client")
-EMPTY_HASH = bytes(32)
-ZERO_ADDRESS = "0x" + "00" * 20
 
 
 class AuctionState(NamedTuple):
@@ -78,48 +73,23 @@ def locked(state: AuctionState) -> int:
     return 0
 
 
-@contextmanager
-def reverts(reason: str) -> Iterator[None]:
-    """Expect a ContractRevert carrying exactly ``reason``."""
-    with pytest.raises(ContractRevert) as info:
-        yield
-    assert info.value.reason == reason
-
-
-def register(
-    registry: Contract, account: LocalAccount, roles: int, key: bytes = KEY, stake: int = 0
-) -> TxResult:
-    """Register ``account`` in the registry with ``roles``."""
-    return registry.transact("register", int(roles), key, sender=account, value=stake)
-
-
-def assert_balance_change(
-    chain: Chain, before: int, after: int, amount: int, gas_used: int
-) -> None:
-    """An account's balance moved by ``amount`` (negative: it paid) less the fee of its tx.
-
-    The embedded chain charges no gas; anvil charges gas_used times the block's gas price,
-    so the fee must be an exact multiple of the gas used.
-    """
-    fee = before + amount - after
-    assert fee >= 0
-    assert fee % gas_used == 0
-    if chain.backend == "embedded":
-        assert fee == 0
-
-
 @dataclass
-class World:
+class World(ProtocolWorld):
     """A deployed registry and auction house, the cast, and short-hands for each step."""
 
-    chain: Chain
-    registry: Contract
     house: Contract
-    deployer: LocalAccount
     client: LocalAccount
     arbiter: LocalAccount
-    stranger: LocalAccount
     providers: tuple[tuple[LocalAccount, LocalAccount], ...]
+
+    @property
+    def contract(self) -> Contract:
+        return self.house
+
+    @property
+    def cast(self) -> list[LocalAccount]:
+        providers = [provider for pair in self.providers for provider in pair]
+        return [self.client, self.arbiter, *providers, self.stranger]
 
     # reading ------------------------------------------------------------------------------
     def provider(self, category: int, index: int = 0) -> LocalAccount:
@@ -132,20 +102,6 @@ class World:
 
     def state(self, auction_id: int) -> AuctionState:
         return AuctionState(*self.house.call("auction", auction_id))
-
-    def owed(self, account: LocalAccount | str) -> int:
-        address = account if isinstance(account, str) else account.address
-        return int(self.house.call("owed", address))
-
-    def balance(self) -> int:
-        """The auction house's balance."""
-        return self.chain.balance(self.house.address)
-
-    def pass_deadline(self, auction_id: int) -> None:
-        """Move chain time so that the next block is at or past the auction's deadline."""
-        remaining = self.state(auction_id).deadline - self.chain.timestamp()
-        if remaining > 0:
-            self.chain.time_travel(remaining)
 
     # steps ----------------------------------------------------------------------------------
     def create(
@@ -263,7 +219,14 @@ def deploy_market(chain: Chain, accounts: Sequence[LocalAccount]) -> World:
         for category, pair in enumerate(providers)
         for provider in pair
     ]
-    chain.send_many(
-        [registry.tx("register", int(roles), KEY, sender=account) for account, roles in cast]
+    register_cast(registry, cast)
+    return World(
+        chain=chain,
+        registry=registry,
+        deployer=deployer,
+        stranger=accounts[9],
+        house=house,
+        client=client,
+        arbiter=arbiter,
+        providers=providers,
     )
-    return World(chain, registry, house, deployer, client, arbiter, accounts[9], providers)

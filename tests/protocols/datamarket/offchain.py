@@ -21,13 +21,12 @@ from mercato.protocols.datamarket.data_owner import Contribution
 from mercato.protocols.datamarket.documents import TaskSpec
 from mercato.protocols.datamarket.market import DataMarket, Mode, Phase, Task
 from mercato.protocols.datamarket.model_owner import OwnerModel, TaskTerms
-from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
-from mercato.storage.local import LocalBlobStore
 
-ETHER = 10**18
+from ..world import ETHER, open_marketplace
+
 PER_UPDATE = ETHER // 1000
 PHASE_PERIOD = 600
 AGGREGATE_PERIOD = 900
@@ -124,12 +123,7 @@ def build_world(
     tmp_path: Path, data_owners: int = 5, seed: int = 3, chain: EmbeddedChain | None = None
 ) -> P3World:
     chain = chain or EmbeddedChain()
-    deployer, mo_account, *do_accounts = chain.dev_accounts(2 + data_owners)
-    market = Marketplace(chain, deploy(chain, deployer), LocalBlobStore(tmp_path / "blobs"))
-    mo = Identity(mo_account)
-    dos = [Identity(a) for a in do_accounts]
-    market.registry.register(mo, Role.MODEL_OWNER)
-    for do in dos:
-        market.registry.register(do, Role.DATA_OWNER)
+    cast = [(Role.MODEL_OWNER, 0)] + [(Role.DATA_OWNER, 0)] * data_owners
+    market, (mo, *dos) = open_marketplace(chain, tmp_path, cast)
     data, spec, owner_model = _cut_and_pretrain(data_owners, seed)
     return P3World(chain, market, mo, dos, data, spec, owner_model)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from mercato.protocols.datamarket.market import SCORE_SCALE, Mode, Phase, TaskStatus, mask_of
 
-from .world import EMPTY, MODEL_HASH, PER_UPDATE, World, reverts
+from ..world import EMPTY, reverts
+from .world import MODEL_HASH, PER_UPDATE, World
 
 
 def owed(world: World, count: int) -> list[int]:

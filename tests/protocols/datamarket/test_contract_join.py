@@ -8,7 +8,8 @@ import pytest
 from mercato.protocols.datamarket.market import Mode, Phase, TaskStatus, mask_of
 from mercato.protocols.roles import Role
 
-from .world import EMPTY, JOIN_PERIOD, PER_UPDATE, PHASE_PERIOD, World, encryption_key, reverts
+from ..world import EMPTY, reverts
+from .world import JOIN_PERIOD, PER_UPDATE, PHASE_PERIOD, World, encryption_key
 
 # join ---------------------------------------------------------------------------------------
 
@@ -75,7 +76,7 @@ def test_join_in_secure_mode_without_a_key_or_commitment_reverts(world: World) -
 def test_join_by_someone_without_the_data_owner_role_reverts(world: World) -> None:
     # prepare: a model owner only
     task_id = world.posted(3)
-    world.registry.contract.transact(
+    world.registry.transact(
         "register", int(Role.MODEL_OWNER), encryption_key(world.dos[0]), sender=world.dos[0]
     )
 
@@ -89,7 +90,7 @@ def test_the_model_owner_cannot_join_its_own_task_but_may_join_others(world: Wor
     # prepare: the MO is a registered data owner too; dos[7] becomes a second MO
     own = world.posted(3)
     other_mo = world.dos[7]
-    world.registry.contract.transact(
+    world.registry.transact(
         "register", int(Role.MODEL_OWNER), encryption_key(other_mo), sender=other_mo
     )
     other = world.posted(3, sender=other_mo)

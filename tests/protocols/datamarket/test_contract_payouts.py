@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from mercato.protocols.datamarket.market import Mode, Phase, TaskStatus, mask_of
 
-from .world import PER_UPDATE, World, reverts
+from ..world import reverts
+from .world import PER_UPDATE, World
 
 
 def owed(world: World, count: int) -> list[int]:

@@ -12,7 +12,8 @@ import pytest
 
 from mercato.protocols.datamarket.market import Mode, Phase, TaskStatus, mask_of
 
-from .world import AGGREGATE_PERIOD, EMPTY, PER_UPDATE, PHASE_PERIOD, World, reverts
+from ..world import EMPTY, reverts
+from .world import AGGREGATE_PERIOD, PER_UPDATE, PHASE_PERIOD, World
 
 DATA_OWNERS = 3
 THRESHOLD = 2

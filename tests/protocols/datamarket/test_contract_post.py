@@ -14,9 +14,9 @@ from mercato.protocols.datamarket.market import (
     TaskStatus,
 )
 
+from ..world import EMPTY, reverts
 from .world import (
     AGGREGATE_PERIOD,
-    EMPTY,
     JOIN_PERIOD,
     MAX_REWARD,
     MODEL_HASH,
@@ -24,7 +24,6 @@ from .world import (
     PHASE_PERIOD,
     SPEC_HASH,
     World,
-    reverts,
 )
 
 ZERO_ADDRESS = "0x" + "00" * 20

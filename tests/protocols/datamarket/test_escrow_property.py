@@ -34,7 +34,7 @@ from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, settings
 from hypothesis import event as statistic
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from mercato.chain.contract import Contract, TxResult
 from mercato.chain.embedded import EmbeddedChain
@@ -42,25 +42,20 @@ from mercato.errors import ContractRevert
 from mercato.protocols.datamarket.market import DataMarket, Mode, Phase, Task, TaskStatus
 from mercato.protocols.roles import Role
 
-from .world import DAY, HOUR, PER_UPDATE, World, default_bound, deploy_world, encryption_key
+from ..world import ACCOUNT_COUNT, DAY, HOUR, RIGHT, ProtocolMachine, actors, pick_id, picks
+from .world import PER_UPDATE, World, default_bound, deploy_world, encryption_key
 
-ACCOUNT_COUNT = 10
 MAX_TASKS = 3
 JOIN_PERIOD = 3 * DAY
 PHASE_PERIOD = 3 * HOUR
 """Periods long beside the time travel steps, so that most tasks fill and most phases
 end by their last poster; the honest steps let deadlines pass on purpose."""
-RIGHT = -1
-"""Actor choice meaning "whoever the step expects" (the MO, a waiting DO)."""
 POSTING = {
     Phase.KEYS: "post_keys",
     Phase.SHARES: "post_shares",
     Phase.SUBMIT: "submit",
     Phase.REVEAL: "reveal",
 }
-
-actors = st.one_of(st.just(RIGHT), st.integers(min_value=0, max_value=ACCOUNT_COUNT - 1))
-picks = st.integers(min_value=0, max_value=2**16)
 
 
 @cache
@@ -73,7 +68,7 @@ def shared_world() -> World:
     chain = EmbeddedChain()
     world = deploy_world(chain, chain.dev_accounts(ACCOUNT_COUNT))
     second_mo = world.dos[-1]
-    world.registry.contract.transact(
+    world.registry.transact(
         "register",
         int(Role.MODEL_OWNER | Role.DATA_OWNER),
         encryption_key(second_mo),
@@ -86,14 +81,12 @@ def bits(mask: int) -> int:
     return bin(mask).count("1")
 
 
-class EscrowMachine(RuleBasedStateMachine):
+class EscrowMachine(ProtocolMachine):
     """Random operations on one fresh data market; the escrow must always balance."""
 
     def __init__(self) -> None:
-        super().__init__()
         shared = shared_world()
-        self.chain = shared.chain
-        self.accounts = self.chain.dev_accounts(ACCOUNT_COUNT)
+        super().__init__(shared)
         contract, _ = Contract.deploy(
             self.chain, "DataMarket", shared.registry.address, sender=shared.mo
         )
@@ -121,17 +114,7 @@ class EscrowMachine(RuleBasedStateMachine):
 
     def _task(self, pick: int) -> int:
         """An existing task id, or (one pick in eight) one that does not exist."""
-        if self.task_count == 0 or pick % 8 == 7:
-            return self.task_count + 1 + pick % 3
-        return 1 + pick % self.task_count
-
-    def _account(self, actor: int, right: str | None) -> LocalAccount:
-        """Account ``actor``, or for RIGHT the account at ``right`` (if it is one of ours)."""
-        if actor == RIGHT:
-            for account in self.accounts:
-                if account.address == right:
-                    return account
-        return self.accounts[max(actor, 0)]
+        return pick_id(self.task_count, pick)
 
     def _try(self, fn: str, *args: object, sender: LocalAccount, value: int = 0) -> TxResult | None:
         """Send a transaction; check the payouts it made against the state before it."""

@@ -4,49 +4,37 @@ The cast: a model owner (MO, also the deployer, registered as model owner and da
 so that it could join other MOs' tasks), eight data owners (DO) and a stranger registered
 for nothing. Tasks filled here are joined by ``dos[0]``, ``dos[1]``, ... in that order, so
 member ``i`` of a filled task is ``dos[i]``.
+
+It extends ``ProtocolWorld`` of tests/protocols/world.py (registry, registering, owed and
+balances, deadlines, blocks) with the data market and one short-hand per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import count
 from typing import Any
 
-import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, TxResult
-from mercato.errors import ContractRevert
 from mercato.protocols.datamarket.market import DataMarket, Mode, Phase, Task
 from mercato.protocols.identity import Identity
-from mercato.protocols.registry import Registry
 from mercato.protocols.roles import Role
 
-HOUR = 3600
-DAY = 86400
-EXIT_DELAY = 7 * DAY
+from ..world import DAY, EMPTY, HOUR, ProtocolWorld, deploy_registry, register_cast
+
 JOIN_PERIOD = DAY
 PHASE_PERIOD = HOUR
 AGGREGATE_PERIOD = 2 * HOUR
 PER_UPDATE = 10**15
 """Wei a DO earns for one used update, unless a test says otherwise."""
 DO_COUNT = 8
-EMPTY = bytes(32)
 MODEL_HASH = keccak(b"public part of the model, round 0")
 SPEC_HASH = keccak(b"spec: terms ex:Radiology, resnet-18 head, sgd 1 epoch, multi-krum")
 MAX_REWARD = 2**128 - 1
-
-
-@contextmanager
-def reverts(reason: str) -> Iterator[None]:
-    """Expect a ContractRevert carrying exactly ``reason``."""
-    with pytest.raises(ContractRevert) as info:
-        yield
-    assert info.value.reason == reason
 
 
 def default_bound(mode: Mode, data_owners: int) -> int:
@@ -57,16 +45,12 @@ def default_bound(mode: Mode, data_owners: int) -> int:
 
 
 @dataclass
-class World:
+class World(ProtocolWorld):
     """The deployed contracts, the cast, and one short-hand per protocol step."""
 
-    chain: Chain
-    registry: Registry
     market: DataMarket
     mo: LocalAccount
     dos: list[LocalAccount]
-    stranger: LocalAccount
-    _labels: Iterator[int] = field(default_factory=count)
     _modes: dict[int, Mode] = field(default_factory=dict)
     _members: dict[tuple[int, int], LocalAccount] = field(default_factory=dict)
 
@@ -74,16 +58,13 @@ class World:
     def contract(self) -> Contract:
         return self.market.contract
 
+    @property
+    def cast(self) -> list[LocalAccount]:
+        return [*self.dos, self.mo, self.stranger]
+
     # reading --------------------------------------------------------------------------------
     def state(self, task_id: int) -> Task:
         return self.market.task(task_id)
-
-    def owed(self, account: LocalAccount | str) -> int:
-        return self.market.owed(account if isinstance(account, str) else account.address)
-
-    def balance(self, account: LocalAccount | None = None) -> int:
-        """The ether of ``account``, or of the market if none is given."""
-        return self.chain.balance(account.address if account else self.market.address)
 
     def mode_of(self, task_id: int) -> Mode:
         """The task's aggregation mode (read once: the terms never change)."""
@@ -94,21 +75,12 @@ class World:
     def member(self, task_id: int, index: int) -> LocalAccount:
         """The account of member ``index`` of the task (read once: members never change)."""
         if (task_id, index) not in self._members:
-            address = self.market.member(task_id, index)
-            cast = [*self.dos, self.mo, self.stranger]
-            self._members[task_id, index] = next(a for a in cast if a.address == address)
+            self._members[task_id, index] = self.account_at(self.market.member(task_id, index))
         return self._members[task_id, index]
 
     def blob(self) -> bytes:
         """A fresh blob hash, never used before in this world."""
-        return keccak(b"blob %d" % next(self._labels))
-
-    # chain ----------------------------------------------------------------------------------
-    def pass_deadline(self, task_id: int, extra: int = 0) -> None:
-        """Move chain time so that the next block is at or past the task's deadline."""
-        remaining = self.state(task_id).deadline + extra - self.chain.timestamp()
-        if remaining > 0:
-            self.chain.time_travel(remaining)
+        return self.fresh(b"blob")
 
     # model owner ----------------------------------------------------------------------------
     def post(
@@ -292,20 +264,16 @@ _ENCRYPTION_KEYS: dict[str, bytes] = {}
 def deploy_world(chain: Chain, accounts: Sequence[LocalAccount]) -> World:
     """Deploy a registry and a data market and register the cast."""
     mo, dos, stranger = accounts[0], list(accounts[1 : 1 + DO_COUNT]), accounts[1 + DO_COUNT]
-    registry, _ = Contract.deploy(chain, "Registry", EXIT_DELAY, sender=mo)
+    registry = deploy_registry(chain, mo)
     market, _ = Contract.deploy(chain, "DataMarket", registry.address, sender=mo)
     cast = [(mo, Role.MODEL_OWNER | Role.DATA_OWNER)] + [(do, Role.DATA_OWNER) for do in dos]
-    chain.send_many(
-        [
-            registry.tx("register", int(roles), encryption_key(account), sender=account)
-            for account, roles in cast
-        ]
-    )
+    register_cast(registry, cast, key=encryption_key)
     return World(
-        chain,
-        Registry(chain, registry.address),
-        DataMarket(chain, market.address),
-        mo,
-        dos,
-        stranger,
+        chain=chain,
+        registry=registry,
+        deployer=mo,
+        stranger=stranger,
+        market=DataMarket(chain, market.address),
+        mo=mo,
+        dos=dos,
     )

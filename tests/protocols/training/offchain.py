@@ -18,7 +18,6 @@ from mercato.chain.base import Chain
 from mercato.crypto.ckks import CkksContext
 from mercato.ml.datasets import Dataset, seller_and_buyer_parts
 from mercato.ml.trainers import NumpyLogReg
-from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
@@ -27,9 +26,9 @@ from mercato.protocols.training.compute import Worker, honest_worker
 from mercato.protocols.training.data_owner import Listing, SplitPlan
 from mercato.protocols.training.documents import MODE_PLAINTEXT, Method
 from mercato.protocols.training.market import TrainingMarket
-from mercato.storage.local import LocalBlobStore
 
-ETHER = 10**18
+from ..world import ETHER, open_marketplace
+
 DATA_PRICE = ETHER // 10
 JOB_PRICE = ETHER // 100
 CO_STAKE = ETHER // 20
@@ -143,13 +142,7 @@ class P2World:
 
 
 def build_world(chain: Chain, work: Path, data: tuple[Dataset, Dataset] | None = None) -> P2World:
-    accounts = chain.dev_accounts(7)
-    market = Marketplace(chain, deploy(chain, accounts[0]), LocalBlobStore(work / "blobs"))
-    do, mo = Identity(accounts[1]), Identity(accounts[2])
-    cos = [Identity(account) for account in accounts[3:7]]
-    market.registry.register(do, Role.DATA_OWNER)
-    market.registry.register(mo, Role.MODEL_OWNER)
-    for co in cos:
-        market.registry.register(co, Role.COMPUTE_PROVIDER, stake=CO_STAKE)
+    cast = [(Role.DATA_OWNER, 0), (Role.MODEL_OWNER, 0)] + [(Role.COMPUTE_PROVIDER, CO_STAKE)] * 4
+    market, (do, mo, *cos) = open_marketplace(chain, work, cast)
     train, evaluation = data or small_digits()
     return P2World(chain, market, do, mo, cos, train, evaluation, work)

@@ -10,15 +10,8 @@ from __future__ import annotations
 from mercato.crypto.commit import commit, verify_commitment
 from mercato.protocols.training.market import InstanceStatus, TrainingStatus
 
-from .world import (
-    DATA_PRICE,
-    EVIDENCE,
-    IDLE_PERIOD,
-    JOB_PRICE,
-    World,
-    reverts,
-    subset_bytes,
-)
+from ..world import reverts
+from .world import DATA_PRICE, EVIDENCE, IDLE_PERIOD, JOB_PRICE, World, subset_bytes
 
 TRAINED = b"model trained on subset 0, round 1"
 DUMMY = b"untrained dummy model"

@@ -19,14 +19,13 @@ from mercato.protocols.training.market import (
     InstanceStatus,
 )
 
+from ..world import EMPTY, KEY, ZERO_ADDRESS, reverts
 from .world import (
     APPROVAL_PERIOD,
     DATA_PRICE,
-    EMPTY,
     FRAUD_STAKE,
     IDLE_PERIOD,
     JOB_PRICE,
-    KEY,
     META_HASH,
     METHOD_HASH,
     MO_KEY_HASH,
@@ -34,9 +33,7 @@ from .world import (
     PERIODS,
     REVIEW_PERIOD,
     ROUND_PERIOD,
-    ZERO_ADDRESS,
     World,
-    reverts,
     subset_bytes,
 )
 

@@ -31,7 +31,7 @@ from functools import cache
 from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from mercato.chain.contract import Event, TxResult
 from mercato.chain.embedded import EmbeddedChain
@@ -39,29 +39,22 @@ from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 from mercato.protocols.training.market import Training, TrainingMarket, TrainingStatus
 
+from ..world import ACCOUNT_COUNT, DAY, HOUR, KEY, RIGHT, ProtocolMachine, actors, pick_id, picks
 from .world import (
     CO_COUNT,
-    DAY,
     EVIDENCE,
     FRAUD_STAKE,
     GLOBAL_MODEL,
-    HOUR,
-    KEY,
     Setup,
     World,
     deploy_market,
     deploy_world,
 )
 
-ACCOUNT_COUNT = 10
 MAX_TRAININGS = 4
 SHAPES = ((2, 2), (3, 1))
 """(subsets, replicas) of the two datasets of every example."""
-RIGHT = -1
-"""Actor choice meaning "whoever the step expects" (the MO, the DO, the instance's CO)."""
 
-actors = st.one_of(st.just(RIGHT), st.integers(min_value=0, max_value=ACCOUNT_COUNT - 1))
-picks = st.integers(min_value=0, max_value=2**16)
 stake_amounts = st.sampled_from([0, FRAUD_STAKE // 3, FRAUD_STAKE, 2 * FRAUD_STAKE])
 
 
@@ -79,14 +72,12 @@ def shared_world() -> World:
     return world
 
 
-class EscrowMachine(RuleBasedStateMachine):
+class EscrowMachine(ProtocolMachine):
     """Random operations on one fresh training market; the escrow must always balance."""
 
     def __init__(self) -> None:
-        super().__init__()
         shared = shared_world()
-        self.chain = shared.chain
-        self.accounts = self.chain.dev_accounts(ACCOUNT_COUNT)
+        super().__init__(shared)
         contract = deploy_market(self.chain, shared.registry, shared.deployer)
         self.world = replace(shared, market=TrainingMarket(self.chain, contract.address))
         self.market = self.world.market
@@ -111,23 +102,13 @@ class EscrowMachine(RuleBasedStateMachine):
 
     def _training(self, pick: int) -> int:
         """An existing training id, or (one pick in eight) one that does not exist."""
-        if self.training_count == 0 or pick % 8 == 7:
-            return self.training_count + 1 + pick % 3
-        return 1 + pick % self.training_count
+        return pick_id(self.training_count, pick)
 
     def _setup_of(self, training_id: int) -> Setup | None:
         training = self.trainings.get(training_id)
         if training is None:
             return None
         return next(s for s in self.setups if s.dataset_id == training.dataset_id)
-
-    def _account(self, actor: int, right: str | None) -> LocalAccount:
-        """Account ``actor``, or for RIGHT the account at ``right`` (if it is one of ours)."""
-        if actor == RIGHT:
-            for account in self.accounts:
-                if account.address == right:
-                    return account
-        return self.accounts[max(actor, 0)]
 
     def _try(self, fn: str, *args: object, sender: LocalAccount, value: int = 0) -> TxResult | None:
         try:

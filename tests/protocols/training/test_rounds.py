@@ -20,20 +20,18 @@ from mercato.protocols.training.market import (
     subsets_of,
 )
 
+from ..world import EMPTY, KEY, reverts
 from .world import (
     DATA_PRICE,
-    EMPTY,
     EVIDENCE,
     GLOBAL_MODEL,
     IDLE_PERIOD,
     JOB_PRICE,
-    KEY,
     REVIEW_PERIOD,
     ROUND_PERIOD,
     World,
     block_hash,
     deploy_world,
-    reverts,
 )
 
 ATOMIC_DRAW_SOURCE = Path(__file__).with_name("AtomicDraw.vy")

@@ -12,28 +12,13 @@ from dataclasses import replace
 from eth_account.signers.local import LocalAccount
 
 from mercato.chain.base import Chain, TxRequest
-from mercato.chain.contract import Contract, Event, TxResult
+from mercato.chain.contract import Contract, TxResult
 from mercato.protocols.training.market import MAX_PRICE, TrainingMarket
 
-from .world import (
-    DATA_PRICE,
-    EVIDENCE,
-    EXIT_DELAY,
-    FRAUD_STAKE,
-    JOB_PRICE,
-    PERIODS,
-    Setup,
-    World,
-    deploy_world,
-    reverts,
-)
+from ..world import EXIT_DELAY, reverts
+from .world import DATA_PRICE, EVIDENCE, FRAUD_STAKE, JOB_PRICE, PERIODS, Setup, World, deploy_world
 
 CO_STAKE = 3 * FRAUD_STAKE
-
-
-def registry_events(world: World, result: TxResult) -> list[Event]:
-    """The registry's events in a transaction sent to the market."""
-    return world.registry.decode_logs(result.receipt.logs)
 
 
 def staked_round_done(
@@ -95,7 +80,7 @@ def test_report_fraud_slashes_the_stake_to_the_honest_replicas(world: World) -> 
         FRAUD_STAKE,
         [first, second],
     )
-    [slashed] = registry_events(world, result)
+    [slashed] = world.registry_events(result)
     assert (slashed.name, slashed.args) == (
         "Slashed",
         {"account": world.cos[2].address, "slasher": world.market.address, "amount": FRAUD_STAKE},
@@ -194,7 +179,7 @@ def test_a_co_without_stake_can_still_be_reported(world: World) -> None:
 
     # assert: the registry had nothing to take; the pay moves as ever
     assert result.event("FraudReported")["slashed"] == 0
-    assert registry_events(world, result) == []
+    assert world.registry_events(result) == []
     assert world.market.job(training_id, first).pending == JOB_PRICE + JOB_PRICE // 2
     assert world.market.slashed(training_id) == 0
 
@@ -223,7 +208,7 @@ def test_fraud_stake_zero_slashes_nothing(chain: Chain, accounts: list[LocalAcco
 
     # assert
     assert result.event("FraudReported")["slashed"] == 0
-    assert registry_events(world, result) == []
+    assert world.registry_events(result) == []
     assert world.stake_of(world.cos[2]) == CO_STAKE
     assert world.market.job(training_id, setup.instances[0][0]).pending == 3 * JOB_PRICE // 2
 

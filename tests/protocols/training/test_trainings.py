@@ -9,16 +9,8 @@ from __future__ import annotations
 from mercato.protocols.roles import Role
 from mercato.protocols.training.market import MAX_ROUNDS, TrainingStatus, escrow_for
 
-from .world import (
-    APPROVAL_PERIOD,
-    DATA_PRICE,
-    IDLE_PERIOD,
-    JOB_PRICE,
-    KEY,
-    REVIEW_PERIOD,
-    World,
-    reverts,
-)
+from ..world import KEY, reverts
+from .world import APPROVAL_PERIOD, DATA_PRICE, IDLE_PERIOD, JOB_PRICE, REVIEW_PERIOD, World
 
 UNKNOWN_ID = 999
 

@@ -5,23 +5,22 @@ and a stranger registered for nothing. In a dataset built here, replica r of eve
 goes to CO r, so no CO holds two replicas of one subset. Nobody stakes unless a test says
 so (``World.stake``); the deployer is the registry's admin and authorizes the market to
 slash FRAUD_STAKE per fraud report.
+
+It extends ``ProtocolWorld`` of tests/protocols/world.py (registry, registering, owed and
+balances, deadlines, blocks) with the training market and one short-hand per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from itertools import count
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from mercato.chain.base import Chain, TxRequest
+from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event, TxResult
 from mercato.crypto.commit import commit
-from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 from mercato.protocols.training.market import (
     Training,
@@ -30,9 +29,8 @@ from mercato.protocols.training.market import (
     select_subsets,
 )
 
-HOUR = 3600
-DAY = 86400
-EXIT_DELAY = 7 * DAY
+from ..world import DAY, HOUR, ProtocolWorld, deploy_registry, register_cast
+
 APPROVAL_PERIOD = DAY
 ROUND_PERIOD = 2 * HOUR
 REVIEW_PERIOD = 3 * HOUR
@@ -40,10 +38,6 @@ IDLE_PERIOD = 2 * DAY
 PERIODS = (APPROVAL_PERIOD, ROUND_PERIOD, REVIEW_PERIOD, IDLE_PERIOD)
 FRAUD_STAKE = 2 * 10**15
 
-KEY = b"\x03" + bytes(range(32, 64))
-"""Any 33 bytes that look like a compressed secp256k1 point."""
-EMPTY = bytes(32)
-ZERO_ADDRESS = "0x" + "00" * 20
 META_HASH = keccak(b"digits: 1,797 8x8 images, 10 classes")
 MODEL_TYPE = b"logistic-regression".ljust(32, b"\0")
 METHOD_HASH = keccak(b"sgd, 1 epoch, lr 0.1, seed 7")
@@ -58,14 +52,6 @@ CO_COUNT = 6
 def subset_bytes(dataset_id: int, subset: int) -> bytes:
     """Stand-in contents of a subset (only its hash goes on chain)."""
     return f"dataset {dataset_id} subset {subset}".encode()
-
-
-@contextmanager
-def reverts(reason: str) -> Iterator[None]:
-    """Expect a ContractRevert carrying exactly ``reason``."""
-    with pytest.raises(ContractRevert) as info:
-        yield
-    assert info.value.reason == reason
 
 
 def block_hash(chain: Chain, number: int) -> bytes:
@@ -87,64 +73,37 @@ class Setup:
 
 
 @dataclass
-class World:
+class World(ProtocolWorld):
     """The deployed contracts, the cast, and one short-hand per protocol step."""
 
-    chain: Chain
-    registry: Contract
     market: TrainingMarket
-    deployer: LocalAccount
     do: LocalAccount
     mo: LocalAccount
     cos: list[LocalAccount]
-    stranger: LocalAccount
-    _nonces: Iterator[int] = field(default_factory=count)
 
     @property
     def contract(self) -> Contract:
         return self.market.contract
 
+    @property
+    def cast(self) -> list[LocalAccount]:
+        return [*self.cos, self.stranger, self.do, self.mo]
+
     # reading ------------------------------------------------------------------------------
     def state(self, training_id: int) -> Training:
         return self.market.training(training_id)
 
-    def owed(self, account: LocalAccount | str) -> int:
-        return self.market.owed(account if isinstance(account, str) else account.address)
-
-    def balance(self) -> int:
-        return self.chain.balance(self.market.address)
-
     def co_of(self, instance_id: int) -> LocalAccount:
-        address = self.market.instance(instance_id).co
-        return next(a for a in [*self.cos, self.stranger, self.do, self.mo] if a.address == address)
+        return self.account_at(self.market.instance(instance_id).co)
 
     # chain ----------------------------------------------------------------------------------
-    def mine(self, blocks: int = 1) -> None:
-        """Add ``blocks`` blocks (plain transfers on the embedded chain, anvil_mine on anvil)."""
-        if self.chain.backend == "rpc":
-            self.chain.rpc("anvil_mine", hex(blocks))  # type: ignore[attr-defined]
-            return
-        transfer = TxRequest(self.stranger, self.stranger.address, b"")
-        self.chain.send_many([transfer] * blocks)
-
-    def pass_deadline(self, training_id: int, extra: int = 0) -> None:
-        """Move chain time so that the next block is at or past ``deadline + extra``."""
-        remaining = self.state(training_id).deadline + extra - self.chain.timestamp()
-        if remaining > 0:
-            self.chain.time_travel(remaining)
-
     def stake(self, co: LocalAccount, amount: int) -> TxResult:
         """Add ``amount`` to a CO's registry stake (it registers again, same role and key)."""
-        return self.registry.transact(
-            "register", int(Role.COMPUTE_PROVIDER), KEY, sender=co, value=amount
-        )
-
-    def stake_of(self, account: LocalAccount) -> int:
-        return int(self.registry.call("stake", account.address))
+        return self.register(co, Role.COMPUTE_PROVIDER, stake=amount)
 
     def nonce(self) -> bytes:
         """A fresh nonce, never used before in this world."""
-        return keccak(b"nonce %d" % next(self._nonces))
+        return self.fresh(b"nonce")
 
     # data owner and compute providers ---------------------------------------------------------
     def create_dataset(
@@ -360,14 +319,19 @@ def deploy_world(
     """Deploy a registry and a training market and register the cast."""
     deployer, do, mo, stranger = accounts[0], accounts[1], accounts[2], accounts[9]
     cos = list(accounts[3 : 3 + CO_COUNT])
-    registry, _ = Contract.deploy(chain, "Registry", EXIT_DELAY, sender=deployer)
+    registry = deploy_registry(chain, deployer)
     contract = deploy_market(chain, registry, deployer, fraud_stake)
     cast = [(do, Role.DATA_OWNER), (mo, Role.MODEL_OWNER)] + [
         (co, Role.COMPUTE_PROVIDER) for co in cos
     ]
-    chain.send_many(
-        [registry.tx("register", int(roles), KEY, sender=account) for account, roles in cast]
-    )
+    register_cast(registry, cast)
     return World(
-        chain, registry, TrainingMarket(chain, contract.address), deployer, do, mo, cos, stranger
+        chain=chain,
+        registry=registry,
+        deployer=deployer,
+        stranger=stranger,
+        market=TrainingMarket(chain, contract.address),
+        do=do,
+        mo=mo,
+        cos=cos,
     )
