@@ -1,8 +1,14 @@
-"""How often an agent polls the chain, apart from :mod:`.agent` so that the command line can
-show it without loading the chain stack."""
+"""How often agents poll the chain and how long they may stay busy, apart from :mod:`.agent`
+so that the command line can show it without loading the chain stack."""
 
 DEFAULT_POLL_INTERVAL = 1.0
 """Seconds :meth:`Agent.run` sleeps when it has caught up with the chain."""
 
 MAX_POLL_INTERVAL = 60.0
 """The longest sleep :meth:`Agent.run` accepts, so a stopped agent notices soon enough."""
+
+DEFAULT_MAX_ROUNDS = 1_000
+"""Rounds :meth:`Runner.run_until_idle` allows before it reports the agents still busy."""
+
+MAX_ONCE_STEPS = 100
+"""Steps an agent process run ``once`` takes before it reports the agent still busy."""

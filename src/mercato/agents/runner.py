@@ -11,13 +11,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mercato.agents.agent import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, Agent
+from mercato.agents.agent import Agent
+from mercato.agents.polling import DEFAULT_MAX_ROUNDS, DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL
 from mercato.errors import InputError
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_ROUNDS = 1_000
-"""Rounds :meth:`Runner.run_until_idle` allows before it reports the agents still busy."""
 
 
 @dataclass(frozen=True)

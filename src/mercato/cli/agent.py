@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import difflib
 import logging
-import signal
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
 import typer
@@ -40,19 +36,13 @@ from mercato.protocols.unit import AgentRole, ProtocolUnit, resolve
 # The agent runtime, the chain, the protocols and the machine learning are imported by the
 # code that uses them, so that `mercato --help` loads none of them.
 if TYPE_CHECKING:
-    from mercato.agents.agent import Agent
     from mercato.agents.roles import RolePlan
-    from mercato.agents.store import AgentStore
     from mercato.chain.base import Chain
-    from mercato.chain.recording import RecordingChain
-    from mercato.protocols.marketplace import Marketplace
 
 app = typer.Typer(help="Run a participant's agent against a node.", no_args_is_help=True)
 
 logger = logging.getLogger(__name__)
 
-MAX_ONCE_ROUNDS = 100
-"""Steps ``--once`` allows before it reports the agent still busy."""
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ROLE_HELP = {
     "category": "Provider: data, algorithm or infrastructure.",
@@ -141,25 +131,6 @@ def plan_role(ctx: typer.Context, unit: ProtocolUnit, role: AgentRole) -> RolePl
 
 
 # running ------------------------------------------------------------------------------
-@contextmanager
-def _stop_on_signals(stop: threading.Event, name: str) -> Iterator[None]:
-    """Set ``stop`` on SIGTERM or SIGINT while inside (the main thread only can catch them)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        logger.info("%s: %s received, stopping", name, signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def _configure_logging(ctx: typer.Context, level: str) -> None:
     """Log Mercato's records at ``level`` for this command (restored when it ends)."""
     if level not in LOG_LEVELS:
@@ -170,52 +141,6 @@ def _configure_logging(ctx: typer.Context, level: str) -> None:
     previous = package.level
     package.setLevel(level.upper())
     ctx.call_on_close(lambda: package.setLevel(previous))
-
-
-class _TxLog:
-    """Logs each transaction the agent sent since the last call, by function name."""
-
-    def __init__(self, name: str, recording: RecordingChain, market: Marketplace) -> None:
-        self._name = name
-        self._recording = recording
-        self._seen = 0
-        contracts = [w.contract for w in market.wrappers().values()]
-        contracts.append(market.registry.contract)
-        self._functions = {f.selector: f.name for c in contracts for f in c.abi.functions.values()}
-
-    def flush(self) -> int:
-        records = self._recording.records[self._seen :]
-        self._seen += len(records)
-        for record in records:
-            function = self._functions.get(record.selector, record.selector.hex())
-            logger.info("%s: sent %s (gas %d)", self._name, function, record.gas_used)
-        return len(records)
-
-
-def _run_once(agent: Agent, txlog: _TxLog, stop: threading.Event) -> tuple[int, int]:
-    """Step until a step handles nothing, sends nothing and reads to the head; (steps, events)."""
-    events = 0
-    for steps in range(1, MAX_ONCE_ROUNDS + 1):
-        head = agent.chain.block_number()
-        handled = agent.step()
-        events += handled
-        sent = txlog.flush()
-        if stop.is_set():
-            return steps, events
-        if handled == 0 and sent == 0 and agent.caught_up and agent.chain.block_number() == head:
-            return steps, events
-    logger.warning("%s: still busy after %d steps", agent.name, MAX_ONCE_ROUNDS)
-    return MAX_ONCE_ROUNDS, events
-
-
-def _given_up(store: AgentStore, name: str) -> set[tuple[str, str, int]]:
-    from mercato.agents.store import HandlerStatus
-
-    return {
-        (f.handler, f.tx_hash, f.log_index)
-        for f in store.failures(name)
-        if f.status is HandlerStatus.FAILED
-    }
 
 
 @app.command("run")
@@ -249,6 +174,7 @@ def run(
 ) -> None:
     """Run one agent until SIGTERM/SIGINT (or, with --once, until it has nothing to do)."""
     from mercato.agents.agent import Agent
+    from mercato.agents.process import run_process
     from mercato.agents.roles import AgentSetup
     from mercato.agents.store import AgentStore
     from mercato.chain.recording import RecordingChain
@@ -273,9 +199,8 @@ def run(
     folder.mkdir(parents=True, exist_ok=True)
     state_file = folder / f"{agent_name}.sqlite"
 
-    stop = threading.Event()
     try:
-        with AgentStore(state_file) as store, _stop_on_signals(stop, agent_name):
+        with AgentStore(state_file) as store:
             watched = market.wrapper(unit.field).contract
             agent = Agent(agent_name, chain, [watched], store, start_block=market.deployment.block)
             what = plan.attach(AgentSetup(agent, market, me, folder))
@@ -283,22 +208,20 @@ def run(
                 "%s: %s agent of %s%s; state %s; from block %d",
                 agent_name, plan.label, me.address, what, state_file, agent.cursor,
             )  # fmt: skip
-            before = _given_up(store, agent_name)
-            txlog = _TxLog(agent_name, recording, market)
-            if once:
-                steps, events = _run_once(agent, txlog, stop)
+            contracts = [w.contract for w in market.wrappers().values()]
+            contracts.append(market.registry.contract)
+            done = run_process(agent, recording, contracts, once=once, interval=interval)
+            if done.once is not None:
                 console.print(
-                    f"{agent_name}: idle after {steps} step(s), {events} event(s) handled, "
-                    f"{len(recording.records)} transaction(s) sent; next block {agent.cursor}",
+                    f"{agent_name}: idle after {done.once.rounds} step(s), {done.once.events} "
+                    f"event(s) handled, {len(recording.records)} transaction(s) sent; next "
+                    f"block {agent.cursor}",
                     soft_wrap=True,
                 )
-            else:
-                agent.run(stop, interval, after_step=txlog.flush)
-            new = _given_up(store, agent_name) - before
     finally:
         recording.close()
-    if new:
+    if done.given_up:
         raise ProtocolError(
-            f"{agent_name} gave up on {len(new)} event(s); see the log above and "
+            f"{agent_name} gave up on {done.given_up} event(s); see the log above and "
             f"AgentStore.failures in {state_file}"
         )
