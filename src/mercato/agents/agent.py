@@ -171,11 +171,6 @@ class Agent:
         """The next block this agent reads."""
         return self._poller.cursor
 
-    @property
-    def caught_up(self) -> bool:
-        """Whether the last step read up to the head of the chain."""
-        return self._poller.caught_up
-
     def step(self) -> int:
         """Poll once, dispatch new events, run the ticks; return how many events ran a handler.
 
@@ -196,6 +191,11 @@ class Agent:
         if dispatched:
             logger.info("%s: handled %d events, next block %d", self.name, dispatched, next_block)
         return dispatched
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether the last step read up to the head of the chain."""
+        return self._poller.caught_up
 
     def run(
         self,

@@ -20,14 +20,8 @@ from typing import TYPE_CHECKING, Any, cast
 import typer
 
 from mercato.agents.polling import DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL
-from mercato.cli.common import (
-    AccountOption,
-    KeystoreOption,
-    RpcUrlOption,
-    console,
-    context,
-    identity,
-)
+from mercato.cli import common
+from mercato.cli.common import AccountOption, KeystoreOption, RpcUrlOption
 from mercato.errors import InputError, ProtocolError
 from mercato.protocols.catalog import roles, units
 from mercato.protocols.registry import require_role
@@ -186,8 +180,8 @@ def run(
         raise InputError(f"--interval must be above 0 and at most {MAX_POLL_INTERVAL} s")
     plan = plan_role(ctx, unit, agent_role)
 
-    me = identity(account, keystore)
-    run_context = context(ctx)
+    me = common.identity(account, keystore)
+    run_context = common.context(ctx)
     plain = run_context.market(rpc_url)
     recording = RecordingChain(plain.chain)
     # RecordingChain is a Chain in all but mypy's eyes (read-only backend/chain_id properties)
@@ -212,7 +206,7 @@ def run(
             contracts.append(market.registry.contract)
             done = run_process(agent, recording, contracts, once=once, interval=interval)
             if done.once is not None:
-                console.print(
+                common.console.print(
                     f"{agent_name}: idle after {done.once.rounds} step(s), {done.once.events} "
                     f"event(s) handled, {len(recording.records)} transaction(s) sent; next "
                     f"block {agent.cursor}",
