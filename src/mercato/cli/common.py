@@ -336,3 +336,18 @@ def event_record(event: Event, summary: str) -> dict[str, Any]:
         "summary": summary,
         "args": event.args,
     }
+
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+def simple_table(*columns: str, title: str | None = None) -> Table:
+    """A table of the CLI's one style (simple head, folded cells) with these ``columns``."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table

@@ -24,22 +24,18 @@ import typer
 
 from mercato.cli import datamarket_view, waiting
 from mercato.cli.common import (
-    AccountOption,
-    JsonOption,
-    KeystoreOption,
-    RpcUrlOption,
+    MarketCall,
     add_withdraw_command,
     compact_ether,
     console,
-    context,
     emit_json,
     format_time,
-    identity,
+    market_command,
     parse_amount,
     refuse,
     tx_note,
 )
-from mercato.cli.datamarket_view import TaskArgument, load_spec, load_task
+from mercato.cli.datamarket_view import TaskArgument, acting, load_spec, state_folder
 from mercato.protocols.datamarket import rules
 from mercato.protocols.datamarket.cut import DEFAULT_SEED, MarketCut, market_cut
 from mercato.protocols.datamarket.limits import (
@@ -84,9 +80,9 @@ StateDirOption = typer.Option(
 
 
 # model owner --------------------------------------------------------------------------
-@app.command("post")
+@market_command(app, "post")
 def post(
-    ctx: typer.Context,
+    call: MarketCall,
     dataset: str = typer.Option(
         ...,
         "--dataset",
@@ -138,10 +134,6 @@ def post(
     ),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the data cut and training."),
     state_dir: Path = StateDirOption,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
 ) -> None:
     """Pretrain on your slice, post a task with the public part, lock the reward, keep the head."""
     from mercato.ml.trainers.base import MAX_EPOCHS
@@ -168,12 +160,11 @@ def post(
         data, local_epochs=local_epochs, seed=seed, rule=chosen, wants=wants
     )
     refuse(rules.wants_problem(spec, wants, dataset, data.mo.ontology_class))
-    me = identity(account, keystore)
-    run = context(ctx)
-    market = run.market(rpc_url)
+    me = call.identity()
+    market = call.market()
     require_role(market, me.address, Role.MODEL_OWNER, "posting a task")
     refuse(rules.balance_problem(me.address, market.chain.balance(me.address), wei))
-    folder = make_folder(state_dir or run.settings.agent_dir)
+    folder = make_folder(state_folder(call, state_dir))
 
     with console.status(f"pretraining on your slice of {dataset} ({len(data.mo.y)} examples)..."):
         before = model_owner.pretrain(spec, data.mo)
@@ -192,7 +183,7 @@ def post(
     cut = MarketCut(dataset, data_owners, seed)
     path, posted = model_owner.keep_head(market, me, folder, task_id, cut, before, accuracy)
     task = market.data_market.task(task_id)
-    if json_output:
+    if call.json_output:
         emit_json({**task.record(spec), "spec": spec_record(spec), "accuracy_before": accuracy,
                    "test_examples": len(data.test.y), "head_file": path})  # fmt: skip
         return
@@ -205,27 +196,18 @@ def post(
     )
 
 
-@app.command("aggregate")
-def aggregate(
-    ctx: typer.Context,
-    task_id: int = TaskArgument,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
+@market_command(app, "aggregate")
+def aggregate(call: MarketCall, task_id: int = TaskArgument) -> None:
     """Aggregate the round waiting for you, finalise it on chain and pay its data owners."""
     from mercato.protocols.datamarket import history, model_owner
 
-    me = identity(account, keystore)
-    market = context(ctx).market(rpc_url)
-    task = load_task(market, task_id)
+    me, market, task = acting(call, task_id)
     refuse(rules.aggregate_problem(task, me.address, market.chain.timestamp()))
     with console.status(f"aggregating round {task.round} of task {task_id}..."):
         result = model_owner.aggregate_round(market, me, task)
     event = history.finalised(market.data_market, task_id)[result.round]
     paid_each = int(event["paid_each"])
-    if json_output:
+    if call.json_output:
         emit_json({"task": datamarket_view.task_after(market, task_id), "round": result.round,
                    "used": list(result.used), "excluded": list(result.excluded),
                    "scores": list(result.scores), "paid_each": paid_each,
@@ -240,32 +222,21 @@ def aggregate(
     )
 
 
-@app.command("finish")
-def finish(
-    ctx: typer.Context,
-    task_id: int = TaskArgument,
-    state_dir: Path = StateDirOption,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
+@market_command(app, "finish")
+def finish(call: MarketCall, task_id: int = TaskArgument, state_dir: Path = StateDirOption) -> None:
     """Fine-tune your private head over the task's final public part; report the accuracy."""
     from mercato.protocols.datamarket import model_owner
 
-    me = identity(account, keystore)
-    run = context(ctx)
-    market = run.market(rpc_url)
-    task = load_task(market, task_id)
+    me, market, task = acting(call, task_id)
     refuse(rules.finish_problem(task, me.address))
-    folder = state_dir or run.settings.agent_dir
+    folder = state_folder(call, state_dir)
     head, path = model_owner.recorded_head(market, me, task_id, folder)
     spec = load_spec(market, task_id)
     with console.status(f"fine-tuning the private head of task {task_id}..."):
         tuned = model_owner.tune_head(market, task, spec, head)
     record_head(folder, me.address, task_key(market, task_id), tuned.head)
     before, after = head.accuracy_before, tuned.accuracy
-    if json_output:
+    if call.json_output:
         emit_json({"task": task_id, "status": task.status.label, "rounds_finalised": tuned.rounds,
                    "accuracy_before": before, "accuracy_after": after,
                    "test_examples": tuned.test_examples, "head_file": path})  # fmt: skip
@@ -279,9 +250,9 @@ def finish(
 
 
 # data owner ---------------------------------------------------------------------------
-@app.command("join")
+@market_command(app, "join")
 def join(
-    ctx: typer.Context,
+    call: MarketCall,
     task_id: int = TaskArgument,
     dataset: str = typer.Option(
         ..., "--dataset", help="Sample dataset your part is cut from (digits, wine, ...)."
@@ -290,18 +261,11 @@ def join(
         ..., "--part", min=0, help="Your part k of the task's cut, 0 to data owners - 1."
     ),
     state_dir: Path = StateDirOption,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
 ) -> None:
     """Join a task with your part of the data, if the task wants it (secure: round 1's keys)."""
     from mercato.protocols.datamarket import data_owner
 
-    me = identity(account, keystore)
-    run = context(ctx)
-    market = run.market(rpc_url)
-    task = load_task(market, task_id)  # the only read of the task
+    me, market, task = acting(call, task_id)  # the only read of the task
     index = market.data_market.index_of(task_id, me.address)
     refuse(rules.join_problem(task, me.address, index, market.chain.timestamp()))
     require_role(market, me.address, Role.DATA_OWNER, "joining a task")
@@ -311,11 +275,11 @@ def join(
     refuse(rules.data_problem(task_id, spec, data))
     result = data_owner.send_join(market, me, task)
     joined = JoinedPart(dataset, part, task.data_owners, spec.seed)
-    path = record_part(state_dir or run.settings.agent_dir, me.address, task_key(market, task_id),
+    path = record_part(state_folder(call, state_dir), me.address, task_key(market, task_id),
                        joined)  # fmt: skip
     after = task.after(result.events)
     index = int(result.event("Joined")["index"])
-    if json_output:
+    if call.json_output:
         emit_json({"task": after.record(spec), "index": index, "dataset": dataset, "part": part,
                    "examples": len(data.y), "parts_file": path})  # fmt: skip
         return
@@ -326,9 +290,9 @@ def join(
     )
 
 
-@app.command("act")
+@market_command(app, "act")
 def act(
-    ctx: typer.Context,
+    call: MarketCall,
     task_id: int = TaskArgument,
     dataset: str = typer.Option(
         None, "--dataset", help="With --part: the dataset you joined with (default: recorded)."
@@ -337,24 +301,17 @@ def act(
         None, "--part", min=0, help="Your part of the cut (default: what join recorded)."
     ),
     state_dir: Path = StateDirOption,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
 ) -> None:
     """Post what the current phase asks of you: keys, shares, your update or your reveal."""
     from mercato.protocols.datamarket import data_owner, history
 
-    me = identity(account, keystore)
-    run = context(ctx)
-    market = run.market(rpc_url)
-    task = load_task(market, task_id)
+    me, market, task = acting(call, task_id)
     index = market.data_market.index_of(task_id, me.address)
     refuse(rules.act_problem(task, me.address, index, market.chain.timestamp()))
     assert index is not None
     contribution = None
     if task.phase is Phase.SUBMIT:
-        folder = state_dir or run.settings.agent_dir
+        folder = state_folder(call, state_dir)
         contribution = data_owner.contribution_for(market, me, task, folder, dataset, part)
     with console.status(f"{task.phase.label} phase of round {task.round} of task {task_id}..."):
         result = data_owner.post_phase(market, me, task, index, contribution)
@@ -363,7 +320,7 @@ def act(
     what = POSTED_WHAT.get(task.phase.label) or (
         "masked update" if task.mode is Mode.SECURE else "update, sealed to the model owner"
     )
-    if json_output:
+    if call.json_output:
         emit_json(
             {
                 "task": datamarket_view.task_after(market, task_id),

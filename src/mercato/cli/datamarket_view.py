@@ -15,24 +15,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
-from rich.table import Table
 
 from mercato.cli.common import (
-    AccountOption,
-    JsonOption,
-    KeystoreOption,
-    RpcUrlOption,
+    MarketCall,
     compact_ether,
     console,
     context,
     emit_json,
     format_ether,
     format_time,
-    identity,
+    market_command,
     refuse,
     relative_time,
     short_address,
+    simple_table,
     tx_note,
 )
 from mercato.errors import InputError
@@ -43,6 +39,7 @@ from mercato.protocols.datamarket.views import Mode, Phase, Task, TaskStatus
 # `mercato --help` loads none of them.
 if TYPE_CHECKING:
     from mercato.protocols.datamarket.documents import TaskSpec
+    from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
 
 TaskArgument = typer.Argument(..., min=1, help="Task id (see `mercato datamarket list`).")
@@ -62,27 +59,30 @@ def load_spec(market: Marketplace, task_id: int) -> TaskSpec:
     return spec
 
 
+def acting(call: MarketCall, task_id: int) -> tuple[Identity, Marketplace, Task]:
+    """Who acts, on which market, and the task as it stands (InputError if none)."""
+    me = call.identity()
+    market = call.market()
+    return me, market, load_task(market, task_id)
+
+
+def state_folder(call: MarketCall, state_dir: Path | None) -> Path:
+    """The agent state folder: ``--state-dir``, else the settings'."""
+    return state_dir or context(call.ctx).settings.agent_dir
+
+
 def task_after(market: Marketplace, task_id: int) -> dict[str, Any]:
     """The task's record as the chain holds it now (after a step)."""
     return market.data_market.task(task_id).record(views.read_spec(market, task_id)[0])
 
 
 # anyone's commands ------------------------------------------------------------------------
-def advance(
-    ctx: typer.Context,
-    task_id: int = TaskArgument,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
+def advance(call: MarketCall, task_id: int = TaskArgument) -> None:
     """After a deadline: cancel a task not full in time, or end a phase without the silent."""
-    me = identity(account, keystore)
-    market = context(ctx).market(rpc_url)
-    task = load_task(market, task_id)
+    me, market, task = acting(call, task_id)
     refuse(rules.advance_problem(task, market.chain.timestamp()))
     result = market.data_market.advance(me.account, task_id)
-    if json_output:
+    if call.json_output:
         emit_json({**task_after(market, task_id), "left_out": list(task.waiting_for)})
         return
     if task.status is TaskStatus.JOINING:
@@ -99,23 +99,14 @@ def advance(
     console.print(f"{text} {tx_note(result.receipt.tx_hash)}", soft_wrap=True)
 
 
-def claim(
-    ctx: typer.Context,
-    task_id: int = TaskArgument,
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    json_output: bool = JsonOption,
-) -> None:
+def claim(call: MarketCall, task_id: int = TaskArgument) -> None:
     """After the model owner missed an aggregation deadline: pay the round's data owners."""
-    me = identity(account, keystore)
-    market = context(ctx).market(rpc_url)
-    task = load_task(market, task_id)
+    me, market, task = acting(call, task_id)
     refuse(rules.claim_problem(task, market.chain.timestamp()))
     result = market.data_market.claim(me.account, task_id)
     expired = result.event("TaskExpired")
     paid, paid_each, refund = (int(expired[k]) for k in ("paid", "paid_each", "refund"))
-    if json_output:
+    if call.json_output:
         emit_json({**task_after(market, task_id), "paid": paid,
                    "paid_each": paid_each, "refund": refund})  # fmt: skip
         return
@@ -129,17 +120,15 @@ def claim(
 
 
 def check(
-    ctx: typer.Context,
+    call: MarketCall,
     task_id: int = TaskArgument,
     round_number: int = typer.Argument(..., min=1, help="A finalised round of the task."),
-    rpc_url: str = RpcUrlOption,
-    json_output: bool = JsonOption,
 ) -> None:
     """Check a finalised round from public data; exit 1 if the model owner finalised it wrong."""
     from mercato.protocols.datamarket import history
     from mercato.protocols.datamarket.aggregation import check_round
 
-    market = context(ctx).market(rpc_url)
+    market = call.market()
     dm = market.data_market
     task = load_task(market, task_id)
     finalised = round_number in history.finalised(dm, task_id)
@@ -155,40 +144,31 @@ def check(
         else "the new model is the old one plus the published aggregate (the updates are "
         "sealed to the model owner)"
     )
-    if json_output:
+    if call.json_output:
         emit_json({"task": task_id, "round": round_number, "mode": task.mode.label, "ok": True,
                    "checked": checked})  # fmt: skip
         return
     console.print(f"round {round_number} of task {task_id} checks out: {checked}", soft_wrap=True)
 
 
-def list_tasks(
-    ctx: typer.Context,
-    rpc_url: str = RpcUrlOption,
-    json_output: bool = JsonOption,
-) -> None:
+def list_tasks(call: MarketCall) -> None:
     """Every task with its mode, data owners, round, phase, deadline and reward."""
-    market = context(ctx).market(rpc_url)
+    market = call.market()
     records = [
         task.record(views.read_spec(market, task.task_id)[0])
         for task in views.read_tasks(market.data_market)
     ]
-    if json_output:
+    if call.json_output:
         emit_json(records)
         return
     print_tasks(records, market.chain.timestamp())
 
 
-def show(
-    ctx: typer.Context,
-    task_id: int = TaskArgument,
-    rpc_url: str = RpcUrlOption,
-    json_output: bool = JsonOption,
-) -> None:
+def show(call: MarketCall, task_id: int = TaskArgument) -> None:
     """One task: terms, members, and per round who posted, what was used, scores and pay."""
-    market = context(ctx).market(rpc_url)
+    market = call.market()
     document = views.read_detail(market, load_task(market, task_id)).record()
-    if json_output:
+    if call.json_output:
         emit_json(document)
         return
     print_task(document, market.chain.timestamp())
@@ -197,11 +177,11 @@ def show(
 def add_task_commands(app: typer.Typer) -> None:
     """Give the ``datamarket`` group what anyone may do with a task: ``advance``, ``claim``,
     ``check``, ``list`` and ``show``."""
-    app.command("advance")(advance)
-    app.command("claim")(claim)
-    app.command("check")(check)
-    app.command("list")(list_tasks)
-    app.command("show")(show)
+    market_command(app, "advance")(advance)
+    market_command(app, "claim")(claim)
+    market_command(app, "check", acts=False)(check)
+    market_command(app, "list", acts=False)(list_tasks)
+    market_command(app, "show", acts=False)(show)
 
 
 # text views -------------------------------------------------------------------------------
@@ -221,12 +201,9 @@ def print_tasks(records: list[dict[str, Any]], now: int) -> None:
     if not records:
         console.print("no tasks yet (post one with `mercato datamarket post`)")
         return
-    table = Table(
-        title=f"{len(records)} task(s); rewards in ETH", box=box.SIMPLE_HEAD, pad_edge=False
-    )
-    for column in ("id", "status", "model owner", "mode", "DOs", "round", "phase", "deadline",
-                   "reward"):  # fmt: skip
-        table.add_column(column, overflow="fold")
+    title = f"{len(records)} task(s); rewards in ETH"
+    table = simple_table("id", "status", "model owner", "mode", "DOs", "round", "phase",
+                         "deadline", "reward", title=title)  # fmt: skip
     for t in records:
         table.add_row(
             str(t["id"]),
@@ -272,18 +249,14 @@ def print_task(document: dict[str, Any], now: int) -> None:
             f"now          round {t['round']}, {t['deadline_kind']} until "
             f"{format_time(t['deadline'])} ({relative_time(t['deadline'], now)})"
         )
-    members = Table(title="data owners", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("index", "address", "now", "owed ETH"):
-        members.add_column(column, overflow="fold")
+    members = simple_table("index", "address", "now", "owed ETH", title="data owners")
     for m in document["members"]:
         members.add_row(
             str(m["index"]), m["address"], m["state"], compact_ether(document["owed"][m["address"]])
         )
     console.print(members)
-    rounds = Table(title="rounds", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("round", "keys", "shares", "updates", "reveals", "used", "excluded",
-                   "paid each ETH", "model"):  # fmt: skip
-        rounds.add_column(column, overflow="fold")
+    rounds = simple_table("round", "keys", "shares", "updates", "reveals", "used", "excluded",
+                          "paid each ETH", "model", title="rounds")  # fmt: skip
     for r in document["rounds"]:
         posts, done = r["posts"], r["finalised"]
         ending = ["-", "-", "-", "-"]
