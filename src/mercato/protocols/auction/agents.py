@@ -113,8 +113,8 @@ def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offe
 
     def place_bid(auction_id: int, ctx: AgentContext) -> None:
         auction = house.auction(auction_id)
-        amount = next_bid(auction, offer, me.address)
-        if amount is None or market.chain.timestamp() >= auction.deadline:
+        amount = next_bid(auction, offer, me.address, market.chain.timestamp())
+        if amount is None:
             return
         refs = references_for(market, me.address, offer.category, auction.min_refs)
         house.bid(me.account, auction_id, offer.category, amount, refs)
