@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.table import Table
-
-from mercato.cli.common import console, event_record, format_time, relative_time, short_address
+from mercato.cli.common import (
+    console,
+    event_record,
+    format_time,
+    relative_time,
+    short_address,
+    simple_table,
+)
 from mercato.ontology.category import Category
 from mercato.protocols.auction.views import Status, categories_in, requirements_record
 from mercato.units import compact_ether, format_ether
@@ -68,19 +72,12 @@ def detail_record(detail: AuctionDetail) -> dict[str, Any]:
     }
 
 
-def _table(*columns: str, title: str | None = None) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
-
-
 def print_auctions(auctions: list[Auction], now: int) -> None:
     """``auction list``: a row per auction, its best bids and its current deadline."""
     if not auctions:
         console.print("no auctions yet (open one with `mercato auction create`)")
         return
-    table = _table(
+    table = simple_table(
         "id",
         "status",
         "client",
@@ -111,7 +108,7 @@ def print_detail(detail: AuctionDetail, now: int) -> None:
         when = relative_time(auction.deadline, now)
         console.print(f"deadline  {kind} {format_time(auction.deadline)} ({when})")
     console.print(f"min refs  {auction.min_refs}; locked {format_ether(auction.locked)}")
-    table = _table("category", "required class", "maximum ETH", "best bid ETH", "bidder")
+    table = simple_table("category", "required class", "maximum ETH", "best bid ETH", "bidder")
     for c in Category:
         bidder, amount = auction.best(c)
         table.add_row(
