@@ -8,14 +8,6 @@ from pathlib import Path
 import pytest
 
 from mercato.chain import EmbeddedChain
-from mercato.cli.listings import (
-    ListingBook,
-    RecordedPlan,
-    manifest_hash,
-    plan_file,
-    read_plans,
-    record_plan,
-)
 from mercato.errors import ConfigError, ProtocolError
 from mercato.ml.datasets import seller_and_buyer_parts
 from mercato.protocols.deployment import deploy
@@ -23,6 +15,14 @@ from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
 from mercato.protocols.training.data_owner import SplitPlan, list_dataset, prepare_listing
+from mercato.protocols.training.listings import (
+    ListingBook,
+    RecordedPlan,
+    manifest_hash,
+    plan_file,
+    read_plans,
+    record_plan,
+)
 from mercato.storage.local import LocalBlobStore
 
 PLAN = SplitPlan(2, 2, seed=5, max_class_fraction=0.4)

@@ -215,7 +215,7 @@ def offer_dataset(
     json_output: bool = JsonOption,
 ) -> None:
     """Split a dataset (skewed), commit to it and hand each replica sealed to its holder."""
-    from mercato.cli.listings import RecordedPlan, manifest_hash, record_plan
+    from mercato.protocols.training.listings import RecordedPlan, manifest_hash, record_plan
     from mercato.ml.datasets import seller_and_buyer_parts
     from mercato.protocols.training import history
     from mercato.protocols.training.data_owner import SplitPlan, assign_holders, prepare_listing

@@ -27,7 +27,7 @@ def plan_data_owner(options: Mapping[str, Any]) -> RolePlan:
     """The DO of the datasets whose split plans the state folder holds."""
 
     def attach(setup: AgentSetup) -> str:
-        from mercato.cli.listings import ListingBook, plan_file, read_plans
+        from mercato.protocols.training.listings import ListingBook, plan_file, read_plans
 
         me, folder = setup.me, setup.folder
         plans = read_plans(folder, me.address)  # a malformed file is refused now
