@@ -21,12 +21,10 @@ from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from mercato.protocols import demo as demo_harness
 from mercato.protocols import deployment as deployment_module
-from mercato.protocols.auction import scenario as auction_scenario
 from mercato.protocols.auction.scenario import AuctionReport, run_auction_demo
-from mercato.protocols.datamarket import scenario as datamarket_scenario
 from mercato.protocols.datamarket.scenario import DataMarketReport, run_datamarket_demo
-from mercato.protocols.training import scenario as training_scenario
 from mercato.protocols.training.scenario import TrainingReport, run_training_demo
 from mercato.storage.base import BlobStore, open_store
 
@@ -65,8 +63,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
         return deployment
 
     with pytest.MonkeyPatch.context() as monkeypatch:
-        for module in (auction_scenario, training_scenario, datamarket_scenario):
-            monkeypatch.setattr(module, "deploy", deploy_and_save)
+        monkeypatch.setattr(demo_harness, "deploy", deploy_and_save)
         auction = run_auction_demo(chain, store, work / "agents")
         training = run_training_demo(chain, store, work / "training-agents")
         market = run_datamarket_demo(chain, store, work / "market-agents")

@@ -11,12 +11,7 @@ from mercato.crypto.commit import keccak
 from mercato.ontology.category import Category
 from mercato.protocols.auction import provider as provider_steps
 from mercato.protocols.auction.house import Status
-from mercato.protocols.auction.scenario import (
-    AUCTION_DURATION,
-    MAX_AGENT_ROUNDS,
-    AuctionDemo,
-    build_auction_demo,
-)
+from mercato.protocols.auction.scenario import AUCTION_DURATION, MAX_AGENT_ROUNDS, AuctionDemo
 from mercato.protocols.deployment import DEFAULT_DELIVERY_PERIOD, DEFAULT_REVIEW_PERIOD
 from mercato.storage.base import hash_hex
 from mercato.storage.local import LocalBlobStore
@@ -29,9 +24,7 @@ PROVIDERS = ("digits-lab", "scan-archive", "linear-labs", "forest-works", "encla
 def embedded_demo(tmp_path: Path) -> AuctionDemo:
     from mercato.chain.embedded import EmbeddedChain
 
-    demo = build_auction_demo(
-        EmbeddedChain(), LocalBlobStore(tmp_path / "blobs"), tmp_path / "agents"
-    )
+    demo = AuctionDemo(EmbeddedChain(), LocalBlobStore(tmp_path / "blobs"), tmp_path / "agents")
     yield demo
     demo.close()
 
@@ -51,7 +44,7 @@ def events_of(demo: AuctionDemo, name: str, auction_id: int) -> list:
 
 def test_full_flow_pays_winners_and_refunds_client(chain: Chain, tmp_path: Path) -> None:
     # prepare
-    demo = build_auction_demo(chain, LocalBlobStore(tmp_path / "blobs"), tmp_path / "agents")
+    demo = AuctionDemo(chain, LocalBlobStore(tmp_path / "blobs"), tmp_path / "agents")
     house = demo.market.auction_house
     address = {name: p.identity.address for name, p in demo.people.items()}
     # act
@@ -85,7 +78,7 @@ def test_full_flow_with_the_s3_store(s3_endpoint: str, tmp_path: Path) -> None:
 
     store = S3BlobStore("mercato-flow", prefix="market", endpoint_url=s3_endpoint)
     store.ensure_bucket()
-    demo = build_auction_demo(EmbeddedChain(), store, tmp_path / "agents")
+    demo = AuctionDemo(EmbeddedChain(), store, tmp_path / "agents")
     # act
     auction_id = demo.open_auction()
     run(demo)

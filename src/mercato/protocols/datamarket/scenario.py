@@ -13,26 +13,23 @@ withdraws what it earned.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mercato.agents.agent import Agent
-from mercato.agents.runner import Runner
-from mercato.agents.store import AgentStore
 from mercato.chain.base import Chain
-from mercato.chain.recording import RecordingChain
 from mercato.errors import ProtocolError
-from mercato.ml.federated_sim import MarketData, market_data
+from mercato.ml.federated_sim import market_data
 from mercato.ml.model_parts import PartedMLP
 from mercato.ml.poison import Poisoner
 from mercato.protocols.datamarket import agents, model_owner
 from mercato.protocols.datamarket.data_owner import Contribution
 from mercato.protocols.datamarket.documents import TaskSpec
-from mercato.protocols.datamarket.market import SCORE_SCALE, Mode, TaskStatus, members_of
+from mercato.protocols.datamarket.market import SCORE_SCALE, Mode, members_of
 from mercato.protocols.datamarket.model_owner import TaskTerms
-from mercato.protocols.deployment import deploy
-from mercato.protocols.identity import Identity
-from mercato.protocols.marketplace import Marketplace
+from mercato.protocols.datamarket.rules import task_bound
+from mercato.protocols.demo import Demo, DemoPart, Member
 from mercato.protocols.roles import Role
 from mercato.storage.base import BlobStore
 
@@ -48,6 +45,22 @@ MO_NAME = "model-owner"
 DO_NAMES = tuple(f"data-owner-{i}" for i in range(1, DATA_OWNERS + 1))
 POISONERS = {"data-owner-4": Poisoner("scale"), "data-owner-9": Poisoner("noise")}
 MAX_AGENT_ROUNDS = 200
+CAST = (
+    Member(MO_NAME, Role.MODEL_OWNER),
+    *(Member(name, Role.DATA_OWNER) for name in DO_NAMES),
+)
+
+
+@dataclass(frozen=True)
+class Attack:
+    """Who poisons its updates, and the rule the model owner aggregates them with."""
+
+    poisoners: Mapping[str, Poisoner] = field(default_factory=lambda: dict(POISONERS))
+    rule: str = RULE
+
+
+ATTACK = Attack()
+"""The demo's: two poisoners (scale and noise) against Multi-Krum."""
 
 
 @dataclass(frozen=True)
@@ -74,133 +87,86 @@ class DataMarketReport:
     accuracy_before: float = 0.0
     accuracy_after: float = 0.0
     rounds: list[MarketRound] = field(default_factory=list)
-    withdrawn: dict[str, int] = field(default_factory=dict)
     reward: int = 0
+    withdrawn: dict[str, int] = field(default_factory=dict)
     transactions: int = 0
     seconds: float = 0.0
 
 
-@dataclass
-class DataMarketDemo:
-    """A deployed market with the P3 cast registered and one agent each, ready to run."""
+class DataMarketDemo(Demo):
+    """The P3 cast on a fresh market, the digits split among them, one agent each."""
 
-    market: Marketplace
-    recording: RecordingChain
-    people: dict[str, Identity]
-    stores: dict[str, AgentStore]
-    data: MarketData
-    spec: TaskSpec
-    contributions: dict[str, Contribution]
-    agents: dict[str, Agent] = field(default_factory=dict)
+    protocol = "datamarket"
+    max_rounds = MAX_AGENT_ROUNDS
 
-    @property
-    def runner(self) -> Runner:
-        return Runner(list(self.agents.values()))
-
-    def make_agent(self, name: str) -> Agent:
-        """(Re)create the agent of participant ``name`` over its persisted store."""
-        market, me = self.market, self.people[name]
-        agent = Agent(
-            name,
-            self.recording,
-            [market.data_market.contract],
-            self.stores[name],
-            start_block=market.deployment.block,
+    def __init__(
+        self, chain: Chain, store: BlobStore, work_dir: Path, attack: Attack = ATTACK
+    ) -> None:
+        """Deploy, register the cast, split the data and create every agent."""
+        super().__init__(chain, store, work_dir, CAST)
+        self.attack = attack
+        self.data = market_data("digits", DATA_OWNERS, seed=SEED)
+        data = self.data
+        n_classes = int(max(int(data.test.y.max()), *(int(p.y.max()) for p in data.parts))) + 1
+        model = PartedMLP(int(data.mo.X.shape[1]), n_classes)
+        self.spec = TaskSpec(
+            data_classes=(data.mo.ontology_class,),
+            model=dict(model.spec()),
+            local_epochs=LOCAL_EPOCHS,
+            seed=SEED,
+            rule=attack.rule,
         )
+        self.contributions = {
+            name: Contribution(part, attack.poisoners.get(name))
+            for name, part in zip(DO_NAMES, data.parts, strict=True)
+        }
+        self.start_agents()
+
+    def attach(self, agent: Agent, name: str) -> None:
+        market, me = self.market, self.identities[name]
         if name == MO_NAME:
             agents.attach_model_owner(agent, market, me, self.data.mo, self.data.test)
         else:
             agents.attach_data_owner(agent, market, me, self.contributions[name])
-        self.agents[name] = agent
-        return agent
-
-    def close(self) -> None:
-        for agent_store in self.stores.values():
-            agent_store.close()
-
-
-def build_datamarket_demo(
-    chain: Chain,
-    store: BlobStore,
-    work_dir: Path,
-    poisoners: dict[str, Poisoner] | None = None,
-    rule: str = RULE,
-) -> DataMarketDemo:
-    """Deploy, register the cast, split the data and create every agent."""
-    poisoners = POISONERS if poisoners is None else poisoners
-    recording = RecordingChain(chain)
-    deployer = chain.dev_accounts(1)[0]
-    market = Marketplace(recording, deploy(recording, deployer), store)
-    accounts = chain.dev_accounts(2 + DATA_OWNERS)[1:]
-    people = {MO_NAME: Identity(accounts[0])}
-    people.update({name: Identity(a) for name, a in zip(DO_NAMES, accounts[1:], strict=True)})
-    market.registry.register(people[MO_NAME], Role.MODEL_OWNER)
-    for name in DO_NAMES:
-        market.registry.register(people[name], Role.DATA_OWNER)
-    data = market_data("digits", DATA_OWNERS, seed=SEED)
-    n_classes = int(max(int(data.test.y.max()), *(int(p.y.max()) for p in data.parts))) + 1
-    model = PartedMLP(int(data.mo.X.shape[1]), n_classes)
-    spec = TaskSpec(
-        data_classes=(data.mo.ontology_class,),
-        model=dict(model.spec()),
-        local_epochs=LOCAL_EPOCHS,
-        seed=SEED,
-        rule=rule,
-    )
-    contributions = {
-        name: Contribution(part, poisoners.get(name))
-        for name, part in zip(DO_NAMES, data.parts, strict=True)
-    }
-    work_dir.mkdir(parents=True, exist_ok=True)
-    stores = {name: AgentStore(work_dir / f"{name}.sqlite") for name in people}
-    demo = DataMarketDemo(market, recording, people, stores, data, spec, contributions)
-    for name in people:
-        demo.make_agent(name)
-    return demo
 
 
 def run_datamarket_demo(
-    chain: Chain,
-    store: BlobStore,
-    work_dir: Path,
-    poisoners: dict[str, Poisoner] | None = None,
-    rule: str = RULE,
+    chain: Chain, store: BlobStore, work_dir: Path, attack: Attack = ATTACK
 ) -> DataMarketReport:
     """Run the P3 flow on ``chain`` and return what happened."""
     started = time.perf_counter()
-    demo = build_datamarket_demo(chain, store, work_dir, poisoners, rule)
-    market, mo = demo.market, demo.people[MO_NAME]
-    try:
+    with DataMarketDemo(chain, store, work_dir, attack) as demo:
         before = model_owner.pretrain(demo.spec, demo.data.mo)
         model = demo.spec.build_model()
+        mode = Mode.ROBUST if demo.spec.robust else Mode.SECURE
+        excluded = MAX_EXCLUDED if mode is Mode.ROBUST else None
         task_id = model_owner.post_task(
-            market,
-            mo,
+            demo.market,
+            demo.identities[MO_NAME],
             demo.spec,
             before,
             TaskTerms(
                 data_owners=DATA_OWNERS,
                 rounds=ROUNDS,
-                mode=Mode.ROBUST if demo.spec.robust else Mode.SECURE,
-                bound=MAX_EXCLUDED if demo.spec.robust else DATA_OWNERS // 2 + 1,
+                mode=mode,
+                bound=task_bound(mode, DATA_OWNERS, excluded=excluded),
                 reward=REWARD,
             ),
         )
         agents.follow_task(demo.agents[MO_NAME].context, task_id, before)
-        demo.runner.run_until_idle(MAX_AGENT_ROUNDS)  # join, rounds, fine-tuning, payments
+        demo.run_agents()  # join, rounds, fine-tuning, payments
         accuracy_after = demo.stores[MO_NAME].get(MO_NAME, f"{agents.ACCURACY_KEY}{task_id}")
-    finally:
-        demo.close()
-    task = market.data_market.task(task_id)
-    if task.status is not TaskStatus.FINISHED or accuracy_after is None:
-        raise ProtocolError(f"the demo task ended {task.status.label}, not finished")
+    demo.expect(task_id, "finished")
+    if accuracy_after is None:
+        raise ProtocolError("the demo task finished but its model owner recorded no accuracy")
+    task = demo.market.data_market.task(task_id)
     report = DataMarketReport(
         backend=demo.recording.backend,
         task_id=task_id,
         status=task.status.label,
         mode=task.mode.label,
         rule=demo.spec.rule,
-        poisoners={name: p.kind for name, p in (poisoners or POISONERS).items()},
+        poisoners={name: p.kind for name, p in attack.poisoners.items()},
         accuracy_before=model.accuracy(before.public, before.private, demo.data.test),
         accuracy_after=float(accuracy_after),  # type: ignore[arg-type]
         reward=task.reward,
@@ -211,9 +177,7 @@ def run_datamarket_demo(
 
 
 def _fill_report(report: DataMarketReport, demo: DataMarketDemo, task_id: int) -> None:
-    market = demo.market
-    dm = market.data_market
-    names = {person.address: name for name, person in demo.people.items()}
+    dm, names = demo.market.data_market, demo.names
     members = [names[a] for a in dm.members(task_id)]
     for event in dm.events("RoundFinalised", task_id=task_id):
         used = [members[i] for i in members_of(int(event["used"]))]
@@ -230,7 +194,13 @@ def _fill_report(report: DataMarketReport, demo: DataMarketDemo, task_id: int) -
                 paid_each=int(event["paid_each"]),
             )
         )
-    for event in dm.contract.events(market.deployment.block, None, "Withdrawn"):
-        who = names.get(event["account"], event["account"])
-        report.withdrawn[who] = report.withdrawn.get(who, 0) + int(event["amount"])
-    report.transactions = len(demo.recording.records)
+    report.withdrawn = demo.withdrawn()
+    report.transactions = demo.transactions
+
+
+DEMO = DemoPart(
+    key="datamarket",
+    running="the data market",
+    run=run_datamarket_demo,
+    text="mercato.cli.demo_datamarket:print_report",
+)

@@ -1,8 +1,7 @@
-"""The P3 part of ``mercato demo``: the data market's report as a table or JSON."""
+"""The P3 part of ``mercato demo``: the data market's report as tables."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -13,26 +12,8 @@ if TYPE_CHECKING:
     from mercato.protocols.datamarket.scenario import DataMarketReport
 
 
-def market_dict(report: DataMarketReport) -> dict[str, object]:
-    """The report as JSON-able data."""
-    return {
-        "task_id": report.task_id,
-        "status": report.status,
-        "mode": report.mode,
-        "rule": report.rule,
-        "poisoners": report.poisoners,
-        "accuracy_before": report.accuracy_before,
-        "accuracy_after": report.accuracy_after,
-        "rounds": [asdict(r) for r in report.rounds],
-        "reward": report.reward,
-        "withdrawn": report.withdrawn,
-        "transactions": report.transactions,
-        "seconds": report.seconds,
-    }
-
-
-def print_market(report: DataMarketReport) -> None:
-    """The report as tables."""
+def print_report(report: DataMarketReport) -> None:
+    """The P3 demo's report as tables."""
     console.rule(f"[bold]Mercato demo: secure data market (P3) on the {report.backend} chain")
     attacks = ", ".join(f"{name} ({kind})" for name, kind in sorted(report.poisoners.items()))
     console.print(
