@@ -25,6 +25,7 @@ from mercato.protocols.datamarket import data_owner, model_owner
 from mercato.protocols.datamarket.data_owner import Contribution
 from mercato.protocols.datamarket.market import Phase, Task, TaskStatus
 from mercato.protocols.datamarket.model_owner import OwnerModel
+from mercato.protocols.datamarket.rules import aggregate_problem, join_problem
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 
@@ -77,9 +78,10 @@ def attach_data_owner(
     def join(event: Event, ctx: AgentContext) -> None:
         task_id = int(event["task_id"])
         task = dm.task(task_id)
-        if task.status is not TaskStatus.JOINING or dm.index_of(task_id, me.address) is not None:
+        if task.status is not TaskStatus.JOINING:
             return
-        if task.mo == me.address or not policy(event):
+        index = dm.index_of(task_id, me.address)
+        if join_problem(task, me.address, index, market.chain.timestamp()) or not policy(event):
             return
         try:
             data_owner.check_task(market, task_id, contribution.data)
@@ -87,7 +89,7 @@ def attach_data_owner(
             logger.info("task %d not joined: %s", task_id, exc)
             return
         try:
-            data_owner.join(market, me, task_id, contribution.data)
+            data_owner.send_join(market, me, task)
         except MercatoError as exc:  # full, or past its deadline, by the time we got here
             logger.info("task %d not joined: %s", task_id, exc)
             return
@@ -121,11 +123,9 @@ def attach_model_owner(
     def aggregate(event: Event, ctx: AgentContext) -> None:
         task_id = int(event["task_id"])
         task = dm.task(task_id)
-        if task.mo != me.address or task.phase is not Phase.AGGREGATE:
+        if aggregate_problem(task, me.address) or task.round != int(event["round"]):
             return  # not ours, or aggregated by an earlier run of this handler
-        if task.round != int(event["round"]):
-            return
-        model_owner.aggregate(market, me, task_id)
+        model_owner.aggregate_round(market, me, task)
 
     def finish(event: Event, ctx: AgentContext) -> None:
         task_id = int(event["task_id"])

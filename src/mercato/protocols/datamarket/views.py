@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from mercato.errors import MercatoError
 from mercato.protocols.datamarket.limits import MAX_DATA_OWNERS
+from mercato.protocols.states import State
 from mercato.units import format_ether
 
 if TYPE_CHECKING:
@@ -41,18 +41,14 @@ TASK_EVENTS = frozenset(
 """The data market's events about one task: each has the task id as first indexed argument."""
 
 
-class Mode(IntEnum):
+class Mode(State):
     """Aggregation modes, as the contract numbers them."""
 
     SECURE = 1
     ROBUST = 2
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class TaskStatus(IntEnum):
+class TaskStatus(State):
     """Task states, as the contract numbers them."""
 
     JOINING = 1
@@ -62,15 +58,11 @@ class TaskStatus(IntEnum):
     EXPIRED = 5
 
     @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @property
     def final(self) -> bool:
         return self >= TaskStatus.FINISHED
 
 
-class Phase(IntEnum):
+class Phase(State):
     """Phases of a round (0 outside rounds)."""
 
     NONE = 0
@@ -79,10 +71,6 @@ class Phase(IntEnum):
     SUBMIT = 3
     REVEAL = 4
     AGGREGATE = 5
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 def members_of(mask: int) -> tuple[int, ...]:
