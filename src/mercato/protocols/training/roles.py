@@ -20,6 +20,7 @@ from mercato.agents.roles import AgentSetup, RolePlan, attaching, held_out
 from mercato.protocols.roles import Role
 from mercato.protocols.training import agents
 from mercato.protocols.training.compute import honest_worker
+from mercato.protocols.training.listings import ListingBook, plan_file, read_plans
 from mercato.protocols.training.scenario import lazy_worker
 
 
@@ -27,8 +28,6 @@ def plan_data_owner(options: Mapping[str, Any]) -> RolePlan:
     """The DO of the datasets whose split plans the state folder holds."""
 
     def attach(setup: AgentSetup) -> str:
-        from mercato.protocols.training.listings import ListingBook, plan_file, read_plans
-
         me, folder = setup.me, setup.folder
         plans = read_plans(folder, me.address)  # a malformed file is refused now
         agents.attach_data_owner(
