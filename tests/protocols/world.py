@@ -8,7 +8,8 @@ one short-hand per protocol step; what they all repeat lives here once:
 - reading what a contract owes and holds, an account's stake, the registry's events of a
   transaction sent elsewhere; time travel past an entry's deadline; mining blocks;
 - :func:`assert_balance_change`, an account's balance moved by an amount less its gas fee;
-- for the escrow property tests (hypothesis), the strategies that pick an actor and an entry;
+- for the escrow property tests (hypothesis), :class:`ProtocolMachine`, the base of their
+  state machines, and the strategies that pick the actor and the entry of a step;
 - for the off-chain worlds (agents, stores, real keys), :func:`open_marketplace`: every
   contract deployed and the cast's identities registered.
 """
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine
 
@@ -60,6 +62,7 @@ def reverts(reason: str) -> Iterator[None]:
 
 
 def address_of(account: LocalAccount | str) -> str:
+    """The address of ``account`` (an address stays as it is)."""
     return account if isinstance(account, str) else account.address
 
 
@@ -150,6 +153,7 @@ class ProtocolWorld:
         return next(a for a in self.cast if a.address == address)
 
     def stake_of(self, account: LocalAccount) -> int:
+        """Wei ``account`` has staked in the registry."""
         return int(self.registry.call("stake", account.address))
 
     def registry_events(self, result: TxResult) -> list[Event]:
@@ -191,24 +195,36 @@ RIGHT = -1
 
 actors = st.one_of(st.just(RIGHT), st.integers(min_value=0, max_value=ACCOUNT_COUNT - 1))
 picks = st.integers(min_value=0, max_value=2**16)
-"""Which entry a step targets (see :func:`pick_id`), or which slot of it."""
-
-
-def pick_id(count: int, pick: int) -> int:
-    """An existing id of ``1..count``, or (one pick in eight) one that does not exist."""
-    if count == 0 or pick % 8 == 7:
-        return count + 1 + pick % 3
-    return 1 + pick % count
+"""Which entry a step targets (see ``ProtocolMachine._pick``), or which slot of it."""
 
 
 class ProtocolMachine(RuleBasedStateMachine):
     """What every protocol's escrow machine stands on: the chain of a world shared by every
-    example, the accounts the steps are sent from, and the actor of each step."""
+    example and the accounts the steps are sent from; picking the actor and the entry of a
+    step, sending a step that may revert; the test case and how long it runs."""
 
     def __init__(self, shared: ProtocolWorld) -> None:
         super().__init__()
         self.chain = shared.chain
         self.accounts = self.chain.dev_accounts(ACCOUNT_COUNT)
+
+    @classmethod
+    def test_case(cls, *, max_examples: int, steps: int) -> Any:
+        """The machine's test case: ``max_examples`` runs of ``steps`` steps, no deadline."""
+        cls.TestCase.settings = settings(
+            max_examples=max_examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        return cls.TestCase
+
+    @staticmethod
+    def _pick(count: int, pick: int) -> int:
+        """An existing id of ``1..count``, or (one pick in eight) one that does not exist."""
+        if count == 0 or pick % 8 == 7:
+            return count + 1 + pick % 3
+        return 1 + pick % count
 
     def _account(self, actor: int, right: str | None) -> LocalAccount:
         """Account ``actor``, or for RIGHT the account at ``right`` (if it is one of ours)."""
@@ -217,6 +233,15 @@ class ProtocolMachine(RuleBasedStateMachine):
                 if account.address == right:
                     return account
         return self.accounts[max(actor, 0)]
+
+    def _send(
+        self, contract: Contract, fn: str, *args: object, sender: LocalAccount, value: int = 0
+    ) -> TxResult | None:
+        """Send a step; None if the contract refused it (an invalid step changes nothing)."""
+        try:
+            return contract.transact(fn, *args, sender=sender, value=value)
+        except ContractRevert:
+            return None
 
 
 # off-chain worlds: every contract, real identities, a blob store -------------------------------

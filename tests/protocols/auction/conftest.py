@@ -10,10 +10,10 @@ from eth_account.signers.local import LocalAccount
 
 from mercato.chain.base import Chain
 
-from .world import World, deploy_market
+from .world import World, deploy_world
 
 
 @pytest.fixture
 def market(chain: Chain, accounts: list[LocalAccount]) -> World:
     """A fresh registry and auction house; client, arbiter and six providers registered."""
-    return deploy_market(chain, accounts)
+    return deploy_world(chain, accounts)

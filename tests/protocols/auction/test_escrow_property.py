@@ -18,7 +18,6 @@ from dataclasses import replace
 from functools import cache
 
 from eth_account.signers.local import LocalAccount
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     initialize,
@@ -32,17 +31,7 @@ from mercato.chain.embedded import EmbeddedChain
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 
-from ..world import (
-    ACCOUNT_COUNT,
-    DAY,
-    HOUR,
-    RIGHT,
-    ProtocolMachine,
-    actors,
-    pick_id,
-    picks,
-    register,
-)
+from ..world import ACCOUNT_COUNT, DAY, HOUR, RIGHT, ProtocolMachine, actors, picks, register
 from .world import (
     CATEGORIES,
     MODEL_HASH,
@@ -53,7 +42,7 @@ from .world import (
     AuctionState,
     Status,
     World,
-    deploy_market,
+    deploy_world,
     locked,
 )
 
@@ -72,7 +61,7 @@ def shared_market() -> World:
     changes; the stranger is registered as a second client, so refunds go to two addresses.
     """
     chain = EmbeddedChain()
-    market = deploy_market(chain, chain.dev_accounts(ACCOUNT_COUNT))
+    market = deploy_world(chain, chain.dev_accounts(ACCOUNT_COUNT))
     register(market.registry, market.stranger, Role.CLIENT)
     return market
 
@@ -107,16 +96,13 @@ class EscrowMachine(ProtocolMachine):
 
     def _auction(self, pick: int) -> int:
         """An existing auction id, or (one pick in eight) one that does not exist."""
-        return pick_id(self.auction_count, pick)
+        return self._pick(self.auction_count, pick)
 
     def _state(self, auction_id: int) -> AuctionState | None:
         return self.states.get(auction_id)
 
     def _try(self, fn: str, *args: object, sender: LocalAccount) -> TxResult | None:
-        try:
-            return self.house.transact(fn, *args, sender=sender)
-        except ContractRevert:
-            return None  # an invalid step: nothing changed
+        return self._send(self.house, fn, *args, sender=sender)
 
     # rules ------------------------------------------------------------------------------------
     @initialize(first=st.tuples(prices, prices, prices), second=st.tuples(prices, prices, prices))
@@ -301,10 +287,4 @@ class EscrowMachine(ProtocolMachine):
         self.states = states
 
 
-EscrowMachine.TestCase.settings = settings(
-    max_examples=15,
-    stateful_step_count=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-TestEscrowInvariant = EscrowMachine.TestCase
+TestEscrowInvariant = EscrowMachine.test_case(max_examples=15, steps=15)

@@ -2,9 +2,6 @@
 
 The cast: a client, an arbiter, a stranger (registered for nothing) and six providers, two
 per category (data owner = category 0, model owner = 1, compute provider = 2).
-
-It extends ``ProtocolWorld`` of tests/protocols/world.py (registry, registering, owed and
-balances, deadlines, blocks) with the auction house and one short-hand per step.
 """
 
 from __future__ import annotations
@@ -207,7 +204,7 @@ class World(ProtocolWorld):
         return auction_id
 
 
-def deploy_market(chain: Chain, accounts: Sequence[LocalAccount]) -> World:
+def deploy_world(chain: Chain, accounts: Sequence[LocalAccount]) -> World:
     """Deploy a fresh registry and auction house and register the whole cast."""
     deployer, client, arbiter = accounts[0], accounts[1], accounts[2]
     providers = tuple((accounts[3 + 2 * c], accounts[4 + 2 * c]) for c in CATEGORIES)

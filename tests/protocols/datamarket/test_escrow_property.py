@@ -31,18 +31,16 @@ from dataclasses import replace
 from functools import cache
 
 from eth_account.signers.local import LocalAccount
-from hypothesis import HealthCheck, settings
 from hypothesis import event as statistic
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from mercato.chain.contract import Contract, TxResult
 from mercato.chain.embedded import EmbeddedChain
-from mercato.errors import ContractRevert
 from mercato.protocols.datamarket.market import DataMarket, Mode, Phase, Task, TaskStatus
 from mercato.protocols.roles import Role
 
-from ..world import ACCOUNT_COUNT, DAY, HOUR, RIGHT, ProtocolMachine, actors, pick_id, picks
+from ..world import ACCOUNT_COUNT, DAY, HOUR, RIGHT, ProtocolMachine, actors, picks
 from .world import PER_UPDATE, World, default_bound, deploy_world, encryption_key
 
 MAX_TASKS = 3
@@ -114,14 +112,13 @@ class EscrowMachine(ProtocolMachine):
 
     def _task(self, pick: int) -> int:
         """An existing task id, or (one pick in eight) one that does not exist."""
-        return pick_id(self.task_count, pick)
+        return self._pick(self.task_count, pick)
 
     def _try(self, fn: str, *args: object, sender: LocalAccount, value: int = 0) -> TxResult | None:
         """Send a transaction; check the payouts it made against the state before it."""
-        try:
-            result = self.market.contract.transact(fn, *args, sender=sender, value=value)
-        except ContractRevert:
-            return None  # an invalid step: nothing changed
+        result = self._send(self.market.contract, fn, *args, sender=sender, value=value)
+        if result is None:
+            return None
         for event in result.events:
             if event.name in ("Credited", "Withdrawn"):
                 self.touched.add(event["account"])
@@ -380,10 +377,4 @@ class EscrowMachine(ProtocolMachine):
         assert self._ether() == self.ether
 
 
-EscrowMachine.TestCase.settings = settings(
-    max_examples=10,
-    stateful_step_count=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-TestEscrowInvariant = EscrowMachine.TestCase
+TestEscrowInvariant = EscrowMachine.test_case(max_examples=10, steps=20)

@@ -4,9 +4,6 @@ The cast: a model owner (MO, also the deployer, registered as model owner and da
 so that it could join other MOs' tasks), eight data owners (DO) and a stranger registered
 for nothing. Tasks filled here are joined by ``dos[0]``, ``dos[1]``, ... in that order, so
 member ``i`` of a filled task is ``dos[i]``.
-
-It extends ``ProtocolWorld`` of tests/protocols/world.py (registry, registering, owed and
-balances, deadlines, blocks) with the data market and one short-hand per step.
 """
 
 from __future__ import annotations

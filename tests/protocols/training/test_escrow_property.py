@@ -29,17 +29,15 @@ from dataclasses import replace
 from functools import cache
 
 from eth_account.signers.local import LocalAccount
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from mercato.chain.contract import Event, TxResult
 from mercato.chain.embedded import EmbeddedChain
-from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 from mercato.protocols.training.market import Training, TrainingMarket, TrainingStatus
 
-from ..world import ACCOUNT_COUNT, DAY, HOUR, KEY, RIGHT, ProtocolMachine, actors, pick_id, picks
+from ..world import ACCOUNT_COUNT, DAY, HOUR, KEY, RIGHT, ProtocolMachine, actors, picks
 from .world import (
     CO_COUNT,
     EVIDENCE,
@@ -102,7 +100,7 @@ class EscrowMachine(ProtocolMachine):
 
     def _training(self, pick: int) -> int:
         """An existing training id, or (one pick in eight) one that does not exist."""
-        return pick_id(self.training_count, pick)
+        return self._pick(self.training_count, pick)
 
     def _setup_of(self, training_id: int) -> Setup | None:
         training = self.trainings.get(training_id)
@@ -111,10 +109,9 @@ class EscrowMachine(ProtocolMachine):
         return next(s for s in self.setups if s.dataset_id == training.dataset_id)
 
     def _try(self, fn: str, *args: object, sender: LocalAccount, value: int = 0) -> TxResult | None:
-        try:
-            result = self.market.contract.transact(fn, *args, sender=sender, value=value)
-        except ContractRevert:
-            return None  # an invalid step: nothing changed
+        result = self._send(self.market.contract, fn, *args, sender=sender, value=value)
+        if result is None:
+            return None
         for event in result.events:
             if event.name == "RoundStarted":
                 self._check_draw(event)
@@ -353,10 +350,4 @@ class EscrowMachine(ProtocolMachine):
         return next(s for s in self.setups if s.dataset_id == dataset_id)
 
 
-EscrowMachine.TestCase.settings = settings(
-    max_examples=12,
-    stateful_step_count=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-TestEscrowInvariant = EscrowMachine.TestCase
+TestEscrowInvariant = EscrowMachine.test_case(max_examples=12, steps=20)

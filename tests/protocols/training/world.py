@@ -5,9 +5,6 @@ and a stranger registered for nothing. In a dataset built here, replica r of eve
 goes to CO r, so no CO holds two replicas of one subset. Nobody stakes unless a test says
 so (``World.stake``); the deployer is the registry's admin and authorizes the market to
 slash FRAUD_STAKE per fraud report.
-
-It extends ``ProtocolWorld`` of tests/protocols/world.py (registry, registering, owed and
-balances, deadlines, blocks) with the training market and one short-hand per step.
 """
 
 from __future__ import annotations
