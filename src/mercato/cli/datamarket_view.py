@@ -16,24 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mercato.cli.common import (
-    MarketCall,
-    compact_ether,
-    console,
-    context,
-    emit_json,
-    format_ether,
-    format_time,
-    market_command,
-    refuse,
-    relative_time,
-    short_address,
-    simple_table,
-    tx_note,
-)
+from mercato.cli import common
+from mercato.cli.common import MarketCall, compact_ether, console, emit_json, refuse, tx_note
 from mercato.errors import InputError
 from mercato.protocols.datamarket import rules, views
 from mercato.protocols.datamarket.views import Mode, Phase, Task, TaskStatus
+from mercato.units import format_ether
 
 # The protocol's documents and the chain are imported where they are used, so that
 # `mercato --help` loads none of them.
@@ -68,7 +56,7 @@ def acting(call: MarketCall, task_id: int) -> tuple[Identity, Marketplace, Task]
 
 def state_folder(call: MarketCall, state_dir: Path | None) -> Path:
     """The agent state folder: ``--state-dir``, else the settings'."""
-    return state_dir or context(call.ctx).settings.agent_dir
+    return state_dir or common.context(call.ctx).settings.agent_dir
 
 
 def task_after(market: Marketplace, task_id: int) -> dict[str, Any]:
@@ -177,17 +165,17 @@ def show(call: MarketCall, task_id: int = TaskArgument) -> None:
 def add_task_commands(app: typer.Typer) -> None:
     """Give the ``datamarket`` group what anyone may do with a task: ``advance``, ``claim``,
     ``check``, ``list`` and ``show``."""
-    market_command(app, "advance")(advance)
-    market_command(app, "claim")(claim)
-    market_command(app, "check", acts=False)(check)
-    market_command(app, "list", acts=False)(list_tasks)
-    market_command(app, "show", acts=False)(show)
+    common.market_command(app, "advance")(advance)
+    common.market_command(app, "claim")(claim)
+    common.market_command(app, "check", acts=False)(check)
+    common.market_command(app, "list", acts=False)(list_tasks)
+    common.market_command(app, "show", acts=False)(show)
 
 
 # text views -------------------------------------------------------------------------------
 def deadline_text(record: dict[str, Any], now: int) -> str:
     kind = record["deadline_kind"]
-    return "-" if kind is None else f"{kind} {relative_time(record['deadline'], now)}"
+    return "-" if kind is None else f"{kind} {common.relative_time(record['deadline'], now)}"
 
 
 def mode_text(record: dict[str, Any]) -> str:
@@ -202,13 +190,13 @@ def print_tasks(records: list[dict[str, Any]], now: int) -> None:
         console.print("no tasks yet (post one with `mercato datamarket post`)")
         return
     title = f"{len(records)} task(s); rewards in ETH"
-    table = simple_table("id", "status", "model owner", "mode", "DOs", "round", "phase",
-                         "deadline", "reward", title=title)  # fmt: skip
+    table = common.simple_table("id", "status", "model owner", "mode", "DOs", "round", "phase",
+                                "deadline", "reward", title=title)  # fmt: skip
     for t in records:
         table.add_row(
             str(t["id"]),
             t["status"],
-            short_address(t["mo"]),
+            common.short_address(t["mo"]),
             mode_text(t),
             f"{t['joined']}/{t['data_owners']}",
             f"{t['round']}/{t['rounds']}",
@@ -247,16 +235,16 @@ def print_task(document: dict[str, Any], now: int) -> None:
     if t["deadline_kind"]:
         console.print(
             f"now          round {t['round']}, {t['deadline_kind']} until "
-            f"{format_time(t['deadline'])} ({relative_time(t['deadline'], now)})"
+            f"{common.format_time(t['deadline'])} ({common.relative_time(t['deadline'], now)})"
         )
-    members = simple_table("index", "address", "now", "owed ETH", title="data owners")
+    members = common.simple_table("index", "address", "now", "owed ETH", title="data owners")
     for m in document["members"]:
         members.add_row(
             str(m["index"]), m["address"], m["state"], compact_ether(document["owed"][m["address"]])
         )
     console.print(members)
-    rounds = simple_table("round", "keys", "shares", "updates", "reveals", "used", "excluded",
-                          "paid each ETH", "model", title="rounds")  # fmt: skip
+    rounds = common.simple_table("round", "keys", "shares", "updates", "reveals", "used",
+                                 "excluded", "paid each ETH", "model", title="rounds")  # fmt: skip
     for r in document["rounds"]:
         posts, done = r["posts"], r["finalised"]
         ending = ["-", "-", "-", "-"]

@@ -378,48 +378,40 @@ def read_outcome(events: Sequence[Event]) -> Outcome | None:
     return None
 
 
+SUMMARIES = {
+    "TaskPosted": "posted by {mo}: {data_owners} data owners, {rounds} round(s), {mode}; "
+    "{reward} locked",
+    "Joined": "data owner {index} joined: {data_owner}",
+    "TaskCancelled": "cancelled with {joined} joined; {refund} refundable to the model owner",
+    "PhaseStarted": "round {round}: {phase} phase for data owners {active}",
+    **{name: "round {round}: data owner {index} posted its " + kind
+       for kind, name in POSTS.items()},
+    "RoundFinalised": "round {round} finalised: used {used}, excluded {excluded}, {paid_each} each",
+    "RoundFailed": "round {round} failed in its {phase} phase: {remaining} data owner(s) left",
+    "TaskFinished": "finished; {refund} refundable to the model owner",
+    "TaskExpired": "expired in round {round}: {paid} data owner(s) claimed {paid_each} each; "
+    "{refund} refundable",
+}  # fmt: skip
+"""What each task event means, in words; arguments as :func:`_shown` shows them."""
+
+
+def _shown(name: str, value: Any) -> Any:
+    """An event argument as a summary shows it: amounts in ether, masks as member lists."""
+    if name in ("reward", "refund", "paid_each"):
+        return format_ether(value)
+    if name in ("active", "used", "excluded"):
+        return list(members_of(int(value)))
+    if name == "mode":
+        return Mode(int(value)).label
+    return Phase(int(value)).label if name == "phase" else value
+
+
 def describe(event: Event) -> str:
     """One line saying what a task event means."""
-    name = event.name
-    if name == "TaskPosted":
-        return (
-            f"posted by {event['mo']}: {event['data_owners']} data owners, {event['rounds']} "
-            f"round(s), {Mode(int(event['mode'])).label}; {format_ether(event['reward'])} locked"
-        )
-    if name == "Joined":
-        return f"data owner {event['index']} joined: {event['data_owner']}"
-    if name == "TaskCancelled":
-        return (
-            f"cancelled with {event['joined']} joined; {format_ether(event['refund'])} "
-            "refundable to the model owner"
-        )
-    if name == "PhaseStarted":
-        return (
-            f"round {event['round']}: {Phase(int(event['phase'])).label} phase for data owners "
-            f"{list(members_of(int(event['active'])))}"
-        )
-    if name in POSTS.values():
-        kind = next(k for k, v in POSTS.items() if v == name)
-        return f"round {event['round']}: data owner {event['index']} posted its {kind}"
-    if name == "RoundFinalised":
-        return (
-            f"round {event['round']} finalised: used {list(members_of(int(event['used'])))}, "
-            f"excluded {list(members_of(int(event['excluded'])))}, "
-            f"{format_ether(event['paid_each'])} each"
-        )
-    if name == "RoundFailed":
-        return (
-            f"round {event['round']} failed in its {Phase(int(event['phase'])).label} phase: "
-            f"{event['remaining']} data owner(s) left"
-        )
-    if name == "TaskFinished":
-        return f"finished; {format_ether(event['refund'])} refundable to the model owner"
-    if name == "TaskExpired":
-        return (
-            f"expired in round {event['round']}: {event['paid']} data owner(s) claimed "
-            f"{format_ether(event['paid_each'])} each; {format_ether(event['refund'])} refundable"
-        )
-    return name
+    template = SUMMARIES.get(event.name)
+    if template is None:
+        return event.name
+    return template.format(**{name: _shown(name, value) for name, value in event.args.items()})
 
 
 # one task in full ------------------------------------------------------------------------
