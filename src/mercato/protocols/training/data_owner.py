@@ -40,6 +40,7 @@ from mercato.protocols.training.documents import (
     replica_context,
 )
 from mercato.protocols.training.market import InstanceStatus, TrainingStatus
+from mercato.protocols.training.rules import holders_problem
 from mercato.storage.envelope import seal
 
 SALT_INFO = b"mercato/p2/subset-salt/v1"
@@ -113,11 +114,9 @@ def assign_holders(cos: Sequence[str], subsets: int, replicas: int) -> list[list
     """``holders[subset][replica]``: round robin over ``cos``, so no CO holds two replicas
     of one subset (which needs at least ``replicas`` distinct COs)."""
     distinct = list(dict.fromkeys(cos))
-    if len(distinct) < replicas:
-        raise InputError(
-            f"{replicas} replicas of each subset need at least {replicas} distinct compute "
-            f"providers, got {len(distinct)}"
-        )
+    problem = holders_problem(distinct, replicas)
+    if problem is not None:
+        raise InputError(problem)
     return [
         [distinct[(s * replicas + r) % len(distinct)] for r in range(replicas)]
         for s in range(subsets)

@@ -22,8 +22,6 @@ Data hashes, nonces, model hashes and sealed locations live in events only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from eth_utils.crypto import keccak
@@ -33,6 +31,15 @@ from mercato.protocols.training.limits import MAX_PRICE as MAX_PRICE
 from mercato.protocols.training.limits import MAX_REPLICAS as MAX_REPLICAS
 from mercato.protocols.training.limits import MAX_ROUNDS as MAX_ROUNDS
 from mercato.protocols.training.limits import MAX_SUBSETS as MAX_SUBSETS
+from mercato.protocols.training.views import Dataset as Dataset
+from mercato.protocols.training.views import Instance as Instance
+from mercato.protocols.training.views import InstanceStatus as InstanceStatus
+from mercato.protocols.training.views import Job as Job
+from mercato.protocols.training.views import Model as Model
+from mercato.protocols.training.views import Training as Training
+from mercato.protocols.training.views import TrainingStatus as TrainingStatus
+from mercato.protocols.training.views import escrow_for as escrow_for
+from mercato.protocols.training.views import subsets_of as subsets_of
 from mercato.protocols.wrapper import ContractWrapper
 
 if TYPE_CHECKING:
@@ -48,147 +55,6 @@ A draw must run in a block after the one that recorded start_round, but a node e
 gas on the latest block, where the draw reverts if that block is the target: so the draw
 is sent with this explicit limit instead of an estimate (it costs 40,000 to 70,000 gas).
 """
-
-
-class InstanceStatus(IntEnum):
-    """Cloud-instance states, as the contract numbers them."""
-
-    FREE = 1
-    JOINED = 2
-    VERIFIED = 3
-    FLAGGED = 4
-
-
-class TrainingStatus(IntEnum):
-    """Training-couple states, as the contract numbers them."""
-
-    REQUESTED = 1
-    APPROVED = 2
-    DRAWING = 3
-    TRAINING = 4
-    ROUND_DONE = 5
-    COMPLETED = 6
-    CANCELLED = 7
-
-    @property
-    def label(self) -> str:
-        return self.name.lower().replace("_", " ")
-
-    @property
-    def final(self) -> bool:
-        return self >= TrainingStatus.COMPLETED
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A dataset split into ``subsets`` private subsets of ``replicas`` replicas each."""
-
-    dataset_id: int
-    owner: str
-    subsets: int
-    replicas: int
-    verified: int
-    data_price: int
-    job_price: int
-    meta_hash: bytes
-
-    @property
-    def slots(self) -> int:
-        return self.subsets * self.replicas
-
-    @property
-    def ready(self) -> bool:
-        """Every slot holds a verified instance: trainings can be approved."""
-        return self.verified == self.slots
-
-    def escrow_for(self, subsets_per_round: int, max_rounds: int) -> int:
-        """What a training request must lock: the most the training can cost."""
-        return escrow_for(
-            self.data_price, self.job_price, subsets_per_round, self.replicas, max_rounds
-        )
-
-
-@dataclass(frozen=True)
-class Instance:
-    """A cloud instance: replica ``replica`` of subset ``subset``, held by ``co``."""
-
-    instance_id: int
-    co: str
-    dataset_id: int
-    subset: int
-    replica: int
-    status: InstanceStatus
-
-
-@dataclass(frozen=True)
-class Model:
-    """A model record: its owner from storage, the rest from its ModelCreated event."""
-
-    model_id: int
-    owner: str
-    model_type: bytes
-    method_hash: bytes
-    key_hash: bytes
-
-
-@dataclass(frozen=True)
-class Training:
-    """Everything the chain holds about one training couple."""
-
-    training_id: int
-    mo: str
-    dataset_id: int
-    model_id: int
-    subsets_per_round: int
-    max_rounds: int
-    status: TrainingStatus
-    round: int
-    remaining: int
-    jobs: int
-    deadline: int
-    target_block: int
-    selected: int
-    cycle: int
-    fraud: int
-    forfeited: int
-    escrowed: int
-
-    @property
-    def locked(self) -> int:
-        """Money of this training that the contract still holds in escrow."""
-        return 0 if self.status.final else self.escrowed
-
-    @property
-    def selected_subsets(self) -> tuple[int, ...]:
-        """Subsets drawn for the current round."""
-        return subsets_of(self.selected)
-
-    def idle_deadline(self, idle_period: int) -> int:
-        """When anyone may complete, if the MO stays silent (APPROVED, DRAWING, ROUND_DONE)."""
-        if self.status is TrainingStatus.ROUND_DONE:
-            return self.deadline + idle_period
-        return self.deadline
-
-
-@dataclass(frozen=True)
-class Job:
-    """An instance's job in one training."""
-
-    pending: int
-    round: int
-    fraudulent: bool
-
-
-def escrow_for(
-    data_price: int, job_price: int, subsets_per_round: int, replicas: int, max_rounds: int
-) -> int:
-    """``data_price + job_price * k * n * max_rounds``, as the contract computes it."""
-    return data_price + job_price * subsets_per_round * replicas * max_rounds
-
-
-def subsets_of(mask: int) -> tuple[int, ...]:
-    """The subset indices whose bits are set in ``mask``."""
-    return tuple(s for s in range(MAX_SUBSETS) if mask >> s & 1)
 
 
 def round_seed(block_hash: bytes, training_id: int, round_number: int) -> bytes:

@@ -57,6 +57,7 @@ from mercato.protocols.training.documents import (
     round_context,
 )
 from mercato.protocols.training.market import InstanceStatus, TrainingStatus
+from mercato.protocols.training.rules import start_round_problem
 from mercato.storage.envelope import open_envelope, seal
 
 
@@ -134,10 +135,9 @@ def start_round(
     """
     tm = market.training_market
     training = tm.training(training_id)
-    if training.mo != owner.address:
-        raise InputError(f"training {training_id} belongs to {training.mo}")
-    if training.status not in (TrainingStatus.APPROVED, TrainingStatus.ROUND_DONE):
-        raise InputError(f"training {training_id} is {training.status.label}: no round to start")
+    problem = start_round_problem(training, owner.address)
+    if problem is not None:
+        raise InputError(problem)
     round_number = training.round + 1
     method_hash, method = load_method(market, training.model_id)
     document = RoundModel(

@@ -1,0 +1,220 @@
+"""P2's rules: whether a step on a dataset or a training is acceptable, as plain functions.
+
+Each ``*_problem`` function returns why a step would fail (the contract's asserts, said
+before anything is sent), or None when it is acceptable. The CLI raises the problem as an
+InputError, the agents skip the step, an HTTP API answers it; nobody restates the contract.
+Light: the functions judge views (:mod:`~mercato.protocols.training.views`) and plain
+values, and read nothing themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUNDS, MAX_SUBSETS
+from mercato.protocols.training.views import COMPLETABLE, Dataset, Training, TrainingStatus
+from mercato.units import format_ether
+
+
+def _at(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _same(a: str | None, b: str) -> bool:
+    return a is not None and a.lower() == b.lower()
+
+
+def range_problem(value: int, low: int, high: int, name: str) -> str | None:
+    """Unless ``low <= value <= high`` (``name``: what the caller calls the value)."""
+    if low <= value <= high:
+        return None
+    return f"{name} must be {low} to {high}, got {value}"
+
+
+def status_problem(training: Training, wanted: Sequence[TrainingStatus], action: str) -> str | None:
+    """Unless the training is in one of the ``wanted`` states (``action``: ``approve``)."""
+    if training.status in wanted:
+        return None
+    names = " or ".join(s.label for s in wanted)
+    return (
+        f"cannot {action} training {training.training_id}: it is {training.status.label}, "
+        f"not {names}"
+    )
+
+
+def model_owner_problem(training: Training, caller: str, action: str) -> str | None:
+    """Unless ``caller`` is the training's model owner."""
+    if _same(training.mo, caller):
+        return None
+    return (
+        f"only the model owner of training {training.training_id} ({training.mo}) may "
+        f"{action} it; you are {caller}"
+    )
+
+
+# offering a dataset -----------------------------------------------------------------------
+def split_problem(subsets: int, replicas: int) -> str | None:
+    """Unless a dataset may be split into ``subsets`` subsets of ``replicas`` replicas."""
+    return range_problem(subsets, 1, MAX_SUBSETS, "--subsets") or range_problem(
+        replicas, 1, MAX_REPLICAS, "--replicas"
+    )
+
+
+def price_problem(price: int, given: str, name: str) -> str | None:
+    """Unless ``price`` (``given`` as the caller wrote it) fits the contract's prices."""
+    if price <= MAX_PRICE:
+        return None
+    return f"{name} must be at most {format_ether(MAX_PRICE)}, got {given}"
+
+
+def holders_problem(
+    holders: Sequence[str], replicas: int, name: str = "--compute-provider"
+) -> str | None:
+    """Unless the compute providers named to hold replicas are named once each and are
+    enough that none holds two replicas of one subset."""
+    repeated = sorted({co for co in holders if holders.count(co) > 1})
+    if repeated:
+        return f"{name} {repeated[0]} is given twice: name each compute provider once"
+    if len(holders) < replicas:
+        return (
+            f"{replicas} replicas of each subset need at least {replicas} distinct compute "
+            f"providers, got {len(holders)}"
+        )
+    return None
+
+
+def holder_problem(co: str, registered: bool, name: str = "--compute-provider") -> str | None:
+    """Unless ``co`` (``registered`` as a compute provider or not) may hold replicas."""
+    if registered:
+        return None
+    return (
+        f"{name} {co} is not a registered compute provider "
+        "(it registers with: mercato register --roles compute-provider)"
+    )
+
+
+# requesting a training --------------------------------------------------------------------
+def model_problem(model_id: int, model_owner: str, caller: str) -> str | None:
+    """Unless ``caller`` owns model ``model_id`` (``model_owner``'s), so may train it."""
+    if _same(model_owner, caller):
+        return None
+    return f"model {model_id} belongs to {model_owner}; you are {caller}"
+
+
+def request_problem(dataset: Dataset, per_round: int, rounds: int) -> str | None:
+    """Unless a training may draw ``per_round`` subsets of ``dataset`` a round for up to
+    ``rounds`` rounds."""
+    return range_problem(per_round, 1, dataset.subsets, "--subsets-per-round") or range_problem(
+        rounds, 1, MAX_ROUNDS, "--rounds"
+    )
+
+
+def fits_problem(
+    model_id: int, features: int, classes: int, dataset: Dataset, manifest_name: str,
+    manifest_features: int, labels: Sequence[int],
+) -> str | None:  # fmt: skip
+    """Unless a model of ``features`` features and ``classes`` classes can train on the
+    dataset whose manifest has ``manifest_features`` features and these ``labels``."""
+    if features == manifest_features and max(labels) < classes:
+        return None
+    return (
+        f"model {model_id} takes {features} features and {classes} classes; dataset "
+        f"{dataset.dataset_id} ({manifest_name}) has {manifest_features} features and "
+        f"labels {min(labels)}..{max(labels)}"
+    )
+
+
+def escrow_problem(caller: str, balance: int, escrow: int) -> str | None:
+    """Unless ``caller``'s ``balance`` covers the ``escrow`` the training locks."""
+    if balance >= escrow:
+        return None
+    return (
+        f"{caller} holds {format_ether(balance)}, less than the "
+        f"{format_ether(escrow)} the training locks"
+    )
+
+
+def cancel_problem(training: Training, caller: str) -> str | None:
+    """Unless ``caller`` may cancel the training: its model owner, before approval."""
+    return model_owner_problem(training, caller, "cancel") or status_problem(
+        training, [TrainingStatus.REQUESTED], "cancel"
+    )
+
+
+# the data owner ---------------------------------------------------------------------------
+def approve_problem(training: Training, dataset: Dataset, caller: str, now: int) -> str | None:
+    """Unless ``caller`` may approve the training at ``now``: the dataset's owner, in time,
+    once every slot holds a verified instance."""
+    if not _same(dataset.owner, caller):
+        return (
+            f"only the owner of dataset {dataset.dataset_id} ({dataset.owner}) may approve "
+            f"training {training.training_id}; you are {caller}"
+        )
+    problem = status_problem(training, [TrainingStatus.REQUESTED], "approve")
+    if problem is not None:
+        return problem
+    if now >= training.deadline:
+        return (
+            f"the approval period of training {training.training_id} ended at "
+            f"{_at(training.deadline)}"
+        )
+    if not dataset.ready:
+        return (
+            f"dataset {dataset.dataset_id} has {dataset.verified} of {dataset.slots} instances "
+            "verified; approve once every slot is (the data owner's agent verifies joins)"
+        )
+    return None
+
+
+# the model owner --------------------------------------------------------------------------
+def start_round_problem(training: Training, caller: str) -> str | None:
+    """Unless ``caller`` may start the next round: the model owner, with no round running."""
+    if training.mo != caller:
+        return f"training {training.training_id} belongs to {training.mo}"
+    if training.status not in (TrainingStatus.APPROVED, TrainingStatus.ROUND_DONE):
+        return f"training {training.training_id} is {training.status.label}: no round to start"
+    return None
+
+
+# anyone -----------------------------------------------------------------------------------
+def draw_problem(training: Training, block_number: int) -> str | None:
+    """Unless the round asked for can be drawn at ``block_number``."""
+    problem = status_problem(training, [TrainingStatus.DRAWING], "draw a round of")
+    if problem is None and block_number < training.target_block:
+        return (
+            f"round {training.round} of training {training.training_id} draws after block "
+            f"{training.target_block}; wait for it"
+        )
+    return problem
+
+
+def close_round_problem(training: Training, now: int) -> str | None:
+    """Unless the running round's deadline passed at ``now``, so anyone may close it."""
+    problem = status_problem(training, [TrainingStatus.TRAINING], "close a round of")
+    if problem is None and now < training.deadline:
+        return (
+            f"round {training.round} of training {training.training_id} runs until "
+            f"{_at(training.deadline)} ({training.remaining} job(s) missing); close it after"
+        )
+    return problem
+
+
+def complete_problem(training: Training, caller: str, now: int, idle_period: int) -> str | None:
+    """Unless ``caller`` may complete the training at ``now``: the model owner whenever no
+    round runs, anyone once the model owner is silent past the idle deadline."""
+    if training.status is TrainingStatus.REQUESTED:
+        return (
+            f"training {training.training_id} was never approved: its model owner cancels it "
+            "instead"
+        )
+    problem = status_problem(training, COMPLETABLE, "complete")
+    if problem is not None:
+        return problem
+    idle_deadline = training.idle_deadline(idle_period)
+    if not _same(training.mo, caller) and now < idle_deadline:
+        return (
+            f"only the model owner may complete training {training.training_id} before its "
+            f"idle deadline {_at(idle_deadline)}"
+        )
+    return None
