@@ -6,13 +6,16 @@ The chain and ``--json`` output count in wei; everything written for a person go
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 from mercato.errors import InputError
 
 WEI_PER_ETH = 10**18
 ETH_DECIMALS = 18
 SHOWN_DECIMALS = 6
+WEI_UNITS = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
+MAX_AMOUNT_DIGITS = 80  # 2**256 wei has 78 digits: an amount's exponent stays within ±80
 """Decimals :func:`format_ether` shows when no more are needed."""
 
 
@@ -39,19 +42,40 @@ def compact_ether(wei: int) -> str:
 def ether(amount: int | float | str | Decimal) -> int:
     """Wei in ``amount`` ether, exactly: ``ether(1.5)``, ``ether("0.01")``, ``ether(2)``.
 
-    A float is read as it prints (``0.1`` is 0.1 ETH, not the nearest binary fraction);
-    a fraction of a wei is refused.
+    A float is read as it prints (``0.1`` is 0.1 ETH, not the nearest binary fraction); a
+    string may name its unit as the command line does (``"20gwei"``); a fraction of a wei,
+    a negative amount or more than a uint256 is refused.
     """
-    try:
-        value = Decimal(str(amount)) if isinstance(amount, float) else Decimal(amount)
-    except ArithmeticError:
-        raise InputError(f"not an amount of ether: {amount!r}") from None
-    wei = value * WEI_PER_ETH
-    if not wei.is_finite() or wei != wei.to_integral_value() or wei < 0:
-        raise InputError(f"{amount!r} ETH is not a whole, non-negative number of wei")
-    return int(wei)
+    return parse_amount(str(amount))
 
 
 def to_ether(wei: int) -> Decimal:
     """``wei`` in ether, exactly (``to_ether(1_500_000_000_000_000_000) == Decimal("1.5")``)."""
     return _ether(wei).normalize()
+
+
+def parse_amount(text: str) -> int:
+    """Wei from ``"0.5"`` (ether), ``"0.5eth"``, ``"20gwei"`` or ``"1000wei"``."""
+    raw = text.strip().lower()
+    unit = next((u for u in sorted(WEI_UNITS, key=len, reverse=True) if raw.endswith(u)), "eth")
+    number = raw.removesuffix(unit).strip() if raw.endswith(unit) else raw
+    try:
+        amount = Decimal(number)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite():  # nan, snan, inf: Decimal parses them all
+        raise InputError(f"'{text}' is not an amount (examples: 0.5, 0.5eth, 20gwei, 1000wei)")
+    if amount < 0:
+        raise InputError(f"'{text}' is negative: amounts are 0 or more")
+    if amount == 0:
+        return 0
+    if amount.adjusted() > MAX_AMOUNT_DIGITS:  # 1e999999: refused before any arithmetic
+        raise InputError(f"'{text}' is more wei than a uint256 holds")
+    wei = Fraction(amount) * WEI_UNITS[unit] if amount.adjusted() > -MAX_AMOUNT_DIGITS else None
+    if wei is None or wei.denominator != 1:
+        raise InputError(
+            f"'{text}' is not a whole number of wei, the smallest unit (ETH takes 18 decimals)"
+        )
+    if wei >= 2**256:
+        raise InputError(f"'{text}' is more wei than a uint256 holds")
+    return int(wei)

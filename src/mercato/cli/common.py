@@ -7,9 +7,6 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,8 +15,12 @@ from rich.console import Console
 
 from mercato.config import Settings, load_settings
 from mercato.errors import ConfigError, InputError
+from mercato.timefmt import format_time as format_time  # re-exported for the commands
+from mercato.timefmt import relative_time as relative_time  # re-exported for the commands
+from mercato.timefmt import same_address as same_address  # re-exported for the commands
 from mercato.units import compact_ether as compact_ether  # re-exported for the commands
 from mercato.units import format_ether as format_ether  # re-exported for the commands
+from mercato.units import parse_amount as parse_amount  # re-exported for the commands
 
 # The chain, accounts, protocols and blob store are imported where used: `mercato --help`
 # loads none of eth_account, web3, the EVM or the protocols.
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 console = Console()
 err_console = Console(stderr=True)
 
-WEI_UNITS = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
-MAX_AMOUNT_DIGITS = 80  # 2**256 wei has 78 digits: an amount's exponent stays within ±80
 
 # Options shared by the commands that talk to a deployed market.
 RpcUrlOption = typer.Option(
@@ -134,33 +133,6 @@ def identity(index: int | None, keystore: Path | None = None) -> Identity:
     return Identity(account(index, keystore))
 
 
-def parse_amount(text: str) -> int:
-    """Wei from ``"0.5"`` (ether), ``"0.5eth"``, ``"20gwei"`` or ``"1000wei"``."""
-    raw = text.strip().lower()
-    unit = next((u for u in sorted(WEI_UNITS, key=len, reverse=True) if raw.endswith(u)), "eth")
-    number = raw.removesuffix(unit).strip() if raw.endswith(unit) else raw
-    try:
-        amount = Decimal(number)
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not amount.is_finite():  # nan, snan, inf: Decimal parses them all
-        raise InputError(f"'{text}' is not an amount (examples: 0.5, 0.5eth, 20gwei, 1000wei)")
-    if amount < 0:
-        raise InputError(f"'{text}' is negative: amounts are 0 or more")
-    if amount == 0:
-        return 0
-    if amount.adjusted() > MAX_AMOUNT_DIGITS:  # 1e999999: refused before any arithmetic
-        raise InputError(f"'{text}' is more wei than a uint256 holds")
-    wei = Fraction(amount) * WEI_UNITS[unit] if amount.adjusted() > -MAX_AMOUNT_DIGITS else None
-    if wei is None or wei.denominator != 1:
-        raise InputError(
-            f"'{text}' is not a whole number of wei, the smallest unit (ETH takes 18 decimals)"
-        )
-    if wei >= 2**256:
-        raise InputError(f"'{text}' is more wei than a uint256 holds")
-    return int(wei)
-
-
 def checksum_address(address: str, option: str) -> str:
     """``address`` checksummed; InputError naming ``option`` if it is no address."""
     from eth_utils.address import is_address, to_checksum_address
@@ -168,10 +140,6 @@ def checksum_address(address: str, option: str) -> str:
     if not is_address(address):
         raise InputError(f"{option} '{address}' is not an address (0x followed by 40 hex digits)")
     return str(to_checksum_address(address))
-
-
-def same_address(a: str | None, b: str) -> bool:
-    return a is not None and a.lower() == b.lower()
 
 
 def short_address(address: str | None) -> str:
@@ -182,26 +150,6 @@ def tx_note(tx_hash: str, count: int = 1) -> str:
     """``(tx 0x12ab…cdef)`` after a summary; ``(5 transactions, first 0x12ab…cdef)``."""
     short = f"{tx_hash[:6]}…{tx_hash[-4:]}"
     return f"(tx {short})" if count == 1 else f"({count} transactions, first {short})"
-
-
-def format_time(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def relative_time(deadline: int, now: int) -> str:
-    """``in 5m`` or ``2h ago``: how far ``deadline`` is from ``now``."""
-    seconds = deadline - now
-    span = abs(seconds)
-    text = (
-        f"{span}s"
-        if span < 120
-        else f"{span // 60}m"
-        if span < 7200
-        else f"{span // 3600}h"
-        if span < 172800
-        else f"{span // 86400}d"
-    )
-    return f"in {text}" if seconds > 0 else f"{text} ago"
 
 
 def emit_json(payload: Any) -> None:

@@ -106,7 +106,7 @@ def plan_client(options: Mapping[str, Any]) -> RolePlan:
 
 def plan_provider(options: Mapping[str, Any]) -> RolePlan:
     """A provider of one ``--category``: bids down to its floor, delivers, gets paid."""
-    from mercato.cli.common import parse_amount
+    from mercato.units import parse_amount
 
     if options.get("category") is None:
         raise InputError("a provider agent needs --category (data, algorithm, infrastructure)")

@@ -10,11 +10,11 @@ and read nothing themselves.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from mercato.ontology.category import Category
 from mercato.protocols.auction.views import DEADLINE_KINDS, Auction, Status
 from mercato.protocols.roles import Role
+from mercato.timefmt import format_time, same_address
 from mercato.units import compact_ether, format_ether
 
 # Limits the contract enforces (AuctionHouse.vy).
@@ -32,14 +32,6 @@ CATEGORY_ROLES: dict[Category, Role] = {
 """The role a provider needs to bid in each category."""
 
 
-def _at(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _same(a: str | None, b: str) -> bool:
-    return a is not None and a.lower() == b.lower()
-
-
 def status_problem(auction: Auction, wanted: Sequence[Status], action: str) -> str | None:
     """Unless the auction is in one of the ``wanted`` states (``action``: ``bid on``)."""
     if auction.status in wanted:
@@ -52,7 +44,7 @@ def status_problem(auction: Auction, wanted: Sequence[Status], action: str) -> s
 
 def client_problem(auction: Auction, caller: str, action: str) -> str | None:
     """Unless ``caller`` is the auction's client."""
-    if _same(auction.client, caller):
+    if same_address(auction.client, caller):
         return None
     return (
         f"only the client of auction {auction.auction_id} ({auction.client}) may {action} "
@@ -89,7 +81,7 @@ def arbiter_problem(
     client: str, arbiter: str, registered: bool = True, name: str = "arbiter"
 ) -> str | None:
     """Unless ``arbiter`` (``registered`` with the arbiter role or not) may judge ``client``."""
-    if _same(arbiter, client):
+    if same_address(arbiter, client):
         return f"the client cannot be its own arbiter: pass another {name}"
     if not registered:
         return (
@@ -130,7 +122,7 @@ def bidding_problem(auction: Auction, now: int) -> str | None:
     """Unless the auction takes bids at ``now``."""
     problem = status_problem(auction, [Status.OPEN], "bid on")
     if problem is None and now >= auction.deadline:
-        return f"bidding on auction {auction.auction_id} closed at {_at(auction.deadline)}"
+        return f"bidding on auction {auction.auction_id} closed at {format_time(auction.deadline)}"
     return problem
 
 
@@ -173,7 +165,7 @@ def reference_problem(earlier: Auction, category: Category, bidder: str) -> str 
     ref = earlier.auction_id
     if not confirmed_sla(earlier, category):
         return f"auction {ref} is no confirmed {category.label} SLA"
-    if not _same(earlier.bidders[category], bidder):
+    if not same_address(earlier.bidders[category], bidder):
         return f"you did not win {category.label} in auction {ref}"
     return None
 
@@ -185,16 +177,16 @@ def adjudicate_problem(auction: Auction, caller: str, now: int) -> str | None:
     problem = status_problem(auction, [Status.OPEN], "adjudicate")
     if problem is not None or now >= auction.deadline:
         return problem
-    if not _same(auction.client, caller):
+    if not same_address(auction.client, caller):
         return (
-            f"bidding on auction {auction.auction_id} runs until {_at(auction.deadline)}; "
+            f"bidding on auction {auction.auction_id} runs until {format_time(auction.deadline)}; "
             "before that only its client may adjudicate"
         )
     if auction.unbid:
         missing = " or ".join(c.label for c in auction.unbid)
         return (
             f"auction {auction.auction_id} has no {missing} bid yet; adjudicate "
-            f"once every category has one, or after {_at(auction.deadline)}"
+            f"once every category has one, or after {format_time(auction.deadline)}"
         )
     return None
 
@@ -244,13 +236,14 @@ def reject_problem(auction: Auction, caller: str, now: int) -> str | None:
         auction, [Status.DELIVERED], "reject"
     )
     if problem is None and now >= auction.deadline:
-        return f"the review period of auction {auction.auction_id} ended at {_at(auction.deadline)}"
+        ended = format_time(auction.deadline)
+        return f"the review period of auction {auction.auction_id} ended at {ended}"
     return problem
 
 
 def arbitrate_problem(auction: Auction, caller: str, now: int) -> str | None:
     """Unless ``caller`` is the auction's arbiter and may still decide at ``now``."""
-    if not _same(auction.arbiter, caller):
+    if not same_address(auction.arbiter, caller):
         return f"only the auction's arbiter {auction.arbiter} decides auction {auction.auction_id}"
     problem = status_problem(auction, [Status.DISPUTED], "arbitrate")
     if problem is None and now >= auction.deadline:
@@ -268,6 +261,6 @@ def claim_problem(auction: Auction, now: int) -> str | None:
     if problem is None and now < auction.deadline:
         return (
             f"the {DEADLINE_KINDS[auction.status]} deadline of auction {auction.auction_id} "
-            f"is {_at(auction.deadline)}; claim after it"
+            f"is {format_time(auction.deadline)}; claim after it"
         )
     return problem

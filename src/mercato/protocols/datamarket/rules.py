@@ -11,7 +11,6 @@ Problems name the command-line options and commands that fix them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,32 +21,13 @@ from mercato.protocols.datamarket.limits import (
     RULE_MEAN,
 )
 from mercato.protocols.datamarket.views import Mode, Phase, Task, TaskStatus
+from mercato.timefmt import format_deadline, format_time, same_address
 from mercato.units import compact_ether, format_ether
 
 if TYPE_CHECKING:
     from mercato.ml.datasets import Dataset
     from mercato.protocols.datamarket.documents import TaskSpec
     from mercato.protocols.datamarket.state_files import JoinedPart, OwnerHead
-
-_SPANS = ((120, 1, "s"), (7200, 60, "m"), (172800, 3600, "h"))
-"""How far off a deadline is said: below 120 s in seconds, below 2 h in minutes, ..."""
-
-
-def _at(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _until(deadline: int, now: int) -> str:
-    """``2026-01-01 10:00:00 UTC (in 5m)``."""
-    seconds = deadline - now
-    span = abs(seconds)
-    size, unit = next(((s, u) for below, s, u in _SPANS if span < below), (86400, "d"))
-    text = f"{span // size}{unit}"
-    return f"{_at(deadline)} ({f'in {text}' if seconds > 0 else f'{text} ago'})"
-
-
-def _same(a: str, b: str) -> bool:
-    return a.lower() == b.lower()
 
 
 def range_problem(value: int, low: int, high: int, name: str) -> str | None:
@@ -161,7 +141,7 @@ def balance_problem(address: str, balance: int, reward: int) -> str | None:
 # the model owner's steps ----------------------------------------------------------------
 def owner_problem(task: Task, caller: str, action: str) -> str | None:
     """Unless ``caller`` is the task's model owner (``action``: ``aggregate``)."""
-    if _same(task.mo, caller):
+    if same_address(task.mo, caller):
         return None
     return (
         f"only the model owner of task {task.task_id} ({task.mo}) may {action} it; you are {caller}"
@@ -178,7 +158,7 @@ def aggregate_problem(task: Task, caller: str, now: int | None = None) -> str | 
     if now is not None and now >= task.deadline:
         return (
             f"the aggregation deadline of round {task.round} of task {task.task_id} passed at "
-            f"{_at(task.deadline)}; the data owners claim now "
+            f"{format_time(task.deadline)}; the data owners claim now "
             f"(mercato datamarket claim {task.task_id})"
         )
     return None
@@ -224,10 +204,10 @@ def join_problem(task: Task, caller: str, index: int | None, now: int) -> str | 
         return f"task {task.task_id} is not open for joining: it is {task.status.label}"
     if now >= task.deadline:
         return (
-            f"the join period of task {task.task_id} ended at {_at(task.deadline)}; anyone "
+            f"the join period of task {task.task_id} ended at {format_time(task.deadline)}; anyone "
             f"may cancel it now (mercato datamarket advance {task.task_id})"
         )
-    if _same(task.mo, caller):
+    if same_address(task.mo, caller):
         return f"you are the model owner of task {task.task_id}: you cannot join it"
     if index is not None:
         return f"you already joined task {task.task_id} as data owner {index}"
@@ -274,7 +254,7 @@ def act_problem(task: Task, caller: str, index: int | None, now: int) -> str | N
     if now >= task.deadline:
         return (
             f"the {task.phase.label} phase of round {task.round} of task {task.task_id} ended "
-            f"at {_at(task.deadline)}; anyone may close it (mercato datamarket advance "
+            f"at {format_time(task.deadline)}; anyone may close it (mercato datamarket advance "
             f"{task.task_id})"
         )
     return None
@@ -305,13 +285,13 @@ def advance_problem(task: Task, now: int) -> str | None:
     if task.phase is Phase.AGGREGATE:
         return (
             f"round {task.round} of task {task.task_id} waits for the model owner until "
-            f"{_until(task.deadline, now)}; after that, claim "
+            f"{format_deadline(task.deadline, now)}; after that, claim "
             f"(mercato datamarket claim {task.task_id})"
         )
     if now < task.deadline:
         period = "join period" if task.status is TaskStatus.JOINING else f"{task.phase.label} phase"
         return (
-            f"the {period} of task {task.task_id} ends at {_until(task.deadline, now)}; "
+            f"the {period} of task {task.task_id} ends at {format_deadline(task.deadline, now)}; "
             "advance after it"
         )
     return None
@@ -324,7 +304,7 @@ def claim_problem(task: Task, now: int) -> str | None:
     if now < task.deadline:
         return (
             f"the model owner may still finalise round {task.round} of task {task.task_id} "
-            f"until {_until(task.deadline, now)}; claim after"
+            f"until {format_deadline(task.deadline, now)}; claim after"
         )
     return None
 
