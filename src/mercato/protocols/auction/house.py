@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mercato.chain.contract import TxResult
+from mercato.hashes import Hash
 from mercato.ontology.category import Category
 
 # The limits and the views are defined beside the rules that use them, and read from here too.
@@ -126,12 +127,12 @@ class AuctionHouse(ContractWrapper):
             min_refs=min_refs,
             status=Status(status),
             paid_mask=paid_mask,
-            requirements_hash=bytes(req),
+            requirements_hash=Hash(req),
             max_prices=(maxes[0], maxes[1], maxes[2]),
             bidders=tuple(None if b == ZERO_ADDRESS else b for b in bidders),  # type: ignore[arg-type]
             bids=(bids[0], bids[1], bids[2]),
-            model_hash=bytes(model_hash),
-            report_hash=bytes(report_hash),
+            model_hash=Hash(model_hash),
+            report_hash=Hash(report_hash),
         )
 
     def auction_count(self) -> int:

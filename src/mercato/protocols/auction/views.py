@@ -8,11 +8,12 @@ documents are imported by the functions that read them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from mercato.errors import MercatoError
+from mercato.hashes import Hash
 from mercato.ontology.category import Category
+from mercato.protocols.states import State
 
 if TYPE_CHECKING:
     from mercato.chain.contract import Event
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from mercato.protocols.marketplace import Marketplace
 
 
-class Status(IntEnum):
-    """Auction states, as the contract numbers them."""
+class Status(State):
+    """Auction states, as the contract numbers them (printed as their label)."""
 
     OPEN = 1
     ADJUDICATED = 2
@@ -32,10 +33,6 @@ class Status(IntEnum):
     ARBITRATED = 6
     CLAIMED = 7
     REFUNDED = 8
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
     @property
     def final(self) -> bool:
@@ -67,12 +64,12 @@ class Auction:
     min_refs: int
     status: Status
     paid_mask: int
-    requirements_hash: bytes
+    requirements_hash: Hash
     max_prices: tuple[int, int, int]
     bidders: tuple[str | None, str | None, str | None]
     bids: tuple[int, int, int]
-    model_hash: bytes
-    report_hash: bytes
+    model_hash: Hash
+    report_hash: Hash
 
     @property
     def reserve(self) -> int:
