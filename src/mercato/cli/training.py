@@ -178,11 +178,11 @@ def approve(call: MarketCall, training_id: int = TrainingArgument) -> None:
     report(
         call,
         market,
+        result,
         training_id,
         f"training {training_id} approved: up to {training.max_rounds} round(s) of "
         f"{training.subsets_per_round} subset(s) on dataset {record.dataset_id}, "
-        f"{compact_ether(training.escrowed)} ETH in escrow; the model owner starts the rounds "
-        f"{tx_note(result.receipt.tx_hash)}",
+        f"{compact_ether(training.escrowed)} ETH in escrow; the model owner starts the rounds",
     )
 
 
@@ -292,11 +292,11 @@ def request(
     report(
         call,
         market,
+        result,
         training_id,
         f"training {training_id} requested: model {model_id} on dataset {dataset_id}, "
         f"{per_round} of {record.subsets} subsets a round for up to {rounds} round(s), "
-        f"{compact_ether(escrow)} ETH locked; {note} by {format_time(deadline)} "
-        f"{tx_note(result.receipt.tx_hash)}",
+        f"{compact_ether(escrow)} ETH locked; {note} by {format_time(deadline)}",
     )
 
 
@@ -309,9 +309,10 @@ def cancel(call: MarketCall, training_id: int = TrainingArgument) -> None:
     report(
         call,
         market,
+        result,
         training_id,
         f"training {training_id} cancelled: {compact_ether(training.escrowed)} ETH refundable "
-        f"to you, to withdraw with `mercato training withdraw` {tx_note(result.receipt.tx_hash)}",
+        "to you, to withdraw with `mercato training withdraw`",
     )
 
 
@@ -331,7 +332,7 @@ def draw(call: MarketCall, training_id: int = TrainingArgument) -> None:
         else f"round {after.round} of training {training_id}: the target block's hash had "
         f"expired, it now draws after block {after.target_block}"
     )
-    report(call, market, training_id, f"{text} {tx_note(result.receipt.tx_hash)}")
+    report(call, market, result, training_id, text)
 
 
 @common.market_command(app, "close-round")
@@ -345,11 +346,11 @@ def close_round(call: MarketCall, training_id: int = TrainingArgument) -> None:
     report(
         call,
         market,
+        result,
         training_id,
         f"round {training.round} of training {training_id} closed with "
         f"{training.remaining} job(s) missing (their compute providers earn nothing for it); "
-        f"the model owner reviews by {format_time(after.deadline)} "
-        f"{tx_note(result.receipt.tx_hash)}",
+        f"the model owner reviews by {format_time(after.deadline)}",
     )
 
 
@@ -366,12 +367,12 @@ def complete(call: MarketCall, training_id: int = TrainingArgument) -> None:
     report(
         call,
         market,
+        result,
         training_id,
         f"training {training_id} completed after {done['rounds']} round(s): data owner "
         f"{compact_ether(done['paid_owner'])} ETH, compute providers "
         f"{compact_ether(done['paid_compute'])} ETH, {compact_ether(done['refund'])} ETH "
-        f"refundable to the model owner; each withdraws with `mercato training withdraw` "
-        f"{tx_note(result.receipt.tx_hash)}",
+        "refundable to the model owner; each withdraws with `mercato training withdraw`",
     )
 
 

@@ -23,6 +23,7 @@ from mercato.cli.common import (
     relative_time,
     short_address,
     simple_table,
+    tx_note,
 )
 from mercato.errors import MercatoError
 from mercato.protocols.training import views
@@ -31,6 +32,7 @@ from mercato.units import format_ether
 # The protocol's documents and the chain are imported where they are used, so that
 # `mercato --help` loads none of them.
 if TYPE_CHECKING:
+    from mercato.chain.contract import TxResult
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.training.documents import Manifest
@@ -49,13 +51,15 @@ def acting(call: MarketCall, training_id: int) -> tuple[Identity, Marketplace, T
     return me, market, views.read_training(market.training_market, training_id)
 
 
-def report(call: MarketCall, market: Marketplace, training_id: int, text: str) -> None:
-    """A training after a command changed it: its record as JSON, or ``text``."""
+def report(
+    call: MarketCall, market: Marketplace, result: TxResult, training_id: int, summary: str
+) -> None:
+    """A training after a step: its record as JSON, or the summary line and transaction."""
     if call.json_output:
         tm = market.training_market
         emit_json(tm.training(training_id).record(tm.period("idle")))
     else:
-        console.print(text, soft_wrap=True)
+        console.print(f"{summary} {tx_note(result.receipt.tx_hash)}", soft_wrap=True)
 
 
 def deadline_text(training: Training, now: int) -> str:

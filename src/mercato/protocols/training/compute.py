@@ -32,7 +32,8 @@ from mercato.protocols.training.documents import (
     round_context,
     unpack_replica,
 )
-from mercato.protocols.training.market import InstanceStatus, TrainingStatus
+from mercato.protocols.training.market import TrainingStatus
+from mercato.protocols.training.rules import submit_problem
 from mercato.storage.envelope import open_envelope, seal
 
 
@@ -201,11 +202,8 @@ def due_jobs(market: Marketplace, co: Identity, training_id: int) -> list[int]:
         for instance_id in slots[s]:
             if not instance_id:
                 continue
-            instance = tm.instance(instance_id)
-            if instance.co != co.address or instance.status is not InstanceStatus.VERIFIED:
-                continue
-            job = tm.job(training_id, instance_id)
-            if not job.fraudulent and job.round != training.round:
+            instance, job = tm.instance(instance_id), tm.job(training_id, instance_id)
+            if submit_problem(training, instance, job, co.address) is None:
                 due.append(instance_id)
     return due
 

@@ -39,8 +39,7 @@ from mercato.protocols.training.documents import (
     pack_replica,
     replica_context,
 )
-from mercato.protocols.training.market import InstanceStatus, TrainingStatus
-from mercato.protocols.training.rules import holders_problem
+from mercato.protocols.training.rules import approve_problem, holders_problem, verify_problem
 from mercato.storage.envelope import seal
 
 SALT_INFO = b"mercato/p2/subset-salt/v1"
@@ -194,7 +193,7 @@ def verify_joins(market: Marketplace, owner: Identity, listing: Listing) -> list
     verdicts = []
     for row in history.instances_of(market, listing.dataset_id):
         for instance_id in row:
-            if not instance_id or tm.instance(instance_id).status is not InstanceStatus.JOINED:
+            if not instance_id or verify_problem(tm.instance(instance_id)) is not None:
                 continue
             join = history.joined(market, instance_id)
             if join is None:
@@ -209,14 +208,15 @@ def verify_joins(market: Marketplace, owner: Identity, listing: Listing) -> list
 def approve_requests(market: Marketplace, owner: Identity, dataset_id: int) -> list[int]:
     """Approve every pending request on a ready dataset; returns the trainings approved."""
     tm = market.training_market
-    if not tm.dataset(dataset_id).ready:
+    dataset = tm.dataset(dataset_id)
+    if not dataset.ready:
         return []
     approved = []
     for event in history.find(market, "TrainingRequested", dataset_id=dataset_id):
         training_id = int(event["training_id"])
         training = tm.training(training_id)
         now = market.chain.timestamp()
-        if training.status is TrainingStatus.REQUESTED and now < training.deadline:
+        if approve_problem(training, dataset, owner.address, now) is None:
             tm.approve_training(owner.account, training_id)
             approved.append(training_id)
     return approved

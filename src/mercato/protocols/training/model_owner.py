@@ -56,8 +56,8 @@ from mercato.protocols.training.documents import (
     job_context,
     round_context,
 )
-from mercato.protocols.training.market import InstanceStatus, TrainingStatus
-from mercato.protocols.training.rules import start_round_problem
+from mercato.protocols.training.market import InstanceStatus
+from mercato.protocols.training.rules import draw_problem, start_round_problem
 from mercato.storage.envelope import open_envelope, seal
 
 
@@ -164,9 +164,7 @@ def draw_if_due(market: Marketplace, caller: Identity, training_id: int) -> bool
     """
     tm = market.training_market
     training = tm.training(training_id)
-    if training.status is not TrainingStatus.DRAWING:
-        return False
-    if market.chain.block_number() < training.target_block:
+    if draw_problem(training, market.chain.block_number()) is not None:
         return False
     tm.draw_round(caller.account, training_id)
     return True

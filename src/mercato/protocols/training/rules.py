@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUNDS, MAX_SUBSETS
-from mercato.protocols.training.views import COMPLETABLE, Dataset, Training, TrainingStatus
+from mercato.protocols.training.views import (
+    COMPLETABLE,
+    Dataset,
+    Instance,
+    InstanceStatus,
+    Job,
+    Training,
+    TrainingStatus,
+)
 from mercato.units import format_ether
 
 
@@ -92,6 +100,29 @@ def holder_problem(co: str, registered: bool, name: str = "--compute-provider") 
         f"{name} {co} is not a registered compute provider "
         "(it registers with: mercato register --roles compute-provider)"
     )
+
+
+# joining and verifying -------------------------------------------------------------------
+def instance_problem(instance: Instance, wanted: InstanceStatus, action: str) -> str | None:
+    """Unless the instance is ``wanted`` (``action``: ``verify``)."""
+    if instance.status is wanted:
+        return None
+    return (
+        f"cannot {action} instance {instance.instance_id}: it is "
+        f"{instance.status.name.lower()}, not {wanted.name.lower()}"
+    )
+
+
+def join_problem(instance: Instance, caller: str) -> str | None:
+    """Unless ``caller`` may join the instance: its holder, while it is free."""
+    if not _same(instance.co, caller):
+        return f"instance {instance.instance_id} belongs to {instance.co}, not {caller}"
+    return instance_problem(instance, InstanceStatus.FREE, "join")
+
+
+def verify_problem(instance: Instance) -> str | None:
+    """Unless the data owner may verify (or flag) the instance: it is joined."""
+    return instance_problem(instance, InstanceStatus.JOINED, "verify")
 
 
 # requesting a training --------------------------------------------------------------------
@@ -177,27 +208,69 @@ def start_round_problem(training: Training, caller: str) -> str | None:
     return None
 
 
+def report_fraud_problem(
+    training: Training, round_number: int, job: Job, caller: str, now: int
+) -> str | None:
+    """Unless ``caller`` may report a job of round ``round_number``: the model owner, while
+    the round is under review, a job submitted in that round and not reported yet."""
+    where = f"round {round_number} of training {training.training_id}"
+    if not _same(training.mo, caller):
+        return f"only the model owner of training {training.training_id} reports fraud"
+    if training.status is not TrainingStatus.ROUND_DONE or round_number != training.round:
+        return f"{where} is not under review"
+    if now >= training.deadline:
+        return f"the review of {where} ended at {_at(training.deadline)}"
+    if job.fraudulent:
+        return f"the job of {where} was already reported"
+    if job.round != round_number:
+        return f"the instance did not submit in {where}"
+    return None
+
+
+# the compute providers ---------------------------------------------------------------------
+def submit_problem(training: Training, instance: Instance, job: Job, caller: str) -> str | None:
+    """Unless ``caller``'s instance owes a job in the training's current round: it is
+    verified, its subset is drawn, and it neither submitted this round nor was reported."""
+    where = f"round {training.round} of training {training.training_id}"
+    iid = instance.instance_id
+    problem = status_problem(training, [TrainingStatus.TRAINING], "submit a job to")
+    if problem is not None:
+        return problem
+    if not _same(instance.co, caller):
+        return f"instance {iid} belongs to {instance.co}, not {caller}"
+    problem = instance_problem(instance, InstanceStatus.VERIFIED, "submit a job of")
+    if problem is not None:
+        return problem
+    if instance.subset not in training.selected_subsets:
+        return f"subset {instance.subset} is not drawn in {where}"
+    if job.fraudulent:
+        return f"instance {iid} was reported in training {training.training_id}"
+    if job.round == training.round:
+        return f"instance {iid} already submitted in {where}"
+    return None
+
+
 # anyone -----------------------------------------------------------------------------------
 def draw_problem(training: Training, block_number: int) -> str | None:
     """Unless the round asked for can be drawn at ``block_number``."""
-    problem = status_problem(training, [TrainingStatus.DRAWING], "draw a round of")
-    if problem is None and block_number < training.target_block:
-        return (
-            f"round {training.round} of training {training.training_id} draws after block "
-            f"{training.target_block}; wait for it"
-        )
-    return problem
+    early = block_number < training.target_block
+    return status_problem(training, [TrainingStatus.DRAWING], "draw a round of") or (
+        f"round {training.round} of training {training.training_id} draws after block "
+        f"{training.target_block}; wait for it"
+        if early
+        else None
+    )
 
 
 def close_round_problem(training: Training, now: int) -> str | None:
     """Unless the running round's deadline passed at ``now``, so anyone may close it."""
-    problem = status_problem(training, [TrainingStatus.TRAINING], "close a round of")
-    if problem is None and now < training.deadline:
-        return (
-            f"round {training.round} of training {training.training_id} runs until "
-            f"{_at(training.deadline)} ({training.remaining} job(s) missing); close it after"
-        )
-    return problem
+    early = now < training.deadline
+    return status_problem(training, [TrainingStatus.TRAINING], "close a round of") or (
+        f"round {training.round} of training {training.training_id} runs until "
+        f"{_at(training.deadline)} ({training.remaining} job(s) missing); close it after"
+        if early
+        else None
+    )
 
 
 def complete_problem(training: Training, caller: str, now: int, idle_period: int) -> str | None:

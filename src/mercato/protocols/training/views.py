@@ -319,15 +319,13 @@ def read_slots(market: Marketplace, dataset: Dataset) -> list[Slot]:
 
 # what a training's events tell ----------------------------------------------------------
 @dataclass(frozen=True)
-class Submission:
-    """A job submitted in one round: the instance, its slot and the model it sent."""
+class Replica:
+    """An instance at its slot: replica ``replica`` of subset ``subset``, held by ``co``."""
 
     instance_id: int
     co: str
     subset: int
     replica: int
-    model_hash: bytes
-    location_hash: bytes
 
     def record(self) -> dict[str, Any]:
         return {
@@ -335,6 +333,20 @@ class Submission:
             "co": self.co,
             "subset": self.subset,
             "replica": self.replica,
+        }
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A job submitted in one round: by which replica, and the model it sent."""
+
+    by: Replica
+    model_hash: bytes
+    location_hash: bytes
+
+    def record(self) -> dict[str, Any]:
+        return {
+            **self.by.record(),
             "model_hash": self.model_hash,
             "location_hash": self.location_hash,
         }
@@ -386,9 +398,8 @@ def read_rounds(events: Sequence[Event], slots: dict[int, tuple[int, int]]) -> l
             found = replace(found, subsets=drawn, started=(e["block_hash"], e["round_deadline"]))
         elif e.name == "JobSubmitted":
             subset, replica = slots.get(int(e["instance_id"]), (-1, -1))
-            job = Submission(
-                e["instance_id"], e["co"], subset, replica, e["model_hash"], e["location_hash"]
-            )
+            by = Replica(e["instance_id"], e["co"], subset, replica)
+            job = Submission(by, e["model_hash"], e["location_hash"])
             found = replace(found, jobs=(*found.jobs, job))
         else:
             found = replace(found, missing=e["missing"], review_deadline=e["review_deadline"])
@@ -398,20 +409,14 @@ def read_rounds(events: Sequence[Event], slots: dict[int, tuple[int, int]]) -> l
 
 @dataclass(frozen=True)
 class JobShare:
-    """What one instance earned, or lost, in a training (a job with anything to show)."""
+    """What one replica earned, or lost, in a training (a job with anything to show)."""
 
-    instance_id: int
-    co: str
-    subset: int
-    replica: int
+    by: Replica
     job: Job
 
     def record(self) -> dict[str, Any]:
         return {
-            "instance_id": self.instance_id,
-            "co": self.co,
-            "subset": self.subset,
-            "replica": self.replica,
+            **self.by.record(),
             "pending": self.job.pending,
             "last_round": self.job.round,
             "fraudulent": self.job.fraudulent,
@@ -487,7 +492,8 @@ def read_payments(events: Sequence[Event], jobs: Sequence[JobShare], owner: str)
             compute: dict[str, int] = {}
             for share in jobs:
                 if share.job.pending:
-                    compute[share.co] = compute.get(share.co, 0) + share.job.pending
+                    co = share.by.co
+                    compute[co] = compute.get(co, 0) + share.job.pending
             return Payments(e["refund"], e["paid_owner"], e["paid_compute"], compute, owner)
     return None
 
@@ -587,8 +593,9 @@ def read_detail(market: Marketplace, training: Training) -> TrainingDetail:
         slots[instance_id] = (slot.subset, slot.replica)
         job = tm.job(training.training_id, instance_id)
         if job.round or job.pending or job.fraudulent:
-            jobs.append(JobShare(instance_id, slot.instance.co, slot.subset, slot.replica, job))
-    parties = [dataset.owner, training.mo, *(share.co for share in jobs)]
+            by = Replica(instance_id, slot.instance.co, slot.subset, slot.replica)
+            jobs.append(JobShare(by, job))
+    parties = [dataset.owner, training.mo, *(share.by.co for share in jobs)]
     return TrainingDetail(
         training=training,
         idle_period=tm.period("idle"),
