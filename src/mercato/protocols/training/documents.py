@@ -21,6 +21,7 @@ envelope moved to another instance, training or round does not open.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -64,6 +65,16 @@ def _check_int(value: object, what: str, low: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise InputError(f"{what} must be an integer of at least {low}, got {value!r}")
     return value
+
+
+def _load(data: bytes, what: str, fields: Iterable[str]) -> dict[str, Any]:
+    """The fields of a versioned JSON document ``what``: exactly ``fields`` and ``version``,
+    which must be this one (InputError otherwise)."""
+    doc = load_json_object(data, what, MAX_DOCUMENT_BYTES)
+    check_fields(doc, tuple(sorted([*fields, "version"])), what)
+    if doc.pop("version") != DOCUMENT_VERSION:
+        raise InputError(f"{what}: unknown version")
+    return doc
 
 
 @dataclass(frozen=True)
@@ -126,13 +137,7 @@ class Method:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Method:
-        doc = load_json_object(data, "method", MAX_DOCUMENT_BYTES)
-        check_fields(
-            doc, ("context_hash", "local_epochs", "mode", "seed", "trainer", "version"), "method"
-        )
-        if doc.pop("version") != DOCUMENT_VERSION:
-            raise InputError("method: unknown version")
-        return cls(**doc)
+        return cls(**_load(data, "method", cls.__dataclass_fields__))
 
 
 @dataclass(frozen=True)
@@ -165,10 +170,7 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
-        doc = load_json_object(data, "manifest", MAX_DOCUMENT_BYTES)
-        check_fields(doc, tuple(sorted([*cls.__dataclass_fields__, "version"])), "manifest")
-        if doc.pop("version") != DOCUMENT_VERSION:
-            raise InputError("manifest: unknown version")
+        doc = _load(data, "manifest", cls.__dataclass_fields__)
         for name in ("classes", "commitments", "sizes"):
             if not isinstance(doc[name], list):
                 raise InputError(f"manifest: {name} must be a list")
@@ -228,10 +230,7 @@ class Evidence:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Evidence:
-        doc = load_json_object(data, "evidence", MAX_DOCUMENT_BYTES)
-        check_fields(doc, tuple(sorted([*cls.__dataclass_fields__, "version"])), "evidence")
-        if doc.pop("version") != DOCUMENT_VERSION:
-            raise InputError("evidence: unknown version")
+        doc = _load(data, "evidence", cls.__dataclass_fields__)
         doc["majority"] = tuple(doc["majority"])
         return cls(**doc)
 
