@@ -251,26 +251,28 @@ def submit_problem(training: Training, instance: Instance, job: Job, caller: str
 
 
 # anyone -----------------------------------------------------------------------------------
+def _timely_problem(
+    training: Training, status: TrainingStatus, action: str, early: bool, wait: str
+) -> str | None:
+    """Unless the training is in ``status`` and it is not ``early`` (``wait``: until when)."""
+    problem = status_problem(training, [status], action)
+    where = f"round {training.round} of training {training.training_id}"
+    return problem or (f"{where} {wait}" if early else None)
+
+
 def draw_problem(training: Training, block_number: int) -> str | None:
     """Unless the round asked for can be drawn at ``block_number``."""
-    early = block_number < training.target_block
-    return status_problem(training, [TrainingStatus.DRAWING], "draw a round of") or (
-        f"round {training.round} of training {training.training_id} draws after block "
-        f"{training.target_block}; wait for it"
-        if early
-        else None
-    )
+    early, target = block_number < training.target_block, training.target_block
+    wait = f"draws after block {target}; wait for it"
+    return _timely_problem(training, TrainingStatus.DRAWING, "draw a round of", early, wait)
 
 
 def close_round_problem(training: Training, now: int) -> str | None:
     """Unless the running round's deadline passed at ``now``, so anyone may close it."""
+    missing = f"{training.remaining} job(s) missing"
+    wait = f"runs until {_at(training.deadline)} ({missing}); close it after"
     early = now < training.deadline
-    return status_problem(training, [TrainingStatus.TRAINING], "close a round of") or (
-        f"round {training.round} of training {training.training_id} runs until "
-        f"{_at(training.deadline)} ({training.remaining} job(s) missing); close it after"
-        if early
-        else None
-    )
+    return _timely_problem(training, TrainingStatus.TRAINING, "close a round of", early, wait)
 
 
 def complete_problem(training: Training, caller: str, now: int, idle_period: int) -> str | None:
