@@ -71,15 +71,7 @@ def _fits_problem(market: Marketplace, model_id: int, dataset: Dataset) -> str |
             f"cannot read the method of model {model_id} or the manifest of dataset "
             f"{dataset.dataset_id} from the blob store: {exc}"
         )
-    if method.ckks:
-        features, classes = int(method.trainer["n_features"]), 2
-    else:
-        spec = method.build_trainer().spec()
-        features, classes = int(spec["n_features"]), int(spec["n_classes"])
-    return rules.fits_problem(
-        model_id, features, classes, dataset, manifest.name, manifest.n_features,
-        manifest.classes,
-    )  # fmt: skip
+    return rules.fits_problem(model_id, method.shape, dataset, manifest)
 
 
 # data owner ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mercato.protocols.training import rules
+from mercato.protocols.training.documents import Manifest
 from mercato.protocols.training.views import (
     Dataset,
     Instance,
@@ -63,9 +64,12 @@ def test_a_request_fits_the_dataset_and_the_purse() -> None:
     assert rules.model_problem(1, MO, OTHER) == f"model 1 belongs to {MO}; you are {OTHER}"
     assert rules.request_problem(DATASET, 2, 1) is None
     assert rules.request_problem(DATASET, 3, 1) == "--subsets-per-round must be 1 to 2, got 3"
-    assert rules.fits_problem(1, 64, 10, DATASET, "digits", 64, [0, 9]) is None
+    manifest = Manifest(
+        "digits", "Digits", 64, tuple(range(10)), 2, 2, ("0x" + "ab" * 32,) * 2, (9, 9)
+    )
+    assert rules.fits_problem(1, (64, 10), DATASET, manifest) is None
     assert "takes 64 features and 2 classes" in str(
-        rules.fits_problem(1, 64, 2, DATASET, "digits", 64, [0, 9])
+        rules.fits_problem(1, (64, 2), DATASET, manifest)
     )
     assert rules.escrow_problem(MO, ETHER, ETHER + 1) is not None
 

@@ -123,6 +123,14 @@ class Method:
         """The 32 bytes the model record carries: the trainer's kind, zero-padded."""
         return str(self.trainer["kind"]).encode().ljust(32, b"\0")[:32]
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(features, classes) of the data the model trains on: CKKS trains binary models."""
+        if self.ckks:
+            return int(self.trainer["n_features"]), 2
+        spec = self.build_trainer().spec()
+        return int(spec["n_features"]), int(spec["n_classes"])
+
     def build_trainer(self) -> Trainer:
         if self.ckks:
             raise InputError("method: a CKKS method has no plaintext trainer")

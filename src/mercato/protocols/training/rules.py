@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUNDS, MAX_SUBSETS
 from mercato.protocols.training.views import (
@@ -23,6 +24,9 @@ from mercato.protocols.training.views import (
     TrainingStatus,
 )
 from mercato.units import format_ether
+
+if TYPE_CHECKING:
+    from mercato.protocols.training.documents import Manifest
 
 
 def _at(timestamp: int) -> str:
@@ -142,16 +146,17 @@ def request_problem(dataset: Dataset, per_round: int, rounds: int) -> str | None
 
 
 def fits_problem(
-    model_id: int, features: int, classes: int, dataset: Dataset, manifest_name: str,
-    manifest_features: int, labels: Sequence[int],
-) -> str | None:  # fmt: skip
-    """Unless a model of ``features`` features and ``classes`` classes can train on the
-    dataset whose manifest has ``manifest_features`` features and these ``labels``."""
-    if features == manifest_features and max(labels) < classes:
+    model_id: int, shape: tuple[int, int], dataset: Dataset, manifest: Manifest
+) -> str | None:
+    """Unless a model of ``shape`` (features, classes) can train on ``dataset``, whose
+    ``manifest`` says its features and labels."""
+    features, classes = shape
+    labels = manifest.classes
+    if features == manifest.n_features and max(labels) < classes:
         return None
     return (
         f"model {model_id} takes {features} features and {classes} classes; dataset "
-        f"{dataset.dataset_id} ({manifest_name}) has {manifest_features} features and "
+        f"{dataset.dataset_id} ({manifest.name}) has {manifest.n_features} features and "
         f"labels {min(labels)}..{max(labels)}"
     )
 
