@@ -19,7 +19,6 @@ from mercato.cli.common import (
     compact_ether,
     console,
     emit_json,
-    format_time,
     relative_time,
     short_address,
     simple_table,
@@ -27,6 +26,7 @@ from mercato.cli.common import (
 )
 from mercato.errors import MercatoError
 from mercato.protocols.training import views
+from mercato.timefmt import format_deadline
 from mercato.units import format_ether
 
 # The protocol's documents and the chain are imported where they are used, so that
@@ -228,10 +228,7 @@ def print_training(document: dict[str, Any], now: int) -> None:
         f"each; drawn now {t['drawn_subsets'] or '-'}; {t['jobs']} job(s) accepted"
     )
     if t["deadline_kind"]:
-        console.print(
-            f"deadline     {t['deadline_kind']} {format_time(t['deadline'])} "
-            f"({relative_time(t['deadline'], now)})"
-        )
+        console.print(f"deadline     {t['deadline_kind']} {format_deadline(t['deadline'], now)}")
     console.print(f"escrow       {format_ether(t['escrowed'])}, locked {format_ether(t['locked'])}")
     rounds = simple_table("round", "subsets", "jobs", "missing", title="rounds")
     for r in document["rounds"]:

@@ -10,7 +10,6 @@ values, and read nothing themselves.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUNDS, MAX_SUBSETS
@@ -23,18 +22,11 @@ from mercato.protocols.training.views import (
     Training,
     TrainingStatus,
 )
+from mercato.timefmt import format_time, same_address
 from mercato.units import format_ether
 
 if TYPE_CHECKING:
     from mercato.protocols.training.documents import Manifest
-
-
-def _at(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _same(a: str | None, b: str) -> bool:
-    return a is not None and a.lower() == b.lower()
 
 
 def range_problem(value: int, low: int, high: int, name: str) -> str | None:
@@ -57,7 +49,7 @@ def status_problem(training: Training, wanted: Sequence[TrainingStatus], action:
 
 def model_owner_problem(training: Training, caller: str, action: str) -> str | None:
     """Unless ``caller`` is the training's model owner."""
-    if _same(training.mo, caller):
+    if same_address(training.mo, caller):
         return None
     return (
         f"only the model owner of training {training.training_id} ({training.mo}) may "
@@ -119,7 +111,7 @@ def instance_problem(instance: Instance, wanted: InstanceStatus, action: str) ->
 
 def join_problem(instance: Instance, caller: str) -> str | None:
     """Unless ``caller`` may join the instance: its holder, while it is free."""
-    if not _same(instance.co, caller):
+    if not same_address(instance.co, caller):
         return f"instance {instance.instance_id} belongs to {instance.co}, not {caller}"
     return instance_problem(instance, InstanceStatus.FREE, "join")
 
@@ -132,7 +124,7 @@ def verify_problem(instance: Instance) -> str | None:
 # requesting a training --------------------------------------------------------------------
 def model_problem(model_id: int, model_owner: str, caller: str) -> str | None:
     """Unless ``caller`` owns model ``model_id`` (``model_owner``'s), so may train it."""
-    if _same(model_owner, caller):
+    if same_address(model_owner, caller):
         return None
     return f"model {model_id} belongs to {model_owner}; you are {caller}"
 
@@ -182,7 +174,7 @@ def cancel_problem(training: Training, caller: str) -> str | None:
 def approve_problem(training: Training, dataset: Dataset, caller: str, now: int) -> str | None:
     """Unless ``caller`` may approve the training at ``now``: the dataset's owner, in time,
     once every slot holds a verified instance."""
-    if not _same(dataset.owner, caller):
+    if not same_address(dataset.owner, caller):
         return (
             f"only the owner of dataset {dataset.dataset_id} ({dataset.owner}) may approve "
             f"training {training.training_id}; you are {caller}"
@@ -193,7 +185,7 @@ def approve_problem(training: Training, dataset: Dataset, caller: str, now: int)
     if now >= training.deadline:
         return (
             f"the approval period of training {training.training_id} ended at "
-            f"{_at(training.deadline)}"
+            f"{format_time(training.deadline)}"
         )
     if not dataset.ready:
         return (
@@ -219,12 +211,12 @@ def report_fraud_problem(
     """Unless ``caller`` may report a job of round ``round_number``: the model owner, while
     the round is under review, a job submitted in that round and not reported yet."""
     where = f"round {round_number} of training {training.training_id}"
-    if not _same(training.mo, caller):
+    if not same_address(training.mo, caller):
         return f"only the model owner of training {training.training_id} reports fraud"
     if training.status is not TrainingStatus.ROUND_DONE or round_number != training.round:
         return f"{where} is not under review"
     if now >= training.deadline:
-        return f"the review of {where} ended at {_at(training.deadline)}"
+        return f"the review of {where} ended at {format_time(training.deadline)}"
     if job.fraudulent:
         return f"the job of {where} was already reported"
     if job.round != round_number:
@@ -241,7 +233,7 @@ def submit_problem(training: Training, instance: Instance, job: Job, caller: str
     problem = status_problem(training, [TrainingStatus.TRAINING], "submit a job to")
     if problem is not None:
         return problem
-    if not _same(instance.co, caller):
+    if not same_address(instance.co, caller):
         return f"instance {iid} belongs to {instance.co}, not {caller}"
     problem = instance_problem(instance, InstanceStatus.VERIFIED, "submit a job of")
     if problem is not None:
@@ -275,7 +267,7 @@ def draw_problem(training: Training, block_number: int) -> str | None:
 def close_round_problem(training: Training, now: int) -> str | None:
     """Unless the running round's deadline passed at ``now``, so anyone may close it."""
     missing = f"{training.remaining} job(s) missing"
-    wait = f"runs until {_at(training.deadline)} ({missing}); close it after"
+    wait = f"runs until {format_time(training.deadline)} ({missing}); close it after"
     early = now < training.deadline
     return _timely_problem(training, TrainingStatus.TRAINING, "close a round of", early, wait)
 
@@ -292,9 +284,9 @@ def complete_problem(training: Training, caller: str, now: int, idle_period: int
     if problem is not None:
         return problem
     idle_deadline = training.idle_deadline(idle_period)
-    if not _same(training.mo, caller) and now < idle_deadline:
+    if not same_address(training.mo, caller) and now < idle_deadline:
         return (
             f"only the model owner may complete training {training.training_id} before its "
-            f"idle deadline {_at(idle_deadline)}"
+            f"idle deadline {format_time(idle_deadline)}"
         )
     return None
