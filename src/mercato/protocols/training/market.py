@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from eth_utils.crypto import keccak
 
 from mercato.chain.contract import TxResult
+from mercato.hashes import Hash
 from mercato.protocols.training.limits import MAX_PRICE as MAX_PRICE
 from mercato.protocols.training.limits import MAX_REPLICAS as MAX_REPLICAS
 from mercato.protocols.training.limits import MAX_ROUNDS as MAX_ROUNDS
@@ -236,7 +237,7 @@ class TrainingMarket(ContractWrapper):
             verified=verified,
             data_price=data_price,
             job_price=job_price,
-            meta_hash=bytes(meta_hash),
+            meta_hash=Hash(meta_hash),
         )
 
     def instance(self, instance_id: int) -> Instance:
@@ -266,8 +267,8 @@ class TrainingMarket(ContractWrapper):
             model_id=model_id,
             owner=event["owner"],
             model_type=bytes(event["model_type"]),
-            method_hash=bytes(event["method_hash"]),
-            key_hash=bytes(event["key_hash"]),
+            method_hash=Hash(event["method_hash"]),
+            key_hash=Hash(event["key_hash"]),
         )
 
     def training(self, training_id: int) -> Training:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from mercato.errors import InputError
+from mercato.hashes import Hash
+from mercato.protocols.states import State
 from mercato.protocols.training.limits import MAX_SUBSETS
 from mercato.units import format_ether
 
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     from mercato.protocols.training.market import TrainingMarket
 
 
-class InstanceStatus(IntEnum):
-    """Cloud-instance states, as the contract numbers them."""
+class InstanceStatus(State):
+    """Cloud-instance states, as the contract numbers them (printed as their label)."""
 
     FREE = 1
     JOINED = 2
@@ -35,8 +36,8 @@ class InstanceStatus(IntEnum):
     FLAGGED = 4
 
 
-class TrainingStatus(IntEnum):
-    """Training-couple states, as the contract numbers them."""
+class TrainingStatus(State):
+    """Training-couple states, as the contract numbers them (printed as their label)."""
 
     REQUESTED = 1
     APPROVED = 2
@@ -45,10 +46,6 @@ class TrainingStatus(IntEnum):
     ROUND_DONE = 5
     COMPLETED = 6
     CANCELLED = 7
-
-    @property
-    def label(self) -> str:
-        return self.name.lower().replace("_", " ")
 
     @property
     def final(self) -> bool:
@@ -97,7 +94,7 @@ class Dataset:
     verified: int
     data_price: int
     job_price: int
-    meta_hash: bytes
+    meta_hash: Hash
 
     @property
     def slots(self) -> int:
@@ -149,8 +146,8 @@ class Model:
     model_id: int
     owner: str
     model_type: bytes
-    method_hash: bytes
-    key_hash: bytes
+    method_hash: Hash
+    key_hash: Hash
 
 
 @dataclass(frozen=True)
