@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -58,3 +58,21 @@ def check_updates(updates: Sequence[Update]) -> None:
             raise InputError(
                 f"update {index}: n_examples must be a positive integer, got {count!r}"
             )
+
+
+class Rule:
+    """Base of the rules here: a name, and ``aggregate`` as :func:`check_updates`, then ``merge``.
+
+    A rule sets ``name`` and implements ``merge`` over updates that are already checked.
+    """
+
+    name: ClassVar[str]
+
+    def aggregate(self, updates: Sequence[Update]) -> Weights:
+        """The merged weights, of the updates' shape and dtype."""
+        check_updates(updates)
+        return self.merge(updates)
+
+    def merge(self, updates: Sequence[Update]) -> Weights:
+        """The merged weights of checked updates."""
+        raise NotImplementedError

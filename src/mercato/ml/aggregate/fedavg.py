@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mercato.ml.aggregate.base import Update, check_updates
+from mercato.ml.aggregate.base import Rule, Update
 from mercato.ml.trainers.weights import Weights
 
 NAME = "fedavg"
@@ -28,15 +28,11 @@ def weighted_average(vectors: Sequence[Weights], counts: Sequence[int]) -> Weigh
     return result
 
 
-class FedAvg:
+class FedAvg(Rule):
     """Federated averaging weighted by the number of examples behind each update."""
 
-    @property
-    def name(self) -> str:
-        """``"fedavg"``."""
-        return NAME
+    name = NAME
 
-    def aggregate(self, updates: Sequence[Update]) -> Weights:
+    def merge(self, updates: Sequence[Update]) -> Weights:
         """The example-weighted mean of the updates' weights."""
-        check_updates(updates)
         return weighted_average([u.weights for u in updates], [u.n_examples for u in updates])

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mercato.errors import InputError
-from mercato.ml.aggregate.base import Update, check_updates
+from mercato.ml.aggregate.base import Rule, Update, check_updates
 from mercato.ml.aggregate.fedavg import weighted_average
 from mercato.ml.trainers.weights import Weights
 
@@ -63,11 +63,13 @@ class KrumResult:
     excluded: tuple[int, ...]
 
 
-class MultiKrum:
+class MultiKrum(Rule):
     """Multi-Krum against up to ``f`` poisoned updates; keeps ``m`` (None: ``n - f``) of them.
 
     ``MultiKrum(f, m=1)`` is Krum itself.
     """
+
+    name = NAME
 
     def __init__(self, f: int, m: int | None = None) -> None:
         if isinstance(f, bool) or not isinstance(f, int) or f < 0:
@@ -77,14 +79,16 @@ class MultiKrum:
         self.f = f
         self.m = m
 
-    @property
-    def name(self) -> str:
-        """``"multikrum"``."""
-        return NAME
-
     def select(self, updates: Sequence[Update]) -> KrumResult:
         """Scores of all updates, which were kept and which excluded, and their plain mean."""
         check_updates(updates)
+        return self._select(updates)
+
+    def merge(self, updates: Sequence[Update]) -> Weights:
+        """The plain mean of the kept updates."""
+        return self._select(updates).weights
+
+    def _select(self, updates: Sequence[Update]) -> KrumResult:
         n = len(updates)
         if n < 2 * self.f + 3:
             raise InputError(
@@ -107,7 +111,3 @@ class MultiKrum:
             selected=tuple(selected),
             excluded=tuple(i for i in range(n) if i not in chosen),
         )
-
-    def aggregate(self, updates: Sequence[Update]) -> Weights:
-        """The plain mean of the kept updates."""
-        return self.select(updates).weights

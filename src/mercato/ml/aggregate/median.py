@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mercato.ml.aggregate.base import Update, check_updates
+from mercato.ml.aggregate.base import Rule, Update
 from mercato.ml.trainers.weights import Weights
 
 NAME = "median"
@@ -25,15 +25,11 @@ def coordinate_median(vectors: ArrayLike) -> Weights:
     return result
 
 
-class CoordinateMedian:
+class CoordinateMedian(Rule):
     """The coordinate-wise median of the updates; robust while fewer than half are poisoned."""
 
-    @property
-    def name(self) -> str:
-        """``"median"``."""
-        return NAME
+    name = NAME
 
-    def aggregate(self, updates: Sequence[Update]) -> Weights:
+    def merge(self, updates: Sequence[Update]) -> Weights:
         """The per-coordinate median of the updates' weights."""
-        check_updates(updates)
         return coordinate_median(np.stack([np.asarray(u.weights) for u in updates]))

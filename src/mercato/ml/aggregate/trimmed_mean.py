@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from mercato.errors import InputError
-from mercato.ml.aggregate.base import Update, check_updates
+from mercato.ml.aggregate.base import Rule, Update
 from mercato.ml.trainers.weights import Weights
 
 NAME = "trimmed_mean"
@@ -41,8 +41,10 @@ def trim_count(beta: float | int, n: int) -> int:
     return math.floor(round(beta * n, 9))
 
 
-class TrimmedMean:
+class TrimmedMean(Rule):
     """The coordinate-wise mean after trimming ``k`` values at each end (see the module)."""
+
+    name = NAME
 
     def __init__(self, beta: float | int) -> None:
         if isinstance(beta, bool) or not isinstance(beta, int | float):
@@ -56,14 +58,8 @@ class TrimmedMean:
             )
         self.beta = beta
 
-    @property
-    def name(self) -> str:
-        """``"trimmed_mean"``."""
-        return NAME
-
-    def aggregate(self, updates: Sequence[Update]) -> Weights:
+    def merge(self, updates: Sequence[Update]) -> Weights:
         """The per-coordinate trimmed mean of the updates' weights."""
-        check_updates(updates)
         n = len(updates)
         k = trim_count(self.beta, n)
         if 2 * k >= n:
