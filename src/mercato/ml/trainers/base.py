@@ -10,8 +10,9 @@ instruction sets may round differently, so replicas of one subset should run the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +53,49 @@ class Trainer(Protocol):
 
     def accuracy(self, weights: Weights, data: Dataset) -> float:
         """Fraction of ``data`` predicted right."""
+
+
+@dataclass(frozen=True)
+class FlatTrainer:
+    """Base of the trainers here: the model's shape, ``spec`` and ``accuracy``.
+
+    A subclass is a frozen dataclass whose further fields are its hyper-parameters; it sets
+    ``kind``, checks its own fields after ``super().__post_init__()`` and implements the rest.
+    """
+
+    kind: ClassVar[str]
+    n_features: int
+    n_classes: int
+
+    def __post_init__(self) -> None:
+        check_shape(self.n_features, self.n_classes)
+
+    def spec(self) -> Mapping[str, Any]:
+        """The kind and every hyper-parameter."""
+        return {"kind": self.kind, **asdict(self)}
+
+    def predict(self, weights: Weights, X: NDArray[np.float32]) -> NDArray[np.int64]:
+        """Predicted class, one per row of ``X``."""
+        raise NotImplementedError
+
+    def accuracy(self, weights: Weights, data: Dataset) -> float:
+        """Fraction of ``data`` predicted right."""
+        return float(np.mean(self.predict(weights, data.X) == data.y))
+
+
+def batches(
+    n: int, batch_size: int | None, epochs: int, rng: np.random.Generator
+) -> Iterator[NDArray[np.int64]]:
+    """Row indices of each mini-batch of ``n`` rows, epoch after epoch.
+
+    ``batch_size`` None (or at least ``n``) is one full batch in row order, which draws
+    nothing from ``rng``; otherwise each epoch's order is ``rng.permutation(n)``.
+    """
+    batch = n if batch_size is None else min(batch_size, n)
+    for _ in range(epochs):
+        order = np.arange(n) if batch == n else rng.permutation(n)
+        for first in range(0, n, batch):
+            yield order[first : first + batch]
 
 
 def check_shape(n_features: int, n_classes: int) -> None:
@@ -106,8 +150,3 @@ def check_weights(weights: Weights, n_params: int, dtype: type[np.floating[Any]]
     if not np.isfinite(array).all():
         raise InputError("weights hold NaN or infinite values")
     return np.array(array, dtype=dtype)
-
-
-def accuracy_of(trainer: Trainer, weights: Weights, data: Dataset) -> float:
-    """Fraction of ``data`` that ``trainer`` with ``weights`` predicts right."""
-    return float(np.mean(trainer.predict(weights, data.X) == data.y))

@@ -10,19 +10,18 @@ weighted by example counts is exactly one centralised gradient step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mercato.ml.seed import check_seed
 from mercato.ml.trainers.base import (
-    accuracy_of,
+    FlatTrainer,
+    batches,
     check_batch_size,
     check_positive,
-    check_shape,
     check_training,
     check_weights,
 )
@@ -38,35 +37,25 @@ DEFAULT_L2 = 0.0
 
 
 @dataclass(frozen=True)
-class NumpyLogReg:
+class NumpyLogReg(FlatTrainer):
     """Softmax regression; see the module docstring for the weight layout."""
 
-    n_features: int
-    n_classes: int
+    kind = KIND
     learning_rate: float = DEFAULT_LEARNING_RATE
     batch_size: int | None = DEFAULT_BATCH_SIZE
     l2: float = DEFAULT_L2
 
     def __post_init__(self) -> None:
-        check_shape(self.n_features, self.n_classes)
+        super().__post_init__()
         check_positive("learning_rate", self.learning_rate)
         check_batch_size(self.batch_size)
         if self.l2 != 0:
             check_positive("l2", self.l2)
 
     @property
-    def kind(self) -> str:
-        """``"numpy-logreg"``."""
-        return KIND
-
-    @property
     def n_params(self) -> int:
         """``(n_features + 1) * n_classes``."""
         return (self.n_features + 1) * self.n_classes
-
-    def spec(self) -> Mapping[str, Any]:
-        """The kind and every hyper-parameter."""
-        return {"kind": KIND, **asdict(self)}
 
     def init_weights(self, seed: int) -> Weights:
         """All zeros: the convex problem needs no random start (``seed`` is only checked)."""
@@ -81,24 +70,15 @@ class NumpyLogReg:
         W, b = self._unpack(flat)
         X = data.X.astype(np.float64)
         Y = np.eye(self.n_classes)[data.y]
-        n = len(data.y)
-        batch = n if self.batch_size is None else min(self.batch_size, n)
         rng = np.random.default_rng(seed)
-        for _ in range(epochs):
-            order = np.arange(n) if batch == n else rng.permutation(n)
-            for first in range(0, n, batch):
-                rows = order[first : first + batch]
-                W, b = descend(W, b, X[rows], Y[rows], self.learning_rate, self.l2)
+        for rows in batches(len(data.y), self.batch_size, epochs, rng):
+            W, b = descend(W, b, X[rows], Y[rows], self.learning_rate, self.l2)
         return np.concatenate([W.ravel(), b])
 
     def predict(self, weights: Weights, X: NDArray[np.float32]) -> NDArray[np.int64]:
         """``argmax(X @ W + b)`` per row."""
         W, b = self._unpack(check_weights(weights, self.n_params, np.float64))
         return np.asarray(np.argmax(X.astype(np.float64) @ W + b, axis=1), dtype=np.int64)
-
-    def accuracy(self, weights: Weights, data: Dataset) -> float:
-        """Fraction of ``data`` predicted right."""
-        return accuracy_of(self, weights, data)
 
     def _unpack(self, flat: Weights) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         cut = self.n_features * self.n_classes

@@ -15,9 +15,9 @@ torch is imported inside the methods, so ``mercato`` imports without it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +25,8 @@ from numpy.typing import NDArray
 
 from mercato.ml.seed import check_seed
 from mercato.ml.trainers.base import (
-    accuracy_of,
+    FlatTrainer,
+    batches,
     check_batch_size,
     check_positive,
     check_shape,
@@ -45,34 +46,24 @@ TORCH_THREADS = 1
 
 
 @dataclass(frozen=True)
-class TorchMLP:
+class TorchMLP(FlatTrainer):
     """One-hidden-layer ReLU network; see the module docstring for the weight layout."""
 
-    n_features: int
-    n_classes: int
+    kind = KIND
     hidden: int = DEFAULT_HIDDEN
     learning_rate: float = DEFAULT_LEARNING_RATE
     batch_size: int | None = DEFAULT_BATCH_SIZE
 
     def __post_init__(self) -> None:
-        check_shape(self.n_features, self.n_classes)
+        super().__post_init__()
         check_shape(self.hidden, 2)
         check_positive("learning_rate", self.learning_rate)
         check_batch_size(self.batch_size)
 
     @property
-    def kind(self) -> str:
-        """``"torch-mlp"``."""
-        return KIND
-
-    @property
     def n_params(self) -> int:
         """Weights and biases of both layers."""
         return (self.n_features + 1) * self.hidden + (self.hidden + 1) * self.n_classes
-
-    def spec(self) -> Mapping[str, Any]:
-        """The kind and every hyper-parameter."""
-        return {"kind": KIND, **asdict(self)}
 
     def init_weights(self, seed: int) -> Weights:
         """Uniform in ``+-1/sqrt(fan_in)`` per layer, drawn from ``seed``."""
@@ -91,21 +82,17 @@ class TorchMLP:
         check_training(data, self.n_features, self.n_classes, epochs, seed)
         start = self.init_weights(seed) if weights is None else weights
         flat = check_weights(start, self.n_params, np.float32)
-        n = len(data.y)
-        batch = n if self.batch_size is None else min(self.batch_size, n)
         rng = np.random.default_rng(seed)
         with _deterministic(seed):
             model = self._module(flat)
             optimiser = torch.optim.SGD(model.parameters(), lr=self.learning_rate)
             X = torch.from_numpy(np.array(data.X))
             y = torch.from_numpy(np.array(data.y))
-            for _ in range(epochs):
-                order = torch.from_numpy(np.arange(n) if batch == n else rng.permutation(n))
-                for first in range(0, n, batch):
-                    rows = order[first : first + batch]
-                    optimiser.zero_grad()
-                    torch.nn.functional.cross_entropy(model(X[rows]), y[rows]).backward()  # type: ignore[no-untyped-call]
-                    optimiser.step()
+            for indices in batches(len(data.y), self.batch_size, epochs, rng):
+                rows = torch.from_numpy(indices)
+                optimiser.zero_grad()
+                torch.nn.functional.cross_entropy(model(X[rows]), y[rows]).backward()  # type: ignore[no-untyped-call]
+                optimiser.step()
             trained = torch.nn.utils.parameters_to_vector(model.parameters())
             return np.array(trained.detach().numpy(), dtype=np.float32)
 
@@ -117,10 +104,6 @@ class TorchMLP:
         with _deterministic(0), torch.no_grad():
             logits = self._module(flat)(torch.from_numpy(np.array(X, dtype=np.float32)))
             return np.asarray(logits.argmax(dim=1).numpy(), dtype=np.int64)
-
-    def accuracy(self, weights: Weights, data: Dataset) -> float:
-        """Fraction of ``data`` predicted right."""
-        return accuracy_of(self, weights, data)
 
     def _module(self, flat: NDArray[np.float32]) -> Any:
         import torch
