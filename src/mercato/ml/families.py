@@ -26,6 +26,22 @@ LIMITS: Mapping[str, int] = MappingProxyType(
 Scalar = str | int | float | bool | None
 HyperValue = Scalar | tuple[Scalar, ...]
 
+# Hyper-parameters some families share: how the trees of an ensemble grow, and when an
+# iterative learner stops early on a held-out fraction.
+_TREE_GROWTH = frozenset(
+    {
+        "ccp_alpha",
+        "criterion",
+        "max_depth",
+        "max_features",
+        "max_leaf_nodes",
+        "min_samples_leaf",
+        "min_samples_split",
+        "n_estimators",
+    }
+)
+_EARLY_STOPPING = frozenset({"n_iter_no_change", "tol", "validation_fraction"})
+
 
 @dataclass(frozen=True)
 class Family:
@@ -53,51 +69,21 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
         "random_forest": Family(
             ontology_class="mc:RandomForest",
             estimator=RandomForestClassifier,
-            allowed=frozenset(
-                {
-                    "bootstrap",
-                    "ccp_alpha",
-                    "class_weight",
-                    "criterion",
-                    "max_depth",
-                    "max_features",
-                    "max_leaf_nodes",
-                    "max_samples",
-                    "min_samples_leaf",
-                    "min_samples_split",
-                    "n_estimators",
-                }
-            ),
+            allowed=_TREE_GROWTH | {"bootstrap", "class_weight", "max_samples"},
             defaults=MappingProxyType({"n_estimators": 100}),
             scale_features=False,
         ),
         "gradient_boosting": Family(
             ontology_class="mc:GradientBoosting",
             estimator=GradientBoostingClassifier,
-            allowed=frozenset(
-                {
-                    "ccp_alpha",
-                    "criterion",
-                    "learning_rate",
-                    "max_depth",
-                    "max_features",
-                    "max_leaf_nodes",
-                    "min_samples_leaf",
-                    "min_samples_split",
-                    "n_estimators",
-                    "n_iter_no_change",
-                    "subsample",
-                    "tol",
-                    "validation_fraction",
-                }
-            ),
+            allowed=_TREE_GROWTH | _EARLY_STOPPING | {"learning_rate", "subsample"},
             defaults=MappingProxyType({"n_estimators": 100}),
             scale_features=False,
         ),
         "mlp": Family(
             ontology_class="mc:MultilayerPerceptron",
             estimator=MLPClassifier,
-            allowed=frozenset(
+            allowed=_EARLY_STOPPING.union(
                 {
                     "activation",
                     "alpha",
@@ -108,10 +94,7 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
                     "learning_rate_init",
                     "max_iter",
                     "momentum",
-                    "n_iter_no_change",
                     "solver",
-                    "tol",
-                    "validation_fraction",
                 }
             ),
             defaults=MappingProxyType({"hidden_layer_sizes": (64,), "max_iter": 500}),
