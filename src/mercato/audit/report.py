@@ -13,7 +13,7 @@ sealed blobs. Its verdict, for the viewer whose keys the audit holds:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -48,13 +48,7 @@ class Finding:
         return f"{self.role} {self.who}" if self.role else self.who
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "who": self.who,
-            "role": self.role,
-            "instance_id": self.instance_id,
-            "round": self.round,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

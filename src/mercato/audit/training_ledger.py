@@ -9,8 +9,10 @@ its own replicas and jobs, the MO of every job's model. Nothing here judges; the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 from mercato.audit.report import Finding
 from mercato.chain.contract import Event
@@ -37,6 +39,8 @@ DATA_OWNER = "data owner"
 COMPUTE_PROVIDER = "compute provider"
 MODEL_OWNER = "model owner"
 CONTRACT = "contract"
+
+Doc = TypeVar("Doc")
 
 
 @dataclass(frozen=True)
@@ -226,16 +230,28 @@ class TrainingLedger:
         except IntegrityError as exc:
             return None, f"blob {blob_hash} is corrupt: {exc}"
 
+    def document(
+        self, value: bytes, parse: Callable[[bytes], Doc], missing: str, invalid: str
+    ) -> Doc | str:
+        """The blob named by a bytes32, parsed, or why not (``missing`` or ``invalid`` first)."""
+        data, problem = self.blob(value)
+        if data is None:
+            return missing + problem
+        try:
+            return parse(data)
+        except InputError as exc:
+            return f"{invalid}{exc}"
+
     @cached_property
     def manifest(self) -> Manifest | str:
         """The dataset's manifest, or why it cannot be read."""
-        data, problem = self.blob(self.dataset.meta_hash)
-        if data is None:
-            return f"the dataset's manifest: {problem}"
-        try:
-            return Manifest.from_bytes(data)
-        except InputError as exc:
-            return f"the dataset's manifest {hash_hex(self.dataset.meta_hash)}: {exc}"
+        meta_hash = self.dataset.meta_hash
+        return self.document(
+            meta_hash,
+            Manifest.from_bytes,
+            "the dataset's manifest: ",
+            f"the dataset's manifest {hash_hex(meta_hash)}: ",
+        )
 
     @cached_property
     def method(self) -> Method | str:
@@ -243,23 +259,15 @@ class TrainingLedger:
         created = self.named("ModelCreated", model_id=self.training.model_id)
         if not created:
             return f"no ModelCreated event for model {self.training.model_id}"
-        data, problem = self.blob(bytes(created[-1]["method_hash"]))
-        if data is None:
-            return f"the model's method: {problem}"
-        try:
-            return Method.from_bytes(data)
-        except InputError as exc:
-            return f"the model's method: {exc}"
+        what = "the model's method: "
+        return self.document(bytes(created[-1]["method_hash"]), Method.from_bytes, what, what)
 
     def evidence(self, report: Event) -> Evidence | str:
         """The evidence document of a FraudReported event, or why it cannot be read."""
-        data, problem = self.blob(bytes(report["evidence_hash"]))
-        if data is None:
-            return problem
-        try:
-            return Evidence.from_bytes(data)
-        except InputError as exc:
-            return f"blob {hash_hex(report['evidence_hash'])} is not evidence: {exc}"
+        value = bytes(report["evidence_hash"])
+        return self.document(
+            value, Evidence.from_bytes, "", f"blob {hash_hex(value)} is not evidence: "
+        )
 
     def can_open_replica(self, instance_id: int) -> bool:
         """The viewer is a recipient of the instance's replica envelope (its DO or CO)."""
