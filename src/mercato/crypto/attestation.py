@@ -80,17 +80,9 @@ class ExecutionReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as plain JSON-ready data, with its schema name."""
-        return {
-            "schema": REPORT_SCHEMA,
-            "job_id": self.job_id,
-            "executor": self.executor,
-            "inputs": dict(self.inputs),
-            "output_hash": self.output_hash,
-            "metrics": dict(self.metrics),
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "environment": dict(self.environment),
-        }
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        plain = {k: dict(v) if isinstance(v, Mapping) else v for k, v in values.items()}
+        return {"schema": REPORT_SCHEMA, **plain}
 
     @classmethod
     def from_dict(cls, data: object) -> ExecutionReport:
