@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from eth_utils.crypto import keccak
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -23,7 +22,7 @@ from mercato.errors import InputError
 from mercato.ml.families import FAMILIES, LIMITS, Family, HyperValue
 from mercato.ml.seed import check_seed
 from mercato.ontology import load_ontology
-from mercato.ontology.canonical import canonical_json, check_fields, load_json_object
+from mercato.ontology.canonical import Committed, canonical_json, load_document
 
 SPEC_VERSION = 1
 MAX_SPEC_BYTES = 16 * 1024
@@ -32,7 +31,7 @@ _WHAT = "algorithm spec"
 
 
 @dataclass(frozen=True)
-class AlgorithmSpec:
+class AlgorithmSpec(Committed):
     """An algorithm asset: a whitelisted family, its ontology class and its hyper-parameters.
 
     An empty ``ontology_class`` means the family's own class; a given one must be subsumed
@@ -75,15 +74,10 @@ class AlgorithmSpec:
             }
         )
 
-    def digest(self) -> bytes:
-        """keccak-256 of the canonical encoding."""
-        return bytes(keccak(self.to_json_bytes()))
-
     @classmethod
     def from_json_bytes(cls, raw: bytes | str) -> AlgorithmSpec:
         """Read and validate a spec; raises InputError on the first problem."""
-        document = load_json_object(raw, _WHAT, MAX_SPEC_BYTES)
-        check_fields(document, _FIELDS, _WHAT)
+        document = load_document(raw, _WHAT, MAX_SPEC_BYTES, _FIELDS)
         if document["version"] != SPEC_VERSION or isinstance(document["version"], bool):
             raise InputError(f"{_WHAT}: unsupported version {document['version']!r}")
         if not isinstance(document["ontology_class"], str):

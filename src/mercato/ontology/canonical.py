@@ -11,7 +11,24 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from eth_utils.crypto import keccak
+
 from mercato.errors import InputError
+
+
+class Committed:
+    """Base of a document whose keccak-256 digest is committed on chain.
+
+    A subclass gives its canonical bytes, ``to_json_bytes``; ``digest`` hashes them.
+    """
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical encoding: UTF-8 JSON, sorted keys, no whitespace."""
+        raise NotImplementedError
+
+    def digest(self) -> bytes:
+        """keccak-256 of the canonical encoding: the commitment published on chain."""
+        return bytes(keccak(self.to_json_bytes()))
 
 
 def canonical_json(document: Mapping[str, Any]) -> bytes:
@@ -44,6 +61,15 @@ def load_json_object(raw: bytes | str, what: str, max_bytes: int) -> dict[str, A
     except RecursionError:
         raise InputError(f"{what}: JSON is nested too deeply") from None
     return as_object(document, what, "document")
+
+
+def load_document(
+    raw: bytes | str, what: str, max_bytes: int, fields: tuple[str, ...]
+) -> dict[str, Any]:
+    """A JSON object with exactly ``fields``, decoded strictly (see :func:`load_json_object`)."""
+    document = load_json_object(raw, what, max_bytes)
+    check_fields(document, fields, what)
+    return document
 
 
 def as_object(value: object, what: str, field: str) -> dict[str, Any]:

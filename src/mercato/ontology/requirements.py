@@ -12,10 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from eth_utils.crypto import keccak
-
 from mercato.errors import InputError
-from mercato.ontology.canonical import as_object, canonical_json, check_fields, load_json_object
+from mercato.ontology.canonical import (
+    Committed,
+    as_object,
+    canonical_json,
+    check_fields,
+    load_document,
+)
 from mercato.ontology.category import Category
 from mercato.ontology.match import ONTOLOGY_VERSION, load_ontology
 
@@ -38,7 +42,7 @@ Scalar = str | int | float | bool | None
 
 
 @dataclass(frozen=True)
-class Requirements:
+class Requirements(Committed):
     """What a client buys: one required ontology class per category and a quality bar.
 
     Construction validates every field against the shipped ontology and raises InputError
@@ -89,15 +93,10 @@ class Requirements:
         }
         return canonical_json(document)
 
-    def digest(self) -> bytes:
-        """keccak-256 of the canonical encoding: the commitment published on chain."""
-        return bytes(keccak(self.to_json_bytes()))
-
     @classmethod
     def parse(cls, raw: bytes | str) -> Requirements:
         """Read and validate a requirements document; raises InputError on the first problem."""
-        document = load_json_object(raw, _WHAT, MAX_DOCUMENT_BYTES)
-        check_fields(document, _FIELDS, _WHAT)
+        document = load_document(raw, _WHAT, MAX_DOCUMENT_BYTES, _FIELDS)
         if document["version"] != REQUIREMENTS_VERSION or isinstance(document["version"], bool):
             raise InputError(
                 f"requirements: unsupported version {document['version']!r} "
