@@ -49,8 +49,42 @@ class TxRequest:
     gas: int | None = None
 
 
+@dataclass(frozen=True)
+class LogFilter:
+    """Which logs to read: a block range, the emitting contract and topics, as ``eth_getLogs``.
+
+    ``to_block`` None reads up to the latest block; ``address`` None reads every contract;
+    ``topics[i]``, unless None, must equal the log's topic ``i``: the event's signature
+    first, then its indexed arguments.
+    """
+
+    from_block: int
+    to_block: int | None = None
+    address: str | None = None
+    topics: tuple[bytes | None, ...] = ()
+
+
 @runtime_checkable
-class Chain(Protocol):
+class LogReader(Protocol):
+    """The log-reading part of :class:`Chain`; a backend subclasses it and gives ``select_logs``."""
+
+    def get_logs(
+        self,
+        from_block: int,
+        to_block: int | None = None,
+        address: str | None = None,
+        topics: Sequence[bytes | None] = (),
+    ) -> list[Log]:
+        """The logs that the :class:`LogFilter` of these arguments selects."""
+        return self.select_logs(LogFilter(from_block, to_block, address, tuple(topics)))
+
+    def select_logs(self, where: LogFilter) -> list[Log]:
+        """The logs ``where`` selects, in chain order."""
+        ...
+
+
+@runtime_checkable
+class Chain(LogReader, Protocol):
     """An EVM chain that Mercato can deploy to, transact with and read from."""
 
     # read-only, so that wrappers may expose them as properties
@@ -86,20 +120,6 @@ class Chain(Protocol):
 
     def estimate_gas(self, tx: TxRequest) -> int:
         """Gas the transaction would use now; raise ContractRevert if it would revert."""
-        ...
-
-    def get_logs(
-        self,
-        from_block: int,
-        to_block: int | None = None,
-        address: str | None = None,
-        topics: Sequence[bytes | None] = (),
-    ) -> list[Log]:
-        """Logs in ``[from_block, to_block]`` (``None``: up to the latest block).
-
-        ``topics[i]``, unless None, must equal the log's topic ``i`` (as ``eth_getLogs``
-        filters): the event's signature first, then its indexed arguments.
-        """
         ...
 
     def block_number(self) -> int:

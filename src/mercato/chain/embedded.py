@@ -21,7 +21,7 @@ import boa
 from eth_utils.address import to_canonical_address, to_checksum_address
 
 from mercato.chain.accounts import dev_accounts
-from mercato.chain.base import Log, Receipt, TxRequest
+from mercato.chain.base import Log, LogFilter, LogReader, Receipt, TxRequest
 from mercato.chain.revert import decode_revert
 from mercato.errors import ChainError, ContractRevert
 from mercato.units import format_ether
@@ -75,7 +75,7 @@ def _checksum(address: bytes) -> str:
     return str(to_checksum_address(address))
 
 
-class EmbeddedChain:
+class EmbeddedChain(LogReader):
     """An in-process development chain."""
 
     backend = "embedded"
@@ -183,21 +183,15 @@ class EmbeddedChain:
         return receipt.gas_used
 
     # reading ----------------------------------------------------------------------------
-    def get_logs(
-        self,
-        from_block: int,
-        to_block: int | None = None,
-        address: str | None = None,
-        topics: Sequence[bytes | None] = (),
-    ) -> list[Log]:
-        last = self._block if to_block is None else to_block
-        wanted = address.lower() if address else None
+    def select_logs(self, where: LogFilter) -> list[Log]:
+        last = self._block if where.to_block is None else where.to_block
+        wanted = where.address.lower() if where.address else None
         return [
             log
             for log in self._logs
-            if from_block <= log.block_number <= last
+            if where.from_block <= log.block_number <= last
             and (wanted is None or log.address.lower() == wanted)
-            and _topics_match(log.topics, topics)
+            and _topics_match(log.topics, where.topics)
         ]
 
     def block_number(self) -> int:

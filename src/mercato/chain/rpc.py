@@ -42,7 +42,7 @@ import requests
 from eth_utils.address import to_checksum_address
 
 from mercato.chain.accounts import dev_accounts
-from mercato.chain.base import Log, Receipt, TxRequest
+from mercato.chain.base import Log, LogFilter, LogReader, Receipt, TxRequest
 from mercato.chain.factory import check_rpc_url
 from mercato.chain.revert import decode_revert
 from mercato.chain.signing import sign_dynamic_fee
@@ -158,7 +158,7 @@ class _Signed:
     gas: int
 
 
-class RpcChain:
+class RpcChain(LogReader):
     """A chain behind a JSON-RPC endpoint, with locally signed transactions."""
 
     backend = "rpc"
@@ -447,22 +447,17 @@ class RpcChain:
         return int(self._request("eth_estimateGas", [request, block], _what(tx)), 16)
 
     # reading ----------------------------------------------------------------------------
-    def get_logs(
-        self,
-        from_block: int,
-        to_block: int | None = None,
-        address: str | None = None,
-        topics: Sequence[bytes | None] = (),
-    ) -> list[Log]:
+    def select_logs(self, where: LogFilter) -> list[Log]:
         latest = self.block_number()
-        last = latest if to_block is None else min(to_block, latest)
-        if from_block > last:  # nodes refuse ranges past the head; the embedded chain is empty
+        last = latest if where.to_block is None else min(where.to_block, latest)
+        # nodes refuse ranges past the head, where the embedded chain has no logs
+        if where.from_block > last:
             return []
-        query: dict[str, Any] = {"fromBlock": hex(from_block), "toBlock": hex(last)}
-        if address is not None:
-            query["address"] = to_checksum_address(address)
-        if topics:
-            query["topics"] = [None if t is None else "0x" + bytes(t).hex() for t in topics]
+        query: dict[str, Any] = {"fromBlock": hex(where.from_block), "toBlock": hex(last)}
+        if where.address is not None:
+            query["address"] = to_checksum_address(where.address)
+        if where.topics:
+            query["topics"] = [None if t is None else "0x" + bytes(t).hex() for t in where.topics]
         return [_log(raw) for raw in self.rpc("eth_getLogs", query)]
 
     def block_number(self) -> int:
