@@ -16,15 +16,13 @@ address is refused. Each file is written whole to a temporary file, then renamed
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from mercato.errors import ConfigError
+from mercato.agents.files import EntryFile
+from mercato.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from mercato.protocols.marketplace import Marketplace
@@ -81,22 +79,42 @@ def parts_file(folder: Path, address: str) -> Path:
     return folder / PARTS_FILE.format(address=address.lower())
 
 
+def _entries(kind: Callable[..., Entry]) -> Callable[[object], Entry]:
+    """Reads a ``kind`` from its JSON object; InputError if the object does not fit it."""
+
+    def decode(value: object) -> Entry:
+        try:
+            return kind(**cast("dict[str, object]", value))
+        except TypeError as exc:
+            raise InputError(f"malformed entry: {exc}") from None
+
+    return decode
+
+
+_HEADS: EntryFile[OwnerHead] = EntryFile(
+    "data market heads", "heads", FILES_VERSION, _entries(OwnerHead), asdict
+)
+_PARTS: EntryFile[JoinedPart] = EntryFile(
+    "data market parts", "parts", FILES_VERSION, _entries(JoinedPart), asdict
+)
+
+
 def read_heads(folder: Path, address: str) -> dict[str, OwnerHead]:
     """The model owner's heads by task key (empty if it recorded none)."""
-    return _read(heads_file(folder, address), "heads", OwnerHead)
+    return _HEADS.read(heads_file(folder, address))
 
 
 def read_parts(folder: Path, address: str) -> dict[str, JoinedPart]:
     """The data owner's parts by task key (empty if it recorded none)."""
-    return _read(parts_file(folder, address), "parts", JoinedPart)
+    return _PARTS.read(parts_file(folder, address))
 
 
 def record_head(folder: Path, address: str, key: str, head: OwnerHead) -> Path:
-    return _record(heads_file(folder, address), "heads", OwnerHead, key, head)
+    return _HEADS.record(heads_file(folder, address), key, head)
 
 
 def record_part(folder: Path, address: str, key: str, part: JoinedPart) -> Path:
-    return _record(parts_file(folder, address), "parts", JoinedPart, key, part)
+    return _PARTS.record(parts_file(folder, address), key, part)
 
 
 def make_folder(folder: Path) -> Path:
@@ -106,41 +124,3 @@ def make_folder(folder: Path) -> Path:
     except OSError as exc:
         raise ConfigError(f"cannot create the state folder {folder}: {exc}") from None
     return folder
-
-
-def _read(path: Path, field: str, kind: Callable[..., Entry]) -> dict[str, Entry]:
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read the data market {field} in {path}: {exc}") from None
-    if not isinstance(document, dict) or document.get("version") != FILES_VERSION:
-        raise ConfigError(f"{path} is not a data market {field} file of version {FILES_VERSION}")
-    entries = document.get(field)
-    if not isinstance(entries, dict):
-        raise ConfigError(f"{path}: '{field}' must be a JSON object")
-    try:
-        return {str(key): kind(**value) for key, value in entries.items()}
-    except TypeError as exc:
-        raise ConfigError(f"{path}: malformed entry: {exc}") from None
-
-
-def _record(path: Path, field: str, kind: Callable[..., Entry], key: str, entry: Entry) -> Path:
-    """Add or replace one entry."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    entries = _read(path, field, kind)
-    entries[key] = entry
-    document = {
-        "version": FILES_VERSION,
-        field: {k: asdict(v) for k, v in sorted(entries.items())},
-    }
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(json.dumps(document, indent=2) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path

@@ -13,16 +13,14 @@ dataset its manifest names.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mercato.errors import ConfigError, InputError, MercatoError, ProtocolError
+from mercato.agents.files import EntryFile
+from mercato.errors import InputError, MercatoError, ProtocolError
 from mercato.ml.datasets import seller_and_buyer_parts
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
@@ -65,45 +63,19 @@ def plan_file(folder: Path, address: str) -> Path:
     return folder / PLAN_FILE.format(address=address.lower())
 
 
+_PLANS: EntryFile[RecordedPlan] = EntryFile(
+    "training plans", "plans", PLANS_VERSION, RecordedPlan.from_json, RecordedPlan.to_json
+)
+
+
 def read_plans(folder: Path, address: str) -> dict[str, RecordedPlan]:
     """The DO's recorded plans by manifest hash (empty if it recorded none)."""
-    path = plan_file(folder, address)
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read the training plans in {path}: {exc}") from None
-    if not isinstance(document, dict) or document.get("version") != PLANS_VERSION:
-        raise ConfigError(f"{path} is not a training plans file of version {PLANS_VERSION}")
-    plans = document.get("plans")
-    if not isinstance(plans, dict):
-        raise ConfigError(f"{path}: 'plans' must be a JSON object")
-    try:
-        return {str(h): RecordedPlan.from_json(p) for h, p in plans.items()}
-    except InputError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    return _PLANS.read(plan_file(folder, address))
 
 
 def record_plan(folder: Path, address: str, meta_hash: str, recorded: RecordedPlan) -> Path:
     """Add a plan to the DO's file (written whole to a temporary file, then renamed)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    plans = read_plans(folder, address)
-    plans[meta_hash] = recorded
-    document = {
-        "version": PLANS_VERSION,
-        "plans": {h: p.to_json() for h, p in sorted(plans.items())},
-    }
-    path = plan_file(folder, address)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(json.dumps(document, indent=2) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return _PLANS.record(plan_file(folder, address), meta_hash, recorded)
 
 
 def manifest_hash(manifest: Manifest) -> str:
