@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from mercato.ontology.category import Category
 from mercato.protocols.auction.views import DEADLINE_KINDS, Auction, Status
 from mercato.protocols.roles import Role
+from mercato.protocols.rules import party_problem, state_problem
 from mercato.timefmt import format_time, same_address
 from mercato.units import compact_ether, format_ether
 
@@ -34,22 +35,12 @@ CATEGORY_ROLES: dict[Category, Role] = {
 
 def status_problem(auction: Auction, wanted: Sequence[Status], action: str) -> str | None:
     """Unless the auction is in one of the ``wanted`` states (``action``: ``bid on``)."""
-    if auction.status in wanted:
-        return None
-    names = " or ".join(s.label for s in wanted)
-    return (
-        f"cannot {action} auction {auction.auction_id}: it is {auction.status.label}, not {names}"
-    )
+    return state_problem(auction.status, wanted, f"auction {auction.auction_id}", action)
 
 
 def client_problem(auction: Auction, caller: str, action: str) -> str | None:
     """Unless ``caller`` is the auction's client."""
-    if same_address(auction.client, caller):
-        return None
-    return (
-        f"only the client of auction {auction.auction_id} ({auction.client}) may {action} "
-        f"it; you are {caller}"
-    )
+    return party_problem(auction.client, caller, "client", f"auction {auction.auction_id}", action)
 
 
 # opening an auction ---------------------------------------------------------------------

@@ -21,6 +21,8 @@ from mercato.protocols.datamarket.limits import (
     RULE_MEAN,
 )
 from mercato.protocols.datamarket.views import Mode, Phase, Task, TaskStatus
+from mercato.protocols.rules import party_problem
+from mercato.protocols.rules import range_problem as range_problem  # the CLI checks options with it
 from mercato.timefmt import format_deadline, format_time, same_address
 from mercato.units import compact_ether, format_ether
 
@@ -28,11 +30,6 @@ if TYPE_CHECKING:
     from mercato.ml.datasets import Dataset
     from mercato.protocols.datamarket.documents import TaskSpec
     from mercato.protocols.datamarket.state_files import JoinedPart, OwnerHead
-
-
-def range_problem(value: int, low: int, high: int, name: str) -> str | None:
-    """Unless ``low <= value <= high`` (``name``: the option, ``--rounds``)."""
-    return None if low <= value <= high else f"{name} must be {low} to {high}, got {value}"
 
 
 # posting a task ------------------------------------------------------------------------
@@ -141,11 +138,7 @@ def balance_problem(address: str, balance: int, reward: int) -> str | None:
 # the model owner's steps ----------------------------------------------------------------
 def owner_problem(task: Task, caller: str, action: str) -> str | None:
     """Unless ``caller`` is the task's model owner (``action``: ``aggregate``)."""
-    if same_address(task.mo, caller):
-        return None
-    return (
-        f"only the model owner of task {task.task_id} ({task.mo}) may {action} it; you are {caller}"
-    )
+    return party_problem(task.mo, caller, "model owner", f"task {task.task_id}", action)
 
 
 def aggregate_problem(task: Task, caller: str, now: int | None = None) -> str | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from mercato.protocols.rules import party_problem, state_problem
+from mercato.protocols.rules import range_problem as range_problem  # the CLI checks options with it
 from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUNDS, MAX_SUBSETS
 from mercato.protocols.training.views import (
     COMPLETABLE,
@@ -29,32 +31,15 @@ if TYPE_CHECKING:
     from mercato.protocols.training.documents import Manifest
 
 
-def range_problem(value: int, low: int, high: int, name: str) -> str | None:
-    """Unless ``low <= value <= high`` (``name``: what the caller calls the value)."""
-    if low <= value <= high:
-        return None
-    return f"{name} must be {low} to {high}, got {value}"
-
-
 def status_problem(training: Training, wanted: Sequence[TrainingStatus], action: str) -> str | None:
     """Unless the training is in one of the ``wanted`` states (``action``: ``approve``)."""
-    if training.status in wanted:
-        return None
-    names = " or ".join(s.label for s in wanted)
-    return (
-        f"cannot {action} training {training.training_id}: it is {training.status.label}, "
-        f"not {names}"
-    )
+    return state_problem(training.status, wanted, f"training {training.training_id}", action)
 
 
 def model_owner_problem(training: Training, caller: str, action: str) -> str | None:
     """Unless ``caller`` is the training's model owner."""
-    if same_address(training.mo, caller):
-        return None
-    return (
-        f"only the model owner of training {training.training_id} ({training.mo}) may "
-        f"{action} it; you are {caller}"
-    )
+    entry = f"training {training.training_id}"
+    return party_problem(training.mo, caller, "model owner", entry, action)
 
 
 # offering a dataset -----------------------------------------------------------------------
@@ -101,12 +86,7 @@ def holder_problem(co: str, registered: bool, name: str = "--compute-provider") 
 # joining and verifying -------------------------------------------------------------------
 def instance_problem(instance: Instance, wanted: InstanceStatus, action: str) -> str | None:
     """Unless the instance is ``wanted`` (``action``: ``verify``)."""
-    if instance.status is wanted:
-        return None
-    return (
-        f"cannot {action} instance {instance.instance_id}: it is "
-        f"{instance.status.name.lower()}, not {wanted.name.lower()}"
-    )
+    return state_problem(instance.status, (wanted,), f"instance {instance.instance_id}", action)
 
 
 def join_problem(instance: Instance, caller: str) -> str | None:
