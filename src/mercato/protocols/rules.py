@@ -1,4 +1,4 @@
-"""The rules every protocol's rules share: an entry's state, its parties, a number's range.
+"""The rules every protocol's rules share: an entry's state, its parties, funds, ranges.
 
 Like each protocol's ``rules`` module, each function returns why a step would fail, or None
 when it is acceptable. Light: plain values only.
@@ -10,6 +10,7 @@ from collections.abc import Collection
 
 from mercato.protocols.states import State
 from mercato.timefmt import same_address
+from mercato.units import format_ether
 
 
 def state_problem(state: State, wanted: Collection[State], entry: str, action: str) -> str | None:
@@ -30,3 +31,14 @@ def party_problem(party: str, caller: str, role: str, entry: str, action: str) -
 def range_problem(value: int, low: int, high: int, name: str) -> str | None:
     """Unless ``low <= value <= high`` (``name``: what the caller calls it, ``--rounds``)."""
     return None if low <= value <= high else f"{name} must be {low} to {high}, got {value}"
+
+
+def funds_problem(
+    address: str, balance: int, amount: int, entry: str, name: str | None = None
+) -> str | None:
+    """Unless ``address``'s ``balance`` covers the ``amount`` (``name``: ``reserve``) that
+    the ``entry`` (``auction``) locks."""
+    if balance >= amount:
+        return None
+    locked = format_ether(amount) if name is None else f"{name} {format_ether(amount)}"
+    return f"{address} holds {format_ether(balance)}, less than the {locked} the {entry} locks"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from mercato.ontology.category import Category
 from mercato.protocols.auction.views import DEADLINE_KINDS, Auction, Status
 from mercato.protocols.roles import Role
-from mercato.protocols.rules import party_problem, state_problem
+from mercato.protocols.rules import funds_problem, party_problem, state_problem
 from mercato.timefmt import format_time, same_address
 from mercato.units import compact_ether, format_ether
 
@@ -84,12 +84,7 @@ def arbiter_problem(
 
 def reserve_problem(client: str, balance: int, reserve: int) -> str | None:
     """Unless ``client``'s ``balance`` covers the ``reserve`` the auction locks."""
-    if balance >= reserve:
-        return None
-    return (
-        f"{client} holds {format_ether(balance)}, less than the reserve "
-        f"{format_ether(reserve)} the auction locks"
-    )
+    return funds_problem(client, balance, reserve, "auction", "reserve")
 
 
 # bidding ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from mercato.protocols.datamarket.limits import (
     RULE_MEAN,
 )
 from mercato.protocols.datamarket.views import Mode, Phase, Task, TaskStatus
-from mercato.protocols.rules import party_problem
+from mercato.protocols.rules import funds_problem, party_problem
 from mercato.protocols.rules import range_problem as range_problem  # the CLI checks options with it
 from mercato.timefmt import format_deadline, format_time, same_address
 from mercato.units import compact_ether, format_ether
@@ -127,12 +127,7 @@ def wants_problem(spec: TaskSpec, wants: str | None, dataset: str, own_class: st
 
 def balance_problem(address: str, balance: int, reward: int) -> str | None:
     """Unless ``address`` holds the ``reward`` the task locks."""
-    if balance >= reward:
-        return None
-    return (
-        f"{address} holds {format_ether(balance)}, less than the {format_ether(reward)} "
-        "the task locks"
-    )
+    return funds_problem(address, balance, reward, "task")
 
 
 # the model owner's steps ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mercato.protocols.rules import party_problem, state_problem
+from mercato.protocols.rules import funds_problem, party_problem, state_problem
 from mercato.protocols.rules import range_problem as range_problem  # the CLI checks options with it
 from mercato.protocols.training.limits import MAX_PRICE, MAX_REPLICAS, MAX_ROUNDS, MAX_SUBSETS
 from mercato.protocols.training.views import (
@@ -135,12 +135,7 @@ def fits_problem(
 
 def escrow_problem(caller: str, balance: int, escrow: int) -> str | None:
     """Unless ``caller``'s ``balance`` covers the ``escrow`` the training locks."""
-    if balance >= escrow:
-        return None
-    return (
-        f"{caller} holds {format_ether(balance)}, less than the "
-        f"{format_ether(escrow)} the training locks"
-    )
+    return funds_problem(caller, balance, escrow, "training")
 
 
 def cancel_problem(training: Training, caller: str) -> str | None:
