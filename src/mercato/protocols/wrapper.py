@@ -7,6 +7,8 @@ has in common is read and sent here, one way for all:
 - ``owed(address)`` and ``withdraw(account)``: payouts are pull-based in every contract;
 - ``events(name, from_block=..., **indexed)``: decoded events, filtered by the node on their
   name and indexed arguments (``events("Joined", task_id=3)``), and ``first`` of them;
+- ``read(kind, view, item_id)``: one entry's view as its dataclass, whose fields follow the
+  view's values in the contract's order;
 - the lifecycle of one entry of the market (an auction, a training, a task): how many there
   are (``count``), ``check`` that one exists, its ``state`` (one of its unit's ``states``)
   and the ``parties`` the contract may owe money for it.
@@ -14,14 +16,19 @@ has in common is read and sent here, one way for all:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event, TxResult
 from mercato.errors import InputError
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
     from eth_account.signers.local import LocalAccount
+
+Record = TypeVar("Record", bound="DataclassInstance")
 
 
 class ContractWrapper:
@@ -66,6 +73,19 @@ class ContractWrapper:
             return event
         described = ", ".join(f"{key} {value}" for key, value in indexed.items())
         raise KeyError(f"no {name} event" + (f" with {described}" if described else ""))
+
+    def read(
+        self, kind: type[Record], view: str, item_id: int, **convert: Callable[[Any], Any]
+    ) -> Record:
+        """The contract's ``view(item_id)`` as a ``kind``: a dataclass whose first field is the
+        id and whose other fields are the view's values in the contract's order; ``convert``
+        turns a field's value into its type first (``status=Status``)."""
+        names = [field.name for field in fields(kind)]
+        values = (item_id, *self.contract.call(view, item_id))
+        record = dict(zip(names, values, strict=True))
+        for name, to_type in convert.items():
+            record[name] = to_type(record[name])
+        return kind(**record)
 
     # the lifecycle of one entry ---------------------------------------------------------
     def count(self) -> int:

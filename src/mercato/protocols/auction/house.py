@@ -117,22 +117,17 @@ class AuctionHouse(ContractWrapper):
 
     # reading ----------------------------------------------------------------------------
     def auction(self, auction_id: int) -> Auction:
-        (client, arbiter, deadline, min_refs, status, paid_mask, req, maxes, bidders, bids,
-         model_hash, report_hash) = self.contract.call("auction", auction_id)  # fmt: skip
-        return Auction(
-            auction_id=auction_id,
-            client=client,
-            arbiter=arbiter,
-            deadline=deadline,
-            min_refs=min_refs,
-            status=Status(status),
-            paid_mask=paid_mask,
-            requirements_hash=Hash(req),
-            max_prices=(maxes[0], maxes[1], maxes[2]),
-            bidders=tuple(None if b == ZERO_ADDRESS else b for b in bidders),  # type: ignore[arg-type]
-            bids=(bids[0], bids[1], bids[2]),
-            model_hash=Hash(model_hash),
-            report_hash=Hash(report_hash),
+        return self.read(
+            Auction,
+            "auction",
+            auction_id,
+            status=Status,
+            requirements_hash=Hash,
+            max_prices=tuple,
+            bidders=_bidders,
+            bids=tuple,
+            model_hash=Hash,
+            report_hash=Hash,
         )
 
     def auction_count(self) -> int:
@@ -147,3 +142,8 @@ class AuctionHouse(ContractWrapper):
     def parties(self, item_id: int) -> list[str]:
         auction = self.auction(item_id)
         return list(dict.fromkeys([auction.client, *(b for b in auction.bidders if b)]))
+
+
+def _bidders(addresses: Sequence[str]) -> tuple[str | None, ...]:
+    """The bidder in each category, None where nobody bid."""
+    return tuple(None if address == ZERO_ADDRESS else address for address in addresses)

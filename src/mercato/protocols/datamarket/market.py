@@ -148,26 +148,7 @@ class DataMarket(ContractWrapper):
 
     def task(self, task_id: int) -> Task:
         """The task's state; ContractRevert "datamarket: unknown task" if there is none."""
-        v = self.contract.call("task", task_id)
-        return Task(
-            task_id=task_id,
-            mo=str(v[0]),
-            data_owners=int(v[1]),
-            rounds=int(v[2]),
-            mode=Mode(int(v[3])),
-            bound=int(v[4]),
-            phase_period=int(v[5]),
-            aggregate_period=int(v[6]),
-            status=TaskStatus(int(v[7])),
-            round=int(v[8]),
-            phase=Phase(int(v[9])),
-            joined=int(v[10]),
-            deadline=int(v[11]),
-            active=int(v[12]),
-            done=int(v[13]),
-            per_update=int(v[14]),
-            locked=int(v[15]),
-        )
+        return self.read(Task, "task", task_id, mode=Mode, status=TaskStatus, phase=Phase)
 
     def member(self, task_id: int, index: int) -> str:
         return str(self.contract.call("member", task_id, index))

@@ -226,30 +226,10 @@ class TrainingMarket(ContractWrapper):
 
     # reading ----------------------------------------------------------------------------
     def dataset(self, dataset_id: int) -> Dataset:
-        owner, subsets, replicas, verified, data_price, job_price, meta_hash = self.contract.call(
-            "dataset", dataset_id
-        )
-        return Dataset(
-            dataset_id=dataset_id,
-            owner=owner,
-            subsets=subsets,
-            replicas=replicas,
-            verified=verified,
-            data_price=data_price,
-            job_price=job_price,
-            meta_hash=Hash(meta_hash),
-        )
+        return self.read(Dataset, "dataset", dataset_id, meta_hash=Hash)
 
     def instance(self, instance_id: int) -> Instance:
-        co, dataset_id, subset, replica, status = self.contract.call("instance", instance_id)
-        return Instance(
-            instance_id=instance_id,
-            co=co,
-            dataset_id=dataset_id,
-            subset=subset,
-            replica=replica,
-            status=InstanceStatus(status),
-        )
+        return self.read(Instance, "instance", instance_id, status=InstanceStatus)
 
     def instance_at(self, dataset_id: int, subset: int, replica: int) -> int | None:
         """The id of a slot's current instance, or None if the DO created none."""
@@ -272,29 +252,7 @@ class TrainingMarket(ContractWrapper):
         )
 
     def training(self, training_id: int) -> Training:
-        (mo, dataset_id, model_id, per_round, max_rounds, status, round_number, remaining, jobs,
-         deadline, target, selected, cycle, fraud, forfeited, escrowed) = self.contract.call(
-            "training", training_id
-        )  # fmt: skip
-        return Training(
-            training_id=training_id,
-            mo=mo,
-            dataset_id=dataset_id,
-            model_id=model_id,
-            subsets_per_round=per_round,
-            max_rounds=max_rounds,
-            status=TrainingStatus(status),
-            round=round_number,
-            remaining=remaining,
-            jobs=jobs,
-            deadline=deadline,
-            target_block=target,
-            selected=selected,
-            cycle=cycle,
-            fraud=fraud,
-            forfeited=forfeited,
-            escrowed=escrowed,
-        )
+        return self.read(Training, "training", training_id, status=TrainingStatus)
 
     def job(self, training_id: int, instance_id: int) -> Job:
         pending, round_number, fraudulent = self.contract.call("job", training_id, instance_id)
