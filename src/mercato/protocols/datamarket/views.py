@@ -11,7 +11,7 @@ the documents are imported by the functions that read them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mercato.errors import MercatoError
@@ -357,7 +357,7 @@ class Outcome:
     refund: int
 
     def record(self) -> dict[str, Any]:
-        return {"status": self.status, "paid": self.paid, "refund": self.refund}
+        return asdict(self)
 
 
 def read_outcome(events: Sequence[Event]) -> Outcome | None:

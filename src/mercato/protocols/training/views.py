@@ -11,7 +11,7 @@ the documents are imported by the functions that read them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mercato.errors import InputError
@@ -325,12 +325,7 @@ class Replica:
     replica: int
 
     def record(self) -> dict[str, Any]:
-        return {
-            "instance_id": self.instance_id,
-            "co": self.co,
-            "subset": self.subset,
-            "replica": self.replica,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
