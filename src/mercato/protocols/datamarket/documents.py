@@ -18,6 +18,8 @@ holder), so an envelope copied to another task, round or peer does not open.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,7 +29,12 @@ from numpy.typing import NDArray
 from mercato.errors import InputError
 from mercato.ml.model_parts import PartedMLP
 from mercato.ml.seed import check_seed
-from mercato.ontology.canonical import canonical_json, check_fields, load_json_object
+from mercato.ontology.canonical import (
+    canonical_json,
+    check_fields,
+    load_document,
+    load_json_object,
+)
 from mercato.ontology.match import load_ontology
 from mercato.protocols.datamarket.limits import RULE_MEAN, RULES
 
@@ -123,14 +130,9 @@ class SharesBlob:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SharesBlob:
-        doc = load_json_object(data, "shares", MAX_DOCUMENT_BYTES)
-        check_fields(doc, ("envelopes", "owner", "version"), "shares")
-        if doc["version"] != DOCUMENT_VERSION or not isinstance(doc["envelopes"], dict):
-            raise InputError("shares: unknown version or malformed envelopes")
-        try:
+        doc = _load_blob(data, "shares", ("envelopes", "owner", "version"), "envelopes", dict)
+        with _malformed("shares: malformed envelope"):
             envelopes = {int(k): bytes.fromhex(v) for k, v in doc["envelopes"].items()}
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"shares: malformed envelope: {exc}") from None
         return cls(owner=_check_int(doc["owner"], "shares: owner"), envelopes=envelopes)
 
 
@@ -152,15 +154,29 @@ class RevealBlob:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RevealBlob:
-        doc = load_json_object(data, "reveal", MAX_DOCUMENT_BYTES)
-        check_fields(doc, ("holder", "shares", "version"), "reveal")
-        if doc["version"] != DOCUMENT_VERSION or not isinstance(doc["shares"], list):
-            raise InputError("reveal: unknown version or malformed shares")
-        try:
+        doc = _load_blob(data, "reveal", ("holder", "shares", "version"), "shares", list)
+        with _malformed("reveal: malformed share"):
             shares = tuple(bytes.fromhex(s) for s in doc["shares"])
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"reveal: malformed share: {exc}") from None
         return cls(holder=_check_int(doc["holder"], "reveal: holder"), shares=shares)
+
+
+def _load_blob(
+    data: bytes, what: str, fields: tuple[str, ...], items: str, kind: type
+) -> dict[str, Any]:
+    """A blob's document: exactly ``fields``, this version, and its ``items`` a ``kind``."""
+    doc = load_document(data, what, MAX_DOCUMENT_BYTES, fields)
+    if doc["version"] != DOCUMENT_VERSION or not isinstance(doc[items], kind):
+        raise InputError(f"{what}: unknown version or malformed {items}")
+    return doc
+
+
+@contextmanager
+def _malformed(what: str) -> Iterator[None]:
+    """InputError naming ``what`` for a TypeError or ValueError while decoding it."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what}: {exc}") from None
 
 
 def pack_masked(masked: NDArray[np.uint32]) -> bytes:
