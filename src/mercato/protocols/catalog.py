@@ -1,4 +1,4 @@
-"""The protocols Mercato runs, in DESIGN.md's order: adding a protocol is one line here.
+"""The protocols Mercato runs, P1 first: adding a protocol is one line here.
 
 Each line names a package's ``unit`` module, whose ``UNIT`` declares what the protocol brings
 (:class:`~mercato.protocols.unit.ProtocolUnit`). Light: the units reference their heavy parts

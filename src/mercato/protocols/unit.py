@@ -56,7 +56,7 @@ class ProtocolUnit:
     key: str
     """Short name: the CLI group, the demo part and the benchmark's name (``auction``)."""
     number: int
-    """Its number in DESIGN.md (P1 ... P5)."""
+    """Its number among the protocols (P1 ... P5), as the README numbers them."""
     title: str
     """What it is, with its paper (``procurement auction (SAIaaS)``)."""
     field: str
