@@ -28,6 +28,8 @@ FORMAT = "mercato.dataset/1"
 DEFAULT_TEST_FRACTION = 0.25
 MAX_DATASET_BYTES = 512 * 1024 * 1024
 _MEMBERS = frozenset({"format", "name", "ontology_class", "X", "y"})
+# written only when set, so a data set without names keeps the bytes (and hash) it had
+_NAMED_MEMBERS = frozenset({"features", "labels"})
 
 # name -> (scikit-learn loader, ontology class of the data)
 _SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
@@ -44,12 +46,16 @@ class Dataset:
     """Labelled examples: features ``X`` (float32, one row each) and integer labels ``y``.
 
     The arrays are made read-only; ``ontology_class`` must be a data class of the ontology.
+    ``features`` names the columns of ``X`` and ``labels`` the classes (label ``i`` is
+    ``labels[i]``) when the data came from a file with a schema; both are empty otherwise.
     """
 
     name: str
     ontology_class: str
     X: NDArray[np.float32]
     y: NDArray[np.int64]
+    features: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -67,6 +73,17 @@ class Dataset:
             )
         if not np.isfinite(X).all():
             raise InputError(f"dataset {self.name!r}: X holds NaN or infinite values")
+        features, labels = tuple(map(str, self.features)), tuple(map(str, self.labels))
+        if features and len(features) != X.shape[1]:
+            raise InputError(
+                f"dataset {self.name!r}: {len(features)} feature names for {X.shape[1]} columns"
+            )
+        if labels and (y.min() < 0 or y.max() >= len(labels)):
+            raise InputError(
+                f"dataset {self.name!r}: a label lies outside its {len(labels)} classes"
+            )
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "labels", labels)
         X.setflags(write=False)
         y.setflags(write=False)
         object.__setattr__(self, "ontology_class", curie)
@@ -81,14 +98,17 @@ class Dataset:
     def to_bytes(self) -> bytes:
         """The dataset as an ``.npz`` archive; equal datasets give equal bytes."""
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            format=np.array(FORMAT),
-            name=np.array(self.name),
-            ontology_class=np.array(self.ontology_class),
-            X=self.X,
-            y=self.y,
-        )
+        members: dict[str, Any] = {  # Any: savez types its keyword arguments as flags
+            "format": np.array(FORMAT),
+            "name": np.array(self.name),
+            "ontology_class": np.array(self.ontology_class),
+            "X": self.X,
+            "y": self.y,
+        }
+        for member, values in (("features", self.features), ("labels", self.labels)):
+            if values:
+                members[member] = np.array(values, dtype=np.str_)
+        np.savez(buffer, **members)
         return buffer.getvalue()
 
     def digest(self) -> bytes:
@@ -102,12 +122,13 @@ class Dataset:
             raise InputError(f"dataset: archive is larger than {MAX_DATASET_BYTES} bytes")
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                if set(archive.files) != _MEMBERS:
+                members = set(archive.files)
+                if not _MEMBERS <= members <= _MEMBERS | _NAMED_MEMBERS:
                     raise InputError(
                         f"dataset: archive members {sorted(archive.files)} are not "
-                        f"{sorted(_MEMBERS)}"
+                        f"{sorted(_MEMBERS)} (and optionally {sorted(_NAMED_MEMBERS)})"
                     )
-                arrays = {name: archive[name] for name in _MEMBERS}
+                arrays = {name: archive[name] for name in members}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, MemoryError) as exc:
             raise InputError(f"dataset: not a readable .npz archive: {exc}") from None
         fmt = _text(arrays["format"], "format")
@@ -120,7 +141,13 @@ class Dataset:
             ontology_class=_text(arrays["ontology_class"], "ontology_class"),
             X=arrays["X"],
             y=arrays["y"],
+            features=_texts(arrays.get("features"), "features"),
+            labels=_texts(arrays.get("labels"), "labels"),
         )
+
+    def renamed(self, name: str, X: NDArray[Any], y: NDArray[Any]) -> Dataset:
+        """Other rows of this data set (a part of it), keeping its class and names."""
+        return Dataset(name, self.ontology_class, X, y, self.features, self.labels)
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +190,14 @@ def holdout_split(
     return Split(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test)
 
 
+def _texts(array: NDArray[Any] | None, member: str) -> tuple[str, ...]:
+    if array is None:
+        return ()
+    if array.dtype.kind != "U" or array.ndim != 1:
+        raise InputError(f"dataset: member {member!r} must be a list of texts")
+    return tuple(str(v) for v in array)
+
+
 def _text(array: NDArray[Any], member: str) -> str:
     if array.dtype.kind != "U" or array.ndim != 0:
         raise InputError(f"dataset: member {member!r} must be a text scalar")
@@ -179,6 +214,6 @@ def seller_and_buyer_parts(name: str) -> tuple[Dataset, Dataset]:
     """(part a data owner sells, part a client evaluates on) of a sample dataset; disjoint."""
     full = load_dataset(name)
     split = holdout_split(full, seed=SELLER_SPLIT_SEED, test_fraction=BUYER_HOLDOUT_FRACTION)
-    sold = Dataset(full.name, full.ontology_class, split.X_train, split.y_train)
-    held_out = Dataset(f"{full.name}-eval", full.ontology_class, split.X_test, split.y_test)
+    sold = full.renamed(full.name, split.X_train, split.y_train)
+    held_out = full.renamed(f"{full.name}-eval", split.X_test, split.y_test)
     return sold, held_out
