@@ -64,13 +64,26 @@ def attaching(
     return attach
 
 
-def held_out(options: Mapping[str, Any], option: str, missing: str) -> Dataset:
-    """The held-out part of the sample dataset that ``option`` names: the data a buyer
-    measures with, which a seller of the same dataset never sells. ``missing``: the
-    InputError when the option is not given."""
+DATA_OPTIONS = ("data", "label", "schema")
+"""The ``agent run`` options of a participant's own data file; a role that takes a sample
+dataset by name takes these too (:func:`role_data`)."""
+
+
+def role_data(options: Mapping[str, Any], option: str, missing: str, *, sells: bool) -> Dataset:
+    """The data a role works with: its own file (``--data`` with ``--label`` or ``--schema``),
+    used whole; or the sample dataset that ``option`` names, of which a seller (``sells``)
+    uses the part it sells and a buyer the held-out part that no seller sells.
+    ``missing``: the InputError when neither is given."""
+    from mercato.ml.data_files import DataSource
     from mercato.ml.datasets import seller_and_buyer_parts
 
-    if options.get(option) is None:
+    path, label, schema = (options.get(name) for name in DATA_OPTIONS)
+    sample = options.get(option)
+    if sample is None and path is None:
+        if label is not None or schema is not None:
+            raise InputError("--label and --schema describe a data file: pass it with --data")
         raise InputError(missing)
-    _, evaluation = seller_and_buyer_parts(options[option])
-    return evaluation
+    if sample is not None and path is None:
+        sold, evaluation = seller_and_buyer_parts(sample)
+        return sold if sells else evaluation
+    return DataSource(sample=sample, path=path, label=label, schema=schema).load()

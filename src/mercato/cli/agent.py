@@ -46,6 +46,10 @@ ROLE_HELP = {
     "dataset": "Data provider: the dataset sold; model owner: the dataset whose held-out part "
     "measures each round; P3: the dataset cut into the market's slices (digits, breast_cancer, "
     "wine or iris).",
+    "data": "Instead of --dataset: your own data file (CSV, Parquet or .npz), used whole: the "
+    "rows a seller sells, or the held-out rows a buyer measures with.",
+    "label": "With --data: the label column (the schema is inferred from the file).",
+    "schema": "With --data: its schema file (`mercato data schema` writes one).",
     "part": "Market data owner: its part of the cut, 0 to --data-owners - 1.",
     "data_owners": "Market data owner: the cut's number of parts; it joins tasks for that many "
     "data owners.",
@@ -145,6 +149,9 @@ def run(
     asset_class: str = typer.Option(None, "--asset-class", help=ROLE_HELP["asset_class"]),
     floor: str = typer.Option(None, "--floor", help=ROLE_HELP["floor"]),
     dataset: str = typer.Option(None, "--dataset", help=ROLE_HELP["dataset"]),
+    data: Path = typer.Option(None, "--data", help=ROLE_HELP["data"]),
+    label: str = typer.Option(None, "--label", help=ROLE_HELP["label"]),
+    schema: Path = typer.Option(None, "--schema", help=ROLE_HELP["schema"]),
     part: int = typer.Option(None, "--part", min=0, help=ROLE_HELP["part"]),
     data_owners: int = typer.Option(None, "--data-owners", help=ROLE_HELP["data_owners"]),
     seed: int = typer.Option(None, "--seed", help=ROLE_HELP["seed"]),

@@ -67,6 +67,17 @@ AccountOption = typer.Option(
 KeystoreOption = typer.Option(None, "--keystore", help="Encrypted JSON keystore file.")
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
+# A participant's own data file, where a command takes a sample dataset by name (--dataset).
+DataFileOption = typer.Option(
+    None, "--data", help="Your own data file (CSV, Parquet or .npz) instead of --dataset."
+)
+LabelOption = typer.Option(
+    None, "--label", help="With --data: the label column (the schema is inferred from the file)."
+)
+SchemaOption = typer.Option(
+    None, "--schema", help="With --data: its schema file (`mercato data schema` writes one)."
+)
+
 
 @dataclass
 class Context:

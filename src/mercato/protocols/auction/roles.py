@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mercato.agents.roles import RolePlan, attaching, held_out
+from mercato.agents.roles import RolePlan, attaching, role_data
 from mercato.errors import InputError
 from mercato.ontology.category import Category, parse_category
 from mercato.protocols.auction import agents
@@ -99,8 +99,8 @@ def build_offer(
 
 def plan_client(options: Mapping[str, Any]) -> RolePlan:
     """The client: reviews deliveries on the held-out part of ``--eval-dataset``."""
-    missing = "a client agent measures deliveries on its own data: --eval-dataset"
-    evaluation = held_out(options, "eval_dataset", missing)
+    missing = "a client agent measures deliveries on its own data: --data FILE or --eval-dataset"
+    evaluation = role_data(options, "eval_dataset", missing, sells=False)
     return RolePlan("client", Role.CLIENT, attaching(agents.attach_client, evaluation))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mercato.agents.roles import DATA_OPTIONS
 from mercato.protocols.deployment import Periods
 from mercato.protocols.unit import AgentRole, ProtocolUnit
 
@@ -35,11 +36,15 @@ UNIT = ProtocolUnit(
     parties="the client and the winners",
     cli="mercato.cli.auction:app",
     roles=(
-        AgentRole("client", "mercato.protocols.auction.roles:plan_client", ("eval_dataset",)),
+        AgentRole(
+            "client",
+            "mercato.protocols.auction.roles:plan_client",
+            ("eval_dataset", *DATA_OPTIONS),
+        ),
         AgentRole(
             "provider",
             "mercato.protocols.auction.roles:plan_provider",
-            ("category", "asset_class", "floor", "dataset", "algorithm", "params"),
+            ("category", "asset_class", "floor", "dataset", *DATA_OPTIONS, "algorithm", "params"),
         ),
         AgentRole("arbiter", "mercato.protocols.auction.roles:plan_arbiter"),
     ),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mercato.agents.roles import AgentSetup, RolePlan, attaching, held_out
+from mercato.agents.roles import AgentSetup, RolePlan, attaching, role_data
 from mercato.protocols.roles import Role
 from mercato.protocols.training import agents
 from mercato.protocols.training.compute import honest_worker
@@ -51,8 +51,8 @@ def plan_compute(options: Mapping[str, Any]) -> RolePlan:
 
 def plan_model_owner(options: Mapping[str, Any]) -> RolePlan:
     """The MO of its trainings, measuring each round on the held-out part of ``--dataset``."""
-    missing = "a model-owner agent measures each round on its own data: --dataset NAME"
-    evaluation = held_out(options, "dataset", missing)
+    missing = "a model-owner agent measures rounds on its own data: --data FILE or --dataset NAME"
+    evaluation = role_data(options, "dataset", missing, sells=False)
     says = f" measuring rounds on {evaluation.name} ({len(evaluation.y)} examples)"
     attach = attaching(agents.attach_model_owner, evaluation, says=says)
     return RolePlan("model-owner", Role.MODEL_OWNER, attach)

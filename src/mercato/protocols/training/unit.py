@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mercato.agents.roles import DATA_OPTIONS
 from mercato.protocols.deployment import Periods
 from mercato.protocols.unit import AgentRole, ProtocolUnit
 
@@ -43,7 +44,11 @@ UNIT = ProtocolUnit(
     roles=(
         AgentRole("data-owner", "mercato.protocols.training.roles:plan_data_owner"),
         AgentRole("compute-provider", "mercato.protocols.training.roles:plan_compute", ("lazy",)),
-        AgentRole("model-owner", "mercato.protocols.training.roles:plan_model_owner", ("dataset",)),
+        AgentRole(
+            "model-owner",
+            "mercato.protocols.training.roles:plan_model_owner",
+            ("dataset", *DATA_OPTIONS),
+        ),
     ),
     demo="mercato.protocols.training.scenario:DEMO",
     bench=("mercato.cli.bench_training:training",),

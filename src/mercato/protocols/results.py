@@ -1,0 +1,100 @@
+"""What a buyer takes away: its model as a file, checked against the chain, with its metrics.
+
+Every protocol's buyer (P1's client, P2's and P3's model owner) gets its result the same way:
+:func:`open_sealed` opens the sealed blob with its key and checks the plaintext against the
+hash the chain holds; the protocol turns the bytes into a model; :func:`export_result` writes
+the model (``.skops`` for a scikit-learn estimator, ``.safetensors`` for weights, see
+:mod:`mercato.ml.model_files`) and, beside it, a JSON file of what was measured and where the
+model comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mercato.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from mercato.ml.datasets import Dataset
+    from mercato.storage.base import BlobStore
+
+
+@dataclass(frozen=True)
+class Result:
+    """A buyer's result: the model, where it comes from, and what was measured on it."""
+
+    protocol: str
+    """The protocol's key (``auction``, ``training``, ``datamarket``)."""
+    entry: int
+    """The auction, training or task id."""
+    model: Any
+    """A scikit-learn estimator or a :class:`~mercato.ml.model_files.WeightsModel`."""
+    model_hash: str
+    """0x-hex keccak-256 of the model bytes, as the chain holds it."""
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    """What was measured (on ``measured_on``), e.g. ``{"accuracy": 0.96}``."""
+    measured_on: Mapping[str, Any] = field(default_factory=dict)
+    """The data the metrics come from (name, rows, digest), see :func:`describe_data`."""
+    reported: Mapping[str, Any] = field(default_factory=dict)
+    """What the protocol recorded (per-round accuracy, the executor's report, ...)."""
+
+    def record(self) -> dict[str, Any]:
+        """The metrics file's content."""
+        return {
+            "protocol": self.protocol,
+            "id": self.entry,
+            "model_hash": self.model_hash,
+            "metrics": dict(self.metrics),
+            "measured_on": dict(self.measured_on),
+            "reported": dict(self.reported),
+        }
+
+
+def open_sealed(
+    store: BlobStore, blob_hash: str, private_key: bytes, expected: bytes, what: str
+) -> bytes:
+    """The plaintext of a sealed blob, checked against ``expected`` (its keccak-256 on chain).
+
+    Raises IntegrityError when it does not match: the bytes are not what the chain commits.
+    """
+    from mercato.crypto.commit import keccak
+    from mercato.storage.envelope import open_envelope
+
+    plaintext = open_envelope(store.get(blob_hash), private_key)
+    actual = keccak(plaintext)
+    if actual != expected:
+        raise IntegrityError(
+            f"{what}: the opened bytes hash to 0x{actual.hex()}, the chain holds 0x{expected.hex()}"
+        )
+    return plaintext
+
+
+def describe_data(data: Dataset) -> dict[str, Any]:
+    """Name, rows and digest of the data a metric was measured on."""
+    return {"name": data.name, "rows": len(data.y), "digest": "0x" + data.digest().hex()}
+
+
+def measure(result: Result, data: Dataset) -> Result:
+    """``result`` with every metric of :mod:`mercato.ml.evaluate` measured on ``data``."""
+    from dataclasses import replace
+
+    from mercato.ml.evaluate import evaluate
+
+    metrics = evaluate(result.model, data.X, data.y)
+    return replace(result, metrics=metrics, measured_on=describe_data(data))
+
+
+def metrics_path(model_path: Path) -> Path:
+    """Where the metrics of the model written to ``model_path`` go: ``<stem>.metrics.json``."""
+    return model_path.with_name(model_path.stem + ".metrics.json")
+
+
+def export_result(result: Result, out: Path) -> tuple[Path, Path]:
+    """Write the model to ``out`` and its metrics beside it; returns both paths."""
+    from mercato.ml.model_files import write_metrics, write_model
+
+    model_file = write_model(out, result.model)
+    return model_file, write_metrics(metrics_path(model_file), result.record())
