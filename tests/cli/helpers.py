@@ -20,7 +20,7 @@ from typer.testing import CliRunner, Result
 
 from mercato.chain.accounts import dev_account
 from mercato.chain.rpc import RpcChain
-from mercato.cli.app import app
+from mercato.cli.app import app, main
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.auction.house import Auction
 from mercato.protocols.deployment import Deployment
@@ -189,3 +189,15 @@ def wait_all(processes: list[subprocess.Popen[str]]) -> list[str]:
         assert process.returncode == 0, f"agent exited {process.returncode}:\n{out}"
         outputs.append(out)
     return outputs
+
+
+def run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: object
+) -> tuple[int, str, str]:
+    """``mercato ARGS`` through the installed entry point: exit status, stdout, stderr."""
+    monkeypatch.setattr(sys, "argv", ["mercato", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 0), captured.out, captured.err

@@ -19,28 +19,16 @@ from typer.testing import CliRunner
 
 from mercato.chain import Anvil, RpcChain
 from mercato.chain.accounts import DEV_ADDRESSES, account_from_keystore, dev_account
-from mercato.cli.app import app, main
+from mercato.cli.app import app
 from mercato.config import Settings
 from mercato.examples import EXAMPLES, example_bytes
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.roles import Role
 
-from .helpers import ARBITER, CLIENT, DEPLOYER, ETHER, Cli, address, point_settings_at
+from .helpers import ARBITER, CLIENT, DEPLOYER, ETHER, Cli, address, point_settings_at, run_main
 from .test_cli_imports import PROGRAM, READ_HEAVY
 
 CHAIN_UP_TIMEOUT_S = 60
-
-
-def run_main(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: object
-) -> tuple[int, str, str]:
-    """``mercato ARGS`` through the installed entry point: exit status, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["mercato", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
 
 
 @pytest.fixture
@@ -481,7 +469,7 @@ def test_an_unknown_template_is_one_line_listing_the_kinds(
     # assert
     assert code == 1
     assert err == "error: no template 'requirement'. Did you mean 'requirements'? Templates: " \
-        "requirements, config, keystore\n"  # fmt: skip
+        "requirements, schema, config, keystore\n"  # fmt: skip
 
 
 def test_a_malformed_requirements_file_names_the_field_and_points_to_the_template(

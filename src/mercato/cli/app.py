@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import typer
 from rich.markup import escape
 
-from mercato.cli import abi, agent, audit, bench, chain, demo, status, template
+from mercato.cli import abi, agent, audit, bench, chain, data, demo, status, template
 from mercato.cli.common import err_console
 from mercato.errors import MercatoError
 from mercato.protocols.catalog import units
@@ -87,6 +87,8 @@ app.command("template")(template.template_command)
 app.add_typer(chain.app, name="chain")
 for _unit in units():  # each protocol's group: `mercato auction ...`, `mercato training ...`
     app.add_typer(resolve(_unit.cli), name=_unit.key)
+app.add_typer(data.data_app, name="data")
+app.add_typer(data.model_app, name="model")
 app.add_typer(agent.app, name="agent")
 app.add_typer(bench.app, name="bench")
 app.add_typer(audit.app, name="audit")

@@ -31,6 +31,13 @@ EXAMPLES = MappingProxyType(
             "(accuracy, balanced_accuracy or f1_macro) and its minimum, free-form "
             "constraints, the ontology and document version. Its hash goes on chain",
         ),
+        "schema": Example(
+            "schema.json",
+            "what a data file holds (`--data FILE --schema`): its label column and classes "
+            "(the i-th class is label i), its feature columns with their types (number, "
+            "integer, boolean) and its ontology data class; `mercato data schema FILE "
+            "--label COLUMN` writes one from a file",
+        ),
         "config": Example(
             "mercato.toml",
             "settings (`mercato.toml` in the working directory, or MERCATO_CONFIG): every "

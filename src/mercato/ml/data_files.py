@@ -157,8 +157,8 @@ def _column_array(path: Path, name: str, column: Any) -> NDArray[Any]:
         if column.null_count:
             rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
             raise InputError(
-                f"{path}: column {name!r} has {column.null_count} empty value(s) "
-                f"(first at data row {rows[0] + 1})"
+                f"{path}: column {name!r} has {column.null_count} missing value(s) "
+                f"(empty, NA or null; first at data row {rows[0] + 1})"
             )
         return np.asarray(column.to_numpy(zero_copy_only=False))
     if pa.types.is_null(kind):
