@@ -7,9 +7,11 @@ on an EVM inside this process, ``Marketplace.attach`` to a node), the participan
 (``Registry``, ``Role``, ``Identity``), each protocol's wrapper — the procurement auction
 (P1, ``AuctionHouse``), the collaborative training (P2, ``TrainingMarket``) and the secure
 data market (P3, ``DataMarket``) — amounts (``ether``, ``to_ether``, ``format_ether``) and
-hashes (``Hash``). Each protocol is a package under :mod:`mercato.protocols` whose ``unit``
-declares what it brings; the steps of each role live in its modules (for P1,
-``open_auction`` is exported here). The README shows them in use.
+hashes (``Hash``), a participant's own data (``read_data``, ``DataSchema``, ``Dataset``) and
+model files (``read_model``, ``write_model``), and a buyer's ``Result``. Each protocol is a
+package under :mod:`mercato.protocols` whose ``unit`` declares what it brings; the steps of
+each role live in its modules (for P1, ``open_auction`` is exported here). The README shows
+them in use.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ if TYPE_CHECKING:
         StorageError,
     )
     from mercato.hashes import Hash
+    from mercato.ml.data_files import read_data
+    from mercato.ml.datasets import Dataset
+    from mercato.ml.model_files import read_model, write_model
+    from mercato.ml.schema import DataSchema
     from mercato.ontology.category import Category
     from mercato.ontology.requirements import Requirements
     from mercato.protocols.auction.client import open_auction
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.registry import Registry
+    from mercato.protocols.results import Result
     from mercato.protocols.roles import Role
     from mercato.protocols.training.market import TrainingMarket, TrainingStatus
     from mercato.storage.base import BlobStore, open_store
@@ -60,6 +67,8 @@ __all__ = [
     "Contract",
     "ContractRevert",
     "DataMarket",
+    "DataSchema",
+    "Dataset",
     "Deployment",
     "Event",
     "Hash",
@@ -73,6 +82,7 @@ __all__ = [
     "Receipt",
     "Registry",
     "Requirements",
+    "Result",
     "Role",
     "Status",
     "StorageError",
@@ -87,7 +97,10 @@ __all__ = [
     "format_ether",
     "open_auction",
     "open_store",
+    "read_data",
+    "read_model",
     "to_ether",
+    "write_model",
 ]
 
 # each name is imported on first use, so `import mercato.cli` does not load the EVM, web3 or
@@ -113,6 +126,11 @@ lazy_package(
         "ProtocolError": "errors",
         "StorageError": "errors",
         "Hash": "hashes",
+        "read_data": "ml.data_files",
+        "Dataset": "ml.datasets",
+        "read_model": "ml.model_files",
+        "write_model": "ml.model_files",
+        "DataSchema": "ml.schema",
         "Category": "ontology.category",
         "Requirements": "ontology.requirements",
         "open_auction": "protocols.auction.client",
@@ -126,6 +144,7 @@ lazy_package(
         "Identity": "protocols.identity",
         "Marketplace": "protocols.marketplace",
         "Registry": "protocols.registry",
+        "Result": "protocols.results",
         "Role": "protocols.roles",
         "TrainingMarket": "protocols.training.market",
         "TrainingStatus": "protocols.training.market",
