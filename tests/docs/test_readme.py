@@ -78,6 +78,8 @@ def _reader_env(folder: Path, url: str) -> dict[str, str]:
         MERCATO_STORE=str(folder / ".mercato" / "blobs"),
         MERCATO_AGENT_DIR=str(folder / ".mercato" / "agents"),
         MERCATO_CONFIG=str(folder / "absent.toml"),
+        # the README sets it before leaving the repository's folder: the shipped example data
+        examples=str(REPO / "examples"),
     )
     return env
 
