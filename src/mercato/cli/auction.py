@@ -352,3 +352,29 @@ def claim(call: MarketCall, auction_id: int = IdArgument) -> None:
 
 common.add_withdraw_command(app, UNIT)
 waiting.add_wait_command(app, UNIT)
+
+
+@common.market_command(app, "model")
+def model(
+    call: MarketCall,
+    auction_id: int = IdArgument,
+    out: Path = common.ModelOutOption,
+    data_file: Path = common.DataFileOption,
+    label: str = common.LabelOption,
+    schema: Path = common.SchemaOption,
+    dataset: str = common.HeldOutDatasetOption,
+) -> None:
+    """The client takes its model: opened with its key, checked against the hash on chain,
+    written as .skops with its metrics (measured on --data or --dataset's held-out part)."""
+    from mercato.protocols.auction.client import take_model
+    from mercato.protocols.results import export_result
+
+    if out.suffix.lower() != ".skops":
+        raise InputError(
+            f"--out {out}: an auction's model is a scikit-learn model: name it *.skops"
+        )
+    evaluation = common.held_out_data(data_file, label, schema, dataset)
+    me, market, auction = _acting(call, auction_id)
+    refuse(rules.take_problem(auction, me.address))
+    result = take_model(market, me, auction_id, evaluation)
+    common.show_result(call, result, export_result(result, out))

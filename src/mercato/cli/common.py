@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
     from mercato.chain.base import Chain
     from mercato.chain.contract import Event, TxResult
+    from mercato.ml.datasets import Dataset
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
+    from mercato.protocols.results import Result
     from mercato.protocols.unit import ProtocolUnit
     from mercato.storage.base import BlobStore
 
@@ -77,6 +79,48 @@ LabelOption = typer.Option(
 SchemaOption = typer.Option(
     None, "--schema", help="With --data: its schema file (`mercato data schema` writes one)."
 )
+HeldOutDatasetOption = typer.Option(
+    None, "--dataset", help="A sample set: its held-out part (what a buyer measures with)."
+)
+ModelOutOption = typer.Option(
+    ...,
+    "--out",
+    help="The model file to write (.skops for scikit-learn, .safetensors for weights); the "
+    "metrics go beside it as NAME.metrics.json.",
+)
+
+
+def held_out_data(
+    data_file: Path | None, label: str | None, schema: Path | None, dataset: str | None
+) -> Dataset | None:
+    """The rows a buyer measures with: its own file (--data), the held-out part of a sample
+    set (--dataset), or None when neither is given."""
+    from mercato.ml.data_files import DataSource
+    from mercato.ml.datasets import seller_and_buyer_parts
+
+    if data_file is None and dataset is not None:
+        if label is not None or schema is not None:
+            raise InputError("--label and --schema describe a data file: pass it with --data")
+        return seller_and_buyer_parts(dataset)[1]
+    source = DataSource(sample=dataset, path=data_file, label=label, schema=schema)
+    return source.load() if source.given or label or schema else None
+
+
+def show_result(call: MarketCall, result: Result, written: tuple[Path, Path]) -> None:
+    """What ``<group> model --out`` wrote: the files, and the metrics measured."""
+    if call.json_output:
+        emit_json({**result.record(), "files": [str(p) for p in written]})
+        return
+    model_file, metrics_file = written
+    measured = ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.items())
+    on = result.measured_on
+    said = f"; on {on['name']} ({on['rows']} rows): {measured}" if measured else ""
+    console.print(
+        f"{result.protocol} {result.entry}: model {result.model_hash} (as on chain) written to "
+        f"{model_file}, metrics to {metrics_file}{said}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @dataclass

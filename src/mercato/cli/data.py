@@ -15,10 +15,12 @@ import typer
 
 from mercato.cli.common import (
     DataFileOption,
+    HeldOutDatasetOption,
     JsonOption,
     LabelOption,
     SchemaOption,
     console,
+    held_out_data,
     simple_table,
 )
 from mercato.errors import InputError
@@ -115,9 +117,7 @@ def score(
     data_file: Path = DataFileOption,
     label: str = LabelOption,
     schema_file: Path = SchemaOption,
-    dataset: str = typer.Option(
-        None, "--dataset", help="A sample set: its held-out part (what a buyer measures with)."
-    ),
+    dataset: str = HeldOutDatasetOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Measure a model file on labelled rows: accuracy, balanced accuracy, macro F1."""
@@ -130,7 +130,11 @@ def score(
         raise InputError(
             f"{path}: holds bare layer weights with no model family; nothing scores it"
         )
-    data = _measured_on(data_file, label, schema_file, dataset)
+    data = held_out_data(data_file, label, schema_file, dataset)
+    if data is None:
+        raise InputError(
+            "measure on what? pass --data FILE (with --label or --schema) or --dataset"
+        )
     takes = _describe_model(model).get("n_features")
     if takes is not None and takes != data.X.shape[1]:
         raise InputError(f"{path} takes {takes} features; {data.name} has {data.X.shape[1]}")
@@ -142,19 +146,6 @@ def score(
     console.print(
         f"{path} on {data.name} ({len(data.y)} rows): {shown}", highlight=False, soft_wrap=True
     )
-
-
-def _measured_on(
-    data_file: Path | None, label: str | None, schema_file: Path | None, dataset: str | None
-) -> Dataset:
-    from mercato.ml.data_files import DataSource
-    from mercato.ml.datasets import seller_and_buyer_parts
-
-    if data_file is None and dataset is not None:
-        if label is not None or schema_file is not None:
-            raise InputError("--label and --schema describe a data file: pass it with --data")
-        return seller_and_buyer_parts(dataset)[1]
-    return DataSource(sample=dataset, path=data_file, label=label, schema=schema_file).load()
 
 
 def _summary(data: Dataset) -> dict[str, Any]:

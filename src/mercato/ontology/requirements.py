@@ -8,7 +8,7 @@ stored as CURIEs, so a document written with full IRIs hashes the same.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -18,7 +18,7 @@ from mercato.ontology.canonical import (
     as_object,
     canonical_json,
     check_fields,
-    load_document,
+    load_json_object,
 )
 from mercato.ontology.category import Category
 from mercato.ontology.match import ONTOLOGY_VERSION, load_ontology
@@ -35,6 +35,10 @@ METRIC_RANGES: Mapping[str, tuple[float, float]] = MappingProxyType(
     }
 )
 _FIELDS = ("classes", "constraints", "metric", "ontology", "task", "version")
+# asked of the data only when given, and written only when not empty: a document without
+# them keeps its bytes and hash
+_DATA_FIELDS = ("features", "labels")
+MAX_NAMES = 1024
 _METRIC_FIELDS = ("minimum", "name")
 _WHAT = "requirements"
 
@@ -57,6 +61,10 @@ class Requirements(Committed):
     minimum: float
     constraints: Mapping[str, Scalar] = field(default_factory=dict)
     ontology: str = ONTOLOGY_VERSION
+    features: tuple[str, ...] = ()
+    """Feature columns the data must have (by name, as its schema names them)."""
+    labels: tuple[str, ...] = ()
+    """Classes the data's labels must cover (as its schema names them)."""
 
     def __post_init__(self) -> None:
         shipped = load_ontology().version
@@ -73,6 +81,8 @@ class Requirements(Committed):
             raise InputError(f"requirements: task is longer than {MAX_TASK_CHARS} characters")
         object.__setattr__(self, "minimum", _check_metric(self.metric, self.minimum))
         object.__setattr__(self, "constraints", _check_constraints(self.constraints))
+        for name in _DATA_FIELDS:
+            object.__setattr__(self, name, _check_names(name, getattr(self, name)))
 
     def __hash__(self) -> int:
         return hash(self.to_json_bytes())
@@ -91,12 +101,17 @@ class Requirements(Committed):
             "task": self.task,
             "version": REQUIREMENTS_VERSION,
         }
+        for name in _DATA_FIELDS:
+            if getattr(self, name):
+                document[name] = list(getattr(self, name))
         return canonical_json(document)
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Requirements:
         """Read and validate a requirements document; raises InputError on the first problem."""
-        document = load_document(raw, _WHAT, MAX_DOCUMENT_BYTES, _FIELDS)
+        document = load_json_object(raw, _WHAT, MAX_DOCUMENT_BYTES)
+        given = {name: document.pop(name) for name in _DATA_FIELDS if name in document}
+        check_fields(document, _FIELDS, _WHAT)
         if document["version"] != REQUIREMENTS_VERSION or isinstance(document["version"], bool):
             raise InputError(
                 f"requirements: unsupported version {document['version']!r} "
@@ -124,6 +139,7 @@ class Requirements(Committed):
             minimum=metric["minimum"],
             constraints=as_object(document["constraints"], _WHAT, "constraints"),
             ontology=document["ontology"],
+            **{name: _names_list(name, value) for name, value in given.items()},
         )
 
 
@@ -150,6 +166,20 @@ class AssetOffer:
     def matches(self, requirements: Requirements) -> bool:
         """True when this asset may bid for its category in an auction with ``requirements``."""
         return matches(requirements, self.category, self.asset_class)
+
+
+def data_problem(
+    requirements: Requirements, features: Sequence[str], labels: Sequence[str]
+) -> str | None:
+    """Why data with these feature columns and classes does not give what ``requirements``
+    ask (every required feature and class), or None."""
+    missing = [name for name in requirements.features if name not in features]
+    if missing:
+        return f"the data lacks the required feature(s) {', '.join(map(repr, missing))}"
+    absent = [name for name in requirements.labels if name not in labels]
+    if absent:
+        return f"the data lacks the required class(es) {', '.join(map(repr, absent))}"
+    return None
 
 
 def matches(requirements: Requirements, category: Category, asset_class: str) -> bool:
@@ -184,6 +214,23 @@ def _check_metric(name: object, minimum: object) -> float:
             f"requirements: minimum {name} {minimum!r} is out of range [{low:g}, {high:g}]"
         )
     return float(minimum)
+
+
+def _names_list(name: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InputError(f"requirements: {name} must be a list of names")
+    return tuple(value)
+
+
+def _check_names(name: str, values: object) -> tuple[str, ...]:
+    names = tuple(values) if isinstance(values, list | tuple) else None
+    if names is None or not all(isinstance(v, str) and v for v in names):
+        raise InputError(f"requirements: {name} must be a list of non-empty names")
+    if len(names) > MAX_NAMES:
+        raise InputError(f"requirements: more than {MAX_NAMES} {name}")
+    if len(set(names)) != len(names):
+        raise InputError(f"requirements: {name} repeat a name")
+    return names
 
 
 def _check_constraints(constraints: object) -> Mapping[str, Scalar]:

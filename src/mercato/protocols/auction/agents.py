@@ -9,6 +9,7 @@ delivery only while the auction still waits for one.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from mercato.agents.agent import Agent, AgentContext
 from mercato.agents.deadlines import Deadlines, keep_deadlines
@@ -17,7 +18,7 @@ from mercato.crypto.attestation import SignedReport, SoftwareAttestation
 from mercato.errors import MercatoError
 from mercato.ml.datasets import Dataset
 from mercato.ontology.category import Category
-from mercato.protocols.auction.client import review_delivery, settle_review
+from mercato.protocols.auction.client import Review, review_delivery, settle_review, take_model
 from mercato.protocols.auction.documents import load_requirements
 from mercato.protocols.auction.house import Auction, Status
 from mercato.protocols.auction.provider import (
@@ -29,6 +30,7 @@ from mercato.protocols.auction.provider import (
 )
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
+from mercato.protocols.results import export_result
 from mercato.units import format_ether
 
 logger = logging.getLogger(__name__)
@@ -71,11 +73,18 @@ def provider_deadlines(market: Marketplace, me: Identity, offer: Offer) -> Deadl
     return Deadlines(AUCTION_KEY, house.auction, move)
 
 
-def attach_client(agent: Agent, market: Marketplace, me: Identity, evaluation: Dataset) -> None:
+def attach_client(
+    agent: Agent,
+    market: Marketplace,
+    me: Identity,
+    evaluation: Dataset,
+    results: Path | None = None,
+) -> None:
     """The client: reviews deliveries, settles, and moves its money after deadlines.
 
     Auctions are opened by the user (``client.open_auction`` or ``mercato auction create``);
-    the agent follows every auction whose client is ``me``.
+    the agent follows every auction whose client is ``me``. An accepted model is written to
+    ``results/auction-<id>/model.skops`` with its metrics beside it (when ``results`` is set).
     """
     house = market.auction_house
     deadlines = client_deadlines(market, me)
@@ -93,6 +102,12 @@ def attach_client(agent: Agent, market: Marketplace, me: Identity, evaluation: D
         if house.auction(auction_id).status is not Status.DELIVERED:
             return  # already settled by an earlier run of this handler
         verdict = review_delivery(market, me, auction_id, evaluation)
+        logger.info("%s: auction %d: %s", ctx.name, auction_id, _verdict_words(market, verdict))
+        if verdict.accepted and results is not None:
+            taken = take_model(market, me, auction_id, evaluation)
+            model_file, _ = export_result(taken, results / f"auction-{auction_id}" / "model.skops")
+            logger.info("%s: auction %d: model and metrics in %s", ctx.name, auction_id,
+                        model_file.parent)  # fmt: skip
         ctx.state.put(
             f"review:{auction_id}",
             {
@@ -104,6 +119,15 @@ def attach_client(agent: Agent, market: Marketplace, me: Identity, evaluation: D
         settle_review(market, me, verdict)
 
     keep_deadlines(agent, me, house, deadlines)
+
+
+def _verdict_words(market: Marketplace, verdict: Review) -> str:
+    """``accuracy 0.962 >= 0.900 required: confirm`` or ``reject: <the problems>``."""
+    if not verdict.accepted:
+        return "reject: " + "; ".join(verdict.problems)
+    required = load_requirements(market, verdict.auction_id)
+    achieved = verdict.metrics[required.metric]
+    return f"{required.metric} {achieved:.3f} >= {required.minimum:.3f} required: confirm"
 
 
 def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offer) -> None:
@@ -119,8 +143,9 @@ def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offe
         refs = references_for(market, me.address, offer.category, auction.min_refs)
         house.bid(me.account, auction_id, offer.category, amount, refs)
         logger.info(
-            "%s bids %s on %s in auction %d",
-            ctx.name, format_ether(amount), offer.category.label, auction_id,
+            "%s: auction %d: bid %s for %s (floor %s)",
+            ctx.name, auction_id, format_ether(amount), offer.category.label,
+            format_ether(offer.floor),
         )  # fmt: skip
 
     @agent.on("AuctionCreated", contract=house.contract)
@@ -131,7 +156,9 @@ def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offe
         except MercatoError as exc:
             logger.warning("%s skips auction %d: %s", ctx.name, auction_id, exc)
             return
-        if not offer.matches(requirements):
+        mismatch = offer.mismatch(requirements)
+        if mismatch is not None:
+            logger.info("%s: auction %d: not bidding: %s", ctx.name, auction_id, mismatch)
             return
         deadlines.follow(ctx, auction_id, "bidding")
         place_bid(auction_id, ctx)
@@ -147,6 +174,9 @@ def attach_provider(agent: Agent, market: Marketplace, me: Identity, offer: Offe
         auction_id = int(event["auction_id"])
         if event["winners"][offer.category] != me.address:
             return
+        price = house.auction(auction_id).bids[offer.category]
+        logger.info("%s: auction %d: won %s at %s", ctx.name, auction_id, offer.category.label,
+                    format_ether(price))  # fmt: skip
         deadlines.follow(ctx, auction_id, "won")
         if offer.category is Category.INFRASTRUCTURE or ctx.state.get(f"handed:{auction_id}"):
             return
@@ -208,5 +238,8 @@ def attach_arbiter(agent: Agent, market: Marketplace, me: Identity) -> None:
             executor_ok = False
         if executor_ok:
             mask |= 1 << Category.INFRASTRUCTURE
+        paid = [c.label for c in Category if mask & (1 << c)]
+        logger.info("%s: auction %d: rule for %s (evidenced duties)", ctx.name, auction_id,
+                    ", ".join(paid) or "nobody")  # fmt: skip
         house.arbitrate(me.account, auction_id, mask & ALL_CATEGORIES_MASK)
         ctx.state.put(f"decided:{auction_id}", mask)

@@ -14,9 +14,10 @@ from mercato.ml.model_io import load_model
 from mercato.ontology.category import Category
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.auction.documents import load_requirements
-from mercato.protocols.auction.rules import review_problem
+from mercato.protocols.auction.rules import review_problem, take_problem
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
+from mercato.protocols.results import Result, measure, open_sealed
 from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope
 
@@ -121,3 +122,40 @@ def settle_review(market: Marketplace, client: Identity, review: Review) -> None
     complaint = "\n".join(review.problems).encode()
     market.store.put(complaint)
     house.reject(client.account, review.auction_id, keccak(complaint))
+
+
+def take_model(
+    market: Marketplace, client: Identity, auction_id: int, evaluation: Dataset | None = None
+) -> Result:
+    """The delivered model, opened with the client's key and checked against the model hash
+    on chain, with what the signed execution report says and, given ``evaluation``, every
+    metric measured on it. Only the auction's client can open it."""
+    house = market.auction_house
+    auction = house.auction(auction_id)
+    problem = take_problem(auction, client.address)
+    if problem is not None:
+        raise ProtocolError(problem)
+    delivered = house.first("Delivered", from_block=market.deployment.block, auction_id=auction_id)
+    assert delivered is not None  # take_problem: the auction was delivered
+    model_bytes = open_sealed(
+        market.store,
+        hash_hex(delivered["sealed_hash"]),
+        client.encryption_private,
+        auction.model_hash,
+        f"auction {auction_id}'s model",
+    )
+    signed = SignedReport.from_bytes(market.store.get(hash_hex(auction.report_hash)))
+    requirements = load_requirements(market, auction_id)
+    result = Result(
+        protocol="auction",
+        entry=auction_id,
+        model=load_model(model_bytes, auction.model_hash),
+        model_hash=hash_hex(auction.model_hash),
+        reported={
+            "executor": signed.report.executor,
+            "executor_metrics": dict(signed.report.metrics),
+            "required": {"metric": requirements.metric, "minimum": requirements.minimum},
+            "status": auction.status.label,
+        },
+    )
+    return result if evaluation is None else measure(result, evaluation)

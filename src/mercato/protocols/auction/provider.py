@@ -15,7 +15,7 @@ from mercato.ml.algorithms import AlgorithmSpec
 from mercato.ml.datasets import Dataset
 from mercato.ml.train import train
 from mercato.ontology.category import Category
-from mercato.ontology.requirements import Requirements, matches
+from mercato.ontology.requirements import Requirements, data_problem, matches
 from mercato.protocols.auction.rules import (
     MAX_REFERENCES,
     amount_problem,
@@ -51,7 +51,18 @@ class Offer:
     asset: bytes = b""
 
     def matches(self, requirements: Requirements) -> bool:
-        return matches(requirements, self.category, self.asset_class)
+        return self.mismatch(requirements) is None
+
+    def mismatch(self, requirements: Requirements) -> str | None:
+        """Why this offer may not bid for ``requirements``, or None: the ontology class, and
+        for data the features and classes the requirements ask for."""
+        if not matches(requirements, self.category, self.asset_class):
+            wanted = requirements.required_class(self.category)
+            return f"{self.asset_class} is not a {wanted}"
+        if self.category is Category.DATA and (requirements.features or requirements.labels):
+            data = Dataset.from_bytes(self.asset)
+            return data_problem(requirements, data.features, data.labels)
+        return None
 
 
 def next_bid(auction: Auction, offer: Offer, bidder: str, now: int | None = None) -> int | None:

@@ -6,8 +6,10 @@ Each ``plan_*`` checks the role's options before the chain is read and returns a
 :class:`~mercato.protocols.auction.provider.Offer`) is built from the options by
 :func:`build_offer` and checked against the ontology.
 
-The client evaluates on the held-out part of a deterministic split of a sample dataset; a
-data provider selling the same dataset sells the other part, so the two never overlap.
+A data provider sells its own file (``--data``) or a sample dataset; the client evaluates on
+its own held-out rows (``--data``) or the held-out part of a deterministic split of a sample
+dataset, of which a data provider selling the same dataset sells the other part, so the two
+never overlap.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mercato.agents.roles import RolePlan, attaching, role_data
+from mercato.agents.roles import DATA_OPTIONS, AgentSetup, RolePlan, attaching, role_data
 from mercato.errors import InputError
 from mercato.ontology.category import Category, parse_category
 from mercato.protocols.auction import agents
@@ -25,6 +27,7 @@ from mercato.protocols.roles import Role
 from mercato.units import format_ether
 
 if TYPE_CHECKING:
+    from mercato.ml.datasets import Dataset
     from mercato.ml.families import HyperValue
     from mercato.protocols.auction.provider import Offer
 
@@ -52,7 +55,7 @@ def build_offer(
     *,
     asset_class: str | None,
     floor: int,
-    dataset: str | None,
+    data: Dataset | None,
     algorithm: str | None,
     params: dict[str, HyperValue],
 ) -> Offer:
@@ -66,26 +69,23 @@ def build_offer(
         Category.ALGORITHM: "--algorithm",
         Category.INFRASTRUCTURE: None,
     }
-    for option, given in (("--dataset", dataset), ("--algorithm", algorithm)):
+    for option, given in (("--dataset", data), ("--algorithm", algorithm)):
         if given is not None and needs[category] != option:
             raise InputError(f"{option} does not apply to a {category.label} provider")
     if params and category is not Category.ALGORITHM:
         raise InputError("--param sets an algorithm's hyper-parameters: use it with --algorithm")
     if category is Category.DATA:
-        if dataset is None:
-            raise InputError("a data provider sells a dataset: pass --dataset NAME")
-        from mercato.ml.datasets import seller_and_buyer_parts
-
-        sold, _ = seller_and_buyer_parts(dataset)
-        claimed = sold.ontology_class
+        if data is None:
+            raise InputError("a data provider sells a dataset: pass --data FILE or --dataset NAME")
+        claimed = data.ontology_class
         if asset_class is not None:
-            claimed = AssetOffer(category, asset_class, dataset).asset_class
-            if not load_ontology().is_subclass(sold.ontology_class, claimed):
+            claimed = AssetOffer(category, asset_class, data.name).asset_class
+            if not load_ontology().is_subclass(data.ontology_class, claimed):
                 raise InputError(
-                    f"--asset-class {claimed} does not describe dataset {dataset!r}, which is "
-                    f"{sold.ontology_class}"
+                    f"--asset-class {claimed} does not describe dataset {data.name!r}, which is "
+                    f"{data.ontology_class}"
                 )
-        return Offer(category, claimed, floor, sold.to_bytes())
+        return Offer(category, claimed, floor, data.to_bytes())
     if category is Category.ALGORITHM:
         if algorithm is None:
             raise InputError("an algorithm provider sells an algorithm: pass --algorithm FAMILY")
@@ -101,7 +101,13 @@ def plan_client(options: Mapping[str, Any]) -> RolePlan:
     """The client: reviews deliveries on the held-out part of ``--eval-dataset``."""
     missing = "a client agent measures deliveries on its own data: --data FILE or --eval-dataset"
     evaluation = role_data(options, "eval_dataset", missing, sells=False)
-    return RolePlan("client", Role.CLIENT, attaching(agents.attach_client, evaluation))
+
+    def attach(setup: AgentSetup) -> str:
+        results = setup.folder / setup.agent.name
+        agents.attach_client(setup.agent, setup.market, setup.me, evaluation, results)
+        return f" measuring deliveries on {evaluation.name}; models to {results}"
+
+    return RolePlan("client", Role.CLIENT, attach)
 
 
 def plan_provider(options: Mapping[str, Any]) -> RolePlan:
@@ -111,11 +117,18 @@ def plan_provider(options: Mapping[str, Any]) -> RolePlan:
     if options.get("category") is None:
         raise InputError("a provider agent needs --category (data, algorithm, infrastructure)")
     sells = parse_category(options["category"])
+    data = None
+    if any(options.get(name) is not None for name in ("dataset", *DATA_OPTIONS)):
+        if sells is not Category.DATA:
+            given = "--dataset" if options.get("dataset") is not None else "--data"
+            raise InputError(f"{given} does not apply to a {sells.label} provider")
+        missing = "a data provider sells a dataset: pass --data FILE or --dataset NAME"
+        data = role_data(options, "dataset", missing, sells=True)
     offer = build_offer(
         sells,
         asset_class=options.get("asset_class"),
         floor=parse_amount(options.get("floor") or "0"),
-        dataset=options.get("dataset"),
+        data=data,
         algorithm=options.get("algorithm"),
         params=parse_params(options.get("params") or []),
     )

@@ -199,6 +199,14 @@ def review_problem(auction: Auction) -> str | None:
     return f"auction {auction.auction_id} is {auction.status.label}, not delivered"
 
 
+def take_problem(auction: Auction, caller: str) -> str | None:
+    """Unless ``caller`` may take the delivered model: the client, once a model was delivered."""
+    problem = client_problem(auction, caller, "take the model")
+    if problem is None and not any(auction.model_hash):
+        return f"auction {auction.auction_id} is {auction.status.label}: no model was delivered"
+    return problem
+
+
 def confirm_problem(auction: Auction, caller: str) -> str | None:
     """Unless ``caller`` may accept the delivery."""
     return client_problem(auction, caller, "confirm") or status_problem(
