@@ -1,18 +1,21 @@
 """``mercato datamarket ...``: the secure data market (OmniLytics, P3) from the shell.
 
-A model owner (MO) posts a task: it pretrains a model on its own slice of a sample dataset,
-publishes the public part, locks the reward and keeps its private head in its state folder.
-Data owners (DO) join with their part of the same dataset, then post what each phase of a
-round asks of them (``act``); the MO aggregates each round and at the end fine-tunes its
-private head (``finish``). Anyone moves a task on after a deadline (``advance``, ``claim``)
-and checks a finalised round (``check``); those commands and the text views are in
-:mod:`~mercato.cli.datamarket_view`. Agents do the same unattended:
+A model owner (MO) posts a task: it pretrains a model on its own rows (its slice of a sample
+dataset's cut, or its own file with ``--data``) or starts from a model it brings
+(``--model``), publishes the public part, locks the reward and keeps its private head in its
+state folder. Data owners (DO) join with their own file (``--data``) or their part of the
+same sample dataset, then post what each phase of a round asks of them (``act``); the MO
+aggregates each round, at the end fine-tunes its private head (``finish``) and takes its
+final model as a file with its metrics (``model``). Anyone moves a task on after a deadline
+(``advance``, ``claim``) and checks a finalised round (``check``); those commands and the
+text views are in :mod:`~mercato.cli.datamarket_view`. Agents do the same unattended:
 ``mercato agent run --role market-model-owner|market-data-owner``.
 
 The commands parse, call and render: what makes a step acceptable is judged by
 :mod:`~mercato.protocols.datamarket.rules` before anything is sent (so a bad command changes
 nothing; a revert that still happens is reported by ``main`` as one line), what a task is
-comes from :mod:`~mercato.protocols.datamarket.views`, and the data is the simulated cut of
+comes from :mod:`~mercato.protocols.datamarket.views`, and the data is a participant's own
+file (:mod:`~mercato.protocols.datamarket.own_data`) or the simulated cut of
 :mod:`~mercato.protocols.datamarket.cut`.
 """
 
@@ -22,9 +25,12 @@ from pathlib import Path
 
 import typer
 
-from mercato.cli import datamarket_view, waiting
+from mercato.cli import common, datamarket_view, waiting
 from mercato.cli.common import (
+    DataFileOption,
+    LabelOption,
     MarketCall,
+    SchemaOption,
     add_withdraw_command,
     compact_ether,
     console,
@@ -36,8 +42,9 @@ from mercato.cli.common import (
     tx_note,
 )
 from mercato.cli.datamarket_view import TaskArgument, acting, load_spec, state_folder
+from mercato.errors import InputError
 from mercato.protocols.datamarket import rules
-from mercato.protocols.datamarket.cut import DEFAULT_SEED, MarketCut, market_cut
+from mercato.protocols.datamarket.cut import DEFAULT_SEED, market_cut
 from mercato.protocols.datamarket.limits import (
     DEFAULT_AGGREGATE_PERIOD,
     DEFAULT_JOIN_PERIOD,
@@ -48,6 +55,7 @@ from mercato.protocols.datamarket.limits import (
     MAX_ROUNDS,
     MIN_DATA_OWNERS,
 )
+from mercato.protocols.datamarket.own_data import DataFile
 from mercato.protocols.datamarket.state_files import (
     JoinedPart,
     make_folder,
@@ -84,10 +92,25 @@ StateDirOption = typer.Option(
 def post(
     call: MarketCall,
     dataset: str = typer.Option(
-        ...,
+        None,
         "--dataset",
         help="Sample dataset cut into your slice, your test split and the data owners' parts: "
-        "digits, breast_cancer, wine or iris.",
+        "digits, breast_cancer, wine or iris (or your own file: --data).",
+    ),
+    data_file: Path = typer.Option(
+        None,
+        "--data",
+        help="Your own data file (CSV, Parquet or .npz) instead of --dataset: three quarters "
+        "train your model and head, a quarter measures them; the task takes its features, "
+        "classes and scaling.",
+    ),
+    label: str = LabelOption,
+    schema: Path = SchemaOption,
+    model_file: Path = typer.Option(
+        None,
+        "--model",
+        help="Start from your own trained model instead of pretraining: a ReLU MLPClassifier "
+        ".skops (maybe after a StandardScaler) or a torch MLP .safetensors.",
     ),
     data_owners: int = typer.Option(
         ..., "--data-owners", help=f"Data owners wanted ({MIN_DATA_OWNERS} to {MAX_DATA_OWNERS})."
@@ -130,15 +153,17 @@ def post(
     wants: str = typer.Option(
         None,
         "--wants",
-        help="Ontology class the data must belong to (default: the dataset's own, mc:...).",
+        help="Ontology class the data must belong to (default: your data's own, mc:...).",
     ),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the data cut and training."),
     state_dir: Path = StateDirOption,
 ) -> None:
-    """Pretrain on your slice, post a task with the public part, lock the reward, keep the head."""
+    """Pretrain on your data (or bring a model), post a task with the public part, lock the
+    reward, keep the private head."""
     from mercato.ml.trainers.base import MAX_EPOCHS
-    from mercato.protocols.datamarket import model_owner
+    from mercato.protocols.datamarket import model_owner, posting
 
+    refuse(rules.source_problem(dataset, data_file), _label_problem(data_file, label, schema))
     refuse(rules.mode_problem(mode))
     kind = rules.mode_of(mode)
     assert kind is not None
@@ -154,21 +179,24 @@ def post(
     )  # fmt: skip
     wei = parse_amount(reward)
     refuse(rules.reward_problem(wei, data_owners, rounds, reward))
-    data = market_cut(dataset, data_owners, seed)  # unknown dataset, bad seed
     chosen = rules.rule_for(kind, rule)
-    spec = model_owner.spec_for(
-        data, local_epochs=local_epochs, seed=seed, rule=chosen, wants=wants
-    )
-    refuse(rules.wants_problem(spec, wants, dataset, data.mo.ontology_class))
+    own = None if data_file is None else DataFile.read(data_file, label, schema)
+    prepared = posting.prepare(
+        dataset=dataset, own=own, model_file=model_file, data_owners=data_owners,
+        local_epochs=local_epochs, seed=seed, rule=chosen, wants=wants,
+    )  # fmt: skip
+    spec, data = prepared.spec, prepared.data
+    refuse(rules.wants_problem(spec, wants, prepared.name, data.train.ontology_class))
     me = call.identity()
     market = call.market()
     require_role(market, me.address, Role.MODEL_OWNER, "posting a task")
     refuse(rules.balance_problem(me.address, market.chain.balance(me.address), wei))
     folder = make_folder(state_folder(call, state_dir))
 
-    with console.status(f"pretraining on your slice of {dataset} ({len(data.mo.y)} examples)..."):
-        before = model_owner.pretrain(spec, data.mo)
-    accuracy = spec.build_model().accuracy(before.public, before.private, data.test)
+    doing = "starting from your model" if model_file else "pretraining on your rows"
+    with console.status(f"{doing} of {prepared.name} ({len(data.train.y)} examples)..."):
+        before = posting.starting_point(prepared)
+    accuracy = model_owner.accuracy(spec, before, data.test)
     terms = model_owner.TaskTerms(
         data_owners=data_owners,
         rounds=rounds,
@@ -180,8 +208,9 @@ def post(
         aggregate_period=aggregate_period,
     )
     task_id = model_owner.post_task(market, me, spec, before, terms)
-    cut = MarketCut(dataset, data_owners, seed)
-    path, posted = model_owner.keep_head(market, me, folder, task_id, cut, before, accuracy)
+    path, posted = model_owner.keep_head(
+        market, me, folder, task_id, prepared.source, seed, before, accuracy
+    )
     task = market.data_market.task(task_id)
     if call.json_output:
         emit_json({**task.record(spec), "spec": spec_record(spec), "accuracy_before": accuracy,
@@ -190,8 +219,9 @@ def post(
     console.print(
         f"task {task_id} posted: {data_owners} data owners, {rounds} round(s), {kind.label} "
         f"({chosen}), {compact_ether(wei)} ETH locked, joining until "
-        f"{format_time(task.deadline)}; accuracy before {accuracy:.1%} on your test split "
-        f"({len(data.test.y)} examples); private head in {path} {tx_note(posted.tx_hash)}",
+        f"{format_time(task.deadline)}; accuracy before {accuracy:.1%} on your held-out rows "
+        f"of {prepared.name} ({len(data.test.y)} examples); private head in {path} "
+        f"{tx_note(posted.tx_hash)}",
         soft_wrap=True,
     )
 
@@ -254,38 +284,57 @@ def finish(call: MarketCall, task_id: int = TaskArgument, state_dir: Path = Stat
 def join(
     call: MarketCall,
     task_id: int = TaskArgument,
+    data_file: Path = DataFileOption,
+    label: str = LabelOption,
+    schema: Path = SchemaOption,
     dataset: str = typer.Option(
-        ..., "--dataset", help="Sample dataset your part is cut from (digits, wine, ...)."
+        None, "--dataset", help="Instead of --data: the sample dataset your part is cut from."
     ),
     part: int = typer.Option(
-        ..., "--part", min=0, help="Your part k of the task's cut, 0 to data owners - 1."
+        None, "--part", min=0, help="With --dataset: your part k of the task's cut, 0 to n - 1."
     ),
     state_dir: Path = StateDirOption,
 ) -> None:
-    """Join a task with your part of the data, if the task wants it (secure: round 1's keys)."""
+    """Join a task with your data, if the task wants it and its model takes it (secure:
+    round 1's keys); your file (or part) is recorded for `act`."""
     from mercato.protocols.datamarket import data_owner
 
+    refuse(
+        rules.choice_problem(dataset, part, data_file, needed=True),
+        _label_problem(data_file, label, schema),
+    )
+    own = None if data_file is None else DataFile.read(data_file, label, schema)
     me, market, task = acting(call, task_id)  # the only read of the task
     index = market.data_market.index_of(task_id, me.address)
     refuse(rules.join_problem(task, me.address, index, market.chain.timestamp()))
     require_role(market, me.address, Role.DATA_OWNER, "joining a task")
-    refuse(rules.part_problem(part, task.data_owners))
     spec = load_spec(market, task_id)
-    data = market_cut(dataset, task.data_owners, spec.seed).parts[part]
+    if own is not None:
+        record, data = own
+        joined = JoinedPart(None, None, task.data_owners, spec.seed, record)
+        what = f"your file {record.name}"
+    else:
+        assert dataset is not None and part is not None
+        refuse(rules.cut_problem(task_id, spec), rules.part_problem(part, task.data_owners))
+        data = market_cut(dataset, task.data_owners, spec.seed).parts[part]
+        joined = JoinedPart(dataset, part, task.data_owners, spec.seed)
+        what = f"part {part} of {dataset}"
     refuse(rules.data_problem(task_id, spec, data))
     result = data_owner.send_join(market, me, task)
-    joined = JoinedPart(dataset, part, task.data_owners, spec.seed)
     path = record_part(state_folder(call, state_dir), me.address, task_key(market, task_id),
                        joined)  # fmt: skip
     after = task.after(result.events)
     index = int(result.event("Joined")["index"])
     if call.json_output:
         emit_json({"task": after.record(spec), "index": index, "dataset": dataset, "part": part,
+                   "data": None if own is None else own[0].path,
+                   "digest": None if own is None else own[0].digest,
                    "examples": len(data.y), "parts_file": path})  # fmt: skip
         return
     console.print(
-        f"joined task {task_id} as data owner {index} with part {part} of {dataset} "
-        f"({len(data.y)} examples); {after.waiting} {tx_note(result.receipt.tx_hash)}",
+        f"joined task {task_id} as data owner {index} with {what} ({len(data.y)} examples; "
+        f"{compact_ether(task.per_update)} ETH per kept update); {after.waiting} "
+        f"{tx_note(result.receipt.tx_hash)}",
         soft_wrap=True,
     )
 
@@ -294,6 +343,11 @@ def join(
 def act(
     call: MarketCall,
     task_id: int = TaskArgument,
+    data_file: Path = typer.Option(
+        None, "--data", help="Your own data file to train on (default: what join recorded)."
+    ),
+    label: str = LabelOption,
+    schema: Path = SchemaOption,
     dataset: str = typer.Option(
         None, "--dataset", help="With --part: the dataset you joined with (default: recorded)."
     ),
@@ -305,6 +359,7 @@ def act(
     """Post what the current phase asks of you: keys, shares, your update or your reveal."""
     from mercato.protocols.datamarket import data_owner, history
 
+    refuse(rules.choice_problem(dataset, part, data_file), _label_problem(data_file, label, schema))
     me, market, task = acting(call, task_id)
     index = market.data_market.index_of(task_id, me.address)
     refuse(rules.act_problem(task, me.address, index, market.chain.timestamp()))
@@ -312,7 +367,8 @@ def act(
     contribution = None
     if task.phase is Phase.SUBMIT:
         folder = state_folder(call, state_dir)
-        contribution = data_owner.contribution_for(market, me, task, folder, dataset, part)
+        own = None if data_file is None else DataFile.read(data_file, label, schema)[1]
+        contribution = data_owner.contribution_for(market, me, task, folder, dataset, part, own)
     with console.status(f"{task.phase.label} phase of round {task.round} of task {task_id}..."):
         result = data_owner.post_phase(market, me, task, index, contribution)
     kind = POSTS[task.phase.label]
@@ -337,6 +393,64 @@ def act(
         f"{market.data_market.task(task_id).waiting} {tx_note(result.receipt.tx_hash)}",
         soft_wrap=True,
     )
+
+
+@market_command(app, "model")
+def model(
+    call: MarketCall,
+    task_id: int = TaskArgument,
+    out: Path = common.ModelOutOption,
+    data_file: Path = typer.Option(
+        None,
+        "--data",
+        help="Your own held-out rows to measure it on (default: the rows you "
+        "held out when posting, as `finish` measures).",
+    ),
+    label: str = LabelOption,
+    schema: Path = SchemaOption,
+    dataset: str = typer.Option(
+        None,
+        "--dataset",
+        help="Instead of --data: measure on the test split of the task's cut of this sample set.",
+    ),
+    state_dir: Path = StateDirOption,
+) -> None:
+    """Take your final model of a task that is over: the public part as on chain with your
+    private head (.skops; .safetensors for one hidden layer), its metrics beside it."""
+    from mercato.ml.data_files import DataSource
+    from mercato.protocols.datamarket.final_model import take_model
+    from mercato.protocols.results import export_result
+
+    if out.suffix.lower() not in (".skops", ".safetensors"):
+        raise InputError(f"--out {out}: name the model file *.skops (or *.safetensors)")
+    both = dataset is not None and data_file is not None
+    refuse(
+        "measure on --data or --dataset, not both" if both else None,
+        _label_problem(data_file, label, schema),
+    )
+    evaluation = None
+    if data_file is not None:
+        evaluation = DataSource(path=data_file, label=label, schema=schema).load()
+    me, market, task = acting(call, task_id)
+    refuse(rules.take_problem(task, me.address))
+    if dataset is not None:
+        spec = load_spec(market, task_id)
+        refuse(rules.cut_problem(task_id, spec, "measure it on"))
+        evaluation = market_cut(dataset, task.data_owners, spec.seed).test
+    folder = state_folder(call, state_dir)
+    with console.status(f"taking the final model of task {task_id}..."):
+        result = take_model(market, me, task_id, folder, evaluation,
+                            weights=out.suffix.lower() == ".safetensors")  # fmt: skip
+    written = export_result(result, out)
+    common.show_result(call, result, written)
+    if not call.json_output:
+        datamarket_view.print_rounds(result.reported)
+
+
+def _label_problem(data_file: Path | None, label: str | None, schema: Path | None) -> str | None:
+    if data_file is None and (label is not None or schema is not None):
+        return "--label and --schema describe a data file: pass it with --data"
+    return None
 
 
 datamarket_view.add_task_commands(app)

@@ -11,6 +11,7 @@ views here render the same records.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -277,3 +278,20 @@ def print_task(document: dict[str, Any], now: int) -> None:
     console.print(f"[bold]{len(document['events'])} event(s)[/bold]")
     for e in document["events"]:
         console.print(f"  block {e['block']:>6}  {e['name']:<16} {e['summary']}", soft_wrap=True)
+
+
+def print_rounds(reported: Mapping[str, Any]) -> None:
+    """What each round of a taken model did, one line each (``datamarket model``)."""
+    before, after = reported.get("accuracy_before"), reported.get("accuracy_after")
+    if isinstance(before, float) and isinstance(after, float):
+        console.print(f"your private head: {before:.1%} before the market, {after:.1%} after")
+    for entry in reported.get("rounds", []):
+        accuracy = entry.get("accuracy")
+        measured = "" if accuracy is None else f"public model accuracy {accuracy:.1%}, "
+        excluded = ", ".join(entry["excluded"]) or "none"
+        console.print(
+            f"round {entry['round']}: {measured}{len(entry['used'])} update(s) used, excluded "
+            f"{excluded}, {entry['paid_each']} to each used",
+            soft_wrap=True,
+            highlight=False,
+        )

@@ -37,9 +37,11 @@ from mercato.protocols.datamarket.documents import (
     shares_context,
     update_context,
 )
+from mercato.protocols.datamarket.inputs import task_data
 from mercato.protocols.datamarket.market import Mode, Phase, Task, TaskStatus
 from mercato.protocols.datamarket.rules import (
     choice_problem,
+    cut_problem,
     data_problem,
     part_problem,
     recorded_problem,
@@ -54,7 +56,9 @@ from mercato.storage.envelope import open_envelope, seal
 
 @dataclass(frozen=True)
 class Contribution:
-    """What a DO brings to a task: its private data and, in tests and the demo, a poisoner."""
+    """What a DO brings to a task: its private data (as read: each task aligns and scales
+    it, :func:`~mercato.protocols.datamarket.inputs.task_data`) and, in tests and the demo,
+    a poisoner."""
 
     data: Dataset
     poisoner: Poisoner | None = None
@@ -67,19 +71,26 @@ def contribution_for(
     folder: Path,
     dataset: str | None = None,
     part: int | None = None,
+    own: Dataset | None = None,
 ) -> Contribution:
-    """The data this DO joined ``task`` with: part ``part`` of the task's cut of ``dataset``,
-    else the part its parts file in ``folder`` recorded; InputError if that is no data of
-    the task (:mod:`~mercato.protocols.datamarket.rules`)."""
+    """The data this DO submits for ``task``: its own file's data ``own``, or part ``part``
+    of the task's cut of ``dataset``, else what its parts file in ``folder`` recorded (a
+    recorded file is read again and refused if it changed since); InputError if that is no
+    data of the task (:mod:`~mercato.protocols.datamarket.rules`)."""
     spec = load_spec(market, task.task_id)
-    _refuse(choice_problem(dataset, part))
-    if dataset is None or part is None:
+    _refuse(choice_problem(dataset, part, own))
+    data = own
+    if data is None and (dataset is None or part is None):
         recorded = read_parts(folder, me.address).get(task_key(market, task.task_id))
         _refuse(recorded_problem(task, recorded, parts_file(folder, me.address)))
         assert recorded is not None
+        if recorded.data is not None:
+            data = recorded.data.load(f"joined task {task.task_id}")
         dataset, part = recorded.dataset, recorded.part
-    _refuse(part_problem(part, task.data_owners))
-    data = market_cut(dataset, task.data_owners, spec.seed).parts[part]
+    if data is None:
+        assert dataset is not None and part is not None
+        _refuse(cut_problem(task.task_id, spec) or part_problem(part, task.data_owners))
+        data = market_cut(dataset, task.data_owners, spec.seed).parts[part]
     _refuse(data_problem(task.task_id, spec, data))
     return Contribution(data)
 
@@ -184,11 +195,10 @@ def local_update(
     model = spec.build_model()
     public = load_model(market, history.model_before(market.data_market, task.task_id, task.round))
     seed = spec.seed_of(task.round)
+    data = task_data(spec, contribution.data)  # the task's columns, labels and scaling
     if contribution.poisoner is not None:
-        return contribution.poisoner.update(
-            model, public, contribution.data, spec.local_epochs, seed
-        )
-    return model.local_update(public, contribution.data, spec.local_epochs, seed)
+        return contribution.poisoner.update(model, public, data, spec.local_epochs, seed)
+    return model.local_update(public, data, spec.local_epochs, seed)
 
 
 def submit(

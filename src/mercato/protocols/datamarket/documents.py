@@ -36,6 +36,7 @@ from mercato.ontology.canonical import (
     load_json_object,
 )
 from mercato.ontology.match import load_ontology
+from mercato.protocols.datamarket.inputs import TaskInputs
 from mercato.protocols.datamarket.limits import RULE_MEAN, RULES
 
 DOCUMENT_VERSION = 1
@@ -58,6 +59,8 @@ class TaskSpec:
     ``model``: a :meth:`PartedMLP.spec`; DOs train the public part ``local_epochs`` epochs per
     round, seeded by :meth:`seed_of`. ``rule``: ``"mean"`` in secure mode (all the sum gives);
     in robust mode one of :data:`~.limits.ROBUST_RULES`, tolerating the task's ``max_excluded``.
+    ``inputs``: set when the MO posted from its own file (:mod:`.inputs`); a spec without it
+    has the bytes it always had.
     """
 
     data_classes: tuple[str, ...]
@@ -65,6 +68,7 @@ class TaskSpec:
     local_epochs: int
     seed: int
     rule: str
+    inputs: TaskInputs | None = None
 
     def __post_init__(self) -> None:
         if not self.data_classes:
@@ -80,6 +84,18 @@ class TaskSpec:
         check_seed(self.seed)
         if self.rule not in RULES:
             raise InputError(f"task spec: rule must be one of {RULES}, got {self.rule!r}")
+        if self.inputs is not None:
+            if not isinstance(self.inputs, TaskInputs):
+                raise InputError("task spec: inputs must be TaskInputs")
+            model = self.build_model()
+            if (len(self.inputs.features), len(self.inputs.classes)) != (
+                model.n_features, model.n_classes
+            ):  # fmt: skip
+                raise InputError(
+                    f"task spec: inputs name {len(self.inputs.features)} features and "
+                    f"{len(self.inputs.classes)} classes; the model takes {model.n_features} "
+                    f"and {model.n_classes}"
+                )
 
     @property
     def robust(self) -> bool:
@@ -87,6 +103,13 @@ class TaskSpec:
 
     def build_model(self) -> PartedMLP:
         return PartedMLP.from_spec(self.model)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes the model predicts, in label order: published, else ``0`` to ``n-1``."""
+        if self.inputs is not None:
+            return self.inputs.classes
+        return tuple(str(i) for i in range(int(self.model["n_classes"])))
 
     def wants(self, ontology_class: str) -> bool:
         """Whether data of ``ontology_class`` belongs to every class the task names."""
@@ -98,17 +121,27 @@ class TaskSpec:
         return (self.seed * 1_000_003 + round_number) % (2**31 - 1)
 
     def to_bytes(self) -> bytes:
-        return canonical_json({"version": DOCUMENT_VERSION, **asdict(self)})
+        document = {"version": DOCUMENT_VERSION, **asdict(self)}
+        if self.inputs is None:
+            del document["inputs"]
+        else:
+            document["inputs"] = self.inputs.to_document()
+        return canonical_json(document)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TaskSpec:
         doc = load_json_object(data, "task spec", MAX_DOCUMENT_BYTES)
-        check_fields(doc, tuple(sorted([*cls.__dataclass_fields__, "version"])), "task spec")
+        fields = [*cls.__dataclass_fields__, "version"]
+        if "inputs" not in doc:
+            fields.remove("inputs")
+        check_fields(doc, tuple(sorted(fields)), "task spec")
         if doc.pop("version") != DOCUMENT_VERSION:
             raise InputError("task spec: unknown version")
         if not isinstance(doc["data_classes"], list):
             raise InputError("task spec: data_classes must be a list")
         doc["data_classes"] = tuple(doc["data_classes"])
+        if "inputs" in doc:
+            doc["inputs"] = TaskInputs.from_document(doc["inputs"])
         return cls(**doc)
 
 

@@ -1,7 +1,9 @@
 """The model owner's steps in P3: pretrain, post a task, aggregate each round, fine-tune.
 
-The MO trains its model on its own small data set first, publishes the public part (hidden
-layers and a public training head) and keeps its private head. Each round it aggregates what
+The MO trains its model on its own small data set first (a slice of a sample set's cut, or
+its own file, :mod:`.owner_data`), or starts from a model it trained before
+(:mod:`.starting`), publishes the public part (hidden layers and a public training head)
+and keeps its private head. Each round it aggregates what
 the DOs submitted: in secure mode it can only unmask the sum (from the same public blobs
 anyone can read); in robust mode it opens the updates sealed to it, runs the task's rule
 (Multi-Krum, median or trimmed mean) and records the scores and the excluded DOs on chain.
@@ -13,6 +15,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from mercato.chain.contract import Event
 from mercato.errors import InputError, IntegrityError, MercatoError
@@ -27,15 +31,17 @@ from mercato.ml.model_parts import PartedMLP, apply_update
 from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_bytes
 from mercato.protocols.datamarket import history
 from mercato.protocols.datamarket.aggregation import secure_mean
-from mercato.protocols.datamarket.cut import MarketCut, market_cut
 from mercato.protocols.datamarket.data_owner import load_model, load_spec
 from mercato.protocols.datamarket.documents import TaskSpec, update_context
+from mercato.protocols.datamarket.inputs import TaskInputs, standardisation, task_data
 from mercato.protocols.datamarket.limits import (
     DEFAULT_AGGREGATE_PERIOD,
     DEFAULT_JOIN_PERIOD,
     DEFAULT_PHASE_PERIOD,
 )
 from mercato.protocols.datamarket.market import MAX_ROUNDS, SCORE_SCALE, Mode, Task, mask_of
+from mercato.protocols.datamarket.own_data import DataFile
+from mercato.protocols.datamarket.owner_data import of_head
 from mercato.protocols.datamarket.rules import aggregate_problem, head_problem
 from mercato.protocols.datamarket.state_files import (
     OwnerHead,
@@ -87,12 +93,19 @@ class RoundResult:
 
 
 def spec_for(
-    data: MarketData, *, local_epochs: int, seed: int, rule: str, wants: str | None = None
+    data: MarketData,
+    *,
+    local_epochs: int,
+    seed: int,
+    rule: str,
+    wants: str | None = None,
+    hidden: tuple[int, ...] | None = None,
 ) -> TaskSpec:
-    """The spec of a task over the cut ``data``: a model sized for every label of the cut,
-    wanting data of ``wants`` (default: the class of the MO's own slice)."""
+    """The spec of a task over the cut ``data``: a model sized for every label of the cut
+    (``hidden`` layers, default PartedMLP's), wanting data of ``wants`` (default: the class
+    of the MO's own slice)."""
     labels = [int(d.y.max()) for d in (data.mo, data.test, *data.parts)]
-    model = PartedMLP(int(data.mo.X.shape[1]), max(labels) + 1)
+    model = _model(int(data.mo.X.shape[1]), max(labels) + 1, hidden)
     return TaskSpec(
         data_classes=(wants or data.mo.ontology_class,),
         model=dict(model.spec()),
@@ -102,12 +115,67 @@ def spec_for(
     )
 
 
+def spec_for_file(
+    data: Dataset,
+    *,
+    local_epochs: int,
+    seed: int,
+    rule: str,
+    wants: str | None = None,
+    hidden: tuple[int, ...] | None = None,
+    scaling: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+) -> TaskSpec:
+    """The spec of a task over the MO's own rows ``data``: a model over its features and
+    classes (``hidden`` layers), publishing them and the standardisation of ``data``'s rows
+    (or ``scaling``, the mean and scale of a model brought with its scaler) as its inputs."""
+    n_features = int(data.X.shape[1])
+    features = data.features or tuple(f"x{i}" for i in range(n_features))
+    classes = data.labels or tuple(str(i) for i in range(int(data.y.max()) + 1))
+    mean, scale = scaling or standardisation(data.X)
+    return TaskSpec(
+        data_classes=(wants or data.ontology_class,),
+        model=dict(_model(n_features, len(classes), hidden).spec()),
+        local_epochs=local_epochs,
+        seed=seed,
+        rule=rule,
+        inputs=TaskInputs(features, classes, mean, scale),
+    )
+
+
+def _model(n_features: int, n_classes: int, hidden: tuple[int, ...] | None) -> PartedMLP:
+    return PartedMLP(n_features, n_classes, *(() if hidden is None else (hidden,)))
+
+
 def pretrain(spec: TaskSpec, data: Dataset, epochs: int = DEFAULT_PRETRAIN_EPOCHS) -> OwnerModel:
     """The MO's model trained on its own data only (the "before" of the market)."""
     model = spec.build_model()
     public, private = model.init(spec.seed)
-    public, private = model.train_full(public, private, data, epochs, spec.seed)
+    public, private = model.train_full(public, private, task_data(spec, data), epochs, spec.seed)
     return OwnerModel(public, private)
+
+
+def start_from(spec: TaskSpec, public: Weights) -> OwnerModel:
+    """The MO's model when it brings one it trained (:mod:`.starting`): its layers are the
+    public part, and its head the private head too."""
+    model = spec.build_model()
+    weights = np.asarray(public, dtype=np.float32)
+    if len(weights) != model.n_public:
+        raise InputError(
+            f"the model brought has {len(weights)} weights; the task's {model.n_public}"
+        )
+    return OwnerModel(weights, weights[-model.n_private :].copy())
+
+
+def accuracy(spec: TaskSpec, model: OwnerModel, data: Dataset) -> float:
+    """Fraction of the MO's rows ``data`` its model (public body, private head) gets right."""
+    return spec.build_model().accuracy(model.public, model.private, task_data(spec, data))
+
+
+def public_accuracy(spec: TaskSpec, public: Weights, data: Dataset) -> float:
+    """Fraction of ``data`` a round's public model gets right with its public training head:
+    how far the federated model has come, before any private fine-tuning."""
+    model = spec.build_model()
+    return model.accuracy(public, public[-model.n_private :], task_data(spec, data))
 
 
 def post_task(
@@ -221,7 +289,8 @@ def finish(
 ) -> OwnerModel:
     """Fine-tune the private head on the final public part with the MO's own data."""
     public = final_public(market, task_id)
-    private = spec.build_model().fine_tune_head(public, model.private, data, epochs, spec.seed)
+    rows = task_data(spec, data)
+    private = spec.build_model().fine_tune_head(public, model.private, rows, epochs, spec.seed)
     return OwnerModel(public, private)
 
 
@@ -242,19 +311,22 @@ def keep_head(
     me: Identity,
     folder: Path,
     task_id: int,
-    cut: MarketCut,
+    source: str | DataFile,
+    seed: int,
     model: OwnerModel,
     accuracy: float,
 ) -> tuple[Path, Event]:
-    """Record the private head of a task the MO just posted (pretrained on its slice of
-    ``cut`` to ``accuracy``) in its heads file in ``folder``; the file and TaskPosted."""
+    """Record the private head of a task the MO just posted (trained on its rows of the
+    sample set's cut or of its own file ``source``, split by ``seed``, to ``accuracy``) in
+    its heads file in ``folder``; the file and TaskPosted."""
     posted = history.posted(market.data_market, task_id)
     head = OwnerHead(
-        dataset=cut.dataset,
-        seed=cut.seed,
+        dataset=source if isinstance(source, str) else None,
+        seed=seed,
         model_hash=hash_hex(posted["model_hash"]),
         pretrained=weights_to_bytes(model.private).hex(),
         accuracy_before=accuracy,
+        data=None if isinstance(source, str) else source,
     )
     return record_head(folder, me.address, task_key(market, task_id), head), posted
 
@@ -274,14 +346,15 @@ def recorded_head(
 
 
 def tune_head(market: Marketplace, task: Task, spec: TaskSpec, head: OwnerHead) -> TunedHead:
-    """Fine-tune ``head`` over the task's final public part on the MO's slice of the cut it
-    was pretrained on; the accuracy after is measured on the cut's test split."""
-    data = market_cut(head.dataset, task.data_owners, head.seed)
+    """Fine-tune ``head`` over the task's final public part on the MO's rows it was
+    pretrained on (:func:`~.owner_data.of_head`); the accuracy after is measured on its
+    held-out rows."""
+    data = of_head(head, task.task_id)
     start = OwnerModel(
         final_public(market, task.task_id), weights_from_bytes(bytes.fromhex(head.pretrained))
     )
-    tuned = finish(market, task.task_id, spec, start, data.mo)
-    accuracy = spec.build_model().accuracy(tuned.public, tuned.private, data.test)
-    updated = replace(head, tuned=weights_to_bytes(tuned.private).hex(), accuracy_after=accuracy)
+    tuned = finish(market, task.task_id, spec, start, data.train)
+    score = accuracy(spec, tuned, data.test)
+    updated = replace(head, tuned=weights_to_bytes(tuned.private).hex(), accuracy_after=score)
     rounds = len(history.finalised(market.data_market, task.task_id))
-    return TunedHead(updated, accuracy, rounds, len(data.test.y))
+    return TunedHead(updated, score, rounds, len(data.test.y))

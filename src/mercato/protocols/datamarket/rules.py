@@ -170,6 +170,21 @@ def finish_problem(task: Task, caller: str) -> str | None:
     return None
 
 
+def take_problem(task: Task, caller: str) -> str | None:
+    """Unless ``caller`` may take the task's final model: its model owner, the task over."""
+    problem = owner_problem(task, caller, "take its final model")
+    if problem is not None:
+        return problem
+    if task.status is TaskStatus.CANCELLED:
+        return f"task {task.task_id} was cancelled before it started: it has no final model"
+    if not task.status.final:
+        return (
+            f"task {task.task_id} is {task.status.label} ({task.waiting}); its final model is "
+            "there once it is over"
+        )
+    return None
+
+
 def head_problem(task_id: int, head: OwnerHead | None, path: Path, model_hash: str) -> str | None:
     """Unless ``head`` (from ``path``) was pretrained for the task's public ``model_hash``."""
     if head is None:
@@ -208,20 +223,70 @@ def part_problem(part: int, data_owners: int) -> str | None:
 
 
 def data_problem(task_id: int, spec: TaskSpec, data: Dataset) -> str | None:
-    """Unless the task wants ``data`` and its model takes it."""
+    """Unless the task wants ``data`` (its ontology class) and its model takes it."""
     if not spec.wants(data.ontology_class):
         return (
             f"task {task_id} wants data of {', '.join(spec.data_classes)}; "
-            f"{data.name!r} is {data.ontology_class}"
+            f"{data.name!r} is {data.ontology_class} (a data file declares its class in its "
+            "schema's ontology)"
         )
+    return fit_problem(task_id, spec, data)
+
+
+def fit_problem(task_id: int, spec: TaskSpec, data: Dataset) -> str | None:
+    """Unless the task's model takes ``data``: the feature count (and names, where both have
+    them) and every class ``data`` holds (by name, where it names them)."""
+    from mercato.protocols.datamarket.inputs import few
+
+    name = data.name
     model = spec.build_model()
-    if data.X.shape[1] != model.n_features or int(data.y.max()) >= model.n_classes:
+    inputs, classes = spec.inputs, spec.class_names
+    if data.X.shape[1] != model.n_features:
+        return (
+            f"task {task_id}'s model takes {model.n_features} features; {name!r} has "
+            f"{data.X.shape[1]}"
+        )
+    if inputs is not None and data.features and set(data.features) != set(inputs.features):
+        missing = [f for f in inputs.features if f not in data.features]
+        return (
+            f"task {task_id}'s model takes the features {few(inputs.features)}; {name!r} has "
+            f"no column {missing[0]!r}"
+        )
+    if data.labels:
+        held = sorted({data.labels[i] for i in set(data.y.tolist())} - set(classes))
+        if held:
+            return (
+                f"task {task_id}'s model predicts the classes {few(classes)}; {name!r} holds "
+                f"class {held[0]!r}, which it does not"
+            )
+    elif int(data.y.max()) >= model.n_classes:
         return (
             f"task {task_id}'s model takes {model.n_features} features and {model.n_classes} "
-            f"classes; {data.name!r} has {data.X.shape[1]} features and labels up to "
+            f"classes; {name!r} has {data.X.shape[1]} features and labels up to "
             f"{int(data.y.max())}"
         )
     return None
+
+
+def cut_problem(task_id: int, spec: TaskSpec, use: str = "join it with") -> str | None:
+    """Unless the task takes a sample set's cut (it was posted from a sample set)."""
+    if spec.inputs is None:
+        return None
+    return (
+        f"task {task_id} was posted from the model owner's own file, not from a sample set's "
+        f"cut: {use} your own file (--data FILE with --label or --schema)"
+    )
+
+
+def source_problem(
+    dataset: str | None, data: object | None, sample: str = "--dataset"
+) -> str | None:
+    """Unless exactly one data source is given: a sample set (``sample``) or a file (--data)."""
+    if (dataset is None) != (data is None):
+        return None
+    if dataset is None:
+        return f"no data: pass your own file (--data FILE with --label or --schema) or {sample}"
+    return f"pass {sample} or --data, not both"
 
 
 def act_problem(task: Task, caller: str, index: int | None, now: int) -> str | None:
@@ -248,10 +313,22 @@ def act_problem(task: Task, caller: str, index: int | None, now: int) -> str | N
     return None
 
 
-def choice_problem(dataset: str | None, part: int | None) -> str | None:
-    """Unless the data to submit is given whole (``--dataset`` and ``--part``) or not at all."""
+def choice_problem(
+    dataset: str | None, part: int | None, data: object | None = None, *, needed: bool = False
+) -> str | None:
+    """Unless the data is given whole (``--dataset`` and ``--part``, or a file ``--data``)
+    or, unless it is ``needed``, not at all (what join recorded)."""
+    if data is not None and (dataset is not None or part is not None):
+        return "pass --dataset and --part, or your own file (--data), not both"
+    if needed and data is None and dataset is None and part is None:
+        return (
+            "no data: pass your own file (--data FILE with --label or --schema), or --dataset "
+            "and --part"
+        )
     if (dataset is None) == (part is None):
         return None
+    if needed:
+        return "pass both --dataset and --part"
     return "pass both --dataset and --part, or neither (the part recorded by join)"
 
 
@@ -261,7 +338,7 @@ def recorded_problem(task: Task, recorded: JoinedPart | None, path: Path) -> str
         return None
     return (
         f"round {task.round} of task {task.task_id} asks for your update and {path} holds no "
-        "part for it: pass --dataset and --part (what you joined with)"
+        "part for it: pass what you joined with (--data FILE, or --dataset and --part)"
     )
 
 

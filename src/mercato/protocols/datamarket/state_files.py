@@ -3,11 +3,14 @@
 One JSON file per account and kind:
 
 - ``datamarket-heads-<address>.json``: the model owner's private head of each task it
-  posted (the chain only ever sees the public part), the cut of the sample dataset its own
-  slice came from, and the accuracy before and after; ``datamarket finish`` and the
-  ``market-model-owner`` agent read it;
-- ``datamarket-parts-<address>.json``: which part of which cut a data owner joined each task
-  with, so ``datamarket act`` finds its data again.
+  posted (the chain only ever sees the public part), where its own data came from (the cut
+  of a sample dataset, or its own file), and the accuracy before and after;
+  ``datamarket finish`` and ``model`` and the ``market-model-owner`` agent read it;
+- ``datamarket-parts-<address>.json``: which part of which cut, or which file of its own, a
+  data owner joined each task with, so ``datamarket act`` finds its data again.
+
+A file is recorded as a :class:`~mercato.protocols.datamarket.own_data.DataFile`: its path,
+how it is read and the digest of its data, so a file changed since is refused.
 
 Entries are keyed by ``<data market address>/<task id>`` (:func:`task_key`); a head also
 names the public model it was trained with, so a head of another deployment at the same
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 from mercato.agents.files import EntryFile
 from mercato.errors import ConfigError, InputError
+from mercato.protocols.datamarket.own_data import DataFile
 
 if TYPE_CHECKING:
     from mercato.protocols.marketplace import Marketplace
@@ -32,11 +36,24 @@ PARTS_FILE = "datamarket-parts-{address}.json"
 FILES_VERSION = 1
 
 
+def _data_file(entry: object) -> None:
+    """Turn an entry's ``data`` read from JSON back into a DataFile (TypeError if malformed)."""
+    data = getattr(entry, "data", None)
+    if isinstance(data, dict):
+        object.__setattr__(entry, "data", DataFile(**data))
+    elif data is not None and not isinstance(data, DataFile):
+        raise TypeError(f"data must be a data file's record, got {data!r}")
+
+
 @dataclass(frozen=True)
 class OwnerHead:
-    """What a model owner keeps of a task it posted; weights are hex of MCWT bytes."""
+    """What a model owner keeps of a task it posted; weights are hex of MCWT bytes.
 
-    dataset: str
+    Its own data is the cut of the sample ``dataset`` with ``seed`` (its slice and the test
+    split), or its own file ``data`` (split with ``seed`` into training and test rows).
+    """
+
+    dataset: str | None
     seed: int
     model_hash: str
     """The task's public model when posted: the head was pretrained with it."""
@@ -44,16 +61,30 @@ class OwnerHead:
     accuracy_before: float
     tuned: str | None = None
     accuracy_after: float | None = None
+    data: DataFile | None = None
+
+    def __post_init__(self) -> None:
+        _data_file(self)
+
+    @property
+    def source(self) -> str:
+        """The data it was trained on, for messages."""
+        return self.data.path if self.data is not None else f"the cut of {self.dataset}"
 
 
 @dataclass(frozen=True)
 class JoinedPart:
-    """The part of a cut a data owner joined a task with."""
+    """What a data owner joined a task with: part ``part`` of the task's cut of the sample
+    ``dataset``, or its own file ``data`` (then ``dataset`` and ``part`` are None)."""
 
-    dataset: str
-    part: int
+    dataset: str | None
+    part: int | None
     data_owners: int
     seed: int
+    data: DataFile | None = None
+
+    def __post_init__(self) -> None:
+        _data_file(self)
 
 
 Entry = TypeVar("Entry", OwnerHead, JoinedPart)

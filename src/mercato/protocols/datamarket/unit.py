@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mercato.agents.roles import DATA_OPTIONS
 from mercato.protocols.deployment import Periods
 from mercato.protocols.unit import AgentRole, ProtocolUnit
 
@@ -35,12 +36,12 @@ UNIT = ProtocolUnit(
         AgentRole(
             "market-model-owner",
             "mercato.protocols.datamarket.roles:plan_model_owner",
-            ("dataset", "seed"),
+            ("dataset", *DATA_OPTIONS, "seed"),
         ),
         AgentRole(
             "market-data-owner",
             "mercato.protocols.datamarket.roles:plan_data_owner",
-            ("dataset", "seed", "part", "data_owners", "poison"),
+            ("dataset", *DATA_OPTIONS, "seed", "part", "data_owners", "poison"),
         ),
     ),
     demo="mercato.protocols.datamarket.scenario:DEMO",
