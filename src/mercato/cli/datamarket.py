@@ -332,9 +332,8 @@ def join(
                    "examples": len(data.y), "parts_file": path})  # fmt: skip
         return
     console.print(
-        f"joined task {task_id} as data owner {index} with {what} ({len(data.y)} examples; "
-        f"{compact_ether(task.per_update)} ETH per kept update); {after.waiting} "
-        f"{tx_note(result.receipt.tx_hash)}",
+        f"joined task {task_id} as data owner {index} with {what} ({len(data.y)} examples); "
+        f"{after.waiting} {tx_note(result.receipt.tx_hash)}",
         soft_wrap=True,
     )
 
