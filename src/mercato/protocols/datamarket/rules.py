@@ -253,7 +253,8 @@ def fit_problem(task_id: int, spec: TaskSpec, data: Dataset) -> str | None:
             f"no column {missing[0]!r}"
         )
     if data.labels:
-        held = sorted({data.labels[i] for i in set(data.y.tolist())} - set(classes))
+        held = [data.labels[i] for i in sorted(set(data.y.tolist()))]
+        held = [name for name in held if name not in classes]
         if held:
             return (
                 f"task {task_id}'s model predicts the classes {few(classes)}; {name!r} holds "

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from mercato.errors import InputError
 from mercato.ml.trainers.weights import Weights
+from mercato.protocols.datamarket.inputs import few
 
 Layer = tuple[NDArray[Any], NDArray[Any]]
 """A dense layer: weight ``out x in`` and bias ``out``."""
@@ -65,7 +66,7 @@ def starting_model(path: Path, n_features: int, classes: tuple[str, ...]) -> Sta
     if widths[-1] != len(classes):
         raise InputError(
             f"{path}: a model of {widths[-1]} classes; your data has {len(classes)} "
-            f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''})"
+            f"({few(classes)})"
         )
     for (weight, bias), fan_in in zip(layers, widths, strict=False):
         if weight.ndim != 2 or weight.shape[1] != fan_in or bias.shape != (weight.shape[0],):
@@ -109,8 +110,8 @@ def _layers(path: Path, model: Any, classes: tuple[str, ...]) -> list[Layer]:
         theirs = [str(c) for c in model.classes_]
         if theirs != list(classes):
             raise InputError(
-                f"{path}: it predicts the classes {', '.join(theirs[:6])}; your data's are "
-                f"{', '.join(classes[:6])} (the same, in the same order, are needed)"
+                f"{path}: it predicts the classes {few(theirs)}; your data's are {few(classes)} "
+                "(the same, in the same order, are needed)"
             )
         return [
             (np.asarray(w).T, np.asarray(b))
