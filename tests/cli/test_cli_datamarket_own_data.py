@@ -79,12 +79,15 @@ def test_a_task_of_own_files_runs_and_exports_its_final_model(market_cli: Cli) -
     dos[0].write_text("\n".join(dos[0].read_text().splitlines()[:-1]) + "\n")  # a row less
     changed = cli("datamarket", "act", task_id, "--account", owners[0])
     dos[0].write_bytes(kept)  # put back: the round goes on
-    for account in owners:
+    cli.ok("datamarket", "act", task_id, "--data", dos[0], "--label", LABEL,
+           "--account", owners[0])  # fmt: skip
+    for account in owners[1:]:
         cli.ok("datamarket", "act", task_id, "--account", account)
     cli.ok("datamarket", "aggregate", task_id, "--account", MODEL)
     finished = cli.json("datamarket", "finish", task_id, "--account", MODEL)
     out = cli.home / "final.skops"
     taken = cli.json("datamarket", "model", task_id, "--out", out, "--account", MODEL)
+    shown = cli.ok("datamarket", "show", task_id).stdout
     text = cli.ok("datamarket", "model", task_id, "--out", cli.home / "again.skops",
                   "--account", MODEL).stdout  # fmt: skip
 
@@ -104,6 +107,7 @@ def test_a_task_of_own_files_runs_and_exports_its_final_model(market_cli: Cli) -
     assert all(0 < r["accuracy"] <= 1 for r in metrics["reported"]["rounds"])
     assert taken["files"] == [str(out), str(cli.home / "final.metrics.json")]
     assert "round 2: public model accuracy" in text
+    assert "64 named features, classes 0, 1, 2" in shown
 
 
 @pytest.fixture

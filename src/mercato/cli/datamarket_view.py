@@ -231,6 +231,12 @@ def print_task(document: dict[str, Any], now: int) -> None:
             f"spec         wants {', '.join(spec['data_classes'])}; {spec['local_epochs']} "
             f"local epoch(s), seed {spec['seed']}, hidden {spec['model'].get('hidden')}"
         )
+        if spec.get("features") is not None:
+            console.print(
+                f"inputs       {len(spec['features'])} named features, classes "
+                f"{', '.join(spec['classes'])}; data owners join with their own file (--data)",
+                soft_wrap=True,
+            )
     else:
         console.print(f"[yellow]spec unavailable:[/yellow] {document['spec_error']}")
     if t["deadline_kind"]:

@@ -255,6 +255,8 @@ def spec_record(spec: TaskSpec) -> dict[str, Any]:
         "local_epochs": spec.local_epochs,
         "seed": spec.seed,
         "rule": spec.rule,
+        "features": None if spec.inputs is None else list(spec.inputs.features),
+        "classes": list(spec.class_names),
     }
 
 
