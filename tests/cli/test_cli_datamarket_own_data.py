@@ -16,8 +16,8 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from mercato.errors import MercatoError
+from mercato.ml.data_files import DataFile
 from mercato.ml.model_files import read_model, write_model
-from mercato.protocols.datamarket.own_data import DataFile
 from mercato.protocols.datamarket.owner_data import of_file
 
 from .datamarket_helpers import DATA_OWNERS, PER_UPDATE, register_data_owners

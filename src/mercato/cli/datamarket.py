@@ -15,7 +15,7 @@ The commands parse, call and render: what makes a step acceptable is judged by
 :mod:`~mercato.protocols.datamarket.rules` before anything is sent (so a bad command changes
 nothing; a revert that still happens is reported by ``main`` as one line), what a task is
 comes from :mod:`~mercato.protocols.datamarket.views`, and the data is a participant's own
-file (:mod:`~mercato.protocols.datamarket.own_data`) or the simulated cut of
+file (:class:`~mercato.ml.data_files.DataFile`) or the simulated cut of
 :mod:`~mercato.protocols.datamarket.cut`.
 """
 
@@ -43,6 +43,7 @@ from mercato.cli.common import (
 )
 from mercato.cli.datamarket_view import TaskArgument, acting, load_spec, state_folder
 from mercato.errors import InputError
+from mercato.ml.data_files import DataFile
 from mercato.protocols.datamarket import rules
 from mercato.protocols.datamarket.cut import DEFAULT_SEED, market_cut
 from mercato.protocols.datamarket.limits import (
@@ -55,7 +56,6 @@ from mercato.protocols.datamarket.limits import (
     MAX_ROUNDS,
     MIN_DATA_OWNERS,
 )
-from mercato.protocols.datamarket.own_data import DataFile
 from mercato.protocols.datamarket.state_files import (
     JoinedPart,
     make_folder,

@@ -13,6 +13,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from mercato.errors import InputError
+from mercato.ml.data_files import DataFile
 from mercato.ml.model_files import WeightsModel, read_model
 from mercato.ml.trainers.weights import weights_from_bytes
 from mercato.protocols.datamarket import data_owner, history, model_owner, posting
@@ -21,7 +22,6 @@ from mercato.protocols.datamarket.documents import TaskSpec, update_context
 from mercato.protocols.datamarket.final_model import take_model
 from mercato.protocols.datamarket.market import Mode, Phase, TaskStatus
 from mercato.protocols.datamarket.model_owner import TaskTerms
-from mercato.protocols.datamarket.own_data import DataFile
 from mercato.protocols.datamarket.owner_data import of_cut, of_file
 from mercato.protocols.datamarket.state_files import JoinedPart, read_heads, record_part, task_key
 from mercato.protocols.identity import Identity

@@ -19,13 +19,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mercato.errors import InputError
+from mercato.ml.data_files import DataFile
 from mercato.ml.model_files import read_model, write_model
 from mercato.ml.model_parts import PartedMLP
 from mercato.protocols.datamarket import model_owner, posting
 from mercato.protocols.datamarket.documents import TaskSpec
 from mercato.protocols.datamarket.final_model import as_model
 from mercato.protocols.datamarket.inputs import TaskInputs, scaled_rows
-from mercato.protocols.datamarket.own_data import DataFile
 from mercato.protocols.datamarket.starting import starting_model
 
 from .own_files import LABEL, write_csv

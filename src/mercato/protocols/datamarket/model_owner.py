@@ -20,6 +20,7 @@ import numpy as np
 
 from mercato.chain.contract import Event
 from mercato.errors import InputError, IntegrityError, MercatoError
+from mercato.ml.data_files import DataFile
 from mercato.ml.datasets import Dataset
 from mercato.ml.federated_sim import (
     DEFAULT_HEAD_EPOCHS,
@@ -40,7 +41,6 @@ from mercato.protocols.datamarket.limits import (
     DEFAULT_PHASE_PERIOD,
 )
 from mercato.protocols.datamarket.market import MAX_ROUNDS, SCORE_SCALE, Mode, Task, mask_of
-from mercato.protocols.datamarket.own_data import DataFile
 from mercato.protocols.datamarket.owner_data import of_head
 from mercato.protocols.datamarket.rules import aggregate_problem, head_problem
 from mercato.protocols.datamarket.state_files import (

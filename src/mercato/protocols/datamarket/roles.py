@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from mercato.agents.roles import DATA_OPTIONS, AgentSetup, RolePlan
 from mercato.errors import InputError, MercatoError
+from mercato.ml.data_files import DataFile
 from mercato.ml.poison import Poisoner
 from mercato.ml.trainers.weights import weights_from_bytes
 from mercato.protocols.datamarket import agents, data_owner, history, rules
@@ -35,7 +36,6 @@ from mercato.protocols.datamarket.cut import DEFAULT_SEED, MarketCut, market_cut
 from mercato.protocols.datamarket.data_owner import Contribution
 from mercato.protocols.datamarket.market import MAX_DATA_OWNERS, MIN_DATA_OWNERS
 from mercato.protocols.datamarket.model_owner import OwnerModel, final_public
-from mercato.protocols.datamarket.own_data import DataFile
 from mercato.protocols.datamarket.owner_data import OwnerData, of_cut, of_file
 from mercato.protocols.datamarket.state_files import OwnerHead, heads_file, read_heads, task_of
 from mercato.protocols.roles import Role
