@@ -116,7 +116,7 @@ def show_result(call: MarketCall, result: Result, written: tuple[Path, Path]) ->
     on = result.measured_on
     said = f"; on {on['name']} ({on['rows']} rows): {measured}" if measured else ""
     console.print(
-        f"{result.protocol} {result.entry}: model {result.model_hash} (as on chain) written to "
+        f"{result.protocol} {result.entry}: model {result.model_hash} written to "
         f"{model_file}, metrics to {metrics_file}{said}",
         highlight=False,
         soft_wrap=True,

@@ -11,6 +11,7 @@ train, review) are the agents' work:
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,13 +75,30 @@ def _fits_problem(market: Marketplace, model_id: int, dataset: Dataset) -> str |
     return rules.fits_problem(model_id, method.shape, dataset, manifest)
 
 
+def _data_problem(
+    dataset: str | None, data_file: Path | None, label: str | None, schema: Path | None
+) -> str | None:
+    """Unless exactly one source of data is given: a sample set, or a file with its label or
+    schema."""
+    if dataset is not None and data_file is not None:
+        return "pass a sample dataset (--dataset) or your own data file (--data), not both"
+    if data_file is None and (label is not None or schema is not None):
+        return "--label and --schema describe a data file: pass it with --data"
+    if dataset is None and data_file is None:
+        return "name the data: --data FILE (with --label or --schema) or --dataset NAME"
+    return None
+
+
 # data owner ---------------------------------------------------------------------------------
 @common.market_command(dataset_app, "offer")
 def offer_dataset(
     call: MarketCall,
     dataset: str = typer.Option(
-        ..., "--dataset", help="Sample dataset: digits, breast_cancer, wine or iris."
+        None, "--dataset", help="Sample dataset: digits, breast_cancer, wine or iris."
     ),
+    data_file: Path = common.DataFileOption,
+    label: str = common.LabelOption,
+    schema: Path = common.SchemaOption,
     subsets: int = typer.Option(..., "--subsets", help=f"Private subsets m (1 to {MAX_SUBSETS})."),
     replicas: int = typer.Option(
         ..., "--replicas", help=f"Replicas n of each subset (1 to {MAX_REPLICAS})."
@@ -107,14 +125,19 @@ def offer_dataset(
     ),
     state_dir: Path = StateDirOption,
 ) -> None:
-    """Split a dataset (skewed), commit to it and hand each replica sealed to its holder."""
+    """Split a dataset (skewed), commit to it and hand each replica sealed to its holder.
+
+    The data is your own file (--data with --label or --schema: CSV, Parquet or .npz, used
+    whole and recorded with its digest, so your agent refuses it if it changes) or the part
+    of a sample set (--dataset) that sellers sell."""
+    from mercato.ml.data_files import DataFile
     from mercato.ml.datasets import seller_and_buyer_parts
     from mercato.protocols.training import history
     from mercato.protocols.training.data_owner import SplitPlan, prepare_listing
     from mercato.protocols.training.data_owner import list_dataset as publish
     from mercato.protocols.training.listings import RecordedPlan, manifest_hash, record_plan
 
-    refuse(rules.split_problem(subsets, replicas))
+    refuse(rules.split_problem(subsets, replicas), _data_problem(dataset, data_file, label, schema))
     prices = _price(data_price, "--data-price"), _price(job_price, "--job-price")
     holders = [common.checksum_address(co, "--compute-provider") for co in compute_providers]
     refuse(rules.holders_problem(holders, replicas))
@@ -127,12 +150,17 @@ def offer_dataset(
             for co in holders
         )
     )
-    data, _ = seller_and_buyer_parts(dataset)
+    if data_file is None:
+        data, _ = seller_and_buyer_parts(dataset)
+        recorded_file = None
+    else:
+        recorded_file, data = DataFile.read(data_file, label, schema)
     plan = SplitPlan(subsets, replicas, seed, max_class_fraction, min_missing_classes)
     listing = prepare_listing(me, data, plan)  # bad seed or rules, impossible split
     # recorded before the first transaction, so the DO's agent can serve the first join
     folder = state_dir or common.context(call.ctx).settings.agent_dir
-    recorded = RecordedPlan(dataset, plan)
+    recorded = RecordedPlan(data.name, plan, recorded_file)
+    dataset = data.name
     plans = record_plan(folder, me.address, manifest_hash(listing.manifest), recorded)
     with console.status(f"offering {dataset}: {subsets} x {replicas} sealed replicas..."):
         listed = publish(market, me, data, plan, holders, data_price=prices[0], job_price=prices[1])
@@ -184,7 +212,18 @@ def model(
     call: MarketCall,
     trainer: str = typer.Option(..., "--trainer", help="numpy-logreg or torch-mlp."),
     dataset_name: str = typer.Option(
-        ..., "--dataset-name", help="Sample dataset the model is shaped for (e.g. digits)."
+        None, "--dataset-name", help="Sample dataset the model is shaped for (e.g. digits)."
+    ),
+    data_file: Path = typer.Option(
+        None, "--data", help="Your own data file the model is shaped for (its features, classes)."
+    ),
+    label: str = common.LabelOption,
+    schema: Path = common.SchemaOption,
+    start: Path = typer.Option(
+        None,
+        "--model",
+        help="Your own trained model to start round 1 from: .skops (LogisticRegression for "
+        "numpy-logreg, one-hidden-layer ReLU MLPClassifier for torch-mlp) or .safetensors.",
     ),
     epochs: int = typer.Option(
         DEFAULT_LOCAL_EPOCHS, "--epochs", help="Local epochs each compute provider runs a round."
@@ -196,33 +235,53 @@ def model(
         None, "--batch-size", help="Mini-batch size (default: the trainer's)."
     ),
     seed: int = typer.Option(DEFAULT_MODEL_SEED, "--seed", help="Seed of the training."),
+    state_dir: Path = typer.Option(
+        None,
+        "--state-dir",
+        help="Folder of the agents' state, where --model is recorded for your agent "
+        "(default: settings).",
+    ),
 ) -> None:
-    """Publish a training method (plaintext mode) and record the model."""
-    from mercato.ml.datasets import load_dataset as load_sample
+    """Publish a training method (plaintext mode) and record the model.
+
+    The model is shaped (features, classes) for a sample set (--dataset-name) or your own
+    data file (--data); with --model it starts from your own trained model, which your
+    model-owner agent (same --state-dir) publishes as round 1."""
+    from mercato.ml.data_files import DataSource
     from mercato.ml.trainers import TRAINERS
     from mercato.ml.trainers.base import MAX_EPOCHS
     from mercato.protocols.training.documents import MODE_PLAINTEXT, Method
     from mercato.protocols.training.model_owner import create_model
+    from mercato.protocols.training.starting import StartingFile, record_start
 
     if trainer not in TRAINERS:
         raise InputError(f"--trainer must be one of {', '.join(TRAINER_KINDS)}, got '{trainer}'")
-    refuse(rules.range_problem(epochs, 1, MAX_EPOCHS, "--epochs"))
-    shape = load_sample(dataset_name)
+    refuse(
+        rules.range_problem(epochs, 1, MAX_EPOCHS, "--epochs"),
+        _data_problem(dataset_name, data_file, label, schema),
+    )
+    shape = DataSource(sample=dataset_name, path=data_file, label=label, schema=schema).load()
     params: dict[str, Any] = {
         "n_features": int(shape.X.shape[1]),
-        "n_classes": int(shape.classes.max()) + 1,
+        "n_classes": len(shape.labels) or int(shape.classes.max()) + 1,
     }
     if learning_rate is not None:
         params["learning_rate"] = learning_rate
     if batch_size is not None:
         params["batch_size"] = batch_size
-    spec = dict(TRAINERS[trainer](**params).spec())
+    built = TRAINERS[trainer](**params)
+    spec = dict(built.spec())
+    starting = None if start is None else StartingFile.read(start, built)[0]  # refused now
     method = Method(mode=MODE_PLAINTEXT, trainer=spec, local_epochs=epochs, seed=seed)
     me = call.identity()
     market = call.market()
     require_role(market, me.address, Role.MODEL_OWNER, "creating a model")
-    start = market.chain.block_number()
+    first_block = market.chain.block_number()
     model_id = create_model(market, me, method)
+    folder = state_dir or common.context(call.ctx).settings.agent_dir
+    starts = (
+        None if starting is None else record_start(folder, market, me.address, model_id, starting)
+    )
     if call.json_output:
         recorded = market.training_market.model(model_id, market.deployment.block)
         common.emit_json(
@@ -236,14 +295,20 @@ def model(
                     "local_epochs": epochs,
                     "seed": seed,
                 },
+                "start": None if starting is None else asdict(starting),
             }
         )
         return
-    created = market.training_market.first("ModelCreated", from_block=start, model_id=model_id)
+    created = market.training_market.first(
+        "ModelCreated", from_block=first_block, model_id=model_id
+    )
+    begins = (
+        "" if starting is None else f"; round 1 starts from {starting.name} (recorded in {starts})"
+    )
     console.print(
-        f"model {model_id} created: {trainer} for {dataset_name} ({params['n_features']} "
+        f"model {model_id} created: {trainer} for {shape.name} ({params['n_features']} "
         f"features, {params['n_classes']} classes), {epochs} local epoch(s) a round, seed "
-        f"{seed} {tx_note(created.tx_hash)}",
+        f"{seed}{begins} {tx_note(created.tx_hash)}",
         soft_wrap=True,
     )
 
@@ -366,6 +431,41 @@ def complete(call: MarketCall, training_id: int = TrainingArgument) -> None:
         f"{compact_ether(done['paid_compute'])} ETH, {compact_ether(done['refund'])} ETH "
         "refundable to the model owner; each withdraws with `mercato training withdraw`",
     )
+
+
+@common.market_command(app, "export")
+def export(
+    call: MarketCall,
+    training_id: int = TrainingArgument,
+    out: Path = common.ModelOutOption,
+    data_file: Path = common.DataFileOption,
+    label: str = common.LabelOption,
+    schema: Path = common.SchemaOption,
+    dataset: str = common.HeldOutDatasetOption,
+) -> None:
+    """The model owner takes its trained model: every job of every round opened with its key
+    and checked against its hash on chain, the agreed ones averaged as its agent did, written
+    as .safetensors with per-round accuracy and the metrics (on --data or --dataset's
+    held-out part)."""
+    from mercato.protocols.results import export_result
+    from mercato.protocols.training.final_model import take_model
+
+    if out.suffix.lower() != ".safetensors":
+        raise InputError(f"--out {out}: a training's model is weights: name it *.safetensors")
+    evaluation = common.held_out_data(data_file, label, schema, dataset)
+    me, market, training = acting(call, training_id)
+    refuse(rules.take_problem(training, me.address))
+    with console.status(f"replaying the {training.round} round(s) of training {training_id}..."):
+        result = take_model(market, me, training_id, evaluation)
+    common.show_result(call, result, export_result(result, out))
+    if not call.json_output:
+        for entry in result.reported["rounds"]:
+            accuracy = f", accuracy {entry['accuracy']:.4f}" if "accuracy" in entry else ""
+            console.print(
+                f"  round {entry['round']}: subsets {entry['agreed_subsets']} agreed of "
+                f"{entry['jobs']} job(s), {len(entry['frauds'])} fraud(s){accuracy}",
+                highlight=False,
+            )
 
 
 training_view.add_training_commands(app)

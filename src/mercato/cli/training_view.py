@@ -140,8 +140,16 @@ def show_dataset(call: MarketCall, dataset_id: int = DatasetArgument) -> None:
     if manifest is not None:
         console.print(
             f"manifest  {manifest.name} ({manifest.ontology_class}), {manifest.n_features} "
-            f"features, classes {list(manifest.classes)}, subset sizes {list(manifest.sizes)}"
+            f"features, classes {list(manifest.classes)}, subset sizes {list(manifest.sizes)}",
+            soft_wrap=True,
         )
+        if manifest.features:
+            console.print(
+                f"columns   {', '.join(manifest.features)}; classes "
+                f"{', '.join(f'{i} {name}' for i, name in enumerate(manifest.labels))}",
+                soft_wrap=True,
+                highlight=False,
+            )
     else:
         console.print(f"[yellow]manifest unavailable:[/yellow] {problem}")
     table = simple_table("subset", "replica", "instance", "compute provider", "status")

@@ -1,8 +1,9 @@
 """What a buyer takes away: its model as a file, checked against the chain, with its metrics.
 
 Every protocol's buyer (P1's client, P2's and P3's model owner) gets its result the same way:
-:func:`open_sealed` opens the sealed blob with its key and checks the plaintext against the
-hash the chain holds; the protocol turns the bytes into a model; :func:`export_result` writes
+the protocol opens what is sealed to it with its key and checks it against the hashes the
+chain holds (:func:`open_sealed` for one sealed model; P2 re-checks every job it averages);
+the protocol turns the bytes into a model; :func:`export_result` writes
 the model (``.skops`` for a scikit-learn estimator, ``.safetensors`` for weights, see
 :mod:`mercato.ml.model_files`) and, beside it, a JSON file of what was measured and where the
 model comes from.
@@ -33,7 +34,8 @@ class Result:
     model: Any
     """A scikit-learn estimator or a :class:`~mercato.ml.model_files.WeightsModel`."""
     model_hash: str
-    """0x-hex keccak-256 of the model bytes, as the chain holds it."""
+    """0x-hex keccak-256 of the model bytes: as the chain holds it (P1's sealed model, P3's
+    public part), or of the weights P2 rebuilds from the jobs the chain commits to."""
     metrics: Mapping[str, Any] = field(default_factory=dict)
     """What was measured (on ``measured_on``), e.g. ``{"accuracy": 0.96}``."""
     measured_on: Mapping[str, Any] = field(default_factory=dict)

@@ -106,8 +106,10 @@ class P2World:
         *,
         silent: Sequence[str] = (),
         context: CkksContext | None = None,
+        mo_folder: Path | None = None,
     ) -> Runner:
-        """One agent per participant not in ``silent`` ("do", "mo", "co0".."co3")."""
+        """One agent per participant not in ``silent`` ("do", "mo", "co0".."co3"); the MO's
+        keeps its state (starting models, exported models) in ``mo_folder`` if given."""
         workers = workers or {}
         built = []
         if "do" not in silent:
@@ -117,7 +119,9 @@ class P2World:
             built.append(agent)
         if "mo" not in silent:
             agent = self.agent("mo")
-            agents.attach_model_owner(agent, self.market, self.mo, self.evaluation, context)
+            agents.attach_model_owner(
+                agent, self.market, self.mo, self.evaluation, context, folder=mo_folder
+            )
             built.append(agent)
         for i, co in enumerate(self.cos):
             if f"co{i}" not in silent:

@@ -16,7 +16,6 @@ data set does not fit. Light: NumPy only; data sets are built when a function ne
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,21 +103,10 @@ def standardisation(X: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
 def aligned(spec: TaskSpec, data: Dataset) -> Dataset:
     """``data`` with its columns in the task's order and its labels the task's (by class
     name); ``data`` itself when nothing moves. Assumes ``data_problem`` found no problem."""
-    inputs = spec.inputs
-    X, y = data.X, data.y
-    features = data.features
-    if inputs is not None and features and features != inputs.features:
-        X = X[:, [features.index(name) for name in inputs.features]]
-        features = inputs.features
-    classes = spec.class_names
-    if data.labels and data.labels != classes[: len(data.labels)]:
-        to_task = np.array([classes.index(c) if c in classes else -1 for c in data.labels])
-        y = to_task[y]
-    if X is data.X and y is data.y and (not data.labels or data.labels == classes):
-        return data
-    from mercato.ml.datasets import Dataset
+    from mercato.ml import columns
 
-    return Dataset(data.name, data.ontology_class, X, y, features, classes)
+    features = () if spec.inputs is None else spec.inputs.features
+    return columns.aligned(data, features, spec.class_names)
 
 
 def scaled_rows(spec: TaskSpec, X: Any) -> Any:
@@ -137,9 +125,3 @@ def task_data(spec: TaskSpec, data: Dataset) -> Dataset:
     if spec.inputs is None or not spec.inputs.scales:
         return data
     return data.renamed(data.name, scaled_rows(spec, data.X), data.y)
-
-
-def few(names: Sequence[str], shown: int = 6) -> str:
-    """Names for a message: the first ``shown``, then how many more."""
-    text = ", ".join(names[:shown])
-    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")

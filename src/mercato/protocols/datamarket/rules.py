@@ -236,37 +236,13 @@ def data_problem(task_id: int, spec: TaskSpec, data: Dataset) -> str | None:
 def fit_problem(task_id: int, spec: TaskSpec, data: Dataset) -> str | None:
     """Unless the task's model takes ``data``: the feature count (and names, where both have
     them) and every class ``data`` holds (by name, where it names them)."""
-    from mercato.protocols.datamarket.inputs import few
+    from mercato.ml import columns
 
-    name = data.name
-    model = spec.build_model()
-    inputs, classes = spec.inputs, spec.class_names
-    if data.X.shape[1] != model.n_features:
-        return (
-            f"task {task_id}'s model takes {model.n_features} features; {name!r} has "
-            f"{data.X.shape[1]}"
-        )
-    if inputs is not None and data.features and set(data.features) != set(inputs.features):
-        missing = [f for f in inputs.features if f not in data.features]
-        return (
-            f"task {task_id}'s model takes the features {few(inputs.features)}; {name!r} has "
-            f"no column {missing[0]!r}"
-        )
-    if data.labels:
-        held = [data.labels[i] for i in sorted(set(data.y.tolist()))]
-        held = [name for name in held if name not in classes]
-        if held:
-            return (
-                f"task {task_id}'s model predicts the classes {few(classes)}; {name!r} holds "
-                f"class {held[0]!r}, which it does not"
-            )
-    elif int(data.y.max()) >= model.n_classes:
-        return (
-            f"task {task_id}'s model takes {model.n_features} features and {model.n_classes} "
-            f"classes; {name!r} has {data.X.shape[1]} features and labels up to "
-            f"{int(data.y.max())}"
-        )
-    return None
+    features = () if spec.inputs is None else spec.inputs.features
+    return columns.fit_problem(
+        f"task {task_id}'s model", spec.build_model().n_features, features, spec.class_names,
+        data,
+    )  # fmt: skip
 
 
 def cut_problem(task_id: int, spec: TaskSpec, use: str = "join it with") -> str | None:

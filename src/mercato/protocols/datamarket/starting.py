@@ -28,8 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mercato.errors import InputError
+from mercato.ml.columns import few
 from mercato.ml.trainers.weights import Weights
-from mercato.protocols.datamarket.inputs import few
 
 Layer = tuple[NDArray[Any], NDArray[Any]]
 """A dense layer: weight ``out x in`` and bias ``out``."""

@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from mercato.agents.agent import Agent, AgentContext
 from mercato.agents.deadlines import Deadlines, keep_deadlines
 from mercato.chain.contract import Event
 from mercato.crypto.ckks import CkksContext
+from mercato.errors import InputError, MercatoError
 from mercato.ml.datasets import Dataset
 from mercato.ml.trainers import weights_from_bytes, weights_to_bytes
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
-from mercato.protocols.training import compute, data_owner, model_owner
+from mercato.protocols.training import (
+    compute,
+    data_owner,
+    final_model,
+    history,
+    model_owner,
+    starting,
+)
 from mercato.protocols.training.compute import Worker, honest_worker
 from mercato.protocols.training.data_owner import Listing
 from mercato.protocols.training.market import InstanceStatus, Training, TrainingStatus
+from mercato.units import format_ether
 
 logger = logging.getLogger(__name__)
 
@@ -135,12 +145,16 @@ def attach_model_owner(
     me: Identity,
     evaluation: Dataset,
     context: CkksContext | None = None,
+    folder: Path | None = None,
 ) -> None:
     """The MO: starts the first round once approved, reviews each round (reports fraud,
     aggregates, measures accuracy on ``evaluation``), then starts the next or completes.
 
-    State per training: ``weights:<id>`` the current global model (MCWT, hex) and
-    ``round:<id>:<n>`` what each round's review found.
+    Given its state ``folder``, a model that ``training model --model`` recorded a file for
+    starts from that file (:mod:`.starting`), and the trained model of each completed
+    training is written with its metrics to ``<folder>/<agent>/training-<id>/final.safetensors``
+    (:mod:`.final_model`). State per training: ``weights:<id>`` the current global model
+    (MCWT, hex) and ``round:<id>:<n>`` what each round's review found.
     """
     tm = market.training_market
     deadlines = training_deadlines(market, me)
@@ -148,6 +162,15 @@ def attach_model_owner(
 
     def weights_of(ctx: AgentContext, training_id: int) -> bytes:
         return bytes.fromhex(str(ctx.state.get(f"weights:{training_id}")))
+
+    def rows_of(training: Training) -> Dataset | None:
+        """The MO's rows in the dataset's columns and classes; None (said) if they do not fit."""
+        manifest = compute.load_manifest(market, training.dataset_id)
+        try:
+            return final_model.evaluation_rows(training.training_id, manifest, evaluation)
+        except InputError as exc:
+            logger.warning("%s: %s", agent.name, exc)
+            return None
 
     @agent.on("TrainingRequested", where=mine, contract=tm.contract)
     def follow(event: Event, ctx: AgentContext) -> None:
@@ -162,9 +185,22 @@ def attach_model_owner(
             return
         _, method = compute.load_method(market, training.model_id)
         n_features = compute.load_manifest(market, training.dataset_id).n_features
-        weights = model_owner.initial_weights(method, n_features)
+        start = (
+            None
+            if folder is None
+            else starting.recorded_start(folder, market, me.address, training.model_id)
+        )
+        if start is None:
+            weights = model_owner.initial_weights(method, n_features)
+        else:
+            weights = start.load(method.build_trainer(), training.model_id)
         ctx.state.put(f"weights:{training_id}", weights_to_bytes(weights).hex())
         model_owner.start_round(market, me, training_id, weights, context)
+        logger.info(
+            "%s: training %d approved: round 1 of %d starts from %s",
+            agent.name, training_id, training.max_rounds,
+            "the trainer's seeded start" if start is None else start.name,
+        )  # fmt: skip
 
     @agent.on("RoundRequested", where=mine, contract=tm.contract)
     def draw(event: Event, ctx: AgentContext) -> None:
@@ -183,6 +219,8 @@ def attach_model_owner(
         model_owner.report_frauds(market, me, found)
         previous = weights_from_bytes(weights_of(ctx, training_id))
         weights = model_owner.aggregate(market, found, training.dataset_id, previous)
+        rows = rows_of(training)
+        measured = None if rows is None else model_owner.accuracy(method, weights, rows)
         ctx.state.put(f"weights:{training_id}", weights_to_bytes(weights).hex())
         ctx.state.put(
             f"round:{training_id}:{round_number}",
@@ -194,12 +232,65 @@ def attach_model_owner(
                     {"instance": e.instance_id, "co": e.co, "reason": e.reason}
                     for e in found.frauds
                 ],
-                "accuracy": model_owner.accuracy(method, weights, evaluation),
+                "accuracy": measured,
             },
         )
+        logger.info("%s: %s", agent.name, _round_words(found, measured, rows))
         if round_number < training.max_rounds:
             model_owner.start_round(market, me, training_id, weights, context)
-        else:
-            model_owner.finish(market, me, training_id)
+            return
+        model_owner.finish(market, me, training_id)
+        done = history.one(market, "TrainingCompleted", training_id=training_id)
+        said = (
+            f"training {training_id} completed after {round_number} round(s): "
+            f"{format_ether(int(done['paid_owner']))} ETH to the data owner, "
+            f"{format_ether(int(done['paid_compute']))} ETH to compute providers, "
+            f"{format_ether(int(done['refund']))} ETH back"
+        )
+        if folder is not None and not method.ckks:
+            measured_on = None if rows is None else evaluation
+            said += f"; {_export(market, me, training_id, measured_on, folder / agent.name)}"
+        logger.info("%s: %s", agent.name, said)
 
     keep_deadlines(agent, me, tm, deadlines)
+
+
+def _round_words(
+    review: model_owner.RoundReview, measured: float | None, rows: Dataset | None
+) -> str:
+    """``training 1 round 2: subsets [0] agreed (2 jobs), no fraud; accuracy 0.912 on ...``."""
+    said = (
+        f"training {review.training_id} round {review.round}: subsets "
+        f"{sorted(review.consensus)} agreed ({len(review.checks)} jobs)"
+    )
+    if review.ties:
+        said += f", subsets {list(review.ties)} tied (sit the round out)"
+    frauds = review.frauds
+    said += (
+        ", no fraud"
+        if not frauds
+        else ", fraud reported: "
+        + ", ".join(f"instance {e.instance_id} ({e.co[:8]}..) {e.reason}" for e in frauds)
+    )
+    if measured is not None and rows is not None:
+        said += f"; accuracy {measured:.3f} on {rows.name} ({len(rows.y)} rows)"
+    return said
+
+
+def _export(
+    market: Marketplace,
+    me: Identity,
+    training_id: int,
+    evaluation: Dataset | None,
+    results: Path,
+) -> str:
+    """Write the training's model and metrics (measured on ``evaluation`` if given) into
+    ``results``; where, in words."""
+    from mercato.protocols.results import export_result
+
+    try:
+        result = final_model.take_model(market, me, training_id, evaluation)
+        written = export_result(result, final_model.final_path(results, training_id))
+    except MercatoError as exc:
+        return f"model not written: {exc}"
+    return f"model in {written[0]}, metrics in {written[1].name}"

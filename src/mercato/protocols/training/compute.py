@@ -152,10 +152,13 @@ def cross_check(market: Marketplace, instance_id: int, data: bytes) -> dict[int,
     return result
 
 
-def round_input(
-    market: Marketplace, co: Identity, training_id: int, round_number: int, data: bytes
-) -> JobInput:
-    """Fetch and check the model a round trains, and the method it trains with."""
+def open_round_model(
+    market: Marketplace, reader: Identity, training_id: int, round_number: int
+) -> tuple[Method, RoundModel]:
+    """The method and the model round ``round_number`` trains, from the blob its
+    RoundRequested names (the store checks the bytes against that hash), opened with
+    ``reader``'s key (plaintext mode: sealed to the COs and the MO) and checked to be of
+    this training and round; ProtocolError otherwise."""
     training = market.training_market.training(training_id)
     method_hash, method = load_method(market, training.model_id)
     requested = history.round_requested(market, training_id, round_number)
@@ -164,7 +167,7 @@ def round_input(
         if not method.ckks:
             blob = open_envelope(
                 blob,
-                co.encryption_private,
+                reader.encryption_private,
                 round_context(market.training_market.address, training_id, round_number),
             )
         model = RoundModel.from_bytes(blob)
@@ -181,6 +184,14 @@ def round_input(
             f"training {training_id} round {round_number}: the round model is for training "
             f"{model.training_id} round {model.round}"
         )
+    return method, model
+
+
+def round_input(
+    market: Marketplace, co: Identity, training_id: int, round_number: int, data: bytes
+) -> JobInput:
+    """Fetch and check the model a round trains, and the method it trains with."""
+    method, model = open_round_model(market, co, training_id, round_number)
     return JobInput(
         method=method,
         round=round_number,

@@ -105,6 +105,8 @@ def prepare_listing(owner: Identity, data: Dataset, plan: SplitPlan) -> Listing:
             for part, salt in zip(parts, salts, strict=True)
         ),
         sizes=tuple(len(part.y) for part in parts),
+        features=data.features,
+        labels=data.labels,
     )
     return Listing(manifest=manifest, subsets=parts, salts=salts)
 

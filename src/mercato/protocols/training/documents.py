@@ -67,11 +67,15 @@ def _check_int(value: object, what: str, low: int = 0) -> int:
     return value
 
 
-def _load(data: bytes, what: str, fields: Iterable[str]) -> dict[str, Any]:
+def _load(
+    data: bytes, what: str, fields: Iterable[str], optional: Iterable[str] = ()
+) -> dict[str, Any]:
     """The fields of a versioned JSON document ``what``: exactly ``fields`` and ``version``,
-    which must be this one (InputError otherwise)."""
+    which must be this one, and any of ``optional`` (InputError otherwise)."""
     doc = load_json_object(data, what, MAX_DOCUMENT_BYTES)
-    check_fields(doc, tuple(sorted([*fields, "version"])), what)
+    present = [name for name in optional if name in doc]
+    required = [name for name in fields if name not in optional]
+    check_fields(doc, tuple(sorted([*required, *present, "version"])), what)
     if doc.pop("version") != DOCUMENT_VERSION:
         raise InputError(f"{what}: unknown version")
     return doc
@@ -148,6 +152,11 @@ class Method:
         return cls(**_load(data, "method", cls.__dataclass_fields__))
 
 
+_NAMED = ("features", "labels")
+"""The manifest's optional fields: written only when the data names its columns or classes,
+so a manifest of a sample set is what it always was."""
+
+
 @dataclass(frozen=True)
 class Manifest:
     """A dataset's public description: what the DO commits to before handing out replicas."""
@@ -161,6 +170,10 @@ class Manifest:
     commitments: tuple[str, ...]
     """Per subset, ``"0x"`` + hex of keccak(subset bytes || salt)."""
     sizes: tuple[int, ...]
+    features: tuple[str, ...] = ()
+    """The feature columns in order, when the data came from a file that names them."""
+    labels: tuple[str, ...] = ()
+    """The class names in label order (label ``i`` is ``labels[i]``), when the file names them."""
 
     def __post_init__(self) -> None:
         _check_int(self.subsets, "manifest: subsets", 1)
@@ -169,17 +182,31 @@ class Manifest:
             raise InputError("manifest: need one commitment and one size per subset")
         for commitment in self.commitments:
             validate_blob_hash(commitment)
+        for name in _NAMED:
+            names = getattr(self, name)
+            if not isinstance(names, tuple) or not all(isinstance(n, str) and n for n in names):
+                raise InputError(f"manifest: {name} must be a list of non-empty texts")
+        if self.features and len(self.features) != self.n_features:
+            raise InputError(f"manifest: {len(self.features)} features named for {self.n_features}")
+        if self.labels and max(self.classes) >= len(self.labels):
+            raise InputError("manifest: a class lies outside the class names")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes a model of this data predicts, in label order: named, else numbers."""
+        return self.labels or tuple(str(i) for i in range(max(self.classes) + 1))
 
     def commitment(self, subset: int) -> bytes:
         return bytes.fromhex(self.commitments[subset][2:])
 
     def to_bytes(self) -> bytes:
-        return canonical_json({"version": DOCUMENT_VERSION, **asdict(self)})
+        fields = {k: v for k, v in asdict(self).items() if k not in _NAMED or v}
+        return canonical_json({"version": DOCUMENT_VERSION, **fields})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
-        doc = _load(data, "manifest", cls.__dataclass_fields__)
-        for name in ("classes", "commitments", "sizes"):
+        doc = _load(data, "manifest", cls.__dataclass_fields__, optional=_NAMED)
+        for name in ("classes", "commitments", "sizes", *(n for n in _NAMED if n in doc)):
             if not isinstance(doc[name], list):
                 raise InputError(f"manifest: {name} must be a list")
             doc[name] = tuple(doc[name])

@@ -4,11 +4,12 @@ A DO's private view of a dataset (:class:`~mercato.protocols.training.data_owner
 follows from the source data, the split plan and the DO's key alone, so the plan is all
 that needs keeping. ``mercato training dataset offer`` records it in
 ``training-plans-<address>.json`` in the agent state folder, keyed by the blob hash of the
-manifest it produces (the dataset's ``meta_hash`` on chain). The DO agent rebuilds a
-listing the first time it meets one of its datasets and checks the rebuilt manifest
-against that hash, so a wrong or edited plan is refused, never served. A dataset with no
-recorded plan is tried with the default plan (seed 0, default skew rules) of the sample
-dataset its manifest names.
+manifest it produces (the dataset's ``meta_hash`` on chain), with the DO's own data file
+when it offered one (``--data``: where it is, how it is read, the digest of its data). The
+DO agent rebuilds a listing the first time it meets one of its datasets and checks the
+rebuilt manifest against that hash, so a wrong or edited plan, or a file changed since, is
+refused, never served. A dataset with no recorded plan is tried with the default plan
+(seed 0, default skew rules) of the sample dataset its manifest names.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 from mercato.agents.files import EntryFile
 from mercato.errors import InputError, MercatoError, ProtocolError
-from mercato.ml.datasets import seller_and_buyer_parts
+from mercato.ml.data_files import DataFile
+from mercato.ml.datasets import Dataset, seller_and_buyer_parts
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training.data_owner import Listing, SplitPlan, prepare_listing
@@ -36,13 +38,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RecordedPlan:
-    """How a DO cut one dataset: the sample dataset's name and the split plan."""
+    """How a DO cut one dataset: the data set's name, the split plan, and the DO's own file
+    if the data came from one (else ``dataset`` names a sample set)."""
 
     dataset: str
     plan: SplitPlan
+    file: DataFile | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, **asdict(self.plan)}
+        own = {} if self.file is None else {"file": asdict(self.file)}
+        return {"dataset": self.dataset, **asdict(self.plan), **own}
 
     @classmethod
     def from_json(cls, value: object) -> RecordedPlan:
@@ -52,10 +57,19 @@ class RecordedPlan:
         dataset = fields.pop("dataset", None)
         if not isinstance(dataset, str):
             raise InputError("a recorded plan names its dataset")
+        own = fields.pop("file", None)
         try:
-            return cls(dataset, SplitPlan(**fields))
+            file = None if own is None else DataFile(**own)
+            return cls(dataset, SplitPlan(**fields), file)
         except TypeError as exc:
             raise InputError(f"a recorded plan has unknown fields: {exc}") from None
+
+    def data(self) -> Dataset:
+        """The data the DO sells: its file as it offered it (InputError if it changed since),
+        or the seller part of the sample set."""
+        if self.file is not None:
+            return self.file.load(f"offered it as {self.dataset}")
+        return seller_and_buyer_parts(self.dataset)[0]
 
 
 def plan_file(folder: Path, address: str) -> Path:
@@ -84,9 +98,8 @@ def manifest_hash(manifest: Manifest) -> str:
 
 
 def build_listing(owner: Identity, recorded: RecordedPlan, dataset_id: int = 0) -> Listing:
-    """The DO's listing of the seller part of a sample dataset, cut by ``recorded.plan``."""
-    data, _ = seller_and_buyer_parts(recorded.dataset)
-    listing = prepare_listing(owner, data, recorded.plan)
+    """The DO's listing of its data (:meth:`RecordedPlan.data`), cut by ``recorded.plan``."""
+    listing = prepare_listing(owner, recorded.data(), recorded.plan)
     return Listing(listing.manifest, listing.subsets, listing.salts, dataset_id)
 
 

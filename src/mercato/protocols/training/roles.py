@@ -6,9 +6,11 @@ owner.
   state folder;
 - ``compute-provider`` joins and trains each drawn job (``--lazy``: returns the models
   untrained, a demonstration adversary);
-- ``model-owner`` runs the rounds, reviews every job, reports fraud and completes; it measures
-  each round on the held-out part of ``--dataset`` (a data owner selling the same dataset
-  sells the other part, so the two never overlap).
+- ``model-owner`` runs the rounds (from the file ``training model --model`` recorded, if
+  any), reviews every job, reports fraud and completes, then writes the trained model and
+  its metrics to ``<state folder>/<agent>/training-<id>/``; it measures each round on its
+  own rows (``--data``) or the held-out part of ``--dataset`` (a data owner selling the same
+  dataset sells the other part, so the two never overlap).
 """
 
 from __future__ import annotations
@@ -50,9 +52,18 @@ def plan_compute(options: Mapping[str, Any]) -> RolePlan:
 
 
 def plan_model_owner(options: Mapping[str, Any]) -> RolePlan:
-    """The MO of its trainings, measuring each round on the held-out part of ``--dataset``."""
+    """The MO of its trainings, measuring each round on its own rows (``--data``) or the
+    held-out part of ``--dataset``."""
     missing = "a model-owner agent measures rounds on its own data: --data FILE or --dataset NAME"
     evaluation = role_data(options, "dataset", missing, sells=False)
-    says = f" measuring rounds on {evaluation.name} ({len(evaluation.y)} examples)"
-    attach = attaching(agents.attach_model_owner, evaluation, says=says)
+
+    def attach(setup: AgentSetup) -> str:
+        agents.attach_model_owner(
+            setup.agent, setup.market, setup.me, evaluation, folder=setup.folder
+        )
+        return (
+            f" measuring rounds on {evaluation.name} ({len(evaluation.y)} examples); "
+            f"models to {setup.folder / setup.agent.name}"
+        )
+
     return RolePlan("model-owner", Role.MODEL_OWNER, attach)

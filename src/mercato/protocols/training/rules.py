@@ -145,6 +145,25 @@ def cancel_problem(training: Training, caller: str) -> str | None:
     )
 
 
+def take_problem(training: Training, caller: str) -> str | None:
+    """Unless ``caller`` may take the training's model: its model owner (the jobs are sealed
+    to it), after at least one round and while no round trains."""
+    problem = model_owner_problem(training, caller, "take its model")
+    if problem is not None:
+        return problem
+    if training.round == 0:
+        return (
+            f"training {training.training_id} is {training.status.label} and has run no round: "
+            "it has no model yet"
+        )
+    if training.status is TrainingStatus.TRAINING:
+        return (
+            f"training {training.training_id} is training round {training.round}; its model "
+            "is there once the round is done"
+        )
+    return None
+
+
 # the data owner ---------------------------------------------------------------------------
 def approve_problem(training: Training, dataset: Dataset, caller: str, now: int) -> str | None:
     """Unless ``caller`` may approve the training at ``now``: the dataset's owner, in time,

@@ -280,6 +280,8 @@ def manifest_record(manifest: Manifest) -> dict[str, Any]:
         "classes": list(manifest.classes),
         "sizes": list(manifest.sizes),
         "commitments": list(manifest.commitments),
+        "features": list(manifest.features) or None,
+        "labels": list(manifest.labels) or None,
     }
 
 
