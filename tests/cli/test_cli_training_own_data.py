@@ -57,7 +57,7 @@ def test_p2_with_own_files_from_offer_to_export(market_cli: Cli) -> None:
     logs.mkdir()
     offered = offer_clinic(cli, "--data", PATIENTS, "--schema", SCHEMA)
     created = cli.json("training", "model", "--trainer", "numpy-logreg", *ON_HOLDOUT,
-                       "--model", own_model(cli.home), "--learning-rate", "0.001",
+                       "--model", own_model(cli.home), "--learning-rate", "0.05",
                        "--account", MODEL)  # fmt: skip
     roles = {
         "data-owner": ("--role", "data-owner", "--account", DATA),
@@ -83,6 +83,8 @@ def test_p2_with_own_files_from_offer_to_export(market_cli: Cli) -> None:
     assert offered["manifest"]["labels"] == ["low", "high"]
     assert offered["plan"]["file"]["path"] == str(PATIENTS)
     assert created["start"]["path"].endswith("own.skops")
+    assert created["inputs"]["features"] == offered["manifest"]["features"]  # same schema
+    assert len(created["inputs"]["mean"]) == 6
     # the MO's agent logged its start, each round's accuracy and the payments in words
     log = (logs / "model-owner.log").read_text()
     assert "round 1 of 2 starts from own.skops" in log
@@ -99,6 +101,7 @@ def test_p2_with_own_files_from_offer_to_export(market_cli: Cli) -> None:
     assert exported["reported"]["rounds"][-1]["accuracy"] == accuracy
     assert f"accuracy {accuracy:.3f} on clinic-patients (200 rows)" in log
     assert scored["metrics"]["accuracy"] == accuracy
+    assert accuracy >= 0.8  # the scaling the method publishes lets SGD learn raw columns
     assert exported["files"] == [
         str(cli.home / "final.safetensors"), str(cli.home / "final.metrics.json")
     ]  # fmt: skip

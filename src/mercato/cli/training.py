@@ -72,7 +72,8 @@ def _fits_problem(market: Marketplace, model_id: int, dataset: Dataset) -> str |
             f"cannot read the method of model {model_id} or the manifest of dataset "
             f"{dataset.dataset_id} from the blob store: {exc}"
         )
-    return rules.fits_problem(model_id, method.shape, dataset, manifest)
+    features = () if method.inputs is None else method.inputs.features
+    return rules.fits_problem(model_id, method.shape, dataset, manifest, features)
 
 
 def _data_problem(
@@ -245,8 +246,11 @@ def model(
     """Publish a training method (plaintext mode) and record the model.
 
     The model is shaped (features, classes) for a sample set (--dataset-name) or your own
-    data file (--data); with --model it starts from your own trained model, which your
-    model-owner agent (same --state-dir) publishes as round 1."""
+    data file (--data), whose columns, classes and standardisation (mean, scale of your rows)
+    the method then publishes: every compute provider scales its rows so before training.
+    With --model it starts from your own trained model (re-expressed for that scaling),
+    which your model-owner agent (same --state-dir) publishes as round 1."""
+    from mercato.ml.columns import Inputs, standardisation
     from mercato.ml.data_files import DataSource
     from mercato.ml.trainers import TRAINERS
     from mercato.ml.trainers.base import MAX_EPOCHS
@@ -271,8 +275,14 @@ def model(
         params["batch_size"] = batch_size
     built = TRAINERS[trainer](**params)
     spec = dict(built.spec())
-    starting = None if start is None else StartingFile.read(start, built)[0]  # refused now
-    method = Method(mode=MODE_PLAINTEXT, trainer=spec, local_epochs=epochs, seed=seed)
+    inputs = None
+    if shape.features and shape.labels:  # a file: publish its columns, classes and scaling
+        mean, scale = standardisation(shape.X)
+        inputs = Inputs(shape.features, shape.labels, mean, scale)
+    starting = None if start is None else StartingFile.read(start, built, inputs)[0]
+    method = Method(
+        mode=MODE_PLAINTEXT, trainer=spec, local_epochs=epochs, seed=seed, inputs=inputs
+    )
     me = call.identity()
     market = call.market()
     require_role(market, me.address, Role.MODEL_OWNER, "creating a model")
@@ -296,6 +306,7 @@ def model(
                     "seed": seed,
                 },
                 "start": None if starting is None else asdict(starting),
+                "inputs": None if inputs is None else inputs.to_document(),
             }
         )
         return

@@ -7,15 +7,23 @@ named when the file named them) and predicts classes by label (``classes``: labe
 matched by names: :func:`fit_problem` says first why it does not fit, :func:`aligned` puts
 its columns in the model's order and maps its class names to the model's labels. Every
 protocol whose parties bring their own files (P2's model owner measuring rounds on its
-rows, P3's data owners and model owner) asks the same. Light: NumPy only.
+rows, P3's data owners and model owner) asks the same. A model trained on a file publishes
+its :class:`Inputs` (features, classes and the standardisation of the rows, which every
+party applies before training). Light: NumPy only.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
+
+from mercato.errors import InputError
+from mercato.ontology.canonical import check_fields
 
 if TYPE_CHECKING:
     from mercato.ml.datasets import Dataset
@@ -76,3 +84,89 @@ def aligned(data: Dataset, features: Sequence[str], classes: Sequence[str]) -> D
     from mercato.ml.datasets import Dataset
 
     return Dataset(data.name, data.ontology_class, X, y, named, classes)
+
+
+_FIELDS = ("classes", "features", "mean", "scale")
+
+
+def _names(value: object, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise InputError(f"inputs.{what} must be a list of non-empty texts")
+    names = tuple(value)
+    if len(set(names)) != len(names):
+        raise InputError(f"inputs.{what} names one more than once")
+    return names
+
+
+def _numbers(value: object, what: str, count: int) -> tuple[float, ...]:
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != count
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        or not all(math.isfinite(v) for v in value)
+    ):
+        raise InputError(f"inputs.{what} must be {count} finite numbers")
+    return tuple(float(v) for v in value)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a model trained on a participant's file takes: its features in order, its classes
+    in label order, and the fixed scaling of the rows (the preprocessing published with it)."""
+
+    features: tuple[str, ...]
+    classes: tuple[str, ...]
+    """Class names in label order: label ``i`` is ``classes[i]``."""
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    """Per feature, in ``features`` order: a row is scaled as ``(x - mean) / scale``."""
+
+    def __post_init__(self) -> None:
+        features = _names(self.features, "features")
+        classes = _names(self.classes, "classes")
+        if len(classes) < 2:
+            raise InputError("inputs.classes must name at least 2 classes")
+        mean = _numbers(self.mean, "mean", len(features))
+        scale = _numbers(self.scale, "scale", len(features))
+        if min(scale) <= 0:
+            raise InputError("inputs.scale must be above 0 for every feature")
+        for name, value in (
+            ("features", features), ("classes", classes), ("mean", mean), ("scale", scale)
+        ):  # fmt: skip
+            object.__setattr__(self, name, value)
+
+    @property
+    def scales(self) -> bool:
+        """Whether the scaling changes anything (a model brought without a scaler does not)."""
+        return any(m != 0.0 for m in self.mean) or any(s != 1.0 for s in self.scale)
+
+    def to_document(self) -> dict[str, Any]:
+        return {name: list(getattr(self, name)) for name in _FIELDS}
+
+    def scaled(self, X: Any) -> NDArray[np.float32]:
+        """The rows ``X`` (float32) scaled as ``(x - mean) / scale``, as ``StandardScaler``
+        does."""
+        rows = np.array(X, dtype=np.float32)
+        if self.scales:
+            rows -= np.asarray(self.mean, dtype=np.float64)
+            rows /= np.asarray(self.scale, dtype=np.float64)
+        return rows
+
+    @classmethod
+    def from_document(cls, document: object, what: str) -> Inputs:
+        """The inputs of a document ``what`` (e.g. ``task spec``); InputError if malformed."""
+        if not isinstance(document, dict):
+            raise InputError(f"{what}: inputs must be a JSON object")
+        check_fields(document, _FIELDS, what, "inputs.")
+        try:
+            return cls(**document)
+        except InputError as exc:
+            raise InputError(f"{what}: {exc}") from None
+
+
+def standardisation(X: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-feature mean and std of the rows ``X``; a constant feature gets scale 1."""
+    from mercato.ml.federated_sim import standardiser
+
+    mean, scale = standardiser(np.asarray(X, dtype=np.float32))
+    return tuple(float(m) for m in mean), tuple(float(s) for s in scale)

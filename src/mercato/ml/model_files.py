@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mercato.errors import InputError
+from mercato.ml.columns import Inputs
 from mercato.ml.trainers import Trainer, Weights, trainer_from_spec
 from mercato.user_files import read_user_file, write_user_file
 
@@ -35,18 +36,23 @@ MODEL_SUFFIXES = (".skops", ".safetensors")
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".sav", ".bin")
 MAX_MODEL_BYTES = 256 * 1024 * 1024
 TRAINER_KEY = "mercato.trainer"
+INPUTS_KEY = "mercato.inputs"
 WEIGHTS_TENSOR = "weights"
 
 
 @dataclass(frozen=True, eq=False)
 class WeightsModel:
-    """A Mercato model: a trainer (family and shape) and its flat weights; predicts like sklearn."""
+    """A Mercato model: a trainer (family and shape) and its flat weights, and the inputs it
+    takes (columns, classes, the scaling it applies to rows) if it was trained on a file;
+    predicts like sklearn from rows as the file holds them."""
 
     trainer: Trainer
     weights: Weights
+    inputs: Inputs | None = None
 
     def predict(self, X: NDArray[np.float32]) -> NDArray[np.int64]:
-        return self.trainer.predict(self.weights, np.asarray(X, dtype=np.float32))
+        rows = np.asarray(X, dtype=np.float32) if self.inputs is None else self.inputs.scaled(X)
+        return self.trainer.predict(self.weights, rows)
 
 
 def read_model(path: Path | str) -> Any:
@@ -81,6 +87,8 @@ def write_model(path: Path | str, model: Any) -> Path:
         from safetensors.numpy import save
 
         metadata = {TRAINER_KEY: json.dumps(dict(model.trainer.spec()), sort_keys=True)}
+        if model.inputs is not None:
+            metadata[INPUTS_KEY] = json.dumps(model.inputs.to_document(), sort_keys=True)
         tensors = {WEIGHTS_TENSOR: np.ascontiguousarray(model.weights)}
         data = save(tensors, metadata=metadata)
     else:
@@ -98,23 +106,33 @@ def write_metrics(path: Path | str, metrics: Mapping[str, Any]) -> Path:
     return write_user_file(Path(path), text.encode())
 
 
-def starting_weights(path: Path | str, trainer: Trainer) -> Weights:
-    """The flat weights of ``trainer`` that the model in ``path`` holds, to train on from.
+def starting_weights(path: Path | str, trainer: Trainer, inputs: Inputs | None = None) -> Weights:
+    """The flat weights of ``trainer`` that the model in ``path`` holds, to train on from,
+    over rows scaled by ``inputs`` (the training's published scaling) if given.
 
     Accepted: a Mercato ``.safetensors`` model of the same trainer spec; a torch state dict
     ``Sequential(Linear, ReLU, Linear)`` for ``torch-mlp``; a scikit-learn
     ``LogisticRegression`` for ``numpy-logreg`` or a one-hidden-layer ReLU ``MLPClassifier``
-    for ``torch-mlp``. Shapes must fit the trainer: anything else is one line saying why.
+    for ``torch-mlp``, alone or after a ``StandardScaler`` in a ``Pipeline``. The model is
+    taken to read rows as the file holds them, or as its own scaler or inputs scale them;
+    its first layer is re-expressed exactly for the training's scaling (a linear layer over
+    ``(x - m) / s`` is a linear layer over ``x``). Shapes must fit the trainer: anything
+    else is one line saying why.
     """
     path = Path(path)
     model = read_model(path)
     spec = dict(trainer.spec())
     n_features, n_classes = int(spec["n_features"]), int(spec["n_classes"])
+    source: tuple[Any, Any] | None = None
+    if type(model).__name__ == "Pipeline":
+        source, model = _unwrap_scaler(path, model)
     if isinstance(model, WeightsModel):
         theirs = dict(model.trainer.spec())
         if theirs != spec:
             raise InputError(f"{path}: a model of {theirs}, not of this training's {spec}")
         flat = np.asarray(model.weights, dtype=np.float64)
+        if model.inputs is not None and model.inputs.scales:
+            source = (model.inputs.mean, model.inputs.scale)
     elif isinstance(model, dict):
         flat = _mlp_flat(path, spec, _state_dict_layers(path, model))
     else:
@@ -123,9 +141,55 @@ def starting_weights(path: Path | str, trainer: Trainer) -> Weights:
         raise InputError(
             f"{path}: {len(flat)} weights; this training's model has {trainer.n_params}"
         )
+    target = None if inputs is None or not inputs.scales else (inputs.mean, inputs.scale)
+    flat = rescaled(spec, flat, source, target)
     if not np.isfinite(flat).all():
         raise InputError(f"{path}: the weights hold NaN or infinite values")
     return flat
+
+
+def rescaled(
+    spec: Mapping[str, Any],
+    flat: NDArray[np.float64],
+    source: tuple[Any, Any] | None,
+    target: tuple[Any, Any] | None,
+) -> NDArray[np.float64]:
+    """The same model (``spec``'s layout) over rows scaled by ``target`` (mean, scale) instead
+    of ``source`` (None: raw rows): only the first layer changes."""
+    if source is None and target is None:
+        return flat
+    n_in = int(spec["n_features"])
+    width = int(spec["n_classes"] if spec["kind"] == "numpy-logreg" else spec["hidden"])
+    cut = n_in * width
+    if spec["kind"] == "numpy-logreg":  # weight in x out, row by row
+        weight = flat[:cut].reshape(n_in, width).T
+    else:  # torch layout: weight out x in
+        weight = flat[:cut].reshape(width, n_in)
+    bias = flat[cut : cut + width]
+    if source is not None:  # over (x - m) / s  ->  over x
+        weight = weight / np.asarray(source[1], dtype=np.float64)
+        bias = bias - weight @ np.asarray(source[0], dtype=np.float64)
+    if target is not None:  # over x  ->  over (x - m) / s
+        bias = bias + weight @ np.asarray(target[0], dtype=np.float64)
+        weight = weight * np.asarray(target[1], dtype=np.float64)
+    head = weight.T.ravel() if spec["kind"] == "numpy-logreg" else weight.ravel()
+    return np.concatenate([head, bias, flat[cut + width :]]).astype(np.float64)
+
+
+def _unwrap_scaler(path: Path, pipeline: Any) -> tuple[tuple[Any, Any], Any]:
+    """((mean, scale), estimator) of a ``Pipeline(StandardScaler, estimator)``."""
+    from sklearn.preprocessing import StandardScaler
+
+    steps = [step for _, step in pipeline.steps]
+    if len(steps) != 2 or not isinstance(steps[0], StandardScaler):
+        raise InputError(
+            f"{path}: a Pipeline starts a training only as StandardScaler then the model; "
+            f"this one is {' -> '.join(type(s).__name__ for s in steps)}"
+        )
+    scaler = steps[0]
+    mean = np.zeros(scaler.n_features_in_) if scaler.mean_ is None else scaler.mean_
+    scale = np.ones(scaler.n_features_in_) if scaler.scale_ is None else scaler.scale_
+    return (mean, scale), steps[1]
 
 
 def _sklearn_flat(
@@ -243,4 +307,11 @@ def _load_safetensors(path: Path, data: bytes) -> Any:
         raise InputError(
             f"{path}: {weights.shape} weights; {spec['kind']} needs {trainer.n_params}"
         )
-    return WeightsModel(trainer, weights)
+    inputs = None
+    if INPUTS_KEY in metadata:
+        try:
+            document = json.loads(metadata[INPUTS_KEY])
+        except ValueError:
+            raise InputError(f"{path}: metadata {INPUTS_KEY} is not JSON") from None
+        inputs = Inputs.from_document(document, f"{path}: metadata {INPUTS_KEY}")
+    return WeightsModel(trainer, weights, inputs)

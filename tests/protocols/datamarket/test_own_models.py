@@ -19,13 +19,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mercato.errors import InputError
+from mercato.ml.columns import Inputs
 from mercato.ml.data_files import DataFile
 from mercato.ml.model_files import read_model, write_model
 from mercato.ml.model_parts import PartedMLP
 from mercato.protocols.datamarket import model_owner, posting
 from mercato.protocols.datamarket.documents import TaskSpec
 from mercato.protocols.datamarket.final_model import as_model
-from mercato.protocols.datamarket.inputs import TaskInputs, scaled_rows
+from mercato.protocols.datamarket.inputs import scaled_rows
 from mercato.protocols.datamarket.starting import starting_model
 
 from .own_files import LABEL, write_csv
@@ -141,7 +142,7 @@ def test_the_final_model_loads_back_and_predicts_as_the_parted_model(
     # prepare: a task over named features with a scaling, and trained-looking weights
     rng = np.random.default_rng(n_classes)
     features = tuple(f"f{i}" for i in range(5))
-    inputs = TaskInputs(features, tuple(f"c{i}" for i in range(n_classes)),
+    inputs = Inputs(features, tuple(f"c{i}" for i in range(n_classes)),
                         tuple(rng.normal(size=5)), tuple(rng.uniform(0.5, 2, size=5)))  # fmt: skip
     model = PartedMLP(5, n_classes, hidden=(7, 3))
     spec = TaskSpec(("mc:TabularData",), model.spec(), 1, 0, "multikrum", inputs)
@@ -160,7 +161,7 @@ def test_the_final_model_loads_back_and_predicts_as_the_parted_model(
 def test_a_spec_publishes_its_inputs_and_keeps_its_bytes_without_them() -> None:
     model = PartedMLP(2, 3, hidden=(4,))
     plain = TaskSpec(("mc:TabularData",), model.spec(), 1, 0, "mean")
-    inputs = TaskInputs(("a", "b"), ("x", "y", "z"), (0.5, -1.0), (2.0, 1.0))
+    inputs = Inputs(("a", "b"), ("x", "y", "z"), (0.5, -1.0), (2.0, 1.0))
     published = TaskSpec(("mc:TabularData",), model.spec(), 1, 0, "mean", inputs)
 
     assert "inputs" not in json.loads(plain.to_bytes())

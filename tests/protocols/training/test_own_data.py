@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 from mercato.chain.embedded import EmbeddedChain
 from mercato.errors import InputError
+from mercato.ml.columns import Inputs, standardisation
 from mercato.ml.data_files import DataFile, read_data
 from mercato.ml.datasets import Dataset
 from mercato.ml.model_files import WeightsModel, read_model, write_model
@@ -36,9 +37,15 @@ SCHEMA = CLINIC / "patients.schema.json"
 PLAN = SplitPlan(2, 3, seed=1, max_class_fraction=0.8, min_missing_classes=0)
 
 
+def clinic_inputs() -> Inputs:
+    """What a model shaped on the MO's hold-out publishes: its columns, classes, scaling."""
+    rows = read_data(CLINIC / "holdout.csv", schema=DataSchema.read(SCHEMA))
+    return Inputs(rows.features, rows.labels, *standardisation(rows.X))
+
+
 def clinic_method() -> Method:
     trainer = NumpyLogReg(6, 2, learning_rate=0.001, batch_size=32)
-    return Method(MODE_PLAINTEXT, dict(trainer.spec()), 2, 3)
+    return Method(MODE_PLAINTEXT, dict(trainer.spec()), 2, 3, inputs=clinic_inputs())
 
 
 @pytest.fixture
@@ -130,7 +137,7 @@ def test_the_model_owner_starts_from_its_own_model_and_exports_what_it_measured(
     own = LogisticRegression(max_iter=2000).fit(p2.evaluation.X[:100], p2.evaluation.y[:100])
     own_file = write_model(tmp_path / "own.skops", own)
     method = clinic_method()
-    start, weights = StartingFile.read(own_file, method.build_trainer())
+    start, weights = StartingFile.read(own_file, method.build_trainer(), method.inputs)
     folder = tmp_path / "state"
     model_id = 1  # the first model the world's request creates
     record_start(folder, p2.market, p2.mo.address, model_id, start)
@@ -219,3 +226,30 @@ def test_a_starting_model_changed_since_it_was_recorded_is_refused(tmp_path: Pat
     # assert
     with pytest.raises(InputError, match="6 features and 2 classes; this training has 5"):
         StartingFile.read(path, NumpyLogReg(5, 2))
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_a_brought_model_is_re_expressed_exactly_for_the_published_scaling(
+    tmp_path: Path, scaled: bool
+) -> None:
+    # prepare: a logistic regression on raw rows, or after its own StandardScaler
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rows = read_data(CLINIC / "holdout.csv", schema=DataSchema.read(SCHEMA))
+    own = LogisticRegression(max_iter=5000)
+    own = make_pipeline(StandardScaler(), own) if scaled else own
+    own.fit(rows.X[:150], rows.y[:150])
+    method = clinic_method()
+    assert method.inputs is not None
+
+    # act
+    _, weights = StartingFile.read(write_model(tmp_path / "own.skops", own),
+                                   method.build_trainer(), method.inputs)  # fmt: skip
+    model = WeightsModel(method.build_trainer(), weights, method.inputs)
+    written = read_model(write_model(tmp_path / "round1.safetensors", model))
+
+    # assert: the same predictions from the rows as the file holds them
+    assert model.predict(rows.X).tolist() == own.predict(rows.X).tolist()
+    assert written.inputs == method.inputs
+    assert written.predict(rows.X).tolist() == own.predict(rows.X).tolist()

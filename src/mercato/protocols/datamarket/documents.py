@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mercato.errors import InputError
+from mercato.ml.columns import Inputs
 from mercato.ml.model_parts import PartedMLP
 from mercato.ml.seed import check_seed
 from mercato.ontology.canonical import (
@@ -36,7 +37,6 @@ from mercato.ontology.canonical import (
     load_json_object,
 )
 from mercato.ontology.match import load_ontology
-from mercato.protocols.datamarket.inputs import TaskInputs
 from mercato.protocols.datamarket.limits import RULE_MEAN, RULES
 
 DOCUMENT_VERSION = 1
@@ -68,7 +68,7 @@ class TaskSpec:
     local_epochs: int
     seed: int
     rule: str
-    inputs: TaskInputs | None = None
+    inputs: Inputs | None = None
 
     def __post_init__(self) -> None:
         if not self.data_classes:
@@ -85,8 +85,8 @@ class TaskSpec:
         if self.rule not in RULES:
             raise InputError(f"task spec: rule must be one of {RULES}, got {self.rule!r}")
         if self.inputs is not None:
-            if not isinstance(self.inputs, TaskInputs):
-                raise InputError("task spec: inputs must be TaskInputs")
+            if not isinstance(self.inputs, Inputs):
+                raise InputError("task spec: inputs must be Inputs")
             model = self.build_model()
             if (len(self.inputs.features), len(self.inputs.classes)) != (
                 model.n_features, model.n_classes
@@ -141,7 +141,7 @@ class TaskSpec:
             raise InputError("task spec: data_classes must be a list")
         doc["data_classes"] = tuple(doc["data_classes"])
         if "inputs" in doc:
-            doc["inputs"] = TaskInputs.from_document(doc["inputs"])
+            doc["inputs"] = Inputs.from_document(doc["inputs"], "task spec")
         return cls(**doc)
 
 

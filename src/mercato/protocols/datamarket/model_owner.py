@@ -20,6 +20,7 @@ import numpy as np
 
 from mercato.chain.contract import Event
 from mercato.errors import InputError, IntegrityError, MercatoError
+from mercato.ml.columns import Inputs, standardisation
 from mercato.ml.data_files import DataFile
 from mercato.ml.datasets import Dataset
 from mercato.ml.federated_sim import (
@@ -34,7 +35,7 @@ from mercato.protocols.datamarket import history
 from mercato.protocols.datamarket.aggregation import secure_mean
 from mercato.protocols.datamarket.data_owner import load_model, load_spec
 from mercato.protocols.datamarket.documents import TaskSpec, update_context
-from mercato.protocols.datamarket.inputs import TaskInputs, standardisation, task_data
+from mercato.protocols.datamarket.inputs import task_data
 from mercato.protocols.datamarket.limits import (
     DEFAULT_AGGREGATE_PERIOD,
     DEFAULT_JOIN_PERIOD,
@@ -138,7 +139,7 @@ def spec_for_file(
         local_epochs=local_epochs,
         seed=seed,
         rule=rule,
-        inputs=TaskInputs(features, classes, mean, scale),
+        inputs=Inputs(features, classes, mean, scale),
     )
 
 

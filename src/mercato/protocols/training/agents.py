@@ -193,7 +193,7 @@ def attach_model_owner(
         if start is None:
             weights = model_owner.initial_weights(method, n_features)
         else:
-            weights = start.load(method.build_trainer(), training.model_id)
+            weights = start.load(method.build_trainer(), training.model_id, method.inputs)
         ctx.state.put(f"weights:{training_id}", weights_to_bytes(weights).hex())
         model_owner.start_round(market, me, training_id, weights, context)
         logger.info(

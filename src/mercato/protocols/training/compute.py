@@ -196,7 +196,7 @@ def round_input(
         method=method,
         round=round_number,
         payload=model.payload,
-        data=Dataset.from_bytes(data),
+        data=method.rows(Dataset.from_bytes(data)),
         context=public_context(market, method),
     )
 

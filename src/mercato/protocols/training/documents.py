@@ -23,16 +23,20 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mercato.errors import InputError
 from mercato.ml.aggregate.simulate import round_seed
+from mercato.ml.columns import Inputs
 from mercato.ml.seed import check_seed
 from mercato.ml.trainers import Trainer, trainer_from_spec
 from mercato.ontology.canonical import canonical_json, check_fields, load_json_object
 from mercato.storage.base import hash_bytes as hash_bytes  # re-exported for P2's modules
 from mercato.storage.base import hash_hex as hash_hex
 from mercato.storage.base import validate_blob_hash
+
+if TYPE_CHECKING:
+    from mercato.ml.datasets import Dataset
 
 DOCUMENT_VERSION = 1
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -96,6 +100,10 @@ class Method:
     local_epochs: int
     seed: int
     context_hash: str | None = None
+    inputs: Inputs | None = None
+    """Plaintext mode, a model shaped on a file: its columns, classes and the scaling every
+    CO applies to its rows before training (and the MO before measuring); written only when
+    set, so a method without it is what it always was."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -117,6 +125,15 @@ class Method:
             if self.context_hash is not None:
                 raise InputError("method: only CKKS mode has a context")
             self.build_trainer()  # refuses an unknown kind or bad hyper-parameters now
+        if self.inputs is not None:
+            if not isinstance(self.inputs, Inputs) or self.ckks:
+                raise InputError("method: inputs are a plaintext method's Inputs")
+            shape = (len(self.inputs.features), len(self.inputs.classes))
+            if shape != self.shape:
+                raise InputError(
+                    f"method: inputs name {shape[0]} features and {shape[1]} classes; the "
+                    f"trainer takes {self.shape[0]} and {self.shape[1]}"
+                )
 
     @property
     def ckks(self) -> bool:
@@ -144,12 +161,24 @@ class Method:
         """The training seed of a round, the same for every replica."""
         return round_seed(self.seed, round_number)
 
+    def rows(self, data: Dataset) -> Dataset:
+        """``data`` as the model trains on it and predicts from it: scaled by the inputs."""
+        if self.inputs is None or not self.inputs.scales:
+            return data
+        return data.renamed(data.name, self.inputs.scaled(data.X), data.y)
+
     def to_bytes(self) -> bytes:
-        return canonical_json({"version": DOCUMENT_VERSION, **asdict(self)})
+        fields = {k: v for k, v in asdict(self).items() if k != "inputs"}
+        if self.inputs is not None:
+            fields["inputs"] = self.inputs.to_document()
+        return canonical_json({"version": DOCUMENT_VERSION, **fields})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Method:
-        return cls(**_load(data, "method", cls.__dataclass_fields__))
+        doc = _load(data, "method", cls.__dataclass_fields__, optional=("inputs",))
+        if "inputs" in doc:
+            doc["inputs"] = Inputs.from_document(doc["inputs"], "method")
+        return cls(**doc)
 
 
 _NAMED = ("features", "labels")

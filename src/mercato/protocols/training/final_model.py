@@ -134,7 +134,7 @@ def take_model(
     result = Result(
         protocol="training",
         entry=training_id,
-        model=WeightsModel(trainer, final),
+        model=WeightsModel(trainer, final, method.inputs),
         model_hash="0x" + keccak(weights_to_bytes(final)).hex(),
         reported={
             "status": training.status.label,
@@ -142,6 +142,9 @@ def take_model(
             "dataset_id": training.dataset_id,
             "dataset": manifest.name,
             "trainer": dict(method.trainer),
+            "scaling": None
+            if method.inputs is None
+            else {"mean": list(method.inputs.mean), "scale": list(method.inputs.scale)},
             "features": list(manifest.features) or None,
             "classes": list(manifest.class_names),
             "rounds": rounds,

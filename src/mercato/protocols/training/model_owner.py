@@ -348,12 +348,13 @@ def aggregate(
 
 
 def accuracy(method: Method, weights: Weights, data: Dataset) -> float:
-    """The model's accuracy on ``data`` (the MO's own held-out examples)."""
+    """The model's accuracy on ``data`` (the MO's own held-out examples, scaled as the
+    method publishes)."""
     if method.ckks:
         return float(
             np.mean(logreg_predict(np.asarray(weights, dtype=np.float64), data.X) == data.y)
         )
-    return method.build_trainer().accuracy(weights, data)
+    return method.build_trainer().accuracy(weights, method.rows(data))
 
 
 def initial_weights(method: Method, n_features: int) -> Weights:

@@ -118,19 +118,31 @@ def request_problem(dataset: Dataset, per_round: int, rounds: int) -> str | None
 
 
 def fits_problem(
-    model_id: int, shape: tuple[int, int], dataset: Dataset, manifest: Manifest
+    model_id: int,
+    shape: tuple[int, int],
+    dataset: Dataset,
+    manifest: Manifest,
+    features: Sequence[str] = (),
 ) -> str | None:
-    """Unless a model of ``shape`` (features, classes) can train on ``dataset``, whose
-    ``manifest`` says its features and labels."""
-    features, classes = shape
+    """Unless a model of ``shape`` (features, classes), taking the columns ``features`` in
+    that order if it names them, can train on ``dataset``, whose ``manifest`` says its
+    features (named, if its file names them) and labels."""
+    from mercato.ml.columns import few
+
+    n_features, classes = shape
     labels = manifest.classes
-    if features == manifest.n_features and max(labels) < classes:
-        return None
-    return (
-        f"model {model_id} takes {features} features and {classes} classes; dataset "
-        f"{dataset.dataset_id} ({manifest.name}) has {manifest.n_features} features and "
-        f"labels {min(labels)}..{max(labels)}"
-    )
+    if n_features != manifest.n_features or max(labels) >= classes:
+        return (
+            f"model {model_id} takes {n_features} features and {classes} classes; dataset "
+            f"{dataset.dataset_id} ({manifest.name}) has {manifest.n_features} features and "
+            f"labels {min(labels)}..{max(labels)}"
+        )
+    if features and manifest.features and tuple(features) != manifest.features:
+        return (
+            f"model {model_id} takes the columns {few(features)} in that order; dataset "
+            f"{dataset.dataset_id} ({manifest.name}) has {few(manifest.features)}"
+        )
+    return None
 
 
 def escrow_problem(caller: str, balance: int, escrow: int) -> str | None:

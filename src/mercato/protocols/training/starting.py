@@ -3,13 +3,14 @@
 A training's first round trains the model the MO publishes then; without a file it is the
 trainer's seeded start (:func:`~mercato.protocols.training.model_owner.initial_weights`).
 ``mercato training model --model own.skops|own.safetensors`` reads the file into the
-trainer's flat weights (:func:`mercato.ml.model_files.starting_weights`, which never
-unpickles: a scikit-learn ``LogisticRegression`` for ``numpy-logreg``, a one-hidden-layer
-ReLU ``MLPClassifier`` or a torch state dict for ``torch-mlp``, a Mercato ``.safetensors``
-of the same trainer) and records, in ``training-starts-<address>.json`` in the agent state
-folder, where the file is and the hash of those weights, keyed by the market and the model
-id. The MO's agent reads the file again when a training of that model is approved, and
-refuses in one line a file that changed since.
+trainer's flat weights over the rows as the method scales them
+(:func:`mercato.ml.model_files.starting_weights`, which never unpickles: a scikit-learn
+``LogisticRegression`` for ``numpy-logreg``, a one-hidden-layer ReLU ``MLPClassifier`` or a
+torch state dict for ``torch-mlp``, alone or after a ``StandardScaler``, a Mercato
+``.safetensors`` of the same trainer) and records, in ``training-starts-<address>.json``
+in the agent state folder, where the file is and the hash of those weights, keyed by the
+market and the model id. The MO's agent reads the file again when a training of that
+model is approved, and refuses in one line a file that changed since.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mercato.agents.files import EntryFile
 from mercato.errors import InputError
 
 if TYPE_CHECKING:
+    from mercato.ml.columns import Inputs
     from mercato.ml.trainers import Trainer, Weights
     from mercato.protocols.marketplace import Marketplace
 
@@ -39,19 +41,22 @@ class StartingFile:
     """0x-hex keccak-256 of the weights (MCWT bytes) read from it."""
 
     @classmethod
-    def read(cls, path: Path | str, trainer: Trainer) -> tuple[StartingFile, Weights]:
-        """Read the file as ``trainer``'s weights (InputError in one line otherwise)."""
+    def read(
+        cls, path: Path | str, trainer: Trainer, inputs: Inputs | None = None
+    ) -> tuple[StartingFile, Weights]:
+        """Read the file as ``trainer``'s weights over rows scaled by ``inputs`` (the method's),
+        InputError in one line otherwise."""
         from mercato.ml.model_files import starting_weights
 
-        weights = starting_weights(path, trainer)
+        weights = starting_weights(path, trainer, inputs)
         return cls(str(Path(path).resolve()), _hash(weights)), weights
 
-    def load(self, trainer: Trainer, model_id: int) -> Weights:
+    def load(self, trainer: Trainer, model_id: int, inputs: Inputs | None = None) -> Weights:
         """The weights as recorded for model ``model_id``; InputError if the file cannot be
         read or holds other weights now."""
         from mercato.ml.model_files import starting_weights
 
-        weights = starting_weights(self.path, trainer)
+        weights = starting_weights(self.path, trainer, inputs)
         now = _hash(weights)
         if now != self.weights_hash:
             raise InputError(
