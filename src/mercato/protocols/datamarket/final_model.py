@@ -7,8 +7,8 @@ the task's class ``i``, :attr:`TaskSpec.class_names`), after a ``StandardScaler`
 ``Pipeline`` when the task publishes a scaling (:mod:`.inputs`), so the model takes rows as
 the data file holds them. It is written as ``.skops`` and loads back with
 :func:`mercato.ml.model_files.read_model` (skops and Mercato trust these types). A model of
-one hidden layer without scaling is also a :class:`~mercato.ml.model_files.WeightsModel` of
-``torch-mlp``, written as ``.safetensors``.
+one hidden layer is also a :class:`~mercato.ml.model_files.WeightsModel` of ``torch-mlp``
+that carries the task's inputs (so it scales rows itself), written as ``.safetensors``.
 
 :func:`take_model` is ``datamarket model``: the final public part read from the blob the
 chain names (the store checks the bytes against that hash), the head recorded by ``post``
@@ -88,24 +88,22 @@ def as_model(spec: TaskSpec, public: Weights, private: Weights) -> Any:
 
 
 def as_weights(spec: TaskSpec, public: Weights, private: Weights) -> Any:
-    """The model as a ``torch-mlp`` WeightsModel; InputError unless it is one hidden layer
-    taking the rows unscaled."""
+    """The model as a ``torch-mlp`` WeightsModel (with the task's inputs, so it takes rows as
+    the file holds them); InputError unless it has one hidden layer."""
     from mercato.ml.model_files import WeightsModel
     from mercato.ml.trainers import TorchMLP
 
     model = spec.build_model()
-    scaled = spec.inputs is not None and spec.inputs.scales
-    if len(model.hidden) != 1 or scaled:
-        what = f"{len(model.hidden)} hidden layers" + (" and a scaling" if scaled else "")
+    if len(model.hidden) != 1:
         raise InputError(
-            f"this task's final model has {what}: no .safetensors trainer holds it; write it "
-            "as .skops (a scikit-learn MLP)"
+            f"this task's final model has {len(model.hidden)} hidden layers: no .safetensors "
+            "trainer holds it; write it as .skops (a scikit-learn MLP)"
         )
     trainer = TorchMLP(model.n_features, model.n_classes, hidden=model.hidden[0])
     flat = np.concatenate(
         [np.concatenate([w.ravel(), b]) for w, b in _layers(spec, public, private)]
     )
-    return WeightsModel(trainer, flat.astype(np.float32))
+    return WeightsModel(trainer, flat.astype(np.float32), spec.inputs)
 
 
 def _layers(spec: TaskSpec, public: Weights, private: Weights) -> list[tuple[Any, Any]]:
