@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -201,3 +203,23 @@ def run_main(
     captured = capsys.readouterr()
     code = exit_info.value.code
     return (code if isinstance(code, int) else 0), captured.out, captured.err
+
+
+@contextmanager
+def module_market(url: str, tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Cli]:
+    """A CLI over the shared node at ``url`` with its market deployed and its cast
+    registered, for one module's cases (settings in a folder ``name``); the chain goes back
+    to where it was afterwards."""
+    chain = RpcChain(url)
+    snapshot = chain.rpc("evm_snapshot")
+    home = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        point_settings_at(monkeypatch, home, url)
+        cli = Cli(url, home)
+        try:
+            cli.setup_market()
+            yield cli
+        finally:
+            cli.close()
+            chain.rpc("evm_revert", snapshot)
+            chain.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mercato.chain import Anvil, RpcChain
+from mercato.chain import Anvil
 from mercato.cli.app import main
 from mercato.errors import MercatoError
 
@@ -27,7 +27,7 @@ from .helpers import (
     STRANGER,
     Cli,
     address,
-    point_settings_at,
+    module_market,
 )
 
 pytestmark = pytest.mark.rpc
@@ -36,22 +36,11 @@ pytestmark = pytest.mark.rpc
 @pytest.fixture(scope="module")
 def open_auction(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     """Auction 1 is open with one data bid of 0.9 (account DATA); nothing else is bid."""
-    chain = RpcChain(anvil.url)
-    snapshot = chain.rpc("evm_snapshot")
-    home = tmp_path_factory.mktemp("cli-bad-input")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        point_settings_at(monkeypatch, home, anvil.url)
-        cli = Cli(anvil.url, home)
-        try:
-            cli.setup_market()
-            cli.create()
-            cli.ok("auction", "bid", 1, "--category", "data", "--amount", "0.9", "--account", DATA)
-            (home / "broken.json").write_text('{"version": 1, "classes": {"data": "mc:Nope"}}')
-            yield cli
-        finally:
-            cli.close()
-            chain.rpc("evm_revert", snapshot)
-            chain.close()
+    with module_market(anvil.url, tmp_path_factory, "cli-bad-input") as cli:
+        cli.create()
+        cli.ok("auction", "bid", 1, "--category", "data", "--amount", "0.9", "--account", DATA)
+        (cli.home / "broken.json").write_text('{"version": 1, "classes": {"data": "mc:Nope"}}')
+        yield cli
 
 
 BID = ("auction", "bid", 1, "--category", "data")

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from mercato.chain import Anvil, RpcChain
+from mercato.chain import Anvil
 from mercato.errors import MercatoError
 
 from .datamarket_helpers import DATA_OWNERS, act_all, join_all, post, register_data_owners
-from .helpers import MODEL, STRANGER, Cli, address, point_settings_at
+from .helpers import MODEL, STRANGER, Cli, address, module_market
 
 pytestmark = pytest.mark.rpc
 
@@ -25,25 +25,14 @@ DO_0, DO_1, DO_2, DO_3 = DATA_OWNERS[:4]
 
 @pytest.fixture(scope="module")
 def waiting(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    chain = RpcChain(anvil.url)
-    snapshot = chain.rpc("evm_snapshot")
-    home = tmp_path_factory.mktemp("cli-datamarket-bad-input")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        point_settings_at(monkeypatch, home, anvil.url)
-        cli = Cli(anvil.url, home)
-        try:
-            cli.setup_market()
-            register_data_owners(cli)
-            post(cli, 3, 1, "robust", "--rule", "median")
-            cli.ok("datamarket", "join", 1, "--dataset", "digits", "--part", 0, "--account", DO_0)
-            post(cli, 3, 1, "robust")
-            join_all(cli, 2, 3)
-            act_all(cli, 2, 3)
-            yield cli
-        finally:
-            cli.close()
-            chain.rpc("evm_revert", snapshot)
-            chain.close()
+    with module_market(anvil.url, tmp_path_factory, "cli-datamarket-bad-input") as cli:
+        register_data_owners(cli)
+        post(cli, 3, 1, "robust", "--rule", "median")
+        cli.ok("datamarket", "join", 1, "--dataset", "digits", "--part", 0, "--account", DO_0)
+        post(cli, 3, 1, "robust")
+        join_all(cli, 2, 3)
+        act_all(cli, 2, 3)
+        yield cli
 
 
 def _state(cli: Cli) -> tuple[Any, ...]:

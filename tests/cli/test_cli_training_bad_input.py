@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from mercato.chain import Anvil, RpcChain
+from mercato.chain import Anvil
 from mercato.errors import MercatoError
 
-from .helpers import COMPUTE, DATA, DATA_2, MODEL, STRANGER, Cli, address, point_settings_at
+from .helpers import COMPUTE, DATA, DATA_2, MODEL, STRANGER, Cli, address, module_market
 from .training_helpers import (
     COMPUTE_2,
     COMPUTE_3,
@@ -29,26 +29,15 @@ pytestmark = pytest.mark.rpc
 
 @pytest.fixture(scope="module")
 def requested(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    chain = RpcChain(anvil.url)
-    snapshot = chain.rpc("evm_snapshot")
-    home = tmp_path_factory.mktemp("cli-training-bad-input")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        point_settings_at(monkeypatch, home, anvil.url)
-        cli = Cli(anvil.url, home)
-        try:
-            cli.setup_market()
-            register_computes(cli)
-            list_digits(cli, 2, 2)
-            create_model(cli)
-            cli.ok("training", "model", "--trainer", "torch-mlp", "--dataset-name", "iris",
-                   "--account", MODEL)  # fmt: skip
-            cli.ok("training", "request", "--model", 1, "--dataset", 1, "--subsets-per-round", 1,
-                   "--rounds", 2, "--account", MODEL)  # fmt: skip
-            yield cli
-        finally:
-            cli.close()
-            chain.rpc("evm_revert", snapshot)
-            chain.close()
+    with module_market(anvil.url, tmp_path_factory, "cli-training-bad-input") as cli:
+        register_computes(cli)
+        list_digits(cli, 2, 2)
+        create_model(cli)
+        cli.ok("training", "model", "--trainer", "torch-mlp", "--dataset-name", "iris",
+               "--account", MODEL)  # fmt: skip
+        cli.ok("training", "request", "--model", 1, "--dataset", 1, "--subsets-per-round", 1,
+               "--rounds", 2, "--account", MODEL)  # fmt: skip
+        yield cli
 
 
 def _state(cli: Cli) -> tuple[Any, ...]:

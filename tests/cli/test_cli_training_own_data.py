@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from mercato.chain import Anvil, RpcChain
+from mercato.chain import Anvil
 from mercato.ml.data_files import read_data
 from mercato.ml.model_files import write_model
 from mercato.ml.schema import DataSchema
 
-from .helpers import DATA, MODEL, Cli, address, point_settings_at, run_main
+from .helpers import DATA, MODEL, Cli, address, module_market, point_settings_at, run_main
 from .training_helpers import COMPUTES, agent_logs, register_computes, spawn_daemon, stop_all
 
 pytestmark = pytest.mark.rpc
@@ -110,21 +110,10 @@ def test_p2_with_own_files_from_offer_to_export(market_cli: Cli) -> None:
 @pytest.fixture(scope="module")
 def deployed(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     """One market for the bad-input cases, its cast registered; reverted afterwards."""
-    chain = RpcChain(anvil.url)
-    snapshot = chain.rpc("evm_snapshot")
-    home = tmp_path_factory.mktemp("cli-training-own-data")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        point_settings_at(monkeypatch, home, anvil.url)
-        cli = Cli(anvil.url, home)
-        try:
-            cli.setup_market()
-            register_computes(cli)
-            (home / "m.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}))
-            yield cli
-        finally:
-            cli.close()
-            chain.rpc("evm_revert", snapshot)
-            chain.close()
+    with module_market(anvil.url, tmp_path_factory, "cli-training-own-data") as cli:
+        register_computes(cli)
+        (cli.home / "m.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}))
+        yield cli
 
 
 @pytest.mark.parametrize(
