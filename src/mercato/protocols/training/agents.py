@@ -243,9 +243,9 @@ def attach_model_owner(
         done = history.one(market, "TrainingCompleted", training_id=training_id)
         said = (
             f"training {training_id} completed after {round_number} round(s): "
-            f"{format_ether(int(done['paid_owner']))} ETH to the data owner, "
-            f"{format_ether(int(done['paid_compute']))} ETH to compute providers, "
-            f"{format_ether(int(done['refund']))} ETH back"
+            f"{format_ether(int(done['paid_owner']))} to the data owner, "
+            f"{format_ether(int(done['paid_compute']))} to compute providers, "
+            f"{format_ether(int(done['refund']))} back"
         )
         if folder is not None and not method.ckks:
             measured_on = None if rows is None else evaluation
