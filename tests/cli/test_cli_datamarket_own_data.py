@@ -16,9 +16,9 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from mercato.errors import MercatoError
-from mercato.ml.data_files import DataFile
 from mercato.ml.model_files import read_model, write_model
 from mercato.protocols.datamarket.owner_data import of_file
+from mercato.user_files import DataFile
 
 from .datamarket_helpers import DATA_OWNERS, PER_UPDATE, register_data_owners
 from .helpers import MODEL, Cli, address

@@ -15,7 +15,7 @@ The commands parse, call and render: what makes a step acceptable is judged by
 :mod:`~mercato.protocols.datamarket.rules` before anything is sent (so a bad command changes
 nothing; a revert that still happens is reported by ``main`` as one line), what a task is
 comes from :mod:`~mercato.protocols.datamarket.views`, and the data is a participant's own
-file (:class:`~mercato.ml.data_files.DataFile`) or the simulated cut of
+file (:class:`~mercato.user_files.DataFile`) or the simulated cut of
 :mod:`~mercato.protocols.datamarket.cut`.
 """
 
@@ -43,7 +43,6 @@ from mercato.cli.common import (
 )
 from mercato.cli.datamarket_view import TaskArgument, acting, load_spec, state_folder
 from mercato.errors import InputError
-from mercato.ml.data_files import DataFile
 from mercato.protocols.datamarket import rules
 from mercato.protocols.datamarket.cut import DEFAULT_SEED, market_cut
 from mercato.protocols.datamarket.limits import (
@@ -67,6 +66,7 @@ from mercato.protocols.datamarket.unit import UNIT
 from mercato.protocols.datamarket.views import Mode, Phase, spec_record
 from mercato.protocols.registry import require_role
 from mercato.protocols.roles import Role
+from mercato.user_files import DataFile
 
 # The protocol's steps, the chain and the models are imported by the commands that use them,
 # so that `mercato --help` loads none of them.

@@ -131,12 +131,12 @@ def offer_dataset(
     The data is your own file (--data with --label or --schema: CSV, Parquet or .npz, used
     whole and recorded with its digest, so your agent refuses it if it changes) or the part
     of a sample set (--dataset) that sellers sell."""
-    from mercato.ml.data_files import DataFile
     from mercato.ml.datasets import seller_and_buyer_parts
     from mercato.protocols.training import history
     from mercato.protocols.training.data_owner import SplitPlan, prepare_listing
     from mercato.protocols.training.data_owner import list_dataset as publish
     from mercato.protocols.training.listings import RecordedPlan, manifest_hash, record_plan
+    from mercato.user_files import DataFile
 
     refuse(rules.split_problem(subsets, replicas), _data_problem(dataset, data_file, label, schema))
     prices = _price(data_price, "--data-price"), _price(job_price, "--job-price")

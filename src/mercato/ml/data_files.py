@@ -11,9 +11,8 @@ CSV and Parquet are read with pyarrow; ``.npz`` archives with ``allow_pickle=Fal
 of three forms: a Mercato data set (``Dataset.to_bytes``), ``X`` and ``y`` arrays (columns
 named by the schema, or ``x0``, ``x1``, ...), or one 1-D array per column.
 
-A :class:`DataFile` is how a command records a participant's file for later commands and
-agents: its path, how it is read and the digest of its data, so that a file changed since
-it was offered, joined or posted with is refused in one line.
+A command records a participant's file for later commands and agents as a
+:class:`mercato.user_files.DataFile` (light: it reads the file with :class:`DataSource`).
 """
 
 from __future__ import annotations
@@ -70,53 +69,6 @@ class DataSource:
         from mercato.ml.datasets import load_dataset
 
         return load_dataset(self.sample)
-
-
-@dataclass(frozen=True)
-class DataFile:
-    """Where a participant's own data is and how to read it, and the digest it had."""
-
-    path: str
-    """Absolute path of the CSV, Parquet or .npz file."""
-    label: str | None
-    """The label column (the schema is inferred from the file), if given."""
-    schema: str | None
-    """Absolute path of the schema file, if given (a Mercato .npz archive needs neither)."""
-    digest: str
-    """0x-hex keccak-256 of the data set read from the file (:meth:`Dataset.digest`)."""
-
-    @classmethod
-    def read(
-        cls, path: Path | str, label: str | None = None, schema: Path | str | None = None
-    ) -> tuple[DataFile, Dataset]:
-        """Read and check the file (one-line InputError otherwise); its record and its data."""
-        data = DataSource(
-            path=Path(path), label=label, schema=None if schema is None else Path(schema)
-        ).load()
-        record = cls(
-            path=str(Path(path).resolve()),
-            label=label,
-            schema=None if schema is None else str(Path(schema).resolve()),
-            digest="0x" + data.digest().hex(),
-        )
-        return record, data
-
-    def load(self, used: str) -> Dataset:
-        """The data set, as it was when the participant ``used`` it (e.g. ``joined task 3``);
-        InputError if the file cannot be read or its data changed since."""
-        schema = None if self.schema is None else Path(self.schema)
-        data = DataSource(path=Path(self.path), label=self.label, schema=schema).load()
-        now = "0x" + data.digest().hex()
-        if now != self.digest:
-            raise InputError(
-                f"{self.path} changed since you {used}: its data hashes to {now[:10]}.., "
-                f"not {self.digest[:10]}..; put back the file you {used} with"
-            )
-        return data
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
 
 
 def read_data(

@@ -13,7 +13,6 @@ import pytest
 from sklearn.datasets import load_digits
 
 from mercato.errors import InputError
-from mercato.ml.data_files import DataFile
 from mercato.ml.model_files import WeightsModel, read_model
 from mercato.ml.trainers.weights import weights_from_bytes
 from mercato.protocols.datamarket import data_owner, history, model_owner, posting
@@ -28,6 +27,7 @@ from mercato.protocols.identity import Identity
 from mercato.protocols.results import export_result
 from mercato.storage.base import hash_hex
 from mercato.storage.envelope import open_envelope
+from mercato.user_files import DataFile
 
 from .offchain import PER_UPDATE, P3World, build_world
 from .own_files import LABEL, pixel_names, write_csv, write_part

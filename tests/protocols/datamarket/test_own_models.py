@@ -20,7 +20,6 @@ from sklearn.preprocessing import StandardScaler
 
 from mercato.errors import InputError
 from mercato.ml.columns import Inputs
-from mercato.ml.data_files import DataFile
 from mercato.ml.model_files import read_model, write_model
 from mercato.ml.model_parts import PartedMLP
 from mercato.protocols.datamarket import model_owner, posting
@@ -28,6 +27,7 @@ from mercato.protocols.datamarket.documents import TaskSpec
 from mercato.protocols.datamarket.final_model import as_model
 from mercato.protocols.datamarket.inputs import scaled_rows
 from mercato.protocols.datamarket.starting import starting_model
+from mercato.user_files import DataFile
 
 from .own_files import LABEL, write_csv
 

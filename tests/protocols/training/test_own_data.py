@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from mercato.chain.embedded import EmbeddedChain
 from mercato.errors import InputError
 from mercato.ml.columns import Inputs, standardisation
-from mercato.ml.data_files import DataFile, read_data
+from mercato.ml.data_files import read_data
 from mercato.ml.datasets import Dataset
 from mercato.ml.model_files import WeightsModel, read_model, write_model
 from mercato.ml.schema import DataSchema
@@ -29,6 +29,7 @@ from mercato.protocols.training.listings import RecordedPlan, build_listing
 from mercato.protocols.training.market import TrainingStatus
 from mercato.protocols.training.starting import StartingFile, record_start
 from mercato.protocols.training.views import read_manifest, read_training
+from mercato.user_files import DataFile
 
 from .offchain import P2World, build_world
 

@@ -9,7 +9,7 @@
   ``documents.py``: the off-chain steps of each role, the checks anyone can run, the events
   read back and the blobs the hashes point to;
 - ``cut.py``: the simulated data (a participant's own file is a
-  :class:`~mercato.ml.data_files.DataFile`); ``owner_data.py``, ``inputs.py``: the model
+  :class:`~mercato.user_files.DataFile`); ``owner_data.py``, ``inputs.py``: the model
   owner's training and held-out rows, and the features,
   classes and scaling a task posted from a file publishes; ``posting.py`` and
   ``starting.py``: what a task is posted with, from the MO's rows or a model it brings;

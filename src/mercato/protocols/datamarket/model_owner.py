@@ -21,7 +21,6 @@ import numpy as np
 from mercato.chain.contract import Event
 from mercato.errors import InputError, IntegrityError, MercatoError
 from mercato.ml.columns import Inputs, standardisation
-from mercato.ml.data_files import DataFile
 from mercato.ml.datasets import Dataset
 from mercato.ml.federated_sim import (
     DEFAULT_HEAD_EPOCHS,
@@ -55,6 +54,7 @@ from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope
+from mercato.user_files import DataFile
 
 logger = logging.getLogger(__name__)
 

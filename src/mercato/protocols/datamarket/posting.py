@@ -27,9 +27,9 @@ from mercato.protocols.datamarket.owner_data import OwnerData, of_file
 from mercato.protocols.datamarket.starting import StartingModel, starting_model
 
 if TYPE_CHECKING:
-    from mercato.ml.data_files import DataFile
     from mercato.ml.datasets import Dataset
     from mercato.protocols.datamarket.documents import TaskSpec
+    from mercato.user_files import DataFile
 
 
 @dataclass(frozen=True)

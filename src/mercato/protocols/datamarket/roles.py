@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from mercato.agents.roles import DATA_OPTIONS, AgentSetup, RolePlan
 from mercato.errors import InputError, MercatoError
-from mercato.ml.data_files import DataFile
 from mercato.ml.poison import Poisoner
 from mercato.ml.trainers.weights import weights_from_bytes
 from mercato.protocols.datamarket import agents, data_owner, history, rules
@@ -40,6 +39,7 @@ from mercato.protocols.datamarket.owner_data import OwnerData, of_cut, of_file
 from mercato.protocols.datamarket.state_files import OwnerHead, heads_file, read_heads, task_of
 from mercato.protocols.roles import Role
 from mercato.storage.base import hash_hex
+from mercato.user_files import DataFile
 
 if TYPE_CHECKING:
     from mercato.agents.agent import AgentContext

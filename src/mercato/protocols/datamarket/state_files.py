@@ -9,7 +9,7 @@ One JSON file per account and kind:
 - ``datamarket-parts-<address>.json``: which part of which cut, or which file of its own, a
   data owner joined each task with, so ``datamarket act`` finds its data again.
 
-A file is recorded as a :class:`~mercato.ml.data_files.DataFile`: its path,
+A file is recorded as a :class:`~mercato.user_files.DataFile`: its path,
 how it is read and the digest of its data, so a file changed since is refused.
 
 Entries are keyed by ``<data market address>/<task id>`` (:func:`task_key`); a head also
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 from mercato.agents.files import EntryFile
 from mercato.errors import ConfigError, InputError
-from mercato.ml.data_files import DataFile
+from mercato.user_files import DataFile
 
 if TYPE_CHECKING:
     from mercato.protocols.marketplace import Marketplace

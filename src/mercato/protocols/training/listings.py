@@ -22,13 +22,13 @@ from typing import Any
 
 from mercato.agents.files import EntryFile
 from mercato.errors import InputError, MercatoError, ProtocolError
-from mercato.ml.data_files import DataFile
 from mercato.ml.datasets import Dataset, seller_and_buyer_parts
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training.data_owner import Listing, SplitPlan, prepare_listing
 from mercato.protocols.training.documents import Manifest, hash_hex
 from mercato.storage.base import blob_hash
+from mercato.user_files import DataFile
 
 PLAN_FILE = "training-plans-{address}.json"
 PLANS_VERSION = 1
