@@ -191,6 +191,41 @@ def test_walkthroughs_run_to_everyone_paid(tmp_path: Path) -> None:
     finally:
         node.stop()
     assert not problems, "after the walk-throughs:\n" + "\n".join(problems)
+    _check_exports(tmp_path, text)
+
+
+EXPORTS = {  # the model file each walk-through exports, and the agent log with its verdict
+    "model.skops": ("logs/p1-client.log", r"accuracy (\d\.\d+) >= [\d.]+ required: confirm"),
+    "clinic-model.safetensors": (
+        "logs/p2-model-owner.log",
+        r"training 1 round 2: .*; accuracy (\d\.\d+) on",
+    ),
+}
+"""The issue's promise: the exported model scores on the buyer's held-out rows what the
+protocol reported before it paid."""
+
+
+def _check_exports(folder: Path, text: str) -> None:
+    """Each export the README shows: its metrics file, what `mercato model score` measures
+    again from the file, and the accuracy its agent logged, agree."""
+    import json
+
+    holdout = REPO / "examples" / "clinic" / "holdout.csv"
+    schema = REPO / "examples" / "clinic" / "patients.schema.json"
+    for name, (log, pattern) in EXPORTS.items():
+        assert f"--out {name}" in text, f"the README no longer exports {name}"
+        model = folder / name
+        metrics = json.loads(model.with_name(model.stem + ".metrics.json").read_text())
+        scored = subprocess.run(
+            [str(Path(sys.executable).parent / "mercato"), "model", "score", str(model), "--data",
+             str(holdout), "--schema", str(schema), "--json"],
+            capture_output=True, text=True, check=True, timeout=PYTHON_TIMEOUT_S,
+        )  # fmt: skip
+        logged = re.findall(pattern, (folder / log).read_text())
+        accuracy = metrics["metrics"]["accuracy"]
+        assert metrics["measured_on"]["rows"] == 200, metrics
+        assert json.loads(scored.stdout)["metrics"]["accuracy"] == accuracy, scored.stdout
+        assert logged and float(logged[-1]) == pytest.approx(accuracy, abs=5e-4), (log, logged)
 
 
 # every command the README shows ---------------------------------------------------------
