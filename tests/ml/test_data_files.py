@@ -198,21 +198,7 @@ def test_a_mercato_archive_reads_as_itself_and_must_match_a_given_schema(tmp_pat
         infer_schema(path, label="risk")
 
 
-@pytest.mark.parametrize(
-    "suffix",
-    [
-        "csv",
-        pytest.param(
-            "npz",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG (src/mercato/ml/data_files.py _check_present): an empty text label "
-                "in an .npz (numpy 'U' dtype) is not seen as empty, so infer_schema makes '' a "
-                "class where CSV refuses the empty cell",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("suffix", ["csv", "npz"])
 def test_an_empty_label_is_refused_when_inferring_the_schema(tmp_path: Path, suffix: str) -> None:
     # prepare
     path = write_table(tmp_path / f"p.{suffix}", {**TABLE, "risk": ["low", "", "high", "low"]})

@@ -260,7 +260,7 @@ def _check_present(path: Path, name: str, values: NDArray[Any]) -> None:
             f"{path}: column {name!r} has {len(bad)} NaN or infinite value(s) "
             f"(first at data row {bad[0] + 1})"
         )
-    if values.dtype.kind == "O":
+    if values.dtype.kind in ("O", "U"):
         empty = [i for i, v in enumerate(values) if v is None or v == ""]
         if empty:
             raise InputError(
