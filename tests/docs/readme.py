@@ -46,7 +46,8 @@ class Block:
 def blocks(text: str) -> list[Block]:
     """Every fenced code block, in order."""
     found: list[Block] = []
-    section, inside, language, start, body = "(top)", False, "", 0, []
+    section, inside, language, start = "(top)", False, "", 0
+    body: list[str] = []
     walkthrough = False
     for number, line in enumerate(text.splitlines(), start=1):
         fence = _FENCE.match(line)
