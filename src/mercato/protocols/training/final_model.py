@@ -46,11 +46,9 @@ FINAL_MODEL = "final.safetensors"
 
 @dataclass(frozen=True)
 class RoundOutcome:
-    """One round as replayed: the model it trained from, its review (None if it was never
-    drawn), and the model after it."""
+    """One round as replayed: its review (None if it was never drawn) and the model after it."""
 
     round: int
-    start: Weights
     review: RoundReview | None
     after: Weights
 
@@ -79,11 +77,11 @@ def replay(market: Marketplace, me: Identity, training_id: int) -> list[RoundOut
         _, model = open_round_model(market, me, training_id, number)
         start = weights_from_bytes(model.payload)
         if history.round_started(market, training_id, number) is None:
-            outcomes.append(RoundOutcome(number, start, None, start))
+            outcomes.append(RoundOutcome(number, None, start))
             continue
         review = review_round(market, me, training_id, number)
         after = aggregate(market, review, training.dataset_id, start)
-        outcomes.append(RoundOutcome(number, start, review, after))
+        outcomes.append(RoundOutcome(number, review, after))
     return outcomes
 
 

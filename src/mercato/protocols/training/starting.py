@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mercato.agents.files import EntryFile
 from mercato.errors import InputError
@@ -115,10 +115,3 @@ def recorded_start(
 ) -> StartingFile | None:
     """The file model ``model_id`` starts from, if ``training model --model`` recorded one."""
     return _STARTS.read(start_file(folder, address)).get(model_key(market, model_id))
-
-
-def describe(start: StartingFile | None) -> dict[str, Any]:
-    """What a report says of a training's start."""
-    if start is None:
-        return {"start": "the trainer's seeded start"}
-    return {"start": start.name, "start_weights_hash": start.weights_hash}
