@@ -194,15 +194,18 @@ def test_status_shows_the_accounts_roles_stake_balance_and_what_it_is_owed(
     assert account["roles"] == ["client"]
     assert account["stake"] == ETHER // 4
     assert account["balance"] == rpc_chain.balance(address(CLIENT))
-    assert account["owed"] == {"auction_house": 3 * ETHER, "training_market": 0, "data_market": 0}
-    assert view["counts"] == {"auctions": 1, "trainings": 0, "datasets": 0, "tasks": 0}
+    assert account["owed"] == {"auction_house": 3 * ETHER, "training_market": 0, "data_market": 0, "model_market": 0}
+    assert view["counts"] == {
+        "auctions": 1, "trainings": 0, "datasets": 0, "tasks": 0, "requests": 0
+    }  # fmt: skip
     assert view["deployment"]["code"] is True
     assert view["next"] == []
     assert "  roles     client\n" in text
     assert "  stake     0.25 ETH\n" in text
-    assert "  owed      auction house 3 ETH, training market 0 ETH, data market 0 ETH\n" in text
-    assert "market      1 auction, 0 trainings, 0 datasets, 0 tasks\n" in text
-    assert "code at all 4 contracts" in text
+    owed = "auction house 3 ETH, training market 0 ETH, data market 0 ETH, model market 0 ETH"
+    assert f"  owed      {owed}\n" in text
+    assert "market      1 auction, 0 trainings, 0 datasets, 0 tasks, 0 requests\n" in text
+    assert "code at all 5 contracts" in text
 
 
 @pytest.mark.rpc
@@ -391,8 +394,8 @@ def test_deploy_says_where_everything_went(cli: Cli) -> None:
 
     # assert: one line per contract, then the files
     lines = text.splitlines()
-    assert [line.split()[0] for line in lines[:4]] == [
-        "Registry", "AuctionHouse", "TrainingMarket", "DataMarket"
+    assert [line.split()[0] for line in lines[:5]] == [
+        "Registry", "AuctionHouse", "TrainingMarket", "DataMarket", "ModelMarket"
     ]  # fmt: skip
     assert f"deployment file {cli.home / 'here' / 'd.json'}" in text
     assert f"ABI files in {cli.home / 'here' / 'abi'}/" in text

@@ -16,6 +16,7 @@ DEPLOYMENT = Deployment(
         "auction_house": "0x" + "22" * 20,
         "training_market": "0x" + "33" * 20,
         "data_market": "0x" + "44" * 20,
+        "model_market": "0x" + "55" * 20,
     },
 )
 
@@ -34,6 +35,7 @@ def test_save_writes_the_abi_of_each_contract_beside_the_deployment_file(tmp_pat
         "auction_house": "abi/AuctionHouse.json",
         "training_market": "abi/TrainingMarket.json",
         "data_market": "abi/DataMarket.json",
+        "model_market": "abi/ModelMarket.json",
     }
     for file in named.values():
         abi = json.loads((path.parent / file).read_text())

@@ -16,6 +16,7 @@ DEPLOYMENT = Deployment(
         "auction_house": "0x" + "22" * 20,
         "training_market": "0x" + "33" * 20,
         "data_market": "0x" + "44" * 20,
+        "model_market": "0x" + "55" * 20,
     },
 )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mercato.audit.report import CheckBuilder
 from mercato.audit.training_ledger import TrainingLedger
 from mercato.chain.contract import Event
+from mercato.protocols.draws import select as select_subsets
 from mercato.protocols.training.documents import (
     REASON_COPIED_HASH,
     REASON_HASH_MISMATCH,
@@ -23,7 +24,6 @@ from mercato.protocols.training.documents import (
 from mercato.protocols.training.market import (
     BLOCKHASH_WINDOW,
     round_seed,
-    select_subsets,
     subsets_of,
 )
 

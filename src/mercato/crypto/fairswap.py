@@ -2,7 +2,8 @@
 
 After Dziembowski, Eckey and Faust, "FairSwap: How to fairly exchange digital goods" (2018),
 as P4 of Mercato uses it. The seller cuts its model file into chunks of
-:data:`CHUNK_SIZE` bytes and commits to three things before anyone sees the model:
+:data:`CHUNK_SIZE` bytes (the last padded with zeros, so that a contract handles one
+fixed-size chunk: 32 words) and commits to three things before anyone sees the model:
 
 - the **plaintext root**: a Merkle tree (:mod:`mercato.crypto.merkle`) whose leaf ``i`` is
   ``uint64(i) || keccak(chunk_i)``; the executors check the model they benchmark against it;
@@ -45,10 +46,11 @@ def new_key() -> bytes:
 
 
 def split_chunks(data: bytes) -> list[bytes]:
-    """``data`` cut into chunks of :data:`CHUNK_SIZE` bytes (the last may be shorter)."""
+    """``data`` cut into chunks of :data:`CHUNK_SIZE` bytes, the last padded with zeros."""
     if not data:
         raise InputError("a model file to swap must not be empty")
-    return [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
+    padded = data + bytes(-len(data) % CHUNK_SIZE)
+    return [padded[i : i + CHUNK_SIZE] for i in range(0, len(padded), CHUNK_SIZE)]
 
 
 def keystream(key: bytes, index: int, length: int) -> bytes:
@@ -138,10 +140,8 @@ def delivery_problem(commitments: Commitments, delivery: Delivery) -> str | None
     count = commitments.chunks
     if len(delivery.encrypted) != count or len(delivery.chunk_hashes) != count:
         return f"the delivery has {len(delivery.encrypted)} chunks; {count} were committed"
-    sizes = [len(e) for e in delivery.encrypted]
-    expected = [CHUNK_SIZE] * (count - 1) + [commitments.size - CHUNK_SIZE * (count - 1)]
-    if sizes != expected:
-        return "the delivery's chunk sizes do not add up to the committed size"
+    if any(len(e) != CHUNK_SIZE for e in delivery.encrypted):
+        return f"a chunk of the delivery is not {CHUNK_SIZE} bytes"
     if any(len(h) != HASH_SIZE for h in delivery.chunk_hashes):
         return "a chunk hash of the delivery is not 32 bytes"
     cipher = MerkleTree([cipher_leaf(i, e) for i, e in enumerate(delivery.encrypted)])
@@ -171,7 +171,7 @@ def open_delivery(
         if not hmac.compare_digest(keccak(chunk), delivery.chunk_hashes[index]):
             return None, _complaint(delivery, index)
         chunks.append(chunk)
-    return b"".join(chunks), None
+    return b"".join(chunks)[: commitments.size], None
 
 
 def _complaint(delivery: Delivery, index: int) -> Complaint:

@@ -17,6 +17,7 @@ UNIT_MODULES = (
     "mercato.protocols.auction.unit",
     "mercato.protocols.training.unit",
     "mercato.protocols.datamarket.unit",
+    "mercato.protocols.modelmarket.unit",
 )
 
 

@@ -16,6 +16,7 @@ from mercato.crypto.commit import commit, new_nonce
 from mercato.errors import ContractRevert, ProtocolError
 from mercato.ml.trainers import weights_from_bytes, weights_to_bytes
 from mercato.protocols.deployment import DEFAULT_FRAUD_STAKE
+from mercato.protocols.draws import select as select_subsets
 from mercato.protocols.training import compute, data_owner, history, model_owner
 from mercato.protocols.training.compute import JobInput
 from mercato.protocols.training.documents import (
@@ -31,7 +32,6 @@ from mercato.protocols.training.market import (
     InstanceStatus,
     TrainingStatus,
     round_seed,
-    select_subsets,
 )
 from mercato.protocols.training.scenario import lazy_worker
 from mercato.storage.envelope import seal

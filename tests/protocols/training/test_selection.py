@@ -9,10 +9,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mercato.protocols.draws import select as select_subsets
 from mercato.protocols.training.market import (
     MAX_SUBSETS,
     round_seed,
-    select_subsets,
     subsets_of,
 )
 

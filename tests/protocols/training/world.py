@@ -18,12 +18,12 @@ from eth_utils.crypto import keccak
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event, TxResult
 from mercato.crypto.commit import commit
+from mercato.protocols.draws import select as select_subsets
 from mercato.protocols.roles import Role
 from mercato.protocols.training.market import (
     Training,
     TrainingMarket,
     round_seed,
-    select_subsets,
 )
 
 from ..world import DAY, HOUR, ProtocolWorld, deploy_registry, register_cast

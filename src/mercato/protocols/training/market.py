@@ -28,6 +28,7 @@ from eth_utils.crypto import keccak
 
 from mercato.chain.contract import TxResult
 from mercato.hashes import Hash
+from mercato.protocols.draws import BLOCKHASH_WINDOW as BLOCKHASH_WINDOW
 from mercato.protocols.training.limits import MAX_PRICE as MAX_PRICE
 from mercato.protocols.training.limits import MAX_REPLICAS as MAX_REPLICAS
 from mercato.protocols.training.limits import MAX_ROUNDS as MAX_ROUNDS
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-BLOCKHASH_WINDOW = 256
-"""Blocks during which a round's target block hash can seed its draw."""
 DRAW_GAS_LIMIT = 250_000
 """Gas limit sent with draw_round, above its worst case (32 subsets, all drawn, frauds).
 
@@ -61,32 +60,6 @@ is sent with this explicit limit instead of an estimate (it costs 40,000 to 70,0
 def round_seed(block_hash: bytes, training_id: int, round_number: int) -> bytes:
     """The seed of a round's draw: keccak256(blockhash(target) || training id || round)."""
     return keccak(block_hash + training_id.to_bytes(32, "big") + round_number.to_bytes(32, "big"))
-
-
-def select_subsets(seed: bytes, subsets: int, per_round: int, cycle: int) -> tuple[int, int]:
-    """The contract's draw: (mask of the ``per_round`` subsets drawn, new cycle mask).
-
-    A partial Fisher-Yates shuffle over the subsets unused in this cycle (in index order),
-    then the used ones; if fewer than ``per_round`` are unused, all are drawn and the rest
-    come from the used ones, which start the next cycle. Mirrors ``_select`` in
-    contracts/utils/draw.vy bit for bit, so anyone can recompute a round's subsets from its
-    block hash.
-    """
-    full = (1 << subsets) - 1
-    unused = full & ~cycle
-    pool = [s for s in range(subsets) if unused >> s & 1]
-    fresh = len(pool)
-    pool += [s for s in range(subsets) if not unused >> s & 1]
-    selected = 0
-    for i in range(per_round):
-        hi = fresh if i < fresh else subsets
-        rand = int.from_bytes(keccak(seed + i.to_bytes(32, "big")), "big")
-        j = i + rand % (hi - i)
-        pool[i], pool[j] = pool[j], pool[i]
-        selected |= 1 << pool[i]
-    if fresh >= per_round:
-        return selected, cycle | selected
-    return selected, selected & ~unused
 
 
 class TrainingMarket(ContractWrapper):
