@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from mercato.protocols.auction.house import AuctionHouse
     from mercato.protocols.datamarket.market import DataMarket
+    from mercato.protocols.modelmarket.market import ModelMarket
     from mercato.protocols.training.market import TrainingMarket
     from mercato.protocols.wrapper import ContractWrapper
 
@@ -51,6 +52,8 @@ class Marketplace:
         def training_market(self) -> TrainingMarket: ...
         @property
         def data_market(self) -> DataMarket: ...
+        @property
+        def model_market(self) -> ModelMarket: ...
 
     def __post_init__(self) -> None:
         self.deployment.check_chain(self.chain)

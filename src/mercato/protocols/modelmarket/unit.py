@@ -36,4 +36,5 @@ UNIT = ProtocolUnit(
     },
     parties="the buyer, the sellers and the executors",
     cli="mercato.cli.modelmarket:app",
+    demo="mercato.protocols.modelmarket.scenario:DEMO",
 )

@@ -165,9 +165,7 @@ class Submission:
 
 def request_record(request: Request, submissions: Iterable[Submission] = ()) -> dict[str, Any]:
     """A request and its submissions as JSON-ready fields (amounts in wei, scores in ppm)."""
-    record: dict[str, Any] = {
-        name: getattr(request, name) for name in request.__dataclass_fields__
-    }
+    record: dict[str, Any] = {name: getattr(request, name) for name in request.__dataclass_fields__}
     record["status"] = request.status.label
     record["escrowed"] = request.escrowed
     record["executor_indices"] = list(request.drawn_indices)
