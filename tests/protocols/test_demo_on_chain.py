@@ -1,4 +1,4 @@
-"""A whole `mercato demo` (P1, P2 and P3 on the embedded chain) as an outsider sees it.
+"""A whole `mercato demo` (P1 to P4 on the embedded chain) as an outsider sees it.
 
 Nothing local goes on chain: no path, bucket, host or URL in any transaction or log. Every log
 decodes with nothing but the ABI files published beside the deployment file: eth_abi and
@@ -25,6 +25,7 @@ from mercato.protocols import demo as demo_harness
 from mercato.protocols import deployment as deployment_module
 from mercato.protocols.auction.scenario import AuctionReport, run_auction_demo
 from mercato.protocols.datamarket.scenario import DataMarketReport, run_datamarket_demo
+from mercato.protocols.modelmarket.scenario import ModelMarketReport, run_modelmarket_demo
 from mercato.protocols.training.scenario import TrainingReport, run_training_demo
 from mercato.storage.base import BlobStore, open_store
 
@@ -36,7 +37,7 @@ TEXT_RUN = re.compile(rb"[\x20-\x7e]{4,}")
 
 @dataclass
 class DemoRun:
-    """The chain after the three demos, the deployment file of each and what each reported."""
+    """The chain after the four demos, the deployment file of each and what each reported."""
 
     chain: TappedChain
     work: Path
@@ -45,6 +46,7 @@ class DemoRun:
     auction: AuctionReport
     training: TrainingReport
     market: DataMarketReport
+    models: ModelMarketReport
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
         auction = run_auction_demo(chain, store, work / "agents")
         training = run_training_demo(chain, store, work / "training-agents")
         market = run_datamarket_demo(chain, store, work / "market-agents")
-    yield DemoRun(chain, work, store, saved, auction, training, market)
+        models = run_modelmarket_demo(chain, store, work / "model-market-agents")
+    yield DemoRun(chain, work, store, saved, auction, training, market, models)
     chain.close()
 
 
@@ -183,7 +186,7 @@ def test_the_deployment_file_names_an_abi_file_for_each_contract(demo_run: DemoR
     payloads = [json.loads(path.read_text()) for path in demo_run.deployment_files]
 
     # assert: one deployment per demo, every contract's ABI beside it
-    assert len(payloads) == 3
+    assert len(payloads) == 4
     for path, payload in zip(demo_run.deployment_files, payloads, strict=True):
         assert set(payload["abi"]) == {
             "registry", "auction_house", "training_market", "data_market", "model_market"
@@ -197,8 +200,9 @@ def test_every_log_decodes_from_the_abi_files(demo_run: DemoRun, decoded: list[D
 
     # assert: every protocol's contract spoke, and the registry of each demo
     assert len(decoded) == len(demo_run.chain.logs())
-    assert {(1, "auction_house"), (2, "training_market"), (3, "data_market")} <= contracts
-    assert {(1, "registry"), (2, "registry"), (3, "registry")} <= contracts
+    spoke = {(1, "auction_house"), (2, "training_market"), (3, "data_market"), (4, "model_market")}
+    assert spoke <= contracts
+    assert {(1, "registry"), (2, "registry"), (3, "registry"), (4, "registry")} <= contracts
 
 
 def test_decoded_auction_logs_tell_what_the_auction_did(
@@ -255,3 +259,25 @@ def test_decoded_training_and_data_market_logs_tell_what_they_did(
     ]
     assert sum(w["amount"] for w in paid) == market.reward
     assert len(of(decoded, 3, "data_market", "TaskFinished")) == 1
+
+
+def test_decoded_model_market_logs_tell_what_it_did(
+    demo_run: DemoRun, decoded: list[Decoded]
+) -> None:
+    # prepare
+    report = demo_run.models
+
+    # act
+    (posted,) = of(decoded, 4, "model_market", "RequestPosted")
+    (tallied,) = of(decoded, 4, "model_market", "Tallied")
+    complained = of(decoded, 4, "model_market", "Complained")
+    paid = of(decoded, 4, "model_market", "Withdrawn")
+
+    # assert: the agreed scores, the one complaint, and every wei escrowed or staked paid out
+    assert posted["request_id"] == report.request_id
+    assert [s / 10**6 for s in tallied["scores"]] == list(report.scores.values())
+    assert [c["chunk"] for c in complained] == list(report.complaints.values())
+    staked = sum(e["stake"] for e in of(decoded, 4, "model_market", "Submitted"))
+    staked += sum(e["stake"] for e in of(decoded, 4, "model_market", "Volunteered"))
+    assert sum(w["amount"] for w in paid) == posted["escrowed"] + staked
+    assert len(of(decoded, 4, "model_market", "RequestEnded")) == 1
