@@ -37,4 +37,5 @@ UNIT = ProtocolUnit(
     parties="the buyer, the sellers and the executors",
     cli="mercato.cli.modelmarket:app",
     demo="mercato.protocols.modelmarket.scenario:DEMO",
+    bench=("mercato.cli.bench_modelmarket:modelmarket",),
 )
