@@ -17,16 +17,22 @@ revealed), ``committing`` (submissions closed and executors drawn), ``tallied``
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import pytest
+import vyper
+from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from mercato.chain.base import Chain
-from mercato.chain.contract import Contract, TxResult
+from mercato.chain.contract import ABI, Contract, TxResult
 from mercato.crypto import fairswap
 from mercato.crypto.merkle import MerkleTree, leaf_hash
 from mercato.protocols.draws import distinct_indices, select
@@ -39,7 +45,7 @@ from mercato.protocols.modelmarket.views import (
 )
 from mercato.protocols.roles import Role
 
-from ..world import ETHER, HOUR, ProtocolWorld, deploy_registry, register_cast
+from ..world import ETHER, HOUR, KEY, ProtocolWorld, deploy_registry, register_cast
 
 GROUPS = 64
 MAX_BUILT_GROUPS = 4096
@@ -60,6 +66,7 @@ TASK_HASH = keccak(b"task: digits, 64 features, 10 classes, accuracy")
 REPORT_HASH = keccak(b"report")
 DELIVERY_HASH = keccak(b"delivery")
 SAMPLE_BLOB = keccak(b"sample")
+ATOMIC_DRAW_SOURCE = Path(__file__).with_name("AtomicDraw.vy")
 
 
 @dataclass
@@ -227,6 +234,28 @@ class World(ProtocolWorld):
         if remaining > 0:
             self.chain.time_travel(remaining)
 
+    @contextmanager
+    def alternative(self) -> Iterator[None]:
+        """Run the block in a history of its own, undone afterwards (anvil's snapshots; the
+        embedded chain has none, so a test that needs them skips there)."""
+        if self.chain.backend != "rpc":
+            pytest.skip("the embedded chain keeps no snapshots")
+        snapshot = self.chain.rpc("evm_snapshot")  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            assert self.chain.rpc("evm_revert", snapshot) is True  # type: ignore[attr-defined]
+
+    def deploy_atomic_draw(self) -> Contract:
+        """Deploy AtomicDraw.vy, which registers itself as a client."""
+        abi, bytecode = compile_atomic_draw()
+        initcode = bytecode + encode(
+            abi.constructor, [self.registry.address, self.market.address, KEY]
+        )
+        receipt = self.chain.deploy(self.deployer, initcode)
+        assert receipt.contract_address is not None
+        return Contract(self.chain, receipt.contract_address, abi, "AtomicDraw")
+
     # buyer ----------------------------------------------------------------------------------
     def post(self, *, test_set: TestSet | None = None, **options: Any) -> tuple[int, TxResult]:
         """Post a request with the default terms but ``options``; its test set has as many
@@ -390,6 +419,12 @@ class World(ProtocolWorld):
         """Winner ``index`` reveals its key."""
         seller = self.account_at(self.submission(request_id, index).seller)
         return self.market.reveal_key(seller, request_id, self.models[request_id, index].key)
+
+
+@cache
+def compile_atomic_draw() -> tuple[ABI, bytes]:
+    output = vyper.compile_code(ATOMIC_DRAW_SOURCE.read_text(), output_formats=["abi", "bytecode"])
+    return ABI(output["abi"]), bytes.fromhex(output["bytecode"].removeprefix("0x"))
 
 
 def deploy_world(chain: Chain, accounts: Sequence[LocalAccount]) -> World:
