@@ -299,7 +299,7 @@ class World(ProtocolWorld):
         indices = overrides.pop("indices", self.sample_indices(request_id))
         hashes = overrides.pop("hashes", [test_set.group_hash(i) for i in indices])
         proofs = overrides.pop("proofs", [test_set.tree.proof(i) for i in indices])
-        sender = overrides.pop("sender", self.buyer)
+        sender = overrides.pop("sender", None) or self.account_at(self.state(request_id).buyer)
         blob = overrides.pop("blob", SAMPLE_BLOB)
         return self.market.reveal_sample(sender, request_id, hashes, proofs, blob)
 
