@@ -46,6 +46,9 @@ T = TypeVar("T")
 
 SWAP_STEPS = ("reveal_key", "finish", "withdraw")
 """The honest swap after the scores, each sent by the seller."""
+DEVELOPER_ROWS = 1150
+"""The shuffled digits' first rows, the developers' (the buyer's hidden rows follow), as
+:class:`~mercato.protocols.modelmarket.scenario.ModelMarketDemo` splits them."""
 
 
 # the chain, clocked -----------------------------------------------------------------------
@@ -148,11 +151,9 @@ class DemoData:
 def demo_data() -> DemoData:
     """The demo's digits and models; every model is delivered as benchmarked (no cheater)."""
     X, y = demo._digits()
-    rows = demo.GROUPS * demo.GROUP_SIZE
-    models = demo.seller_models(X[:1150], y[:1150])
-    return DemoData(
-        X[1150 : 1150 + rows], y[1150 : 1150 + rows], {n: m for n, (m, _) in models.items()}
-    )
+    hidden = slice(DEVELOPER_ROWS, DEVELOPER_ROWS + demo.GROUPS * demo.GROUP_SIZE)
+    models = demo.seller_models(X[:DEVELOPER_ROWS], y[:DEVELOPER_ROWS])
+    return DemoData(X[hidden], y[hidden], {name: model for name, (model, _) in models.items()})
 
 
 def task_document() -> TaskDocument:
@@ -291,7 +292,7 @@ def run_market(
     scores = tuple(
         ModelScore(
             name,
-            demo.MODEL_KINDS[name].split(" (")[0],
+            demo.MODEL_KINDS[name].split(" (")[0],  # without the cheat: none here
             submission.state.label,
             submission.score,
             measured.get(name),
