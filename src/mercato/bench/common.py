@@ -89,6 +89,22 @@ def chain_at(rpc_url: str | None) -> Iterator[Chain]:
 
 
 @contextmanager
+def chain_and_backend(rpc_url: str | None) -> Iterator[tuple[Chain, str]]:
+    """:func:`chain_at` and its backend's name: "embedded", "anvil" or "rpc"."""
+    from mercato.chain.rpc import RpcChain
+
+    with chain_at(rpc_url) as chain:
+        if not isinstance(chain, RpcChain):
+            yield chain, "embedded"
+            return
+        try:
+            client = str(chain.rpc("web3_clientVersion"))
+        except ChainError:
+            client = ""
+        yield chain, "anvil" if client.lower().startswith("anvil") else "rpc"
+
+
+@contextmanager
 def automine(chain: RpcChain, enabled: bool) -> Iterator[None]:
     """Mine each transaction on arrival (``enabled``) or only on request, then as before."""
     try:

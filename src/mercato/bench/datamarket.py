@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from mercato.bench.common import ACCURACY_SKIPPED_NOTE, automine, chain_at
+from mercato.bench.common import ACCURACY_SKIPPED_NOTE, automine, chain_and_backend
 from mercato.bench.datamarket_accuracy import (
     PAPER_ACCURACY_AFTER,
     PAPER_ACCURACY_BEFORE,
@@ -62,7 +61,6 @@ from mercato.bench.datamarket_secagg import (
 from mercato.bench.flow import StartPhase, phases
 from mercato.chain.base import Chain
 from mercato.chain.rpc import RpcChain
-from mercato.errors import ChainError
 from mercato.ml.federated_sim import RULES
 from mercato.ml.poison import POISONS
 from mercato.protocols.datamarket.market import Mode
@@ -288,20 +286,6 @@ def measure_chain(
     )
 
 
-@contextmanager
-def _chain_for(rpc_url: str | None) -> Iterator[tuple[Chain, str]]:
-    """The chain to measure and its backend's name ("embedded", "anvil" or "rpc")."""
-    with chain_at(rpc_url) as chain:
-        if not isinstance(chain, RpcChain):
-            yield chain, "embedded"
-            return
-        try:
-            client = str(chain.rpc("web3_clientVersion"))
-        except ChainError:
-            client = ""
-        yield chain, "anvil" if client.lower().startswith("anvil") else "rpc"
-
-
 def run_datamarket_bench(
     rpc_url: str | None = None,
     *,
@@ -317,7 +301,7 @@ def run_datamarket_bench(
     check_data_owners(data_owners)
     load_at_start = _load()
     notes: list[str] = []
-    with _chain_for(rpc_url) as (chain, backend):
+    with chain_and_backend(rpc_url) as (chain, backend):
         chain_part = measure_chain(chain, data_owners, repeats, phase)
     if not chain_part.waves_secure:
         notes.append(NO_NODE_NOTE)

@@ -21,13 +21,12 @@ from __future__ import annotations
 import math
 import statistics
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mercato.bench.common import chain_at
+from mercato.bench.common import chain_and_backend
 from mercato.bench.flow import StartPhase, phases
 from mercato.bench.modelmarket_complaint import (
     COMPLAINT_GAS_GOAL,
@@ -46,15 +45,14 @@ from mercato.bench.modelmarket_market import (
     demo_data,
     run_market,
 )
-from mercato.chain.rpc import RpcChain
-from mercato.errors import ChainError, InputError
+from mercato.errors import InputError
 from mercato.protocols.deployment import deploy
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.modelmarket import scenario as demo
 from mercato.storage.local import LocalBlobStore
 
 if TYPE_CHECKING:
-    from mercato.chain.base import Chain
+    pass
 
 DEFAULT_REPEATS = 3
 """Whole markets timed; the report gives the median and every run (gas from the first)."""
@@ -189,24 +187,6 @@ class ModelMarketBenchReport:
         }
 
 
-@contextmanager
-def _chain_for(rpc_url: str | None) -> Iterator[tuple[Chain, str]]:
-    """The chain to measure (a fresh embedded EVM, or the node at ``rpc_url``) and its
-    backend's name: "embedded", "anvil" or "rpc"."""
-    with chain_at(rpc_url) as chain:
-        if not isinstance(chain, RpcChain):
-            yield chain, "embedded"
-            return
-        yield chain, "anvil" if _client(chain).lower().startswith("anvil") else "rpc"
-
-
-def _client(chain: RpcChain) -> str:
-    try:
-        return str(chain.rpc("web3_clientVersion"))
-    except ChainError:
-        return ""
-
-
 def run_modelmarket_bench(
     rpc_url: str | None = None,
     *,
@@ -224,7 +204,7 @@ def run_modelmarket_bench(
     advance = phase("the demo's digits and models", 1)
     data = demo_data()
     advance(1)
-    with _chain_for(rpc_url) as (chain, backend), tempfile.TemporaryDirectory() as folder:
+    with chain_and_backend(rpc_url) as (chain, backend), tempfile.TemporaryDirectory() as folder:
         clock = ClockedChain(chain)
         deployment = deploy(clock, chain.dev_accounts(1)[0])
         market = Marketplace(clock, deployment, LocalBlobStore(Path(folder)))

@@ -46,9 +46,6 @@ T = TypeVar("T")
 
 SWAP_STEPS = ("reveal_key", "finish", "withdraw")
 """The honest swap after the scores, each sent by the seller."""
-DEVELOPER_ROWS = 1150
-"""The shuffled digits' first rows, the developers' (the buyer's hidden rows follow), as
-:class:`~mercato.protocols.modelmarket.scenario.ModelMarketDemo` splits them."""
 
 
 # the chain, clocked -----------------------------------------------------------------------
@@ -150,10 +147,9 @@ class DemoData:
 @cache
 def demo_data() -> DemoData:
     """The demo's digits and models; every model is delivered as benchmarked (no cheater)."""
-    X, y = demo._digits()
-    hidden = slice(DEVELOPER_ROWS, DEVELOPER_ROWS + demo.GROUPS * demo.GROUP_SIZE)
-    models = demo.seller_models(X[:DEVELOPER_ROWS], y[:DEVELOPER_ROWS])
-    return DemoData(X[hidden], y[hidden], {name: model for name, (model, _) in models.items()})
+    (X, y), (test_X, test_y) = demo.demo_split()
+    models = demo.seller_models(X, y)
+    return DemoData(test_X, test_y, {name: model for name, (model, _) in models.items()})
 
 
 def task_document() -> TaskDocument:

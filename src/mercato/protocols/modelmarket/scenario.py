@@ -68,12 +68,27 @@ MODEL_KINDS = {
 }
 
 
-def _digits() -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+DEVELOPER_ROWS = 1150
+"""The digits' first rows (shuffled) train the developers' models; the next 640 are the
+buyer's hidden test set."""
+
+
+def digits() -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """scikit-learn's digits, shuffled with the demo's seed."""
     from sklearn.datasets import load_digits
 
-    digits = load_digits()
-    order = np.random.default_rng(SEED).permutation(len(digits.target))
-    return digits.data[order].astype(np.float32), digits.target[order].astype(np.int64)
+    data = load_digits()
+    order = np.random.default_rng(SEED).permutation(len(data.target))
+    return data.data[order].astype(np.float32), data.target[order].astype(np.int64)
+
+
+def demo_split() -> tuple[
+    tuple[NDArray[np.float32], NDArray[np.int64]], tuple[NDArray[np.float32], NDArray[np.int64]]
+]:
+    """(the developers' rows, the buyer's hidden rows) of the demo."""
+    X, y = digits()
+    hidden = slice(DEVELOPER_ROWS, DEVELOPER_ROWS + GROUPS * GROUP_SIZE)
+    return (X[:DEVELOPER_ROWS], y[:DEVELOPER_ROWS]), (X[hidden], y[hidden])
 
 
 def _torch_mlp(X: NDArray[np.float32], y: NDArray[np.int64]) -> bytes:
@@ -151,12 +166,8 @@ class ModelMarketDemo(Demo):
     def __init__(self, chain: Chain, store: BlobStore, work_dir: Path) -> None:
         super().__init__(chain, store, work_dir, CAST)
         self.work_dir = work_dir
-        X, y = _digits()
-        self.test_X, self.test_y = (
-            X[1150 : 1150 + GROUPS * GROUP_SIZE],
-            y[1150 : 1150 + GROUPS * GROUP_SIZE],
-        )
-        self.models = seller_models(X[:1150], y[:1150])
+        (X, y), (self.test_X, self.test_y) = demo_split()
+        self.models = seller_models(X, y)
         self.start_agents()
 
     def attach(self, agent: Agent, name: str) -> None:
