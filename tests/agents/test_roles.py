@@ -33,7 +33,7 @@ def test_every_option_a_role_takes_is_an_option_of_agent_run() -> None:
 
 
 REFUSED = {
-    "--lazy is a compute-provider option; this agent is a client": ("client", "--lazy"),
+    "--lazy is a compute-provider or executor option; this agent is a client": ("client", "--lazy"),
     "--part is a market-data-owner option; this agent is a market-model-owner": (
         "market-model-owner",
         "--part",

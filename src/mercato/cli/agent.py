@@ -61,7 +61,10 @@ ROLE_HELP = {
     "params": "Algorithm provider: hyper-parameter KEY=VALUE (repeat).",
     "eval_dataset": "Client: dataset whose held-out part measures deliveries.",
     "lazy": "Compute provider (demo adversary): return each round's model untrained, to see the "
-    "model owner's replica consensus outvote and report it.",
+    "model owner's replica consensus outvote and report it; P4 executor: volunteer and never "
+    "benchmark, to see it slashed.",
+    "model": "P4 seller: the model file it offers to every request it fits (.skops or "
+    ".safetensors).",
 }
 """The help of each option that roles take (which roles take which: their AgentRole.options)."""
 
@@ -160,6 +163,7 @@ def run(
     params: list[str] = typer.Option(None, "--param", help=ROLE_HELP["params"]),
     eval_dataset: str = typer.Option(None, "--eval-dataset", help=ROLE_HELP["eval_dataset"]),
     lazy: bool = typer.Option(False, "--lazy", help=ROLE_HELP["lazy"]),
+    model: Path = typer.Option(None, "--model", help=ROLE_HELP["model"]),
     name: str = typer.Option(None, "--name", help="Agent name (keys its state and cursor)."),
     state_dir: Path = typer.Option(
         None, "--state-dir", help="Folder of the agent's SQLite state (default: settings)."

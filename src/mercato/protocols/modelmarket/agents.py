@@ -27,7 +27,7 @@ from mercato.chain.contract import Event
 from mercato.errors import MercatoError
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
-from mercato.protocols.modelmarket import buyer, executor, history, seller
+from mercato.protocols.modelmarket import buyer, executor, history, rules, seller
 from mercato.protocols.modelmarket.documents import HiddenTestSet
 from mercato.protocols.modelmarket.evaluation import (
     load_model_bytes,
@@ -59,33 +59,21 @@ deliver instead), or None to stay out."""
 
 
 def request_deadlines(market: Marketplace, me: Identity) -> Deadlines[Request]:
-    """The requests an agent takes part in, moved on when their time has come."""
+    """The requests an agent takes part in, moved on when their time has come (whenever
+    :mod:`~mercato.protocols.modelmarket.rules` finds nothing against the step)."""
     mm = market.model_market
 
     def move(request_id: int, request: Request, now: int) -> bool:
-        status = request.status
-        block = market.chain.block_number()  # the next transaction goes in a later block
-        if status is RequestStatus.SAMPLING:
-            drawable = request.sample_seed == bytes(32) and block >= request.target_block
-            if now >= request.deadline or drawable:
-                mm.advance(me.account, request_id)
-        elif status is RequestStatus.DRAWING and block >= request.target_block:
+        block = market.chain.block_number() + 1  # the block the next transaction lands in
+        if rules.advance_problem(request, now, block) is None:
             mm.advance(me.account, request_id)
-        elif status in (RequestStatus.SUBMITTING, RequestStatus.COMMITTING):
-            if now >= request.deadline:
-                mm.advance(me.account, request_id)
-        elif status is RequestStatus.REVEALING:
-            if request.revealed == request.committed or now >= request.deadline:
-                vote = history.majority(mm, request_id, request.executors)
-                scores, flags = vote if vote is not None else ((), 0)
-                mm.tally(me.account, request_id, scores, flags)
-        elif status is RequestStatus.SWAPPING:
+        elif rules.tally_problem(request, now) is None:
+            vote = history.majority(mm, request_id, request.executors)
+            scores, flags = vote if vote is not None else ((), 0)
+            mm.tally(me.account, request_id, scores, flags)
+        elif request.status is RequestStatus.SWAPPING:
             for submission in mm.submissions(request_id):
-                key_late = submission.state is SubmissionState.WON and now >= request.deadline
-                window_over = (
-                    submission.state is SubmissionState.KEY_REVEALED and now >= submission.deadline
-                )
-                if key_late or window_over:
+                if rules.finish_problem(request, submission, now) is None:
                     mm.finish(me.account, request_id, submission.index)
         return not mm.request(request_id).status.final
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mercato.protocols.deployment import Periods
-from mercato.protocols.unit import ProtocolUnit
+from mercato.protocols.unit import AgentRole, ProtocolUnit
 
 
 def _constructor(registry: str, periods: Periods, fraud_stake: int) -> tuple[Any, ...]:
@@ -36,6 +36,11 @@ UNIT = ProtocolUnit(
     },
     parties="the buyer, the sellers and the executors",
     cli="mercato.cli.modelmarket:app",
+    roles=(
+        AgentRole("buyer", "mercato.protocols.modelmarket.roles:plan_buyer"),
+        AgentRole("seller", "mercato.protocols.modelmarket.roles:plan_seller", ("model",)),
+        AgentRole("executor", "mercato.protocols.modelmarket.roles:plan_executor", ("lazy",)),
+    ),
     demo="mercato.protocols.modelmarket.scenario:DEMO",
     bench=("mercato.cli.bench_modelmarket:modelmarket",),
 )
