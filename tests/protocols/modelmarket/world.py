@@ -170,6 +170,7 @@ class World(ProtocolWorld):
     test_sets: dict[int, TestSet] = field(default_factory=dict)
     models: dict[tuple[int, int], Model] = field(default_factory=dict)
     salts: dict[tuple[int, str], bytes] = field(default_factory=dict)
+    _terms: dict[int, Request] = field(default_factory=dict)
 
     @property
     def contract(self) -> Contract:
@@ -184,6 +185,13 @@ class World(ProtocolWorld):
 
     def submission(self, request_id: int, index: int) -> Submission:
         return self.market.submission(request_id, index)
+
+    def terms(self, request_id: int) -> Request:
+        """The request as first read: only its terms (buyer, stakes, sizes) are to be used,
+        which never change (read once: a view call is slow on the embedded EVM)."""
+        if request_id not in self._terms:
+            self._terms[request_id] = self.state(request_id)
+        return self._terms[request_id]
 
     # reading --------------------------------------------------------------------------------
     def owed_all(self) -> dict[str, int]:
@@ -299,7 +307,7 @@ class World(ProtocolWorld):
         indices = overrides.pop("indices", self.sample_indices(request_id))
         hashes = overrides.pop("hashes", [test_set.group_hash(i) for i in indices])
         proofs = overrides.pop("proofs", [test_set.tree.proof(i) for i in indices])
-        sender = overrides.pop("sender", None) or self.account_at(self.state(request_id).buyer)
+        sender = overrides.pop("sender", None) or self.account_at(self.terms(request_id).buyer)
         blob = overrides.pop("blob", SAMPLE_BLOB)
         return self.market.reveal_sample(sender, request_id, hashes, proofs, blob)
 
@@ -320,7 +328,7 @@ class World(ProtocolWorld):
     ) -> TxResult:
         model = model or new_model()
         account = self.sellers[seller] if isinstance(seller, int) else seller
-        stake = self.state(request_id).seller_stake if stake is None else stake
+        stake = self.terms(request_id).seller_stake if stake is None else stake
         result = self.market.submit(account, request_id, model.commitments, DELIVERY_HASH, stake)
         self.models[request_id, int(result.event("Submitted")["index"])] = model
         return result
@@ -329,7 +337,7 @@ class World(ProtocolWorld):
         self, request_id: int, executor: int | LocalAccount, stake: int | None = None
     ) -> TxResult:
         account = self.executors[executor] if isinstance(executor, int) else executor
-        stake = self.state(request_id).executor_stake if stake is None else stake
+        stake = self.terms(request_id).executor_stake if stake is None else stake
         return self.market.volunteer(account, request_id, stake)
 
     def close(self, request_id: int) -> TxResult:
@@ -412,7 +420,7 @@ class World(ProtocolWorld):
     def swapping(self, scores: Sequence[int], models: Sequence[Model] = (), **options: Any) -> int:
         """A request tallied with ``scores`` (one seller per score): winners await their keys."""
         request_id = self.committing(sellers=len(scores), models=models, **options)
-        self.tallied(request_id, scores, votes=self.state(request_id).executors)
+        self.tallied(request_id, scores, votes=self.terms(request_id).executors)
         return request_id
 
     def reveal_key(self, request_id: int, index: int) -> TxResult:
