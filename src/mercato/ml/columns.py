@@ -48,9 +48,9 @@ def fit_problem(
     name = data.name
     if data.X.shape[1] != n_features:
         return f"{model} takes {n_features} features; {name!r} has {data.X.shape[1]}"
-    if features and data.features and set(data.features) != set(features):
-        missing = [f for f in features if f not in data.features]
-        return f"{model} takes the features {few(features)}; {name!r} has no column {missing[0]!r}"
+    problem = feature_problem(model, features, data)
+    if problem is not None:
+        return problem
     if data.labels:
         held = [data.labels[i] for i in sorted(set(data.y.tolist()))]
         held = [label for label in held if label not in classes]
@@ -65,6 +65,64 @@ def fit_problem(
             f"{data.X.shape[1]} features and labels up to {int(data.y.max())}"
         )
     return None
+
+
+def feature_problem(model: str, features: Sequence[str], data: Dataset) -> str | None:
+    """Unless ``data`` has every feature ``model`` takes by name (where both name them)."""
+    if features and data.features and set(data.features) != set(features):
+        missing = [f for f in features if f not in data.features]
+        return (
+            f"{model} takes the features {few(features)}; {data.name!r} has no column "
+            f"{missing[0]!r}"
+        )
+    return None
+
+
+def row_classes(data: Dataset) -> tuple[str, ...]:
+    """The classes of ``data`` in label order: its names, else ``"0"`` to its largest label."""
+    return data.labels or number_names(int(data.y.max()) + 1)
+
+
+def number_names(count: int) -> tuple[str, ...]:
+    """``"0"`` to ``"count - 1"``: the class names of a set whose labels are only numbers."""
+    return tuple(str(i) for i in range(count))
+
+
+def class_problem(model: str, classes: Sequence[str], data: Dataset) -> str | None:
+    """Unless every class the rows of ``data`` hold is one ``model`` predicts (``classes``, in
+    label order), matched by name. Rows that name no classes match only a model whose classes
+    are the numbers ``"0"`` to ``"n - 1"``: their labels are then the model's."""
+    classes = tuple(classes)
+    if data.labels:
+        held = [data.labels[i] for i in sorted(set(data.y.tolist()))]
+        unknown = [label for label in held if label not in classes]
+        if unknown:
+            return (
+                f"{model} predicts the classes {few(classes)}; {data.name!r} holds the classes "
+                f"{few(held)}, and {unknown[0]!r} is none of the model's"
+            )
+    elif classes != number_names(len(classes)) or int(data.y.max()) >= len(classes):
+        return (
+            f"{model} predicts the classes {few(classes)}; {data.name!r} names no classes "
+            f"(its labels are {few(row_classes(data))}), so they cannot be matched: measure "
+            "it on a file whose label column names them (--data FILE with --label or --schema)"
+        )
+    return None
+
+
+def for_model(
+    model: str, data: Dataset, features: Sequence[str], classes: Sequence[str]
+) -> Dataset:
+    """``data`` as a model that names its ``features`` and/or ``classes`` (either may be
+    empty: that model names none) takes it: its columns in the model's order and its labels
+    the model's, both by name (:func:`aligned`). InputError, naming the model's and the
+    rows' lists, when a column or a class of the rows is not the model's."""
+    problem = feature_problem(model, features, data)
+    if classes:
+        problem = problem or class_problem(model, classes, data)
+    if problem is not None:
+        raise InputError(problem)
+    return aligned(data, features, classes or data.labels)
 
 
 def aligned(data: Dataset, features: Sequence[str], classes: Sequence[str]) -> Dataset:

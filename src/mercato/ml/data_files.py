@@ -97,7 +97,9 @@ def infer_schema(
     label: str = "",
     ontology: str = DEFAULT_ONTOLOGY_CLASS,
 ) -> DataSchema:
-    """A schema that describes the file as it is: every other column a feature."""
+    """A schema that describes the file as it is: every other column a feature, the label's
+    classes sorted (their label order; a model that names its classes is measured on rows
+    matched to them by name, see :func:`mercato.ml.evaluate.evaluate_data`)."""
     path = Path(path)
     if columns is None:
         columns = read_columns(path)
