@@ -178,3 +178,108 @@ def test_check_names_a_mercato_weights_model(
     assert described["trainer"]["kind"] == "numpy-logreg"
     assert described["n_features"] == 6
     assert np.isfinite(trainer.init_weights(1)).all()
+
+
+# a model that names its classes, scored on rows whose file orders them otherwise ------------
+ROWS = "noise,x,risk\n" + "".join(
+    f"{n},{x},{r}\n"
+    for n, x, r in zip(
+        (-5.0, -6.0, -5.5, -7.0, -5.0, -6.5, -8.0, -5.25),
+        (-2.0, -1.0, -3.0, 1.0, 2.0, 3.0, 1.5, 4.0),
+        ("low",) * 4 + ("high",) * 4,
+        strict=True,
+    )
+)
+"""Rows a model predicting ``high`` exactly when ``x > 0`` gets right but one: accuracy 0.875."""
+
+
+@pytest.fixture
+def named(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A Mercato model of the classes (low, high) over (x, noise); the rows; their schema as
+    the model was trained with (an inferred one sorts the classes: high, low)."""
+    from mercato.ml.columns import Inputs
+    from mercato.ml.model_files import WeightsModel
+    from mercato.ml.trainers import NumpyLogReg
+
+    inputs = Inputs(("x", "noise"), ("low", "high"), (0.0, 0.0), (1.0, 1.0))
+    weights = np.array([0.0, 1.0, 0.0, 0.0, 0.0, 0.0])  # class 1 (high) exactly when x > 0
+    model = write_model(
+        tmp_path / "m.safetensors", WeightsModel(NumpyLogReg(2, 2), weights, inputs)
+    )
+    rows = tmp_path / "rows.csv"
+    rows.write_text(ROWS)
+    schema = tmp_path / "s.json"
+    schema.write_text(
+        DataSchema(
+            label="risk",
+            classes=("low", "high"),
+            features=({"name": "noise"}, {"name": "x"}),  # type: ignore[arg-type]
+        ).to_json()
+    )
+    return model, rows, schema
+
+
+@pytest.mark.parametrize("described", [("--label", "risk"), ("--schema", None)])
+def test_score_matches_the_rows_to_the_classes_the_model_names(
+    named: tuple[Path, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    described: tuple[str, Path | None],
+) -> None:
+    # prepare
+    model, rows, schema = named
+    option, value = described
+
+    # act
+    code, out, err = run_main(
+        monkeypatch, capsys, "model", "score", model, "--data", rows, option, value or schema,
+        "--json",
+    )  # fmt: skip
+
+    # assert
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["metrics"]["accuracy"] == 0.875
+    assert report["measured_on"]["classes"] == ["low", "high"]
+    assert report["measured_on"]["class_order"] == "model"
+
+
+def test_score_refuses_a_row_class_the_model_lacks_in_one_line(
+    named: tuple[Path, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # prepare
+    model, rows, _ = named
+    rows.write_text(ROWS.replace("4.0,high", "4.0,medium"))
+
+    # act
+    code, out, err = run_main(
+        monkeypatch, capsys, "model", "score", model, "--data", rows, "--label", "risk"
+    )
+
+    # assert
+    assert code == 1
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "predicts the classes low, high; 'rows' holds the classes high, low, medium" in err
+
+
+def test_score_of_a_model_of_integer_classes_says_the_rows_class_order(
+    fitted: tuple[Path, float], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # act
+    code, out, _ = run_main(
+        monkeypatch, capsys, "model", "score", fitted[0], "--data", HOLDOUT, "--schema", SCHEMA
+    )
+    as_json = run_main(
+        monkeypatch, capsys, "model", "score", fitted[0], "--data", HOLDOUT, "--schema", SCHEMA,
+        "--json",
+    )  # fmt: skip
+
+    # assert
+    assert code == 0
+    assert "classes in label order low, high (the rows' own order" in out
+    measured_on = json.loads(as_json[1])["measured_on"]
+    assert measured_on["classes"] == ["low", "high"]
+    assert measured_on["class_order"] == "rows"

@@ -120,8 +120,13 @@ def score(
     dataset: str = HeldOutDatasetOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Measure a model file on labelled rows: accuracy, balanced accuracy, macro F1."""
-    from mercato.ml.evaluate import evaluate
+    """Measure a model file on labelled rows: accuracy, balanced accuracy, macro F1.
+
+    A model that names its classes (a Mercato model trained on a file, a scikit-learn model
+    fitted on text labels) is measured on the rows matched to its classes by name; a row
+    class it lacks is refused. Otherwise the rows' labels count as they are: the output says
+    their class order."""
+    from mercato.ml.evaluate import evaluate_data
     from mercato.ml.model_files import read_model
     from mercato.protocols.results import describe_data
 
@@ -138,13 +143,23 @@ def score(
     takes = _describe_model(model).get("n_features")
     if takes is not None and takes != data.X.shape[1]:
         raise InputError(f"{path} takes {takes} features; {data.name} has {data.X.shape[1]}")
-    metrics = evaluate(model, data.X, data.y)
+    evaluation = evaluate_data(model, data, str(path))
+    metrics = evaluation.metrics
     if as_json:
-        console.print_json(json.dumps({"metrics": metrics, "measured_on": describe_data(data)}))
+        measured_on = describe_data(data, evaluation)
+        console.print_json(json.dumps({"metrics": metrics, "measured_on": measured_on}))
         return
     shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+    order = (
+        "matched by name to the model's"
+        if evaluation.by_name
+        else "the rows' own order; the model names no classes"
+    )
     console.print(
-        f"{path} on {data.name} ({len(data.y)} rows): {shown}", highlight=False, soft_wrap=True
+        f"{path} on {data.name} ({len(data.y)} rows): {shown}; classes in label order "
+        f"{', '.join(evaluation.classes)} ({order})",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -20,6 +20,7 @@ from mercato.errors import IntegrityError
 
 if TYPE_CHECKING:
     from mercato.ml.datasets import Dataset
+    from mercato.ml.evaluate import Evaluation
     from mercato.storage.base import BlobStore
 
 
@@ -74,19 +75,35 @@ def open_sealed(
     return plaintext
 
 
-def describe_data(data: Dataset) -> dict[str, Any]:
-    """Name, rows and digest of the data a metric was measured on."""
-    return {"name": data.name, "rows": len(data.y), "digest": "0x" + data.digest().hex()}
+def describe_data(data: Dataset, evaluation: Evaluation | None = None) -> dict[str, Any]:
+    """Name, rows and digest of the data a metric was measured on, and the class order its
+    labels were scored in: ``classes`` (label ``i`` is ``classes[i]``) and ``class_order``,
+    ``"model"`` when the rows were matched by name to the classes the model names (see
+    :func:`mercato.ml.evaluate.evaluate_data`), ``"rows"`` when the model names none and
+    the rows' own order was taken (the default)."""
+    from mercato.ml.columns import row_classes
+
+    by_name = evaluation is not None and evaluation.by_name
+    classes = row_classes(data) if evaluation is None else evaluation.classes
+    return {
+        "name": data.name,
+        "rows": len(data.y),
+        "digest": "0x" + data.digest().hex(),
+        "classes": list(classes),
+        "class_order": "model" if by_name else "rows",
+    }
 
 
 def measure(result: Result, data: Dataset) -> Result:
-    """``result`` with every metric of :mod:`mercato.ml.evaluate` measured on ``data``."""
+    """``result`` with every metric of :mod:`mercato.ml.evaluate` measured on ``data``,
+    matched to the model's classes by name where it names them (InputError if they do not
+    match)."""
     from dataclasses import replace
 
-    from mercato.ml.evaluate import evaluate
+    from mercato.ml.evaluate import evaluate_data
 
-    metrics = evaluate(result.model, data.X, data.y)
-    return replace(result, metrics=metrics, measured_on=describe_data(data))
+    evaluation = evaluate_data(result.model, data, f"{result.protocol} {result.entry}'s model")
+    return replace(result, metrics=evaluation.metrics, measured_on=describe_data(data, evaluation))
 
 
 def metrics_path(model_path: Path) -> Path:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
 
 from mercato.errors import ProtocolError
 from mercato.ml.algorithms import AlgorithmSpec
@@ -50,10 +53,9 @@ def sold() -> Offer:
     return Offer(Category.DATA, data.ontology_class, ether("0.3"), data.to_bytes())
 
 
-@pytest.fixture(scope="module")
-def delivered(tmp_path_factory: pytest.TempPathFactory, sold: Offer) -> tuple:
-    """An auction for the clinic CSV run to a confirmed delivery on the embedded chain."""
-    market = Marketplace.create(store=tmp_path_factory.mktemp("blobs"))
+def deliver(blobs: Path, sold: Offer) -> tuple[Marketplace, Identity, Identity, int]:
+    """An auction for the clinic CSV run to a delivery on the embedded chain, not yet reviewed."""
+    market = Marketplace.create(store=blobs)
     people = list(map(Identity, market.chain.dev_accounts(6)))
     _, client, arbiter, data_owner, model_owner, compute = people
     for who, role in [(client, Role.CLIENT), (arbiter, Role.ARBITER),
@@ -80,6 +82,13 @@ def delivered(tmp_path_factory: pytest.TempPathFactory, sold: Offer) -> tuple:
     for who in (data_owner, model_owner):
         provider_steps.hand_over(market, who, auction_id, offers[who])
     provider_steps.execute(market, compute, auction_id)
+    return market, client, compute, auction_id
+
+
+@pytest.fixture(scope="module")
+def delivered(tmp_path_factory: pytest.TempPathFactory, sold: Offer) -> tuple:
+    """An auction for the clinic CSV run to a confirmed delivery on the embedded chain."""
+    market, client, compute, auction_id = deliver(tmp_path_factory.mktemp("blobs"), sold)
     held_out = read_data(CLINIC / "holdout.csv", schema=SCHEMA)
     review = client_steps.review_delivery(market, client, auction_id, held_out)
     client_steps.settle_review(market, client, review)
@@ -142,3 +151,30 @@ def test_only_the_client_takes_the_model(delivered: tuple) -> None:
     # act / assert
     with pytest.raises(ProtocolError, match="only the client of auction"):
         client_steps.take_model(market, compute, auction_id)
+
+
+def test_the_review_matches_the_clients_rows_to_a_model_that_names_its_classes(
+    tmp_path: Path, sold: Offer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # prepare: the delivered model predicts the class names themselves; the client's rows,
+    # read with --label, order them otherwise (sorted: high, low)
+    market, client, _, auction_id = deliver(tmp_path / "blobs", sold)
+    patients = read_data(CLINIC / "patients.csv", schema=SCHEMA)
+    names = np.array(SCHEMA.class_names)
+    model = LogisticRegression(max_iter=2000).fit(patients.X, names[patients.y])
+    monkeypatch.setattr(client_steps, "load_model", lambda *_: model)
+    held_out = read_data(CLINIC / "holdout.csv", label="risk")
+    truth = accuracy_score(np.array(held_out.labels)[held_out.y], model.predict(held_out.X))
+
+    # act
+    review = client_steps.review_delivery(market, client, auction_id, held_out)
+    taken = client_steps.take_model(market, client, auction_id, held_out)
+
+    # assert
+    assert held_out.labels == ("high", "low")
+    assert truth >= 0.8
+    assert review.metrics["accuracy"] == pytest.approx(truth)
+    assert review.accepted, review.problems
+    assert taken.metrics == review.metrics
+    assert taken.measured_on["classes"] == ["high", "low"]
+    assert taken.measured_on["class_order"] == "model"

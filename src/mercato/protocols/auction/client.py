@@ -9,7 +9,7 @@ from mercato.crypto.attestation import SignedReport, SoftwareAttestation
 from mercato.crypto.commit import keccak
 from mercato.errors import ProtocolError
 from mercato.ml.datasets import Dataset
-from mercato.ml.evaluate import evaluate
+from mercato.ml.evaluate import evaluate_data
 from mercato.ml.model_io import load_model
 from mercato.ontology.category import Category
 from mercato.ontology.requirements import Requirements
@@ -67,7 +67,8 @@ def review_delivery(
     Checks: the sealed model opens with the client's key and hashes to the on-chain model
     hash; the execution report hashes to the on-chain report hash, is signed by the
     infrastructure winner and names that model and the assets the winners handed over; the
-    model meets the requirements' metric on ``evaluation``.
+    model meets the requirements' metric on ``evaluation`` (matched to the model's classes by
+    name if it names them, as every export measures: InputError if they do not match).
     """
     house = market.auction_house
     auction = house.auction(auction_id)
@@ -104,7 +105,7 @@ def review_delivery(
     metrics: dict[str, float] = {}
     if not problems:
         model = load_model(model_bytes, auction.model_hash)
-        metrics = evaluate(model, evaluation.X, evaluation.y)
+        metrics = evaluate_data(model, evaluation, f"auction {auction_id}'s model").metrics
         achieved = metrics.get(requirements.metric)
         if achieved is None or achieved < requirements.minimum:
             problems.append(
