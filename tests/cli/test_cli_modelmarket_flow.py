@@ -197,7 +197,3 @@ def test_agents_take_over_a_posted_request(market_cli: Cli) -> None:
     assert [b.name for b in bought] == ["model-0.skops", "model-2.skops"]
     assert bought[1].read_bytes() == models[2].read_bytes()
     assert owed == [0] * 7  # every agent withdrew
-
-
-def _record(result: Any) -> dict[str, Any]:
-    return dict(json.loads(result.stdout))

@@ -71,8 +71,10 @@ def schedule_problem(text: str) -> str | None:
     if not 0 < len(points) <= MAX_POINTS:
         return f"--schedule needs 1 to {MAX_POINTS} SCORE:PRICE points, got {len(points)}"
     for i, (score, price) in enumerate(points):
-        if not 0 < price <= MAX_AMOUNT:
-            return f"--schedule price {format_ether(price)} is not above 0 and at most 2^128 wei"
+        if price == 0:
+            return "--schedule prices must be above 0"
+        if price > MAX_AMOUNT:
+            return f"--schedule price {format_ether(price)} is more than 2^128 wei"
         if i and score <= points[i - 1][0]:
             return "--schedule scores must increase from one point to the next"
         if i and price < points[i - 1][1]:
@@ -84,9 +86,7 @@ def amount_problem(wei: int, option: str) -> str | None:
     """Unless ``wei`` fits the contract's amounts (stakes, fee, bond)."""
     if wei <= MAX_AMOUNT:
         return None
-    return (
-        f"{option} {format_ether(wei)} is more than the contract holds for one amount (2^128 wei)"
-    )
+    return f"{option} {format_ether(wei)} is more than the contract takes (2^128 wei at most)"
 
 
 def groups_problem(groups: int) -> str | None:
@@ -261,7 +261,7 @@ def stake_problem(
     address: str, balance: int, stake: int, request: Request, name: str
 ) -> str | None:
     """Unless ``address`` holds the ``stake`` (``name``: ``seller stake``) it would lock."""
-    return funds_problem(address, balance, stake, _entry(request), name)
+    return funds_problem(address, balance, stake, "request", name)
 
 
 def features_problem(
