@@ -99,6 +99,20 @@ def cheating_model(size: int = 3 * fairswap.CHUNK_SIZE + 100) -> Model:
     return Model(benchmarked, key, commitments, delivery)
 
 
+def complaint_for(delivery: fairswap.Delivery, index: int) -> fairswap.Complaint:
+    """The complaint about chunk ``index`` of a delivery: its encrypted chunk and committed
+    hash with their proofs, whether or not the chunk decrypts to that hash."""
+    cipher = MerkleTree([fairswap.cipher_leaf(i, e) for i, e in enumerate(delivery.encrypted)])
+    plain = MerkleTree([fairswap.plain_leaf(i, h) for i, h in enumerate(delivery.chunk_hashes)])
+    return fairswap.Complaint(
+        index=index,
+        encrypted=delivery.encrypted[index],
+        cipher_proof=tuple(cipher.proof(index)),
+        chunk_hash=delivery.chunk_hashes[index],
+        plain_proof=tuple(plain.proof(index)),
+    )
+
+
 def large_cheat(chunks: int, index: int) -> tuple[Model, fairswap.Complaint]:
     """A cheating model of ``chunks`` chunks whose complaint about chunk ``index`` is built
     from leaf hashes: only that chunk has real bytes (the contract sees roots and proofs, so
