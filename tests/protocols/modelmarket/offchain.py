@@ -29,7 +29,6 @@ import pytest
 from numpy.typing import NDArray
 
 from mercato.agents.agent import Agent
-from mercato.agents.store import AgentStore
 from mercato.chain.base import Chain
 from mercato.chain.contract import Event
 from mercato.chain.embedded import EmbeddedChain
@@ -133,6 +132,11 @@ def corrupted(model: bytes) -> bytes:
     return bytes(copy)
 
 
+def last_byte_flipped(model: bytes) -> bytes:
+    """``model`` with its last byte flipped: only the last, zero-padded chunk differs."""
+    return model[:-1] + bytes([model[-1] ^ 0xFF])
+
+
 def task_document() -> TaskDocument:
     return TaskDocument(
         data_class="ex:HandwrittenDigits",
@@ -168,6 +172,46 @@ def silent_sample(market: Marketplace, me: Identity, request_id: int, tests: obj
 def silent_key(market: Marketplace, me: Identity, offer: seller.Offer) -> bool:
     """A winner that never reveals its key."""
     return False
+
+
+def silent_seal(market: Marketplace, me: Identity, request_id: int, tests: object) -> bool:
+    """A buyer that never seals the hidden groups to the executors."""
+    return False
+
+
+def silent_model(market: Marketplace, me: Identity, offer: seller.Offer) -> bool:
+    """A seller that never seals its model to the executors."""
+    return False
+
+
+def _all_but_the_last(market: Marketplace, request_id: int) -> list[bytes]:
+    """The encryption keys of the drawn executors but the last (in volunteer order)."""
+    drawn = history.executors(market.model_market, request_id)
+    return [market.registry.encryption_key(a) for a in drawn[:-1]]
+
+
+def groups_to_some(
+    market: Marketplace, me: Identity, request_id: int, tests: HiddenTestSet
+) -> bool:
+    """A buyer that seals the true hidden groups to every drawn executor but the last."""
+    mm = market.model_market
+    if history.sealed_by(mm, request_id, me.address) is not None:
+        return False
+    hidden = groups_bytes(tests.hidden(history.sample_indices(mm, request_id) or []))
+    envelope = seal(hidden, _all_but_the_last(market, request_id), purpose(request_id, "test"))
+    mm.seal(me.account, request_id, hash_bytes(market.store.put(envelope)))
+    return True
+
+
+def model_to_some(market: Marketplace, me: Identity, offer: seller.Offer) -> bool:
+    """A seller that seals its true model to every drawn executor but the last."""
+    mm = market.model_market
+    if history.sealed_by(mm, offer.request_id, me.address) is not None:
+        return False
+    keys = _all_but_the_last(market, offer.request_id)
+    envelope = seal(offer.model, keys, purpose(offer.request_id, f"model {offer.index}"))
+    mm.seal(me.account, offer.request_id, hash_bytes(market.store.put(envelope)))
+    return True
 
 
 def made_up_commit(market: Marketplace, me: Identity, request_id: int) -> executor.Vote:
@@ -455,9 +499,3 @@ def p4_flow(work: Path, sellers: Mapping[str, Offered], **options: Any) -> Itera
         yield flow
     finally:
         flow.close()
-
-
-def stored_state(path: Path, agent: str, key: str) -> Any:
-    """What agent ``agent`` keeps under ``key`` in its store at ``path``."""
-    with AgentStore(path) as store:
-        return store.get(agent, key)

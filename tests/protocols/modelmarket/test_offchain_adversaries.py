@@ -7,6 +7,7 @@ it owes, what it withdrew, and how much richer or poorer it ended than it began.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from mercato.protocols.modelmarket.views import (
     RequestStatus,
     SubmissionState,
     indices_of,
+    model_flag,
 )
 from mercato.storage.base import hash_hex
 
@@ -31,6 +33,7 @@ from .offchain import (
     EXECUTOR_FEE,
     EXECUTOR_STAKE,
     GROUPS,
+    PERIOD,
     SAMPLE,
     SELLER_STAKE,
     BadDelivery,
@@ -38,10 +41,13 @@ from .offchain import (
     P4Flow,
     corrupted,
     flipped_chunk,
+    groups_to_some,
     hidden_score,
     hidden_test_set,
+    last_byte_flipped,
     made_up_commit,
     missing_chunk,
+    model_to_some,
     not_a_delivery,
     p4_flow,
     relabelled,
@@ -50,7 +56,9 @@ from .offchain import (
     sealed_to_another,
     sealing,
     silent_key,
+    silent_model,
     silent_sample,
+    silent_seal,
     spoiling,
     task_document,
     terms,
@@ -66,10 +74,13 @@ def agreed_scores(flow: P4Flow, request_id: int) -> list[int]:
     return [s.score for s in flow.mm.submissions(request_id)]
 
 
-def test_a_seller_that_delivers_another_model_is_caught_by_one_chunk(tmp_path: Path) -> None:
+@pytest.mark.parametrize("corrupt", [corrupted, last_byte_flipped], ids=["middle", "last byte"])
+def test_a_seller_that_delivers_another_model_is_caught_by_one_chunk(
+    tmp_path: Path, corrupt: Callable[[bytes], bytes]
+) -> None:
     # prepare: the cheater benchmarks its best model and delivers a corrupted copy; k = 2
     models = trained_models()
-    fake = corrupted(models["best"])
+    fake = corrupt(models["best"])
     tests = hidden_test_set()
     sellers = {"cheater": (models["best"], fake), "honest": (models["good"], None)}
     with p4_flow(tmp_path, sellers) as flow:
@@ -193,6 +204,104 @@ def test_a_buyer_whose_hidden_groups_do_not_give_its_root_loses_its_bond(
                 **dict.fromkeys(EXECUTORS, HONEST_PAY),
             },
         )
+
+
+def test_a_buyer_that_seals_nothing_loses_its_bond(tmp_path: Path) -> None:
+    # prepare: the buyer never seals the hidden groups to the executors
+    models = trained_models()
+    sellers = {"seller-1": (models["best"], None), "seller-2": (models["good"], None)}
+    swaps = {BUYER: {"buyer.seal_test": silent_seal}}
+    with p4_flow(tmp_path, sellers, swaps=swaps) as flow:
+        request_id = flow.post(hidden_test_set())
+        flow.run_agents()
+        flow.after()  # executors drawn; the sellers seal; the executors wait for the buyer
+        assert flow.mm.request(request_id).status is RequestStatus.COMMITTING
+        assert not flow.mm.events("ScoresCommitted", request_id=request_id)
+
+        # act: half the commit period on, the executors benchmark without it
+        flow.after(PERIOD // 2)
+        request = flow.run_to_end(request_id)
+
+        # assert
+        assert request.status is RequestStatus.TEST_REJECTED
+        votes = history.reveals(flow.mm, request_id)
+        assert len(votes) == 3 and all(v.flags == TEST_FLAG for v in votes)
+        share = BOND // 2
+        flow.assert_settled(
+            request_id,
+            {
+                BUYER: -2 * share - 3 * EXECUTOR_FEE,
+                "seller-1": share,
+                "seller-2": share,
+                **dict.fromkeys(EXECUTORS, HONEST_PAY),
+            },
+        )
+
+
+def test_a_seller_that_seals_nothing_is_flagged_and_loses_its_stake(tmp_path: Path) -> None:
+    # prepare: the best model's seller never seals it to the executors
+    models = trained_models()
+    sellers = {"hider": (models["best"], None), "other": (models["good"], None)}
+    swaps = {"hider": {"seller.seal_model": silent_model}}
+    with p4_flow(tmp_path, sellers, swaps=swaps) as flow:
+        request_id = flow.post(hidden_test_set())
+        flow.run_agents()
+        flow.after()  # executors drawn; they wait for the hider
+        assert not flow.mm.events("ScoresCommitted", request_id=request_id)
+
+        # act: half the commit period on, the executors benchmark without its model
+        flow.after(PERIOD // 2)
+        request = flow.run_to_end(request_id)
+
+        # assert: flagged by all; its stake to the buyer; the other seller bought
+        hider = flow.index_of(request_id, "hider")
+        votes = history.reveals(flow.mm, request_id)
+        assert len(votes) == 3 and all(v.flags == model_flag(hider) for v in votes)
+        assert flow.state_of(request_id, "hider") is SubmissionState.FLAGGED
+        assert flow.state_of(request_id, "other") is SubmissionState.PAID
+        assert request.status is RequestStatus.CLOSED
+        price = schedule_price(agreed_scores(flow, request_id)[1 - hider])
+        assert price > 0
+        flow.assert_settled(
+            request_id,
+            {
+                BUYER: SELLER_STAKE - price - 3 * EXECUTOR_FEE,
+                "hider": -SELLER_STAKE,
+                "other": price,
+                **dict.fromkeys(EXECUTORS, HONEST_PAY),
+            },
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="an executor cannot show that a blob was not sealed to it: the buyer or a seller "
+    "that seals to all but one drawn executor gets that honest executor outvoted and slashed",
+)
+@pytest.mark.parametrize("who", [BUYER, "seller"])
+def test_sealing_to_all_but_one_executor_does_not_slash_it(tmp_path: Path, who: str) -> None:
+    # prepare: the buyer (or the seller) leaves the last drawn executor out of its envelope
+    models = trained_models()
+    swap = (
+        {"buyer.seal_test": groups_to_some}
+        if who == BUYER
+        else {"seller.seal_model": model_to_some}
+    )
+    with p4_flow(tmp_path, {"seller": (models["best"], None)}, swaps={who: swap}) as flow:
+        # act
+        request_id = flow.post(hidden_test_set())
+        request = flow.run_to_end(request_id)
+
+        # assert: the two others scored the model; the one left out could not open the blob
+        left_out = flow.names[history.executors(flow.mm, request_id)[-1]]
+        votes = {flow.names[v.executor]: v for v in history.reveals(flow.mm, request_id)}
+        expected_flag = TEST_FLAG if who == BUYER else model_flag(0)
+        assert votes[left_out].flags == expected_flag
+        assert all(v.flags == 0 for name, v in votes.items() if name != left_out)
+        assert request.status is RequestStatus.CLOSED
+        # the executor that did its work honestly should not pay for the sender's omission
+        assert flow.net(left_out) >= 0
 
 
 @pytest.mark.parametrize("how", ["lies", "stays silent"])
