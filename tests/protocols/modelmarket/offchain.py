@@ -29,7 +29,6 @@ import pytest
 from numpy.typing import NDArray
 
 from mercato.agents.agent import Agent
-from mercato.chain.base import Chain
 from mercato.chain.contract import Event
 from mercato.chain.embedded import EmbeddedChain
 from mercato.crypto.fairswap import Delivery, commit_model, new_key
@@ -349,9 +348,8 @@ class P4Flow(Demo):
         executors: Collection[str] = ("executor-1", "executor-2", "executor-3"),
         lazy: Collection[str] = (),
         swaps: Mapping[str, Mapping[str, Step]] | None = None,
-        chain: Chain | None = None,
     ) -> None:
-        self.chain = chain or EmbeddedChain()
+        self.chain = EmbeddedChain()
         self.offers = dict(sellers)
         self.executor_names = tuple(executors)
         self.lazy = frozenset(lazy)
@@ -364,8 +362,12 @@ class P4Flow(Demo):
         self.work = work
         self.started = {name: self.chain.balance(i.address) for name, i in self.identities.items()}
         self._patches = pytest.MonkeyPatch()
-        self._swap(swaps or {})
-        self.start_agents()
+        try:
+            self._swap(swaps or {})
+            self.start_agents()
+        except BaseException:
+            self.close()
+            raise
 
     # the cast -------------------------------------------------------------------------------
     @property
