@@ -322,8 +322,8 @@ def print_requests(records: list[dict[str, Any]], now: int) -> None:
         console.print("no requests yet (post one with `mercato modelmarket post`)")
         return
     title = f"{len(records)} request(s); amounts in ETH"
-    table = common.simple_table("id", "status", "buyer", "models", "volunteers", "k",
-                                "min score", "top price", "deadline", "budget",
+    table = common.simple_table("id", "status", "buyer", "models", "volunteers", "executors",
+                                "k", "min score", "top price", "deadline", "budget",
                                 title=title)  # fmt: skip
     for r in records:
         table.add_row(
@@ -331,7 +331,8 @@ def print_requests(records: list[dict[str, Any]], now: int) -> None:
             r["status"],
             common.short_address(r["buyer"]),
             str(r["sellers"]),
-            f"{r['volunteers']} ({r['executors']} drawn)",
+            str(r["volunteers"]),
+            str(r["executors"]),
             str(r["k"]),
             f"{score_fraction(r['min_score']):.3f}",
             compact_ether(r["top_price"]),
