@@ -132,11 +132,6 @@ def test_a_task_document_refuses_a_damaged_payload(edit: Any) -> None:
         TaskDocument.from_bytes(json.dumps(payload).encode())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TaskDocument.from_bytes checks ranges but not types: a buyer's blob with 40.5 "
-    "groups, a sample of 2.5, features true or classes as one string reads as a task",
-)
 @pytest.mark.parametrize(
     ("name", "value"),
     [("groups", 40.5), ("sample", 2.5), ("features", True), ("classes", "xyz")],

@@ -64,6 +64,13 @@ class TaskDocument:
     schema: str = field(default=TASK_SCHEMA)
 
     def __post_init__(self) -> None:
+        for name in ("features", "groups", "group_size", "sample"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError(f"a task's {name} must be a whole number, got {value!r}")
+        texts = (self.data_class, self.task, self.description, *self.classes, *self.feature_names)
+        if not all(isinstance(text, str) for text in texts):
+            raise InputError("a task's terms, classes and feature names must be text")
         if self.metric != METRIC:
             raise InputError(f"the metric must be {METRIC}, got {self.metric!r}")
         if not MIN_GROUPS <= self.groups <= MAX_GROUPS:
@@ -84,9 +91,16 @@ class TaskDocument:
             payload = json.loads(data)
             if payload.get("schema") != TASK_SCHEMA:
                 raise InputError(f"not a {TASK_SCHEMA} document")
-            payload["classes"] = tuple(payload["classes"])
-            payload["feature_names"] = tuple(payload.get("feature_names", ()))
+            payload.setdefault("feature_names", [])
+            for name in ("classes", "feature_names"):
+                if not isinstance(payload[name], list):
+                    raise InputError(f"its {name} are not a list")
+                payload[name] = tuple(payload[name])
             return cls(**payload)
+        except InputError as exc:
+            if str(exc).startswith("not a "):
+                raise
+            raise InputError(f"not a model-market task document: {exc}") from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InputError(f"not a model-market task document: {exc}") from None
 
@@ -200,8 +214,10 @@ def test_set_problem(root: bytes, groups: int, blobs: Mapping[int, bytes]) -> st
     """Unless ``blobs`` holds every group 0 .. groups-1 and their tree has ``root``: what an
     executor checks once it holds the public sample and the hidden groups sealed to it."""
     missing = [i for i in range(groups) if i not in blobs]
-    if missing or len(blobs) != groups:
+    if missing:
         return f"the test set lacks {len(missing)} of its {groups} groups"
+    if len(blobs) != groups:
+        return f"the test set has {len(blobs)} groups, not {groups}"
     if HiddenTestSet(tuple(blobs[i] for i in range(groups))).root != root:
         return "the test groups do not give the request's test root"
     return None
