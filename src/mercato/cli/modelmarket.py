@@ -16,7 +16,9 @@ text views are in :mod:`~mercato.cli.modelmarket_view`. Agents do the same unatt
 The commands parse, call and render: what makes a step acceptable is judged by
 :mod:`~mercato.protocols.modelmarket.rules` before anything is sent (so a bad command
 changes nothing; a revert that still happens is reported by ``main`` as one line); what
-each party keeps between commands is in :mod:`~mercato.protocols.modelmarket.state_files`.
+each party keeps between commands is in :mod:`~mercato.protocols.modelmarket.state_files`,
+the buyer's posting and measuring around its own files in
+:mod:`~mercato.protocols.modelmarket.purchases`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from mercato.cli.modelmarket_view import (
     IndexArgument,
     RequestArgument,
     acting,
+    kept_offer,
+    kept_test_set,
     own_submission,
     report,
     state_folder,
@@ -66,11 +70,8 @@ from mercato.protocols.roles import Role
 # so that `mercato --help` loads none of them.
 if TYPE_CHECKING:
     from mercato.ml.datasets import Dataset
-    from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.modelmarket.documents import HiddenTestSet
-    from mercato.protocols.modelmarket.seller import Offer
-    from mercato.protocols.modelmarket.views import Request
 
 app = typer.Typer(
     help="Model market: MLaaS providers buy models priced by a hidden benchmark (P4).",
@@ -85,8 +86,6 @@ DEFAULT_SELLER_STAKE = "0.001"
 DEFAULT_EXECUTOR_STAKE = "0.001"
 DEFAULT_EXECUTOR_FEE = "0.0001"
 DEFAULT_BOND = "0.001"
-TASK = "mc:ClassificationAlgorithm"
-"""The ontology term of what a request asks for: a classifier."""
 
 StateDirOption = typer.Option(
     None,
@@ -146,17 +145,12 @@ def post(
 ) -> None:
     """Cut your labelled rows into salted test groups, keep them hidden in your state folder
     and post a request with their Merkle root; lock k x the top price + fees + bond."""
-    from mercato.protocols.modelmarket import buyer
-    from mercato.protocols.modelmarket.documents import HiddenTestSet, TaskDocument
-    from mercato.protocols.modelmarket.state_files import (
-        keep_pending_test,
-        make_folder,
-        settle_test,
-    )
+    from mercato.protocols.modelmarket import buyer, purchases
+    from mercato.protocols.modelmarket.state_files import make_folder
     from mercato.protocols.modelmarket.views import Periods
 
     refuse(
-        _source_problem(sample_data, data_file, label, schema),
+        rules.source_problem(sample_data, data_file, label, schema),
         rules.schedule_problem(schedule),
         rules.groups_problem(groups),
         rules.sample_problem(sample, groups),
@@ -169,8 +163,7 @@ def post(
         ("--executor-fee", executor_fee), ("--bond", bond))}  # fmt: skip
     refuse(*(rules.amount_problem(wei, option) for option, wei in amounts.items()))
     data = _test_rows(data_file, label, schema, sample_data)
-    classes = data.labels or tuple(str(c) for c in range(int(data.y.max()) + 1))
-    refuse(rules.rows_problem(len(data.y), len(classes), groups, data.name))
+    refuse(rules.rows_problem(len(data.y), len(purchases.classes_of(data)), groups, data.name))
     terms = buyer.RequestTerms(
         schedule=rules.schedule_of(schedule),
         k=k,
@@ -185,26 +178,9 @@ def post(
     market = call.market()
     require_role(market, me.address, Role.CLIENT, "posting a request")
     refuse(rules.post_funds_problem(me.address, market.chain.balance(me.address), terms.escrowed))
-    document = TaskDocument(
-        data_class=data.ontology_class,
-        task=TASK,
-        features=data.X.shape[1],
-        classes=classes,
-        groups=groups,
-        group_size=len(data.y) // groups,
-        sample=sample,
-        feature_names=data.features,
-        description=f"{data.name}: {len(data.y)} labelled rows",
-    )
-    test_set = HiddenTestSet.cut(data.X, data.y, groups)
+    document = purchases.task_of(data, groups, sample)
     folder = make_folder(state_folder(call, state_dir))
-    pending = keep_pending_test(folder, test_set)  # kept before the request exists
-    try:
-        request_id = buyer.post_request(market, me, document, test_set, terms)
-    except BaseException:
-        pending.unlink(missing_ok=True)
-        raise
-    path = settle_test(pending, folder, request_id)
+    request_id, path = purchases.post_kept(market, me, data, document, terms, folder)
     request = market.model_market.request(request_id)
     text = (
         f"request {request_id} posted: the best {k} model(s) scoring "
@@ -215,7 +191,7 @@ def post(
         f"{format_time(request.deadline)}"
     )
     report(call, market, request_id, None, text, test_file=path,
-           task={"features": document.features, "classes": list(classes)})  # fmt: skip
+           task={"features": document.features, "classes": list(document.classes)})  # fmt: skip
 
 
 @market_command(app, "reveal-sample")
@@ -228,7 +204,7 @@ def reveal_sample(
 
     me, market, request = acting(call, request_id)
     refuse(rules.reveal_sample_problem(request, me.address, market.chain.timestamp()))
-    test_set = _kept_test_set(call, state_dir, request)
+    test_set = kept_test_set(call, state_dir, request)
     buyer.reveal_sample(market, me, request_id, test_set)
     indices = history.sample_indices(market.model_market, request_id)
     after = market.model_market.request(request_id)
@@ -302,11 +278,11 @@ def seal(
     refuse(rules.seal_problem(request, me.address, mine, sealed))
     executors = len(history.executors(mm, request_id))
     if common.same_address(request.buyer, me.address):
-        buyer.seal_test(market, me, request_id, _kept_test_set(call, state_dir, request))
+        buyer.seal_test(market, me, request_id, kept_test_set(call, state_dir, request))
         what = f"the {request.groups - request.sample} hidden groups"
     else:
         assert mine is not None  # seal_problem: the buyer or a seller
-        offer = _kept_offer(call, state_dir, market, request, me)
+        offer = kept_offer(call, state_dir, market, request, me)
         seller.seal_model(market, me, offer)
         what = f"your model ({len(offer.model)} bytes)"
     blob = history.sealed_by(mm, request_id, me.address)
@@ -340,7 +316,7 @@ def take(
     submission = mm.submission(request_id, index)
     now = market.chain.timestamp()
     refuse(rules.take_problem(request, me.address, submission, now))
-    test_set = _kept_test_set(call, state_dir, request)
+    test_set = kept_test_set(call, state_dir, request)
     with console.status(f"opening seller {index}'s model of request {request_id}..."):
         try:
             model, complaint, key = buyer.take_model(market, me, request_id, index)
@@ -363,72 +339,28 @@ def take(
                "refund": refund}, files=[])  # fmt: skip
         return
     assert model is not None
-    _export(call, market, request, index, model, test_set, out)
+    _export(call, market, index, model, test_set, out, request_id)
 
 
 def _export(
-    call: MarketCall,
-    market: Marketplace,
-    request: Request,
-    index: int,
-    model: bytes,
-    test_set: HiddenTestSet,
-    out: Path,
-) -> None:
-    """Measure a bought model on the hidden groups and write it and its metrics."""
-    from mercato.crypto.commit import keccak
-    from mercato.ml.evaluate import evaluate
-    from mercato.ml.model_files import write_metrics
-    from mercato.protocols.modelmarket import history
-    from mercato.protocols.modelmarket.documents import groups_bytes
-    from mercato.protocols.modelmarket.evaluation import (
-        load_model_bytes,
-        model_suffix,
-        score,
-        stack_groups,
-    )
-    from mercato.protocols.results import Result, metrics_path
-    from mercato.user_files import write_user_file
+    call: MarketCall, market: Marketplace, index: int, model: bytes, test_set: HiddenTestSet,
+    out: Path, request_id: int,
+) -> None:  # fmt: skip
+    """Measure a bought model on the hidden groups; write it and its metrics."""
+    from mercato.protocols.modelmarket import purchases
+    from mercato.protocols.modelmarket.evaluation import model_suffix
 
     suffix = model_suffix(model)
     if out.suffix.lower() != suffix:
         raise InputError(f"--out {out}: seller {index}'s model is a {suffix} file: name it so")
-    mm = market.model_market
-    request_id = request.request_id
-    hidden = test_set.hidden(history.sample_indices(mm, request_id) or [])
-    X, y = stack_groups(hidden)
-    classifier = load_model_bytes(model)
-    submission = mm.submission(request_id, index)
-    measured = score(classifier, X, y)
-    result = Result(
-        protocol="modelmarket",
-        entry=request_id,
-        model=classifier,
-        model_hash="0x" + keccak(model).hex(),
-        metrics=evaluate(classifier, X, y),
-        measured_on={
-            "name": f"request {request_id}'s hidden test groups",
-            "rows": len(y),
-            "digest": "0x" + keccak(groups_bytes(hidden)).hex(),
-            "groups": len(hidden),
-        },
-        reported={
-            "seller": submission.seller,
-            "index": index,
-            "agreed_score": score_fraction(submission.score),
-            "measured_score": score_fraction(measured),
-            "price": submission.price,
-            "state": submission.state.label,
-        },
-    )
-    model_file = write_user_file(out, model)
-    written = (model_file, write_metrics(metrics_path(model_file), result.record()))
-    common.show_result(call, result, written)
+    result, ours = purchases.measured(market, request_id, index, model, test_set)
+    common.show_result(call, result, purchases.export_bought(result, model, out))
     if not call.json_output:
-        same = "the same as" if measured == submission.score else "unlike"
+        agreed = market.model_market.submission(request_id, index).score
         console.print(
-            f"score on your hidden groups {score_fraction(measured):.6f}, {same} the executors' "
-            f"agreed {score_fraction(submission.score):.6f}",
+            f"score on your hidden groups {score_fraction(ours):.6f}, "
+            f"{'the same as' if ours == agreed else 'unlike'} the executors' agreed "
+            f"{score_fraction(agreed):.6f}",
             highlight=False,
         )
 
@@ -480,7 +412,7 @@ def reveal_key(
     """Reveal the key of your winning model (from your state folder); after the complaint
     window `finish` pays you."""
     me, market, request = acting(call, request_id)
-    offer = _kept_offer(call, state_dir, market, request, me)
+    offer = kept_offer(call, state_dir, market, request, me)
     submission = market.model_market.submission(request_id, offer.index)
     refuse(rules.reveal_key_problem(request, submission, market.chain.timestamp()))
     result = market.model_market.reveal_key(me.account, request_id, offer.key)
@@ -605,51 +537,6 @@ def reveal(
         else f"tally once all have, or after {format_time(after.deadline)}"
     )
     report(call, market, request_id, result, text, scores=list(vote.scores), flags=vote.flags)
-
-
-# what the state folder keeps ----------------------------------------------------------
-def _kept_test_set(call: MarketCall, state_dir: Path | None, request: Request) -> HiddenTestSet:
-    """The buyer's hidden test set of ``request``, checked against its test root."""
-    from mercato.protocols.modelmarket.state_files import read_test_set, test_path
-
-    folder = state_folder(call, state_dir)
-    test_set = read_test_set(folder, request.request_id)
-    root = None if test_set is None else test_set.root
-    refuse(rules.test_file_problem(request, root, str(test_path(folder, request.request_id))))
-    assert test_set is not None
-    return test_set
-
-
-def _kept_offer(
-    call: MarketCall, state_dir: Path | None, market: Marketplace, request: Request, me: Identity
-) -> Offer:
-    """The caller's offer to ``request``, checked against its submission's key hash."""
-    from mercato.crypto.commit import keccak
-    from mercato.protocols.modelmarket.state_files import offer_path, read_offer
-
-    folder = state_folder(call, state_dir)
-    offer = read_offer(folder, request.request_id, me.address)
-    mine = own_submission(market, request.request_id, me.address)
-    key_hash = None if offer is None else keccak(offer.key)
-    path = str(offer_path(folder, request.request_id, me.address))
-    refuse(rules.offer_problem(request, me.address, mine, key_hash, path))
-    assert offer is not None
-    return offer
-
-
-def _source_problem(
-    sample: str | None, data_file: Path | None, label: str | None, schema: Path | None
-) -> str | None:
-    if data_file is None and (label is not None or schema is not None):
-        return "--label and --schema describe a data file: pass it with --data"
-    if (sample is None) == (data_file is None):
-        return (
-            "no test rows: pass your own file (--data FILE with --label or --schema) or "
-            "--sample-data"
-            if sample is None
-            else "pass --sample-data or --data, not both"
-        )
-    return None
 
 
 def _test_rows(

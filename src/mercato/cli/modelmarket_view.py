@@ -5,9 +5,12 @@ executors' draws, the submission and commit deadlines), settles its benchmark wi
 majority's scores (``tally``) and each sale after its complaint window or key deadline
 (``finish``), and reads the requests (``list``, ``show``).
 
-A request and its submissions are frozen views of :mod:`~mercato.protocols.modelmarket.views`;
-``--json`` prints their records (amounts in wei, scores in parts per million, hashes
-0x-hex), the text views here render the same records.
+The reading helpers here serve every command: the request as it stands, the caller's place
+in it, and what the state folder keeps for the caller (the buyer's test set, a seller's
+key), checked against the chain. A request and its submissions are frozen views of
+:mod:`~mercato.protocols.modelmarket.views`; ``--json`` prints their records (amounts in
+wei, scores in parts per million, hashes 0x-hex), the text views here render the same
+records.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
     from mercato.chain.contract import TxResult
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
+    from mercato.protocols.modelmarket.documents import HiddenTestSet
+    from mercato.protocols.modelmarket.seller import Offer
     from mercato.protocols.modelmarket.views import Submission
 
 RequestArgument = typer.Argument(..., min=1, help="Request id (see `mercato modelmarket list`).")
@@ -76,6 +81,35 @@ def volunteer_index(market: Marketplace, request_id: int, address: str) -> int |
         if same_address(volunteer, address):
             return index
     return None
+
+
+def kept_test_set(call: MarketCall, state_dir: Path | None, request: Request) -> HiddenTestSet:
+    """The buyer's hidden test set of ``request``, checked against its test root."""
+    from mercato.protocols.modelmarket.state_files import read_test_set, test_path
+
+    folder = state_folder(call, state_dir)
+    test_set = read_test_set(folder, request.request_id)
+    root = None if test_set is None else test_set.root
+    refuse(rules.test_file_problem(request, root, str(test_path(folder, request.request_id))))
+    assert test_set is not None
+    return test_set
+
+
+def kept_offer(
+    call: MarketCall, state_dir: Path | None, market: Marketplace, request: Request, me: Identity
+) -> Offer:
+    """The caller's offer to ``request``, checked against its submission's key hash."""
+    from mercato.crypto.commit import keccak
+    from mercato.protocols.modelmarket.state_files import offer_path, read_offer
+
+    folder = state_folder(call, state_dir)
+    offer = read_offer(folder, request.request_id, me.address)
+    mine = own_submission(market, request.request_id, me.address)
+    key_hash = None if offer is None else keccak(offer.key)
+    path = str(offer_path(folder, request.request_id, me.address))
+    refuse(rules.offer_problem(request, me.address, mine, key_hash, path))
+    assert offer is not None
+    return offer
 
 
 def request_after(market: Marketplace, request_id: int) -> dict[str, Any]:

@@ -42,6 +42,23 @@ def _entry(request: Request) -> str:
 
 
 # posting a request ---------------------------------------------------------------------
+def source_problem(
+    sample: str | None, data: object | None, label: str | None, schema: object | None
+) -> str | None:
+    """Unless the buyer's test rows come from one place: a sample set (``--sample-data``)
+    or its own file (``--data``, described by ``--label`` or ``--schema``)."""
+    if data is None and (label is not None or schema is not None):
+        return "--label and --schema describe a data file: pass it with --data"
+    if sample is None and data is None:
+        return (
+            "no test rows: pass your own file (--data FILE with --label or --schema) or "
+            "--sample-data"
+        )
+    if sample is not None and data is not None:
+        return "pass --sample-data or --data, not both"
+    return None
+
+
 def schedule_of(text: str) -> Schedule:
     """The schedule that ``"0.7:0.01,0.9:0.03"`` (score:price in ETH, or with a unit such as
     ``20gwei``) writes; InputError if it is not one. Scores go on chain in parts per
