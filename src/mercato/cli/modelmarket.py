@@ -316,7 +316,6 @@ def take(
     submission = mm.submission(request_id, index)
     now = market.chain.timestamp()
     refuse(rules.take_problem(request, me.address, submission, now))
-    test_set = kept_test_set(call, state_dir, request)
     with console.status(f"opening seller {index}'s model of request {request_id}..."):
         try:
             model, complaint, key = buyer.take_model(market, me, request_id, index)
@@ -339,6 +338,7 @@ def take(
                "refund": refund}, files=[])  # fmt: skip
         return
     assert model is not None
+    test_set = kept_test_set(call, state_dir, request)  # a complaint needs none
     _export(call, market, index, model, test_set, out, request_id)
 
 

@@ -85,6 +85,14 @@ def test_equal_prices_at_rising_scores_are_a_schedule() -> None:
     assert rules.schedule_problem(f"0.7:{MAX_AMOUNT}wei") is None
 
 
+def test_the_test_rows_come_from_one_place() -> None:
+    assert rules.source_problem("digits", None, None, None) is None
+    assert rules.source_problem(None, "rows.csv", "y", None) is None
+    assert "no test rows" in str(rules.source_problem(None, None, None, None))
+    assert "not both" in str(rules.source_problem("digits", "rows.csv", "y", None))
+    assert "pass it with --data" in str(rules.source_problem("digits", None, None, "s.json"))
+
+
 def test_the_terms_are_checked_against_the_contracts_limits() -> None:
     assert rules.groups_problem(32) is None and rules.groups_problem(2**32) is None
     assert rules.groups_problem(31) == "--groups must be 32 to 4294967296, got 31"
