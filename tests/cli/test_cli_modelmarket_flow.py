@@ -156,6 +156,33 @@ def test_a_request_from_posting_to_withdrawal(market_cli: Cli) -> None:
     assert {withdrawn[a] for a in EXECUTORS} == {EXECUTOR_STAKE + EXECUTOR_FEE}
 
 
+def test_a_request_posted_from_the_buyers_own_file(market_cli: Cli) -> None:
+    from mercato.ml.datasets import seller_and_buyer_parts
+    from mercato.ml.schema import DEFAULT_ONTOLOGY_CLASS
+
+    cli = market_cli
+    _, held_out = seller_and_buyer_parts("digits")
+    rows = cli.home / "rows.csv"
+    header = ",".join([*(f"pixel{i}" for i in range(64)), "digit"])
+    lines = [
+        ",".join([*(f"{v:g}" for v in x), f"d{label}"])
+        for x, label in zip(held_out.X[:320], held_out.y[:320], strict=True)
+    ]
+    rows.write_text("\n".join([header, *lines]) + "\n")
+
+    posted = cli.json(
+        "modelmarket", "post", "--data", rows, "--label", "digit", "--schedule", "0.8:0.01",
+        "--groups", 40, "--sample", 5, "--account", CLIENT,
+    )  # fmt: skip
+    request_id = posted["request"]["request_id"]
+    shown = cli.json("modelmarket", "show", request_id)
+
+    assert posted["task"] == {"features": 64, "classes": [f"d{i}" for i in range(10)]}
+    assert (shown["groups"], shown["sample"], shown["task"]["group_size"]) == (40, 5, 8)
+    assert shown["task"]["data_class"] == DEFAULT_ONTOLOGY_CLASS  # the schema inferred
+    assert _mode(posted["test_file"]) == 0o600
+
+
 def _agents(cli: Cli, *roles: tuple[object, ...]) -> None:
     for args in roles:
         cli.agent(*args)
