@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from mercato.errors import ChainError
+from mercato.errors import ChainError, ContractRevert
 from mercato.protocols.draws import BLOCKHASH_WINDOW, select
 from mercato.protocols.modelmarket.limits import MAX_SELLERS, MAX_SIZE, MAX_VOLUNTEERS
 from mercato.protocols.modelmarket.market import ADVANCE_GAS_LIMIT
@@ -354,24 +354,35 @@ def test_the_thirty_third_volunteer_is_refused_and_seven_are_drawn_of_32(world: 
 @pytest.mark.xfail(
     strict=True,
     raises=ChainError,
-    reason="market.py sends advance with ADVANCE_GAS_LIMIT = 600,000 gas, but drawing 3 "
-    "executors among 32 volunteers costs about 880,000 (each undrawn volunteer's refund "
-    "writes a fresh owed slot): the wrapper's advance runs out of gas from about 22 "
-    "volunteers, so the agents' and the CLI's draw fails; anyone can still draw with more gas",
+    reason="market.py sends advance with ADVANCE_GAS_LIMIT = 600,000 gas, but with 32 "
+    "volunteers drawing the executors costs about 880,000 and cancelling a request whose "
+    "sample was not revealed about 930,000 (each volunteer refunded writes a fresh owed "
+    "slot): the wrapper's advance runs out of gas from about 22 volunteers, so the agents' "
+    "and the CLI's deadline keeping fails; anyone can still advance with more gas",
 )
-def test_the_wrappers_advance_draws_among_32_volunteers(world: World) -> None:
-    # prepare
-    request_id = world.submitting()
+@pytest.mark.parametrize("step", ["draw", "cancel"])
+def test_the_wrappers_advance_handles_32_volunteers(world: World, step: str) -> None:
+    # prepare: 32 volunteers; a request ready to draw its executors, or one whose sample
+    # deadline passed
+    request_id = world.submitting() if step == "draw" else world.posted()
     for volunteer in world.crowd(MAX_VOLUNTEERS, Role.COMPUTE_PROVIDER):
         world.volunteer(request_id, volunteer)
-    world.submit(request_id, 0)
-    world.close(request_id)
+    if step == "draw":
+        world.submit(request_id, 0)
+        world.close(request_id)
+        world.mine()
+    else:
+        world.pass_deadline(request_id)
 
-    # act
-    world.draw_executors(request_id)
+    # act (a revert would be another failure than the one expected: out of gas)
+    try:
+        world.market.advance(world.stranger, request_id)
+    except ContractRevert as exc:
+        pytest.fail(f"advance reverted: {exc.reason}")
 
     # assert
-    assert world.state(request_id).status is RequestStatus.COMMITTING
+    expected = RequestStatus.COMMITTING if step == "draw" else RequestStatus.CANCELLED
+    assert world.state(request_id).status is expected
 
 
 def test_drawing_among_32_volunteers_needs_more_than_the_wrappers_advance_gas(
