@@ -220,10 +220,6 @@ class World(ProtocolWorld):
         """The market holds exactly what its requests lock and what it owes."""
         assert self.balance() == self.locked() + sum(self.owed_all().values())
 
-    def executor_accounts(self, request_id: int) -> list[LocalAccount]:
-        """Every volunteer's account, in volunteer order."""
-        return [self.account_at(a) for a in self.market.volunteers(request_id)]
-
     def expected_sample(self, request_id: int, target: int) -> list[int]:
         """The sample the contract must draw with ``target``'s block hash."""
         request = self.state(request_id)
@@ -258,8 +254,9 @@ class World(ProtocolWorld):
 
     @contextmanager
     def alternative(self) -> Iterator[None]:
-        """Run the block in a history of its own, undone afterwards (anvil's snapshots; the
-        embedded chain has none, so a test that needs them skips there)."""
+        """Run the ``with`` block in a history of its own, undone afterwards (anvil's
+        snapshots; the embedded chain has none, so a test that needs them skips there).
+        Accounts that send inside must not send after: the chain counts their nonces on."""
         if self.chain.backend != "rpc":
             pytest.skip("the embedded chain keeps no snapshots")
         snapshot = self.chain.rpc("evm_snapshot")  # type: ignore[attr-defined]
