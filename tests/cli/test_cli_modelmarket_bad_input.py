@@ -334,7 +334,7 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
     ),
     "executor agent with a model": (
         (*AGENT, "--role", "executor", "--model", DIGITS_MODEL, "--account", COMPUTE),
-        "--model is a seller option; this agent is a executor",
+        "--model is a seller option; this agent is an executor",
     ),
     "buyer agent lacks the role": (
         (*AGENT, "--role", "buyer", "--account", STRANGER),

@@ -194,7 +194,12 @@ def test_status_shows_the_accounts_roles_stake_balance_and_what_it_is_owed(
     assert account["roles"] == ["client"]
     assert account["stake"] == ETHER // 4
     assert account["balance"] == rpc_chain.balance(address(CLIENT))
-    assert account["owed"] == {"auction_house": 3 * ETHER, "training_market": 0, "data_market": 0, "model_market": 0}
+    assert account["owed"] == {
+        "auction_house": 3 * ETHER,
+        "training_market": 0,
+        "data_market": 0,
+        "model_market": 0,
+    }
     assert view["counts"] == {
         "auctions": 1, "trainings": 0, "datasets": 0, "tasks": 0, "requests": 0
     }  # fmt: skip

@@ -120,7 +120,7 @@ def _refuse_others(
             other for other, (_, r) in roles().items() if name in r.options
         ]
         raise InputError(
-            f"{flags[name]} is a {' or '.join(takers)} option; this agent is a {role.name}"
+            f"{flags[name]} is {_a(' or '.join(takers))} option; this agent is {_a(role.name)}"
         )
 
 
@@ -230,3 +230,8 @@ def run(
             f"{agent_name} gave up on {done.given_up} event(s); see the log above and "
             f"AgentStore.failures in {state_file}"
         )
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: ``an executor``, ``a seller``."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"

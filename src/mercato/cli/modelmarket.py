@@ -463,10 +463,8 @@ def benchmark(
 ) -> None:
     """Check the test groups and every model against their roots, score each model on the
     hidden groups, sign the report and commit to the scores (kept in your state folder)."""
-    import secrets
-
     from mercato.protocols.modelmarket import executor, history
-    from mercato.protocols.modelmarket.market import score_commitment
+    from mercato.protocols.modelmarket.evaluation import Benchmark
     from mercato.protocols.modelmarket.state_files import keep_vote, make_folder
     from mercato.protocols.modelmarket.views import SubmissionState
 
@@ -484,13 +482,14 @@ def benchmark(
     if not anyway:
         refuse(rules.unsealed_problem(request, missing))
     folder = make_folder(state_folder(call, state_dir))
+    kept: list[Path] = []
+
+    def keep(vote: executor.Vote, found: Benchmark) -> None:  # before the commitment is sent
+        kept.append(keep_vote(folder, request_id, me.address, vote))
+
     with console.status(f"benchmarking the models of request {request_id}..."):
-        found, report_hash = executor.run_benchmark(market, me, request_id)
-    vote = executor.Vote(found.scores, found.flags, report_hash, secrets.token_bytes(32))
-    path = keep_vote(folder, request_id, me.address, vote)  # before the commitment is sent
-    commitment = score_commitment(request_id, me.address, vote.scores, vote.flags,
-                                  report_hash, vote.salt)  # fmt: skip
-    result = mm.commit_scores(me.account, request_id, commitment)
+        vote, found, result = executor.commit(market, me, request_id, keep)
+    path = kept[0]
     scores = ", ".join(f"{i}: {score_fraction(s):.3f}" for i, s in enumerate(vote.scores))
     flagged = f"; flags {vote.flags:#x}: {'; '.join(found.problems)}" if vote.flags else ""
     text = (

@@ -29,7 +29,7 @@ import pytest
 from numpy.typing import NDArray
 
 from mercato.agents.agent import Agent
-from mercato.chain.contract import Event
+from mercato.chain.contract import Event, TxResult
 from mercato.chain.embedded import EmbeddedChain
 from mercato.crypto.fairswap import Delivery, commit_model, new_key
 from mercato.protocols.demo import Demo, Member
@@ -45,7 +45,12 @@ from mercato.protocols.modelmarket.documents import (
     purpose,
     read_group,
 )
-from mercato.protocols.modelmarket.evaluation import load_model_bytes, score, stack_groups
+from mercato.protocols.modelmarket.evaluation import (
+    Benchmark,
+    load_model_bytes,
+    score,
+    stack_groups,
+)
 from mercato.protocols.modelmarket.market import ModelMarket, score_commitment
 from mercato.protocols.modelmarket.views import Periods, Request, SubmissionState
 from mercato.protocols.roles import Role
@@ -213,16 +218,21 @@ def model_to_some(market: Marketplace, me: Identity, offer: seller.Offer) -> boo
     return True
 
 
-def made_up_commit(market: Marketplace, me: Identity, request_id: int) -> executor.Vote:
+def made_up_commit(
+    market: Marketplace,
+    me: Identity,
+    request_id: int,
+    keep: Callable[[executor.Vote, Benchmark], None],
+) -> tuple[executor.Vote, Benchmark, TxResult]:
     """An executor that benchmarks (for its report) but commits to scores it made up: every
     model perfect."""
     result, report_hash = executor.run_benchmark(market, me, request_id)
     vote = executor.Vote((1_000_000,) * len(result.scores), 0, report_hash, bytes(range(32)))
+    keep(vote, result)
     commitment = score_commitment(
         request_id, me.address, vote.scores, vote.flags, vote.report_hash, vote.salt
     )
-    market.model_market.commit_scores(me.account, request_id, commitment)
-    return vote
+    return vote, result, market.model_market.commit_scores(me.account, request_id, commitment)
 
 
 Forgery = Callable[[HiddenTestSet, list[int]], dict[int, bytes]]

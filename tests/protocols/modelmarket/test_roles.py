@@ -106,7 +106,7 @@ def test_an_executor_given_a_model_is_refused_before_anything_is_read() -> None:
     )
 
     assert isinstance(result.exception, InputError), result.output
-    assert str(result.exception) == "--model is a seller option; this agent is a executor"
+    assert str(result.exception) == "--model is a seller option; this agent is an executor"
 
 
 # the state folder ----------------------------------------------------------------------------

@@ -211,8 +211,9 @@ def attach_seller(
             logger.info("request %d not entered: %s", request_id, problem)
             return
         model, delivered = choice
-        try:
-            made = seller.submit(market, me, request_id, model, delivered)
+        try:  # after a crash right after submitting, the offer is rebuilt from the chain
+            made = seller.submitted_offer(market, me, request_id, model, delivered)
+            made = made or seller.submit(market, me, request_id, model, delivered)
         except MercatoError as exc:
             logger.info("request %d not entered: %s", request_id, exc)
             return
@@ -285,8 +286,11 @@ def attach_executor(agent: Agent, market: Marketplace, me: Identity, lazy: bool 
                 half_gone = market.chain.timestamp() >= started + request.commit_period // 2
                 if not (executor.ready(market, request_id) or half_gone):
                     continue
-                vote = executor.commit(market, me, request_id)
-                ctx.state.put(vote_key, vote.to_record())
+
+                def keep(vote: executor.Vote, _: object, key: str = vote_key) -> None:
+                    ctx.state.put(key, vote.to_record())  # before the commitment is sent
+
+                vote, _, _ = executor.commit(market, me, request_id, keep)
                 said = ", ".join(f"{score_fraction(s):.3f}" for s in vote.scores)
                 logger.info(
                     "request %d: benchmarked; committed to scores %s%s",

@@ -87,12 +87,12 @@ def stack_groups(blobs: Mapping[int, bytes]) -> tuple[NDArray[np.float32], NDArr
 def score(model: Classifier, X: NDArray[np.float32], y: NDArray[np.int64]) -> int:
     """Accuracy in parts per million, rounded down; 0 if the model cannot predict these rows."""
     try:
-        predicted = np.asarray(model.predict(X))
-    except Exception:  # a model of another shape: it scores nothing
+        predicted = np.asarray(model.predict(X)).astype(np.int64)
+    except Exception:  # a model of another shape or that names classes: it scores nothing
         return 0
     if predicted.shape != y.shape:
         return 0
-    right = int(np.sum(predicted.astype(np.int64) == y))
+    right = int(np.sum(predicted == y))
     return right * SCORE_SCALE // len(y)
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from mercato.chain.contract import TxResult
 from mercato.crypto.attestation import ExecutionReport, SoftwareAttestation
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
@@ -138,16 +140,23 @@ def run_benchmark(market: Marketplace, me: Identity, request_id: int) -> tuple[B
     return result, hash_bytes(market.store.put(signed.to_bytes()))
 
 
-def commit(market: Marketplace, me: Identity, request_id: int) -> Vote:
-    """Benchmark and commit; returns the vote to keep until the reveal."""
+def commit(
+    market: Marketplace,
+    me: Identity,
+    request_id: int,
+    keep: Callable[[Vote, Benchmark], None] = lambda vote, found: None,
+) -> tuple[Vote, Benchmark, TxResult]:
+    """Benchmark and commit; ``keep`` stores the vote before the commitment is sent (a vote
+    lost after committing could not be revealed, and the stake would go)."""
     result, report_hash = run_benchmark(market, me, request_id)
     salt = secrets.token_bytes(32)
     vote = Vote(result.scores, result.flags, report_hash, salt)
+    keep(vote, result)
     commitment = score_commitment(
         request_id, me.address, vote.scores, vote.flags, report_hash, salt
     )
-    market.model_market.commit_scores(me.account, request_id, commitment)
-    return vote
+    sent = market.model_market.commit_scores(me.account, request_id, commitment)
+    return vote, result, sent
 
 
 def reveal(market: Marketplace, me: Identity, request_id: int, vote: Vote) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mercato.crypto.fairswap import Commitments, commit_model, new_key
+from mercato.crypto.commit import keccak
+from mercato.crypto.fairswap import Commitments, commit_model
 from mercato.errors import InputError
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
@@ -87,14 +88,22 @@ def sample_check(
     return document, None
 
 
+def swap_key(me: Identity, market: Marketplace, request_id: int, model: bytes) -> bytes:
+    """The key a seller encrypts ``model`` under for a request: derived from its own secret,
+    the market and the request, so that a seller that crashes right after submitting can
+    derive it again (nobody else can: the secret never leaves the seller)."""
+    where = f"mercato/modelmarket/key/{market.chain.chain_id}/{market.model_market.address}"
+    return keccak(me.encryption_private + f"{where}/{request_id}".encode() + keccak(model))
+
+
 def submit(
     market: Marketplace, me: Identity, request_id: int, model: bytes, delivered: bytes | None = None
 ) -> Offer:
     """Commit to ``model`` and submit it with the stake; the buyer gets ``delivered``
-    (default: the same model) encrypted under a fresh key, sealed to it."""
+    (default: the same model) encrypted under :func:`swap_key`, sealed to it."""
     mm = market.model_market
     request = mm.request(request_id)
-    key = new_key()
+    key = swap_key(me, market, request_id, model)
     honest, delivery = commit_model(model, key)
     commitments = honest
     if delivered is not None and delivered != model:
@@ -116,6 +125,18 @@ def submit(
     )
     index = int(result.event("Submitted")["index"])
     return Offer(request_id, index, key, model, model if delivered is None else delivered)
+
+
+def submitted_offer(
+    market: Marketplace, me: Identity, request_id: int, model: bytes, delivered: bytes | None = None
+) -> Offer | None:
+    """The offer this seller already submitted to the request with ``model`` (rebuilt from
+    the chain and :func:`swap_key`, as after a crash), or None if it has not submitted."""
+    for event in history.submitted(market.model_market, request_id):
+        if event["seller"] == me.address:
+            key = swap_key(me, market, request_id, model)
+            return Offer(request_id, int(event["index"]), key, model, delivered or model)
+    return None
 
 
 def seal_model(market: Marketplace, me: Identity, offer: Offer) -> bool:
