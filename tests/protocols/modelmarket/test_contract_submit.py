@@ -12,10 +12,10 @@ from dataclasses import replace
 
 import pytest
 
-from mercato.errors import ChainError, ContractRevert
+from mercato.errors import ContractRevert
 from mercato.protocols.draws import BLOCKHASH_WINDOW, select
 from mercato.protocols.modelmarket.limits import MAX_SELLERS, MAX_SIZE, MAX_VOLUNTEERS
-from mercato.protocols.modelmarket.market import ADVANCE_GAS_LIMIT
+from mercato.protocols.modelmarket.market import ADVANCE_GAS_LIMIT, advance_gas
 from mercato.protocols.modelmarket.views import RequestStatus, SubmissionState, indices_of
 from mercato.protocols.roles import Role
 
@@ -351,15 +351,6 @@ def test_the_thirty_third_volunteer_is_refused_and_seven_are_drawn_of_32(world: 
     assert request.escrowed == ESCROWED + 4 * EXECUTOR_FEE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ChainError,
-    reason="market.py sends advance with ADVANCE_GAS_LIMIT = 600,000 gas, but with 32 "
-    "volunteers drawing the executors costs about 880,000 and cancelling a request whose "
-    "sample was not revealed about 930,000 (each volunteer refunded writes a fresh owed "
-    "slot): the wrapper's advance runs out of gas from about 22 volunteers, so the agents' "
-    "and the CLI's deadline keeping fails; anyone can still advance with more gas",
-)
 @pytest.mark.parametrize("step", ["draw", "cancel"])
 def test_the_wrappers_advance_handles_32_volunteers(world: World, step: str) -> None:
     # prepare: 32 volunteers; a request ready to draw its executors, or one whose sample
@@ -385,7 +376,7 @@ def test_the_wrappers_advance_handles_32_volunteers(world: World, step: str) -> 
     assert world.state(request_id).status is expected
 
 
-def test_drawing_among_32_volunteers_needs_more_than_the_wrappers_advance_gas(
+def test_drawing_among_32_volunteers_needs_more_than_the_base_advance_gas(
     world: World,
 ) -> None:
     # prepare
@@ -403,7 +394,7 @@ def test_drawing_among_32_volunteers_needs_more_than_the_wrappers_advance_gas(
 
     # assert
     assert world.state(request_id).status is RequestStatus.COMMITTING
-    assert result.gas_used > ADVANCE_GAS_LIMIT
+    assert ADVANCE_GAS_LIMIT < result.gas_used <= advance_gas(1, MAX_VOLUNTEERS)
 
 
 # rejecting deliveries -----------------------------------------------------------------------

@@ -33,8 +33,17 @@ if TYPE_CHECKING:
     from mercato.crypto.fairswap import Commitments, Complaint
 
 ADVANCE_GAS_LIMIT = 600_000
-"""Gas sent with ``advance`` instead of an estimate: a draw must run in a block after its
-target, but a node estimates on the latest block, where it would revert (see P2's draw)."""
+"""Gas sent with ``advance`` for a request with nobody in it, instead of an estimate: a draw
+must run in a block after its target, but a node estimates on the latest block, where it
+would revert (see P2's draw)."""
+ADVANCE_GAS_PER_PARTY = 35_000
+"""And for each seller and volunteer, whom a cancellation or the executors' draw may refund
+(a fresh ``owed`` slot each: about 25,000 gas)."""
+
+
+def advance_gas(sellers: int, volunteers: int) -> int:
+    """The gas sent with ``advance`` for a request with these sellers and volunteers."""
+    return ADVANCE_GAS_LIMIT + ADVANCE_GAS_PER_PARTY * (sellers + volunteers)
 
 
 def score_commitment(
@@ -205,7 +214,9 @@ class ModelMarket(ContractWrapper):
     # anyone -----------------------------------------------------------------------------
     def advance(self, caller: LocalAccount, request_id: int) -> TxResult:
         """Draw the sample or the executors, or move past a deadline (see the contract)."""
-        return self.contract.transact("advance", request_id, sender=caller, gas=ADVANCE_GAS_LIMIT)
+        request = self.request(request_id)
+        gas = advance_gas(request.sellers, request.volunteers)
+        return self.contract.transact("advance", request_id, sender=caller, gas=gas)
 
     def tally(
         self, caller: LocalAccount, request_id: int, scores: Sequence[int], flags: int
