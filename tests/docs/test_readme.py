@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from mercato.config import Settings
+from mercato.protocols.catalog import units
 
 from .readme import (
     README,
@@ -42,7 +43,7 @@ DEV_ACCOUNTS = 20
 """Accounts `mercato chain up` funds (anvil's default); the walk-throughs use 0 to 17."""
 KEPT_MERCATO_ENV = ("MERCATO_ANVIL", "MERCATO_CACHE_DIR")
 """Where anvil and the compiled contracts are: the machine's, not the reader's settings."""
-PROTOCOL_GROUPS = ("auction", "training", "datamarket")
+PROTOCOL_GROUPS = tuple(u.key for u in units())
 
 
 def _readme() -> str:
@@ -148,21 +149,13 @@ def _unpaid(folder: Path, url: str, waits: dict[str, tuple[int, str]]) -> list[s
     try:
         deployment = Deployment.load(folder / ".mercato" / "deployment.json")
         market = Marketplace(chain, deployment, open_store(str(folder / ".mercato" / "blobs")))
-        readers = {
-            "auction": lambda i: market.auction_house.auction(i).status.label,
-            "training": lambda i: market.training_market.training(i).status.label,
-            "datamarket": lambda i: market.data_market.task(i).status.label,
-        }
+        readers = {u.key: market.wrapper(u.field).state for u in units()}
         problems = [
             f"{group} {ident} is {readers[group](ident)}, not {state}"
             for group, (ident, state) in waits.items()
             if readers[group](ident) != state.replace("-", " ")
         ]
-        payers = {
-            "auction house": market.auction_house,
-            "training market": market.training_market,
-            "data market": market.data_market,
-        }
+        payers = {u.payer: market.wrapper(u.field) for u in units()}
         for index in range(DEV_ACCOUNTS):
             address = dev_account(index).address
             problems += [
