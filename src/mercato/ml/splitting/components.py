@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mercato.crypto.commit import keccak
+from mercato.crypto.fairswap import plain_leaf
 from mercato.crypto.merkle import MerkleTree
 from mercato.errors import InputError
 
@@ -34,8 +35,6 @@ Flow = Literal["chain", "sum", "route"]
 
 SETTINGS_KEY = "mercato.component"
 """The one safetensors metadata entry: the component's kind and settings as canonical JSON."""
-INDEX_BYTES = 8
-"""Width of the component index in a Merkle leaf, as in FairSwap's ``plain_leaf``."""
 MAX_HEADER = 100_000_000
 """Largest safetensors header read back, so a damaged length cannot ask for terabytes."""
 
@@ -118,8 +117,11 @@ def component_hashes(model: SplitModel) -> list[bytes]:
 
 
 def component_leaf(index: int, component_hash: bytes) -> bytes:
-    """Leaf data of the model's signature tree: ``uint64(index) || keccak(component bytes)``."""
-    return index.to_bytes(INDEX_BYTES, "big") + component_hash
+    """Leaf data of the model's signature tree: ``uint64(index) || keccak(component bytes)``.
+
+    The same layout as a FairSwap plaintext leaf, so a contract checks both alike.
+    """
+    return plain_leaf(index, component_hash)
 
 
 def signature_tree(model: SplitModel) -> MerkleTree:
