@@ -42,7 +42,7 @@ def test_fully_grown_trees_vote_as_their_forest(digits: tuple[NDArray[Any], NDAr
     assert np.array_equal(model.predict(inputs), forest.predict(inputs))
 
 
-def test_a_group_returns_its_trees_summed_probabilities(
+def test_a_group_returns_its_trees_probabilities(
     digits: tuple[NDArray[Any], NDArray[Any]], forest: Any
 ) -> None:
     # prepare
@@ -50,13 +50,31 @@ def test_a_group_returns_its_trees_summed_probabilities(
     model = split(forest, 3)
 
     # act
-    output = model.components[1].run(inputs)
+    votes = model.components[1].run(inputs)
 
     # assert
-    members = forest.estimators_[8:16]
-    expected = sum(tree.predict_proba(inputs.astype(np.float32)) for tree in members)
-    assert np.allclose(output[:, :-1], expected)
-    assert np.all(output[:, -1] == 8)
+    expected = [tree.predict_proba(inputs.astype(np.float32)) for tree in forest.estimators_[8:16]]
+    assert np.array_equal(votes, np.stack(expected))
+
+
+def test_near_ties_on_many_rows_vote_as_the_forest(
+    digits: tuple[NDArray[Any], NDArray[Any]],
+) -> None:
+    # prepare: leaves of three or more rows hold fractions such as 1/3, whose float sums
+    # depend on their order; summing per group disagreed with the forest on one of these rows
+    from sklearn.ensemble import RandomForestClassifier
+
+    inputs, labels = digits
+    noise = np.random.default_rng(0).integers(-3, 4, size=(len(inputs) * 10, inputs.shape[1]))
+    many = np.clip(np.repeat(inputs, 10, axis=0) + noise, 0, 16)
+    forest = RandomForestClassifier(n_estimators=30, min_samples_leaf=3, random_state=0)
+    forest.fit(inputs[:600], labels[:600])
+
+    # act
+    model = split(forest, 3)
+
+    # assert
+    assert np.array_equal(model.predict(many), forest.predict(many))
 
 
 def test_a_subset_of_groups_votes_as_a_smaller_forest(

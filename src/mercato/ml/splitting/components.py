@@ -8,8 +8,8 @@ settings as canonical JSON, so the same component always gives the same bytes an
 A :class:`SplitModel` lists its components in order and names its flow:
 
 - ``chain``: each component's output is the next one's input (blocks of layers);
-- ``sum``: every component but the last gets the rows; the last (the combiner) gets their
-  outputs stacked, in order (groups of an ensemble's members);
+- ``combine``: every component but the last gets the rows; the last (the combiner) gets
+  their outputs joined along the first axis, in order (groups of an ensemble's members);
 - ``route``: the first component sends each row to one of the others by index, which answer
   for the rows sent to them (a decision tree's top part and its subtrees).
 """
@@ -31,7 +31,7 @@ from mercato.crypto.fairswap import plain_leaf
 from mercato.crypto.merkle import MerkleTree
 from mercato.errors import InputError
 
-Flow = Literal["chain", "sum", "route"]
+Flow = Literal["chain", "combine", "route"]
 
 SETTINGS_KEY = "mercato.component"
 """The one safetensors metadata entry: the component's kind and settings as canonical JSON."""
@@ -89,7 +89,7 @@ class SplitModel:
     def predict(self, inputs: NDArray[Any], groups: Sequence[int] | None = None) -> NDArray[Any]:
         """Pass rows through the components as the flow says and return the final output.
 
-        ``groups`` (``sum`` flow only) picks which of the combined components answer, by
+        ``groups`` (``combine`` flow only) picks which of the combined components answer, by
         position; by default all do.
         """
         rows = np.asarray(inputs)
@@ -97,11 +97,11 @@ class SplitModel:
             for component in self.components:
                 rows = component.run(rows)
             return rows
-        if self.flow == "sum":
+        if self.flow == "combine":
             members = self.components[:-1]
             chosen = range(len(members)) if groups is None else _check_groups(groups, len(members))
             outputs = [members[position].run(rows) for position in chosen]
-            return self.components[-1].run(np.stack(outputs))
+            return self.components[-1].run(np.concatenate(outputs))
         top, *parts = self.components
         route = top.run(rows)
         answers = [part.run(rows[route == position]) for position, part in enumerate(parts)]
