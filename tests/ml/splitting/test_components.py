@@ -219,3 +219,29 @@ def test_importing_the_package_loads_no_heavy_dependency() -> None:
 
     # assert
     assert json.loads(result.stdout) == []
+
+
+def test_a_tree_whose_child_points_back_is_refused(
+    digits: tuple[NDArray[Any], NDArray[Any]], tree: Any
+) -> None:
+    # prepare
+    inputs, _ = digits
+    subtree = split(tree, 2).components[1]
+    left = subtree.arrays["left"].copy()
+    left[0] = 0
+    looping = load_component(replace(subtree, arrays={**subtree.arrays, "left": left}).to_bytes())
+
+    # act, assert
+    with pytest.raises(InputError, match="child indices"):
+        looping.run(inputs)
+
+
+def test_rows_of_the_wrong_width_are_refused(
+    digits: tuple[NDArray[Any], NDArray[Any]], fitted: Any
+) -> None:
+    inputs, _ = digits
+
+    with pytest.raises(InputError) as raised:
+        split(fitted, 2).predict(inputs[:, :10])
+
+    assert "\n" not in str(raised.value)

@@ -92,6 +92,7 @@ def test_a_torch_state_dict_splits(
         expected = network(torch.from_numpy(inputs.astype(np.float32))).argmax(dim=1).numpy()
     assert np.array_equal(model.predict(inputs), whole.predict(inputs))
     assert np.array_equal(model.predict(inputs), expected)
+    assert np.array_equal(split(network, parts).predict(inputs), expected)
 
 
 def test_the_last_block_can_return_logits(digits: tuple[NDArray[Any], NDArray[Any]]) -> None:

@@ -74,7 +74,13 @@ class Component:
         """Run this component on numpy inputs."""
         module = importlib.import_module(RUNNERS[self.kind])
         runner = getattr(module, "run_" + self.kind.replace("-", "_"))
-        result: NDArray[Any] = runner(self, inputs)
+        try:
+            result: NDArray[Any] = runner(self, inputs)
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
+            shape = getattr(inputs, "shape", "?")
+            raise InputError(
+                f"component {self.index} ({self.kind}) cannot run on inputs of shape {shape}: {exc}"
+            ) from None
         return result
 
 

@@ -73,6 +73,7 @@ def leaf_nodes(
     rows = np.asarray(inputs, dtype=np.float32).astype(np.float64)
     if rows.ndim != 2:
         raise InputError(f"rows must be a 2-D array, not {rows.ndim}-D")
+    _check_tree(left, right, feature, rows.shape[1])
     nodes = np.zeros(len(rows), dtype=np.int64)
     active = np.flatnonzero(left[nodes] != LEAF)
     while active.size:
@@ -81,6 +82,26 @@ def leaf_nodes(
         nodes[active] = np.where(goes_left, left[at], right[at])
         active = active[left[nodes[active]] != LEAF]
     return nodes
+
+
+def _check_tree(
+    left: NDArray[Any], right: NDArray[Any], feature: NDArray[Any], columns: int
+) -> None:
+    """Refuse a tree that could loop or read past the rows: children come after parents."""
+    nodes = np.arange(len(left))
+    inner = left != LEAF
+    if len(left) == 0 or not (len(right) == len(feature) == len(left)):
+        raise InputError("a tree's node arrays are empty or of different lengths")
+    children_ok = (
+        (right[inner] > nodes[inner]).all()
+        and (left[inner] > nodes[inner]).all()
+        and (np.maximum(left, right) < len(left)).all()
+        and (right[~inner] == LEAF).all()
+    )
+    if not children_ok:
+        raise InputError("a tree's child indices do not each point forward to a node")
+    if inner.any() and not ((feature[inner] >= 0) & (feature[inner] < columns)).all():
+        raise InputError(f"a tree tests a feature outside the rows' {columns} columns")
 
 
 def _frontier(left: NDArray[np.int64], right: NDArray[np.int64], parts: int) -> list[int]:
