@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +290,8 @@ def test_agents_with_own_files_run_a_task_and_write_the_final_model(
     try:
         _wait_for(final.with_name("final.metrics.json"), processes, logs)
         shown = _wait_until_withdrawn(cli, task_id, processes, logs)
+        kept = f"task {task_id} round 1: update kept"
+        _wait_for_line(logs / "data-owner-0.log", kept, processes, logs)
     finally:
         codes = stop_all(processes)
     finished = cli.json("datamarket", "finish", task_id, "--account", MODEL)
@@ -310,14 +313,28 @@ def test_agents_with_own_files_run_a_task_and_write_the_final_model(
 
 
 def _wait_for(path: Path, processes: dict[str, subprocess.Popen[str]], logs: Path) -> None:
+    _wait_until(path.exists, f"{path} never written", processes, logs)
+
+
+def _wait_for_line(
+    log: Path, line: str, processes: dict[str, subprocess.Popen[str]], logs: Path
+) -> None:
+    """Until ``log`` says ``line``: an agent may withdraw (a tick) before it has logged the
+    event that paid it, when the event's block is not yet confirmed to its poller."""
+    _wait_until(lambda: line in log.read_text(), f"{log} never said {line!r}", processes, logs)
+
+
+def _wait_until(
+    ready: Callable[[], bool], failure: str, processes: dict[str, subprocess.Popen[str]], logs: Path
+) -> None:
     deadline = time.monotonic() + COMPLETION_TIMEOUT_S
     while time.monotonic() < deadline:
-        if path.exists():
+        if ready():
             return
         dead = {name: p.returncode for name, p in processes.items() if p.poll() is not None}
         assert not dead, f"agents exited early: {dead}\n{agent_logs(logs)}"
         time.sleep(POLL_S)
-    raise AssertionError(f"{path} never written\n{agent_logs(logs)}")
+    raise AssertionError(f"{failure}\n{agent_logs(logs)}")
 
 
 def _wait_until_withdrawn(
