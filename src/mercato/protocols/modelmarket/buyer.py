@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mercato.chain.contract import Event
 from mercato.crypto.fairswap import Commitments, Complaint, delivery_problem, open_delivery
 from mercato.errors import InputError
 from mercato.protocols.draws import distinct_indices
@@ -25,7 +26,7 @@ from mercato.protocols.modelmarket.documents import (
     read_delivery,
 )
 from mercato.protocols.modelmarket.views import Periods, RequestStatus
-from mercato.storage.base import hash_bytes
+from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope, seal
 
 
@@ -101,14 +102,13 @@ def reveal_sample(
     return True
 
 
-def commitments_of(event: object) -> Commitments:
+def commitments_of(event: Event) -> Commitments:
     """The FairSwap commitments of a Submitted event."""
-    e = event  # an Event: mapping access
     return Commitments(
-        bytes(e["plain_root"]),  # type: ignore[index]
-        bytes(e["cipher_root"]),  # type: ignore[index]
-        bytes(e["key_hash"]),  # type: ignore[index]
-        int(e["size"]),  # type: ignore[index]
+        bytes(event["plain_root"]),
+        bytes(event["cipher_root"]),
+        bytes(event["key_hash"]),
+        int(event["size"]),
     )
 
 
@@ -118,7 +118,7 @@ def delivery_of(
     """Submission ``index``'s commitments and its delivery opened with the buyer's key
     (InputError if the blob is missing or does not open)."""
     event = history.submitted(market.model_market, request_id)[index]
-    sealed = market.store.get(history.blob_hash_of(event["delivery_hash"]))
+    sealed = market.store.get(hash_hex(event["delivery_hash"]))
     opened = open_envelope(sealed, me.encryption_private, purpose(request_id, "delivery"))
     return commitments_of(event), opened
 

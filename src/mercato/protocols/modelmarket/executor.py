@@ -24,7 +24,7 @@ from mercato.protocols.modelmarket.documents import purpose, read_groups
 from mercato.protocols.modelmarket.evaluation import Benchmark, benchmark
 from mercato.protocols.modelmarket.market import score_commitment, vote_hash
 from mercato.protocols.modelmarket.views import RequestStatus, SubmissionState
-from mercato.storage.base import hash_bytes
+from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope
 
 VOLUNTEER_STATES = (RequestStatus.SAMPLING, RequestStatus.SUBMITTING)
@@ -127,10 +127,10 @@ def run_benchmark(market: Marketplace, me: Identity, request_id: int) -> tuple[B
         job_id=f"modelmarket/{market.chain.chain_id}/{mm.address}/{request_id}",
         executor=me.address,
         inputs={
-            "test": "0x" + request.test_root.hex(),
-            **{f"model-{s.index}": "0x" + s.plain_root.hex() for s in submissions},
+            "test": hash_hex(request.test_root),
+            **{f"model-{s.index}": hash_hex(s.plain_root) for s in submissions},
         },
-        output_hash="0x" + vote_hash(result.scores, result.flags).hex(),
+        output_hash=hash_hex(vote_hash(result.scores, result.flags)),
         metrics={f"accuracy-{i}": s / 1e6 for i, s in enumerate(result.scores)},
         started_at=started,
         finished_at=max(started, int(time.time())),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from mercato.errors import InputError
 from mercato.protocols.modelmarket.documents import TaskDocument, read_groups
+from mercato.storage.base import hash_hex
 
 if TYPE_CHECKING:
     from mercato.chain.contract import Event
@@ -26,7 +27,7 @@ def posted(mm: ModelMarket, request_id: int) -> Event:
 
 def task_document(market: Marketplace, request_id: int) -> TaskDocument:
     """The request's task document from the blob store; InputError if it cannot be read."""
-    task_hash = blob_hash_of(posted(market.model_market, request_id)["task_hash"])
+    task_hash = hash_hex(posted(market.model_market, request_id)["task_hash"])
     return TaskDocument.from_bytes(market.store.get(task_hash))
 
 
@@ -52,7 +53,7 @@ def sample_groups(market: Marketplace, request_id: int) -> dict[int, bytes] | No
     if not events:
         return None
     event = events[0]
-    groups = read_groups(market.store.get(blob_hash_of(event["blob_hash"])))
+    groups = read_groups(market.store.get(hash_hex(event["blob_hash"])))
     expected = {
         int(i): bytes(h) for i, h in zip(event["indices"], event["group_hashes"], strict=True)
     }
@@ -73,7 +74,7 @@ def executors(mm: ModelMarket, request_id: int) -> list[str]:
 def sealed_by(mm: ModelMarket, request_id: int, sender: str) -> str | None:
     """The blob hash of the first blob ``sender`` sealed to the executors, or None."""
     for event in mm.events("Sealed", request_id=request_id, sender=sender):
-        return blob_hash_of(event["blob_hash"])
+        return hash_hex(event["blob_hash"])
     return None
 
 
@@ -100,7 +101,7 @@ def reveals(mm: ModelMarket, request_id: int) -> list[Reveal]:
             int(e["index"]),
             tuple(int(s) for s in e["scores"]),
             int(e["flags"]),
-            blob_hash_of(e["report_hash"]),
+            hash_hex(e["report_hash"]),
         )
         for e in mm.events("ScoresRevealed", request_id=request_id)
     ]
@@ -116,8 +117,3 @@ def majority(
         if count >= executors // 2 + 1:
             return vote
     return None
-
-
-def blob_hash_of(value: bytes) -> str:
-    """A bytes32 from an event as a blob hash string."""
-    return "0x" + bytes(value).hex()
