@@ -319,9 +319,16 @@ def check_word(name: str, kind: str, value: object) -> Any:
             raise InputError(f"{name} must be an integer from 0 to 2**256 - 1, got {value!r}")
         return value
     if kind == "address":
-        if not isinstance(value, str) or not is_address(value):
+        if not isinstance(value, str) or not value.startswith("0x") or not is_address(value):
             raise InputError(f"{name} must be an Ethereum address, got {_shown(value)}")
-        return to_checksum_address(value)
+        checksummed = to_checksum_address(value)
+        digits = value[2:]
+        if digits not in (digits.lower(), digits.upper()) and value != checksummed:
+            raise InputError(
+                f"{name} must be an Ethereum address, got {value} whose checksum is wrong "
+                f"(a typo?): write it in lower case or as {checksummed}"
+            )
+        return checksummed
     if kind == "bytes32":
         if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
             got = f"{len(value)} bytes" if isinstance(value, bytes | bytearray) else _shown(value)

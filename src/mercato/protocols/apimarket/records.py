@@ -251,19 +251,19 @@ def _call_counts(records: tuple[StepRecord, ...]) -> tuple[list[str], list[int]]
     for consumer in consumers:
         highest = max(seqs[consumer])
         if highest != len(seqs[consumer]):
-            missing = _first_missing(seqs[consumer], 5)
+            missing = _first_missing(seqs[consumer], highest, 5)
             raise InputError(
-                f"calls of {consumer} must be seq 1..{highest}, but seq "
-                f"{', '.join(map(str, missing[:5]))} has no step"
+                f"calls of {consumer} must be seq 1..{highest}, but no step has seq "
+                f"{', '.join(map(str, missing))}"
             )
     return consumers, [len(seqs[consumer]) for consumer in consumers]
 
 
-def _first_missing(seqs: set[int], count: int) -> list[int]:
-    """Return the first ``count`` numbers from 1 up that ``seqs`` lacks (seq can be huge)."""
+def _first_missing(seqs: set[int], highest: int, count: int) -> list[int]:
+    """Return up to ``count`` numbers in 1..highest that ``seqs`` lacks (highest can be huge)."""
     missing: list[int] = []
     seq = 1
-    while len(missing) < count and seq <= len(seqs) + count:
+    while len(missing) < count and seq <= highest:
         if seq not in seqs:
             missing.append(seq)
         seq += 1
