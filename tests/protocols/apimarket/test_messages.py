@@ -314,6 +314,8 @@ def test_json_with_a_missing_field_or_unknown_kind_raises_input_error() -> None:
         message_from_json(data)
     with pytest.raises(InputError, match="needs a 'kind'"):
         message_from_json({**message_to_json(MESSAGES[3]), "kind": "invoice"})
+    with pytest.raises(InputError, match="needs a 'kind'"):
+        message_from_json({**message_to_json(MESSAGES[3]), "kind": ["ack"]})
     with pytest.raises(InputError, match="must be a JSON object"):
         Ack.from_json([1, 2])
 
@@ -375,13 +377,24 @@ def test_array_hash_depends_on_dtype_shape_and_values_but_not_byte_order() -> No
 
 @pytest.mark.parametrize(
     "array",
-    [np.array([{"a": 1}], dtype=object), np.zeros(2, dtype=[("x", "<i4"), ("y", "<f8")])],
-    ids=["object", "structured"],
+    [
+        np.array([{"a": 1}], dtype=object),
+        np.zeros(2, dtype=[("x", "<i4"), ("y", "<f8")]),
+        None,
+        np.array(["2026-12-04"], dtype="datetime64[D]"),
+    ],
+    ids=["object", "structured", "none", "datetime"],
 )
 def test_arrays_that_could_hide_code_or_fields_are_refused(array: Any) -> None:
     # act / assert
     with pytest.raises(InputError, match="cannot be hashed"):
         encode_array(array)
+
+
+def test_a_ragged_list_is_not_an_array() -> None:
+    # act / assert
+    with pytest.raises(InputError, match=r"^not an array"):
+        array_hash([[1.0], [1.0, 2.0]])
 
 
 def _encoded(dtype: bytes, shape: bytes, body: bytes) -> bytes:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from eth_abi.abi import encode
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mercato.crypto.commit import keccak
@@ -313,6 +313,7 @@ def test_the_lists_a_batch_returns_are_copies() -> None:
     assert batch.consumers == [LOW, MID, HIGH]
 
 
+@settings(deadline=None, max_examples=50)
 @given(
     calls=st.dictionaries(
         st.integers(min_value=1, max_value=2**160 - 1),

@@ -245,10 +245,11 @@ def message_to_json(message: Message) -> dict[str, int | str]:
 
 def message_from_json(data: object) -> Message:
     """Rebuild any message from :func:`message_to_json` output; raise InputError if malformed."""
-    if not isinstance(data, dict) or data.get("kind") not in MESSAGE_TYPES:
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(kind, str) or kind not in MESSAGE_TYPES:
         raise InputError(f"a message needs a 'kind' among {', '.join(MESSAGE_TYPES)}")
     fields = {key: value for key, value in data.items() if key != "kind"}
-    return MESSAGE_TYPES[data["kind"]].from_json(fields)
+    return MESSAGE_TYPES[kind].from_json(fields)
 
 
 def encode_array(array: ArrayLike) -> bytes:
@@ -258,7 +259,10 @@ def encode_array(array: ArrayLike) -> bytes:
     multi-byte dtypes little-endian (``<f8``) so that equal arrays give equal bytes on any
     machine. Object, structured and time dtypes are refused.
     """
-    values = np.asarray(array)
+    try:
+        values = np.asarray(array)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"not an array: {str(exc).splitlines()[0]}") from None
     dtype = values.dtype
     if dtype.kind not in ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise InputError(f"arrays of dtype {dtype} cannot be hashed: use numbers, bools or text")
