@@ -200,9 +200,9 @@ def test_a_records_file_rebuilds_the_same_batch() -> None:
         (lambda data: data[:-1], "each ending with a newline"),
         (lambda data: data + b"\n", "line 19 is not JSON"),
         (lambda data: b"".join(reversed(data.splitlines(keepends=True))), "not canonical"),
-        (lambda data: data.replace(b'"seq":1', b'"seq":"1"', 1), "line 1: steprecord seq"),
+        (lambda data: data.replace(b'"seq":1', b'"seq":"1"', 1), "line 1: step record seq"),
         (lambda data: data.replace(b'"slot":0', b'"slot":0,"x":1', 1), "line 1: .*unknown x"),
-        (lambda data: b"[1]\n", "line 1: a steprecord must be a JSON object"),
+        (lambda data: b"[1]\n", "line 1: a step record must be a JSON object"),
         (lambda data: b"", "each ending with a newline"),
     ],
     ids=[
@@ -296,7 +296,7 @@ def test_bad_indices_raise_input_error() -> None:
 
 def test_a_bad_record_field_raises_input_error_naming_it() -> None:
     # act / assert
-    with pytest.raises(InputError, match=r"^steprecord hash_out must be a 32-byte hash"):
+    with pytest.raises(InputError, match=r"^step record hash_out must be a 32-byte hash"):
         dataclasses.replace(RECORDS[0], hash_out=b"short")
 
 

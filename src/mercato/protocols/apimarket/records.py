@@ -50,6 +50,11 @@ class StepRecord(AbiRecord):
     hash_in: bytes
     hash_out: bytes
 
+    @classmethod
+    def kind(cls) -> str:
+        """The record's name in messages."""
+        return "step record"
+
 
 def leaf_data(index: int, record: StepRecord) -> bytes:
     """Return the leaf data of ``record`` at position ``index``: nine 32-byte ABI words."""
