@@ -29,6 +29,9 @@ class Slot:
     vendor: str
     component: int
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vendor", _address(self.vendor, "slot vendor"))
+
 
 @dataclass(frozen=True)
 class ApiTerms:
@@ -52,6 +55,11 @@ class ApiTerms:
     model_root: bytes
 
     def __post_init__(self) -> None:
+        # frozen: normalise once, here (checksummed addresses, tuples)
+        object.__setattr__(self, "market", _address(self.market, "market"))
+        object.__setattr__(self, "orchestrator", _address(self.orchestrator, "orchestrator"))
+        object.__setattr__(self, "shares", tuple(self.shares))
+        object.__setattr__(self, "slots", tuple(self.slots))
         problem = terms_problem(self)
         if problem is not None:
             raise InputError(f"API terms: {problem}")
@@ -105,7 +113,10 @@ class ApiTerms:
             raise InputError("API terms must be a JSON object")
         try:
             slots = tuple(
-                Slot(vendor=_address(slot["vendor"], "slot vendor"), component=_int(slot, "component"))
+                Slot(
+                    vendor=_address(slot["vendor"], "slot vendor"),
+                    component=_int(slot, "component"),
+                )
                 for slot in data["slots"]
             )
             return cls(
@@ -151,9 +162,11 @@ def terms_problem(terms: ApiTerms) -> str | None:
         return "the orchestrator cannot be a vendor of its API"
     held = {slot.component for slot in terms.slots}
     if held != set(range(terms.components)):
-        return f"slots hold components {sorted(held)}; every one of 0..{terms.components - 1} needs one"
+        last = terms.components - 1
+        return f"slots hold components {sorted(held)}; every one of 0..{last} needs one"
     if terms.epoch_period <= 0 or terms.epoch_start < 0:
-        return f"epochs need a start ≥ 0 and a period > 0, not {terms.epoch_start}, {terms.epoch_period}"
+        start, period = terms.epoch_start, terms.epoch_period
+        return f"epochs need a start ≥ 0 and a period > 0, not {start}, {period}"
     if len(terms.model_root) != 32:
         return "the model root is 32 bytes"
     return None
