@@ -86,7 +86,7 @@ app.command("accounts")(status.accounts_command)
 app.command("template")(template.template_command)
 app.add_typer(chain.app, name="chain")
 for _unit in units():  # each protocol's group: `mercato auction ...`, `mercato training ...`
-    app.add_typer(resolve(_unit.cli), name=_unit.key)
+    app.add_typer(resolve(_unit.cli), name=_unit.command)
 app.add_typer(data.data_app, name="data")
 app.add_typer(data.model_app, name="model")
 app.add_typer(agent.app, name="agent")

@@ -170,7 +170,7 @@ def add_wait_command(app: typer.Typer, unit: ProtocolUnit) -> None:
     def wait(
         ctx: typer.Context,
         item_id: int = typer.Argument(
-            ..., min=1, help=f"{item.capitalize()} id (see `mercato {unit.key} list`)."
+            ..., min=1, help=f"{item.capitalize()} id (see `mercato {unit.command} list`)."
         ),
         until: str = typer.Option(..., "--until", help=until_help(graph)),
         paid: bool = typer.Option(

@@ -30,7 +30,7 @@ def units() -> tuple[ProtocolUnit, ...]:
 def unit(key: str) -> ProtocolUnit:
     """The protocol called ``key`` (``auction``, ``training``, ...)."""
     for candidate in units():
-        if key in (candidate.key, candidate.field):
+        if key in (candidate.key, candidate.field, candidate.command):
             return candidate
     known = ", ".join(u.key for u in units())
     raise InputError(f"no protocol called {key!r}; Mercato has {known}")

@@ -75,7 +75,7 @@ class ProtocolUnit:
     parties: str
     """Whom the wrapper's ``parties`` names, in words (``the client and the winners``)."""
     cli: str
-    """``module:app`` of its Typer group (``mercato <key> ...``)."""
+    """``module:app`` of its Typer group (``mercato <group> ...``)."""
     roles: tuple[AgentRole, ...] = ()
     demo: str | None = None
     """``module:object`` of its :class:`~mercato.protocols.demo.DemoPart` for ``mercato demo``."""
@@ -83,6 +83,13 @@ class ProtocolUnit:
     """``module:command`` of each ``mercato bench`` command it brings."""
     slasher: bool = False
     """Whether the registry lets it slash stakes (when the deployment's fraud stake is set)."""
+    group: str = ""
+    """The CLI group's name when it is not the key (``api`` for ``apimarket``)."""
+
+    @property
+    def command(self) -> str:
+        """The CLI group: ``mercato <command> ...``."""
+        return self.group or self.key
 
     @property
     def label(self) -> str:
