@@ -66,11 +66,13 @@
 import escrow
 from interfaces import IRegistry
 from utils import bits
+from utils import committee
 from utils import draw
 from utils import merkle
 from utils import role_bits
 
 initializes: escrow
+initializes: committee
 
 exports: (escrow.withdraw, escrow.owed)
 
@@ -210,8 +212,8 @@ _submissions: HashMap[uint256, HashMap[uint256, Submission]]
 _seller_index: HashMap[uint256, HashMap[address, uint256]]  # index + 1
 _volunteers: HashMap[uint256, HashMap[uint256, address]]
 _volunteer_index: HashMap[uint256, HashMap[address, uint256]]  # index + 1
-_commitments: HashMap[uint256, HashMap[uint256, bytes32]]
-_votes: HashMap[uint256, HashMap[uint256, bytes32]]  # keccak(abi_encode(scores, flags))
+# the executors' commitments and votes (keccak(abi_encode(scores, flags))) live in the
+# committee module: key convert(request_id, bytes32), member the volunteer index
 
 
 event RequestPosted:
@@ -653,7 +655,7 @@ def commit_scores(request_id: uint256, commitment: bytes32):
     index: uint256 = self._executor(request_id, p)
     bit: uint256 = 1 << index
     assert p.committed & bit == 0, "modelmarket: already committed"
-    self._commitments[request_id][index] = commitment
+    committee._commit(convert(request_id, bytes32), index, commitment)
     p.committed |= bit
     log ScoresCommitted(request_id=request_id, executor=msg.sender, index=index, commitment=commitment)
     if p.committed == p.drawn:
@@ -682,9 +684,10 @@ def reveal_scores(
     assert flags >> (p.sellers + 1) == 0, "modelmarket: a flag names no submission"
     for score: uint256 in scores:
         assert score <= SCORE_SCALE, "modelmarket: a score exceeds 1,000,000"
+    key: bytes32 = convert(request_id, bytes32)
     commitment: bytes32 = keccak256(abi_encode(request_id, msg.sender, scores, flags, report_hash, salt))
-    assert commitment == self._commitments[request_id][index], "modelmarket: reveal does not match the commitment"
-    self._votes[request_id][index] = keccak256(abi_encode(scores, flags))
+    assert commitment == committee._commitments[key][index], "modelmarket: reveal does not match the commitment"
+    committee._reveal(key, index, commitment, keccak256(abi_encode(scores, flags)))
     p.revealed |= bit
     self._progress[request_id] = p
     log ScoresRevealed(
@@ -706,7 +709,8 @@ def tally(request_id: uint256, scores: DynArray[uint256, MAX_SELLERS], flags: ui
     assert p.revealed == p.committed or block.timestamp >= p.deadline, "modelmarket: executors may still reveal"
     majority: bytes32 = empty(bytes32)
     agreed: uint256 = 0
-    majority, agreed = self._majority(request_id, t, p)
+    # more than half of the drawn executors
+    majority, agreed = committee._majority(convert(request_id, bytes32), p.revealed, t.executors // 2 + 1)
     if majority == empty(bytes32):
         self._fail(request_id, t, p)
         return
@@ -957,6 +961,20 @@ def submission(request_id: uint256, index: uint256) -> Submission:
 
 @view
 @external
+def purchase(request_id: uint256, index: uint256) -> (address, address, bytes32, uint256, bool):
+    """
+    @notice The sale of submission `index` of a request, for contracts that build on a bought
+            model (P5's APIs): buyer, seller, plaintext chunk root, benchmarked score (parts
+            per million) and whether the seller was paid (state PAID: the swap completed
+            without a complaint). The seller is the zero address and `paid` false if there
+            is no such submission.
+    """
+    s: Submission = self._submissions[request_id][index]
+    return self._terms[request_id].buyer, s.seller, s.plain_root, s.score, s.state == PAID
+
+
+@view
+@external
 def volunteer_at(request_id: uint256, index: uint256) -> address:
     """
     @notice The compute provider that volunteered as number `index`, or the zero address.
@@ -1072,30 +1090,6 @@ def _start_reveal(request_id: uint256, p: Progress) -> Progress:
     result.deadline = block.timestamp + self._periods[request_id].reveal
     log RevealStarted(request_id=request_id, committed=p.committed, reveal_deadline=result.deadline)
     return result
-
-
-@view
-@internal
-def _majority(request_id: uint256, t: Terms, p: Progress) -> (bytes32, uint256):
-    """The vector that more than half of the drawn executors revealed, and who revealed it;
-    (empty, 0) if none."""
-    needed: uint256 = t.executors // 2 + 1
-    for i: uint256 in range(MAX_VOLUNTEERS):
-        if p.revealed >> i == 0:
-            break
-        if (p.revealed >> i) & 1 == 0:
-            continue
-        vote: bytes32 = self._votes[request_id][i]
-        agreed: uint256 = 0
-        for j: uint256 in range(MAX_VOLUNTEERS):
-            if p.revealed >> j == 0:
-                break
-            if (p.revealed >> j) & 1 == 1:
-                if self._votes[request_id][j] == vote:
-                    agreed |= 1 << j
-        if bits._count(agreed) >= needed:
-            return vote, agreed
-    return empty(bytes32), 0
 
 
 @view

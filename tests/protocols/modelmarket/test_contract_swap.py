@@ -16,7 +16,7 @@ import pytest
 from mercato.crypto import fairswap
 from mercato.protocols.modelmarket.views import RequestStatus, SubmissionState
 
-from ..world import EMPTY, reverts
+from ..world import EMPTY, ZERO_ADDRESS, reverts
 from .world import (
     PERIODS,
     SELLER_STAKE,
@@ -232,6 +232,34 @@ def test_finish_outside_the_swap_reverts(world: World) -> None:
         # act / assert
         with reverts("modelmarket: not swapping"):
             world.market.finish(world.stranger, request_id, 0)
+
+
+def test_purchase_says_who_sold_what_to_whom_at_which_score_and_whether_it_was_paid(
+    world: World,
+) -> None:
+    # prepare: winner 0 reveals its key, winner 2 never does, seller 1 lost
+    request_id = world.swapping(SCORES)
+    world.reveal_key(request_id, 0)
+
+    def purchase(index: int) -> tuple[object, ...]:
+        return tuple(world.contract.call("purchase", request_id, index))
+
+    def sale(index: int, paid: bool) -> tuple[object, ...]:
+        plain_root = world.models[request_id, index].commitments.plain_root
+        return (world.buyer.address, world.sellers[index].address, plain_root, SCORES[index], paid)
+
+    # act / assert: nothing is paid before the complaint window closes
+    assert [purchase(i) for i in range(3)] == [sale(0, False), sale(1, False), sale(2, False)]
+
+    # act: winner 2 defaults, then winner 0 is paid
+    world.pass_deadline(request_id)
+    world.market.finish(world.stranger, request_id, 2)
+    world.travel_to(world.submission(request_id, 0).deadline)
+    world.market.finish(world.stranger, request_id, 0)
+
+    # assert: only the completed swap counts as paid; no submission 3
+    assert [purchase(i) for i in range(3)] == [sale(0, True), sale(1, False), sale(2, False)]
+    assert purchase(3) == (world.buyer.address, ZERO_ADDRESS, EMPTY, 0, False)
 
 
 # complaints ---------------------------------------------------------------------------------
