@@ -368,6 +368,7 @@ class CrashAfterStep:
 
     def __init__(self, inner: LocalTransport, at: int) -> None:
         self.inner, self.at, self.seen = inner, at, 0
+        self.crashed_at = ""
 
     def request(
         self, method: str, url: str, path: str, body: Mapping[str, Any] | None = None
@@ -376,6 +377,7 @@ class CrashAfterStep:
         if path == "/step":
             self.seen += 1
             if self.seen == self.at:
+                self.crashed_at = url
                 raise Crash("killed")
         return reply
 
@@ -385,16 +387,21 @@ def test_a_restarted_orchestrator_finishes_the_call_without_running_a_step_twice
 ) -> None:
     client = chain_world.client()
     first = client.call(digits[0][:6])
-    chain_world.start_orchestrator(transport=CrashAfterStep(chain_world.transport, 2), seed=2)
+    crashing = CrashAfterStep(chain_world.transport, 2)
+    chain_world.start_orchestrator(transport=crashing, seed=2)
     rows = digits[0][6:12]
 
     with pytest.raises(MercatoError):  # the crash reaches the client as a 500
         client.call(rows)
     restarted = chain_world.start_orchestrator(seed=3)
+    crashed_slot = next(s for s in range(5) if chain_world.url(s) == crashing.crashed_at)
+    restarted.down.add(crashed_slot)  # even so, its journaled step is asked of it first
     second = client.retry()
 
     assert second.request.seq == 2
     assert np.array_equal(second.output, chain_world.split.predict(rows))
+    # the step the vendor answered before the crash is asked of that vendor again
+    assert second.step(1).receipt.slot == crashed_slot
     ran = {slot: vendor.health({})["steps"] for slot, vendor in chain_world.vendors.items()}
     assert sum(ran.values()) == 2 * 3  # two calls of three steps, none run twice
     records = restarted.records_for(0)

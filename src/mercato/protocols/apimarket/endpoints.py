@@ -204,6 +204,9 @@ def make_app(routes: Routes, title: str) -> Any:
             reply = await run_in_threadpool(call_handler, handler, merged)
             return JSONResponse(reply.body, status_code=reply.status)
 
+        # real classes, not the strings of postponed annotations: FastAPI resolves these
+        # against the module's globals, where the lazily imported names are not
+        endpoint.__annotations__ = {"request": Request, "return": JSONResponse}
         return endpoint
 
     for (method, path), handler in routes.items():

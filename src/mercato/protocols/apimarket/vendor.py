@@ -157,6 +157,8 @@ class Vendor:
         """Run the component honestly on a disputed step's input; return ``hash_out`` only."""
         receipt = Receipt.from_json(field_of(body, "receipt"))
         rows = decode_array(from_b64(field_of(body, "input"), "input"))
+        if receipt.api != self.terms.api:
+            raise InputError(f"this vendor serves API {self.terms.api}, not {receipt.api}")
         if receipt.component != self.component.index:
             raise InputError(
                 f"the disputed step ran component {receipt.component}; "
@@ -180,7 +182,7 @@ class Vendor:
             "slot": self.slot,
             "component": self.component.index,
             "component_hash": to_hex(self.component_hash),
-            "steps": len(self._answered),
+            "steps": sum(1 for entry in self.journal if entry.get("kind") == "step"),
         }
 
     def receipts(self) -> list[dict[str, Any]]:
