@@ -137,6 +137,7 @@ class Orchestrator:
         self._last_seq: dict[tuple[int, str], int] = {}
         self._committed: set[int] = set()
         self._out: set[int] = set()
+        self._inputs: dict[tuple[int, str], str] = {}
         self.down: set[int] = set()
         self.failovers = 0
         self.journal = Journal(journal)
@@ -213,10 +214,10 @@ class Orchestrator:
         if slot is None:
             raise IntegrityError(f"{asker} is no vendor of API {self.terms.api}")
         component = self.terms.slots[slot].component
-        for call in list(self._calls.values()):
-            for step in call.steps.values():
-                if step["component"] == component and step["receipt"]["hash_in"] == to_hex(hash_in):
-                    return {"input": step["input"], "component": component}
+        with self._lock:
+            data = self._inputs.get((component, to_hex(hash_in)))
+        if data is not None:
+            return {"input": data, "component": component}
         raise NotFound(f"no step of component {component} had the input {to_hex(hash_in)}")
 
     def health(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -230,37 +231,42 @@ class Orchestrator:
 
     def stats(self, body: dict[str, Any]) -> dict[str, Any]:
         """Calls answered, steps run and failovers since the journal began."""
-        calls = list(self._calls.values())
-        return {
-            "calls": sum(1 for call in calls if call.answer is not None),
-            "steps": sum(len(call.steps) for call in calls),
-            "acks": sum(1 for call in calls if call.ack is not None),
-            "failovers": self.failovers,
-            "down": sorted(self.down | self._out),
-        }
+        with self._lock:
+            calls = list(self._calls.values())
+            return {
+                "calls": sum(1 for call in calls if call.answer is not None),
+                "steps": sum(len(call.steps) for call in calls),
+                "acks": sum(1 for call in calls if call.ack is not None),
+                "failovers": self.failovers,
+                "down": sorted(self.down | self._out),
+            }
 
     # --- for the batcher and the dispute agents ----------------------------------------
 
     def records_for(self, epoch: int) -> list[StepRecord]:
         """Return the step records of ``epoch``: one per step run, for its batch."""
+        with self._lock:
+            receipts = [
+                call.steps[component]["receipt"]
+                for call in self._calls.values()
+                if call.request.epoch == epoch
+                for component in call.order
+            ]
         records = []
-        for call in list(self._calls.values()):
-            if call.request.epoch != epoch:
-                continue
-            for component in call.order:
-                receipt = Receipt.from_json(call.steps[component]["receipt"])
-                records.append(
-                    StepRecord(
-                        api=receipt.api,
-                        epoch=receipt.epoch,
-                        consumer=receipt.consumer,
-                        seq=receipt.seq,
-                        component=receipt.component,
-                        slot=receipt.slot,
-                        hash_in=receipt.hash_in,
-                        hash_out=receipt.hash_out,
-                    )
+        for data in receipts:
+            receipt = Receipt.from_json(data)
+            records.append(
+                StepRecord(
+                    api=receipt.api,
+                    epoch=receipt.epoch,
+                    consumer=receipt.consumer,
+                    seq=receipt.seq,
+                    component=receipt.component,
+                    slot=receipt.slot,
+                    hash_in=receipt.hash_in,
+                    hash_out=receipt.hash_out,
                 )
+            )
         return records
 
     def mark_committed(self, epoch: int) -> None:
@@ -275,15 +281,16 @@ class Orchestrator:
 
     def evidence(self, epoch: int, consumer: str, seq: int) -> dict[str, Any] | None:
         """Return the journaled request, steps and ack of one call, or None if unknown."""
-        call = self._calls.get(call_key(epoch, consumer, seq))
-        if call is None:
-            return None
-        return {
-            "request": call.request.to_json(),
-            "request_sig": signature_to_json(call.request_sig),
-            "steps": [call.steps[component] for component in call.order],
-            "ack": call.ack,
-        }
+        with self._lock:
+            call = self._calls.get(call_key(epoch, consumer, seq))
+            if call is None:
+                return None
+            return {
+                "request": call.request.to_json(),
+                "request_sig": signature_to_json(call.request_sig),
+                "steps": [call.steps[component] for component in call.order],
+                "ack": call.ack,
+            }
 
     def close(self) -> None:
         """Close the journal (and the HTTP client, if it has one)."""
@@ -578,6 +585,8 @@ class Orchestrator:
                 call = self._calls[entry["key"]]
                 call.steps[entry["component"]] = entry
                 call.order.append(entry["component"])
+                hash_in = entry["receipt"]["hash_in"]
+                self._inputs.setdefault((entry["component"], hash_in), entry["input"])
             elif kind == "answer":
                 self._calls[entry["key"]].answer = entry
             elif kind == "ack":
