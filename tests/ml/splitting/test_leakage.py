@@ -1,0 +1,208 @@
+"""What a vendor, or a coalition of vendors, predicts with the components it holds."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from mercato.errors import InputError
+from mercato.ml.splitting import Component, SplitModel, split
+from mercato.ml.splitting.leakage import Protection, protection
+
+TRAIN = 900
+"""The conftest models learnt from the first 900 digits; the rest are test rows."""
+PARTS = {"mlp": 3, "forest": 3, "tree": 4}
+
+Data = tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]
+
+
+@pytest.fixture(scope="session")
+def data(digits: tuple[NDArray[Any], NDArray[Any]]) -> Data:
+    inputs, labels = digits
+    return inputs[:TRAIN], labels[:TRAIN], inputs[TRAIN:], labels[TRAIN:]
+
+
+@pytest.fixture(scope="session")
+def fitted(mlp: Any, forest: Any, tree: Any) -> dict[str, Any]:
+    return {"mlp": mlp, "forest": forest, "tree": tree}
+
+
+@pytest.fixture(scope="session")
+def measures(fitted: dict[str, Any], data: Data) -> dict[str, tuple[SplitModel, Protection]]:
+    models = {name: split(fitted[name], parts) for name, parts in PARTS.items()}
+    return {name: (model, protection(model, *data)) for name, model in models.items()}
+
+
+@pytest.mark.parametrize("name", sorted(PARTS))
+def test_the_whole_models_accuracy_is_its_split_predictions(
+    measures: dict[str, tuple[SplitModel, Protection]], data: Data, name: str
+) -> None:
+    # prepare
+    model, result = measures[name]
+    _, _, X_test, y_test = data
+
+    # act
+    expected = float(np.mean(model.predict(X_test) == y_test))
+
+    # assert
+    assert result.accuracy_whole == expected
+
+
+@pytest.mark.parametrize("name", sorted(PARTS))
+def test_every_entry_is_an_accuracy_with_its_strategy(
+    measures: dict[str, tuple[SplitModel, Protection]], name: str
+) -> None:
+    # prepare
+    model, result = measures[name]
+
+    # act
+    rows = result.rows()
+
+    # assert
+    assert len(result.accuracy_vendor) == len(result.strategy_vendor) == len(model.components)
+    assert result.known_rows == round(0.05 * TRAIN)
+    assert 0 <= result.coalition_missing < len(model.components)
+    assert len(rows) == len(model.components) + 3
+    assert all(0.0 <= accuracy <= 1.0 and strategy for _, accuracy, strategy in rows)
+    assert result.accuracy_best_vendor == max(result.accuracy_vendor)
+
+
+def test_a_coalition_of_identical_groups_does_at_least_as_well_as_one(
+    forest: Any, data: Data
+) -> None:
+    # prepare
+    first, *_, combiner = split(forest, 3).components
+    copies = tuple(dataclasses.replace(first, index=index) for index in range(3))
+    model = SplitModel("ensemble", "combine", (*copies, dataclasses.replace(combiner, index=3)))
+
+    # act
+    result = protection(model, *data)
+
+    # assert
+    assert result.accuracy_vendor[0] == result.accuracy_vendor[1] == result.accuracy_vendor[2]
+    assert result.accuracy_coalition >= result.accuracy_best_vendor
+
+
+def test_the_combiner_alone_guesses_as_the_known_rows_do(forest: Any, data: Data) -> None:
+    # prepare
+    model = split(forest, 3)
+
+    # act
+    result = protection(model, *data)
+
+    # assert
+    assert result.accuracy_vendor[-1] == result.accuracy_known_only
+
+
+@pytest.mark.parametrize("name", sorted(PARTS))
+def test_a_vendor_never_reads_the_other_components(
+    measures: dict[str, tuple[SplitModel, Protection]],
+    fitted: dict[str, Any],
+    data: Data,
+    name: str,
+) -> None:
+    # prepare
+    model, base = measures[name]
+    decoys = _decoys(model, fitted[name], data)
+
+    # act
+    hidden = [protection(_keep_only(model, decoys, index), *data) for index in range(len(decoys))]
+
+    # assert
+    assert any(result.accuracy_whole != base.accuracy_whole for result in hidden)
+    for index, result in enumerate(hidden):
+        assert result.accuracy_vendor[index] == base.accuracy_vendor[index]
+        assert result.strategy_vendor[index] == base.strategy_vendor[index]
+
+
+def test_one_component_is_the_whole_model_and_no_coalition_is_left(mlp: Any, data: Data) -> None:
+    # prepare
+    model = split(mlp, 1)
+
+    # act
+    result = protection(model, *data, known=0.02)
+
+    # assert
+    assert result.accuracy_vendor == (result.accuracy_whole,)
+    assert result.accuracy_coalition == result.accuracy_known_only
+    assert result.known_rows == 18
+
+
+def test_the_same_seed_gives_the_same_measures(tree: Any, data: Data) -> None:
+    # prepare
+    model = split(tree, 3)
+
+    # act
+    first, second = (protection(model, *data, known=0.1, seed=7) for _ in range(2))
+
+    # assert
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"known": 0}, "known must be a fraction"),
+        ({"known": 1.5}, "known must be a fraction"),
+        ({"known": True}, "known must be a fraction"),
+        ({"seed": -1}, "seed must be an integer"),
+        ({"X_train": np.zeros(TRAIN)}, "training rows must be a non-empty 2-D array"),
+        ({"y_train": np.zeros(3)}, "need as many labels"),
+        ({"X_test": np.zeros((897, 3))}, "columns"),
+        ({"X_test": np.full((897, 64), np.nan)}, "NaN"),
+        ({"X_train": [["a"] * 64] * TRAIN}, "must be numbers"),
+        ({"model": "a model"}, "measures a SplitModel"),
+    ],
+)
+def test_bad_inputs_get_one_line(
+    tree: Any, data: Data, change: dict[str, Any], message: str
+) -> None:
+    # prepare
+    X_train, y_train, X_test, y_test = data
+    arguments: dict[str, Any] = {
+        "model": split(tree, 3),
+        "X_train": X_train,
+        "y_train": y_train,
+        "X_test": X_test,
+        "y_test": y_test,
+        **change,
+    }
+
+    # act
+    with pytest.raises(InputError) as raised:
+        protection(**arguments)
+
+    # assert
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def _decoys(model: SplitModel, fitted: Any, data: Data) -> tuple[Component, ...]:
+    """Components of the same shapes that are not the model's: zeros, or another model's."""
+    if model.flow == "chain":
+        return tuple(
+            dataclasses.replace(
+                part, arrays={key: np.zeros_like(value) for key, value in part.arrays.items()}
+            )
+            for part in model.components
+        )
+    X_train, y_train, _, _ = data
+    shuffled = np.random.default_rng(1).permutation(y_train)
+    from sklearn.base import clone
+
+    other = split(
+        clone(fitted).fit(X_train, shuffled), PARTS["tree" if model.flow == "route" else "forest"]
+    )
+    return other.components
+
+
+def _keep_only(model: SplitModel, decoys: tuple[Component, ...], index: int) -> SplitModel:
+    parts = tuple(
+        part if position == index else decoys[position]
+        for position, part in enumerate(model.components)
+    )
+    return dataclasses.replace(model, components=parts)
