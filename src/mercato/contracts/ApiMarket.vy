@@ -788,7 +788,8 @@ def commit_batch(
         cost: uint256 = calls[i] * t.price
         available: uint256 = self._deposits[api][consumer].amount
         self._require(available >= cost, "a deposit cannot pay its calls")
-        self._deposits[api][consumer].amount = available - cost
+        # checked just above: a checked subtraction might revert first, without the reason
+        self._deposits[api][consumer].amount = unsafe_sub(available, cost)
         total_calls += calls[i]
     shares: DynArray[uint256, MAX_COMPONENTS] = self._shares[api]
     per_component: uint256[MAX_COMPONENTS] = empty(uint256[MAX_COMPONENTS])
@@ -1246,7 +1247,7 @@ def call_onchain(api: uint256, input_hash: bytes32) -> uint256:
     self._require(input_hash != empty(bytes32), "empty hash")
     available: uint256 = self._deposits[api][msg.sender].amount
     self._require(available >= t.price, "deposit does not cover the price")
-    self._deposits[api][msg.sender].amount = available - t.price
+    self._deposits[api][msg.sender].amount = unsafe_sub(available, t.price)  # checked above
     p.open += 1
     self._save(api, p)
     deadline: uint256 = block.timestamp + self._periods[api].response
