@@ -292,9 +292,9 @@ class World:
         (event,) = self.market.events(name="BatchCommitted", api=api, epoch=epoch)
         return event["consumers"], event["calls"], event["steps"]
 
-    def claim(self, call: Call, component: int, counts: Any = None, **options: Any) -> TxResult:
-        """The vendor of ``call``'s step ``component`` claims it."""
-        record = call.records[component]
+    def claim(self, call: Call, step: int, counts: Any = None, **options: Any) -> TxResult:
+        """The vendor of ``call``'s step ``step`` (its component) claims it."""
+        record = call.records[step]
         if counts is None:
             batch = self.read("batch", call.api, call.epoch)
             counts = self.counts(call.api, call.epoch) if batch.root != bytes(32) else ([], [], [])
@@ -304,11 +304,11 @@ class World:
             "consumer": call.consumer.address,
             "seq": call.seq,
             "input_hash": call.input_hash,
-            "component": component,
+            "component": step,
             "slot": record.slot,
             "hash_in": record.hash_in,
             "request_sig": call.request_sig,
-            "assignment_sig": call.assignment_sigs[component],
+            "assignment_sig": call.assignment_sigs[step],
             "consumers": counts[0],
             "calls": counts[1],
             "steps": counts[2],
@@ -317,20 +317,20 @@ class World:
         args.update(options)
         return self.market.transact("claim", *args.values(), sender=sender)
 
-    def dispute(self, call: Call, component: int, **options: Any) -> TxResult:
-        """The consumer of ``call`` disputes the output of step ``component``."""
-        receipt = call.receipts[component]
-        proof = MODEL_TREE.proof(component) if component < len(COMPONENTS) else []
+    def dispute(self, call: Call, step: int, **options: Any) -> TxResult:
+        """The consumer of ``call`` disputes the output of step ``step`` (its component)."""
+        receipt = call.receipts[step]
+        proof = MODEL_TREE.proof(step) if step < len(COMPONENTS) else []
         args: dict[str, Any] = {
             "api": call.api,
             "epoch": call.epoch,
             "seq": call.seq,
-            "component": component,
+            "component": step,
             "slot": receipt.slot,
             "component_hash": receipt.component_hash,
             "hash_in": receipt.hash_in,
             "hash_out": receipt.hash_out,
-            "receipt_sig": call.receipt_sigs[component],
+            "receipt_sig": call.receipt_sigs[step],
             "component_proof": proof,
         }
         sender = options.pop("sender", call.consumer)
