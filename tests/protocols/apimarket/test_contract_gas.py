@@ -6,6 +6,8 @@ Run ``pytest -s -p no:xdist tests/protocols/apimarket/test_contract_gas.py`` to 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from eth_utils.crypto import keccak
 
@@ -13,7 +15,7 @@ from mercato.protocols.apimarket.records import Batch, StepRecord
 
 from .world import PRICE, World, hash_of, output_commitment
 
-THREE = {
+THREE: dict[str, Any] = {
     "components": 3,
     "slot_components": [0, 1, 2],
     "shares": [10**14, 10**14, 10**14],
