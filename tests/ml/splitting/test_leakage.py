@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,13 +12,14 @@ from numpy.typing import NDArray
 
 from mercato.errors import InputError
 from mercato.ml.splitting import Component, SplitModel, split
-from mercato.ml.splitting.leakage import Protection, protection
+from mercato.ml.splitting.leakage import Protection, best_guess, protection
 
 TRAIN = 900
 """The conftest models learnt from the first 900 digits; the rest are test rows."""
 PARTS = {"mlp": 3, "forest": 3, "tree": 4}
 
 Data = tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]
+Measured = tuple[SplitModel, Protection]
 
 
 @pytest.fixture(scope="session")
@@ -32,37 +34,32 @@ def fitted(mlp: Any, forest: Any, tree: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def measures(fitted: dict[str, Any], data: Data) -> dict[str, tuple[SplitModel, Protection]]:
-    models = {name: split(fitted[name], parts) for name, parts in PARTS.items()}
-    return {name: (model, protection(model, *data)) for name, model in models.items()}
+def measure(fitted: dict[str, Any], data: Data) -> Callable[[str], Measured]:
+    """Split a conftest model and measure it, once per session and model."""
+    done: dict[str, Measured] = {}
+
+    def measured(name: str) -> Measured:
+        if name not in done:
+            model = split(fitted[name], PARTS[name])
+            done[name] = (model, protection(model, *data))
+        return done[name]
+
+    return measured
 
 
 @pytest.mark.parametrize("name", sorted(PARTS))
-def test_the_whole_models_accuracy_is_its_split_predictions(
-    measures: dict[str, tuple[SplitModel, Protection]], data: Data, name: str
+def test_the_whole_model_and_every_attacker_get_an_accuracy(
+    measure: Callable[[str], Measured], data: Data, name: str
 ) -> None:
     # prepare
-    model, result = measures[name]
     _, _, X_test, y_test = data
 
     # act
-    expected = float(np.mean(model.predict(X_test) == y_test))
+    model, result = measure(name)
 
     # assert
-    assert result.accuracy_whole == expected
-
-
-@pytest.mark.parametrize("name", sorted(PARTS))
-def test_every_entry_is_an_accuracy_with_its_strategy(
-    measures: dict[str, tuple[SplitModel, Protection]], name: str
-) -> None:
-    # prepare
-    model, result = measures[name]
-
-    # act
     rows = result.rows()
-
-    # assert
+    assert result.accuracy_whole == float(np.mean(model.predict(X_test) == y_test))
     assert len(result.accuracy_vendor) == len(result.strategy_vendor) == len(model.components)
     assert result.known_rows == round(0.05 * TRAIN)
     assert 0 <= result.coalition_missing < len(model.components)
@@ -100,23 +97,42 @@ def test_the_combiner_alone_guesses_as_the_known_rows_do(forest: Any, data: Data
 
 @pytest.mark.parametrize("name", sorted(PARTS))
 def test_a_vendor_never_reads_the_other_components(
-    measures: dict[str, tuple[SplitModel, Protection]],
+    measure: Callable[[str], Measured],
     fitted: dict[str, Any],
     data: Data,
     name: str,
 ) -> None:
     # prepare
-    model, base = measures[name]
+    model, base = measure(name)
     decoys = _decoys(model, fitted[name], data)
+    others = [_keep_only(model, decoys, index) for index in range(len(decoys))]
 
     # act
-    hidden = [protection(_keep_only(model, decoys, index), *data) for index in range(len(decoys))]
+    guesses = [best_guess(other, {index}, *data) for index, other in enumerate(others)]
 
     # assert
-    assert any(result.accuracy_whole != base.accuracy_whole for result in hidden)
-    for index, result in enumerate(hidden):
-        assert result.accuracy_vendor[index] == base.accuracy_vendor[index]
-        assert result.strategy_vendor[index] == base.strategy_vendor[index]
+    X_test = data[2]
+    assert all(not np.array_equal(o.predict(X_test), model.predict(X_test)) for o in others)
+    assert guesses == list(zip(base.accuracy_vendor, base.strategy_vendor, strict=True))
+
+
+@pytest.mark.parametrize("name", ["forest", "tree"])
+def test_the_protection_entries_are_the_best_guesses_of_their_holders(
+    measure: Callable[[str], Measured], data: Data, name: str
+) -> None:
+    # prepare
+    model, result = measure(name)
+    everything = set(range(len(model.components)))
+
+    # act
+    vendors = [best_guess(model, {index}, *data) for index in sorted(everything)]
+    coalition = best_guess(model, everything - {result.coalition_missing}, *data)
+    nobody = best_guess(model, set(), *data)
+
+    # assert
+    assert vendors == list(zip(result.accuracy_vendor, result.strategy_vendor, strict=True))
+    assert coalition == (result.accuracy_coalition, result.strategy_coalition)
+    assert nobody[0] == result.accuracy_known_only
 
 
 def test_one_component_is_the_whole_model_and_no_coalition_is_left(mlp: Any, data: Data) -> None:
@@ -179,6 +195,35 @@ def test_bad_inputs_get_one_line(
     # assert
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("held", [{4}, {-1}, {"0"}])
+def test_holding_a_component_the_model_lacks_is_refused(
+    tree: Any, data: Data, held: set[Any]
+) -> None:
+    # prepare
+    model = split(tree, 3)
+
+    # act
+    with pytest.raises(InputError) as raised:
+        best_guess(model, held, *data)
+
+    # assert
+    assert "held must name components 0..3" in str(raised.value)
+
+
+def test_a_model_that_predicts_outputs_not_labels_is_refused(mlp: Any, data: Data) -> None:
+    # prepare
+    from mercato.ml.splitting.layers import split_mlp
+
+    model = split_mlp(mlp, 2, output="logits")
+
+    # act
+    with pytest.raises(InputError) as raised:
+        protection(model, *data)
+
+    # assert
+    assert "one label per row" in str(raised.value)
 
 
 def _decoys(model: SplitModel, fitted: Any, data: Data) -> tuple[Component, ...]:

@@ -30,8 +30,8 @@ By flow:
   combiner alone holds only the class labels, so its guess is the known rows' model.
 - ``route`` (a tree's top part and subtrees): with the top, rows go to held subtrees, and a
   missing subtree's region gets the majority label of the known rows routed there (or the
-  known rows' model, whichever scores better); without it, each held subtree answers where a
-  logistic regression learnt from the known rows trusts it (the known rows' model
+  known rows' model); without it, each held subtree answers where a logistic regression
+  learnt from the known rows trusts it (the known rows' majority label, or their model,
   elsewhere), or a logistic regression on the rows and the subtrees' labels decides.
 
 What these numbers show and do not show: they are what these particular attacks achieve on
@@ -50,7 +50,8 @@ with a head; the last holds the class labels), and no vendor holding all but one
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,15 +128,16 @@ class _Attack:
     seed: int
     known_only: NDArray[Any]
     """The known-rows baseline's labels for the test rows, a fallback of other strategies."""
+    known_only_accuracy: float
+    known_only_strategy: str
 
     def accuracy(self, labels: NDArray[Any]) -> float:
         return float(np.mean(np.asarray(labels) == self.y_test))
 
     def best(self, guesses: Sequence[Guess]) -> tuple[float, str]:
-        """The most accurate guess (the first among equals)."""
-        scored = [(self.accuracy(labels), name) for name, labels in guesses]
-        top = max(accuracy for accuracy, _ in scored)
-        return next((accuracy, name) for accuracy, name in scored if accuracy == top)
+        """The accuracy and name of the most accurate guess."""
+        accuracy, name, _ = _best(guesses, self.y_test)
+        return accuracy, name
 
 
 def protection(
@@ -152,6 +154,89 @@ def protection(
 
     The attackers get ``known`` of the training rows (drawn from ``seed``) with their labels.
     """
+    X_train, y_train, X_test, y_test = _check(model, X_train, y_train, X_test, y_test, known, seed)
+    with _one_thread():
+        whole = model.predict(X_test)
+        if whole.shape != y_test.shape:
+            raise InputError(
+                f"the model must predict one label per row, not outputs of shape {whole.shape}"
+            )
+        attack = _prepare(X_train, y_train, X_test, y_test, known, seed)
+        guesses = GUESSES[model.flow]
+        everything = frozenset(range(len(model.components)))
+        vendors = [attack.best(guesses(model, frozenset({j}), attack)) for j in sorted(everything)]
+        candidates = [
+            (_coalition(model, everything - {missing}, dict(enumerate(vendors)), attack), missing)
+            for missing in sorted(everything)
+        ]
+    coalition, missing = max(candidates, key=lambda candidate: candidate[0][0])
+    return Protection(
+        technique=model.technique,
+        accuracy_whole=attack.accuracy(whole),
+        accuracy_known_only=attack.known_only_accuracy,
+        accuracy_vendor=tuple(accuracy for accuracy, _ in vendors),
+        accuracy_coalition=coalition[0],
+        coalition_missing=missing,
+        known_rows=len(attack.y_known),
+        strategy_known_only=attack.known_only_strategy,
+        strategy_vendor=tuple(strategy for _, strategy in vendors),
+        strategy_coalition=coalition[1],
+    )
+
+
+def best_guess(
+    model: SplitModel,
+    held: Collection[int],
+    X_train: NDArray[Any],
+    y_train: NDArray[Any],
+    X_test: NDArray[Any],
+    y_test: NDArray[Any],
+    *,
+    known: float = DEFAULT_KNOWN,
+    seed: int = 0,
+) -> tuple[float, str]:
+    """Return the test accuracy and strategy of an attacker holding the components ``held``.
+
+    The same attacker as in :func:`protection`, for any set of components (by index); an
+    empty set is the known-rows baseline.
+    """
+    X_train, y_train, X_test, y_test = _check(model, X_train, y_train, X_test, y_test, known, seed)
+    chosen = frozenset(held)
+    if not all(isinstance(index, int) and 0 <= index < len(model.components) for index in chosen):
+        raise InputError(f"held must name components 0..{len(model.components) - 1}, not {held}")
+    with _one_thread():
+        attack = _prepare(X_train, y_train, X_test, y_test, known, seed)
+        guesses = GUESSES[model.flow]
+        vendors = {j: attack.best(guesses(model, frozenset({j}), attack)) for j in chosen}
+        return _coalition(model, chosen, vendors, attack)
+
+
+def _coalition(
+    model: SplitModel,
+    held: frozenset[int],
+    vendors: Mapping[int, tuple[float, str]],
+    attack: _Attack,
+) -> tuple[float, str]:
+    """The best guess of the holders of ``held``: their joint strategies or one member's."""
+    if not held:
+        return attack.known_only_accuracy, f"no component: {attack.known_only_strategy}"
+    if len(held) == 1:
+        return vendors[next(iter(held))]
+    joint = attack.best(GUESSES[model.flow](model, held, attack))
+    members = [(vendors[j][0], f"as vendor {j}: {vendors[j][1]}") for j in sorted(held)]
+    return max([joint, *members], key=lambda guess: guess[0])
+
+
+def _check(
+    model: SplitModel,
+    X_train: Any,
+    y_train: Any,
+    X_test: Any,
+    y_test: Any,
+    known: float,
+    seed: int,
+) -> tuple[NDArray[np.float64], NDArray[Any], NDArray[np.float64], NDArray[Any]]:
+    """The rows as arrays, after refusing anything malformed."""
     if not isinstance(model, SplitModel):
         raise InputError(f"protection measures a SplitModel, not a {type(model).__name__}")
     X_train, y_train = _rows(X_train, y_train, "training")
@@ -163,69 +248,54 @@ def protection(
     if isinstance(known, bool) or not isinstance(known, int | float) or not 0 < known <= 1:
         raise InputError(f"known must be a fraction in (0, 1], not {known!r}")
     check_seed(seed)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):  # tiny matrices: threads only contend (and reorder sums)
-        return _measure(model, X_train, y_train, X_test, y_test, known, seed)
+    return X_train, y_train, X_test, y_test
 
 
-def _measure(
-    model: SplitModel,
+def _prepare(
     X_train: NDArray[Any],
     y_train: NDArray[Any],
     X_test: NDArray[Any],
     y_test: NDArray[Any],
     known: float,
     seed: int,
-) -> Protection:
+) -> _Attack:
+    """Draw the known rows from the seed and fit the known-rows baseline."""
     count = max(1, round(known * len(X_train)))
     picked = np.sort(np.random.default_rng(seed).permutation(len(X_train))[:count])
     X_known, y_known = X_train[picked], y_train[picked]
-    baseline = _Attack(X_known, y_known, X_test, y_test, seed, np.empty(0))
-    only_accuracy, only_strategy = baseline.best(_known_only_guesses(baseline))
-    known_only = dict(_known_only_guesses(baseline))[only_strategy]
-    attack = _Attack(X_known, y_known, X_test, y_test, seed, known_only)
-
-    guesses = GUESSES[model.flow]
-    count_components = len(model.components)
-    everything = frozenset(range(count_components))
-    vendors = [attack.best(guesses(model, frozenset({j}), attack)) for j in everything]
-    if count_components == 1:
-        coalition, missing = (only_accuracy, f"no component: {only_strategy}"), 0
-    else:
-        candidates = []
-        for missing in sorted(everything):
-            held = everything - {missing}
-            own = attack.best(guesses(model, held, attack))
-            members = [(vendors[j][0], f"as vendor {j}: {vendors[j][1]}") for j in sorted(held)]
-            best = max([own, *members], key=lambda guess: guess[0])
-            candidates.append((best, missing))
-        coalition, missing = max(candidates, key=lambda candidate: candidate[0][0])
-    return Protection(
-        technique=model.technique,
-        accuracy_whole=attack.accuracy(model.predict(X_test)),
-        accuracy_known_only=only_accuracy,
-        accuracy_vendor=tuple(accuracy for accuracy, _ in vendors),
-        accuracy_coalition=coalition[0],
-        coalition_missing=missing,
-        known_rows=count,
-        strategy_known_only=only_strategy,
-        strategy_vendor=tuple(strategy for _, strategy in vendors),
-        strategy_coalition=coalition[1],
-    )
+    baseline = _known_only_guesses(X_known, y_known, X_test, seed)
+    accuracy, strategy, labels = _best(baseline, y_test)
+    return _Attack(X_known, y_known, X_test, y_test, seed, labels, accuracy, strategy)
 
 
-def _known_only_guesses(attack: _Attack) -> list[Guess]:
+def _best(guesses: Sequence[Guess], y_test: NDArray[Any]) -> tuple[float, str, NDArray[Any]]:
+    """The most accurate guess on the test rows (the first among equals)."""
+    scored = [(float(np.mean(labels == y_test)), name, labels) for name, labels in guesses]
+    top = max(accuracy for accuracy, _, _ in scored)
+    return next(guess for guess in scored if guess[0] == top)
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Tiny matrices: BLAS threads only contend (and may reorder sums)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _known_only_guesses(
+    X_known: NDArray[Any], y_known: NDArray[Any], X_test: NDArray[Any], seed: int
+) -> list[Guess]:
     from sklearn.neighbors import KNeighborsClassifier
 
-    n = len(attack.y_known)
-    nearest = KNeighborsClassifier(n_neighbors=1).fit(attack.X_known, attack.y_known)
+    nearest = KNeighborsClassifier(n_neighbors=1).fit(X_known, y_known)
     return [
         (
-            f"logistic regression on {n} known rows",
-            _logistic(attack.X_known, attack.y_known, attack.X_test, attack.seed),
+            f"logistic regression on {len(y_known)} known rows",
+            _logistic(X_known, y_known, X_test, seed),
         ),
-        (f"1-nearest neighbour of {n} known rows", nearest.predict(attack.X_test)),
+        (f"1-nearest neighbour of {len(y_known)} known rows", nearest.predict(X_test)),
     ]
 
 
@@ -411,7 +481,10 @@ def _route_guesses(model: SplitModel, held: frozenset[int], attack: _Attack) -> 
     trust = np.stack([_trust(attack, known == attack.y_known) for known in answers_known])
     chosen = np.argmax(trust, axis=0)
     trusted = np.stack(answers_test)[chosen, np.arange(len(attack.y_test))]
-    labels = np.where(trust.max(axis=0) > 0.5, trusted, attack.known_only)
+    believed = trust.max(axis=0) > 0.5
+    labels, counts = np.unique(attack.y_known, return_counts=True)
+    majority = np.where(believed, trusted, labels[np.argmax(counts)])
+    modelled = np.where(believed, trusted, attack.known_only)
     values = np.unique(np.concatenate([*answers_known, *answers_test]))
     head_known = np.hstack([attack.X_known, *[_one_hot(a, values) for a in answers_known]])
     head_test = np.hstack([attack.X_test, *[_one_hot(a, values) for a in answers_test]])
@@ -419,8 +492,13 @@ def _route_guesses(model: SplitModel, held: frozenset[int], attack: _Attack) -> 
     return [
         (
             f"subtree(s) {named} where a model of the known rows trusts them,"
+            " the known rows' majority label elsewhere",
+            majority,
+        ),
+        (
+            f"subtree(s) {named} where a model of the known rows trusts them,"
             " the known rows' model elsewhere",
-            labels,
+            modelled,
         ),
         (
             f"logistic regression on the rows and subtree(s) {named}' labels",
