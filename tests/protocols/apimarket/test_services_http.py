@@ -2,7 +2,7 @@
 
 A digits MLP split into 3 components (component 0 and 1 with two replicas each); every
 service is started with ``python -m mercato.protocols.apimarket.<service> CONFIG`` on a free
-port and stopped after the test. The consumer's client talks HTTP (httpx).
+port and stopped after the test. The consumer's client talks HTTP (requests).
 """
 
 from __future__ import annotations
@@ -18,10 +18,6 @@ import numpy as np
 import pytest
 from eth_account import Account
 from numpy.typing import NDArray
-
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-pytest.importorskip("httpx")
 
 from mercato.crypto.commit import keccak
 from mercato.errors import MercatoError
@@ -46,6 +42,8 @@ from mercato.protocols.apimarket.messages import (
 from mercato.protocols.apimarket.orchestrator import open_endpoints
 from mercato.protocols.apimarket.terms import ApiTerms, Slot
 from mercato.storage.envelope import public_key_of
+
+pytestmark = pytest.mark.slow  # a handful of service processes per test
 
 MARKET = "0x00000000000000000000000000000000000000bb"
 START = 2_000_000
@@ -351,9 +349,9 @@ def test_bad_requests_over_http_get_a_4xx_with_one_line(
         reply = transport.request("POST", cluster.orchestrator.url, "/call", payload)
         assert reply.status == status, (name, reply)
         assert reply.body["error"] and "\n" not in reply.body["error"], name
-    import httpx
+    import requests
 
-    not_json = httpx.post(cluster.orchestrator.url + "/call", content=b"{oops")
+    not_json = requests.post(cluster.orchestrator.url + "/call", data=b"{oops", timeout=30)
     assert not_json.status_code == 400 and "JSON" in not_json.json()["error"]
     with pytest.raises(MercatoError):
         transport.request("GET", cluster.orchestrator.url, "/nowhere").unwrap()

@@ -9,7 +9,7 @@ the JSON body (with any path parameters merged in) and returns a JSON object, or
 :class:`~mercato.errors.MercatoError` that becomes a 4xx/5xx reply with a one-line
 ``{"error": ...}``. The same table is served over HTTP (:func:`make_app`, FastAPI, and
 :func:`serve`, uvicorn) and called in process (:class:`LocalTransport`); a client holds a
-:class:`Transport` (:class:`HttpTransport` over httpx, or the local one) and never checks
+:class:`Transport` (:class:`HttpTransport` over requests, or the local one) and never checks
 which.
 """
 
@@ -19,6 +19,7 @@ import base64
 import binascii
 import logging
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -146,23 +147,28 @@ class LocalTransport:
 
 
 class HttpTransport:
-    """Calls services over HTTP with httpx (one pooled client, a timeout per request)."""
+    """Calls services over HTTP with requests (a pooled session per thread, a timeout each)."""
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
-        import httpx
-
-        self._httpx = httpx
-        self._client = httpx.Client(timeout=timeout)
+        self.timeout = timeout
+        self._local = threading.local()
+        self._sessions: list[Any] = []
+        self._lock = threading.Lock()
 
     def request(
         self, method: str, url: str, path: str, body: Mapping[str, Any] | None = None
     ) -> Reply:
         """Send the request; a refused connection, timeout or non-JSON reply is Unreachable."""
+        import requests
+
         try:
-            response = self._client.request(
-                method, url.rstrip("/") + path, json=None if body is None else dict(body)
+            response = self._session().request(
+                method,
+                url.rstrip("/") + path,
+                json=None if body is None else dict(body),
+                timeout=self.timeout,
             )
-        except self._httpx.HTTPError as exc:
+        except requests.RequestException as exc:
             raise Unreachable(f"{url} does not answer: {type(exc).__name__}") from None
         try:
             payload = response.json()
@@ -176,8 +182,23 @@ class HttpTransport:
         return Reply(response.status_code, payload)
 
     def close(self) -> None:
-        """Close the pooled connections."""
-        self._client.close()
+        """Close the pooled connections of every thread's session."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+
+    def _session(self) -> Any:
+        # a requests Session is not safe to share between threads; the orchestrator's
+        # handlers run in a thread pool
+        session = getattr(self._local, "session", None)
+        if session is None:
+            import requests
+
+            session = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
 
 
 def make_app(routes: Routes, title: str) -> Any:
