@@ -199,18 +199,22 @@ def test_status_shows_the_accounts_roles_stake_balance_and_what_it_is_owed(
         "training_market": 0,
         "data_market": 0,
         "model_market": 0,
+        "api_market": 0,
     }
     assert view["counts"] == {
-        "auctions": 1, "trainings": 0, "datasets": 0, "tasks": 0, "requests": 0
+        "auctions": 1, "trainings": 0, "datasets": 0, "tasks": 0, "requests": 0, "APIs": 0
     }  # fmt: skip
     assert view["deployment"]["code"] is True
     assert view["next"] == []
     assert "  roles     client\n" in text
     assert "  stake     0.25 ETH\n" in text
-    owed = "auction house 3 ETH, training market 0 ETH, data market 0 ETH, model market 0 ETH"
+    owed = (
+        "auction house 3 ETH, training market 0 ETH, data market 0 ETH, model market 0 ETH, "
+        "API market 0 ETH"
+    )
     assert f"  owed      {owed}\n" in text
-    assert "market      1 auction, 0 trainings, 0 datasets, 0 tasks, 0 requests\n" in text
-    assert "code at all 5 contracts" in text
+    assert "market      1 auction, 0 trainings, 0 datasets, 0 tasks, 0 requests, 0 APIs\n" in text
+    assert "code at all 6 contracts" in text
 
 
 @pytest.mark.rpc

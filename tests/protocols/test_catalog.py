@@ -79,5 +79,5 @@ def test_the_cli_has_a_group_per_protocol() -> None:
 
     # assert
     for protocol in units():
-        assert protocol.key in commands
-        assert {"wait", "withdraw"} <= set(commands[protocol.key].commands)
+        assert protocol.command in commands
+        assert {"wait", "withdraw"} <= set(commands[protocol.command].commands)

@@ -17,6 +17,7 @@ DEPLOYMENT = Deployment(
         "training_market": "0x" + "33" * 20,
         "data_market": "0x" + "44" * 20,
         "model_market": "0x" + "55" * 20,
+        "api_market": "0x" + "66" * 20,
     },
 )
 
@@ -36,6 +37,7 @@ def test_save_writes_the_abi_of_each_contract_beside_the_deployment_file(tmp_pat
         "training_market": "abi/TrainingMarket.json",
         "data_market": "abi/DataMarket.json",
         "model_market": "abi/ModelMarket.json",
+        "api_market": "abi/ApiMarket.json",
     }
     for file in named.values():
         abi = json.loads((path.parent / file).read_text())

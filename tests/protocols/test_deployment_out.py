@@ -17,6 +17,7 @@ DEPLOYMENT = Deployment(
         "training_market": "0x" + "33" * 20,
         "data_market": "0x" + "44" * 20,
         "model_market": "0x" + "55" * 20,
+        "api_market": "0x" + "66" * 20,
     },
 )
 

@@ -165,7 +165,7 @@ def wait_for(
 def add_wait_command(app: typer.Typer, unit: ProtocolUnit) -> None:
     """Give the protocol's group ``wait ID --until STATE [--paid]`` over its unit's states."""
     item, graph = unit.item, unit.states
-    article = "an" if item[0] in "aeiou" else "a"
+    article = "an" if item[0].lower() in "aeiou" else "a"
 
     def wait(
         ctx: typer.Context,

@@ -18,6 +18,7 @@ UNIT_MODULES = (
     "mercato.protocols.training.unit",
     "mercato.protocols.datamarket.unit",
     "mercato.protocols.modelmarket.unit",
+    "mercato.protocols.apimarket.unit",
 )
 
 

@@ -24,6 +24,7 @@ from mercato.storage.base import BlobStore
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from mercato.protocols.apimarket.market import ApiMarket
     from mercato.protocols.auction.house import AuctionHouse
     from mercato.protocols.datamarket.market import DataMarket
     from mercato.protocols.modelmarket.market import ModelMarket
@@ -54,6 +55,8 @@ class Marketplace:
         def data_market(self) -> DataMarket: ...
         @property
         def model_market(self) -> ModelMarket: ...
+        @property
+        def api_market(self) -> ApiMarket: ...
 
     def __post_init__(self) -> None:
         self.deployment.check_chain(self.chain)

@@ -1,0 +1,35 @@
+"""P5 as a unit of Mercato: the split-execution API market (Arya et al.) on ApiMarket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mercato.protocols.deployment import Periods
+from mercato.protocols.unit import ProtocolUnit
+
+
+def _constructor(registry: str, periods: Periods, fraud_stake: int) -> tuple[Any, ...]:
+    return (registry,)
+
+
+UNIT = ProtocolUnit(
+    key="apimarket",
+    number=5,
+    title="split-execution API market (Arya et al.)",
+    field="api_market",
+    contract="ApiMarket",
+    wrapper="mercato.protocols.apimarket.market:ApiMarket",
+    constructor=_constructor,
+    payer="API market",
+    item="API",
+    states={
+        "joining": ("live", "cancelled"),
+        "live": ("ended",),
+        "ended": (),
+        "cancelled": (),
+    },
+    parties="the provider, the orchestrator, the vendors and the consumers",
+    cli="mercato.cli.api:app",
+    group="api",
+    roles=(),
+)
