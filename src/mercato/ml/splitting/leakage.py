@@ -12,6 +12,8 @@ other components' arrays. The attackers:
   one missing and reporting the best (and which was missing). A coalition can do whatever
   one of its members can, so its guess is never below its members' own.
 
+:func:`best_guess` asks the same of an attacker holding any set of components.
+
 Each strategy is real training or real running of the held components, deterministic from
 the seed; the best of an attacker's strategies is the one most accurate on the test rows,
 which flatters the attacker (a real one must choose without the test labels).
@@ -34,17 +36,20 @@ By flow:
   learnt from the known rows trusts it (the known rows' majority label, or their model,
   elsewhere), or a logistic regression on the rows and the subtrees' labels decides.
 
-What these numbers show and do not show: they are what these particular attacks achieve on
-this data with this many labelled rows, an estimate from below of what a vendor can learn.
-A real attacker may do better. UnSplit (Erdogan et al., 2022) inverts the inputs a vendor
-sees and recovers the missing layers of a split network by optimisation; model completion
-(Fu et al., 2022) fine-tunes a head on a bottom model with a few labelled rows, as here, and
-gains with better training and more rows. A vendor serving a middle block also sees, at run
-time, every activation passed to it; the combiner sees every tree's vote; a subtree sees
-which rows reach it: those streams are not measured here. Splits that limit the leak: few
-components each worth little alone (compare the vendor rows to the known-rows baseline),
-the first and last blocks held by different vendors (the first holder completes the model
-with a head; the last holds the class labels), and no vendor holding all but one component.
+What these numbers show and do not show: the accuracy these attacks reach on these rows with
+this many labelled rows, a lower bound on what a holder can learn and no guarantee. A real
+attacker may do better: UnSplit (Erdogan et al., 2022) inverts the inputs a vendor sees and
+recovers the missing layers of a split network by optimisation; model completion (Fu et
+al., 2022) fine-tunes a head on a bottom model with a few labelled rows, as here, and gains
+with better training and more rows. What a vendor sees while serving is not measured and
+adds to it: the activations passed to a middle block, every tree's vote at the combiner,
+which rows reach a subtree. Read each vendor's accuracy against the known-rows baseline: the
+gap is what holding the component is worth; where the baseline nears the whole model (an
+easy task, many labelled rows), no split protects much. Each group of an ensemble is a
+smaller ensemble, so its holder predicts nearly as the whole. Splits that limit the leak:
+layers over trees, more and thinner blocks, the first block (completed with a head) and the
+last (it holds the class labels) with vendors that do not collude, and no party holding all
+components but one.
 """
 
 from __future__ import annotations
@@ -339,6 +344,8 @@ def _stand_ins(model: SplitModel, held: frozenset[int], attack: _Attack) -> Gues
         labels = np.unique(attack.y_known)
     position = {label: index for index, label in enumerate(labels.tolist())}
     keep = np.array([label in position for label in attack.y_known.tolist()])
+    if not keep.any():
+        return ("no known row has a label of the last block", attack.known_only)
     targets = np.array([position[label] for label in attack.y_known[keep].tolist()])
     X_known, X_test = attack.X_known[keep], attack.X_test
     if 0 not in held:  # a trained first stage sees standardised rows
@@ -354,7 +361,7 @@ def _stand_ins(model: SplitModel, held: frozenset[int], attack: _Attack) -> Gues
             if index in held:
                 stages.append(_frozen(block.arrays, block.settings))
                 width = _width(block.arrays, block.settings, "out")
-            elif index + 1 > last or index + 1 in held:
+            elif index == last or index + 1 in held:  # the end of a run of missing blocks
                 after = blocks[min(index + 1, last)]
                 out = len(labels) if index == last else _width(after.arrays, after.settings, "in")
                 net = torch.nn.Sequential(
@@ -380,13 +387,15 @@ def _stand_ins(model: SplitModel, held: frozenset[int], attack: _Attack) -> Gues
         with torch.no_grad():
             outputs = forward(torch.from_numpy(np.asarray(X_test, dtype=np.float32)))
             chosen = outputs.argmax(dim=1).numpy()
-    frozen = ", ".join(str(index) for index in sorted(held))
-    stood_in = ", ".join(str(index) for index in missing)
     return (
-        f"stand-ins trained for blocks {stood_in} around frozen blocks {frozen}"
+        f"stand-ins trained for {_blocks(missing)} around frozen {_blocks(sorted(held))}"
         f" ({len(targets)} known rows)",
         labels[chosen],
     )
+
+
+def _blocks(indices: Sequence[int]) -> str:
+    return ("blocks " if len(indices) > 1 else "block ") + ", ".join(map(str, indices))
 
 
 def _frozen(arrays: Any, settings: Any) -> Callable[[Any], Any]:
@@ -488,20 +497,19 @@ def _route_guesses(model: SplitModel, held: frozenset[int], attack: _Attack) -> 
     values = np.unique(np.concatenate([*answers_known, *answers_test]))
     head_known = np.hstack([attack.X_known, *[_one_hot(a, values) for a in answers_known]])
     head_test = np.hstack([attack.X_test, *[_one_hot(a, values) for a in answers_test]])
-    named = ", ".join(str(part) for part in subtrees)
+    named = ("subtrees " if len(subtrees) > 1 else "subtree ") + ", ".join(map(str, subtrees))
     return [
         (
-            f"subtree(s) {named} where a model of the known rows trusts them,"
+            f"{named} where a model of the known rows trusts it,"
             " the known rows' majority label elsewhere",
             majority,
         ),
         (
-            f"subtree(s) {named} where a model of the known rows trusts them,"
-            " the known rows' model elsewhere",
+            f"{named} where a model of the known rows trusts it, the known rows' model elsewhere",
             modelled,
         ),
         (
-            f"logistic regression on the rows and subtree(s) {named}' labels",
+            f"logistic regression on the rows and the labels of {named}",
             _logistic(head_known, attack.y_known, head_test, attack.seed),
         ),
     ]
@@ -523,10 +531,10 @@ def _routed_guesses(model: SplitModel, subtrees: list[int], attack: _Attack) -> 
         majority[here] = labels[np.argmax(counts)] if len(labels) else attack.known_only[here]
     if not subtrees:  # the known rows' model on every route is the baseline, not the top's
         return [("top part routes, known rows' majority label per route", majority)]
-    held = ", ".join(map(str, subtrees))
+    held = ("subtrees " if len(subtrees) > 1 else "subtree ") + ", ".join(map(str, subtrees))
     return [
-        (f"top part, subtree(s) {held}; known rows' majority label per other route", majority),
-        (f"top part, subtree(s) {held}; known rows' model on the other routes", fallback),
+        (f"top part and {held}; known rows' majority label on the other routes", majority),
+        (f"top part and {held}; known rows' model on the other routes", fallback),
     ]
 
 
