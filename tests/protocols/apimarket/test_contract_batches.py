@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ..world import reverts
+from eth_account import Account
+from eth_utils.crypto import keccak
+
+from mercato.protocols.roles import Role
+
+from ..world import ETHER, register_cast, reverts
 from .world import MARGIN, PRICE, SHARES, World
 
 
@@ -155,4 +160,30 @@ def test_release_waits_for_open_batches(world: World) -> None:
     assert SHARES[0] > 0
     with reverts("apimarket: not live"):
         world.market.transact("release", api, sender=world.stranger)
+    world.assert_escrow()
+
+
+def test_an_api_takes_128_depositors(world: World) -> None:
+    api = world.registered()
+    crowd = [Account.from_key(keccak(b"apimarket crowd %d" % i)) for i in range(128)]
+    for account in crowd:
+        world.chain.set_balance(account.address, ETHER)
+    register_cast(world.registry, [(account, Role.CLIENT) for account in crowd])
+    world.chain.send_many(
+        [world.market.tx("deposit", api, sender=account, value=1) for account in crowd[:127]]
+    )
+    world.deposit(api, world.consumers[0], 1)
+    assert world.api(api).depositors == 128
+    world.deposit(api, world.consumers[0], 1)  # a depositor again: no new place needed
+    with reverts("apimarket: no more consumers"):
+        world.deposit(api, crowd[127], 1)
+    world.travel_to(world.api(api).join_deadline)
+    result = world.market.transact("advance", api, sender=world.stranger)
+    assert result.event("ApiEnded")["deposits"] == 129
+    assert world.owed(crowd[0]) == 1 and world.api(api).locked == 0
+    crowd_owed = sum(world.owed(account) for account in crowd)
+    balance = world.chain.balance(world.market.address)
+    assert balance == world.locked_all() + world.owed_all() + crowd_owed
+    # the crowd takes its wei back, so that the session's escrow checks need only the cast
+    world.chain.send_many([world.market.tx("withdraw", sender=account) for account in crowd])
     world.assert_escrow()

@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
+from mercato.chain.contract import Contract
+from mercato.errors import ContractRevert
+
 from ..world import HOUR, ZERO_ADDRESS, reverts
 from .world import (
     CANCELLED,
@@ -213,3 +216,9 @@ def test_component_at_proves_the_model_signature(world: World) -> None:
     assert not world.market.call("component_at", api, 1, COMPONENT_HASHES[0], MODEL_TREE.proof(0))
     assert not world.market.call("component_at", api, 0, keccak(b"other"), MODEL_TREE.proof(0))
     assert not world.market.call("component_at", 10**6, 0, COMPONENT_HASHES[0], MODEL_TREE.proof(0))
+
+
+def test_the_market_needs_a_registry(world: World) -> None:
+    with pytest.raises(ContractRevert) as info:
+        Contract.deploy(world.chain, "ApiMarket", ZERO_ADDRESS, sender=world.deployer)
+    assert info.value.reason == "apimarket: registry is the zero address"
