@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 ENDPOINT_LABEL = b"mercato/api/endpoint/v1"
 """Associated data of a sealed endpoint, so no other sealed blob opens as one."""
+LOOPBACK = "127.0.0.1"
+"""Where services listen unless told otherwise."""
 DEFAULT_TIMEOUT_SECONDS = 30.0
 """How long a service waits for another's answer before counting it down."""
 
@@ -255,6 +257,11 @@ def serve(app: Any, sock: socket.socket) -> None:
 
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     server.run(sockets=[sock])
+
+
+def print_line(url: str) -> None:
+    """Print a served URL on a line of its own (what a parent process waits for)."""
+    print(url, flush=True)
 
 
 def seal_endpoint(url: str, orchestrator_public_key: bytes) -> bytes:

@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 from mercato.crypto.commit import keccak
 from mercato.errors import InputError, IntegrityError, MercatoError, ProtocolError
 from mercato.protocols.apimarket.endpoints import (
+    LOOPBACK,
     DepositTooLow,
     HttpTransport,
     NotFound,
@@ -58,6 +59,7 @@ from mercato.protocols.apimarket.endpoints import (
     from_hex,
     make_app,
     open_endpoint,
+    print_line,
     serve,
     to_b64,
     to_hex,
@@ -664,11 +666,16 @@ def serve_orchestrator(
     journal: Path | str,
     *,
     seed: int | None = None,
+    announce: Callable[[str], None] = print_line,
 ) -> None:
-    """Serve an orchestrator with uvicorn (port 0: a free port); print the URL, then block."""
+    """Serve an orchestrator with uvicorn (port 0: a free port).
+
+    ``announce`` gets the bound URL once the socket listens (by default it is printed on a
+    line of its own); then this blocks until SIGINT or SIGTERM.
+    """
     app = orchestrator_app(terms, key, endpoints, balance, now, journal, seed=seed)
     sock, url = bind(host, port)
-    print(url, flush=True)
+    announce(url)
     serve(app, sock)
 
 
@@ -690,7 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         deposits = {str(who).lower(): int(wei) for who, wei in config.get("deposits", {}).items()}
         fixed = config.get("now")
         serve_orchestrator(
-            str(config.get("host", "127.0.0.1")),
+            str(config.get("host", LOOPBACK)),
             int(config.get("port", 0)),
             ApiTerms.from_json(config["terms"]),
             bytes.fromhex(str(config["key"]).removeprefix("0x")),

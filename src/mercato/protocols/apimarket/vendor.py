@@ -24,7 +24,7 @@ import json
 import random
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,13 @@ from mercato.crypto.commit import keccak
 from mercato.errors import InputError, IntegrityError, MercatoError, ProtocolError
 from mercato.ml.splitting import Component, load_component
 from mercato.protocols.apimarket.endpoints import (
+    LOOPBACK,
     Routes,
     bind,
     field_of,
     from_b64,
     make_app,
+    print_line,
     serve,
     to_b64,
     to_hex,
@@ -284,11 +286,16 @@ def serve_vendor(
     *,
     cheat: float = 0.0,
     seed: int | None = None,
+    announce: Callable[[str], None] = print_line,
 ) -> None:
-    """Serve a vendor with uvicorn (port 0: a free port); print the URL, then block."""
+    """Serve a vendor with uvicorn (port 0: a free port).
+
+    ``announce`` gets the bound URL once the socket listens (by default it is printed on a
+    line of its own); then this blocks until SIGINT or SIGTERM.
+    """
     app = vendor_app(component_bytes, component_hash, key, terms, journal, cheat=cheat, seed=seed)
     sock, url = bind(host, port)
-    print(url, flush=True)
+    announce(url)
     serve(app, sock)
 
 
@@ -305,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InputError("usage: python -m mercato.protocols.apimarket.vendor CONFIG.json")
         config = _read_config(Path(args[0]))
         serve_vendor(
-            str(config.get("host", "127.0.0.1")),
+            str(config.get("host", LOOPBACK)),
             int(config.get("port", 0)),
             Path(config["component"]).read_bytes(),
             bytes.fromhex(str(config["component_hash"]).removeprefix("0x")),
