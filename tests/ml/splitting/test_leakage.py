@@ -227,22 +227,23 @@ def test_a_model_that_predicts_outputs_not_labels_is_refused(mlp: Any, data: Dat
 
 
 def _decoys(model: SplitModel, fitted: Any, data: Data) -> tuple[Component, ...]:
-    """Components of the same shapes that are not the model's: zeros, or another model's."""
+    """Stand-ins for the model's components that still run: zero arrays of the same shapes,
+    or (trees, which zeros would not let run) another model's, its class labels zeroed."""
     if model.flow == "chain":
-        return tuple(
-            dataclasses.replace(
-                part, arrays={key: np.zeros_like(value) for key, value in part.arrays.items()}
-            )
-            for part in model.components
-        )
-    X_train, y_train, _, _ = data
-    shuffled = np.random.default_rng(1).permutation(y_train)
+        return tuple(_zeroed(part, set(part.arrays)) for part in model.components)
     from sklearn.base import clone
 
-    other = split(
-        clone(fitted).fit(X_train, shuffled), PARTS["tree" if model.flow == "route" else "forest"]
-    )
-    return other.components
+    X_train, y_train, _, _ = data
+    shuffled = np.random.default_rng(1).permutation(y_train)
+    other = split(clone(fitted).fit(X_train, shuffled), len(model.components) - 1)
+    return tuple(_zeroed(part, {"classes"} & set(part.arrays)) for part in other.components)
+
+
+def _zeroed(part: Component, names: set[str]) -> Component:
+    arrays = {
+        key: np.zeros_like(value) if key in names else value for key, value in part.arrays.items()
+    }
+    return dataclasses.replace(part, arrays=arrays)
 
 
 def _keep_only(model: SplitModel, decoys: tuple[Component, ...], index: int) -> SplitModel:
