@@ -411,6 +411,34 @@ def test_a_restarted_orchestrator_finishes_the_call_without_running_a_step_twice
     assert first.output.shape == (6,)
 
 
+def test_a_restarted_orchestrator_finishes_open_calls_for_the_batch_by_itself(
+    chain_world: World, digits: tuple[NDArray[Any], NDArray[Any]]
+) -> None:
+    client = chain_world.client()
+    crashing = CrashAfterStep(chain_world.transport, 2)
+    chain_world.start_orchestrator(transport=crashing, seed=2)
+    rows = digits[0][:6]
+    with pytest.raises(MercatoError):
+        client.call(rows)
+    restarted = chain_world.start_orchestrator(seed=3)
+
+    finished = restarted.finish_open_calls()
+    records = restarted.records_for(0)
+    result = client.retry()  # the consumer comes back later: the journaled answer
+
+    assert finished == 1
+    assert [(r.seq, r.component) for r in sorted(records, key=lambda r: r.component)] == [
+        (1, 0),
+        (1, 1),
+        (1, 2),
+    ]
+    assert Batch.build(records, len(chain_world.terms.slots)).calls == [1]
+    assert np.array_equal(result.output, chain_world.split.predict(rows))
+    ran = [vendor.health({})["steps"] for vendor in chain_world.vendors.values()]
+    assert sum(ran) == 3
+    assert restarted.finish_open_calls() == 0
+
+
 def test_a_restarted_orchestrator_replays_answers_and_refuses_a_used_seq(
     chain_world: World, digits: tuple[NDArray[Any], NDArray[Any]]
 ) -> None:

@@ -16,8 +16,9 @@ Everything is journaled before the consumer sees it: the accepted call (its seq 
 which slot a step is assigned to (a restarted orchestrator asks that vendor again, which
 replays its receipt instead of running twice), each step with its input and output (kept for
 disputes) and the answer. The consumer asks again with the same request to get a journaled
-answer, or to finish a call the orchestrator crashed in. :meth:`Orchestrator.records_for`
-gives an epoch's step records for the batch.
+answer, or to finish a call the orchestrator crashed in; :meth:`Orchestrator.finish_open_calls`
+finishes such calls without waiting for the consumer, and :meth:`Orchestrator.records_for`
+then gives an epoch's step records for the batch.
 
 ``POST /ack`` keeps the consumer's signed acknowledgement; ``GET /inputs/{hash}`` gives a
 step's input to a vendor of its component (a replica re-executing a disputed step) that
@@ -168,20 +169,7 @@ class Orchestrator:
         with self._consumer_lock(request.consumer):
             call = self._accept(request, request_sig, raw)
             if call.answer is None:
-                try:
-                    output = self._execute(call, rows)
-                except MercatoError:
-                    if not call.steps:  # nothing ran: the seq is free again
-                        self._record({"kind": "void", "key": call.key})
-                    raise
-                self._record(
-                    {
-                        "kind": "answer",
-                        "key": call.key,
-                        "output": to_b64(encode_array(output)),
-                        "output_hash": to_hex(array_hash(output)),
-                    }
-                )
+                self._finish(call, rows)
         return self._response(call)
 
     def ack(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -270,6 +258,28 @@ class Orchestrator:
                 )
             )
         return records
+
+    def finish_open_calls(self) -> int:
+        """Finish the calls a crash left unanswered, from their journaled inputs.
+
+        Steps a vendor already answered are replayed from its journal, so none runs twice;
+        a call that cannot finish now stays open (or, if no step of it ran, frees its seq).
+        Run it before :meth:`records_for`, so an epoch's batch has every call whole.
+        Returns how many calls it finished.
+        """
+        with self._lock:
+            open_calls = [call for call in self._calls.values() if call.answer is None]
+        finished = 0
+        for call in open_calls:
+            with self._consumer_lock(call.request.consumer):
+                if call.answer is not None or self._calls.get(call.key) is not call:
+                    continue  # the consumer's retry finished it meanwhile
+                try:
+                    self._finish(call, decode_array(call.input))
+                except MercatoError:
+                    continue
+                finished += 1
+        return finished
 
     def mark_committed(self, epoch: int) -> None:
         """Note that ``epoch``'s batch is on chain: its calls are debited from the deposits."""
@@ -362,6 +372,22 @@ class Orchestrator:
         )
 
     # --- running a call ----------------------------------------------------------------
+
+    def _finish(self, call: _Call, rows: NDArray[Any]) -> None:
+        try:
+            output = self._execute(call, rows)
+        except MercatoError:
+            if not call.steps:  # nothing ran: the seq is free again
+                self._record({"kind": "void", "key": call.key})
+            raise
+        self._record(
+            {
+                "kind": "answer",
+                "key": call.key,
+                "output": to_b64(encode_array(output)),
+                "output_hash": to_hex(array_hash(output)),
+            }
+        )
 
     def _plan(self) -> list[int]:
         terms = self.terms
