@@ -553,7 +553,7 @@ def register_api(
     share_sum: uint256 = 0
     for share: uint256 in shares:
         share_sum += share
-    self._require(price > 0 and price >= share_sum, "price must be positive and cover the shares")
+    self._require(price > 0 and price >= share_sum, "price is 0 or below the shares")
     for period: uint256 in [periods.join, periods.epoch, periods.window, periods.response]:
         self._require(period > 0 and period <= MAX_PERIOD, "a period is out of range")
     self._require(periods.term >= periods.epoch and periods.term <= MAX_TERM, "term out of range")
@@ -635,7 +635,7 @@ def join(api: uint256, slot: uint256, endpoint_hash: bytes32):
     self._require(p.status == JOINING and block.timestamp < p.join_deadline, "not taking vendors")
     self._require(slot < t.slots and self._slots[api][slot].vendor == msg.sender, "caller is not that slot's vendor")
     self._require((p.joined >> slot) & 1 == 0, "already joined")
-    self._require(staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.COMPUTE_PROVIDER), "caller is not a registered compute provider")
+    self._require(staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.COMPUTE_PROVIDER), "caller is not a compute provider")
     self._require(endpoint_hash != empty(bytes32), "empty hash")
     self._require(msg.value == t.vendor_stake, "send the vendor stake")
     p.joined |= 1 << slot
@@ -662,7 +662,7 @@ def accept(api: uint256):
     self._require(p.status == JOINING and block.timestamp < p.join_deadline, "not taking the orchestrator")
     self._require(msg.sender == t.orchestrator, "caller is not the orchestrator")
     self._require(not p.accepted, "already accepted")
-    self._require(staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.COMPUTE_PROVIDER), "caller is not a registered compute provider")
+    self._require(staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.COMPUTE_PROVIDER), "caller is not a compute provider")
     self._require(msg.value == t.orchestrator_stake, "send the orchestrator stake")
     p.accepted = True
     p.stake_left = msg.value
@@ -697,7 +697,7 @@ def deposit(api: uint256):
     p: Progress = self._load(api)
     self._require(p.status == JOINING or (p.status == LIVE and block.timestamp < p.ends), "not taking deposits")
     self._require(msg.value > 0, "send a deposit")
-    self._require(staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.CLIENT), "caller is not a registered client")
+    self._require(staticcall IRegistry(REGISTRY).has_role(msg.sender, role_bits.CLIENT), "caller is not a client")
     if not self._is_depositor[api][msg.sender]:
         self._require(p.depositors < MAX_CONSUMERS, "no more consumers")
         self._is_depositor[api][msg.sender] = True
@@ -1467,6 +1467,18 @@ def call(call_id: uint256) -> Call:
     @notice A base-mode call (all zero if there is none).
     """
     return self._calls[call_id]
+
+
+@view
+@external
+def epoch_close(api: uint256, epoch: uint256) -> uint256:
+    """
+    @notice When the window of `epoch` closes: start + (epoch + 2)L + W (0 before the start).
+    """
+    p: Progress = self._progress[api]
+    if p.start == 0:
+        return 0
+    return self._close(api, p, epoch)
 
 
 # internals ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ def test_deposit_rules(world: World) -> None:
     alice = world.consumers[0]
     with reverts("apimarket: send a deposit"):
         world.deposit(api, alice, 0)
-    with reverts("apimarket: caller is not a registered client"):
+    with reverts("apimarket: caller is not a client"):
         world.deposit(api, world.vendors[4], PRICE)
     result = world.deposit(api, alice, 2 * PRICE)
     assert result.event("Deposited")["deposit"] == 2 * PRICE

@@ -18,11 +18,15 @@ from .world import (
 def test_happy_path_moves_money_exactly(world: World) -> None:
     api = world.registered()
     assert world.api(api).status == JOINING
+    assert world.market.call("epoch_close", api, 0) == 0
     for slot in range(4):
         world.join(api, slot)
     world.accept(api)
     a = world.api(api)
     assert a.status == LIVE and a.start > 0 and a.ends == a.start + a.term
+    assert (
+        world.market.call("epoch_close", api, 1) == a.start + 3 * a.epoch_period + a.window_period
+    )
     alice, bob, _ = world.consumers
     world.deposit(api, alice, 10 * PRICE)
     world.deposit(api, bob, 10 * PRICE)

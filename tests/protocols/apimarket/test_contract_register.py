@@ -42,8 +42,8 @@ YEAR = 365 * 86400
         ({"orchestrator": ZERO_ADDRESS}, "orchestrator must be another party"),
         ({"slot_components": [0, 0, 9, 1]}, "a slot names no component"),
         ({"slot_components": [0, 0, 0, 0]}, "a component has no slot"),
-        ({"price": 0}, "price must be positive and cover the shares"),
-        ({"price": 5 * 10**14 - 1}, "price must be positive and cover the shares"),
+        ({"price": 0}, "price is 0 or below the shares"),
+        ({"price": 5 * 10**14 - 1}, "price is 0 or below the shares"),
         ({"periods": (0, HOUR, HOUR, HOUR, HOUR)}, "a period is out of range"),
         ({"periods": (HOUR, HOUR, HOUR, YEAR + 1, HOUR)}, "a period is out of range"),
         ({"periods": (HOUR, HOUR, HOUR, HOUR, HOUR - 1)}, "term out of range"),
@@ -157,9 +157,9 @@ def test_roles_are_checked_when_joining(world: World) -> None:
         ],
         orchestrator=world.consumers[1].address,
     )
-    with reverts("apimarket: caller is not a registered compute provider"):
+    with reverts("apimarket: caller is not a compute provider"):
         world.join(api, 2, sender=consumer)
-    with reverts("apimarket: caller is not a registered compute provider"):
+    with reverts("apimarket: caller is not a compute provider"):
         world.accept(api, sender=world.consumers[1])
 
 
