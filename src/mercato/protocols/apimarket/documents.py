@@ -65,6 +65,8 @@ class ApiDocument:
     classes: tuple[str, ...] = ()
     """Class names in label order, when the output is labels or probabilities."""
     purchase: Purchase | None = None
+    orchestrator_url: str = ""
+    """Where consumers call the API (the orchestrator's public address, agreed off chain)."""
     description: str = ""
     schema: str = field(default=DOCUMENT_SCHEMA)
 
@@ -85,7 +87,8 @@ class ApiDocument:
             raise InputError("an API takes at least one feature")
         if self.subsets and self.flow != "combine":
             raise InputError("only an ensemble (combine flow) can answer with subsets")
-        texts = (self.technique, self.output, self.description, *self.classes)
+        texts = (self.technique, self.output, self.description, self.orchestrator_url,
+                 *self.classes)  # fmt: skip
         if not all(isinstance(text, str) for text in texts):
             raise InputError("an API's technique, output, classes and description are text")
 
@@ -145,6 +148,7 @@ def document_of(
     subsets: bool = False,
     classes: Sequence[str] = (),
     purchase: Purchase | None = None,
+    orchestrator_url: str = "",
     description: str = "",
 ) -> ApiDocument:
     """The document of ``model`` before its components are sealed to the slots' vendors."""
@@ -157,6 +161,7 @@ def document_of(
         subsets=subsets,
         classes=tuple(classes),
         purchase=purchase,
+        orchestrator_url=orchestrator_url,
         description=description,
     )
 

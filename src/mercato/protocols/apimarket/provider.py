@@ -92,12 +92,13 @@ def prepare(
     subsets: bool = False,
     classes: Sequence[str] = (),
     purchase: Purchase | None = None,
+    orchestrator_url: str = "",
     description: str = "",
 ) -> ApiDocument:
     """The document of a split model, before sealing (see :func:`document_of`)."""
     return document_of(
         model, features, output=output, subsets=subsets, classes=classes, purchase=purchase,
-        description=description,
+        orchestrator_url=orchestrator_url, description=description,
     )  # fmt: skip
 
 
