@@ -47,7 +47,11 @@
         (escrow module). `locked` of an API is all it holds (stakes, deposits, batches, bonds,
         calls), so self.balance == sum(locked) + sum(owed), and an ended API locks nothing.
 
-        Size: compiled with Vyper's Venom pipeline for code size, to fit EIP-170's 24 kB.
+        Size: compiled with Vyper's Venom pipeline for code size, and every check goes
+        through one `_require` (a reason string costs code at each assert), to fit EIP-170's
+        24 kB. Revert reasons read "apimarket: <reason>" all the same. The views of a
+        claim, challenge and dispute are `claim_of`, `challenge_of` and `dispute_of`: their
+        plain names are the actions.
 """
 
 import escrow
