@@ -253,6 +253,11 @@ class ModelMarket(ContractWrapper):
         count = self.request(request_id).volunteers
         return tuple(self.volunteer_at(request_id, i) for i in range(count))
 
+    def purchase(self, request_id: int, index: int) -> tuple[str, str, bytes, int, bool]:
+        """(buyer, seller, plaintext root, agreed score, paid) of a sale (P5 points at it)."""
+        buyer, seller, root, score, paid = self.contract.call("purchase", request_id, index)
+        return str(buyer), str(seller), bytes(root), int(score), bool(paid)
+
     def price_for(self, request_id: int, score: int) -> int:
         return int(self.contract.call("price_for", request_id, score))
 

@@ -141,6 +141,8 @@ class ModelMarketReport:
     """What the P4 demo did, for printing."""
 
     backend: str
+    market: str = ""
+    """The model market's address (P5's demo registers an API pointing at the sale)."""
     request_id: int = 0
     status: str = ""
     models: dict[str, str] = field(default_factory=dict)
@@ -149,6 +151,8 @@ class ModelMarketReport:
     prices: dict[str, int] = field(default_factory=dict)
     measured: dict[str, float] = field(default_factory=dict)
     """The buyer's own score of each model it took, on its hidden groups."""
+    files: dict[str, str] = field(default_factory=dict)
+    """Where the buyer keeps each model it took."""
     complaints: dict[str, int] = field(default_factory=dict)
     """Sellers caught delivering another model, and the chunk that proved it."""
     executors: dict[str, str] = field(default_factory=dict)
@@ -223,6 +227,7 @@ def run_modelmarket_demo(chain: Chain, store: BlobStore, work_dir: Path) -> Mode
 
 def _fill_report(report: ModelMarketReport, demo: ModelMarketDemo, request_id: int) -> None:
     mm, names = demo.market.model_market, demo.names
+    report.market = mm.address
     report.status = mm.request(request_id).status.label
     for submission in mm.submissions(request_id):
         name = names[submission.seller]
@@ -241,6 +246,7 @@ def _fill_report(report: ModelMarketReport, demo: ModelMarketDemo, request_id: i
         if isinstance(record, dict) and "score" in record:
             seller = mm.submission(request_id, index).seller
             report.measured[names[seller]] = score_fraction(int(record["score"]))
+            report.files[names[seller]] = str(record.get("path", ""))
     report.executors = _executors(demo, request_id, mm.events("Tallied", request_id=request_id))
     report.withdrawn = demo.withdrawn()
     report.transactions = demo.transactions
