@@ -1,4 +1,4 @@
-"""`mercato demo`: the whole P1, P2 and P3 flows from one command, on both backends."""
+"""`mercato demo`: the whole P1 to P5 flows from one command, on both backends."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def check_report(report: dict[str, object]) -> None:
     assert isinstance(gas, dict) and {"create_auction", "bid", "adjudicate", "confirm"} <= set(gas)
     check_training(report["training"])
     check_datamarket(report["datamarket"])
+    check_apimarket(report["apimarket"])
 
 
 def check_training(training: object) -> None:
@@ -66,6 +67,35 @@ def check_datamarket(market: object) -> None:
     assert len(withdrawn) == 8 and len(set(withdrawn.values())) == 1
     assert sum(withdrawn.values()) == market["reward"]  # excluded shares went to the kept
     assert market["accuracy_after"] >= market["accuracy_before"] + 0.1
+
+
+def check_apimarket(api: object) -> None:
+    from mercato.protocols.apimarket import scenario
+
+    assert isinstance(api, dict)
+    assert api["status"] == "ended"
+    assert api["benchmarked"] >= 0.9  # the P4 executors' score, shown by the registration
+    calls = sum(api["calls"].values())
+    # one batch of every call: two steps each (two layer blocks), each charged the price
+    assert api["batches"] == [
+        {"epoch": 0, "calls": calls, "steps": 2 * calls, "total": calls * scenario.OFFER.price}
+    ]
+    assert api["failovers"] >= 1  # vendor-1 was killed
+    # the audit caught the cheater, and only it; the committee slashed it
+    (dispute,) = api["disputes"]
+    assert (dispute["accused"], dispute["outcome"], dispute["slashed"]) == (
+        "vendor-5", "liar", ["vendor-5"]
+    )  # fmt: skip
+    withdrawn = api["withdrawn"]
+    price, shares = scenario.OFFER.price, sum(scenario.OFFER.shares)
+    assert withdrawn["hospital-1"] == scenario.DEPOSIT - api["calls"]["hospital-1"] * price
+    assert withdrawn["hospital-2"] == (
+        scenario.DEPOSIT - api["calls"]["hospital-2"] * price + dispute["to_consumer"]
+    )
+    assert withdrawn["mlaas-provider"] == calls * (price - shares)
+    assert withdrawn["orchestrator"] == scenario.OFFER.orchestrator_stake
+    assert withdrawn["vendor-5"] < scenario.OFFER.vendor_stake  # its stake is gone
+    assert api["same_as_whole"] < 1.0 and api["accuracy_whole"] >= 0.9
 
 
 def test_demo_on_the_embedded_chain() -> None:

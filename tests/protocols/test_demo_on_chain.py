@@ -189,7 +189,8 @@ def test_the_deployment_file_names_an_abi_file_for_each_contract(demo_run: DemoR
     assert len(payloads) == 4
     for path, payload in zip(demo_run.deployment_files, payloads, strict=True):
         assert set(payload["abi"]) == {
-            "registry", "auction_house", "training_market", "data_market", "model_market"
+            "registry", "auction_house", "training_market", "data_market", "model_market",
+            "api_market",
         }  # fmt: skip
         assert all((path.parent / name).is_file() for name in payload["abi"].values())
 

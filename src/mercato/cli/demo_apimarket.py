@@ -49,5 +49,5 @@ def print_report(report: ApiMarketReport) -> None:
     console.print(paid)
     console.print(
         f"Final status: [bold]{report.status}[/bold]; "
-        f"{report.transactions} transactions in {report.seconds:.1f} s (the model market's too)"
+        f"{report.transactions} transactions in {report.seconds:.1f} s"
     )

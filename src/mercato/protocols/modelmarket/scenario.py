@@ -15,6 +15,7 @@ chunk on chain, getting its price and stake back.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,6 +195,15 @@ class ModelMarketDemo(Demo):
         self.run_agents()
 
 
+_SALES: weakref.WeakKeyDictionary[Chain, ModelMarketReport] = weakref.WeakKeyDictionary()
+"""The last P4 demo's report on each chain: P5's demo serves the model it sold."""
+
+
+def last_sale(chain: Chain) -> ModelMarketReport | None:
+    """What the P4 demo reported when it last ran on ``chain`` in this process, if it did."""
+    return _SALES.get(chain)
+
+
 def run_modelmarket_demo(chain: Chain, store: BlobStore, work_dir: Path) -> ModelMarketReport:
     """Run the P4 flow on ``chain`` and return what happened."""
     started = time.perf_counter()
@@ -222,6 +232,7 @@ def run_modelmarket_demo(chain: Chain, store: BlobStore, work_dir: Path) -> Mode
         report = ModelMarketReport(backend=demo.recording.backend, request_id=request_id)
         _fill_report(report, demo, request_id)
     report.seconds = time.perf_counter() - started
+    _SALES[chain] = report
     return report
 
 
