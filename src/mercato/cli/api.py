@@ -9,15 +9,28 @@ every party to what it signed. This module parses and renders: the protocol's st
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mercato.cli import common, waiting
-from mercato.cli.common import MarketCall, compact_ether, console, emit_json
-from mercato.errors import InputError
-from mercato.protocols.apimarket import views
+from mercato.cli import api_view, common, waiting
+from mercato.cli.api_view import ApiArgument, load_api
+from mercato.cli.common import (
+    MarketCall,
+    compact_ether,
+    console,
+    emit_json,
+    format_time,
+    parse_amount,
+    refuse,
+    same_address,
+)
+from mercato.errors import InputError, IntegrityError, MercatoError
+from mercato.protocols.apimarket import rules, views
 from mercato.protocols.apimarket.unit import UNIT
+from mercato.protocols.registry import require_role
+from mercato.protocols.roles import Role
 
 if TYPE_CHECKING:
     from mercato.protocols.marketplace import Marketplace
@@ -26,17 +39,6 @@ app = typer.Typer(
     help="API market: a model split over vendors, served and paid per call (P5).",
     no_args_is_help=True,
 )
-
-ApiArgument = typer.Argument(..., min=1, help="API id (see `mercato api list`).")
-
-
-def load_api(market: Marketplace, api_id: int) -> views.Api:
-    """The API ``api_id``, or a one-line InputError naming how many there are."""
-    am = market.api_market
-    count = am.count()
-    if not 0 < api_id <= count:
-        raise InputError(f"no API {api_id} (there are {count})")
-    return am.api(api_id)
 
 
 def detail_record(market: Marketplace, api_id: int) -> dict[str, Any]:
@@ -118,5 +120,565 @@ def show(call: MarketCall, api_id: int = ApiArgument) -> None:
 
 common.market_command(app, "list", acts=False)(list_apis)
 common.market_command(app, "show", acts=False)(show)
+
+
+# the provider -------------------------------------------------------------------------
+DEFAULT_PARTS = 2
+DEFAULT_VENDOR_STAKE = "0.01"
+DEFAULT_ORCHESTRATOR_STAKE = "0.02"
+DEFAULT_CHALLENGE_BOND = "0.001"
+DEFAULT_DISPUTE_BOND = "0.002"
+DEFAULT_PERIOD = 3600
+"""Seconds of each period (join, epoch, window, response) unless given; the term is one epoch."""
+DEFAULT_DEPOSIT = "0.01"
+
+
+@common.market_command(app, "register")
+def register(
+    call: MarketCall,
+    model_file: Path = typer.Option(
+        ...,
+        "--model",
+        help="A torch state dict (.safetensors) or a scikit-learn MLP, random "
+        "forest or decision tree (.skops).",
+    ),
+    parts: int = typer.Option(DEFAULT_PARTS, "--parts", help="Components the model is split into."),
+    slot: list[str] = typer.Option(
+        ..., "--slot", help="VENDOR:COMPONENT, once per slot (replicas: several per component)."
+    ),
+    orchestrator: str = typer.Option(..., "--orchestrator", help="The orchestrator's address."),
+    orchestrator_url: str = typer.Option(
+        "", "--orchestrator-url", help="Where consumers call (written in the API document)."
+    ),
+    price: str = typer.Option(..., "--price", help="Price of a call (ETH, or 20gwei, 1000wei)."),
+    share: list[str] = typer.Option(
+        ..., "--share", help="What the vendor of each component earns per call, in order."
+    ),
+    vendor_stake: str = typer.Option(DEFAULT_VENDOR_STAKE, "--vendor-stake"),
+    orchestrator_stake: str = typer.Option(DEFAULT_ORCHESTRATOR_STAKE, "--orchestrator-stake"),
+    challenge_bond: str = typer.Option(DEFAULT_CHALLENGE_BOND, "--challenge-bond"),
+    dispute_bond: str = typer.Option(DEFAULT_DISPUTE_BOND, "--dispute-bond"),
+    join_period: int = typer.Option(DEFAULT_PERIOD, "--join-period", help="Seconds to join."),
+    epoch: int = typer.Option(DEFAULT_PERIOD, "--epoch", help="Seconds of an epoch."),
+    window: int = typer.Option(DEFAULT_PERIOD, "--window", help="Seconds of a claim window."),
+    response: int = typer.Option(DEFAULT_PERIOD, "--response", help="Seconds to answer."),
+    term: int = typer.Option(0, "--term", help="Seconds the API takes calls (default: an epoch)."),
+    purchase: str = typer.Option(
+        None, "--purchase", help="MARKET:REQUEST:INDEX: the P4 sale the model comes from."
+    ),
+    classes: str = typer.Option(None, "--classes", help="Class names in label order, a,b,c."),
+    description: str = typer.Option("", "--description", help="What the API does."),
+) -> None:
+    """Split a model, seal each component to its slots' vendors and register the API."""
+    from mercato.protocols.apimarket import provider
+    from mercato.protocols.apimarket.documents import Purchase
+    from mercato.protocols.apimarket.endpoints import check_url
+
+    refuse(rules.parts_problem(parts))
+    periods = views.Periods(join_period, epoch, window, response, term or epoch)
+    refuse(rules.periods_problem(periods))
+    slots = [rules.slot_of(text) for text in slot]
+    boss = common.checksum_address(orchestrator, "--orchestrator")
+    amounts = {option: parse_amount(text) for option, text in (
+        ("--vendor-stake", vendor_stake), ("--orchestrator-stake", orchestrator_stake),
+        ("--challenge-bond", challenge_bond), ("--dispute-bond", dispute_bond))}  # fmt: skip
+    refuse(*(rules.amount_problem(wei, option) for option, wei in amounts.items()))
+    wei_shares = [parse_amount(text) for text in share]
+    wei_price = parse_amount(price)
+    pointer = None if purchase is None else rules.purchase_of(purchase)
+    if orchestrator_url:
+        check_url(orchestrator_url)
+    model, features = api_view.read_split_model(model_file, parts)
+    components = len(model.components)
+    me = call.identity()
+    refuse(
+        rules.slots_problem(slots, components, me.address, boss),
+        rules.shares_problem(wei_shares, components, wei_price),
+    )
+    market = call.market()
+    if not (market.registry.has_role(me.address, Role.MODEL_OWNER)
+            or market.registry.has_role(me.address, Role.CLIENT)):  # fmt: skip
+        raise InputError(f"{me.address} is no registered model owner or client: it cannot "
+                         "register an API (mercato register --roles model-owner)")  # fmt: skip
+    if pointer is not None:
+        from mercato.protocols.modelmarket.market import ModelMarket
+
+        assert purchase is not None
+        try:
+            buyer, _, _, _, paid = ModelMarket(market.chain, pointer[0]).purchase(*pointer[1:])
+        except MercatoError as exc:
+            raise InputError(f"--purchase {purchase}: no such sale ({exc})") from None
+        refuse(rules.purchase_problem(buyer, paid, me.address, purchase))
+    for vendor, _ in slots:
+        if not market.registry.encryption_key(vendor):
+            raise InputError(f"vendor {vendor} registered no encryption key to seal to")
+    names = tuple(c.strip() for c in classes.split(",")) if classes else ()
+    document = provider.prepare(
+        model, features, classes=names, orchestrator_url=orchestrator_url,
+        purchase=None if pointer is None else Purchase(*pointer), description=description,
+    )  # fmt: skip
+    offer = provider.ApiOffer(
+        price=wei_price, shares=tuple(wei_shares), vendor_stake=amounts["--vendor-stake"],
+        orchestrator_stake=amounts["--orchestrator-stake"],
+        challenge_bond=amounts["--challenge-bond"], dispute_bond=amounts["--dispute-bond"],
+        periods=periods,
+    )  # fmt: skip
+    api_id, sealed, result = provider.register_api(market, me, model, document, slots, boss, offer)
+    api = market.api_market.api(api_id)
+    text = (
+        f"API {api_id} registered: {model.technique} split into {components} components over "
+        f"{len(slots)} slots, {compact_ether(wei_price)} ETH a call; vendors join and the "
+        f"orchestrator accepts until {format_time(api.join_deadline)}"
+    )
+    api_view.report(call, market, api_id, result, text, document=sealed.hash)
+
+
+# vendors and the orchestrator ---------------------------------------------------------
+@common.market_command(app, "join")
+def join(
+    call: MarketCall,
+    api_id: int = ApiArgument,
+    url: str = typer.Option(
+        ..., "--url", help="Your vendor service's URL, sealed to the orchestrator (never on chain)."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Where to write your component, opened and checked (to serve)."
+    ),
+) -> None:
+    """Join your slot of an API with the vendor stake: open your sealed component, seal your
+    service's URL to the orchestrator."""
+    from mercato.protocols.apimarket.documents import open_component
+    from mercato.protocols.apimarket.endpoints import check_url, seal_endpoint
+    from mercato.protocols.apimarket.serving import document_for
+    from mercato.storage.base import hash_bytes
+
+    check_url(url)
+    me, market, api = api_view.acting(call, api_id)
+    am = market.api_market
+    slots = am.slots(api_id)
+    refuse(rules.join_problem(api, slots, me.address, market.chain.timestamp()))
+    require_role(market, me.address, Role.COMPUTE_PROVIDER, "joining an API")
+    refuse(rules.funds_problem(me.address, market.chain.balance(me.address), api.vendor_stake,
+                               "API", "vendor stake"))  # fmt: skip
+    slot = rules.slot_index(slots, me.address)
+    assert slot is not None
+    component = slots[slot].component
+    data = open_component(document_for(market, api_id), slot, component, market.store,
+                          me.encryption_private)  # fmt: skip
+    key = market.registry.encryption_key(api.orchestrator)
+    endpoint = market.store.put(seal_endpoint(url, key))
+    path = out or api_view.state_folder(call, None) / f"api-{api_id}-slot-{slot}.component"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    result = am.join(me.account, api_id, slot, hash_bytes(endpoint))
+    text = (f"joined slot {slot} (component {component}) of API {api_id} with "
+            f"{compact_ether(api.vendor_stake)} ETH; component kept in {path}")  # fmt: skip
+    api_view.report(call, market, api_id, result, text, slot=slot, component_file=path)
+
+
+@common.market_command(app, "accept")
+def accept(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """Accept to orchestrate an API, with the orchestrator stake."""
+    me, market, api = api_view.acting(call, api_id)
+    refuse(rules.accept_problem(api, me.address, market.chain.timestamp()))
+    require_role(market, me.address, Role.COMPUTE_PROVIDER, "orchestrating an API")
+    refuse(rules.funds_problem(me.address, market.chain.balance(me.address),
+                               api.orchestrator_stake, "API", "orchestrator stake"))  # fmt: skip
+    result = market.api_market.accept(me.account, api_id)
+    after = market.api_market.api(api_id)
+    text = f"accepted API {api_id} with {compact_ether(api.orchestrator_stake)} ETH; it is {after.status.label}"  # noqa: E501
+    api_view.report(call, market, api_id, result, text)
+
+
+# consumers ----------------------------------------------------------------------------
+@common.market_command(app, "deposit")
+def deposit(
+    call: MarketCall,
+    api_id: int = ApiArgument,
+    amount: str = typer.Option(DEFAULT_DEPOSIT, "--amount", help="What to deposit (ETH)."),
+) -> None:
+    """Deposit into an API to pay its calls."""
+    wei = parse_amount(amount)
+    me, market, api = api_view.acting(call, api_id)
+    am = market.api_market
+    refuse(rules.deposit_problem(api, am.deposit_of(api_id, me.address), wei,
+                                 market.chain.timestamp()))  # fmt: skip
+    require_role(market, me.address, Role.CLIENT, "depositing into an API")
+    refuse(rules.funds_problem(me.address, market.chain.balance(me.address), wei, "API",
+                               "deposit"))  # fmt: skip
+    result = am.deposit(me.account, api_id, wei)
+    held = am.deposit_of(api_id, me.address).amount
+    text = f"deposited {compact_ether(wei)} ETH into API {api_id} ({compact_ether(held)} ETH held)"
+    api_view.report(call, market, api_id, result, text, deposit=held)
+
+
+@common.market_command(app, "request-withdrawal")
+def request_withdrawal(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """Give notice that you will take your deposit back (the orchestrator stops serving you)."""
+    me, market, api = api_view.acting(call, api_id)
+    am = market.api_market
+    refuse(rules.request_withdrawal_problem(api, am.deposit_of(api_id, me.address)))
+    result = am.request_withdrawal(me.account, api_id)
+    after = am.deposit_of(api_id, me.address)
+    text = f"notice given on API {api_id}: withdraw your deposit from {format_time(after.withdraw_after)}"  # noqa: E501
+    api_view.report(call, market, api_id, result, text, withdraw_after=after.withdraw_after)
+
+
+@common.market_command(app, "withdraw-deposit")
+def withdraw_deposit(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """Have your deposit credited back (then `mercato api withdraw`)."""
+    me, market, api = api_view.acting(call, api_id)
+    am = market.api_market
+    held = am.deposit_of(api_id, me.address)
+    refuse(rules.withdraw_deposit_problem(api, held, market.chain.timestamp()))
+    result = am.withdraw_deposit(me.account, api_id)
+    text = (f"{compact_ether(held.amount)} ETH of API {api_id} credited back: "
+            "mercato api withdraw moves it to your account")  # fmt: skip
+    api_view.report(call, market, api_id, result, text, credited=held.amount)
+
+
+@common.market_command(app, "call")
+def call_api(
+    call: MarketCall,
+    api_id: int = ApiArgument,
+    rows: Path = typer.Option(..., "--rows", help="The input rows: FILE.csv or FILE.npy."),
+    url: str = typer.Option(
+        None, "--url", help="The orchestrator's URL (default: the API document's)."
+    ),
+    state_dir: Path = api_view.StateDirOption,
+) -> None:
+    """Call an API once through its orchestrator: sign the request, check every receipt,
+    acknowledge the output and keep the evidence (for `dispute` and `challenge`)."""
+    import numpy as np
+
+    from mercato.protocols.apimarket.consumer import ApiClient
+    from mercato.protocols.apimarket.endpoints import check_url
+    from mercato.protocols.apimarket.serving import document_for, terms_for
+
+    me, market, api = api_view.acting(call, api_id)
+    am = market.api_market
+    document = document_for(market, api_id)
+    target = url or document.orchestrator_url
+    if not target:
+        raise InputError(f"API {api_id}'s document names no orchestrator URL: pass --url")
+    check_url(target)
+    data = api_view.read_rows(rows, document.features)
+    state = api_view.state_folder(call, state_dir)
+    kept = api_view.kept_calls(state, api_id, me.address)
+    now = market.chain.timestamp()
+    batched = {e for e, _ in kept if am.batch(api_id, e).committed}
+    spent = api.price * sum(1 for e, _ in kept if e not in batched)
+    refuse(rules.call_problem(api, am.deposit_of(api_id, me.address), spent, now))
+    terms = terms_for(market, api_id, document)
+    client = ApiClient(target, bytes(me.account.key), terms, now=market.chain.timestamp)
+    epoch = api.epoch_at(now)
+    client.skip_to(epoch, max((s for e, s in kept if e == epoch), default=0))
+    result = client.call(data)
+    path = api_view.keep_call(state, result)
+    output = np.asarray(result.output)
+    vendors = [terms.slots[step.receipt.slot].vendor for step in result.steps]
+    if call.json_output:
+        emit_json({
+            "api": api_id, "epoch": result.request.epoch, "seq": result.request.seq,
+            "output": output.tolist(), "receipts_checked": len(result.steps),
+            "slots": [step.receipt.slot for step in result.steps], "vendors": vendors,
+            "evidence": path,
+        })  # fmt: skip
+        return
+    console.print(f"call {result.request.seq} of epoch {result.request.epoch} of API {api_id}: "
+                  f"{output.tolist()}", soft_wrap=True, highlight=False)  # fmt: skip
+    console.print(f"receipts checked: {len(result.steps)} steps, each signed by its slot's "
+                  f"vendor, chained from your input to this output; evidence kept in {path}",
+                  soft_wrap=True, highlight=False)  # fmt: skip
+
+
+@common.market_command(app, "challenge")
+def challenge(
+    call: MarketCall,
+    api_id: int = ApiArgument,
+    epoch: int = api_view.EpochArgument,
+    seq: int = api_view.SeqArgument,
+) -> None:
+    """Challenge a call the epoch's batch charges you for: the orchestrator must show your
+    signed request, or refund price and bond from its stake."""
+    from mercato.protocols.apimarket import history
+
+    me, market, api = api_view.acting(call, api_id)
+    am = market.api_market
+    event = history.batch_event(am, api_id, epoch)
+    counts = history.counts_of(event)
+    counted = next((calls for consumer, calls in zip(counts[0], counts[1], strict=True)
+                    if same_address(consumer, me.address)), 0)  # fmt: skip
+    challenged = any(
+        same_address(str(e["consumer"]), me.address) and int(e["seq"]) == seq
+        for e in am.events("Challenged", api=api_id, epoch=epoch)
+    )
+    now = market.chain.timestamp()
+    refuse(rules.challenge_problem(api, epoch, seq, am.batch(api_id, epoch), counted,
+                                   challenged, now))  # fmt: skip
+    refuse(rules.funds_problem(me.address, market.chain.balance(me.address), api.challenge_bond,
+                               "challenge", "bond"))  # fmt: skip
+    challenge_id, result = am.challenge(me.account, api_id, epoch, seq, counts)
+    deadline = am.challenge_of(challenge_id).deadline
+    text = (f"challenge {challenge_id}: call {seq} of epoch {epoch}; the orchestrator must "
+            f"answer by {format_time(deadline)}")  # fmt: skip
+    api_view.report(call, market, api_id, result, text, challenge_id=challenge_id)
+
+
+@common.market_command(app, "dispute")
+def dispute(
+    call: MarketCall,
+    api_id: int = ApiArgument,
+    epoch: int = api_view.EpochArgument,
+    seq: int = api_view.SeqArgument,
+    component: int = typer.Option(..., "--component", min=0, help="The step's component."),
+    state_dir: Path = api_view.StateDirOption,
+) -> None:
+    """Dispute the output of one step of a call you kept, with its vendor's signed receipt:
+    the other replicas re-run it and the majority decides."""
+    from mercato.protocols.apimarket.messages import Receipt, signature_from_json
+    from mercato.protocols.apimarket.serving import document_for
+
+    me, market, api = api_view.acting(call, api_id)
+    state = api_view.state_folder(call, state_dir)
+    record = api_view.kept_call(state, api_id, me.address, epoch, seq)
+    steps = [s for s in record["steps"] if int(s["receipt"]["component"]) == component]
+    if not steps:
+        raise InputError(f"call {seq} of epoch {epoch} ran no component {component}")
+    receipt = Receipt.from_json(steps[0]["receipt"])
+    signature = signature_from_json(steps[0]["receipt_sig"])
+    am = market.api_market
+    now = market.chain.timestamp()
+    refuse(rules.dispute_problem(api, am.slots(api_id), epoch, receipt.slot, component, now))
+    disputed = any(int(e["seq"]) == seq and int(e["component"]) == component
+                   and same_address(str(e["consumer"]), me.address)
+                   for e in am.events("Disputed", api=api_id, epoch=epoch))  # fmt: skip
+    if disputed:
+        raise InputError(
+            f"component {component} of call {seq} of epoch {epoch} is disputed already"
+        )
+    refuse(rules.funds_problem(me.address, market.chain.balance(me.address), api.dispute_bond,
+                               "dispute", "bond"))  # fmt: skip
+    proof = document_for(market, api_id).component_proof(component)
+    dispute_id, result = am.dispute(me.account, receipt, signature, proof)
+    state_now = am.dispute_of(dispute_id).state
+    text = f"dispute {dispute_id}: slot {receipt.slot}'s step of component {component} ({state_now.label})"  # noqa: E501
+    api_view.report(call, market, api_id, result, text, dispute_id=dispute_id,
+                    state=state_now.label)  # fmt: skip
+
+
+@common.market_command(app, "claim")
+def claim(
+    call: MarketCall,
+    api_id: int = ApiArgument,
+    epoch: int = api_view.EpochArgument,
+    consumer: str = typer.Argument(..., help="The consumer whose call you ran a step of."),
+    seq: int = api_view.SeqArgument,
+    journal: Path = typer.Option(..., "--journal", help="Your vendor service's journal file."),
+) -> None:
+    """Claim a step you ran that the epoch's batch left out (or whose batch never came), with
+    the consumer's signed request and the orchestrator's signed assignment from your journal."""
+    from mercato.protocols.apimarket import history
+    from mercato.protocols.apimarket.messages import Assignment, Request, signature_from_json
+
+    who = common.checksum_address(consumer, "CONSUMER")
+    me, market, api = api_view.acting(call, api_id)
+    am = market.api_market
+    entry = _journaled_step(journal, epoch, who, seq)
+    now = market.chain.timestamp()
+    refuse(rules.claim_problem(api, am.slots(api_id), me.address, epoch,
+                               am.batch(api_id, epoch), now))  # fmt: skip
+    request, assignment = (
+        Request.from_json(entry["request"]),
+        Assignment.from_json(entry["assignment"]),
+    )
+    if request.api != api_id:
+        raise InputError(f"{journal} journals that call for API {request.api}, not {api_id}")
+    counts = history.counts_of(history.batch_event(am, api_id, epoch))
+    claim_id, result = am.claim(
+        me.account, request, assignment, signature_from_json(entry["request_sig"]),
+        signature_from_json(entry["assignment_sig"]), counts,
+    )  # fmt: skip
+    view = am.claim_of(claim_id)
+    text = f"claim {claim_id}: step of component {assignment.component} of call {seq} ({view.state.label})"  # noqa: E501
+    api_view.report(call, market, api_id, result, text, claim_id=claim_id, state=view.state.label)
+
+
+def _journaled_step(journal: Path, epoch: int, consumer: str, seq: int) -> dict[str, Any]:
+    import json
+
+    if not journal.is_file():
+        raise InputError(f"--journal {journal}: no such file")
+    for line in journal.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line still being written
+        if not isinstance(entry, dict) or entry.get("kind") != "step":
+            continue
+        request = entry.get("request", {})
+        if (int(request.get("epoch", -1)), int(request.get("seq", -1))) == (epoch, seq) and (
+            same_address(str(request.get("consumer", "")), consumer)
+        ):
+            return entry
+    raise InputError(f"{journal} journals no step of call {seq} of epoch {epoch} by {consumer}")
+
+
+# anyone -------------------------------------------------------------------------------
+def batches(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """An API's batches: per epoch the calls of each consumer, the steps of each slot, the
+    total and whether it is paid out."""
+    market = call.market()
+    api = load_api(market, api_id)
+    am = market.api_market
+    records: list[dict[str, Any]] = []
+    for event in am.events("BatchCommitted", api=api_id):
+        epoch = int(event["epoch"])
+        records.append({
+            "epoch": epoch,
+            "consumers": [str(c) for c in event["consumers"]],
+            "calls": [int(c) for c in event["calls"]],
+            "steps": [int(s) for s in event["steps"]],
+            "total": int(event["total"]),
+            "finalized": am.batch(api_id, epoch).finalized,
+            "closes": api.close(epoch),
+        })  # fmt: skip
+    if call.json_output:
+        emit_json(records)
+        return
+    if not records:
+        console.print(f"API {api_id} has no batch yet")
+        return
+    title = f"API {api_id}: batches; amounts in ETH"
+    table = common.simple_table("epoch", "calls", "consumers", "steps per slot", "total",
+                                "paid out", title=title)  # fmt: skip
+    for r in records:
+        table.add_row(str(r["epoch"]), str(sum(r["calls"])), str(len(r["consumers"])),
+                      ",".join(map(str, r["steps"])), compact_ether(r["total"]),
+                      "yes" if r["finalized"] else f"after {format_time(r['closes'])}")  # fmt: skip
+    console.print(table)
+
+
+@common.market_command(app, "advance")
+def advance(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """Cancel an API whose join deadline passed without every party in (stakes refunded)."""
+    me, market, api = api_view.acting(call, api_id)
+    refuse(rules.advance_problem(api, market.chain.timestamp()))
+    result = market.api_market.advance(me.account, api_id)
+    text = f"API {api_id} is {market.api_market.api(api_id).status.label}: its stakes and deposits are credited back"  # noqa: E501
+    api_view.report(call, market, api_id, result, text)
+
+
+@common.market_command(app, "finalize")
+def finalize(call: MarketCall, api_id: int = ApiArgument,
+             epoch: int = api_view.EpochArgument) -> None:  # fmt: skip
+    """Pay out an epoch's batch once its window closed: each vendor per step, the provider
+    the rest."""
+    me, market, api = api_view.acting(call, api_id)
+    am = market.api_market
+    refuse(rules.finalize_problem(api, epoch, am.batch(api_id, epoch), market.chain.timestamp()))
+    result = am.finalize_batch(me.account, api_id, epoch)
+    text = f"batch of epoch {epoch} of API {api_id} paid out ({compact_ether(am.batch(api_id, epoch).total)} ETH)"  # noqa: E501
+    api_view.report(call, market, api_id, result, text)
+
+
+def _by_id(call: MarketCall, what: str, count_event: str, read: Any, problem: Any, act: Any,
+           item_id: int) -> None:  # fmt: skip
+    """Settle or resolve claim, challenge or dispute ``item_id`` (one of ``count_event``'s)."""
+    me = call.identity()
+    market = call.market()
+    am = market.api_market
+    known = {int(e[f"{what}_id"]): int(e["api"]) for e in am.events(count_event)}
+    if item_id not in known:
+        raise InputError(f"no {what} {item_id} (there are {len(known)})")
+    api = am.api(known[item_id])
+    refuse(problem(read(item_id), api, market.chain.timestamp()))
+    result = act(me.account, item_id)
+    after = read(item_id)
+    text = f"{what} {item_id} of API {api.api}: {after.state.label}"
+    api_view.report(call, market, api.api, result, text, **{f"{what}_id": item_id,
+                    "state": after.state.label})  # fmt: skip
+
+
+ClaimArgument = typer.Argument(..., min=1, help="Claim id (from `claim`).")
+ChallengeArgument = typer.Argument(..., min=1, help="Challenge id (from `challenge`).")
+DisputeArgument = typer.Argument(..., min=1, help="Dispute id (from `dispute`).")
+
+
+@common.market_command(app, "settle-claim")
+def settle_claim(call: MarketCall, claim_id: int = ClaimArgument) -> None:
+    """Pay a claim the orchestrator did not answer in time, from its stake."""
+    am = call.market().api_market
+    _by_id(
+        call,
+        "claim",
+        "Claimed",
+        am.claim_of,
+        lambda c, api, now: rules.settle_claim_problem(c, now),
+        am.settle_claim,
+        claim_id,
+    )
+
+
+@common.market_command(app, "settle-challenge")
+def settle_challenge(call: MarketCall, challenge_id: int = ChallengeArgument) -> None:
+    """Refund a challenge the orchestrator did not answer in time, from its stake."""
+    am = call.market().api_market
+    _by_id(call, "challenge", "Challenged", am.challenge_of,
+           lambda c, api, now: rules.settle_challenge_problem(c, now), am.settle_challenge,
+           challenge_id)  # fmt: skip
+
+
+@common.market_command(app, "resolve")
+def resolve(call: MarketCall, dispute_id: int = DisputeArgument) -> None:
+    """Decide a dispute by its committee's majority once the replicas revealed (or could)."""
+    am = call.market().api_market
+    _by_id(call, "dispute", "Disputed", am.dispute_of,
+           lambda d, api, now: rules.resolve_problem(d, api.response_period, now), am.resolve,
+           dispute_id)  # fmt: skip
+
+
+@common.market_command(app, "release")
+def release(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """End an API after its last window with nothing open: stakes and deposits credited."""
+    me, market, api = api_view.acting(call, api_id)
+    refuse(rules.release_problem(api, market.chain.timestamp()))
+    result = market.api_market.release(me.account, api_id)
+    text = f"API {api_id} released: it is {market.api_market.api(api_id).status.label}"
+    api_view.report(call, market, api_id, result, text)
+
+
+def verify_component(
+    call: MarketCall,
+    api_id: int = ApiArgument,
+    index: int = typer.Argument(..., min=0, help="The component's index."),
+    component_file: Path = typer.Argument(..., help="The component's bytes."),
+) -> None:
+    """Check a component file against the model root the API registered (on chain): the
+    provider cannot deny the model it serves."""
+    from mercato.crypto.commit import keccak
+    from mercato.protocols.apimarket.serving import document_for
+
+    market = call.market()
+    api = load_api(market, api_id)
+    if index >= api.components:
+        raise InputError(f"API {api_id} has {api.components} components, not {index + 1}")
+    if not component_file.is_file():
+        raise InputError(f"{component_file}: no such file")
+    digest = keccak(component_file.read_bytes())
+    proof = document_for(market, api_id).component_proof(index)
+    holds = market.api_market.component_at(api_id, index, digest, proof)
+    if call.json_output:
+        emit_json({"api": api_id, "component": index, "hash": digest, "under_root": holds})
+    elif holds:
+        console.print(f"{component_file} is component {index} of API {api_id}: its hash "
+                      f"0x{digest.hex()} is under the on-chain model root")  # fmt: skip
+    if not holds:
+        raise IntegrityError(f"{component_file} is not component {index} of API {api_id}: its "
+                             "hash is not under the on-chain model root")  # fmt: skip
+
+
+common.market_command(app, "batches", acts=False)(batches)
+common.market_command(app, "verify-component", acts=False)(verify_component)
 waiting.add_wait_command(app, UNIT)
 common.add_withdraw_command(app, UNIT)

@@ -1,0 +1,68 @@
+"""The P5 cast on top of the CLI tests' market: a provider, two vendors, an orchestrator and
+a consumer, and the API they share.
+
+The provider is MODEL (account 4, a model owner); the vendors are COMPUTE (5) and account
+18, the orchestrator account 19 (both registered as compute providers here); the consumer is
+the cast's CLIENT (1). The model is a small scikit-learn MLP of digits, split into two
+layer blocks: slot 0 holds the first, slot 1 the second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .helpers import CLIENT, COMPUTE, MODEL, Cli, address
+
+PROVIDER = MODEL
+VENDORS = (COMPUTE, 18)
+ORCHESTRATOR = 19
+CONSUMER = CLIENT
+EPOCH = 600
+PRICE = 10**14
+SHARES = (3 * 10**13, 3 * 10**13)
+STAKES = {"vendor": 10**15, "orchestrator": 2 * 10**15}
+MODEL_FILE = "mlp.skops"
+
+
+def register_cast(cli: Cli) -> None:
+    """Register the compute providers the CLI tests' cast lacks."""
+    cli.register("compute-provider", VENDORS[1], ORCHESTRATOR)
+
+
+def digits_rows(folder: Path) -> tuple[Any, Any]:
+    """Digits' rows and the MLP trained on them (written to ``folder/mlp.skops`` once)."""
+    import skops.io
+    from sklearn.neural_network import MLPClassifier
+
+    from mercato.ml.datasets import load_dataset
+
+    digits = load_dataset("digits")
+    path = folder / MODEL_FILE
+    if path.is_file():
+        return digits.X, skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+    model = MLPClassifier(hidden_layer_sizes=(16,), max_iter=1000, random_state=0)
+    model.fit(digits.X, digits.y)
+    skops.io.dump(model, path)
+    return digits.X, model
+
+
+def register_args(orchestrator_url: str, model: Path) -> list[object]:
+    """``api register``'s arguments for the cast's API (the provider acting)."""
+    return [
+        "api", "register", "--model", model, "--parts", 2,
+        "--slot", f"{address(VENDORS[0])}:0", "--slot", f"{address(VENDORS[1])}:1",
+        "--orchestrator", address(ORCHESTRATOR), "--orchestrator-url", orchestrator_url,
+        "--price", f"{PRICE}wei", "--share", f"{SHARES[0]}wei", "--share", f"{SHARES[1]}wei",
+        "--vendor-stake", f"{STAKES['vendor']}wei",
+        "--orchestrator-stake", f"{STAKES['orchestrator']}wei",
+        "--join-period", EPOCH, "--epoch", EPOCH, "--window", EPOCH, "--response", EPOCH // 4,
+        "--classes", ",".join(str(d) for d in range(10)), "--account", PROVIDER,
+    ]  # fmt: skip
+
+
+def register_api(cli: Cli, orchestrator_url: str) -> dict[str, Any]:
+    """``api register --json`` of the cast's API."""
+    digits_rows(cli.home)
+    registered: dict[str, Any] = cli.json(*register_args(orchestrator_url, cli.home / MODEL_FILE))
+    return registered
