@@ -11,7 +11,7 @@ each party put in, what each withdrew, and the market's balance are the test's a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mercato.chain.base import Chain
+from mercato.chain.embedded import EmbeddedChain
 from mercato.ml.splitting import SplitModel, split
 from mercato.protocols.apimarket import provider
 from mercato.protocols.apimarket.consumer import ApiClient, CallResult
@@ -42,7 +43,7 @@ from mercato.protocols.apimarket.serving import (
     start_vendor_process,
     terms_for,
 )
-from mercato.protocols.apimarket.views import Api
+from mercato.protocols.apimarket.views import Api, ApiStatus
 from mercato.storage.local import LocalBlobStore
 
 ROWS_PER_CALL = 4
@@ -74,6 +75,16 @@ def digits_model() -> Digits:
     model = MLPClassifier(hidden_layer_sizes=(24,), max_iter=400, random_state=0)
     model.fit(inputs[:800], labels[:800])
     return Digits(np.asarray(inputs[800:], dtype=np.float64), model, split(model, 2))
+
+
+def embedded_chain() -> Iterator[EmbeddedChain]:
+    """One embedded chain for a test module (each test deploys a market of its own on it);
+    a module makes it its ``chain`` fixture."""
+    chain = EmbeddedChain()
+    try:
+        yield chain
+    finally:
+        chain.close()
 
 
 class LiveApi(ApiMarketDemo):
@@ -237,3 +248,12 @@ def honest_net(live: LiveApi, results: Iterable[CallResult]) -> dict[str, int]:
 
 def _components(live: LiveApi) -> list[int]:
     return [slot.component for slot in live.market.api_market.slots(live.api_id)]
+
+
+def assert_ended_and_paid_out(live: LiveApi) -> None:
+    """The API ended, locks nothing, owes nothing: every wei went back out."""
+    api = live.api
+    assert api.status is ApiStatus.ENDED
+    assert api.locked == 0 and api.open == 0
+    assert live.escrow_gap() == 0
+    assert live.recording.balance(live.market.api_market.address) == 0

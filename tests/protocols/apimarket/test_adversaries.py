@@ -9,47 +9,39 @@ is what the API locks plus what it owes; nothing locked at the end; everything w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mercato.chain.embedded import EmbeddedChain
-from mercato.protocols.apimarket import agents
+from mercato.crypto.commit import keccak
+from mercato.ml.splitting import model_root
+from mercato.protocols.apimarket import agents, history
 from mercato.protocols.apimarket.consumer import CallResult
 from mercato.protocols.apimarket.messages import signature_to_json
-from mercato.protocols.apimarket.scenario import CHEATER, OFFER, PERIODS
-from mercato.protocols.apimarket.views import ApiStatus, DisputeState
+from mercato.protocols.apimarket.scenario import CHEATER, OFFER, PERIODS, PROVIDER
+from mercato.protocols.apimarket.views import ClaimState, DisputeState
 
-from .live import HONEST, WITH_CHEATER, Digits, LiveApi, digits_model, honest_net
+from ..world import reverts
+from .live import (
+    HONEST,
+    WITH_CHEATER,
+    Digits,
+    LiveApi,
+    assert_ended_and_paid_out,
+    digits_model,
+    embedded_chain,
+    honest_net,
+)
 
 pytestmark = pytest.mark.slow  # vendor processes and a market per test
 
 VENDOR_STAKE = OFFER.vendor_stake
 
 
-@pytest.fixture(scope="module")
-def chain() -> Iterator[EmbeddedChain]:
-    """One embedded chain for the module; each test deploys a market of its own on it."""
-    chain = EmbeddedChain()
-    try:
-        yield chain
-    finally:
-        chain.close()
-
-
-@pytest.fixture(scope="module")
-def model() -> Digits:
-    return digits_model()
-
-
-def assert_ended_and_paid_out(live: LiveApi) -> None:
-    """The API ended, locks nothing, owes nothing: every wei went back out."""
-    api = live.api
-    assert api.status is ApiStatus.ENDED
-    assert api.locked == 0 and api.open == 0
-    assert live.escrow_gap() == 0
-    assert live.recording.balance(live.market.api_market.address) == 0
+chain = pytest.fixture(scope="module", name="chain")(embedded_chain)
+model = pytest.fixture(scope="module", name="model")(digits_model)
 
 
 def test_an_honest_api_pays_each_party_exactly(chain: EmbeddedChain, model: Digits,
@@ -104,5 +96,82 @@ def test_a_vendor_returning_wrong_outputs_is_slashed_by_the_replicas(
         expected["vendor-3"] += VENDOR_STAKE // 4  # the other half to the majority
         expected["vendor-4"] += VENDOR_STAKE // 4
         expected[CHEATER] -= VENDOR_STAKE
+        assert live.net() == expected
+        assert_ended_and_paid_out(live)
+
+
+def test_a_vendor_over_reporting_calls_gets_nothing_for_them(
+    chain: EmbeddedChain, model: Digits, tmp_path: Path
+) -> None:
+    with LiveApi(chain, tmp_path, model, HONEST) as live:
+        client = live.client("hospital-1")
+        results = [live.call(client, n) for n in range(3)]
+        live.to_batch()
+        am, api = live.market.api_market, live.api_id
+        counts = history.counts_of(history.batch_event(am, api, 0))
+        real = results[0].step(1)
+        liar = live.name_of_slot(real.receipt.slot)
+        key = bytes(live.identities[liar].account.key)
+        vendor = live.identities[liar].account
+        # a call that never happened: the vendor can sign neither the consumer's request...
+        invented = replace(results[-1].request, seq=4, input_hash=keccak(b"never asked"))
+        step = replace(real.assignment, seq=4)
+        market = am.address
+
+        with reverts("apimarket: request not signed by consumer"):
+            am.claim(vendor, invented, step, invented.sign(market, key),
+                     step.sign(market, key), counts)  # fmt: skip
+        # ...nor the orchestrator's assignment of a real request's step to it
+        with reverts("apimarket: assignment not from orchestrator"):
+            am.claim(vendor, results[-1].request, replace(real.assignment, seq=3),
+                     results[-1].request_sig, step.sign(market, key), counts)  # fmt: skip
+        # a step it ran that is in the batch: the orchestrator answers with its leaf
+        claim_id, _ = am.claim(vendor, results[0].request, real.assignment,
+                               results[0].request_sig, real.assignment_sig, counts)  # fmt: skip
+        live.run_agents()
+        answered = am.claim_of(claim_id).state
+        live.to_end()
+
+        assert answered is ClaimState.ANSWERED
+        assert len(am.events("Claimed", api=api)) == 1  # the honest vendors claimed nothing
+        assert live.net() == honest_net(live, results)  # paid once, from the batch
+        assert_ended_and_paid_out(live)
+
+
+def test_a_provider_cannot_deny_the_model_it_registered(
+    chain: EmbeddedChain, model: Digits, tmp_path: Path
+) -> None:
+    with LiveApi(chain, tmp_path, model, HONEST) as live:
+        client = live.client("hospital-1")
+        results = [live.call(client, n) for n in range(2)]
+        am, api = live.market.api_market, live.api_id
+        hashes = [results[0].step(j).receipt.component_hash for j in range(2)]
+        other = keccak(b"a block of another model")
+
+        # the root is fixed at registration; each vendor's component hash is proved under it
+        assert am.api(api).model_root == model_root(model.split)
+        assert all(am.component_at(api, j, hashes[j], live.proof(j)) for j in range(2))
+        assert not am.component_at(api, 1, hashes[0], live.proof(1))
+        assert not am.component_at(api, 1, other, live.proof(1))
+
+        # a vendor whose receipt names a hash outside the root is slashed at once
+        real = results[1].step(1)
+        runner = live.name_of_slot(real.receipt.slot)
+        forged = replace(real.receipt, component_hash=other)
+        signature = forged.sign(am.address, bytes(live.identities[runner].account.key))
+        consumer = live.identities["hospital-1"].account
+        dispute_id, _ = am.dispute(consumer, forged, signature, live.proof(1))
+        live.paid_in["hospital-1"] += OFFER.dispute_bond
+        state = am.dispute_of(dispute_id).state
+        assert live.escrow_gap() == 0
+        live.to_batch()
+        live.to_end()
+
+        assert state is DisputeState.WRONG_COMPONENT
+        assert am.api(api).is_out(real.receipt.slot)
+        expected = honest_net(live, results)
+        expected["hospital-1"] += VENDOR_STAKE // 2  # the bond back and half the stake
+        expected[PROVIDER] += VENDOR_STAKE // 2
+        expected[runner] -= VENDOR_STAKE
         assert live.net() == expected
         assert_ended_and_paid_out(live)
