@@ -32,5 +32,6 @@ UNIT = ProtocolUnit(
     cli="mercato.cli.api:app",
     demo="mercato.protocols.apimarket.scenario:DEMO",
     group="api",
+    bench=("mercato.cli.bench_apimarket:apimarket",),
     roles=(),
 )
