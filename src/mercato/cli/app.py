@@ -87,6 +87,8 @@ app.command("template")(template.template_command)
 app.add_typer(chain.app, name="chain")
 for _unit in units():  # each protocol's group: `mercato auction ...`, `mercato training ...`
     app.add_typer(resolve(_unit.cli), name=_unit.command)
+    for _group, _reference in _unit.extra_cli:  # and any more it brings: `mercato vendor ...`
+        app.add_typer(resolve(_reference), name=_group)
 app.add_typer(data.data_app, name="data")
 app.add_typer(data.model_app, name="model")
 app.add_typer(agent.app, name="agent")

@@ -85,6 +85,8 @@ class ProtocolUnit:
     """Whether the registry lets it slash stakes (when the deployment's fraud stake is set)."""
     group: str = ""
     """The CLI group's name when it is not the key (``api`` for ``apimarket``)."""
+    extra_cli: tuple[tuple[str, str], ...] = ()
+    """More top-level groups it brings: (group name, ``module:app``) each (``vendor``)."""
 
     @property
     def command(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mercato.protocols.deployment import Periods
-from mercato.protocols.unit import ProtocolUnit
+from mercato.protocols.unit import AgentRole, ProtocolUnit
 
 
 def _constructor(registry: str, periods: Periods, fraud_stake: int) -> tuple[Any, ...]:
@@ -33,5 +33,13 @@ UNIT = ProtocolUnit(
     demo="mercato.protocols.apimarket.scenario:DEMO",
     group="api",
     bench=("mercato.cli.bench_apimarket:apimarket",),
-    roles=(),
+    roles=(
+        AgentRole("api-provider", "mercato.protocols.apimarket.roles:plan_provider"),
+        AgentRole("vendor", "mercato.protocols.apimarket.roles:plan_vendor"),
+        AgentRole("consumer", "mercato.protocols.apimarket.roles:plan_consumer"),
+    ),
+    extra_cli=(
+        ("vendor", "mercato.cli.api_services:vendor"),
+        ("orchestrator", "mercato.cli.api_services:orchestrator"),
+    ),
 )

@@ -1,0 +1,296 @@
+"""``mercato vendor serve`` and ``mercato orchestrator serve`` as processes against anvil, and
+P5's ``mercato agent run`` roles.
+
+The test registers an API over a digits MLP split into two layer blocks: vendor A holds
+block 0, vendors B and C hold block 1 (replicas). The orchestrator and the three vendors
+each run as ``mercato ... serve`` in a process of its own on a free loopback port; the
+consumer's agent deposits (``agent run --role consumer``), the consumer calls through
+:class:`ApiClient`, the epoch passes on chain, and the orchestrator's process commits the
+batch. Every process stops cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mercato.chain.accounts import dev_account
+from mercato.errors import InputError
+from mercato.protocols.apimarket import provider
+from mercato.protocols.apimarket.consumer import ApiClient
+from mercato.protocols.apimarket.roles import plan_consumer
+from mercato.protocols.apimarket.serving import terms_for
+from mercato.protocols.apimarket.views import ApiStatus, Periods
+from mercato.protocols.identity import Identity
+
+from .helpers import CLIENT, COMPUTE, DEPLOYER, MODEL, STRANGER, Cli, mercato_binary, run_main
+
+pytestmark = [
+    pytest.mark.rpc,
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
+
+FINNEY = 10**15
+VENDORS = (8, 9, 10)
+"""Development accounts of vendors A, B and C (compute providers)."""
+SLOT_COMPONENTS = (0, 1, 1)
+ORCHESTRATOR = COMPUTE
+EPOCH = 3600
+OFFER = provider.ApiOffer(
+    price=FINNEY,
+    shares=(3 * FINNEY // 10, 3 * FINNEY // 10),
+    vendor_stake=10 * FINNEY,
+    orchestrator_stake=20 * FINNEY,
+    challenge_bond=FINNEY,
+    dispute_bond=2 * FINNEY,
+    periods=Periods(join=EPOCH, epoch=EPOCH, window=EPOCH, response=600, term=EPOCH),
+)
+CALLS = 3
+ROWS_PER_CALL = 4
+WAIT_S = 180.0
+"""How long a process may take to reach a state (imports and polls on a loaded machine)."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Registered:
+    cli: Cli
+    api_id: int
+    url: str
+    """The orchestrator URL the API document names."""
+    model: Any
+    rows: Any
+
+
+@pytest.fixture
+def registered(cli: Cli) -> Registered:
+    """A deployed market, the cast registered and an API registered by the provider."""
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+
+    from mercato.ml.splitting import split
+
+    cli.ok("deploy", "--account", DEPLOYER)
+    cli.register("model-owner", MODEL)
+    cli.register("client", CLIENT)
+    cli.register("compute-provider", ORCHESTRATOR, *VENDORS)
+    rows, labels = load_digits(return_X_y=True)
+    model = MLPClassifier(hidden_layer_sizes=(16,), max_iter=200, random_state=0)
+    model.fit(rows[:500], labels[:500])
+    split_model = split(model, 2)
+    url = f"http://127.0.0.1:{free_port()}"
+    document = provider.prepare(split_model, rows.shape[1], orchestrator_url=url)
+    market = cli.market()
+    vendors = [str(dev_account(v).address) for v in VENDORS]
+    slots = list(zip(vendors, SLOT_COMPONENTS, strict=True))
+    api_id, _, _ = provider.register_api(
+        market, Identity(dev_account(MODEL)), split_model, document, slots,
+        str(dev_account(ORCHESTRATOR).address), OFFER,
+    )  # fmt: skip
+    return Registered(cli, api_id, url, model, rows[500:])
+
+
+class Served:
+    """A ``mercato <group> serve`` process: its JSON announcement, its log, its stop."""
+
+    def __init__(self, home: Path, url: str, name: str, *args: object) -> None:
+        self.name = name
+        self.log = home / f"{name}.log"
+        with open(self.log, "w") as errors:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [mercato_binary(), *map(str, args), "--json", "--interval", "0.2"],
+                cwd=home,
+                env={**os.environ, "MERCATO_RPC_URL": url},
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
+
+    def announced(self) -> dict[str, Any]:
+        """The JSON object the process prints once it serves (fail with its log if it ends)."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        lines: list[str] = []
+
+        def read() -> None:
+            for line in stdout:
+                lines.append(line)
+                if line.rstrip() == "}":
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(WAIT_S)
+        if not lines or lines[-1].rstrip() != "}":
+            pytest.fail(f"{self.name} announced nothing: {self.log.read_text()}")
+        announced: dict[str, Any] = json.loads("".join(lines))
+        return announced
+
+    def stop(self) -> int:
+        """SIGTERM; the exit status (killed if it lingers)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Served]]:
+    started: list[Served] = []
+    yield started
+    for served in started:
+        served.stop()
+
+
+def wait_until(what: str, condition: Callable[[], bool], logs: list[Served]) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` (with the logs) if it never does."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            shown = "\n".join(f"--- {s.log.name}\n{s.log.read_text()}" for s in logs)
+            pytest.fail(f"{what} did not happen:\n{shown}")
+        time.sleep(0.2)
+
+
+def test_vendors_and_orchestrator_serve_an_api_whose_batch_the_orchestrator_commits(
+    registered: Registered, processes: list[Served]
+) -> None:
+    # prepare: the orchestrator and three vendors, each a process of its own
+    cli, api_id = registered.cli, registered.api_id
+    market = cli.market()
+    am = market.api_market
+    serve = ("serve", "--api", api_id, "--account")
+    orchestrator = Served(cli.home, cli.url, "orchestrator", "orchestrator", *serve, ORCHESTRATOR)
+    vendors = [Served(cli.home, cli.url, f"vendor-{v}", "vendor", *serve, v) for v in VENDORS]
+    processes.extend([orchestrator, *vendors])
+
+    # act: the vendors serve and join; the orchestrator accepts and serves once live
+    said = [vendor.announced() for vendor in vendors]
+    wait_until("the API going live", lambda: am.api(api_id).status is ApiStatus.LIVE, processes)
+    served = orchestrator.announced()
+    cli.agent("--role", "consumer", "--account", CLIENT)  # deposits into the live API
+    consumer = dev_account(CLIENT)
+    client = ApiClient(served["url"], bytes(consumer.key), terms_for(market, api_id),
+                       now=market.chain.timestamp)  # fmt: skip
+    outputs = [
+        client.call(registered.rows[n * ROWS_PER_CALL : (n + 1) * ROWS_PER_CALL]).output
+        for n in range(CALLS)
+    ]
+    market.chain.time_travel(EPOCH + 1)  # epoch 0 is over: its batch is due
+    wait_until("the batch of epoch 0", lambda: bool(am.events("BatchCommitted", api=api_id)),
+               processes)  # fmt: skip
+    statuses = [served_process.stop() for served_process in processes]
+
+    # assert: each vendor announced its slot, the calls were served as the whole model
+    # predicts, and the batch counts the consumer's calls and every step
+    assert [s["slot"] for s in said] == [0, 1, 2]
+    assert [s["component"] for s in said] == list(SLOT_COMPONENTS)
+    assert all(s["url"].startswith("http://127.0.0.1:") and not s["joined"] for s in said)
+    assert served["url"] == registered.url  # the port the document names
+    assert all(view.joined for view in am.slots(api_id))
+    assert am.deposit_of(api_id, consumer.address).amount > 0
+    whole = registered.model.predict(registered.rows[: CALLS * ROWS_PER_CALL])
+    assert np.concatenate([np.asarray(o) for o in outputs]).tolist() == whole.tolist()
+    (batch,) = am.events("BatchCommitted", api=api_id)
+    assert int(batch["epoch"]) == 0
+    assert [str(c) for c in batch["consumers"]] == [consumer.address]
+    assert [int(c) for c in batch["calls"]] == [CALLS]
+    steps = [int(s) for s in batch["steps"]]
+    assert steps[0] == CALLS and steps[1] + steps[2] == CALLS
+    assert statuses == [0, 0, 0, 0]
+    for served_process in processes:
+        assert "Traceback" not in served_process.log.read_text()
+
+
+def test_a_restarted_vendor_adopts_the_slot_it_joined(
+    registered: Registered, processes: list[Served]
+) -> None:
+    # prepare: vendor A served and joined from one state folder
+    cli, api_id = registered.cli, registered.api_id
+    am = cli.market().api_market
+    first = Served(cli.home, cli.url, "vendor-a", "vendor", "serve", "--api", api_id,
+                   "--account", VENDORS[0])  # fmt: skip
+    processes.append(first)
+    first.announced()
+    wait_until("vendor A joining", lambda: am.slot(api_id, 0).joined, processes)
+    first.stop()
+
+    # act: the same vendor, from a fresh state folder
+    again = Served(cli.home, cli.url, "vendor-a-again", "vendor", "serve", "--api", api_id,
+                   "--account", VENDORS[0], "--state", cli.home / "elsewhere")  # fmt: skip
+    processes.append(again)
+    said = again.announced()
+    block = cli.market().chain.block_number()
+    status = again.stop()
+
+    # assert: it serves without joining twice and stops cleanly
+    assert said["joined"] is True
+    assert status == 0
+    assert cli.market().chain.block_number() == block
+    assert "failed" not in again.log.read_text()
+
+
+BAD = {
+    "no API 9 (there are 1)": ("vendor", "serve", "--api", 9, "--account", VENDORS[0]),
+    f"{dev_account(STRANGER).address} holds no slot in API 1": (
+        "vendor", "serve", "--api", 1, "--account", STRANGER,
+    ),
+    f"{dev_account(VENDORS[0]).address} is not the orchestrator of API 1": (
+        "orchestrator", "serve", "--api", 1, "--account", VENDORS[0],
+    ),
+    "no API 2 (there are 1)": ("orchestrator", "serve", "--api", 2, "--account", ORCHESTRATOR),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("message", "args"), BAD.items(), ids=list(BAD))
+def test_bad_input_is_one_line_and_changes_nothing(
+    registered: Registered,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    message: str,
+    args: tuple[object, ...],
+) -> None:
+    # prepare
+    market = registered.cli.market()
+    block = market.chain.block_number()
+
+    # act
+    code, out, err = run_main(monkeypatch, capsys, *args)
+
+    # assert
+    assert code == 1
+    assert out == ""
+    assert err.strip().startswith(f"error: {message}")
+    assert len(err.strip().splitlines()) == 1
+    assert market.chain.block_number() == block
+
+
+def test_a_consumer_deposits_something() -> None:
+    with pytest.raises(InputError, match="--deposit must be above 0"):
+        plan_consumer({"deposit": "0"})
+
+    assert plan_consumer({}).label == "consumer"
