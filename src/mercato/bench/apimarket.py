@@ -43,6 +43,9 @@ from mercato.ml.splitting import SplitModel
 
 DEFAULT_CALLS = 200
 """Timed calls of each path; the failover run makes half as many more."""
+FAILOVER_MIN_CALLS = 10
+"""At least five calls after the kill: each finds the dead vendor with odds of one half
+(a random replica) until one does and the orchestrator counts it down."""
 MIN_CALLS = 4
 HIDDEN_LAYERS = (64, 32)
 """Three dense layers: one block each."""
@@ -195,8 +198,8 @@ def run_apimarket_bench(
     start: StartPhase | None = None,
 ) -> ApiMarketBenchReport:
     """Measure P5 on the node at ``rpc_url`` (else a fresh embedded chain): ``calls`` timed
-    calls of each path, ``calls // 2`` (at least 2) with a vendor killed, batches of
-    ``sizes`` calls, a claim, a dispute and the model's protection."""
+    calls of each path, ``calls // 2`` (at least :data:`FAILOVER_MIN_CALLS`) with a vendor
+    killed, batches of ``sizes`` calls, a claim, a dispute and the model's protection."""
     if isinstance(calls, bool) or not isinstance(calls, int) or calls < MIN_CALLS:
         raise InputError(f"calls must be an integer of at least {MIN_CALLS}, got {calls!r}")
     if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
@@ -212,7 +215,7 @@ def run_apimarket_bench(
         advance = phase("calls over HTTP: whole, split, failover", 3)
         serving = measure_serving(
             bench, model.whole, model.split, model.X_test, model.labels_whole, calls,
-            max(2, calls // 2), Path(folder) / "services", advance,
+            max(FAILOVER_MIN_CALLS, calls // 2), Path(folder) / "services", advance,
         )  # fmt: skip
     advance = phase("model protection: each vendor and the largest coalition", 1)
     protection = _protection(model)
