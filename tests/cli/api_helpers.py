@@ -22,6 +22,8 @@ EPOCH = 600
 PRICE = 10**14
 SHARES = (3 * 10**13, 3 * 10**13)
 STAKES = {"vendor": 10**15, "orchestrator": 2 * 10**15}
+DISPUTE_BOND = 2 * 10**15
+"""The CLI's default --dispute-bond (0.002 ETH)."""
 MODEL_FILE = "mlp.skops"
 
 

@@ -33,6 +33,7 @@ from mercato.protocols.marketplace import Marketplace
 
 from .api_helpers import (
     CONSUMER,
+    DISPUTE_BOND,
     ORCHESTRATOR,
     PROVIDER,
     STAKES,
@@ -155,6 +156,14 @@ def test_an_api_from_registration_to_release(live: dict[str, Any]) -> None:
     wrong = cli("api", "verify-component", api_id, 0, cli.home / "slot-1.component")
     assert wrong.exit_code == 1 and "not under the on-chain model root" in str(wrong.exception)
 
+    # the consumer disputes the second block's output from its kept receipt: no other
+    # replica, so the vendor alone is the majority and keeps its stake (and the bond)
+    disputed = cli.json("api", "dispute", api_id, 0, 1, "--component", 1, "--account", CONSUMER)
+    resolved = cli.json("api", "resolve", disputed["dispute_id"], "--account", PROVIDER)
+    assert (disputed["state"], resolved["state"]) == ("open", "honest")
+    again = cli("api", "dispute", api_id, 0, 1, "--component", 1, "--account", CONSUMER)
+    assert "disputed already" in str(again.exception)
+
     # nobody commits a batch: after the last window the API is released, nothing charged
     assert cli.json("api", "batches", api_id) == []
     notice = cli.json("api", "request-withdrawal", api_id, "--account", CONSUMER)
@@ -165,7 +174,7 @@ def test_an_api_from_registration_to_release(live: dict[str, Any]) -> None:
     assert back["credited"] == 10**16
     assert cli.json("api", "release", api_id, "--account", PROVIDER)["api"]["status"] == "ended"
     owed = {i: am.owed(address(i)) for i in (*VENDORS, ORCHESTRATOR, CONSUMER, PROVIDER)}
-    stakes = {VENDORS[0]: STAKES["vendor"], VENDORS[1]: STAKES["vendor"],
+    stakes = {VENDORS[0]: STAKES["vendor"], VENDORS[1]: STAKES["vendor"] + DISPUTE_BOND,
               ORCHESTRATOR: STAKES["orchestrator"]}  # fmt: skip
     assert owed == {**stakes, CONSUMER: 10**16, PROVIDER: 0}
     for account in (*VENDORS, ORCHESTRATOR, CONSUMER):

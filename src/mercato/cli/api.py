@@ -410,8 +410,8 @@ def challenge(
     counted = next((calls for consumer, calls in zip(counts[0], counts[1], strict=True)
                     if same_address(consumer, me.address)), 0)  # fmt: skip
     challenged = any(
-        same_address(str(e["consumer"]), me.address) and int(e["seq"]) == seq
-        for e in am.events("Challenged", api=api_id, epoch=epoch)
+        int(e["epoch"]) == epoch and int(e["seq"]) == seq
+        for e in am.events("Challenged", api=api_id, consumer=me.address)
     )
     now = market.chain.timestamp()
     refuse(rules.challenge_problem(api, epoch, seq, am.batch(api_id, epoch), counted,
@@ -450,9 +450,10 @@ def dispute(
     am = market.api_market
     now = market.chain.timestamp()
     refuse(rules.dispute_problem(api, am.slots(api_id), epoch, receipt.slot, component, now))
-    disputed = any(int(e["seq"]) == seq and int(e["component"]) == component
-                   and same_address(str(e["consumer"]), me.address)
-                   for e in am.events("Disputed", api=api_id, epoch=epoch))  # fmt: skip
+    disputed = any(
+        (int(e["epoch"]), int(e["seq"]), int(e["component"])) == (epoch, seq, component)
+        for e in am.events("Disputed", api=api_id, consumer=me.address)
+    )
     if disputed:
         raise InputError(
             f"component {component} of call {seq} of epoch {epoch} is disputed already"
