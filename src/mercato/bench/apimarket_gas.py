@@ -83,6 +83,7 @@ class BatchGas:
     def as_dict(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
+            "consumers": 1,
             "commit_batch": self.commit,
             "finalize_batch": self.finalize,
             "gas_per_call": self.per_call,

@@ -45,11 +45,8 @@ def _print_apimarket(report: ApiMarketBenchReport) -> None:
     console.print(_failover_table(payload["failover"]))
     console.print(_protection_table(payload))
     anchors = payload["anchors"]
-    console.print(
-        f"SingularityNET: {anchors['singularitynet_channels']['source']}. "
-        f"The paper: {anchors['paper_base_mode']['source']}.",
-        highlight=False,
-    )
+    for anchor in anchors.values():
+        console.print(f"{anchor['source']}.", highlight=False)
 
 
 def _latency_table(payload: dict[str, Any]) -> Table:
