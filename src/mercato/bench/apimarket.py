@@ -41,7 +41,7 @@ from mercato.bench.flow import StartPhase, phases
 from mercato.errors import InputError
 from mercato.ml.splitting import SplitModel
 
-DEFAULT_CALLS = 200
+DEFAULT_CALLS = 100
 """Timed calls of each path; the failover run makes half as many more."""
 FAILOVER_MIN_CALLS = 10
 """At least five calls after the kill: each finds the dead vendor with odds of one half

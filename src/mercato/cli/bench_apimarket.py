@@ -21,7 +21,7 @@ def apimarket(
         "--calls",
         min=4,
         help="Timed calls of each path (whole, split); the failover run makes half as many "
-        "more (default 200).",
+        "more (default 100).",
     ),
     rpc_url: str = RpcUrlOption,
     anvil: bool = AnvilOption,
