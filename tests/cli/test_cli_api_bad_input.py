@@ -118,6 +118,10 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
     "a pickled model": (_register(model="model.pkl"), "expected a torch state dict"),
     "a missing model": (_register(model="absent.skops"), "absent.skops: no such file"),
     "a malformed purchase": ((*_register(), "--purchase", "1:2"), "is not MARKET:REQUEST:INDEX"),
+    "a purchase of no model market": (
+        (*_register(), "--purchase", f"{address(STRANGER)}:1:0"),
+        "no such sale",
+    ),
     "a bad orchestrator URL": (_register(orchestrator_url="ftp://x"), "ftp://x"),
     "a stranger registers": (
         (*_register(account=None), "--account", STRANGER),

@@ -201,11 +201,16 @@ def register(
         raise InputError(f"{me.address} is no registered model owner or client: it cannot "
                          "register an API (mercato register --roles model-owner)")  # fmt: skip
     if pointer is not None:
+        from eth_abi.exceptions import DecodingError
+
         from mercato.protocols.modelmarket.market import ModelMarket
 
         assert purchase is not None
         try:
             buyer, _, _, _, paid = ModelMarket(market.chain, pointer[0]).purchase(*pointer[1:])
+        except DecodingError:  # no contract there: the call returns nothing
+            raise InputError(f"--purchase {purchase}: no such sale (no model market at "
+                             f"{pointer[0]})") from None  # fmt: skip
         except MercatoError as exc:
             raise InputError(f"--purchase {purchase}: no such sale ({exc})") from None
         refuse(rules.purchase_problem(buyer, paid, me.address, purchase))
