@@ -146,6 +146,11 @@ def test_an_api_from_registration_to_release(live: dict[str, Any]) -> None:
     assert [s["receipt"]["slot"] for s in kept["steps"]] == [0, 1]
     second = cli.json("api", "call", api_id, "--rows", csv, "--account", CONSUMER)
     assert second["seq"] == 2  # the seq goes on from the kept calls
+    npy = cli.home / "rows.npy"
+    np.save(npy, rows[5:6])
+    said = cli.ok("api", "call", api_id, "--rows", npy, "--account", CONSUMER).stdout
+    assert f"call 3 of epoch 0 of API {api_id}: {model.predict(rows[5:6]).tolist()}" in said
+    assert "receipts checked: 2 steps" in said
 
     # each vendor's component is the one the model root names; another file is not
     for slot in (0, 1):
