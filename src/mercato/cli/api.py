@@ -1,10 +1,20 @@
 """``mercato api ...``: the split-execution API market (Arya et al., P5) from the shell.
 
-A provider registers an API over a model split into components held by vendors; vendors
-join with a stake and their endpoint sealed to the orchestrator; consumers deposit and call
-through the orchestrator; batches settle the calls; claims, challenges and disputes hold
-every party to what it signed. This module parses and renders: the protocol's steps are in
-:mod:`mercato.protocols.apimarket`, the views it prints in its ``views`` module.
+A provider registers an API over a model split into components held by vendors
+(``register``: the model file split with ``--parts``, each component sealed to its slots'
+vendors); vendors ``join`` with a stake and their endpoint sealed to the orchestrator, which
+``accept``s; consumers ``deposit`` and ``call`` through the orchestrator (every receipt
+checked, the evidence kept in the state folder), and may ``challenge`` a call a batch charges
+them for or ``dispute`` a step's output from the kept receipt; a vendor ``claim``s a step a
+batch left out from its service's journal. Anyone moves an API on (``advance``,
+``finalize``, ``settle-claim``, ``settle-challenge``, ``resolve``, ``release``), reads its
+``batches`` and checks a component file against the on-chain model root
+(``verify-component``).
+
+The commands parse, call and render: what makes a step acceptable is judged by
+:mod:`~mercato.protocols.apimarket.rules` before anything is sent (a bad command changes
+nothing), the protocol's steps are in :mod:`mercato.protocols.apimarket`, the files and the
+kept evidence in :mod:`~mercato.cli.api_view`.
 """
 
 from __future__ import annotations
