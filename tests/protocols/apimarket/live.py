@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mercato.agents.runner import RunReport
 from mercato.chain.base import Chain
 from mercato.chain.embedded import EmbeddedChain
 from mercato.ml.splitting import SplitModel, split
@@ -47,6 +48,8 @@ from mercato.protocols.apimarket.views import Api, ApiStatus
 from mercato.storage.local import LocalBlobStore
 
 ROWS_PER_CALL = 4
+PAIR = {"vendor-1": 0, "vendor-3": 1}
+"""One honest vendor of each block (two processes: the cheapest live API)."""
 HONEST = {"vendor-1": 0, "vendor-2": 0, "vendor-3": 1, "vendor-4": 1}
 """Two replicas of each block, all honest."""
 WITH_CHEATER = {"vendor-1": 0, "vendor-2": 0, "vendor-3": 1, "vendor-4": 1, "vendor-5": 1}
@@ -179,6 +182,13 @@ class LiveApi(ApiMarketDemo):
         return client.call(self.model.call_rows(number))
 
     # --- time ------------------------------------------------------------------------------
+
+    def run_agents(self) -> RunReport:
+        """Run the agents until idle; the escrow holds after every run (the market's balance
+        is what the API locks plus what it owes)."""
+        report = super().run_agents()
+        assert self.escrow_gap() == 0
+        return report
 
     def to_batch(self) -> None:
         """Epoch 0 over: its batch is committed; vendors check it and claim what it left out."""

@@ -26,6 +26,7 @@ from mercato.protocols.apimarket.views import ChallengeState, ClaimState, Disput
 from ..world import reverts
 from .live import (
     HONEST,
+    PAIR,
     Digits,
     LiveApi,
     assert_ended_and_paid_out,
@@ -85,7 +86,7 @@ def test_an_orchestrator_dropping_a_call_pays_its_vendors_from_its_stake(
     chain: EmbeddedChain, model: Digits, tmp_path: Path
 ) -> None:
     dishonest = DroppingOrchestrator
-    with LiveApi(chain, tmp_path, model, HONEST, orchestrator_class=dishonest) as live:
+    with LiveApi(chain, tmp_path, model, PAIR, orchestrator_class=dishonest) as live:
         client = live.client("hospital-1")
         results = [live.call(client, n) for n in range(3)]
         dropped = results[-1]
@@ -120,7 +121,7 @@ def test_an_orchestrator_dropping_a_step_of_a_counted_call_pays_it_from_its_stak
     chain: EmbeddedChain, model: Digits, tmp_path: Path
 ) -> None:
     dishonest = DroppingOrchestrator
-    with LiveApi(chain, tmp_path, model, HONEST, orchestrator_class=dishonest) as live:
+    with LiveApi(chain, tmp_path, model, PAIR, orchestrator_class=dishonest) as live:
         client = live.client("hospital-2")
         results = [live.call(client, n) for n in range(3)]
         orchestrator = live.orchestrator
@@ -148,7 +149,7 @@ def test_an_orchestrator_inventing_a_call_refunds_it_and_the_bond_from_its_stake
     chain: EmbeddedChain, model: Digits, tmp_path: Path
 ) -> None:
     dishonest = InventingOrchestrator
-    with LiveApi(chain, tmp_path, model, HONEST, orchestrator_class=dishonest) as live:
+    with LiveApi(chain, tmp_path, model, PAIR, orchestrator_class=dishonest) as live:
         client = live.client("hospital-1")
         results = [live.call(client, n) for n in range(2)]
         orchestrator = live.orchestrator
@@ -182,7 +183,7 @@ def test_an_orchestrator_inventing_a_call_refunds_it_and_the_bond_from_its_stake
 def test_a_consumer_denying_a_call_loses_its_bond_to_the_orchestrator(
     chain: EmbeddedChain, model: Digits, tmp_path: Path
 ) -> None:
-    with LiveApi(chain, tmp_path, model, HONEST) as live:
+    with LiveApi(chain, tmp_path, model, PAIR) as live:
         client = live.client("hospital-2")
         results = [live.call(client, n) for n in range(2)]
         live.to_batch()

@@ -24,6 +24,7 @@ from mercato.protocols.apimarket.scenario import OFFER, PROVIDER
 
 from .live import (
     HONEST,
+    PAIR,
     Digits,
     LiveApi,
     assert_ended_and_paid_out,
@@ -126,7 +127,7 @@ def test_an_orchestrator_crashing_mid_call_loses_no_call_and_runs_none_twice(
     chain: EmbeddedChain, model: Digits, tmp_path: Path
 ) -> None:
     crashing = CrashAfterStep(at=3)  # the second call's first step: delivered, not answered
-    with LiveApi(chain, tmp_path, model, HONEST, transport=crashing) as live:
+    with LiveApi(chain, tmp_path, model, PAIR, transport=crashing) as live:
         client = live.client("hospital-1")
         results = [live.call(client, 0)]
         with pytest.raises(MercatoError):  # the crash reaches the consumer as a 500
@@ -151,7 +152,7 @@ def test_a_restarted_orchestrator_finishes_a_crashed_call_for_its_batch(
     chain: EmbeddedChain, model: Digits, tmp_path: Path
 ) -> None:
     crashing = CrashAfterStep(at=1)
-    with LiveApi(chain, tmp_path, model, HONEST, transport=crashing) as live:
+    with LiveApi(chain, tmp_path, model, PAIR, transport=crashing) as live:
         client = live.client("hospital-2")
         with pytest.raises(MercatoError):
             live.call(client, 0)  # the consumer never asks again
@@ -182,8 +183,8 @@ def test_a_restarted_orchestrator_finishes_a_crashed_call_for_its_batch(
 def test_a_vendor_killed_mid_epoch_and_restarted_loses_no_step_and_runs_none_twice(
     chain: EmbeddedChain, model: Digits, tmp_path: Path
 ) -> None:
-    alone = {"vendor-1": 0, "vendor-3": 1}  # one replica each: no failover to hide behind
-    with LiveApi(chain, tmp_path, model, alone) as live:
+    # one vendor of each block: no replica to fail over to
+    with LiveApi(chain, tmp_path, model, PAIR) as live:
         client = live.client("hospital-1")
         results: list[CallResult] = [live.call(client, n) for n in range(2)]
         live.vendors["vendor-3"].kill()
