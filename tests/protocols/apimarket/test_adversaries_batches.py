@@ -1,6 +1,6 @@
 """P5's adversaries around a batch (issue 13), whole flows with real services: an
-orchestrator that drops calls from its batch or invents calls, a consumer that denies a call
-or forges an output to ask for a refund.
+orchestrator that drops calls from its batch (or commits none) or invents calls, a
+consumer that denies a call or forges an output to ask for a refund.
 
 The dishonest orchestrator is the real one with its batch records changed
 (:meth:`Orchestrator.records_for`, which its agent commits); everything else is honest.
@@ -56,6 +56,13 @@ class DroppingOrchestrator(Orchestrator):
             for r in super().records_for(epoch)
             if (r.consumer, r.seq, r.component) not in self.left_out
         ]
+
+
+class SilentOrchestrator(Orchestrator):
+    """An orchestrator that serves calls but never commits a batch of them."""
+
+    def records_for(self, epoch: int) -> list[StepRecord]:
+        return []
 
 
 class InventingOrchestrator(Orchestrator):
@@ -141,6 +148,32 @@ def test_an_orchestrator_dropping_a_step_of_a_counted_call_pays_it_from_its_stak
         expected = honest_net(live, results)
         expected[PROVIDER] += SHARES[1]  # the batch credited the provider the step's share
         expected[ORCHESTRATOR] -= SHARES[1]
+        assert live.net() == expected
+        assert_ended_and_paid_out(live)
+
+
+def test_an_orchestrator_committing_no_batch_pays_every_step_from_its_stake(
+    chain: EmbeddedChain, model: Digits, tmp_path: Path
+) -> None:
+    dishonest = SilentOrchestrator
+    with LiveApi(chain, tmp_path, model, PAIR, orchestrator_class=dishonest) as live:
+        clients = [live.client(name) for name in live.consumers]
+        results = [live.call(clients[n % 2], n) for n in range(3)]
+
+        live.to_batch()  # no batch comes
+        live.after(PERIODS.epoch)  # it is overdue: each vendor claims each step it ran
+        live.to_end()
+
+        am = live.market.api_market
+        assert not am.batch(live.api_id, 0).committed
+        claims = am.events("Claimed", api=live.api_id)
+        assert len(claims) == 2 * len(results)
+        assert {am.claim_of(int(c["claim_id"])).state for c in claims} == {ClaimState.PAID_MISSED}
+        expected = honest_net(live, results)
+        for result in results:  # nobody is charged; the vendors are paid from the stake
+            expected[live.names[result.request.consumer]] += PRICE
+        expected[PROVIDER] -= len(results) * (PRICE - sum(SHARES))
+        expected[ORCHESTRATOR] -= len(results) * sum(SHARES)
         assert live.net() == expected
         assert_ended_and_paid_out(live)
 
