@@ -54,7 +54,20 @@ def apis(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli
         (cli.home / "rows.txt").write_text("1,2\n")
         (cli.home / "model.pkl").write_bytes(b"\x80\x04not really a pickle")
         (cli.home / "journal").write_text("")
+        _forest(cli.home / "forest.skops")
         yield cli
+
+
+def _forest(path: Path) -> None:
+    """A random forest of digits: two groups of trees and their combiner, three components."""
+    import skops.io
+    from sklearn.ensemble import RandomForestClassifier
+
+    from mercato.ml.datasets import load_dataset
+
+    digits = load_dataset("digits")
+    forest = RandomForestClassifier(n_estimators=4, max_depth=3, random_state=0)
+    skops.io.dump(forest.fit(digits.X, digits.y), path)
 
 
 def _state(cli: Cli) -> tuple[Any, ...]:
@@ -98,6 +111,10 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
     "a slot without a component": (_register(slot=(V0, f"{V1}:1")), f"--slot '{V0}' is not"),
     "a slot of no component": (_register(slot=(f"{V0}:0", f"{V1}:2")), "names no component"),
     "a component without a slot": (_register(slot=f"{V0}:0"), "component(s) 1 have no --slot"),
+    "a forest's combiner without a slot": (
+        _register(model="forest.skops"),
+        "component(s) 2 have no --slot: each of the model's 3 components needs a vendor",
+    ),
     "a vendor twice": (_register(slot=(f"{V0}:0", f"{V0}:1")), "holds two slots"),
     "the provider as a vendor": (
         _register(slot=(f"{V0}:0", f"{address(PROVIDER)}:1")),

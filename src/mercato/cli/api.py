@@ -152,7 +152,13 @@ def register(
         help="A torch state dict (.safetensors) or a scikit-learn MLP, random "
         "forest or decision tree (.skops).",
     ),
-    parts: int = typer.Option(DEFAULT_PARTS, "--parts", help="Components the model is split into."),
+    parts: int = typer.Option(
+        DEFAULT_PARTS,
+        "--parts",
+        help="Parts of the model: N blocks of a network's layers (components 0..N-1); N groups "
+        "of a forest's trees and their combiner (component N); a tree's top (component 0) and "
+        "N subtrees.",
+    ),
     slot: list[str] = typer.Option(
         ..., "--slot", help="VENDOR:COMPONENT, once per slot (replicas: several per component)."
     ),

@@ -81,7 +81,10 @@ def slots_problem(
         seen.add(vendor.lower())
     missing = sorted(set(range(components)) - {component for _, component in slots})
     if missing:
-        return f"component(s) {', '.join(map(str, missing))} have no --slot: each needs a vendor"
+        return (
+            f"component(s) {', '.join(map(str, missing))} have no --slot: each of the model's "
+            f"{components} components needs a vendor"
+        )
     return None
 
 
