@@ -294,3 +294,33 @@ def test_a_consumer_deposits_something() -> None:
         plan_consumer({"deposit": "0"})
 
     assert plan_consumer({}).label == "consumer"
+
+
+def test_the_vendor_role_serves_and_joins_every_api_that_names_it(registered: Registered) -> None:
+    # prepare
+    cli, api_id = registered.cli, registered.api_id
+    am = cli.market().api_market
+
+    # act: vendor A's agent as its own process, until idle (its service stops with it)
+    process = cli.spawn_agent("--role", "vendor", "--account", VENDORS[0])
+    out, _ = process.communicate(timeout=WAIT_S)
+
+    # assert
+    assert process.returncode == 0, out
+    assert [view.joined for view in am.slots(api_id)] == [True, False, False]
+    assert "joined slot 0 (component 0)" in out
+
+
+def test_the_provider_role_cancels_an_api_nobody_completed_by_its_join_deadline(
+    registered: Registered,
+) -> None:
+    # prepare: nobody joined; the join period passes
+    cli, api_id = registered.cli, registered.api_id
+    market = cli.market()
+    market.chain.time_travel(OFFER.periods.join + 1)
+
+    # act
+    cli.agent("--role", "api-provider", "--account", MODEL)
+
+    # assert
+    assert market.api_market.api(api_id).status is ApiStatus.CANCELLED

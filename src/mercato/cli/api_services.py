@@ -79,12 +79,15 @@ class _Run:
     folder: Path
     """The service's files (journals, opened components)."""
     state_file: Path
+    stop: threading.Event
+    """Set by SIGTERM or Ctrl-C, from the start: the command then winds down cleanly."""
 
 
 @contextmanager
 def _session(
     ctx: typer.Context, rpc_url: str | None, me: Identity, label: str, state: Path | None
 ) -> Iterator[_Run]:
+    from mercato.agents.process import stop_on_signals
     from mercato.chain.base import Chain
     from mercato.chain.recording import RecordingChain
     from mercato.protocols.marketplace import Marketplace
@@ -97,8 +100,12 @@ def _session(
     name = f"{label}-{me.address[2:10].lower()}"
     base = state or run_context.settings.agent_dir
     base.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
     try:
-        yield _Run(market, reads, recording, me, name, base / name, base / f"{name}.sqlite")
+        with stop_on_signals(stop, name):
+            yield _Run(
+                market, reads, recording, me, name, base / name, base / f"{name}.sqlite", stop
+            )
     finally:
         recording.close()
         reads.chain.close()
@@ -156,7 +163,6 @@ def vendor_serve(
     json_output: bool = JsonOption,
 ) -> None:
     """Serve your component of an API, join it, and keep your duties until stopped."""
-    from mercato.agents.process import stop_on_signals
     from mercato.agents.store import AgentStore
     from mercato.protocols.apimarket import roles
 
@@ -182,9 +188,7 @@ def vendor_serve(
                     + ("" if place.joined else "; joining"),
                     json_output,
                 )  # fmt: skip
-                stop = threading.Event()
-                with stop_on_signals(stop, run.name):
-                    agent.run(stop, interval, after_step=txlog.flush)
+                agent.run(run.stop, interval, after_step=txlog.flush)
         finally:
             services.close()
 
@@ -205,7 +209,6 @@ def orchestrator_serve(
     json_output: bool = JsonOption,
 ) -> None:
     """Accept an API, serve its consumers once live, and keep your duties until stopped."""
-    from mercato.agents.process import stop_on_signals
     from mercato.agents.store import AgentStore
     from mercato.protocols.apimarket import agents, roles
     from mercato.protocols.apimarket.endpoints import bind
@@ -231,17 +234,15 @@ def orchestrator_serve(
                 agents.attach_orchestrator(roles.one_api(agent, api_id), market, me,
                                            service.service)  # fmt: skip
                 roles.adopt_orchestrator(agent.context, market, me, api_id)
-                stop = threading.Event()
-                with stop_on_signals(stop, run.name):
-                    if _until_live(agent, txlog, market, api_id, stop, interval):
-                        service.start()
-                        _announce(
-                            {"api": api_id, "orchestrator": me.address, "url": url,
-                             "state": str(run.state_file)},
-                            f"orchestrator {me.address} serves API {api_id} at {url}",
-                            json_output,
-                        )  # fmt: skip
-                        agent.run(stop, interval, after_step=txlog.flush)
+                if _until_live(agent, txlog, market, api_id, run.stop, interval):
+                    service.start()
+                    _announce(
+                        {"api": api_id, "orchestrator": me.address, "url": url,
+                         "state": str(run.state_file)},
+                        f"orchestrator {me.address} serves API {api_id} at {url}",
+                        json_output,
+                    )  # fmt: skip
+                    agent.run(run.stop, interval, after_step=txlog.flush)
         finally:
             service.close()
 

@@ -251,10 +251,19 @@ def orchestrated_api(market: Marketplace, me: Identity, api_id: int) -> Api:
 
 
 def adopt_orchestrator(ctx: AgentContext, market: Marketplace, me: Identity, api_id: int) -> None:
-    """Have an orchestrator's agent follow an API its account accepted from another state."""
+    """Have an orchestrator's agent follow an API its account accepted from another state,
+    and know the batches already on chain (so it commits none twice)."""
+    am = market.api_market
     deadlines = agents.api_deadlines(market, me)
-    if market.api_market.api(api_id).accepted and not deadlines.follows(ctx, api_id):
+    if am.api(api_id).accepted and not deadlines.follows(ctx, api_id):
         deadlines.follow(ctx, api_id)
+    for epoch in committed_epochs(market, api_id):
+        ctx.state.put(f"{agents.BATCHED_KEY}{api_id}:{epoch}", True)
+
+
+def committed_epochs(market: Marketplace, api_id: int) -> list[int]:
+    """The epochs of API ``api_id`` whose batch is on chain."""
+    return [int(e["epoch"]) for e in market.api_market.events("BatchCommitted", api=api_id)]
 
 
 class OrchestratorService:
@@ -306,6 +315,8 @@ class OrchestratorService:
         for slot, view in enumerate(self.market.api_market.slots(api_id)):
             if view.out:
                 orchestrator.exclude(slot)
+        for epoch in committed_epochs(self.market, api_id):
+            orchestrator.mark_committed(epoch)  # debited already, whatever the journal says
         try:
             finished = orchestrator.finish_open_calls()
         except MercatoError as exc:
