@@ -2,7 +2,8 @@
 orchestrator that invents a call in its batch (the consumer challenges, nobody answers, the
 consumer is refunded from the orchestrator's stake) and under-reports another (the vendor
 claims the step from its journal and is paid at once); then the batch is paid out after its
-window, the API released and every party withdraws all the contract holds."""
+window, the API released and every party withdraws all the contract holds. An API whose
+parties do not all come is cancelled after its join deadline, its stakes refunded."""
 
 from __future__ import annotations
 
@@ -62,6 +63,11 @@ def test_challenged_and_claimed_calls_are_settled(market_cli: Cli) -> None:
     market = cli.market()
     am, chain = market.api_market, market.chain
     api = am.api(api_id)
+    # a second API that only one vendor joins: nobody else comes by its join deadline
+    stalled = int(register_api(cli, NOWHERE)["api"]["api"])
+    cli.ok("api", "join", stalled, "--url", NOWHERE, "--account", VENDORS[1])
+    early = cli("api", "advance", stalled, "--account", STRANGER)
+    assert early.exit_code == 1 and "advance after" in str(early.exception)
 
     # epoch 0 is over: the orchestrator commits a batch that counts one call of the consumer
     # (which it never made) and one step of each slot
@@ -95,6 +101,10 @@ def test_challenged_and_claimed_calls_are_settled(market_cli: Cli) -> None:
     settled = cli.json("api", "settle-challenge", challenge_id, "--account", STRANGER)
     assert settled["state"] == "refunded"
 
+    # the second API's join deadline passed: anyone cancels it, its vendor's stake goes back
+    cancelled = cli.json("api", "advance", stalled, "--account", STRANGER)
+    assert cancelled["api"]["status"] == "cancelled"
+
     # after the window the batch pays out; after the last window the API is released
     early = cli("api", "finalize", api_id, 0, "--account", STRANGER)
     assert early.exit_code == 1 and "finalize after" in str(early.exception)
@@ -107,7 +117,7 @@ def test_challenged_and_claimed_calls_are_settled(market_cli: Cli) -> None:
     owed = {i: am.owed(address(i)) for i in (*VENDORS, ORCHESTRATOR, CONSUMER, PROVIDER)}
     assert owed == {
         VENDORS[0]: STAKES["vendor"] + SHARES[0] + SHARES[0],  # the batch's step, the claim's
-        VENDORS[1]: STAKES["vendor"] + SHARES[1],
+        VENDORS[1]: STAKES["vendor"] + SHARES[1] + STAKES["vendor"],  # and the cancelled API's
         ORCHESTRATOR: STAKES["orchestrator"] - PRICE - SHARES[0],  # the refund, the claim
         CONSUMER: DEPOSIT - PRICE + PRICE + CHALLENGE_BOND,
         PROVIDER: PRICE - SHARES[0] - SHARES[1],
