@@ -28,6 +28,7 @@ from mercato.protocols.apimarket.consumer import ApiClient, CallResult
 from mercato.protocols.apimarket.endpoints import Transport, bind, make_app
 from mercato.protocols.apimarket.orchestrator import Orchestrator
 from mercato.protocols.apimarket.scenario import (
+    CONSUMERS,
     DEPOSIT,
     OFFER,
     ORCHESTRATOR,
@@ -203,8 +204,9 @@ class LiveApi(ApiMarketDemo):
     # --- reading the chain -----------------------------------------------------------------
 
     @property
-    def consumers(self) -> list[str]:
-        return ["hospital-1", "hospital-2"]
+    def consumers(self) -> tuple[str, ...]:
+        """The cast's consumers (each deposited into the API once it was live)."""
+        return CONSUMERS
 
     @property
     def api(self) -> Api:
