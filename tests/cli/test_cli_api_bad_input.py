@@ -191,6 +191,15 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
         ("api", "withdraw-deposit", 1, "--account", CONSUMER),
         "you have nothing deposited in API 1",
     ),
+    "a call without rows": (("api", "call", 2, "--account", CONSUMER), "pass --rows"),
+    "rows and a retry": (
+        ("api", "call", 2, "--rows", "rows.csv", "--retry", "--account", CONSUMER),
+        "pass --rows FILE.csv|.npy for a new call, or --retry (no rows)",
+    ),
+    "a retry of nothing": (
+        ("api", "call", 2, "--retry", "--account", CONSUMER),
+        "no unanswered call of API 2 in epoch 0 to retry",
+    ),
     "calling a joining API": (
         ("api", "call", 1, "--rows", "rows.csv", "--account", CONSUMER),
         "API 1 takes no calls: it is joining",
@@ -315,7 +324,6 @@ def test_bad_input_changes_nothing(apis: Cli, args: tuple[object, ...], message:
 USAGE = {
     "API 0": ("api", "show", 0),
     "a seq of 0": ("api", "challenge", 2, 0, 0, "--account", CONSUMER),
-    "a call without rows": ("api", "call", 2, "--account", CONSUMER),
     "register without slots": ("api", "register", "--model", MODEL_FILE, "--account", PROVIDER),
     "a negative epoch": ("api", "finalize", 2, "-1", "--account", STRANGER),
 }

@@ -146,10 +146,19 @@ def test_an_api_from_registration_to_release(live: dict[str, Any]) -> None:
     assert [s["receipt"]["slot"] for s in kept["steps"]] == [0, 1]
     second = cli.json("api", "call", api_id, "--rows", csv, "--account", CONSUMER)
     assert second["seq"] == 2  # the seq goes on from the kept calls
+
+    # a call the orchestrator never answers stays pending until sent again, charged once
+    lost = cli("api", "call", api_id, "--rows", csv, "--url", "http://127.0.0.1:9",
+               "--account", CONSUMER)  # fmt: skip
+    assert lost.exit_code == 1
+    refused = cli("api", "call", api_id, "--rows", csv, "--account", CONSUMER)
+    assert "call 3 of epoch 0 of API 1 got no answer" in str(refused.exception)
+    resent = cli.json("api", "call", api_id, "--retry", "--account", CONSUMER)
+    assert (resent["seq"], resent["output"]) == (3, answer["output"])
     npy = cli.home / "rows.npy"
     np.save(npy, rows[5:6])
     said = cli.ok("api", "call", api_id, "--rows", npy, "--account", CONSUMER).stdout
-    assert f"call 3 of epoch 0 of API {api_id}: {model.predict(rows[5:6]).tolist()}" in said
+    assert f"call 4 of epoch 0 of API {api_id}: {model.predict(rows[5:6]).tolist()}" in said
     assert "receipts checked: 2 steps" in said
 
     # each vendor's component is the one the model root names; another file is not

@@ -362,9 +362,15 @@ def withdraw_deposit(call: MarketCall, api_id: int = ApiArgument) -> None:
 def call_api(
     call: MarketCall,
     api_id: int = ApiArgument,
-    rows: Path = typer.Option(..., "--rows", help="The input rows: FILE.csv or FILE.npy."),
+    rows: Path = typer.Option(None, "--rows", help="The input rows: FILE.csv or FILE.npy."),
     url: str = typer.Option(
         None, "--url", help="The orchestrator's URL (default: the API document's)."
+    ),
+    retry: bool = typer.Option(
+        False,
+        "--retry",
+        help="Send the call the orchestrator did not answer again (the very "
+        "same signed request: it is charged once).",
     ),
     state_dir: Path = api_view.StateDirOption,
 ) -> None:
@@ -376,6 +382,8 @@ def call_api(
     from mercato.protocols.apimarket.endpoints import check_url
     from mercato.protocols.apimarket.serving import document_for, terms_for
 
+    if (rows is None) == (not retry):
+        raise InputError("pass --rows FILE.csv|.npy for a new call, or --retry (no rows)")
     me, market, api = api_view.acting(call, api_id)
     am = market.api_market
     document = document_for(market, api_id)
@@ -383,18 +391,40 @@ def call_api(
     if not target:
         raise InputError(f"API {api_id}'s document names no orchestrator URL: pass --url")
     check_url(target)
-    data = api_view.read_rows(rows, document.features)
     state = api_view.state_folder(call, state_dir)
-    kept = api_view.kept_calls(state, api_id, me.address)
     now = market.chain.timestamp()
-    batched = {e for e, _ in kept if am.batch(api_id, e).committed}
-    spent = api.price * sum(1 for e, _ in kept if e not in batched)
-    refuse(rules.call_problem(api, am.deposit_of(api_id, me.address), spent, now))
+    epoch = api.epoch_at(now)
+    pending = api_view.pending_call(state, api_id, me.address)
+    if pending is not None and pending[0] != epoch:
+        api_view.drop_pending(state, api_id, me.address)  # its epoch is over: no retry
+        pending = None
+    kept = api_view.kept_calls(state, api_id, me.address)
+    if retry:
+        if pending is None:
+            raise InputError(f"no unanswered call of API {api_id} in epoch {epoch} to retry")
+        _, seq, data = pending
+    else:
+        assert rows is not None
+        if pending is not None:
+            raise InputError(
+                f"call {pending[1]} of epoch {epoch} of API {api_id} got no answer: send it "
+                f"again first (mercato api call {api_id} --retry)"
+            )
+        data = api_view.read_rows(rows, document.features)
+        seq = max((s for e, s in kept if e == epoch), default=0) + 1
+        batched = {e for e, _ in kept if am.batch(api_id, e).committed}
+        spent = api.price * sum(1 for e, _ in kept if e not in batched)
+        refuse(rules.call_problem(api, am.deposit_of(api_id, me.address), spent, now))
     terms = terms_for(market, api_id, document)
     client = ApiClient(target, bytes(me.account.key), terms, now=market.chain.timestamp)
-    epoch = api.epoch_at(now)
-    client.skip_to(epoch, max((s for e, s in kept if e == epoch), default=0))
-    result = client.call(data)
+    client.skip_to(epoch, seq - 1)
+    api_view.keep_pending(state, api_id, me.address, epoch, seq, data)
+    try:
+        result = client.call(data)
+    except InputError:
+        api_view.drop_pending(state, api_id, me.address)  # refused before it was taken
+        raise
+    api_view.drop_pending(state, api_id, me.address)
     path = api_view.keep_call(state, result)
     output = np.asarray(result.output)
     vendors = [terms.slots[step.receipt.slot].vendor for step in result.steps]

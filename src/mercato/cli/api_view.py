@@ -40,6 +40,9 @@ StateDirOption = typer.Option(
 EVIDENCE = "apimarket"
 MODEL_SUFFIXES = (".safetensors", ".skops")
 ROW_SUFFIXES = (".csv", ".npy")
+PENDING = "pending.json"
+PENDING_ROWS = "pending-rows.npy"
+"""A call sent and not answered yet: its epoch and seq, and its rows."""
 
 
 def load_api(market: Marketplace, api_id: int) -> views.Api:
@@ -208,3 +211,31 @@ def kept_call(state: Path, api_id: int, consumer: str, epoch: int, seq: int) -> 
     except ValueError as exc:
         raise InputError(f"{path}: not JSON: {exc}") from None
     return record
+
+
+def keep_pending(state: Path, api_id: int, consumer: str, epoch: int, seq: int, rows: Any) -> None:
+    """Note that call ``seq`` of ``epoch`` is being sent with ``rows`` (so that, unanswered,
+    the very same request can be sent again: ``call --retry``)."""
+    import numpy as np
+
+    folder = evidence_folder(state, api_id, consumer)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / PENDING_ROWS, np.asarray(rows), allow_pickle=False)
+    (folder / PENDING).write_text(json.dumps({"epoch": epoch, "seq": seq}))
+
+
+def pending_call(state: Path, api_id: int, consumer: str) -> tuple[int, int, Any] | None:
+    """The (epoch, seq, rows) of a call sent without an answer, or None."""
+    import numpy as np
+
+    folder = evidence_folder(state, api_id, consumer)
+    if not (folder / PENDING).is_file():
+        return None
+    noted = json.loads((folder / PENDING).read_text())
+    return int(noted["epoch"]), int(noted["seq"]), np.load(folder / PENDING_ROWS)
+
+
+def drop_pending(state: Path, api_id: int, consumer: str) -> None:
+    folder = evidence_folder(state, api_id, consumer)
+    for name in (PENDING, PENDING_ROWS):
+        (folder / name).unlink(missing_ok=True)
