@@ -68,7 +68,9 @@ def test_every_protocol_brings_its_benchmarks_from_its_unit() -> None:
     commands = [command.name for command in typer.main.get_group(bench.app).commands.values()]
 
     # assert: Mercato's own first, then each protocol's, in the catalog's order
-    assert commands == expected == ["chain", "gas", "training", "datamarket", "modelmarket"]
+    assert commands == expected == [
+        "chain", "gas", "training", "datamarket", "modelmarket", "apimarket"
+    ]  # fmt: skip
 
 
 def test_a_url_and_anvil_together_are_refused() -> None:

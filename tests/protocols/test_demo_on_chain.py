@@ -1,4 +1,4 @@
-"""A whole `mercato demo` (P1 to P4 on the embedded chain) as an outsider sees it.
+"""A whole `mercato demo` (P1 to P5 on the embedded chain) as an outsider sees it.
 
 Nothing local goes on chain: no path, bucket, host or URL in any transaction or log. Every log
 decodes with nothing but the ABI files published beside the deployment file: eth_abi and
@@ -23,6 +23,7 @@ from eth_utils.crypto import keccak
 
 from mercato.protocols import demo as demo_harness
 from mercato.protocols import deployment as deployment_module
+from mercato.protocols.apimarket.scenario import ApiMarketReport, run_apimarket_demo
 from mercato.protocols.auction.scenario import AuctionReport, run_auction_demo
 from mercato.protocols.datamarket.scenario import DataMarketReport, run_datamarket_demo
 from mercato.protocols.modelmarket.scenario import ModelMarketReport, run_modelmarket_demo
@@ -37,7 +38,7 @@ TEXT_RUN = re.compile(rb"[\x20-\x7e]{4,}")
 
 @dataclass
 class DemoRun:
-    """The chain after the four demos, the deployment file of each and what each reported."""
+    """The chain after the five demos, the deployment file of each and what each reported."""
 
     chain: TappedChain
     work: Path
@@ -47,6 +48,7 @@ class DemoRun:
     training: TrainingReport
     market: DataMarketReport
     models: ModelMarketReport
+    api: ApiMarketReport
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
         training = run_training_demo(chain, store, work / "training-agents")
         market = run_datamarket_demo(chain, store, work / "market-agents")
         models = run_modelmarket_demo(chain, store, work / "model-market-agents")
-    yield DemoRun(chain, work, store, saved, auction, training, market, models)
+        api = run_apimarket_demo(chain, store, work / "api-market-agents")  # P4's model
+    yield DemoRun(chain, work, store, saved, auction, training, market, models, api)
     chain.close()
 
 
@@ -185,8 +188,8 @@ def test_the_deployment_file_names_an_abi_file_for_each_contract(demo_run: DemoR
     # act
     payloads = [json.loads(path.read_text()) for path in demo_run.deployment_files]
 
-    # assert: one deployment per demo, every contract's ABI beside it
-    assert len(payloads) == 4
+    # assert: one deployment per demo (P5 serves the model P4 sold), every contract's ABI
+    assert len(payloads) == 5
     for path, payload in zip(demo_run.deployment_files, payloads, strict=True):
         assert set(payload["abi"]) == {
             "registry", "auction_house", "training_market", "data_market", "model_market",
@@ -201,9 +204,10 @@ def test_every_log_decodes_from_the_abi_files(demo_run: DemoRun, decoded: list[D
 
     # assert: every protocol's contract spoke, and the registry of each demo
     assert len(decoded) == len(demo_run.chain.logs())
-    spoke = {(1, "auction_house"), (2, "training_market"), (3, "data_market"), (4, "model_market")}
+    spoke = {(1, "auction_house"), (2, "training_market"), (3, "data_market"), (4, "model_market"),
+             (5, "api_market")}  # fmt: skip
     assert spoke <= contracts
-    assert {(1, "registry"), (2, "registry"), (3, "registry"), (4, "registry")} <= contracts
+    assert {(n, "registry") for n in range(1, 6)} <= contracts
 
 
 def test_decoded_auction_logs_tell_what_the_auction_did(
@@ -282,3 +286,78 @@ def test_decoded_model_market_logs_tell_what_it_did(
     staked += sum(e["stake"] for e in of(decoded, 4, "model_market", "Volunteered"))
     assert sum(w["amount"] for w in paid) == posted["escrowed"] + staked
     assert len(of(decoded, 4, "model_market", "RequestEnded")) == 1
+
+
+def test_decoded_api_market_logs_tell_what_it_did(
+    demo_run: DemoRun, decoded: list[Decoded]
+) -> None:
+    # prepare
+    report = demo_run.api
+
+    # act
+    (registered,) = of(decoded, 5, "api_market", "ApiRegistered")
+    (shown,) = of(decoded, 5, "api_market", "PurchaseShown")
+    batches = of(decoded, 5, "api_market", "BatchCommitted")
+    (resolved,) = of(decoded, 5, "api_market", "DisputeResolved")
+    deposited = sum(e["amount"] for e in of(decoded, 5, "api_market", "Deposited"))
+    staked = sum(e["stake"] for e in of(decoded, 5, "api_market", "Joined"))
+    staked += sum(e["stake"] for e in of(decoded, 5, "api_market", "Accepted"))
+    bonds = sum(e["bond"] for e in of(decoded, 5, "api_market", "Disputed"))
+    paid = sum(e["amount"] for e in of(decoded, 5, "api_market", "Withdrawn"))
+
+    # assert: the API points at P4's sale, one batch holds every call, the cheater was
+    # slashed, and every wei deposited, staked or bonded was paid out
+    assert registered["api"] == report.api_id
+    assert to_checksum_address(shown["model_market"]) == report_market(demo_run)
+    assert [sum(b["calls"]) for b in batches] == [sum(report.calls.values())]
+    assert resolved["slashed"] != 0
+    assert paid == deposited + staked + bonds
+    assert len(of(decoded, 5, "api_market", "ApiEnded")) == 1
+
+
+def report_market(demo_run: DemoRun) -> str:
+    return to_checksum_address(demo_run.models.market)
+
+
+def private_arrays(entry: object) -> Iterator[bytes]:
+    """The raw bytes of every array a service's journal entry carries (inputs, outputs)."""
+    from mercato.protocols.apimarket.endpoints import from_b64
+    from mercato.protocols.apimarket.messages import decode_array
+
+    if isinstance(entry, dict):
+        for key, value in entry.items():
+            if key in ("input", "output") and isinstance(value, str):
+                yield decode_array(from_b64(value, key)).tobytes()
+            else:
+                yield from private_arrays(value)
+    elif isinstance(entry, list):
+        for value in entry:
+            yield from private_arrays(value)
+
+
+def test_no_row_output_or_component_of_the_api_goes_on_chain(demo_run: DemoRun) -> None:
+    # prepare: every step's input and output, from the services' journals, and every
+    # component a vendor was given
+    folder = demo_run.work / "api-market-agents"
+    entries = [
+        json.loads(line)
+        for path in folder.rglob("*.journal")
+        for line in path.read_text().splitlines()
+    ]
+    secrets = [data for entry in entries for data in private_arrays(entry)]
+    assert len(secrets) > 2 * sum(demo_run.api.calls.values())
+    components = [path.read_bytes() for path in folder.rglob("*.component")]
+    assert components
+    on_chain = demo_run.chain.everything()
+
+    # act: 32-byte windows of each secret (not mostly zeros), looked for on chain
+    leaked = [
+        window
+        for secret in [*secrets, *components]
+        for start in range(0, max(len(secret) - 32, 0) + 1, 16)
+        if len(window := secret[start : start + 32]) == 32 and sum(map(bool, window)) >= 8
+        and window in on_chain
+    ]  # fmt: skip
+
+    # assert
+    assert not leaked
