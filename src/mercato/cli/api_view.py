@@ -1,8 +1,15 @@
-"""What ``mercato api ...`` commands share: the acting party, reports, model and row files,
-and the evidence a consumer keeps of each call (for ``dispute`` and ``challenge``).
+"""What anyone may do with an API of ``mercato api``, and what the commands share.
 
-A call's evidence is everything signed about it (the request, each step's assignment and
-receipt, the consumer's ack) as one JSON file under the state folder:
+Anyone reads the APIs (``list``, ``show``, ``batches``), moves an API on when its time has
+come (``advance`` cancels one its parties did not all join, ``finalize`` pays out a batch
+after its window, ``settle-claim`` and ``settle-challenge`` settle what the orchestrator left
+unanswered, ``resolve`` decides a dispute, ``release`` ends the API) and checks a component
+file against the on-chain model root (``verify-component``).
+
+The helpers here serve every command: the acting party and the API, reports, model and row
+files, and the evidence a consumer keeps of each call (for ``dispute``, ``challenge`` and
+``call --retry``): everything signed about it (the request, each step's assignment and
+receipt, the consumer's ack) as one JSON file under the state folder,
 ``<state>/apimarket/api-<id>/<consumer>/epoch-<e>-seq-<s>.json``.
 """
 
@@ -15,9 +22,17 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mercato.cli import common
-from mercato.cli.common import MarketCall, console, emit_json, tx_note
-from mercato.errors import InputError
-from mercato.protocols.apimarket import views
+from mercato.cli.common import (
+    MarketCall,
+    compact_ether,
+    console,
+    emit_json,
+    format_time,
+    refuse,
+    tx_note,
+)
+from mercato.errors import InputError, IntegrityError
+from mercato.protocols.apimarket import rules, views
 
 if TYPE_CHECKING:
     import numpy as np
@@ -239,3 +254,241 @@ def drop_pending(state: Path, api_id: int, consumer: str) -> None:
     folder = evidence_folder(state, api_id, consumer)
     for name in (PENDING, PENDING_ROWS):
         (folder / name).unlink(missing_ok=True)
+
+
+# reading an API -------------------------------------------------------------------------
+def detail_record(market: Marketplace, api_id: int) -> dict[str, Any]:
+    """Everything about an API, JSON-ready: its record, slots, batches and disputes."""
+    am = market.api_market
+    api = load_api(market, api_id)
+    record = views.api_record(api, am.slots(api_id))
+    record["batches"] = [
+        {
+            "epoch": int(e["epoch"]),
+            "calls": sum(int(c) for c in e["calls"]),
+            "consumers": len(e["consumers"]),
+            "total": int(e["total"]),
+            "records_hash": "0x" + bytes(e["records_hash"]).hex(),
+        }
+        for e in am.events("BatchCommitted", api=api_id)
+    ]
+    record["disputes"] = [
+        {
+            "dispute_id": int(e["dispute_id"]),
+            "state": views.DisputeState(int(e["state"])).label,
+            "slashed": int(e["slashed"]),
+            "to_consumer": int(e["to_consumer"]),
+        }
+        for e in am.events("DisputeResolved", api=api_id)
+    ]
+    return record
+
+
+def list_apis(call: MarketCall) -> None:
+    """Every API with its status, provider, components, slots, price and calls settled."""
+    market = call.market()
+    am = market.api_market
+    records = [views.api_record(am.api(i), am.slots(i)) for i in range(1, am.count() + 1)]
+    if call.json_output:
+        emit_json(records)
+        return
+    if not records:
+        console.print("no APIs yet")
+        return
+    title = f"{len(records)} API(s); amounts in ETH"
+    table = common.simple_table("id", "status", "provider", "components", "slots", "price",
+                                "deposits", title=title)  # fmt: skip
+    for r in records:
+        table.add_row(
+            str(r["api"]),
+            r["status"],
+            common.short_address(r["provider"]),
+            str(r["components"]),
+            str(r["slots"]),
+            compact_ether(r["price"]),
+            str(r["depositors"]),
+        )
+    console.print(table)
+
+
+def show(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """One API: terms, slots (vendor, component, joined, out), batches and disputes."""
+    market = call.market()
+    document = detail_record(market, api_id)
+    if call.json_output:
+        emit_json(document)
+        return
+    console.print(
+        f"API {document['api']}: {document['status']}; {document['components']} components "
+        f"over {document['slots']} slots; price {compact_ether(document['price'])} ETH a call"
+    )
+    table = common.simple_table("slot", "vendor", "component", "joined", "out")
+    for s in document["slot_list"]:
+        table.add_row(str(s["slot"]), s["vendor"], str(s["component"]), str(s["joined"]),
+                      str(s["out"]))  # fmt: skip
+    console.print(table)
+    for b in document["batches"]:
+        console.print(f"epoch {b['epoch']}: {b['calls']} calls of {b['consumers']} consumer(s), "
+                      f"{compact_ether(b['total'])} ETH")  # fmt: skip
+    for d in document["disputes"]:
+        console.print(f"dispute {d['dispute_id']}: {d['state']}")
+
+
+# anyone -------------------------------------------------------------------------------
+def batches(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """An API's batches: per epoch the calls of each consumer, the steps of each slot, the
+    total and whether it is paid out."""
+    market = call.market()
+    api = load_api(market, api_id)
+    am = market.api_market
+    records: list[dict[str, Any]] = []
+    for event in am.events("BatchCommitted", api=api_id):
+        epoch = int(event["epoch"])
+        records.append({
+            "epoch": epoch,
+            "consumers": [str(c) for c in event["consumers"]],
+            "calls": [int(c) for c in event["calls"]],
+            "steps": [int(s) for s in event["steps"]],
+            "total": int(event["total"]),
+            "finalized": am.batch(api_id, epoch).finalized,
+            "closes": api.close(epoch),
+        })  # fmt: skip
+    if call.json_output:
+        emit_json(records)
+        return
+    if not records:
+        console.print(f"API {api_id} has no batch yet")
+        return
+    title = f"API {api_id}: batches; amounts in ETH"
+    table = common.simple_table("epoch", "calls", "consumers", "steps per slot", "total",
+                                "paid out", title=title)  # fmt: skip
+    for r in records:
+        table.add_row(str(r["epoch"]), str(sum(r["calls"])), str(len(r["consumers"])),
+                      ",".join(map(str, r["steps"])), compact_ether(r["total"]),
+                      "yes" if r["finalized"] else f"after {format_time(r['closes'])}")  # fmt: skip
+    console.print(table)
+
+
+def advance(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """Cancel an API whose join deadline passed without every party in (stakes refunded)."""
+    me, market, api = acting(call, api_id)
+    refuse(rules.advance_problem(api, market.chain.timestamp()))
+    result = market.api_market.advance(me.account, api_id)
+    text = f"API {api_id} is {market.api_market.api(api_id).status.label}: its stakes and deposits are credited back"  # noqa: E501
+    report(call, market, api_id, result, text)
+
+
+def finalize(call: MarketCall, api_id: int = ApiArgument,
+             epoch: int = EpochArgument) -> None:  # fmt: skip
+    """Pay out an epoch's batch once its window closed: each vendor per step, the provider
+    the rest."""
+    me, market, api = acting(call, api_id)
+    am = market.api_market
+    refuse(rules.finalize_problem(api, epoch, am.batch(api_id, epoch), market.chain.timestamp()))
+    result = am.finalize_batch(me.account, api_id, epoch)
+    text = f"batch of epoch {epoch} of API {api_id} paid out ({compact_ether(am.batch(api_id, epoch).total)} ETH)"  # noqa: E501
+    report(call, market, api_id, result, text)
+
+
+def _by_id(call: MarketCall, what: str, count_event: str, read: Any, problem: Any, act: Any,
+           item_id: int) -> None:  # fmt: skip
+    """Settle or resolve claim, challenge or dispute ``item_id`` (one of ``count_event``'s)."""
+    me = call.identity()
+    market = call.market()
+    am = market.api_market
+    known = {int(e[f"{what}_id"]): int(e["api"]) for e in am.events(count_event)}
+    if item_id not in known:
+        raise InputError(f"no {what} {item_id} (there are {len(known)})")
+    api = am.api(known[item_id])
+    refuse(problem(read(item_id), api, market.chain.timestamp()))
+    result = act(me.account, item_id)
+    after = read(item_id)
+    text = f"{what} {item_id} of API {api.api}: {after.state.label}"
+    report(call, market, api.api, result, text, **{f"{what}_id": item_id,
+                    "state": after.state.label})  # fmt: skip
+
+
+ClaimArgument = typer.Argument(..., min=1, help="Claim id (from `claim`).")
+ChallengeArgument = typer.Argument(..., min=1, help="Challenge id (from `challenge`).")
+DisputeArgument = typer.Argument(..., min=1, help="Dispute id (from `dispute`).")
+
+
+def settle_claim(call: MarketCall, claim_id: int = ClaimArgument) -> None:
+    """Pay a claim the orchestrator did not answer in time, from its stake."""
+    am = call.market().api_market
+    _by_id(
+        call,
+        "claim",
+        "Claimed",
+        am.claim_of,
+        lambda c, api, now: rules.settle_claim_problem(c, now),
+        am.settle_claim,
+        claim_id,
+    )
+
+
+def settle_challenge(call: MarketCall, challenge_id: int = ChallengeArgument) -> None:
+    """Refund a challenge the orchestrator did not answer in time, from its stake."""
+    am = call.market().api_market
+    _by_id(call, "challenge", "Challenged", am.challenge_of,
+           lambda c, api, now: rules.settle_challenge_problem(c, now), am.settle_challenge,
+           challenge_id)  # fmt: skip
+
+
+def resolve(call: MarketCall, dispute_id: int = DisputeArgument) -> None:
+    """Decide a dispute by its committee's majority once the replicas revealed (or could)."""
+    am = call.market().api_market
+    _by_id(call, "dispute", "Disputed", am.dispute_of,
+           lambda d, api, now: rules.resolve_problem(d, api.response_period, now), am.resolve,
+           dispute_id)  # fmt: skip
+
+
+def release(call: MarketCall, api_id: int = ApiArgument) -> None:
+    """End an API after its last window with nothing open: stakes and deposits credited."""
+    me, market, api = acting(call, api_id)
+    refuse(rules.release_problem(api, market.chain.timestamp()))
+    result = market.api_market.release(me.account, api_id)
+    text = f"API {api_id} released: it is {market.api_market.api(api_id).status.label}"
+    report(call, market, api_id, result, text)
+
+
+def verify_component(
+    call: MarketCall,
+    api_id: int = ApiArgument,
+    index: int = typer.Argument(..., min=0, help="The component's index."),
+    component_file: Path = typer.Argument(..., help="The component's bytes."),
+) -> None:
+    """Check a component file against the model root the API registered (on chain): the
+    provider cannot deny the model it serves."""
+    from mercato.crypto.commit import keccak
+    from mercato.protocols.apimarket.serving import document_for
+
+    market = call.market()
+    api = load_api(market, api_id)
+    if index >= api.components:
+        raise InputError(f"API {api_id} has {api.components} components, not {index + 1}")
+    if not component_file.is_file():
+        raise InputError(f"{component_file}: no such file")
+    digest = keccak(component_file.read_bytes())
+    proof = document_for(market, api_id).component_proof(index)
+    holds = market.api_market.component_at(api_id, index, digest, proof)
+    if call.json_output:
+        emit_json({"api": api_id, "component": index, "hash": digest, "under_root": holds})
+    elif holds:
+        console.print(f"{component_file} is component {index} of API {api_id}: its hash "
+                      f"0x{digest.hex()} is under the on-chain model root")  # fmt: skip
+    if not holds:
+        raise IntegrityError(f"{component_file} is not component {index} of API {api_id}: its "
+                             "hash is not under the on-chain model root")  # fmt: skip
+
+
+def add_anyone_commands(app: typer.Typer) -> None:
+    """Give ``mercato api`` the commands anyone may run: reading APIs and moving them on."""
+    for name, command, acts in (
+        ("list", list_apis, False), ("show", show, False), ("batches", batches, False),
+        ("advance", advance, True), ("finalize", finalize, True),
+        ("settle-claim", settle_claim, True), ("settle-challenge", settle_challenge, True),
+        ("resolve", resolve, True), ("release", release, True),
+        ("verify-component", verify_component, False),
+    ):  # fmt: skip
+        common.market_command(app, name, acts=acts)(command)
