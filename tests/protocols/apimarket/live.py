@@ -25,7 +25,7 @@ from mercato.chain.embedded import EmbeddedChain
 from mercato.ml.splitting import SplitModel, split
 from mercato.protocols.apimarket import provider
 from mercato.protocols.apimarket.consumer import ApiClient, CallResult
-from mercato.protocols.apimarket.endpoints import Transport, bind, make_app
+from mercato.protocols.apimarket.endpoints import Transport, bind
 from mercato.protocols.apimarket.orchestrator import Orchestrator
 from mercato.protocols.apimarket.scenario import (
     CONSUMERS,
@@ -34,16 +34,11 @@ from mercato.protocols.apimarket.scenario import (
     ORCHESTRATOR,
     PERIODS,
     PROVIDER,
-    SEED,
     ApiMarketDemo,
 )
 from mercato.protocols.apimarket.serving import (
-    BackgroundServer,
-    ChainReads,
     document_for,
-    endpoints_for,
     start_vendor_process,
-    terms_for,
 )
 from mercato.protocols.apimarket.views import Api, ApiStatus
 from mercato.storage.local import LocalBlobStore
@@ -122,7 +117,7 @@ class LiveApi(ApiMarketDemo):
         )  # fmt: skip
         self.run_agents()  # vendors start their services and join; the orchestrator accepts
         assert self.wrapper.state(self.api_id) == "live"
-        self.serve(self.api_id, transport)
+        self.serve(self.api_id, transport=transport)
         self.run_agents()  # the consumers deposit
         assert self.reads is not None
         self.reads.refresh()
@@ -134,25 +129,18 @@ class LiveApi(ApiMarketDemo):
 
     # --- the services ----------------------------------------------------------------------
 
-    def serve(self, api_id: int, transport: Transport | None = None) -> None:
-        """Start the orchestrator's service on its bound socket (the scenario's serve, with
-        the orchestrator's class and transport of the test)."""
-        me = self.identities[ORCHESTRATOR]
-        if self.reads is None:
-            self.reads = ChainReads(self.market, api_id, live=False)
-            self.reads.refresh()
-        self.orchestrator = self.orchestrator_class(
-            terms_for(self.market, api_id),
-            bytes(me.account.key),
-            endpoints_for(self.market, me, api_id),
-            self.reads.balance,
-            self.reads.now,
-            self.work_dir / ORCHESTRATOR / f"api-{api_id}.journal",
+    def serve(
+        self,
+        api_id: int,
+        *,
+        orchestrator_class: type[Orchestrator] | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        """The scenario's service, with the test's orchestrator class."""
+        super().serve(
+            api_id,
+            orchestrator_class=orchestrator_class or self.orchestrator_class,
             transport=transport,
-            seed=SEED,
-        )
-        self.server = BackgroundServer(
-            make_app(self.orchestrator.routes(), "mercato orchestrator"), self.sock
         )
 
     def restart_orchestrator(self) -> Orchestrator:

@@ -51,6 +51,7 @@ from mercato.protocols.roles import Role
 if TYPE_CHECKING:
     from mercato.chain.base import Chain
     from mercato.protocols.apimarket.consumer import ApiClient, CallResult
+    from mercato.protocols.apimarket.endpoints import Transport
     from mercato.protocols.apimarket.orchestrator import Orchestrator
     from mercato.storage.base import BlobStore
 
@@ -175,20 +176,30 @@ class ApiMarketDemo(Demo):
 
         return start
 
-    def serve(self, api_id: int) -> None:
-        """Start the orchestrator's service on its bound socket, the API being live."""
+    def serve(
+        self,
+        api_id: int,
+        *,
+        orchestrator_class: type[Orchestrator] | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        """Start the orchestrator's service on its bound socket, the API being live (again,
+        from its journal, after a restart); a test may give another orchestrator class (a
+        dishonest one) and transport."""
         from mercato.protocols.apimarket.orchestrator import Orchestrator
 
         me = self.identities[ORCHESTRATOR]
-        self.reads = ChainReads(self.market, api_id, live=False)
-        self.reads.refresh()
-        self.orchestrator = Orchestrator(
+        if self.reads is None:
+            self.reads = ChainReads(self.market, api_id, live=False)
+            self.reads.refresh()
+        self.orchestrator = (orchestrator_class or Orchestrator)(
             terms_for(self.market, api_id),
             bytes(me.account.key),
             endpoints_for(self.market, me, api_id),
             self.reads.balance,
             self.reads.now,
             self.work_dir / ORCHESTRATOR / f"api-{api_id}.journal",
+            transport=transport,
             seed=SEED,
         )
         self.server = BackgroundServer(
