@@ -134,6 +134,8 @@ def test_an_api_from_registration_to_release(live: dict[str, Any]) -> None:
     assert live["accepted"]["api"]["status"] == "live"
     assert all(s["joined"] for s in live["accepted"]["api"]["slot_list"])
     assert live["deposited"]["deposit"] == 10**16
+    assert f"API {api_id}: live; 2 components over 2 slots" in cli.ok("api", "show", api_id).stdout
+    assert "1 API(s)" in cli.ok("api", "list").stdout
 
     # one call: the whole model's labels, every receipt checked, the evidence kept
     rows, model = digits_rows(cli.home)
