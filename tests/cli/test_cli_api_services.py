@@ -55,7 +55,7 @@ OFFER = provider.ApiOffer(
     orchestrator_stake=20 * FINNEY,
     challenge_bond=FINNEY,
     dispute_bond=2 * FINNEY,
-    periods=Periods(join=EPOCH, epoch=EPOCH, window=EPOCH, response=600, term=EPOCH),
+    periods=Periods(join=EPOCH, epoch=EPOCH, window=EPOCH, response=600, term=2 * EPOCH),
 )
 CALLS = 3
 ROWS_PER_CALL = 4
@@ -176,10 +176,12 @@ def wait_until(what: str, condition: Callable[[], bool], logs: list[Served]) -> 
         time.sleep(0.2)
 
 
-def test_vendors_and_orchestrator_serve_an_api_whose_batch_the_orchestrator_commits(
+def serve_and_call(
     registered: Registered, processes: list[Served]
-) -> None:
-    # prepare: the orchestrator and three vendors, each a process of its own
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[Any]]:
+    """Start the orchestrator and the three vendors (each its own process), let the API go
+    live, have the consumer's agent deposit, make the calls and let epoch 0 pass until its
+    batch is on chain: what the vendors and the orchestrator announced, and the outputs."""
     cli, api_id = registered.cli, registered.api_id
     market = cli.market()
     am = market.api_market
@@ -187,15 +189,11 @@ def test_vendors_and_orchestrator_serve_an_api_whose_batch_the_orchestrator_comm
     orchestrator = Served(cli.home, cli.url, "orchestrator", "orchestrator", *serve, ORCHESTRATOR)
     vendors = [Served(cli.home, cli.url, f"vendor-{v}", "vendor", *serve, v) for v in VENDORS]
     processes.extend([orchestrator, *vendors])
-
-    # act: the vendors serve and join; the orchestrator accepts and serves once live
     said = [vendor.announced() for vendor in vendors]
     wait_until("the API going live", lambda: am.api(api_id).status is ApiStatus.LIVE, processes)
     served = orchestrator.announced()
     cli.agent("--role", "consumer", "--account", CLIENT)  # deposits into the live API
-    consumer = dev_account(CLIENT)
-    client = ApiClient(served["url"], bytes(consumer.key), terms_for(market, api_id),
-                       now=market.chain.timestamp)  # fmt: skip
+    client = consumer_client(registered, served["url"])
     outputs = [
         client.call(registered.rows[n * ROWS_PER_CALL : (n + 1) * ROWS_PER_CALL]).output
         for n in range(CALLS)
@@ -203,6 +201,23 @@ def test_vendors_and_orchestrator_serve_an_api_whose_batch_the_orchestrator_comm
     market.chain.time_travel(EPOCH + 1)  # epoch 0 is over: its batch is due
     wait_until("the batch of epoch 0", lambda: bool(am.events("BatchCommitted", api=api_id)),
                processes)  # fmt: skip
+    return said, served, outputs
+
+
+def consumer_client(registered: Registered, url: str) -> ApiClient:
+    market = registered.cli.market()
+    return ApiClient(url, bytes(dev_account(CLIENT).key), terms_for(market, registered.api_id),
+                     now=market.chain.timestamp)  # fmt: skip
+
+
+def test_vendors_and_orchestrator_serve_an_api_whose_batch_the_orchestrator_commits(
+    registered: Registered, processes: list[Served]
+) -> None:
+    # prepare and act: the services as processes, calls, the epoch over
+    cli, api_id = registered.cli, registered.api_id
+    am = cli.market().api_market
+    consumer = dev_account(CLIENT)
+    said, served, outputs = serve_and_call(registered, processes)
     statuses = [served_process.stop() for served_process in processes]
 
     # assert: each vendor announced its slot, the calls were served as the whole model
@@ -324,3 +339,52 @@ def test_the_provider_role_cancels_an_api_nobody_completed_by_its_join_deadline(
 
     # assert
     assert market.api_market.api(api_id).status is ApiStatus.CANCELLED
+
+
+def agent_cursor(state_file: Path, name_prefix: str) -> int:
+    """The next block the agent whose name starts with ``name_prefix`` reads (0: none yet)."""
+    import sqlite3
+
+    if not state_file.exists():
+        return 0
+    with sqlite3.connect(f"file:{state_file}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT agent, next_block FROM cursors").fetchall()
+    return max((int(block) for agent, block in rows if agent.startswith(name_prefix)), default=0)
+
+
+def test_an_orchestrator_restarted_from_a_fresh_state_adopts_its_api_and_serves_again(
+    registered: Registered, processes: list[Served]
+) -> None:
+    # prepare: epoch 0's batch is on chain; the orchestrator stops
+    cli, api_id = registered.cli, registered.api_id
+    market = cli.market()
+    am = market.api_market
+    serve_and_call(registered, processes)
+    processes[0].stop()
+
+    # act: the orchestrator again, from a fresh state folder; it steps past two new blocks
+    elsewhere = cli.home / "elsewhere"
+    again = Served(cli.home, cli.url, "orchestrator-again", "orchestrator", "serve", "--api",
+                   api_id, "--account", ORCHESTRATOR, "--state", elsewhere)  # fmt: skip
+    processes.append(again)
+    served = again.announced()
+    state_file = Path(served["state"])
+    for _ in range(2):  # the step that read the first block has run its ticks once past the second
+        am.deposit(dev_account(CLIENT), api_id, FINNEY)
+        head = market.chain.block_number()
+        stepped = lambda head=head: agent_cursor(state_file, "orchestrator") > head  # noqa: E731
+        wait_until("the orchestrator's agent stepping", stepped, processes)
+    output = consumer_client(registered, served["url"]).call(registered.rows[:ROWS_PER_CALL]).output
+    status = again.stop()
+
+    # assert: it serves at the document's URL, accepted and committed nothing twice (a
+    # handler or tick that failed would say so in the log)
+    assert served["url"] == registered.url
+    assert len(am.events("BatchCommitted", api=api_id)) == 1
+    assert (
+        np.asarray(output).tolist()
+        == registered.model.predict(registered.rows[:ROWS_PER_CALL]).tolist()
+    )
+    assert status == 0
+    log = again.log.read_text()
+    assert "failed" not in log and "Traceback" not in log
