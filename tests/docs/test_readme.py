@@ -43,7 +43,10 @@ DEV_ACCOUNTS = 20
 """Accounts `mercato chain up` funds (anvil's default); the walk-throughs use 0 to 17."""
 KEPT_MERCATO_ENV = ("MERCATO_ANVIL", "MERCATO_CACHE_DIR")
 """Where anvil and the compiled contracts are: the machine's, not the reader's settings."""
-PROTOCOL_GROUPS = tuple(u.key for u in units())
+WALKTHROUGH_PENDING = frozenset({"api"})
+"""CLI groups of protocols whose walk-through is not written yet: P5's (issue 13) will serve
+the model P4's walk-through sold, a logistic regression, which needs a split by features."""
+PROTOCOL_GROUPS = tuple(u.command for u in units() if u.command not in WALKTHROUGH_PENDING)
 
 
 def _readme() -> str:
@@ -149,7 +152,7 @@ def _unpaid(folder: Path, url: str, waits: dict[str, tuple[int, str]]) -> list[s
     try:
         deployment = Deployment.load(folder / ".mercato" / "deployment.json")
         market = Marketplace(chain, deployment, open_store(str(folder / ".mercato" / "blobs")))
-        readers = {u.key: market.wrapper(u.field).state for u in units()}
+        readers = {u.command: market.wrapper(u.field).state for u in units()}
         problems = [
             f"{group} {ident} is {readers[group](ident)}, not {state}"
             for group, (ident, state) in waits.items()
