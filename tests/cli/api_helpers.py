@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from mercato.chain.contract import Contract
 
 from .helpers import CLIENT, COMPUTE, MODEL, Cli, address
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from mercato.chain.base import Chain
 
 PROVIDER = MODEL
 VENDORS = (COMPUTE, 18)
@@ -67,8 +74,25 @@ def register_args(orchestrator_url: str, model: Path) -> list[object]:
     ]  # fmt: skip
 
 
-def register_api(cli: Cli, orchestrator_url: str) -> dict[str, Any]:
-    """``api register --json`` of the cast's API."""
+def register_api(cli: Cli, orchestrator_url: str, *extra: object) -> dict[str, Any]:
+    """``api register --json`` of the cast's API (``extra``: more options)."""
     digits_rows(cli.home)
-    registered: dict[str, Any] = cli.json(*register_args(orchestrator_url, cli.home / MODEL_FILE))
+    args = register_args(orchestrator_url, cli.home / MODEL_FILE)
+    registered: dict[str, Any] = cli.json(*args, *extra)
     return registered
+
+
+def deploy_fake_model_market(chain: Chain, deployer: LocalAccount) -> Contract:
+    """The P5 tests' stand-in model market (its ``purchase`` answers what a test sets)."""
+    import vyper
+    from eth_abi.abi import encode
+
+    from mercato.chain.contract import ABI
+
+    path = Path(__file__).parents[1] / "protocols" / "apimarket" / "FakeModelMarket.vy"
+    output = vyper.compile_code(path.read_text(), output_formats=["abi", "bytecode"])
+    abi = ABI(output["abi"])
+    bytecode = bytes.fromhex(output["bytecode"].removeprefix("0x"))
+    receipt = chain.deploy(deployer, bytecode + encode(abi.constructor, []))
+    assert receipt.contract_address is not None
+    return Contract(chain, receipt.contract_address, abi, "FakeModelMarket")

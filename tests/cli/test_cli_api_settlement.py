@@ -17,13 +17,16 @@ from mercato.protocols.apimarket.messages import Assignment, Request, signature_
 
 from .api_helpers import (
     CONSUMER,
+    MODEL_FILE,
     ORCHESTRATOR,
     PRICE,
     PROVIDER,
     SHARES,
     STAKES,
     VENDORS,
+    deploy_fake_model_market,
     register_api,
+    register_args,
     register_cast,
 )
 from .helpers import STRANGER, Cli, address
@@ -63,8 +66,19 @@ def test_challenged_and_claimed_calls_are_settled(market_cli: Cli) -> None:
     market = cli.market()
     am, chain = market.api_market, market.chain
     api = am.api(api_id)
-    # a second API that only one vendor joins: nobody else comes by its join deadline
-    stalled = int(register_api(cli, NOWHERE)["api"]["api"])
+    # a second API, on a model the provider bought in P4 (a stand-in model market says so),
+    # that only one vendor joins: nobody else comes by its join deadline
+    fake = deploy_fake_model_market(chain, dev_account(STRANGER))
+    sale = (address(PROVIDER), address(STRANGER), b"\x09" * 32, 912_500, True)
+    fake.transact("set_purchase", 4, 1, sale, sender=dev_account(STRANGER))
+    stalled = int(register_api(cli, NOWHERE, "--purchase", f"{fake.address}:4:1")["api"]["api"])
+    bought = cli.json("api", "show", stalled)["purchase"]
+    assert (bought["request_id"], bought["index"], bought["score"]) == (4, 1, 0.9125)
+    assert "benchmarked at 0.9125" in cli.ok("api", "show", stalled).stdout
+    unpaid = cli(
+        *register_args(NOWHERE, cli.home / MODEL_FILE), "--purchase", f"{fake.address}:4:2"
+    )
+    assert "is not yours" in str(unpaid.exception)
     cli.ok("api", "join", stalled, "--url", NOWHERE, "--account", VENDORS[1])
     early = cli("api", "advance", stalled, "--account", STRANGER)
     assert early.exit_code == 1 and "advance after" in str(early.exception)

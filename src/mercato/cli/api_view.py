@@ -55,6 +55,8 @@ StateDirOption = typer.Option(
 EVIDENCE = "apimarket"
 MODEL_SUFFIXES = (".safetensors", ".skops")
 ROW_SUFFIXES = (".csv", ".npy")
+SCORE_SCALE = 1_000_000
+"""The model market logs scores in parts per million."""
 PENDING = "pending.json"
 PENDING_ROWS = "pending-rows.npy"
 """A call sent and not answered yet: its epoch and seq, and its rows."""
@@ -258,7 +260,8 @@ def drop_pending(state: Path, api_id: int, consumer: str) -> None:
 
 # reading an API -------------------------------------------------------------------------
 def detail_record(market: Marketplace, api_id: int) -> dict[str, Any]:
-    """Everything about an API, JSON-ready: its record, slots, batches and disputes."""
+    """Everything about an API, JSON-ready: its record, slots, batches, disputes and the P4
+    purchase its model comes from (None if none), with the score its benchmark agreed."""
     am = market.api_market
     api = load_api(market, api_id)
     record = views.api_record(api, am.slots(api_id))
@@ -281,6 +284,19 @@ def detail_record(market: Marketplace, api_id: int) -> dict[str, Any]:
         }
         for e in am.events("DisputeResolved", api=api_id)
     ]
+    record["purchase"] = next(
+        (
+            {
+                "model_market": str(e["model_market"]),
+                "request_id": int(e["request_id"]),
+                "index": int(e["index"]),
+                "seller": str(e["seller"]),
+                "score": int(e["score"]) / SCORE_SCALE,
+            }
+            for e in am.events("PurchaseShown", api=api_id)
+        ),
+        None,
+    )
     return record
 
 
@@ -322,6 +338,15 @@ def show(call: MarketCall, api_id: int = ApiArgument) -> None:
         f"API {document['api']}: {document['status']}; {document['components']} components "
         f"over {document['slots']} slots; price {compact_ether(document['price'])} ETH a call"
     )
+    bought = document["purchase"]
+    if bought is not None:
+        console.print(
+            f"the model was bought in request {bought['request_id']} of the model market "
+            f"{bought['model_market']} (submission {bought['index']}), benchmarked at "
+            f"{bought['score']:.4f}",
+            soft_wrap=True,
+            highlight=False,
+        )
     table = common.simple_table("slot", "vendor", "component", "joined", "out")
     for s in document["slot_list"]:
         table.add_row(str(s["slot"]), s["vendor"], str(s["component"]), str(s["joined"]),
