@@ -65,6 +65,7 @@ ROLE_HELP = {
     "benchmark, to see it slashed.",
     "model": "P4 seller: the model file it offers to every request it fits (.skops or "
     ".safetensors).",
+    "deposit": "P5 consumer: what it deposits into each live API (ETH, or 20gwei; default 0.01).",
 }
 """The help of each option that roles take (which roles take which: their AgentRole.options)."""
 
@@ -164,6 +165,7 @@ def run(
     eval_dataset: str = typer.Option(None, "--eval-dataset", help=ROLE_HELP["eval_dataset"]),
     lazy: bool = typer.Option(False, "--lazy", help=ROLE_HELP["lazy"]),
     model: Path = typer.Option(None, "--model", help=ROLE_HELP["model"]),
+    deposit: str = typer.Option(None, "--deposit", help=ROLE_HELP["deposit"]),
     name: str = typer.Option(None, "--name", help="Agent name (keys its state and cursor)."),
     state_dir: Path = typer.Option(
         None, "--state-dir", help="Folder of the agent's SQLite state (default: settings)."

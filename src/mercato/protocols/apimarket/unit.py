@@ -36,7 +36,7 @@ UNIT = ProtocolUnit(
     roles=(
         AgentRole("api-provider", "mercato.protocols.apimarket.roles:plan_provider"),
         AgentRole("vendor", "mercato.protocols.apimarket.roles:plan_vendor"),
-        AgentRole("consumer", "mercato.protocols.apimarket.roles:plan_consumer"),
+        AgentRole("consumer", "mercato.protocols.apimarket.roles:plan_consumer", ("deposit",)),
     ),
     extra_cli=(
         ("vendor", "mercato.cli.api_services:vendor"),
