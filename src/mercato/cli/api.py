@@ -223,7 +223,8 @@ def accept(call: MarketCall, api_id: int = ApiArgument) -> None:
                                api.orchestrator_stake, "API", "orchestrator stake"))  # fmt: skip
     result = market.api_market.accept(me.account, api_id)
     after = market.api_market.api(api_id)
-    text = f"accepted API {api_id} with {compact_ether(api.orchestrator_stake)} ETH; it is {after.status.label}"  # noqa: E501
+    stake = compact_ether(api.orchestrator_stake)
+    text = f"accepted API {api_id} with {stake} ETH; it is {after.status.label}"
     api_view.report(call, market, api_id, result, text)
 
 
@@ -257,7 +258,8 @@ def request_withdrawal(call: MarketCall, api_id: int = ApiArgument) -> None:
     refuse(rules.request_withdrawal_problem(api, am.deposit_of(api_id, me.address)))
     result = am.request_withdrawal(me.account, api_id)
     after = am.deposit_of(api_id, me.address)
-    text = f"notice given on API {api_id}: withdraw your deposit from {format_time(after.withdraw_after)}"  # noqa: E501
+    when = format_time(after.withdraw_after)
+    text = f"notice given on API {api_id}: withdraw your deposit from {when}"
     api_view.report(call, market, api_id, result, text, withdraw_after=after.withdraw_after)
 
 
@@ -430,7 +432,8 @@ def dispute(
     proof = document_for(market, api_id).component_proof(component)
     dispute_id, result = am.dispute(me.account, receipt, signature, proof)
     state_now = am.dispute_of(dispute_id).state
-    text = f"dispute {dispute_id}: slot {receipt.slot}'s step of component {component} ({state_now.label})"  # noqa: E501
+    step = f"slot {receipt.slot}'s step of component {component}"
+    text = f"dispute {dispute_id}: {step} ({state_now.label})"
     api_view.report(call, market, api_id, result, text, dispute_id=dispute_id,
                     state=state_now.label)  # fmt: skip
 
@@ -468,7 +471,8 @@ def claim(
         signature_from_json(entry["assignment_sig"]), counts,
     )  # fmt: skip
     view = am.claim_of(claim_id)
-    text = f"claim {claim_id}: step of component {assignment.component} of call {seq} ({view.state.label})"  # noqa: E501
+    step = f"step of component {assignment.component} of call {seq}"
+    text = f"claim {claim_id}: {step} ({view.state.label})"
     api_view.report(call, market, api_id, result, text, claim_id=claim_id, state=view.state.label)
 
 

@@ -399,7 +399,8 @@ def advance(call: MarketCall, api_id: int = ApiArgument) -> None:
     me, market, api = acting(call, api_id)
     refuse(rules.advance_problem(api, market.chain.timestamp()))
     result = market.api_market.advance(me.account, api_id)
-    text = f"API {api_id} is {market.api_market.api(api_id).status.label}: its stakes and deposits are credited back"  # noqa: E501
+    status = market.api_market.api(api_id).status.label
+    text = f"API {api_id} is {status}: its stakes and deposits are credited back"
     report(call, market, api_id, result, text)
 
 
@@ -411,7 +412,8 @@ def finalize(call: MarketCall, api_id: int = ApiArgument,
     am = market.api_market
     refuse(rules.finalize_problem(api, epoch, am.batch(api_id, epoch), market.chain.timestamp()))
     result = am.finalize_batch(me.account, api_id, epoch)
-    text = f"batch of epoch {epoch} of API {api_id} paid out ({compact_ether(am.batch(api_id, epoch).total)} ETH)"  # noqa: E501
+    total = compact_ether(am.batch(api_id, epoch).total)
+    text = f"batch of epoch {epoch} of API {api_id} paid out ({total} ETH)"
     report(call, market, api_id, result, text)
 
 

@@ -225,7 +225,10 @@ def request_withdrawal_problem(api: Api, deposit: Deposit) -> str | None:
     problem = state_problem(api.status, (ApiStatus.LIVE,), _entry(api), "give notice on")
     if problem is not None:
         if api.status is ApiStatus.JOINING:
-            return f"{_entry(api)} is joining: withdraw your deposit at once ({COMMAND} withdraw-deposit {api.api})"  # noqa: E501
+            return (
+                f"{_entry(api)} is joining: withdraw your deposit at once "
+                f"({COMMAND} withdraw-deposit {api.api})"
+            )
         return problem
     if deposit.amount == 0:
         return f"you have nothing deposited in {_entry(api)}"
