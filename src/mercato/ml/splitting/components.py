@@ -44,6 +44,7 @@ RUNNERS = {
     "vote": "mercato.ml.splitting.ensemble",
     "tree-top": "mercato.ml.splitting.subtrees",
     "subtree": "mercato.ml.splitting.subtrees",
+    "partial-scores": "mercato.ml.splitting.linear",
 }
 """Which module runs each kind of component (each has ``run_<kind>(component, inputs)``)."""
 
