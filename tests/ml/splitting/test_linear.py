@@ -241,3 +241,27 @@ def test_importing_the_technique_loads_neither_torch_nor_sklearn() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_leakage_measures_each_holder_of_feature_groups(
+    digits: tuple[NDArray[Any], NDArray[Any]], logistic: Any
+) -> None:
+    # prepare
+    from mercato.ml.splitting.leakage import best_guess, protection
+
+    inputs, labels = digits
+    data = (inputs[:900], labels[:900], inputs[900:], labels[900:])
+    model = split(logistic, 3)
+
+    # act
+    result = protection(model, *data)
+    all_groups = best_guess(model, {0, 1, 2}, *data)
+
+    # assert
+    assert result.accuracy_whole == float(np.mean(logistic.predict(inputs[900:]) == labels[900:]))
+    assert len(result.accuracy_vendor) == 4
+    assert all(accuracy >= result.accuracy_known_only for accuracy in result.accuracy_vendor)
+    assert (result.coalition_missing, result.accuracy_coalition) == (3, result.accuracy_whole)
+    assert "partial scores of groups 0, 1, 2" in result.strategy_coalition
+    assert result.strategy_vendor[3].startswith("holds only the class labels")
+    assert all_groups[0] >= result.accuracy_whole  # every group's scores add up to the model's

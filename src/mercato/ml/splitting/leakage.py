@@ -30,6 +30,11 @@ By flow:
   the combiner's labels if it is held, else columns matched to the known rows' labels
   (scikit-learn orders classes); and a logistic regression on those probabilities. The
   combiner alone holds only the class labels, so its guess is the known rows' model.
+- ``combine`` with technique ``features`` (groups of a linear model's features): the held
+  groups' partial scores added, their argmax (the combiner's labels if it is held, else
+  columns matched to the known rows' labels); a logistic regression on those partial scores
+  and the known rows' other features (model completion: the missing weights learnt around
+  the held ones); and the known rows' model, which a holder can always fall back on.
 - ``route`` (a tree's top part and subtrees): with the top, rows go to held subtrees, and a
   missing subtree's region gets the majority label of the known rows routed there (or the
   known rows' model); without it, each held subtree answers where a logistic regression
@@ -442,6 +447,8 @@ def _width(arrays: Any, settings: Any, side: str) -> int:
 
 
 def _combine_guesses(model: SplitModel, held: frozenset[int], attack: _Attack) -> list[Guess]:
+    if model.technique == "features":
+        return _feature_guesses(model, held, attack)
     combiner = len(model.components) - 1
     groups = sorted(held - {combiner})
     if not groups:
@@ -465,6 +472,40 @@ def _combine_guesses(model: SplitModel, held: frozenset[int], attack: _Attack) -
             f" ({len(attack.y_known)} known rows)",
             _logistic(flat_known, attack.y_known, flat_test, attack.seed),
         ),
+    ]
+
+
+def _feature_guesses(model: SplitModel, held: frozenset[int], attack: _Attack) -> list[Guess]:
+    """Guesses of a holder of some groups of a linear model's features (and the combiner)."""
+    combiner = len(model.components) - 1
+    groups = sorted(held - {combiner})
+    if not groups:
+        return [("holds only the class labels: the known rows' model", attack.known_only)]
+    known = sum(model.components[group].run(attack.X_known)[0] for group in groups)
+    test = sum(model.components[group].run(attack.X_test)[0] for group in groups)
+    if combiner in held:
+        columns = np.asarray(model.components[combiner].arrays["classes"])
+        labelled = "the combiner's labels"
+    else:
+        columns = _column_labels(known, attack.y_known)
+        labelled = "labels matched to the known rows"
+    features = np.concatenate([model.components[g].arrays["features"] for g in groups])
+    others = np.setdiff1d(np.arange(attack.X_known.shape[1]), features)
+    named = ("groups " if len(groups) > 1 else "group ") + ", ".join(map(str, groups))
+    rows = len(attack.y_known)
+    return [
+        (f"argmax of the partial scores of {named}, {labelled}", columns[np.argmax(test, axis=1)]),
+        (
+            f"logistic regression on the partial scores of {named} and the"
+            f" {len(others)} other features ({rows} known rows)",
+            _logistic(
+                np.hstack([known, attack.X_known[:, others]]),
+                attack.y_known,
+                np.hstack([test, attack.X_test[:, others]]),
+                attack.seed,
+            ),
+        ),
+        (f"the known rows' model: {attack.known_only_strategy}", attack.known_only),
     ]
 
 
