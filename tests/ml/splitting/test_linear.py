@@ -63,6 +63,23 @@ def test_the_groups_label_as_the_logistic_regression(
     assert np.array_equal(model.predict(inputs), logistic.predict(inputs))
 
 
+@pytest.mark.parametrize("parts", [2, 5, 64])
+def test_many_noisy_rows_label_as_the_logistic_regression(
+    digits: tuple[NDArray[Any], NDArray[Any]], logistic: Any, parts: int
+) -> None:
+    # prepare: 17,970 rows, where a label could flip only at a near-tie of two scores
+    inputs, _ = digits
+    generator = np.random.default_rng(0)
+    noisy = np.concatenate([inputs + generator.normal(scale=2, size=inputs.shape)] * 10)
+    noisy += generator.normal(scale=0.5, size=noisy.shape)
+
+    # act
+    model = split(logistic, parts)
+
+    # assert
+    assert np.array_equal(model.predict(noisy), logistic.predict(noisy))
+
+
 def test_a_binary_logistic_regression_splits(digits: tuple[NDArray[Any], NDArray[Any]]) -> None:
     # prepare
     from sklearn.linear_model import LogisticRegression

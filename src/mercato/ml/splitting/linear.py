@@ -16,8 +16,10 @@ argmax). Everything is computed in float64. Two sources:
 
 Exactness: the split adds the same products as the whole model, grouped differently
 (``(b + x1 w1) + x2 w2`` against ``b + (x1 w1 + x2 w2)``), so the sums may differ in their
-last bits, and a label can flip only where two classes' scores tie to within rounding (an
-exact near-tie); on the digits rows the tests find none.
+last bits, and a label can flip only where two classes' scores tie to within that rounding
+(an exact near-tie). The tests find none on the 1,797 digits rows or on 17,970 noisy copies
+of them, for 2 to 64 groups: there the top two scores of a logistic regression fitted to 900
+digits differ by 3e-4 or more, against rounding errors below 1e-12 (scores under 40).
 
 Every group is needed: a group left out removes its features' contribution (and the first
 group the bias), so the labels are no longer the model's. Never answer with a subset of the
