@@ -49,7 +49,7 @@ class ApiDocument:
     """What an API is: its model's parts and how they connect, its schema, its sealed parts."""
 
     technique: str
-    """How the model was split (``layers``, ``ensemble``, ``subtrees``)."""
+    """How the model was split (``layers``, ``features``, ``ensemble``, ``subtrees``)."""
     flow: str
     """How data passes between components (``chain``, ``combine``, ``route``)."""
     component_hashes: tuple[str, ...]
@@ -87,6 +87,8 @@ class ApiDocument:
             raise InputError("an API takes at least one feature")
         if self.subsets and self.flow != "combine":
             raise InputError("only an ensemble (combine flow) can answer with subsets")
+        if self.subsets and self.technique == "features":
+            raise InputError("a model split by features needs every group: no subsets")
         texts = (self.technique, self.output, self.description, self.orchestrator_url,
                  *self.classes)  # fmt: skip
         if not all(isinstance(text, str) for text in texts):
