@@ -76,6 +76,7 @@ def test_deployment_file_round_trips_the_training_market(tmp_path: Path) -> None
             "training_market": "0x" + "33" * 20,
             "data_market": "0x" + "44" * 20,
             "model_market": "0x" + "55" * 20,
+            "api_market": "0x" + "66" * 20,
         },
     )
     path = tmp_path / "deployment.json"
