@@ -477,18 +477,12 @@ def claim(
 
 
 def _journaled_step(journal: Path, epoch: int, consumer: str, seq: int) -> dict[str, Any]:
-    import json
+    from mercato.protocols.apimarket.journal import read_entries
 
     if not journal.is_file():
         raise InputError(f"--journal {journal}: no such file")
-    for line in journal.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue  # a line still being written
-        if not isinstance(entry, dict) or entry.get("kind") != "step":
-            continue
-        request = entry.get("request", {})
+    for entry in read_entries(journal):
+        request = entry.get("request", {}) if entry.get("kind") == "step" else {}
         if (int(request.get("epoch", -1)), int(request.get("seq", -1))) == (epoch, seq) and (
             same_address(str(request.get("consumer", "")), consumer)
         ):

@@ -33,11 +33,12 @@ from mercato.agents.deadlines import Deadlines, keep_deadlines
 from mercato.chain.contract import Event
 from mercato.errors import MercatoError
 from mercato.protocols.apimarket import history
-from mercato.protocols.apimarket.documents import ApiDocument, open_component
+from mercato.protocols.apimarket.documents import open_component
 from mercato.protocols.apimarket.endpoints import seal_endpoint
 from mercato.protocols.apimarket.market import output_commitment
 from mercato.protocols.apimarket.messages import Receipt, array_hash
 from mercato.protocols.apimarket.records import Batch
+from mercato.protocols.apimarket.serving import document_for, terms_for
 from mercato.protocols.apimarket.views import Api, ApiStatus, DisputeState
 from mercato.storage.base import hash_bytes, hash_hex
 from mercato.units import format_ether
@@ -99,11 +100,6 @@ def api_deadlines(market: Marketplace, me: Identity) -> Deadlines[Api]:
     return Deadlines(API_KEY, am.api, move)
 
 
-def document_of(market: Marketplace, event: Event) -> ApiDocument:
-    """The document an ApiRegistered names, read from the store."""
-    return ApiDocument.from_bytes(market.store.get(hash_hex(bytes(event["doc_hash"]))))
-
-
 def attach_provider(agent: Agent, market: Marketplace, me: Identity) -> None:
     """A provider: follows the APIs it registered until they end (see :func:`api_deadlines`)."""
     am = market.api_market
@@ -139,7 +135,7 @@ def attach_vendor(
         slot = vendors.index(me.address)
         component = int(event["slot_components"][slot])
         try:
-            document = document_of(market, event)
+            document = document_for(market, api_id)
             data = open_component(document, slot, component, market.store, me.encryption_private)
             url = start_service(api_id, slot, data)
             key = market.registry.encryption_key(str(event["orchestrator"]))
@@ -362,25 +358,14 @@ def _disputed_input(market: Marketplace, me: Identity, api_id: int, hash_in: byt
     from mercato.protocols.apimarket.consumer import ask_input
     from mercato.protocols.apimarket.endpoints import HttpTransport
 
-    document = ApiDocument.from_bytes(
-        market.store.get(
-            hash_hex(bytes(market.api_market.first("ApiRegistered", api=api_id)["doc_hash"]))
-        )
-    )
-    terms = _terms(market, api_id, document)
+    document = document_for(market, api_id)
+    terms = terms_for(market, api_id, document)
     try:
         return ask_input(HttpTransport(), document.orchestrator_url, terms, hash_in,
                          bytes(me.account.key))  # fmt: skip
     except MercatoError as exc:
         logger.info("API %d: cannot fetch a disputed step's input: %s", api_id, exc)
         return None
-
-
-def _terms(market: Marketplace, api_id: int, document: ApiDocument) -> Any:
-    from mercato.protocols.apimarket.views import terms_of
-
-    am = market.api_market
-    return terms_of(am.address, am.api(api_id), am.slots(api_id), document.flow, document.subsets)
 
 
 def _claim_left_out(

@@ -62,12 +62,31 @@ class Journal:
             self._file.close()
 
 
+def read_entries(path: Path) -> list[dict[str, Any]]:
+    """A journal's whole entries, read without opening it for appending: a line its service
+    is still writing is left alone (another process may read a live journal this way)."""
+    if not path.exists():
+        return []
+    return _parse(path, path.read_bytes())[0]
+
+
 def _read(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     data = path.read_bytes()
-    lines = data.split(b"\n")
-    complete, torn = lines[:-1], lines[-1]
+    entries, torn = _parse(path, data)
+    if torn:
+        # a crash mid-write: the entry was never synced whole, so nobody was answered from it
+        with open(path, "r+b") as file:
+            file.truncate(len(data) - len(torn))
+            file.flush()
+            os.fsync(file.fileno())
+    return entries
+
+
+def _parse(path: Path, data: bytes) -> tuple[list[dict[str, Any]], bytes]:
+    """The entries of the whole lines of ``data``, and the torn tail after the last one."""
+    *complete, torn = data.split(b"\n")
     entries = []
     for number, line in enumerate(complete, start=1):
         try:
@@ -77,13 +96,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
         if not isinstance(entry, dict):
             raise IntegrityError(f"journal {path}: line {number} is damaged; refusing to go on")
         entries.append(entry)
-    if torn:
-        # a crash mid-write: the entry was never synced whole, so nobody was answered from it
-        with open(path, "r+b") as file:
-            file.truncate(len(data) - len(torn))
-            file.flush()
-            os.fsync(file.fileno())
-    return entries
+    return entries, torn
 
 
 def _sync_directory(directory: Path) -> None:

@@ -18,7 +18,6 @@ and everyone withdraws.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from mercato.errors import ProtocolError
 from mercato.protocols.apimarket import agents, provider
 from mercato.protocols.apimarket.documents import Purchase
 from mercato.protocols.apimarket.endpoints import bind, make_app
+from mercato.protocols.apimarket.journal import read_entries
 from mercato.protocols.apimarket.messages import signature_to_json
 from mercato.protocols.apimarket.serving import (
     BackgroundServer,
@@ -147,7 +147,7 @@ class ApiMarketDemo(Demo):
 
             def journal(api: int, folder: Path = folder) -> list[dict[str, Any]]:
                 path = folder / f"api-{api}.journal"
-                return [e for e in _entries(path) if e.get("kind") == "step"]
+                return [e for e in read_entries(path) if e.get("kind") == "step"]
 
             agents.attach_vendor(agent, market, me, self._starter(name), journal, folder)
         else:
@@ -382,15 +382,6 @@ def _fill_report(report: ApiMarketReport, demo: ApiMarketDemo, api_id: int) -> N
     report.transactions = demo.transactions
     if am.api(api_id).status is not ApiStatus.ENDED:
         raise ProtocolError("the demo API did not end")
-
-
-def _entries(path: Path) -> list[dict[str, Any]]:
-    """A journal's whole entries as its service wrote them so far (read only: a line still
-    being written is left alone)."""
-    if not path.exists():
-        return []
-    *complete, _ = path.read_bytes().split(b"\n")
-    return [json.loads(line) for line in complete]
 
 
 DEMO = DemoPart(
