@@ -77,22 +77,23 @@ def api_deadlines(market: Marketplace, me: Identity) -> Deadlines[Api]:
             if now >= api.join_deadline:
                 am.advance(me.account, api_id)
             return True
-        items = history.open_items(am, api_id, market.deployment.block)
-        for epoch in items.batches:
-            if now >= api.close(epoch):
-                am.finalize_batch(me.account, api_id, epoch)
-        for claim_id in items.claims:
-            if now >= am.claim_of(claim_id).deadline:
-                am.settle_claim(me.account, claim_id)
-        for challenge_id in items.challenges:
-            if now >= am.challenge_of(challenge_id).deadline:
-                am.settle_challenge(me.account, challenge_id)
-        for dispute_id in items.disputes:
-            dispute = am.dispute_of(dispute_id)
-            ends = dispute.reveal_deadline or dispute.commit_deadline + api.response_period
-            if dispute.revealed == dispute.members or now >= ends:
-                am.resolve(me.account, dispute_id)
-        api = am.api(api_id)
+        if api.open:  # batches, claims, challenges, disputes or calls wait: read which, once
+            items = history.open_items(am, api_id, market.deployment.block)
+            for epoch in items.batches:
+                if now >= api.close(epoch):
+                    am.finalize_batch(me.account, api_id, epoch)
+            for claim_id in items.claims:
+                if now >= am.claim_of(claim_id).deadline:
+                    am.settle_claim(me.account, claim_id)
+            for challenge_id in items.challenges:
+                if now >= am.challenge_of(challenge_id).deadline:
+                    am.settle_challenge(me.account, challenge_id)
+            for dispute_id in items.disputes:
+                dispute = am.dispute_of(dispute_id)
+                ends = dispute.reveal_deadline or dispute.commit_deadline + api.response_period
+                if dispute.revealed == dispute.members or now >= ends:
+                    am.resolve(me.account, dispute_id)
+            api = am.api(api_id)
         if now >= api.close(api.last_epoch) and api.open == 0:
             am.release(me.account, api_id)
         return True
