@@ -250,7 +250,7 @@ def test_a_restarted_vendor_adopts_the_slot_it_joined(
     first = Served(cli.home, cli.url, "vendor-a", "vendor", "serve", "--api", api_id,
                    "--account", VENDORS[0])  # fmt: skip
     processes.append(first)
-    first.announced()
+    joined_at = first.announced()["url"]
     wait_until("vendor A joining", lambda: am.slot(api_id, 0).joined, processes)
     first.stop()
 
@@ -262,11 +262,74 @@ def test_a_restarted_vendor_adopts_the_slot_it_joined(
     block = cli.market().chain.block_number()
     status = again.stop()
 
-    # assert: it serves without joining twice and stops cleanly
+    # assert: it serves where it joined (read back from the chain) without joining twice
+    # and stops cleanly
     assert said["joined"] is True
+    assert said["url"] == joined_at
     assert status == 0
     assert cli.market().chain.block_number() == block
     assert "failed" not in again.log.read_text()
+
+
+def test_a_restarted_vendor_serves_at_the_url_it_joined_with_where_the_orchestrator_calls(
+    registered: Registered, processes: list[Served]
+) -> None:
+    # prepare: everyone serves and vendor A (the only one of component 0) joined; A stops
+    cli, api_id = registered.cli, registered.api_id
+    said, served, _ = serve_and_call(registered, processes)
+    processes[1].stop()
+
+    # act: vendor A again from its state folder (--port 0 as before), and a call through it
+    again = Served(cli.home, cli.url, "vendor-a-again", "vendor", "serve", "--api", api_id,
+                   "--account", VENDORS[0])  # fmt: skip
+    processes.append(again)
+    said_again = again.announced()
+    rows = registered.rows[:ROWS_PER_CALL]
+    output = consumer_client(registered, served["url"]).call(rows).output
+    status = again.stop()
+
+    # assert: it listens where it joined, so the orchestrator reached it
+    assert said_again["joined"] is True
+    assert said_again["url"] == said[0]["url"]
+    assert np.asarray(output).tolist() == registered.model.predict(rows).tolist()
+    assert status == 0
+
+
+def test_a_joined_vendor_refuses_another_url_or_a_busy_port_in_one_line(
+    registered: Registered,
+    processes: list[Served],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # prepare: vendor A served and joined, then stopped
+    cli, api_id = registered.cli, registered.api_id
+    am = cli.market().api_market
+    serve = ("vendor", "serve", "--api", api_id, "--account", VENDORS[0])
+    first = Served(cli.home, cli.url, "vendor-a", *serve)
+    processes.append(first)
+    joined_at = first.announced()["url"]
+    wait_until("vendor A joining", lambda: am.slot(api_id, 0).joined, processes)
+    first.stop()
+    block = cli.market().chain.block_number()
+
+    # act: another --url; then the joined port held by something else
+    other = run_main(monkeypatch, capsys, *serve, "--url", "http://127.0.0.1:1")
+    port = int(joined_at.rsplit(":", 1)[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+        holder.bind(("127.0.0.1", port))
+        holder.listen(1)
+        busy = run_main(monkeypatch, capsys, *serve)
+
+    # assert
+    for code, out, err in (other, busy):
+        assert code == 1
+        assert out == ""
+        assert len(err.strip().splitlines()) == 1
+    assert other[2].startswith(f"error: API {api_id} was joined with the URL {joined_at}")
+    assert busy[2].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert f"joined with {joined_at}" in busy[2]
+    assert cli.market().chain.block_number() == block
 
 
 BAD = {

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from mercato.agents.agent import Agent
     from mercato.agents.process import TxLog
     from mercato.chain.recording import RecordingChain
+    from mercato.protocols.apimarket.roles import VendorServices, VendorSlot
+    from mercato.protocols.apimarket.serving import VendorEndpoint
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
 
@@ -148,12 +150,21 @@ def _agent(run: _Run, store: Any) -> tuple[Agent, TxLog]:
 
 
 # mercato vendor serve ------------------------------------------------------------------------
+VENDOR_PORT_HELP = "Port (0: a free one, or on a restart the port this vendor joined with)."
+VENDOR_URL_HELP = (
+    "The public URL sealed to the orchestrator when joining, if it differs from where the "
+    "vendor listens (a proxy, or --host 0.0.0.0); default http://HOST:PORT. It cannot change "
+    "once joined."
+)
+
+
 @vendor.command("serve")
 def vendor_serve(
     ctx: typer.Context,
     api_id: int = ApiOption,
     host: str = HostOption,
-    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (0: a free one)."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help=VENDOR_PORT_HELP),
+    url: str = typer.Option(None, "--url", help=VENDOR_URL_HELP),
     state: Path = StateOption,
     interval: float = IntervalOption,
     log_level: str = LogLevelOption,
@@ -162,35 +173,105 @@ def vendor_serve(
     keystore: Path = KeystoreOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Serve your component of an API, join it, and keep your duties until stopped."""
+    """Serve your component of an API, join it, and keep your duties until stopped.
+
+    The URL a vendor joins with is kept in its state folder (and sealed to itself on chain):
+    started again, it serves there.
+    """
     from mercato.agents.store import AgentStore
-    from mercato.protocols.apimarket import roles
+    from mercato.protocols.apimarket import agents, roles
+    from mercato.protocols.apimarket.endpoints import check_url
+    from mercato.protocols.apimarket.serving import VendorEndpoint, joined_endpoint, save_endpoint
 
     _logging(ctx, log_level)
     _check_interval(interval)
+    if url is not None:
+        check_url(url)
     me = common.identity(account, keystore)
     with _session(ctx, rpc_url, me, "vendor", state) as run:
         market = run.market
-        roles.vendor_slot(market, me, api_id)  # bad input refused before anything is started
+        place = roles.vendor_slot(market, me, api_id)  # bad input refused before any start
+        joined = joined_endpoint(market, me, api_id, run.folder) if place.joined else None
+        if place.joined and joined is None:
+            logger.warning("API %d: %s joined it with a URL this state does not hold (sealed "
+                           "to the orchestrator only): the orchestrator calls that URL, not "
+                           "this service's unless they are the same", api_id,
+                           me.address)  # fmt: skip
+        port = _vendor_port(api_id, port, url, joined)
         services = roles.VendorServices(market, me, run.folder, host, port)
         try:
-            place, url = roles.start_vendor(market, me, api_id, services)
+            place, listen = _start_vendor(market, me, api_id, services, joined)
+            public = _public_url(api_id, url, listen, joined)
+            if not place.joined:
+                save_endpoint(run.folder, api_id, VendorEndpoint(public, listen))
+
+            def start(api: int, slot: int, data: bytes) -> str:
+                services.start(api, slot, data)
+                return public
+
             with AgentStore(run.state_file) as store:
                 agent, txlog = _agent(run, store)
-                roles.attach_vendor(roles.one_api(agent, api_id), market, me, services, run.folder)
+                agents.attach_vendor(roles.one_api(agent, api_id), market, me, start,
+                                     services.journal, run.folder)  # fmt: skip
                 roles.adopt_vendor(agent.context, market, me, place, run.folder)
                 _announce(
                     {"api": api_id, "vendor": me.address, "slot": place.slot,
-                     "component": place.component, "url": url, "joined": place.joined,
-                     "state": str(run.state_file)},
+                     "component": place.component, "url": public, "listen": listen,
+                     "joined": place.joined, "state": str(run.state_file)},
                     f"vendor {me.address} serves slot {place.slot} (component "
-                    f"{place.component}) of API {api_id} at {url}"
+                    f"{place.component}) of API {api_id} at {public}"
+                    + ("" if public == listen else f" (listening at {listen})")
                     + ("" if place.joined else "; joining"),
                     json_output,
                 )  # fmt: skip
                 agent.run(run.stop, interval, after_step=txlog.flush)
         finally:
             services.close()
+
+
+def _vendor_port(api_id: int, port: int, url: str | None, joined: VendorEndpoint | None) -> int:
+    """The port to listen on: ``port``, or for 0 the one the vendor listened on when it
+    joined; a ``--url`` other than the joined one is refused here, before anything starts."""
+    if joined is None:
+        return port
+    if url is not None and url.rstrip("/") != joined.url.rstrip("/"):
+        raise InputError(f"API {api_id} was joined with the URL {joined.url}; it cannot change "
+                         f"on chain: serve it there, not at {url}")  # fmt: skip
+    if port:
+        return port
+    return urlsplit(joined.listen or joined.url).port or 0
+
+
+def _start_vendor(
+    market: Marketplace,
+    me: Identity,
+    api_id: int,
+    services: VendorServices,
+    joined: VendorEndpoint | None,
+) -> tuple[VendorSlot, str]:
+    """:func:`~.roles.start_vendor`, a busy port of a joined vendor said in one line."""
+    from mercato.protocols.apimarket import roles
+
+    try:
+        return roles.start_vendor(market, me, api_id, services)
+    except InputError as exc:
+        if joined is None:
+            raise
+        raise InputError(
+            f"{exc}: API {api_id} was joined with {joined.url}, where the "
+            "orchestrator calls; free that port and start again"
+        ) from None
+
+
+def _public_url(api_id: int, url: str | None, listen: str, joined: VendorEndpoint | None) -> str:
+    """The URL sealed to the orchestrator: ``--url``, else the proxied one it joined with,
+    else where it listens; a joined vendor must serve at the URL it joined with."""
+    public = url or (joined.url if joined is not None and joined.proxied else listen)
+    if joined is not None and public.rstrip("/") != joined.url.rstrip("/"):
+        raise InputError(f"API {api_id} was joined with the URL {joined.url}; it cannot change "
+                         f"on chain: serve it there (--host, --port or --url), not at "
+                         f"{public}")  # fmt: skip
+    return public
 
 
 # mercato orchestrator serve ------------------------------------------------------------------

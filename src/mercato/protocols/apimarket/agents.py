@@ -9,11 +9,12 @@ left unanswered, resolves disputes whose committee is done, and releases an API 
 last window; then it withdraws what it is owed. So no silent party can lock anybody's money.
 
 - a vendor opens the component sealed to it (checked against the model root), starts or
-  names its HTTP service, seals the service's URL to the orchestrator and joins with its
-  stake; once a batch is on chain it checks that every step it journaled is in the batch
-  under its slot and claims each missing one (or every step of an epoch whose batch never
-  came); in a dispute of its component it re-runs the step from the input the orchestrator
-  kept, commits to the output's hash and reveals it.
+  names its HTTP service, seals the service's URL to the orchestrator (and to itself, so a
+  restarted vendor knows where it must serve) and joins with its stake; once a batch is on
+  chain it checks that every step it journaled is in the batch under its slot and claims
+  each missing one (or every step of an epoch whose batch never came); in a dispute of its
+  component it re-runs the step from the input the orchestrator kept, commits to the
+  output's hash and reveals it.
 - the orchestrator accepts with its stake; after each epoch it commits the epoch's batch from
   its journal (the records file stored first); it answers each claim with the step's leaf
   and each challenge with the consumer's signed request; it stops routing to a slashed slot.
@@ -34,11 +35,10 @@ from mercato.chain.contract import Event
 from mercato.errors import MercatoError
 from mercato.protocols.apimarket import history
 from mercato.protocols.apimarket.documents import open_component
-from mercato.protocols.apimarket.endpoints import seal_endpoint
 from mercato.protocols.apimarket.market import output_commitment
 from mercato.protocols.apimarket.messages import Receipt, array_hash
 from mercato.protocols.apimarket.records import Batch
-from mercato.protocols.apimarket.serving import document_for, terms_for
+from mercato.protocols.apimarket.serving import document_for, seal_joined_endpoint, terms_for
 from mercato.protocols.apimarket.views import Api, ApiStatus, DisputeState
 from mercato.storage.base import hash_bytes, hash_hex
 from mercato.units import format_ether
@@ -140,7 +140,7 @@ def attach_vendor(
             data = open_component(document, slot, component, market.store, me.encryption_private)
             url = start_service(api_id, slot, data)
             key = market.registry.encryption_key(str(event["orchestrator"]))
-            endpoint = market.store.put(seal_endpoint(url, key))
+            endpoint = market.store.put(seal_joined_endpoint(url, key, me.encryption_public))
         except MercatoError as exc:
             logger.info("API %d: not joining: %s", api_id, exc)
             return

@@ -2,6 +2,9 @@
 
 - :func:`terms_for`: an API's terms from its chain view and its document;
 - :func:`endpoints_for`: the vendors' URLs, opened from the sealed blobs their joins named;
+- :func:`seal_joined_endpoint`, :func:`save_endpoint` and :func:`joined_endpoint`: the URL a
+  vendor joins with, sealed to the orchestrator and to itself and kept in its folder, so a
+  restarted vendor serves where the orchestrator calls it (the contract takes it once);
 - :class:`ChainReads`: the chain time and the consumers' deposits the orchestrator checks,
   either read live (a node) or from a snapshot that the thread driving an in-process chain
   refreshes (the embedded EVM belongs to the thread that drives it);
@@ -21,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mercato.errors import ProtocolError
+from mercato.errors import MercatoError, ProtocolError
 from mercato.protocols.apimarket.documents import ApiDocument
-from mercato.protocols.apimarket.endpoints import open_endpoint
+from mercato.protocols.apimarket.endpoints import ENDPOINT_LABEL, check_url, open_endpoint
 from mercato.protocols.apimarket.terms import ApiTerms
 from mercato.protocols.apimarket.views import terms_of
 from mercato.storage.base import hash_hex
+from mercato.storage.envelope import seal
 
 if TYPE_CHECKING:
     import socket
@@ -58,6 +62,78 @@ def endpoints_for(market: Marketplace, me: Identity, api_id: int) -> dict[int, s
         blob = market.store.get(hash_hex(bytes(event["endpoint_hash"])))
         urls[int(event["slot"])] = open_endpoint(blob, me.encryption_private)
     return urls
+
+
+@dataclass(frozen=True)
+class VendorEndpoint:
+    """Where a vendor serves an API it joined: the URL sealed to the orchestrator, and the
+    address it listened on (None if unknown: the URL was read back from the chain)."""
+
+    url: str
+    listen: str | None = None
+
+    @property
+    def proxied(self) -> bool:
+        """Whether the sealed URL is a public address apart from where the vendor listens."""
+        return self.listen is not None and self.listen.rstrip("/") != self.url.rstrip("/")
+
+
+def seal_joined_endpoint(url: str, orchestrator_key: bytes, own_key: bytes) -> bytes:
+    """Seal a vendor's URL to the orchestrator's encryption key and to its own, so that the
+    vendor can read back from the chain where it joined (:func:`joined_endpoint`)."""
+    check_url(url)
+    return seal(url.encode(), [orchestrator_key, own_key], ENDPOINT_LABEL)
+
+
+def endpoint_file(folder: Path, api_id: int) -> Path:
+    """Where a vendor's service keeps the endpoint it joins API ``api_id`` with."""
+    return folder / f"api-{api_id}.endpoint.json"
+
+
+def save_endpoint(folder: Path, api_id: int, endpoint: VendorEndpoint) -> None:
+    """Keep the endpoint a vendor is about to join API ``api_id`` with (replacing any)."""
+    path = endpoint_file(folder, api_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps({"url": endpoint.url, "listen": endpoint.listen}))
+    os.replace(partial, path)
+
+
+def joined_endpoint(
+    market: Marketplace, me: Identity, api_id: int, folder: Path
+) -> VendorEndpoint | None:
+    """The endpoint ``me`` joined API ``api_id`` with (None: not joined, or not known).
+
+    The join's sealed blob says the URL when it was sealed to the vendor too; the folder
+    says where the vendor listened. A kept endpoint that the chain contradicts (another
+    process joined) is ignored.
+    """
+    event = next(
+        (e for e in market.api_market.events("Joined", api=api_id)
+         if str(e["vendor"]).lower() == me.address.lower()),
+        None,
+    )  # fmt: skip
+    if event is None:
+        return None
+    on_chain: str | None = None
+    try:
+        blob = market.store.get(hash_hex(bytes(event["endpoint_hash"])))
+        on_chain = open_endpoint(blob, me.encryption_private)
+    except MercatoError:
+        pass  # sealed to the orchestrator only (or its blob is not at hand)
+    kept = _kept_endpoint(endpoint_file(folder, api_id))
+    if kept is not None and on_chain in (None, kept.url):
+        return kept
+    return None if on_chain is None else VendorEndpoint(on_chain)
+
+
+def _kept_endpoint(path: Path) -> VendorEndpoint | None:
+    try:
+        data = json.loads(path.read_text())
+        url, listen = str(data["url"]), data.get("listen")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return VendorEndpoint(url, None if listen is None else str(listen))
 
 
 @dataclass
