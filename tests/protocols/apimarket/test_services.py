@@ -7,6 +7,7 @@ forest in groups of trees) and a route flow (a tree's top and subtrees).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from mercato.protocols.apimarket.journal import Journal
 from mercato.protocols.apimarket.messages import (
     Request,
     array_hash,
+    decode_array,
     encode_array,
     signature_to_json,
 )
@@ -615,6 +617,60 @@ def test_the_client_refuses_a_receipt_not_signed_by_the_slots_vendor(
         verify_call(chain_world.terms, result.request, result.output + 1, result.steps)
     with pytest.raises(IntegrityError, match="in order"):
         verify_call(chain_world.terms, result.request, result.output, result.steps[::-1])
+
+
+class TamperedOutput:
+    """A transport on which the orchestrator's answer to a call comes back with its output
+    changed (after every vendor signed): a lying orchestrator or a path that alters it."""
+
+    def __init__(self, inner: LocalTransport) -> None:
+        self.inner = inner
+        self.tampering = True
+        self.acks = 0
+
+    def request(
+        self, method: str, url: str, path: str, body: Mapping[str, Any] | None = None
+    ) -> Reply:
+        reply = self.inner.request(method, url, path, body)
+        if path == "/ack":
+            self.acks += 1
+        if path != "/call" or not reply.ok or not self.tampering:
+            return reply
+        output = decode_array(base64.b64decode(reply.body["output"]))
+        return Reply(reply.status, {**reply.body, "output": to_b64(encode_array(output + 1))})
+
+
+def test_an_answer_that_fails_verification_is_kept_unacknowledged_and_the_client_goes_on(
+    chain_world: World, digits: tuple[NDArray[Any], NDArray[Any]]
+) -> None:
+    # prepare: the first answer comes back altered
+    tampering = TamperedOutput(chain_world.transport)
+    client = ApiClient("http://orchestrator.test", chain_world.consumer_key, chain_world.terms,
+                       now=lambda: chain_world.clock[0], transport=tampering)  # fmt: skip
+    rows = digits[0][:4]
+
+    # act: the altered call, then the next one unaltered
+    with pytest.raises(IntegrityError, match="last component signed") as refused:
+        client.call(rows)
+    acks_after_rejected = tampering.acks
+    tampering.tampering = False
+    second = client.call(rows)
+
+    # assert: the rejected answer's evidence is kept, never acknowledged; the next call is seq 2
+    (rejected,) = client.rejected
+    assert rejected.request.seq == 1
+    assert rejected.output is not None
+    assert rejected.output.tolist() == (chain_world.split.predict(rows) + 1).tolist()
+    assert [step.receipt.component for step in rejected.steps] == [0, 1, 2]
+    assert rejected.step(2).receipt.hash_out == array_hash(chain_world.split.predict(rows))
+    assert rejected.request.signer(MARKET, rejected.request_sig) == client.address
+    assert "not acknowledged" in str(refused.value) and "\n" not in str(refused.value)
+    assert acks_after_rejected == 0
+    assert chain_world.orchestrator is not None
+    evidence = chain_world.orchestrator.evidence(0, client.address, 1)
+    assert evidence is not None and evidence["ack"] is None  # taken, never acknowledged
+    assert second.request.seq == 2
+    assert [r.request.seq for r in client.results] == [2]
 
 
 # --- the vendor's start, the journal, endpoints, terms --------------------------------------

@@ -4,7 +4,9 @@
 rows to the orchestrator, and before it acknowledges the output checks (:func:`verify_call`)
 that every receipt is signed by its slot's vendor for this call, that the steps are the
 flow's (for a chain, ``hash_in`` of each step is ``hash_out`` of the one before) and that the
-output is what the last step signed for. It keeps every call's evidence for disputes.
+output is what the last step signed for. It keeps every call's evidence for disputes: an
+answer that fails those checks is not acknowledged but kept too (:class:`RejectedCall`, in
+:attr:`ApiClient.rejected`), and the client goes on to its next call.
 
 :func:`ask_input` and :func:`reexecute` are the two asks of a dispute committee member: the
 disputed step's input from the orchestrator, then an honest run by a replica.
@@ -20,7 +22,7 @@ from typing import Any
 from eth_account import Account
 from numpy.typing import ArrayLike, NDArray
 
-from mercato.errors import IntegrityError, ProtocolError
+from mercato.errors import IntegrityError, MercatoError, ProtocolError
 from mercato.protocols.apimarket.endpoints import (
     HttpTransport,
     Transport,
@@ -86,6 +88,29 @@ class CallResult:
         raise KeyError(component)
 
 
+@dataclass(frozen=True)
+class RejectedCall:
+    """An answer the orchestrator gave (so took, and may charge) that failed verification:
+    everything it signed, kept for a dispute or a challenge, never acknowledged.
+
+    ``output`` and ``steps`` are what could be read of the answer (None and () if nothing).
+    """
+
+    request: Request
+    request_sig: bytes
+    output: NDArray[Any] | None
+    steps: tuple[StepEvidence, ...]
+    reason: str
+    """Why the answer was refused: the check it failed."""
+
+    def step(self, component: int) -> StepEvidence:
+        """Return the step that ran ``component``."""
+        for step in self.steps:
+            if step.receipt.component == component:
+                return step
+        raise KeyError(component)
+
+
 class ApiClient:
     """A consumer's client of one API's orchestrator."""
 
@@ -102,6 +127,8 @@ class ApiClient:
         self.terms = terms
         self.address = str(Account.from_key(key).address)
         self.results: list[CallResult] = []
+        self.rejected: list[RejectedCall] = []
+        """Answers that failed verification, kept as evidence (not acknowledged)."""
         self._key = key
         self._now = now if now is not None else lambda: int(time.time())
         self._transport: Transport = transport if transport is not None else HttpTransport()
@@ -112,7 +139,9 @@ class ApiClient:
         """Sign a request for ``rows`` with the next seq, send it, verify and acknowledge.
 
         If the orchestrator cannot be reached, the signed request stays pending: :meth:`retry`
-        sends the very same request again (it is charged once).
+        sends the very same request again (it is charged once). An answer that fails
+        verification is not acknowledged: it is kept in :attr:`rejected` (the evidence for a
+        dispute or a challenge), an IntegrityError says so, and the next call may follow.
         """
         if self._pending is not None:
             raise ProtocolError("a call is pending; retry() it before making another")
@@ -149,9 +178,7 @@ class ApiClient:
             self._pending = None
             self._last_seq[request.epoch] = request.seq - 1
         answer = reply.unwrap()  # a 5xx or an unreachable orchestrator keeps it pending
-        output = decode_array(from_b64(field_of(answer, "output"), "output"))
-        steps = tuple(StepEvidence.from_json(step) for step in field_of(answer, "steps"))
-        verify_call(self.terms, request, output, steps)
+        output, steps = self._verified(request, signature, answer)
         ack = Ack(
             api=request.api,
             epoch=request.epoch,
@@ -167,6 +194,31 @@ class ApiClient:
             "POST", self.url, "/ack", {"ack": ack.to_json(), "ack_sig": signature_to_json(ack_sig)}
         ).unwrap()
         return result
+
+    def _verified(
+        self, request: Request, signature: bytes, answer: Mapping[str, Any]
+    ) -> tuple[NDArray[Any], tuple[StepEvidence, ...]]:
+        """The answer's output and steps once verified; else the answer is kept as rejected,
+        the request is no longer pending (the orchestrator took it), and IntegrityError."""
+        output: NDArray[Any] | None = None
+        steps: tuple[StepEvidence, ...] = ()
+        try:
+            output = decode_array(from_b64(field_of(answer, "output"), "output"))
+            raw = field_of(answer, "steps")
+            if not isinstance(raw, list) or not all(isinstance(step, dict) for step in raw):
+                raise IntegrityError("the answer's steps are not a list of steps")
+            steps = tuple(StepEvidence.from_json(step) for step in raw)
+            verify_call(self.terms, request, output, steps)
+        except MercatoError as exc:
+            reason = str(exc)
+            self.rejected.append(RejectedCall(request, signature, output, steps, reason))
+            self._pending = None
+            raise IntegrityError(
+                f"call {request.seq} of epoch {request.epoch}: the orchestrator's answer fails "
+                f"verification ({reason}); not acknowledged, its evidence kept for a dispute "
+                "or a challenge"
+            ) from None
+        return output, steps
 
     def skip_to(self, epoch: int, last_seq: int) -> None:
         """Continue after ``last_seq`` in ``epoch`` (a client restarted with calls made)."""
