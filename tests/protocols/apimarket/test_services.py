@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from mercato.crypto.commit import keccak
 from mercato.errors import InputError, IntegrityError, MercatoError, ProtocolError
 from mercato.ml.splitting import SplitModel, model_root, split
+from mercato.protocols.apimarket.agents import journaled_steps
 from mercato.protocols.apimarket.consumer import (
     ApiClient,
     StepEvidence,
@@ -37,7 +38,7 @@ from mercato.protocols.apimarket.endpoints import (
     seal_endpoint,
     to_b64,
 )
-from mercato.protocols.apimarket.journal import Journal
+from mercato.protocols.apimarket.journal import Journal, JournalReader, read_entries
 from mercato.protocols.apimarket.messages import (
     Request,
     array_hash,
@@ -711,6 +712,47 @@ def test_the_journal_reads_back_drops_a_torn_line_and_refuses_a_damaged_one(
     path.write_bytes(b'{"n": 1}\nnot json\n{"n": 2}\n')
     with pytest.raises(IntegrityError, match="line 2"):
         Journal(path)
+
+
+def test_a_journal_reader_reads_only_what_was_appended_and_a_torn_line_once_whole(
+    tmp_path: Path,
+) -> None:
+    # prepare: a live journal with two entries, read once
+    path = tmp_path / "api-7.journal"
+    journal = Journal(path)
+    journal.append({"kind": "step", "n": 1})
+    journal.append({"kind": "call", "n": 2})
+    reader = JournalReader(path)
+    steps = journaled_steps(tmp_path)
+    first = reader.read_new()
+    first_steps = steps(7)
+
+    # act: a line half written, then finished; then an earlier line damaged in place (a
+    # reader that read it all again would refuse it); then one more entry
+    with open(path, "ab") as file:
+        file.write(b'{"kind":"step","n":3')
+    half = reader.read_new()
+    half_steps = steps(7)
+    with open(path, "ab") as file:
+        file.write(b"}\n")
+    whole = reader.read_new()
+    with open(path, "r+b") as file:
+        file.write(b"#")  # the first line's "{": read already, never again
+    journal.append({"kind": "step", "n": 4})
+    last = reader.read_new()
+    last_steps = steps(7)
+    journal.close()
+
+    # assert
+    assert [e["n"] for e in first] == [1, 2] and [e["n"] for e in first_steps] == [1]
+    assert half == [] and [e["n"] for e in half_steps] == [1]
+    assert [e["n"] for e in whole] == [3]
+    assert [e["n"] for e in last] == [4]
+    assert [e["n"] for e in reader.entries()] == [1, 2, 3, 4]
+    assert [e["n"] for e in last_steps] == [1, 3, 4]
+    assert reader.read_new() == [] and JournalReader(tmp_path / "none").read_new() == []
+    with pytest.raises(IntegrityError, match="line 1"):
+        read_entries(path)
 
 
 def test_a_sealed_endpoint_opens_only_with_the_orchestrators_key() -> None:

@@ -35,6 +35,7 @@ from mercato.chain.contract import Event
 from mercato.errors import MercatoError
 from mercato.protocols.apimarket import history
 from mercato.protocols.apimarket.documents import open_component
+from mercato.protocols.apimarket.journal import JournalReader
 from mercato.protocols.apimarket.market import output_commitment
 from mercato.protocols.apimarket.messages import Receipt, array_hash
 from mercato.protocols.apimarket.records import Batch
@@ -66,6 +67,21 @@ StartService = Callable[[int, int, bytes], str]
 """A vendor's service for (API, slot, component bytes): started if need be; its URL."""
 Journal = Callable[[int], list[dict[str, Any]]]
 """A vendor's journaled steps of an API (what its service answered)."""
+
+
+def journaled_steps(folder: Path) -> Journal:
+    """The :data:`Journal` of vendor services that journal API ``N`` to
+    ``folder/api-N.journal`` (in another thread or process): each call reads only what was
+    appended since the last."""
+    readers: dict[int, JournalReader] = {}
+
+    def journal(api_id: int) -> list[dict[str, Any]]:
+        reader = readers.get(api_id)
+        if reader is None:
+            reader = readers[api_id] = JournalReader(folder / f"api-{api_id}.journal")
+        return [entry for entry in reader.entries() if entry.get("kind") == "step"]
+
+    return journal
 
 
 def api_deadlines(market: Marketplace, me: Identity) -> Deadlines[Api]:

@@ -8,6 +8,10 @@ one twice (a replayed step gets its journaled answer).
 A crash while writing leaves at most a torn last line, which was never answered: reading
 drops it (and truncates it away, so the next entry starts on a line of its own). A damaged
 line anywhere else is not a crash's trace, and the journal refuses to open.
+
+Another process follows a live journal with a :class:`JournalReader`: it keeps its byte
+offset and reads only what was appended since (a line still being written is read next
+time, whole).
 """
 
 from __future__ import annotations
@@ -62,12 +66,52 @@ class Journal:
             self._file.close()
 
 
+class JournalReader:
+    """A journal followed without opening it for appending, read incrementally: each
+    :meth:`read_new` reads only the bytes appended since the last one.
+
+    A line its service is still writing is left for the next read, whole. A journal that
+    was replaced or shrank (not something an append-only journal does by itself) is read
+    again from its start: :meth:`read_new` then returns its entries again.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._offset = 0
+        self._line = 1
+        self._inode: int | None = None
+        self._entries: list[dict[str, Any]] = []
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """The entries appended since the last read (every entry on the first)."""
+        try:
+            file = open(self.path, "rb")  # noqa: SIM115 - closed below, after the stat
+        except FileNotFoundError:
+            return []
+        with file:
+            status = os.fstat(file.fileno())
+            if status.st_ino != self._inode or status.st_size < self._offset:
+                self._offset, self._line, self._inode = 0, 1, status.st_ino
+                self._entries = []
+            file.seek(self._offset)
+            data = file.read()
+        entries, torn = _parse(self.path, data, self._line)
+        self._offset += len(data) - len(torn)
+        self._line += len(entries)
+        self._entries.extend(entries)
+        return entries
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry so far, oldest first, after reading what was appended."""
+        self.read_new()
+        return list(self._entries)
+
+
 def read_entries(path: Path) -> list[dict[str, Any]]:
-    """A journal's whole entries, read without opening it for appending: a line its service
-    is still writing is left alone (another process may read a live journal this way)."""
-    if not path.exists():
-        return []
-    return _parse(path, path.read_bytes())[0]
+    """A journal's whole entries, read once without opening it for appending (a line its
+    service is still writing is left alone); to follow a live journal, keep a
+    :class:`JournalReader`."""
+    return JournalReader(path).read_new()
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -84,11 +128,12 @@ def _read(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _parse(path: Path, data: bytes) -> tuple[list[dict[str, Any]], bytes]:
-    """The entries of the whole lines of ``data``, and the torn tail after the last one."""
+def _parse(path: Path, data: bytes, first: int = 1) -> tuple[list[dict[str, Any]], bytes]:
+    """The entries of the whole lines of ``data`` (line ``first`` of the file onwards), and
+    the torn tail after the last one."""
     *complete, torn = data.split(b"\n")
     entries = []
-    for number, line in enumerate(complete, start=1):
+    for number, line in enumerate(complete, start=first):
         try:
             entry = json.loads(line)
         except ValueError:
