@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from mercato.crypto.commit import keccak
 from mercato.errors import InputError, IntegrityError, MercatoError, ProtocolError
 from mercato.ml.splitting import SplitModel, model_root, split
-from mercato.protocols.apimarket.agents import journaled_steps
+from mercato.protocols.apimarket.agents import journaled_steps, rotate_finished_epochs
 from mercato.protocols.apimarket.consumer import (
     ApiClient,
     StepEvidence,
@@ -618,6 +618,102 @@ def test_the_client_refuses_a_receipt_not_signed_by_the_slots_vendor(
         verify_call(chain_world.terms, result.request, result.output + 1, result.steps)
     with pytest.raises(IntegrityError, match="in order"):
         verify_call(chain_world.terms, result.request, result.output, result.steps[::-1])
+
+
+def test_a_finished_epoch_rotates_out_of_the_orchestrators_journal_into_its_archive(
+    chain_world: World, digits: tuple[NDArray[Any], NDArray[Any]]
+) -> None:
+    # prepare: two calls in epoch 0 (one step fails over), one in epoch 1; epoch 0 batched
+    rows = digits[0][:4]
+    client = chain_world.client()
+    chain_world.transport.down.add(chain_world.url(1))  # a replica of component 1 is down
+    old = [client.call(rows) for _ in range(2)]
+    chain_world.transport.down.clear()
+    chain_world.clock[0] += PERIOD
+    new = client.call(digits[0][4:8])
+    orchestrator = chain_world.orchestrator
+    assert orchestrator is not None
+    failovers = orchestrator.stats({})["failovers"]
+    records_1 = orchestrator.records_for(1)
+    path = orchestrator.journal.path
+    with pytest.raises(ProtocolError, match="not committed"):
+        orchestrator.rotate(0)
+    orchestrator.mark_committed(0)
+
+    # act: epoch 0 rotates out; then the orchestrator restarts from its journal
+    moved = orchestrator.rotate(0)
+    again = orchestrator.rotate(0)
+    live = read_entries(path)
+    archived = read_entries(path.with_name(path.name + ".epoch-0"))
+    restarted = chain_world.start_orchestrator(seed=4)
+    records_restarted = (restarted.records_for(0), restarted.records_for(1))
+    after = client.call(digits[0][8:12])
+
+    # assert: epoch 0's entries are in the archive only; epoch 1 and the rest are whole
+    def epoch_of(entry: dict[str, Any]) -> str:
+        return str(entry.get("key", "none:")).split(":")[0]
+
+    assert moved == len(archived) > 0 and again == 0
+    assert {epoch_of(e) for e in archived} == {"0"}
+    assert "0" not in {epoch_of(e) for e in live}
+    assert any(e["kind"] == "committed" and e["epoch"] == 0 for e in live)
+    assert restarted.held_epochs() == [1]
+    assert restarted.evidence(0, client.address, 1) is None
+    evidence = restarted.evidence(1, client.address, 1)
+    assert evidence is not None and evidence["ack"] is not None
+    assert records_restarted == ([], records_1)
+    assert restarted.stats({})["failovers"] == failovers >= 1
+    assert (new.request.seq, after.request.seq) == (1, 2)
+    assert [r.request.seq for r in old] == [1, 2]
+
+
+class FinishedEpochs:
+    """Enough of a market for the orchestrator agent's rotation: epochs 0..3 closed, the
+    batches of 0, 1 and 2 finalized, a dispute of epoch 1 still open (one of 0 resolved)."""
+
+    def __init__(self) -> None:
+        self.api_market = self
+        self.chain = type("Clock", (), {"timestamp": staticmethod(lambda: 10_000)})()
+        self.deployment = type("At", (), {"block": 0})()
+        self.rotated: list[int] = []
+        self.committed: list[int] = []
+
+    def api(self, api_id: int) -> Any:
+        return type("Api", (), {"close": staticmethod(lambda epoch: 1_000 * (epoch + 1))})()
+
+    def batch(self, api_id: int, epoch: int) -> Any:
+        return type("Batch", (), {"finalized": epoch in (0, 1, 2)})()
+
+    def events(self, name: str, **query: Any) -> list[dict[str, Any]]:
+        opened = {"dispute_id": 1, "epoch": 1}
+        return {
+            "Disputed": [{"dispute_id": 0, "epoch": 0}, opened],
+            "DisputeResolved": [{"dispute_id": 0}],
+        }.get(name, [])
+
+    # the orchestrator's side
+    def held_epochs(self) -> list[int]:
+        return [0, 1, 3, 12]
+
+    def mark_committed(self, epoch: int) -> None:
+        self.committed.append(epoch)
+
+    def rotate(self, epoch: int) -> int:
+        self.rotated.append(epoch)
+        return 1
+
+
+def test_the_orchestrator_agent_rotates_an_epoch_finalized_with_nothing_open() -> None:
+    # prepare
+    finished = FinishedEpochs()
+
+    # act
+    count = rotate_finished_epochs(finished, 7, finished)  # type: ignore[arg-type]
+
+    # assert: epoch 0 goes (its dispute resolved); 1 has a dispute open, 3 is not
+    # finalized, 12's window is not closed
+    assert finished.rotated == [0] and finished.committed == [0]
+    assert count == 1
 
 
 class TamperedOutput:

@@ -17,7 +17,9 @@ last window; then it withdraws what it is owed. So no silent party can lock anyb
   output's hash and reveals it.
 - the orchestrator accepts with its stake; after each epoch it commits the epoch's batch from
   its journal (the records file stored first); it answers each claim with the step's leaf
-  and each challenge with the consumer's signed request; it stops routing to a slashed slot.
+  and each challenge with the consumer's signed request; it stops routing to a slashed slot;
+  once an epoch's batch is finalized and nothing of it is open, it rotates the epoch out of
+  its journal into an archive file.
 - a consumer deposits once the API is live and sends the disputes its client found.
 """
 
@@ -312,8 +314,41 @@ def attach_orchestrator(
                     )  # fmt: skip
                 ctx.state.put(done, True)
 
+    def rotate(ctx: AgentContext) -> None:
+        for key in ctx.state.keys(API_KEY):
+            api_id = int(key.removeprefix(API_KEY))
+            orchestrator = service(api_id)
+            if orchestrator is not None:
+                rotate_finished_epochs(market, api_id, orchestrator)
+
     agent.every_tick(commit)
+    agent.every_tick(rotate)
     keep_deadlines(agent, me, am, deadlines)
+
+
+def rotate_finished_epochs(market: Marketplace, api_id: int, orchestrator: Orchestrator) -> int:
+    """Rotate out of the orchestrator's journal each epoch nobody can ask about any more:
+    its batch finalized and no claim, challenge or dispute of it open (none can open once
+    its window closed, and finalizing waits for that); how many epochs were rotated."""
+    am = market.api_market
+    api, now = am.api(api_id), market.chain.timestamp()
+    closed = [e for e in orchestrator.held_epochs() if now >= api.close(e)]
+    done = [e for e in closed if am.batch(api_id, e).finalized]
+    if not done:
+        return 0
+    items = history.open_items(am, api_id, market.deployment.block)
+    asked = {int(event["epoch"]) for found in (items.claims, items.challenges, items.disputes)
+             for event in found.values()}  # fmt: skip
+    rotated = 0
+    for epoch in done:
+        if epoch in asked:
+            continue
+        orchestrator.mark_committed(epoch)
+        moved = orchestrator.rotate(epoch)
+        logger.info("API %d: epoch %d finished: %d journal entries moved to its archive",
+                    api_id, epoch, moved)  # fmt: skip
+        rotated += 1
+    return rotated
 
 
 def attach_consumer(agent: Agent, market: Marketplace, me: Identity, deposit: int) -> None:

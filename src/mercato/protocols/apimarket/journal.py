@@ -9,6 +9,7 @@ A crash while writing leaves at most a torn last line, which was never answered:
 drops it (and truncates it away, so the next entry starts on a line of its own). A damaged
 line anywhere else is not a crash's trace, and the journal refuses to open.
 
+A service may :meth:`~Journal.rotate` entries it no longer needs into an archive file.
 Another process follows a live journal with a :class:`JournalReader`: it keeps its byte
 offset and reads only what was appended since (a line still being written is read next
 time, whole).
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ class Journal:
 
     def append(self, entry: Mapping[str, Any]) -> None:
         """Write ``entry`` as one line and sync it to disk."""
-        line = json.dumps(dict(entry), sort_keys=True, separators=(",", ":")) + "\n"
+        line = _encode_line(entry)
         with self._lock:
             self._file.write(line.encode())
             self._file.flush()
@@ -59,6 +60,25 @@ class Journal:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+    def rotate(self, leaving: Callable[[dict[str, Any]], bool], archive: Path) -> int:
+        """Move the entries ``leaving`` picks out of the journal into ``archive``; how many.
+
+        The archive (replaced if it exists) is synced first, then the journal is rewritten
+        with the rest and swapped in atomically: a crash leaves either journal whole, and
+        at worst the moved entries in both places.
+        """
+        with self._lock:
+            moved = [entry for entry in self._entries if leaving(entry)]
+            if not moved:
+                return 0
+            kept = [entry for entry in self._entries if not leaving(entry)]
+            _write_synced(archive, moved)
+            _write_synced(self.path, kept)
+            self._file.close()
+            self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the journal's life
+            self._entries = kept
+            return len(moved)
 
     def close(self) -> None:
         """Close the file; appending afterwards fails."""
@@ -142,6 +162,21 @@ def _parse(path: Path, data: bytes, first: int = 1) -> tuple[list[dict[str, Any]
             raise IntegrityError(f"journal {path}: line {number} is damaged; refusing to go on")
         entries.append(entry)
     return entries, torn
+
+
+def _encode_line(entry: Mapping[str, Any]) -> str:
+    return json.dumps(dict(entry), sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def _write_synced(path: Path, entries: list[dict[str, Any]]) -> None:
+    """Replace ``path`` atomically by a synced file of ``entries``."""
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as file:
+        file.write("".join(_encode_line(entry) for entry in entries).encode())
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+    _sync_directory(path.parent)
 
 
 def _sync_directory(directory: Path) -> None:

@@ -18,7 +18,8 @@ replays its receipt instead of running twice), each step with its input and outp
 disputes) and the answer. The consumer asks again with the same request to get a journaled
 answer, or to finish a call the orchestrator crashed in; :meth:`Orchestrator.finish_open_calls`
 finishes such calls without waiting for the consumer, and :meth:`Orchestrator.records_for`
-then gives an epoch's step records for the batch.
+then gives an epoch's step records for the batch. Once nobody can ask about an epoch any
+more, :meth:`Orchestrator.rotate` moves its calls into an archive file beside the journal.
 
 ``POST /ack`` keeps the consumer's signed acknowledgement; ``GET /inputs/{hash}`` gives a
 step's input to a vendor of its component (a replica re-executing a disputed step) that
@@ -139,6 +140,9 @@ class Orchestrator:
         self._calls: dict[str, _Call] = {}
         self._last_seq: dict[tuple[int, str], int] = {}
         self._committed: set[int] = set()
+        self._rotated: set[int] = set()
+        self._archived_failovers: dict[int, int] = {}
+        """Epoch -> the failovers its archive holds (the rotated epochs)."""
         self._out: set[int] = set()
         self._inputs: dict[tuple[int, str], str] = {}
         self.down: set[int] = set()
@@ -220,7 +224,8 @@ class Orchestrator:
         }
 
     def stats(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Calls answered, steps run and failovers since the journal began."""
+        """Calls answered, steps run and acks of the epochs the journal holds (not rotated
+        out), and failovers since the journal began."""
         with self._lock:
             calls = list(self._calls.values())
             return {
@@ -290,6 +295,50 @@ class Orchestrator:
         """Stop routing to ``slot`` for good (its vendor was slashed)."""
         if slot not in self._out:
             self._record({"kind": "out", "slot": slot})
+
+    def held_epochs(self) -> list[int]:
+        """The epochs whose calls the journal still holds (not rotated out), oldest first."""
+        with self._lock:
+            return sorted({call.request.epoch for call in self._calls.values()})
+
+    def rotate(self, epoch: int) -> int:
+        """Move ``epoch``'s calls out of the journal into its archive file
+        (``<journal>.epoch-<epoch>``) and out of memory; how many entries moved.
+
+        Only for an epoch nobody can ask about any more: its batch finalized on chain and no
+        claim, challenge or dispute of it open (none can open once its window closed).
+        """
+        with self._lock:
+            if epoch not in self._committed:
+                raise ProtocolError(f"epoch {epoch}'s batch is not committed: its calls stay")
+            if not any(call.request.epoch == epoch for call in self._calls.values()):
+                return 0
+            failovers = sum(1 for entry in self.journal if _epoch_of(entry) == epoch
+                            and entry.get("kind") == "failover")  # fmt: skip
+        locks = self._all_consumer_locks()  # no call of the epoch is being finished meanwhile
+        for lock in locks:
+            lock.acquire()
+        try:
+            self._record({"kind": "rotated", "epoch": epoch, "failovers": failovers})
+            archive = self.journal.path.with_name(f"{self.journal.path.name}.epoch-{epoch}")
+            moved = self.journal.rotate(lambda entry: _epoch_of(entry) == epoch, archive)
+            with self._lock:
+                live = sum(1 for entry in self.journal if entry.get("kind") == "failover")
+                self.failovers = sum(self._archived_failovers.values()) + live
+                for key in [k for k, c in self._calls.items() if c.request.epoch == epoch]:
+                    del self._calls[key]
+                for slot_key in [k for k in self._last_seq if k[0] == epoch]:
+                    del self._last_seq[slot_key]
+                self._inputs = {}
+                for call in self._calls.values():
+                    for component in call.order:
+                        entry = call.steps[component]
+                        hash_in = entry["receipt"]["hash_in"]
+                        self._inputs.setdefault((component, hash_in), entry["input"])
+        finally:
+            for lock in locks:
+                lock.release()
+        return moved
 
     def evidence(self, epoch: int, consumer: str, seq: int) -> dict[str, Any] | None:
         """Return the journaled request, steps and ack of one call, or None if unknown."""
@@ -590,6 +639,8 @@ class Orchestrator:
     def _apply(self, entry: dict[str, Any]) -> None:
         kind = entry.get("kind")
         with self._lock:
+            if _epoch_of(entry) in self._rotated:
+                return  # late news of a call whose epoch went to its archive
             if kind == "call":
                 request = Request.from_json(entry["request"])
                 self._calls[entry["key"]] = _Call(
@@ -623,10 +674,26 @@ class Orchestrator:
                 self._committed.add(entry["epoch"])
             elif kind == "out":
                 self._out.add(entry["slot"])
+            elif kind == "rotated":  # the epoch's failovers went to its archive
+                epoch, archived = int(entry["epoch"]), int(entry.get("failovers", 0))
+                self._rotated.add(epoch)
+                self.failovers += archived - self._archived_failovers.get(epoch, 0)
+                self._archived_failovers[epoch] = archived
 
     def _consumer_lock(self, consumer: str) -> threading.Lock:
         with self._lock:
             return self._consumer_locks.setdefault(consumer, threading.Lock())
+
+    def _all_consumer_locks(self) -> list[threading.Lock]:
+        with self._lock:
+            return [self._consumer_locks[c] for c in sorted(self._consumer_locks)]
+
+
+def _epoch_of(entry: Mapping[str, Any]) -> int | None:
+    """The epoch of the call a journal entry is about (its key starts with it), or None."""
+    key = entry.get("key")
+    head = key.split(":", 1)[0] if isinstance(key, str) else ""
+    return int(head) if head.isdigit() else None
 
 
 def call_key(epoch: int, consumer: str, seq: int) -> str:
