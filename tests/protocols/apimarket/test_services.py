@@ -46,7 +46,7 @@ from mercato.protocols.apimarket.messages import (
     encode_array,
     signature_to_json,
 )
-from mercato.protocols.apimarket.orchestrator import Orchestrator, open_endpoints
+from mercato.protocols.apimarket.orchestrator import Orchestrator, archive_of, open_endpoints
 from mercato.protocols.apimarket.records import Batch
 from mercato.protocols.apimarket.terms import ApiTerms, Slot
 from mercato.protocols.apimarket.vendor import Vendor
@@ -644,7 +644,7 @@ def test_a_finished_epoch_rotates_out_of_the_orchestrators_journal_into_its_arch
     moved = orchestrator.rotate(0)
     again = orchestrator.rotate(0)
     live = read_entries(path)
-    archived = read_entries(path.with_name(path.name + ".epoch-0"))
+    archived = read_entries(archive_of(path, 0))
     restarted = chain_world.start_orchestrator(seed=4)
     records_restarted = (restarted.records_for(0), restarted.records_for(1))
     after = client.call(digits[0][8:12])

@@ -19,7 +19,7 @@ last window; then it withdraws what it is owed. So no silent party can lock anyb
   its journal (the records file stored first); it answers each claim with the step's leaf
   and each challenge with the consumer's signed request; it stops routing to a slashed slot;
   once an epoch's batch is finalized and nothing of it is open, it rotates the epoch out of
-  its journal into an archive file.
+  its journal into an archive journal beside it.
 - a consumer deposits once the API is live and sends the disputes its client found.
 """
 

@@ -303,7 +303,7 @@ class Orchestrator:
 
     def rotate(self, epoch: int) -> int:
         """Move ``epoch``'s calls out of the journal into its archive file
-        (``<journal>.epoch-<epoch>``) and out of memory; how many entries moved.
+        (:func:`archive_of`) and out of memory; how many entries moved.
 
         Only for an epoch nobody can ask about any more: its batch finalized on chain and no
         claim, challenge or dispute of it open (none can open once its window closed).
@@ -320,7 +320,7 @@ class Orchestrator:
             lock.acquire()
         try:
             self._record({"kind": "rotated", "epoch": epoch, "failovers": failovers})
-            archive = self.journal.path.with_name(f"{self.journal.path.name}.epoch-{epoch}")
+            archive = archive_of(self.journal.path, epoch)
             moved = self.journal.rotate(lambda entry: _epoch_of(entry) == epoch, archive)
             with self._lock:
                 live = sum(1 for entry in self.journal if entry.get("kind") == "failover")
@@ -694,6 +694,12 @@ def _epoch_of(entry: Mapping[str, Any]) -> int | None:
     key = entry.get("key")
     head = key.split(":", 1)[0] if isinstance(key, str) else ""
     return int(head) if head.isdigit() else None
+
+
+def archive_of(journal: Path, epoch: int) -> Path:
+    """Where an orchestrator's journal keeps the calls of ``epoch`` once rotated out: a
+    journal beside it (``api-1.journal`` -> ``api-1.epoch-0.journal``)."""
+    return journal.with_name(f"{journal.stem}.epoch-{epoch}{journal.suffix}")
 
 
 def call_key(epoch: int, consumer: str, seq: int) -> str:
