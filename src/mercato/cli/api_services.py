@@ -5,7 +5,8 @@ until SIGTERM or Ctrl-C, and then stops cleanly:
 
 - a vendor opens the component sealed to it in the API document (checked against the model
   root), serves it, prints its URL, joins with the URL sealed to the orchestrator unless it
-  joined already, then claims left-out steps, sits in dispute committees and withdraws;
+  joined already (started again, it serves at the URL it joined with: the contract takes
+  it once), then claims left-out steps, sits in dispute committees and withdraws;
 - the orchestrator accepts the API unless it did, waits until every slot joined, opens the
   vendors' sealed endpoints, serves consumers (chain time and deposits read live), prints its
   URL, then commits each epoch's batch, answers claims and challenges and withdraws.
