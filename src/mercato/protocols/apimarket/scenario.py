@@ -32,7 +32,6 @@ from mercato.errors import ProtocolError
 from mercato.protocols.apimarket import agents, provider
 from mercato.protocols.apimarket.documents import Purchase
 from mercato.protocols.apimarket.endpoints import bind, make_app
-from mercato.protocols.apimarket.journal import read_entries
 from mercato.protocols.apimarket.messages import signature_to_json
 from mercato.protocols.apimarket.serving import (
     BackgroundServer,
@@ -144,11 +143,7 @@ class ApiMarketDemo(Demo):
             agents.attach_orchestrator(agent, market, me, lambda api: self.orchestrator)
         elif name in VENDORS:
             folder = self.work_dir / name
-
-            def journal(api: int, folder: Path = folder) -> list[dict[str, Any]]:
-                path = folder / f"api-{api}.journal"
-                return [e for e in read_entries(path) if e.get("kind") == "step"]
-
+            journal = agents.journaled_steps(folder)
             agents.attach_vendor(agent, market, me, self._starter(name), journal, folder)
         else:
             agents.attach_consumer(agent, market, me, DEPOSIT)
