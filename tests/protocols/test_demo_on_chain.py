@@ -1,8 +1,17 @@
-"""A whole `mercato demo` (P1 to P5 on the embedded chain) as an outsider sees it.
+"""A whole `mercato demo` (P1 to P5 on the embedded chain) as the command reports it and as an
+outsider sees it.
 
-Nothing local goes on chain: no path, bucket, host or URL in any transaction or log. Every log
-decodes with nothing but the ABI files published beside the deployment file: eth_abi and
-eth_utils, no wrapper of Mercato's. One run serves the whole module.
+The command's JSON report holds what each protocol did. Nothing local goes on chain: no path,
+bucket, host or URL in any transaction or log. Every log decodes with nothing but the ABI files
+published beside the deployment file: eth_abi and eth_utils, no wrapper of Mercato's. What
+never goes on chain in P4: after its whole flow (a cheater caught, a lazy executor slashed),
+no transaction's input and no log holds a hidden test group, its salt or its rows, or any model
+file; a seller's key appears only once it is revealed, after the tally, and a losing seller's
+key never. The secrets are read back from the P4 participants' own agent stores after the run:
+the buyer's hidden test set (salts included), each seller's key, model and delivered copy.
+
+One run of the command on the embedded chain serves every test but the one on a node (the demo
+is the longest test there is).
 """
 
 from __future__ import annotations
@@ -11,70 +20,256 @@ import json
 import re
 import socket
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 from eth_abi.abi import decode
+from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from typer.testing import CliRunner, Result
 
+from mercato.agents.store import AgentStore
+from mercato.chain import RpcChain, factory
+from mercato.chain.base import Receipt, TxRequest
+from mercato.cli import demo as demo_command
+from mercato.cli.app import app
+from mercato.crypto.fairswap import CHUNK_SIZE, KEY_SIZE, commit_model
 from mercato.protocols import demo as demo_harness
 from mercato.protocols import deployment as deployment_module
-from mercato.protocols.apimarket.scenario import ApiMarketReport, run_apimarket_demo
-from mercato.protocols.auction.scenario import AuctionReport, run_auction_demo
-from mercato.protocols.datamarket.scenario import DataMarketReport, run_datamarket_demo
-from mercato.protocols.modelmarket.scenario import ModelMarketReport, run_modelmarket_demo
-from mercato.protocols.training.scenario import TrainingReport, run_training_demo
+from mercato.protocols.apimarket import scenario as apimarket_scenario
+from mercato.protocols.apimarket.scenario import ApiMarketReport
+from mercato.protocols.auction import scenario as auction_scenario
+from mercato.protocols.auction.scenario import AuctionReport
+from mercato.protocols.datamarket import scenario as datamarket_scenario
+from mercato.protocols.datamarket.scenario import DataMarketReport
+from mercato.protocols.modelmarket import agents, history
+from mercato.protocols.modelmarket import scenario as modelmarket_scenario
+from mercato.protocols.modelmarket.documents import SALT_SIZE, HiddenTestSet, read_group
+from mercato.protocols.modelmarket.market import ModelMarket
+from mercato.protocols.modelmarket.scenario import BUYER, SELLERS, ModelMarketReport
+from mercato.protocols.modelmarket.seller import Offer
+from mercato.protocols.training import scenario as training_scenario
+from mercato.protocols.training.scenario import TrainingReport
 from mercato.storage.base import BlobStore, open_store
 
 from .onchain import TappedChain
 
 TEXT_RUN = re.compile(rb"[\x20-\x7e]{4,}")
 """Printable ASCII stretches: where a host name leaked in a URL or a path would sit."""
+SCENARIOS: tuple[ModuleType, ...] = (
+    auction_scenario, training_scenario, datamarket_scenario, modelmarket_scenario,
+    apimarket_scenario,
+)  # fmt: skip
+"""The demo's parts, in the command's order."""
+
+
+class BlockTap(TappedChain):
+    """The tapped chain, also keeping each transaction's input with its block (a reverted
+    transaction's input is public too: it gets the block it would have had)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[int, bytes]] = []
+
+    def deploy(self, sender: LocalAccount, initcode: bytes, value: int = 0) -> Receipt:
+        return self._kept(initcode, lambda: super(BlockTap, self).deploy(sender, initcode, value))
+
+    def send(self, tx: TxRequest) -> Receipt:
+        if tx.to is None:  # a creation goes on to deploy, which keeps it
+            return super().send(tx)
+        return self._kept(tx.data, lambda: super(BlockTap, self).send(tx))
+
+    def _kept(self, data: bytes, send: Callable[[], Receipt]) -> Receipt:
+        pending = self.block_number() + 1
+        try:
+            receipt = send()
+        except Exception:
+            self.sent.append((pending, bytes(data)))
+            raise
+        self.sent.append((receipt.block_number, bytes(data)))
+        return receipt
 
 
 @dataclass
 class DemoRun:
-    """The chain after the five demos, the deployment file of each and what each reported."""
+    """The command's result, the chain after the five demos, the work folder the agents kept,
+    the deployment file of each demo and what each reported."""
 
-    chain: TappedChain
+    command: Result
+    chain: BlockTap
     work: Path
     store: BlobStore
     deployment_files: list[Path]
+    deployments: list[deployment_module.Deployment]
     auction: AuctionReport
     training: TrainingReport
     market: DataMarketReport
     models: ModelMarketReport
     api: ApiMarketReport
 
+    def agents_dir(self, scenario: ModuleType) -> Path:
+        """Where the command ran the agents of ``scenario``'s part."""
+        return self.work / f"{scenario.DEMO.key}-agents"
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
-    """What `mercato demo` runs, on a tapped chain, each deployment saved as `deploy` saves it."""
+    """`mercato demo --json` on a tapped embedded chain: its work folder kept, each
+    deployment saved as `deploy` saves it, and each part's report kept as it returned it."""
     work = tmp_path_factory.mktemp("demo-on-chain")
-    chain = TappedChain()
-    store = open_store(str(work / "blobs"))  # a local folder, as `mercato demo` uses
+    chain = BlockTap()
     saved: list[Path] = []
+    deployments: list[deployment_module.Deployment] = []
+    reports: dict[str, Any] = {}
 
     def deploy_and_save(*args: Any, **kwargs: Any) -> deployment_module.Deployment:
         deployment = deployment_module.deploy(*args, **kwargs)
         path = work / f"deployment-{len(saved) + 1}" / "deployment.json"
         deployment.save(path)
         saved.append(path)
+        deployments.append(deployment)
         return deployment
+
+    def reported(key: str, run: Callable[..., Any]) -> Callable[..., Any]:
+        def run_and_keep(*args: Any) -> Any:
+            reports[key] = run(*args)
+            return reports[key]
+
+        return run_and_keep
 
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(demo_harness, "deploy", deploy_and_save)
-        auction = run_auction_demo(chain, store, work / "agents")
-        training = run_training_demo(chain, store, work / "training-agents")
-        market = run_datamarket_demo(chain, store, work / "market-agents")
-        models = run_modelmarket_demo(chain, store, work / "model-market-agents")
-        api = run_apimarket_demo(chain, store, work / "api-market-agents")  # P4's model
-    yield DemoRun(chain, work, store, saved, auction, training, market, models, api)
-    chain.close()
+        monkeypatch.setattr(factory, "connect", lambda *_: chain)
+        monkeypatch.setattr(chain, "close", lambda: None)  # the command closes it; we read on
+        # the command's temporary folder is this one, kept for the tests to read
+        folder = SimpleNamespace(TemporaryDirectory=lambda **_: nullcontext(str(work)))
+        monkeypatch.setattr(demo_command, "tempfile", folder)
+        for scenario in SCENARIOS:
+            part = scenario.DEMO
+            monkeypatch.setattr(scenario, "DEMO", replace(part, run=reported(part.key, part.run)))
+        command = CliRunner().invoke(app, ["demo", "--json"])
+    assert command.exit_code == 0, command.output
+    parts = [reports[scenario.DEMO.key] for scenario in SCENARIOS]
+    store = open_store(str(work / "blobs"))  # the local folder `mercato demo` uses
+    yield DemoRun(command, chain, work, store, saved, deployments, *parts)
+    TappedChain.close(chain)
+
+
+# the command's report ------------------------------------------------------------------
+
+
+def check_report(report: dict[str, object]) -> None:
+    assert report["status"] == "confirmed"
+    winners = report["winners"]
+    assert isinstance(winners, dict)
+    assert {w["provider"] for w in winners.values()} == {
+        "digits-lab", "linear-labs", "enclave-cloud"
+    }  # fmt: skip
+    metrics = report["metrics"]
+    assert isinstance(metrics, dict) and metrics["accuracy"] >= 0.9
+    withdrawn = report["withdrawn"]
+    assert isinstance(withdrawn, dict)
+    prices = sum(w["price"] for w in winners.values())
+    assert withdrawn["client"] == 3 * 10**18 - prices  # the unspent reserve came back
+    gas = report["gas"]
+    assert isinstance(gas, dict) and {"create_auction", "bid", "adjudicate", "confirm"} <= set(gas)
+    check_training(report["training"])
+    check_datamarket(report["datamarket"])
+    check_apimarket(report["apimarket"])
+
+
+def check_training(training: object) -> None:
+    assert isinstance(training, dict)
+    assert training["status"] == "completed"
+    rounds = training["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2, 3, 4, 5, 6]
+    # the lazy compute provider is caught, and each of its instances once only (a
+    # reported instance gets no more jobs)
+    frauds = training["frauds"]
+    assert frauds and {fraud["co"] for fraud in frauds} == {"lazy-cloud"}
+    instances = [fraud["instance"] for fraud in frauds]
+    assert len(set(instances)) == len(instances)
+    assert sorted(i for r in rounds for i in r["outvoted"]) == sorted(instances)
+    # 6 short rounds over random draws of 3 skewed subsets: 1 to 4 points below centralised
+    # (the benchmark's longer run is the 2-point comparison)
+    assert rounds[-1]["accuracy"] >= 0.9
+    assert rounds[-1]["accuracy"] >= training["centralised_accuracy"] - 0.05
+    withdrawn = training["withdrawn"]
+    assert withdrawn.get("lazy-cloud", 0) == 0
+    assert withdrawn["data-owner"] == 10**17  # the data price
+    stakes = training["stakes"]
+    assert stakes["lazy-cloud"] < stakes["north-cloud"]  # slashed
+
+
+def check_datamarket(market: object) -> None:
+    assert isinstance(market, dict)
+    assert market["status"] == "finished" and market["mode"] == "robust"
+    poisoners = set(market["poisoners"])
+    rounds = market["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2, 3, 4, 5, 6]
+    assert all(set(r["excluded"]) == poisoners for r in rounds)  # Multi-Krum, every round
+    withdrawn = market["withdrawn"]
+    assert not poisoners & set(withdrawn)
+    assert len(withdrawn) == 8 and len(set(withdrawn.values())) == 1
+    assert sum(withdrawn.values()) == market["reward"]  # excluded shares went to the kept
+    assert market["accuracy_after"] >= market["accuracy_before"] + 0.1
+
+
+def check_apimarket(api: object) -> None:
+    from mercato.protocols.apimarket import scenario
+
+    assert isinstance(api, dict)
+    assert api["status"] == "ended"
+    assert api["benchmarked"] >= 0.9  # the P4 executors' score, shown by the registration
+    calls = sum(api["calls"].values())
+    # one batch of every call: two steps each (two layer blocks), each charged the price
+    assert api["batches"] == [
+        {"epoch": 0, "calls": calls, "steps": 2 * calls, "total": calls * scenario.OFFER.price}
+    ]
+    assert api["failovers"] >= 1  # vendor-1 was killed
+    # the audit caught the cheater, and only it; the committee slashed it
+    (dispute,) = api["disputes"]
+    assert (dispute["accused"], dispute["outcome"], dispute["slashed"]) == (
+        "vendor-5", "liar", ["vendor-5"]
+    )  # fmt: skip
+    withdrawn = api["withdrawn"]
+    price, shares = scenario.OFFER.price, sum(scenario.OFFER.shares)
+    assert withdrawn["hospital-1"] == scenario.DEPOSIT - api["calls"]["hospital-1"] * price
+    assert withdrawn["hospital-2"] == (
+        scenario.DEPOSIT - api["calls"]["hospital-2"] * price + dispute["to_consumer"]
+    )
+    assert withdrawn["mlaas-provider"] == calls * (price - shares)
+    assert withdrawn["orchestrator"] == scenario.OFFER.orchestrator_stake
+    assert withdrawn["vendor-5"] < scenario.OFFER.vendor_stake  # its stake is gone
+    assert api["same_as_whole"] < 1.0 and api["accuracy_whole"] >= 0.9
+
+
+def test_the_demo_command_reports_every_protocol(demo_run: DemoRun) -> None:
+    # act: the command ran in the fixture
+    report = json.loads(demo_run.command.stdout)
+
+    # assert
+    assert report["backend"] == "embedded"
+    check_report(report)
+
+
+@pytest.mark.rpc
+def test_demo_on_a_node(rpc_chain: RpcChain) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--backend", "rpc", "--rpc-url", rpc_chain.url, "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["backend"] == "rpc"
+    check_report(report)
 
 
 # nothing local on chain ---------------------------------------------------------------------
@@ -338,7 +533,7 @@ def private_arrays(entry: object) -> Iterator[bytes]:
 def test_no_row_output_or_component_of_the_api_goes_on_chain(demo_run: DemoRun) -> None:
     # prepare: every step's input and output, from the services' journals, and every
     # component a vendor was given
-    folder = demo_run.work / "api-market-agents"
+    folder = demo_run.agents_dir(apimarket_scenario)
     entries = [
         json.loads(line)
         for path in folder.rglob("*.journal")
@@ -361,3 +556,153 @@ def test_no_row_output_or_component_of_the_api_goes_on_chain(demo_run: DemoRun) 
 
     # assert
     assert not leaked
+
+
+# nothing private of P4 on chain ------------------------------------------------------------
+
+WINDOW = 32
+STEP = 16
+MIN_NONZERO = 8
+"""Bytes of a window that must not be zero: a run of zeros (or one float) is everywhere."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """The chain after the demo, its model market, what the demo reported, and the secrets
+    the participants kept."""
+
+    chain: BlockTap
+    mm: ModelMarket
+    report: ModelMarketReport
+    request_id: int
+    tests: HiddenTestSet
+    offers: dict[str, Offer]
+
+    @property
+    def sample(self) -> list[int]:
+        return history.sample_indices(self.mm, self.request_id) or []
+
+    def pieces(self) -> list[tuple[int, bytes]]:
+        """Every transaction input and every log topic and data on chain, with its block."""
+        logs = self.chain.logs()
+        return [
+            *self.chain.sent,
+            *((log.block_number, topic) for log in logs for topic in log.topics),
+            *((log.block_number, log.data) for log in logs),
+        ]
+
+
+@pytest.fixture(scope="module")
+def run(demo_run: DemoRun) -> Run:
+    """The demo's P4 part and the secrets its participants kept."""
+    agents_dir = demo_run.agents_dir(modelmarket_scenario)
+    report = demo_run.models
+    request_id = report.request_id
+    with AgentStore(agents_dir / f"{BUYER}.sqlite") as store:
+        kept = store.get(BUYER, f"{agents.TEST_KEY}{request_id}")
+        tests = HiddenTestSet.from_bytes(bytes.fromhex(kept))
+    offers = {}
+    for name in SELLERS:
+        with AgentStore(agents_dir / f"{name}.sqlite") as store:
+            offers[name] = Offer.from_record(store.get(name, f"{agents.OFFER_KEY}{request_id}"))
+    deployment = demo_run.deployments[SCENARIOS.index(modelmarket_scenario)]
+    market = ModelMarket(demo_run.chain, deployment.model_market)
+    return Run(demo_run.chain, market, report, request_id, tests, offers)
+
+
+def windows(secret: bytes) -> list[bytes]:
+    """The 32-byte windows of ``secret``, one every 16 bytes, that are not mostly zeros."""
+    found = (secret[i : i + WINDOW] for i in range(0, len(secret) - WINDOW + 1, STEP))
+    return [w for w in found if sum(b != 0 for b in w) >= MIN_NONZERO]
+
+
+def on_chain_windows(run: Run) -> set[bytes]:
+    """Every 32-byte window of every input, topic and log data, at every offset."""
+    return {
+        piece[i : i + WINDOW] for _, piece in run.pieces() for i in range(len(piece) - WINDOW + 1)
+    }
+
+
+def test_the_run_is_the_demo(run: Run) -> None:
+    assert run.report.status == "closed"
+    assert run.report.complaints  # the cheater's bad chunk went on chain
+    assert len(run.offers) == 4
+    assert run.tests.root == run.mm.request(run.request_id).test_root
+    assert len(run.chain.sent) == len(run.chain.calldata) >= run.report.transactions
+
+
+def test_no_hidden_group_salt_or_row_goes_on_chain(run: Run) -> None:
+    # prepare: the hidden groups, their salts, their rows as float32 and float64
+    hidden = run.tests.hidden(run.sample)
+    secrets: list[bytes] = []
+    rows: list[bytes] = []
+    for blob in hidden.values():
+        secrets.append(blob)
+        X, _ = read_group(blob)
+        rows += [row.tobytes() for row in X] + [row.astype(np.float64).tobytes() for row in X]
+    salts = [blob[:SALT_SIZE] for blob in hidden.values()]
+    pieces = [w for secret in secrets + rows for w in windows(secret)]
+    assert len(hidden) == 60 and len(pieces) > 10_000
+
+    # act
+    seen = on_chain_windows(run)
+    everything = b"\0".join(piece for _, piece in run.pieces())
+
+    # assert: nothing of them; not even the hidden groups' hashes (only the root and the
+    # sample's hashes, which are the control that the scan reads the logs)
+    assert not [w.hex() for w in pieces if w in seen]
+    assert not [salt.hex() for salt in salts if salt in everything]
+    assert not [row for row in rows if row in everything]
+    assert not [i for i in hidden if run.tests.group_hash(i) in everything]
+    assert all(run.tests.group_hash(i) in everything for i in run.sample)
+    assert run.tests.root in everything
+
+
+def test_no_model_file_goes_on_chain(run: Run) -> None:
+    # prepare: every model benchmarked, and the cheater's corrupted copy
+    files = {offer.model for offer in run.offers.values()}
+    files |= {offer.delivered for offer in run.offers.values()}
+    assert len(files) == 5
+    pieces = [w for data in files for w in windows(data)]
+    assert len(pieces) > 1_000
+
+    # act
+    seen = on_chain_windows(run)
+
+    # assert: no window of any model; the control: the encrypted chunk the buyer's complaint
+    # carried is on chain and is found the same way
+    assert not [w.hex() for w in pieces if w in seen]
+    complained = run.mm.first("Complained", request_id=run.request_id)
+    cheater = next(o for o in run.offers.values() if o.index == int(complained["index"]))
+    delivery_windows = [
+        w for w in windows(_encrypted_chunk(run, cheater, int(complained["chunk"]))) if w in seen
+    ]
+    assert len(delivery_windows) > 32
+
+
+def _encrypted_chunk(run: Run, offer: Offer, chunk: int) -> bytes:
+    _, delivery = commit_model(offer.delivered, offer.key)
+    encrypted = delivery.encrypted[chunk]
+    assert len(encrypted) == CHUNK_SIZE
+    return encrypted
+
+
+def test_a_key_goes_on_chain_only_when_revealed_after_the_tally(run: Run) -> None:
+    # prepare
+    tallied = run.mm.first("Tallied", request_id=run.request_id).block_number
+    revealed = {
+        int(e["index"]): e.block_number
+        for e in run.mm.events("KeyRevealed", request_id=run.request_id)
+    }
+    assert len(revealed) == 2  # the two winners; the others lost
+    pieces = run.pieces()
+
+    # act / assert
+    for name, offer in run.offers.items():
+        assert len(offer.key) == KEY_SIZE
+        blocks = sorted(block for block, piece in pieces if offer.key in piece)
+        if offer.index in revealed:
+            assert tallied < revealed[offer.index] == blocks[0], name
+            assert len(blocks) >= 2, name  # reveal_key's input and the KeyRevealed log
+        else:
+            assert blocks == [], name
