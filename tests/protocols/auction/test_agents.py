@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mercato.chain.base import Chain
 from mercato.crypto.commit import keccak
+from mercato.ml.algorithms import AlgorithmSpec
+from mercato.ml.datasets import Dataset
+from mercato.ml.train import TrainedModel
 from mercato.ontology.category import Category
 from mercato.protocols.auction import provider as provider_steps
 from mercato.protocols.auction.house import Status
@@ -18,6 +23,27 @@ from mercato.storage.local import LocalBlobStore
 
 PROVIDERS = ("digits-lab", "scan-archive", "linear-labs", "forest-works", "enclave-cloud",
              "attested-hpc", "cheap-cpu")  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def train_once() -> Iterator[None]:
+    """Every flow here has the winners train the same model: the same data and algorithm
+    assets, the same seed. It is fitted once and handed to each executor that trains it
+    again (``train`` itself is tested in tests/ml/test_ml_train.py)."""
+    real_train = provider_steps.train
+    trained: dict[tuple[Any, ...], TrainedModel] = {}
+
+    def train(
+        dataset: Dataset, algorithm: AlgorithmSpec, seed: int, **options: Any
+    ) -> TrainedModel:
+        key = (dataset.digest(), algorithm.digest(), seed, *sorted(options.items()))
+        if key not in trained:
+            trained[key] = real_train(dataset, algorithm, seed, **options)
+        return trained[key]
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(provider_steps, "train", train)
+        yield
 
 
 @pytest.fixture
