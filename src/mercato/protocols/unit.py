@@ -76,6 +76,9 @@ class ProtocolUnit:
     """Whom the wrapper's ``parties`` names, in words (``the client and the winners``)."""
     cli: str
     """``module:app`` of its Typer group (``mercato <group> ...``)."""
+    pages: str
+    """Module of its read model (:class:`~mercato.protocols.readmodel.Pages`): what a page
+    or the HTTP API (``mercato serve``) reads of its market."""
     roles: tuple[AgentRole, ...] = ()
     demo: str | None = None
     """``module:object`` of its :class:`~mercato.protocols.demo.DemoPart` for ``mercato demo``."""

@@ -30,6 +30,7 @@ UNIT = ProtocolUnit(
     },
     parties="the provider, the orchestrator, the vendors and the consumers",
     cli="mercato.cli.api:app",
+    pages="mercato.protocols.apimarket.pages",
     demo="mercato.protocols.apimarket.scenario:DEMO",
     group="api",
     bench=("mercato.cli.bench_apimarket:apimarket",),

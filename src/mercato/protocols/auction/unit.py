@@ -35,6 +35,7 @@ UNIT = ProtocolUnit(
     },
     parties="the client and the winners",
     cli="mercato.cli.auction:app",
+    pages="mercato.protocols.auction.pages",
     roles=(
         AgentRole(
             "client",

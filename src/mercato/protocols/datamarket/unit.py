@@ -32,6 +32,7 @@ UNIT = ProtocolUnit(
     },
     parties="the model owner and the task's data owners",
     cli="mercato.cli.datamarket:app",
+    pages="mercato.protocols.datamarket.pages",
     roles=(
         AgentRole(
             "market-model-owner",

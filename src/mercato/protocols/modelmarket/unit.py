@@ -36,6 +36,7 @@ UNIT = ProtocolUnit(
     },
     parties="the buyer, the sellers and the executors",
     cli="mercato.cli.modelmarket:app",
+    pages="mercato.protocols.modelmarket.pages",
     roles=(
         AgentRole("buyer", "mercato.protocols.modelmarket.roles:plan_buyer"),
         AgentRole("seller", "mercato.protocols.modelmarket.roles:plan_seller", ("model",)),

@@ -41,6 +41,7 @@ UNIT = ProtocolUnit(
     },
     parties="the data owner, the model owner and the compute providers of the training",
     cli="mercato.cli.training:app",
+    pages="mercato.protocols.training.pages",
     roles=(
         AgentRole("data-owner", "mercato.protocols.training.roles:plan_data_owner"),
         AgentRole("compute-provider", "mercato.protocols.training.roles:plan_compute", ("lazy",)),

@@ -1,0 +1,147 @@
+"""The read-only HTTP API (FastAPI): every protocol's read model, the participants, health.
+
+Routes come from the catalog: ``/api/<key>`` lists a protocol's entries and
+``/api/<key>/<id>`` shows one (see :mod:`mercato.protocols.readmodel`), so nothing here
+names a protocol. Every failure is a status and ``{"detail": "<one line>"}``: an unknown
+entry 404, a bad id 422, a node that does not answer 503; the server keeps serving.
+"""
+
+# No postponed annotations: FastAPI reads the endpoints' parameter types at runtime.
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from mercato.errors import ChainError, ConfigError, InputError, MercatoError
+from mercato.protocols import readmodel
+from mercato.protocols.catalog import units
+
+if TYPE_CHECKING:
+    from mercato.protocols.marketplace import Marketplace
+    from mercato.protocols.unit import ProtocolUnit
+
+logger = logging.getLogger(__name__)
+
+MarketFactory = Callable[[], "Marketplace"]
+"""Returns the market to read (called for each request; it may hand back the same one)."""
+
+
+def _one_line(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": " ".join(detail.split())}, status_code=status)
+
+
+def _validation_line(exc: RequestValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(problems) or "invalid request"
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Mercato's errors as one-line JSON answers; anything else a 500, logged."""
+
+    async def on_input(_: Request, exc: Exception) -> JSONResponse:
+        return _one_line(404, str(exc))
+
+    async def on_chain(_: Request, exc: Exception) -> JSONResponse:
+        return _one_line(503, f"the node cannot be read: {exc}")
+
+    async def on_mercato(_: Request, exc: Exception) -> JSONResponse:
+        return _one_line(500, str(exc))
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _one_line(422, _validation_line(exc))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return _one_line(exc.status_code, str(exc.detail))
+
+    async def on_other(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("internal error")
+        return _one_line(500, f"internal error: {type(exc).__name__}")
+
+    app.add_exception_handler(InputError, on_input)
+    app.add_exception_handler(ChainError, on_chain)
+    app.add_exception_handler(ConfigError, on_chain)
+    app.add_exception_handler(MercatoError, on_mercato)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_other)
+
+
+def _markets(market: "Marketplace") -> dict[str, Any]:
+    found = {}
+    for unit in units():
+        summaries = readmodel.pages(unit).summaries(market)
+        found[unit.key] = {
+            "label": unit.label,
+            "item": unit.item,
+            "count": len(summaries),
+            "summaries": summaries,
+        }
+    return found
+
+
+def create_app(market_factory: MarketFactory) -> FastAPI:
+    """The API over the market ``market_factory`` returns (read-only: GET routes only)."""
+    app = FastAPI(
+        title="Mercato",
+        description="Read-only view of a Mercato marketplace: its protocols, entries and "
+        "participants.",
+    )
+    _add_error_handlers(app)
+    # one reader at a time: a chain backend is not shared across threads
+    lock = threading.Lock()
+
+    def read(reader: Callable[["Marketplace"], Any]) -> Any:
+        with lock:
+            return reader(market_factory())
+
+    @app.get("/api/health", summary="Whether the node answers, and its latest block")
+    def health() -> dict[str, Any]:
+        block = read(lambda market: market.chain.block_number())
+        return {"status": "ok", "block": block}
+
+    @app.get("/api/markets", summary="Every protocol: its count of entries and their summaries")
+    def markets() -> dict[str, Any]:
+        return dict(read(_markets))
+
+    @app.get("/api/participants", summary="Registered and development accounts: roles, "
+             "stake, and what each protocol's contract owes them")  # fmt: skip
+    def participants() -> list[dict[str, Any]]:
+        return list(read(readmodel.participants))
+
+    for unit in units():
+        _add_protocol_routes(app, unit, read)
+    return app
+
+
+def _add_protocol_routes(
+    app: FastAPI, unit: "ProtocolUnit", read: Callable[[Callable[["Marketplace"], Any]], Any]
+) -> None:
+    """``/api/<key>`` (summaries) and ``/api/<key>/<id>`` (detail) of one protocol."""
+    pages = readmodel.pages(unit)
+    item = unit.item
+
+    def summaries() -> list[dict[str, Any]]:
+        return list(read(pages.summaries))
+
+    def detail(ident: int = Path(ge=1, description=f"The {item}'s id (1, 2, ...)")) -> Any:
+        return read(lambda market: pages.detail(market, ident))
+
+    app.add_api_route(
+        f"/api/{unit.key}", summaries, methods=["GET"], summary=f"Every {item} of {unit.label}",
+        operation_id=f"{unit.key}_list",
+    )  # fmt: skip
+    app.add_api_route(
+        f"/api/{unit.key}/{{ident}}", detail, methods=["GET"],
+        summary=f"One {item} of {unit.label} with its timeline",
+        operation_id=f"{unit.key}_detail",
+    )  # fmt: skip

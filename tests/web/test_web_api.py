@@ -1,0 +1,311 @@
+"""The read-only HTTP API over the read model, after one embedded run of `mercato demo`.
+
+The demo deploys one market per protocol (P1 ... P5, in catalog order); each test serves the
+market of the protocol it reads, in this process, and fetches JSON over loopback. The JSON is
+checked against the protocols' views read directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from mercato.chain import factory
+from mercato.chain.embedded import EmbeddedChain
+from mercato.chain.rpc import RpcChain
+from mercato.cli import demo as demo_command
+from mercato.cli.app import app
+from mercato.protocols import demo as demo_harness
+from mercato.protocols import deployment as deployment_module
+from mercato.protocols import readmodel
+from mercato.protocols.apimarket.endpoints import bind
+from mercato.protocols.apimarket.serving import BackgroundServer
+from mercato.protocols.catalog import units
+from mercato.protocols.marketplace import Marketplace
+from mercato.storage.base import open_store
+from mercato.web.app import create_app
+
+TIMEOUT_S = 60
+"""Generous: a read of a whole market on a loaded machine (never asserted on)."""
+
+
+@dataclass
+class Served:
+    """The demo's markets, one per protocol key, each served over HTTP on demand."""
+
+    chain: EmbeddedChain
+    markets: dict[str, Marketplace]
+    urls: dict[str, str] = field(default_factory=dict)
+    servers: list[BackgroundServer] = field(default_factory=list)
+
+    def serve(self, factory_: Callable[[], Marketplace]) -> str:
+        sock, url = bind("127.0.0.1", 0)
+        self.servers.append(BackgroundServer(create_app(factory_), sock))
+        return url
+
+    def url(self, key: str) -> str:
+        """The API over the market the demo ran protocol ``key`` on."""
+        if key not in self.urls:
+            market = self.markets[key]
+            self.urls[key] = self.serve(lambda: market)
+        return self.urls[key]
+
+    def get(self, key: str, path: str) -> requests.Response:
+        return requests.get(self.url(key) + path, timeout=TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`mercato demo --json` on one embedded chain, its deployments and blob folder kept."""
+    work = tmp_path_factory.mktemp("web-demo")
+    chain = EmbeddedChain()
+    deployments: list[deployment_module.Deployment] = []
+
+    def deploy_and_keep(*args: Any, **kwargs: Any) -> deployment_module.Deployment:
+        deployments.append(deployment_module.deploy(*args, **kwargs))
+        return deployments[-1]
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(demo_harness, "deploy", deploy_and_keep)
+        monkeypatch.setattr(factory, "connect", lambda *_: chain)
+        monkeypatch.setattr(chain, "close", lambda: None)  # the command closes it; we read on
+        folder = SimpleNamespace(TemporaryDirectory=lambda **_: nullcontext(str(work)))
+        monkeypatch.setattr(demo_command, "tempfile", folder)
+        command = CliRunner().invoke(app, ["demo", "--json"])
+    assert command.exit_code == 0, command.output
+    store = open_store(str(work / "blobs"))
+    keys = [u.key for u in units()]
+    assert len(deployments) == len(keys)  # one deployment per part, in catalog order
+    markets = {k: Marketplace(chain, d, store) for k, d in zip(keys, deployments, strict=True)}
+    found = Served(chain, markets)
+    yield found
+    for server in found.servers:
+        server.stop()
+    EmbeddedChain.close(chain)
+
+
+def without_timeline(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "timeline"}
+
+
+# every protocol --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [u.key for u in units()])
+def test_each_protocol_lists_and_shows_what_its_views_hold(served: Served, key: str) -> None:
+    # prepare
+    unit = next(u for u in units() if u.key == key)
+    market = served.markets[key]
+    pages = readmodel.pages(unit)
+
+    # act
+    listed = served.get(key, f"/api/{key}")
+    shown = served.get(key, f"/api/{key}/1")
+    markets = served.get(key, "/api/markets")
+
+    # assert: the same records as the read model, the one entry the demo made
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == pages.summaries(market)
+    assert len(listed.json()) == market.wrapper(unit.field).count() == 1
+    assert shown.status_code == 200, shown.text
+    assert without_timeline(shown.json()) == without_timeline(pages.detail(market, 1))
+    assert markets.json()[key]["count"] == 1
+    assert markets.json()[key]["summaries"] == listed.json()
+
+
+@pytest.mark.parametrize("key", [u.key for u in units()])
+def test_a_timeline_is_the_entrys_decoded_events(served: Served, key: str) -> None:
+    # prepare
+    unit = next(u for u in units() if u.key == key)
+    market = served.markets[key]
+    events = market.wrapper(unit.field).events(from_block=market.deployment.block)
+
+    # act
+    timeline = served.get(key, f"/api/{key}/1").json()["timeline"]
+
+    # assert: in chain order, each with its block and fields, none from elsewhere
+    assert timeline, "the demo's entry has events"
+    blocks = [e["block"] for e in timeline]
+    assert blocks == sorted(blocks)
+    assert {e["name"] for e in timeline} <= {e.name for e in events}
+    assert all(isinstance(e["fields"], dict) for e in timeline)
+
+
+# the numbers of each protocol --------------------------------------------------------------
+
+
+def test_the_auction_shows_its_winners_paid_and_its_reserve(served: Served) -> None:
+    # prepare
+    auction = served.markets["auction"].auction_house.auction(1)
+
+    # act
+    record = served.get("auction", "/api/auction/1").json()
+
+    # assert
+    shown = record["auction"]
+    assert shown["status"] == "confirmed" == auction.status.label
+    assert shown["paid"] == [c.label for c in auction.paid] and len(shown["paid"]) == 3
+    bidders = [b["bidder"] for b in shown["best_bids"].values()]
+    assert bidders == list(auction.bidders)
+    assert record["timeline"][0]["name"] == "AuctionCreated"
+    assert "Confirmed" in {e["name"] for e in record["timeline"]}
+
+
+def test_the_training_shows_its_rounds_and_the_lazy_providers_frauds(served: Served) -> None:
+    # prepare
+    tm = served.markets["training"].training_market
+    training = tm.training(1)
+
+    # act
+    record = served.get("training", "/api/training/1").json()
+
+    # assert
+    assert record["training"]["status"] == "completed" == training.status.label
+    assert len(record["rounds"]) == training.max_rounds
+    assert record["frauds"], "the demo's lazy compute provider is caught"
+
+
+def test_the_data_market_task_shows_rounds_scores_and_what_is_owed(served: Served) -> None:
+    # prepare
+    market = served.markets["datamarket"]
+    dm = market.data_market
+    task = dm.task(1)
+
+    # act
+    record = served.get("datamarket", "/api/datamarket/1").json()
+
+    # assert
+    assert record["task"]["status"] == task.status.label
+    assert len(record["members"]) == len(dm.members(1))
+    assert record["rounds"], "the demo's task ran rounds"
+    assert record["owed"] == {a: dm.owed(a) for a in record["owed"]}
+
+
+def test_the_model_market_request_shows_its_sales(served: Served) -> None:
+    # prepare
+    mm = served.markets["modelmarket"].model_market
+    request = mm.request(1)
+
+    # act
+    summary = served.get("modelmarket", "/api/modelmarket").json()[0]
+    record = served.get("modelmarket", "/api/modelmarket/1").json()
+
+    # assert
+    assert summary["status"] == record["status"] == request.status.label
+    assert [s["state"] for s in record["submissions"]] == [s.state.label for s in mm.submissions(1)]
+
+
+def test_the_api_shows_its_batches_and_the_p5_dispute(served: Served) -> None:
+    # prepare
+    am = served.markets["apimarket"].api_market
+    resolved = am.events("DisputeResolved", api=1)
+    committed = am.events("BatchCommitted", api=1)
+
+    # act
+    record = served.get("apimarket", "/api/apimarket/1").json()
+
+    # assert
+    assert record["status"] == am.api(1).status.label
+    assert [b["epoch"] for b in record["batches"]] == [int(e["epoch"]) for e in committed]
+    assert resolved, "the demo's API had a dispute"
+    assert [d["dispute_id"] for d in record["disputes"]] == [int(e["dispute_id"]) for e in resolved]
+    assert "DisputeResolved" in {e["name"] for e in record["timeline"]}
+
+
+def test_participants_show_roles_stakes_and_what_each_contract_owes(served: Served) -> None:
+    # prepare
+    market = served.markets["training"]
+    registry = market.registry
+
+    # act
+    answer = served.get("training", "/api/participants")
+
+    # assert: the demo's cast, registered, each as the registry and the contracts say
+    assert answer.status_code == 200
+    people = answer.json()
+    assert [p for p in people if p["registered"]], "the demo registered its cast"
+    for person in people:
+        address = person["address"]
+        assert person["roles"] == registry.roles_of(address).labels
+        assert person["stake"] == registry.stake_of(address)
+        assert person["owed"] == {u.key: market.wrapper(u.field).owed(address) for u in units()}
+    assert any(p["stake"] for p in people), "the compute providers staked"
+
+
+# bad input and a node that is down -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "said"),
+    [
+        ("/api/auction/2", 404, "no auction 2"),
+        ("/api/apimarket/7", 404, "no API 7"),
+        ("/api/nothing", 404, "Not Found"),
+        ("/api/auction/0", 422, "greater than or equal to 1"),
+        ("/api/auction/x", 422, "valid integer"),
+        ("/api/training/-3", 422, "greater than or equal to 1"),
+    ],
+)
+def test_bad_input_gets_a_one_line_answer(
+    served: Served, path: str, status: int, said: str
+) -> None:
+    # act
+    answer = served.get("auction", path)
+
+    # assert: one line, and the server still serves
+    assert answer.status_code == status
+    detail = answer.json()["detail"]
+    assert said in detail and "\n" not in detail
+    assert served.get("auction", "/api/health").status_code == 200
+
+
+def test_a_node_that_is_down_is_a_503_and_the_server_keeps_serving(served: Served) -> None:
+    # prepare: a market whose node answers only while `up`
+    market = served.markets["auction"]
+    up = {"now": False}
+
+    def market_now() -> Marketplace:
+        if up["now"]:
+            return market
+        dead = RpcChain("http://127.0.0.1:1")  # nothing listens on port 1
+        return Marketplace(dead, market.deployment, market.store)
+
+    url = served.serve(market_now)
+
+    # act
+    down = requests.get(url + "/api/auction", timeout=TIMEOUT_S)
+    up["now"] = True
+    back = requests.get(url + "/api/auction", timeout=TIMEOUT_S)
+
+    # assert
+    assert down.status_code == 503
+    assert "cannot reach the node" in down.json()["detail"]
+    assert "\n" not in down.json()["detail"]
+    assert back.status_code == 200 and back.json()[0]["id"] == 1
+
+
+def test_the_openapi_document_lists_every_route(served: Served) -> None:
+    # act
+    document = served.get("auction", "/openapi.json").json()
+
+    # assert
+    expected = {"/api/markets", "/api/participants", "/api/health"}
+    for unit in units():
+        expected |= {f"/api/{unit.key}", f"/api/{unit.key}/{{ident}}"}
+    assert set(document["paths"]) == expected
+    assert all(set(methods) == {"get"} for methods in document["paths"].values())
+
+
+def test_an_unknown_id_in_the_read_model_is_an_input_error(served: Served) -> None:
+    from mercato.errors import InputError
+
+    for unit in units():
+        with pytest.raises(InputError):
+            readmodel.pages(unit).detail(served.markets[unit.key], 5)
