@@ -355,14 +355,16 @@ class EscrowMachine(RuleBasedStateMachine):
         Withdrawn events named since the last check. Money moved without an event would
         still show: the balance would not add up.
         """
+        cast = {account.address for account in self.world.cast}
         if self.checked_block < 0:
-            accounts = {account.address for account in self.world.cast}
+            accounts = cast
         else:
-            accounts = {
+            named = {
                 event["account"]
                 for event in self.world.market.events(self.checked_block + 1, block)
                 if event.name in ("Credited", "Withdrawn")
             }
+            accounts = named & cast
         self.owed.update({account: self.world.owed(account) for account in accounts})
         self.checked_block = block
         return sum(self.owed.values())
