@@ -267,7 +267,7 @@ def show(call: MarketCall, request_id: int = RequestArgument) -> None:
     executors (drawn, committed, revealed, agreed)."""
     market = call.market()
     load_request(market, request_id)
-    document = detail_record(market, request_id)
+    document = views.detail_record(market, request_id)
     if call.json_output:
         emit_json(document)
         return
@@ -282,65 +282,6 @@ def add_request_commands(app: typer.Typer) -> None:
     common.market_command(app, "finish")(finish)
     common.market_command(app, "list", acts=False)(list_requests)
     common.market_command(app, "show", acts=False)(show)
-
-
-# the detail of one request ----------------------------------------------------------------
-def detail_record(market: Marketplace, request_id: int) -> dict[str, Any]:
-    """Everything about a request, JSON-ready: its record and submissions, the schedule,
-    the task, the sample, each volunteer's part, the tally and complaints."""
-    from mercato.errors import MercatoError
-    from mercato.protocols.modelmarket import history
-
-    mm = market.model_market
-    request = mm.request(request_id)
-    task: dict[str, Any] | None = None
-    task_error = None
-    try:
-        document = history.task_document(market, request_id)
-        task = {
-            "data_class": document.data_class,
-            "task": document.task,
-            "features": document.features,
-            "classes": list(document.classes),
-            "groups": document.groups,
-            "group_size": document.group_size,
-            "metric": document.metric,
-            "description": document.description,
-        }
-    except MercatoError as exc:
-        task_error = str(exc)
-    tallied = mm.events("Tallied", request_id=request_id)
-    agreed = int(tallied[0]["agreed"]) if tallied else None
-    reveals = {r.index: r for r in history.reveals(mm, request_id)}
-    executors = []
-    for index, address in enumerate(mm.volunteers(request_id)):
-        reveal = reveals.get(index)
-        executors.append({
-            "index": index,
-            "address": address,
-            "drawn": bool(request.drawn >> index & 1),
-            "committed": bool(request.committed >> index & 1),
-            "revealed": bool(request.revealed >> index & 1),
-            "agreed": None if agreed is None else bool(agreed >> index & 1),
-            "scores": None if reveal is None else list(reveal.scores),
-            "flags": None if reveal is None else reveal.flags,
-        })  # fmt: skip
-    revealed = mm.events("SampleRevealed", request_id=request_id)
-    return {
-        **views.request_record(request, mm.submissions(request_id)),
-        "schedule": [
-            {"score": score, "price": price} for score, price in history.schedule(mm, request_id)
-        ],
-        "task": task,
-        "task_error": task_error,
-        "sample_indices": history.sample_indices(mm, request_id),
-        "sample_revealed": bool(revealed),
-        "executors_detail": executors,
-        "complaints": [
-            {"index": int(e["index"]), "chunk": int(e["chunk"]), "refund": int(e["refund"])}
-            for e in mm.events("Complained", request_id=request_id)
-        ],
-    }
 
 
 # text views -------------------------------------------------------------------------------
@@ -377,7 +318,7 @@ def print_requests(records: list[dict[str, Any]], now: int) -> None:
 
 
 def print_request(document: dict[str, Any], now: int) -> None:
-    """The text view of :func:`detail_record`."""
+    """The text view of :func:`~mercato.protocols.modelmarket.views.detail_record`."""
     r = document
     console.rule(f"[bold]request {r['request_id']}[/bold]: {r['status']}")
     console.print(f"buyer        {r['buyer']}")

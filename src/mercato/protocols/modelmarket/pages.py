@@ -25,7 +25,7 @@ def summaries(market: Marketplace) -> list[dict[str, Any]]:
 def detail(market: Marketplace, ident: int) -> dict[str, Any]:
     """Request ``ident`` as ``modelmarket show --json`` prints it (submissions, swaps,
     executors, tally), with its timeline."""
-    from mercato.cli.modelmarket_view import detail_record
+    from mercato.protocols.modelmarket.views import detail_record
 
     readmodel.check_entry(market, UNIT, ident)
     record = readmodel.json_record(detail_record(market, ident))

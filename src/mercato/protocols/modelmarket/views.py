@@ -2,17 +2,23 @@
 
 A request as the contract stores it (:class:`Request`), each submission
 (:class:`Submission`) and the phases' names. The CLI renders them, the agents decide on them
-and :mod:`~mercato.protocols.modelmarket.rules` judges them. Light: plain values only.
+and :mod:`~mercato.protocols.modelmarket.rules` judges them; :func:`detail_record` reads one
+request in full (``modelmarket show --json``, the HTTP API). Light: the chain's history is
+imported by the function that reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mercato.errors import MercatoError
 from mercato.protocols.modelmarket.limits import MAX_VOLUNTEERS, SCORE_SCALE
 from mercato.protocols.states import State
+
+if TYPE_CHECKING:
+    from mercato.protocols.marketplace import Marketplace
 
 REQUEST_EVENTS = frozenset(
     {"RequestPosted", "Retargeted", "SampleDrawn", "SampleRevealed", "Submitted", "Volunteered",
@@ -177,3 +183,61 @@ def request_record(request: Request, submissions: Iterable[Submission] = ()) -> 
         for s in submissions
     ]
     return record
+
+
+# the detail of one request ----------------------------------------------------------------
+def detail_record(market: Marketplace, request_id: int) -> dict[str, Any]:
+    """Everything about a request, JSON-ready: its record and submissions, the schedule,
+    the task, the sample, each volunteer's part, the tally and complaints."""
+    from mercato.protocols.modelmarket import history
+
+    mm = market.model_market
+    request = mm.request(request_id)
+    task: dict[str, Any] | None = None
+    task_error = None
+    try:
+        document = history.task_document(market, request_id)
+        task = {
+            "data_class": document.data_class,
+            "task": document.task,
+            "features": document.features,
+            "classes": list(document.classes),
+            "groups": document.groups,
+            "group_size": document.group_size,
+            "metric": document.metric,
+            "description": document.description,
+        }
+    except MercatoError as exc:
+        task_error = str(exc)
+    tallied = mm.events("Tallied", request_id=request_id)
+    agreed = int(tallied[0]["agreed"]) if tallied else None
+    reveals = {r.index: r for r in history.reveals(mm, request_id)}
+    executors = []
+    for index, address in enumerate(mm.volunteers(request_id)):
+        reveal = reveals.get(index)
+        executors.append({
+            "index": index,
+            "address": address,
+            "drawn": bool(request.drawn >> index & 1),
+            "committed": bool(request.committed >> index & 1),
+            "revealed": bool(request.revealed >> index & 1),
+            "agreed": None if agreed is None else bool(agreed >> index & 1),
+            "scores": None if reveal is None else list(reveal.scores),
+            "flags": None if reveal is None else reveal.flags,
+        })  # fmt: skip
+    revealed = mm.events("SampleRevealed", request_id=request_id)
+    return {
+        **request_record(request, mm.submissions(request_id)),
+        "schedule": [
+            {"score": score, "price": price} for score, price in history.schedule(mm, request_id)
+        ],
+        "task": task,
+        "task_error": task_error,
+        "sample_indices": history.sample_indices(mm, request_id),
+        "sample_revealed": bool(revealed),
+        "executors_detail": executors,
+        "complaints": [
+            {"index": int(e["index"]), "chunk": int(e["chunk"]), "refund": int(e["refund"])}
+            for e in mm.events("Complained", request_id=request_id)
+        ],
+    }
