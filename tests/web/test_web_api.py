@@ -247,7 +247,7 @@ def test_participants_show_roles_stakes_and_what_each_contract_owes(served: Serv
     [
         ("/api/auction/2", 404, "no auction 2"),
         ("/api/apimarket/7", 404, "no API 7"),
-        ("/api/nothing", 404, "Not Found"),
+        ("/api/nothing", 404, "nothing at /api/nothing"),
         ("/api/auction/0", 422, "greater than or equal to 1"),
         ("/api/auction/x", 422, "valid integer"),
         ("/api/training/-3", 422, "greater than or equal to 1"),

@@ -59,8 +59,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return _one_line(422, _validation_line(exc))
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return _one_line(404, f"nothing at {request.url.path}; /openapi.json lists the routes")
         return _one_line(exc.status_code, str(exc.detail))
 
     async def on_other(_: Request, exc: Exception) -> JSONResponse:
