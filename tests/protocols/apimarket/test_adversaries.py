@@ -31,7 +31,6 @@ from .live import (
     Digits,
     LiveApi,
     assert_ended_and_paid_out,
-    digits_model,
     embedded_chain,
     honest_net,
 )
@@ -42,7 +41,6 @@ VENDOR_STAKE = OFFER.vendor_stake
 
 
 chain = pytest.fixture(scope="module", name="chain")(embedded_chain)
-model = pytest.fixture(scope="module", name="model")(digits_model)
 
 
 def test_an_honest_api_pays_each_party_exactly(chain: EmbeddedChain, model: Digits,

@@ -30,7 +30,6 @@ from .live import (
     Digits,
     LiveApi,
     assert_ended_and_paid_out,
-    digits_model,
     embedded_chain,
     honest_net,
 )
@@ -38,7 +37,6 @@ from .live import (
 pytestmark = pytest.mark.slow  # vendor processes and a market per test
 
 chain = pytest.fixture(scope="module", name="chain")(embedded_chain)
-model = pytest.fixture(scope="module", name="model")(digits_model)
 
 PRICE = OFFER.price
 SHARES = OFFER.shares

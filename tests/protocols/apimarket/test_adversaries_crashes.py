@@ -28,7 +28,6 @@ from .live import (
     Digits,
     LiveApi,
     assert_ended_and_paid_out,
-    digits_model,
     embedded_chain,
     honest_net,
     steps_by_slot,
@@ -37,7 +36,6 @@ from .live import (
 pytestmark = pytest.mark.slow  # vendor processes and a market per test
 
 chain = pytest.fixture(scope="module", name="chain")(embedded_chain)
-model = pytest.fixture(scope="module", name="model")(digits_model)
 
 MAX_CALLS = 16
 """Calls a test makes at most while waiting for the random routing to do what it needs."""
