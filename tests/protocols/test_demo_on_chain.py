@@ -285,12 +285,14 @@ def local_markers(work: Path) -> list[str]:
 
 
 def names_host(data: bytes, hostname: str) -> bool:
-    """Whether ``hostname`` stands as a word in printable text of ``data``.
+    """Whether ``hostname`` stands in printable text of ``data`` as a URL or an address
+    names a host: after ``//`` or ``@``, or followed by ``:PORT``.
 
-    A short name ("vm") turns up by chance in hashes and bytecode; in text, bounded by
-    anything but a letter, digit, dot or dash, it is the host.
+    A short name ("vm") turns up by chance in hashes and bytecode, even as a word of its own
+    in a run of printable bytes; where a URL or an endpoint leaked, it has those marks.
     """
-    word = re.compile(rf"(?<![\w.-]){re.escape(hostname)}(?![\w-])".encode(), re.IGNORECASE)
+    host = re.escape(hostname)
+    word = re.compile(rf"(?:(?://|@){host}(?![\w-])|(?<![\w.-]){host}:\d)".encode(), re.IGNORECASE)
     return any(word.search(run) for run in TEXT_RUN.findall(data))
 
 
