@@ -29,6 +29,22 @@ ACCOUNT_COUNT = 10
 
 DeployTestContract = Callable[..., Contract]
 
+FIRST_MODULES = ("tests/docs/test_readme.py",)
+"""Started first: the README's walk-throughs are the longest stretch of one worker (minutes of
+waiting for deadlines on a node), so the other worker runs everything else meanwhile instead
+of one worker finishing them alone at the end."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Move the tests of :data:`FIRST_MODULES` to the front (the order within is kept); under
+    ``--dist loadfile`` the first file goes to the first worker."""
+    root = config.rootpath
+
+    def later(item: pytest.Item) -> bool:
+        return item.path.relative_to(root).as_posix() not in FIRST_MODULES
+
+    items.sort(key=later)
+
 
 @pytest.fixture(scope="session")
 def anvil() -> Iterator[Anvil]:
