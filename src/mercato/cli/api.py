@@ -128,10 +128,7 @@ def register(
         rules.shares_problem(wei_shares, components, wei_price),
     )
     market = call.market()
-    if not (market.registry.has_role(me.address, Role.MODEL_OWNER)
-            or market.registry.has_role(me.address, Role.CLIENT)):  # fmt: skip
-        raise InputError(f"{me.address} is no registered model owner or client: it cannot "
-                         "register an API (mercato register --roles model-owner)")  # fmt: skip
+    refuse(rules.provider_problem(market.registry.roles_of(me.address), me.address))
     if pointer is not None:
         from eth_abi.exceptions import DecodingError
 
@@ -281,6 +278,13 @@ def call_api(
     call: MarketCall,
     api_id: int = ApiArgument,
     rows: Path = typer.Option(None, "--rows", help="The input rows: FILE.csv or FILE.npy."),
+    schema: Path = typer.Option(
+        None,
+        "--schema",
+        help="The rows' schema (JSON): read --rows FILE.csv as a data file that follows it "
+        "(text and boolean columns encoded as for the model market; the label column, if "
+        "there, left out) and print the predicted class names.",
+    ),
     url: str = typer.Option(
         None, "--url", help="The orchestrator's URL (default: the API document's)."
     ),
@@ -302,6 +306,8 @@ def call_api(
 
     if (rows is None) == (not retry):
         raise InputError("pass --rows FILE.csv|.npy for a new call, or --retry (no rows)")
+    if schema is not None and rows is None:
+        raise InputError("--schema describes the --rows file: pass both")
     me, market, api = api_view.acting(call, api_id)
     am = market.api_market
     document = document_for(market, api_id)
@@ -328,7 +334,11 @@ def call_api(
                 f"call {pending[1]} of epoch {epoch} of API {api_id} got no answer: send it "
                 f"again first (mercato api call {api_id} --retry)"
             )
-        data = api_view.read_rows(rows, document.features)
+        data = (
+            api_view.read_rows(rows, document.features)
+            if schema is None
+            else api_view.read_schema_rows(rows, schema, document.features)
+        )
         seq = max((s for e, s in kept if e == epoch), default=0) + 1
         batched = {e for e, _ in kept if am.batch(api_id, e).committed}
         spent = api.price * sum(1 for e, _ in kept if e not in batched)
@@ -354,8 +364,11 @@ def call_api(
             "evidence": path,
         })  # fmt: skip
         return
+    shown = output.tolist()
+    if schema is not None and document.classes and output.ndim == 1:
+        shown = [api_view.class_name(document.classes, label) for label in shown]
     console.print(f"call {result.request.seq} of epoch {result.request.epoch} of API {api_id}: "
-                  f"{output.tolist()}", soft_wrap=True, highlight=False)  # fmt: skip
+                  f"{shown}", soft_wrap=True, highlight=False)  # fmt: skip
     console.print(f"receipts checked: {len(result.steps)} steps, each signed by its slot's "
                   f"vendor, chained from your input to this output; evidence kept in {path}",
                   soft_wrap=True, highlight=False)  # fmt: skip

@@ -110,12 +110,37 @@ def read_split_model(path: Path, parts: int) -> tuple[SplitModel, int]:
         )
     if not path.is_file():
         raise InputError(f"--model {path}: no such file")
-    model = read_model(path)
+    model = linear_state_dict(read_model(path), path)
     features = _features_of(model, path)
     try:
         return split(model, parts), features
     except (ValueError, KeyError) as exc:
         raise InputError(f"--model {path}: cannot split it into {parts}: {exc}") from None
+
+
+def linear_state_dict(model: Any, path: Path) -> Any:
+    """``model`` itself, or, for a Mercato logistic regression (``numpy-logreg``, as a P2
+    training exports it), the same model as a torch ``Linear`` state dict over rows as the
+    file holds them: its scaling folded into the weights, so it splits by features."""
+    import numpy as np
+
+    from mercato.ml.model_files import WeightsModel, rescaled
+
+    if not isinstance(model, WeightsModel):
+        return model
+    spec = dict(model.trainer.spec())
+    if spec.get("kind") != "numpy-logreg":
+        raise InputError(
+            f"--model {path}: a Mercato {spec.get('kind')} model does not split; a numpy-logreg "
+            "model, a torch state dict or a scikit-learn model does"
+        )
+    inputs = model.inputs
+    source = (inputs.mean, inputs.scale) if inputs is not None and inputs.scales else None
+    flat = rescaled(spec, np.asarray(model.weights, dtype=np.float64), source, None)
+    n_in, n_out = int(spec["n_features"]), int(spec["n_classes"])
+    cut = n_in * n_out
+    weight = flat[:cut].reshape(n_in, n_out).T  # numpy-logreg keeps it features x classes
+    return {"0.weight": np.ascontiguousarray(weight), "0.bias": flat[cut : cut + n_out]}
 
 
 def _features_of(model: Any, path: Path) -> int:
@@ -160,6 +185,38 @@ def read_rows(path: Path, features: int) -> NDArray[Any]:
     if not np.isfinite(rows).all():
         raise InputError(f"--rows {path}: holds NaN or infinite values")
     return rows.astype(np.float64)
+
+
+def read_schema_rows(path: Path, schema_path: Path, features: int) -> NDArray[Any]:
+    """The rows of a data file that follows a schema, encoded as every data file is
+    (:func:`mercato.ml.data_files.read_data`: the schema's features in its order, booleans
+    0 or 1), without the label column; checked against the API's ``features``."""
+    import numpy as np
+
+    from mercato.ml import data_files
+    from mercato.ml.schema import DataSchema
+
+    schema = DataSchema.read(schema_path)
+    if not path.is_file():
+        raise InputError(f"--rows {path}: no such file")
+    columns = data_files.read_columns(path)
+    if columns is None:
+        raise InputError(f"--rows {path}: a Mercato data set archive; pass a .csv with --schema")
+    if schema.label not in columns:  # a caller's rows need no label: any class reads them
+        count = len(next(iter(columns.values()), ()))
+        columns = {**columns, schema.label: np.array([schema.class_names[0]] * count)}
+    data = data_files._dataset(path, columns, schema)  # read_data, label column added
+    if data.X.shape[1] != features:
+        raise InputError(
+            f"--rows {path}: its schema has {data.X.shape[1]} features; the API takes {features}"
+        )
+    return np.asarray(data.X, dtype=np.float64)
+
+
+def class_name(classes: Any, label: Any) -> str:
+    """Label ``label``'s class name (the label itself if the API names no such class)."""
+    index = int(label)
+    return str(classes[index]) if 0 <= index < len(classes) else str(label)
 
 
 def _csv_rows(path: Path) -> np.ndarray[Any, Any]:

@@ -22,6 +22,7 @@ from mercato.protocols.apimarket.views import (
     Periods,
     SlotView,
 )
+from mercato.protocols.roles import Role
 
 PROVIDER = "0x" + "11" * 20
 ORCHESTRATOR = "0x" + "22" * 20
@@ -71,6 +72,15 @@ def test_slots_must_cover_every_component_with_distinct_other_parties() -> None:
         rules.slots_problem([(VENDOR_A, 0), (ORCHESTRATOR, 1)], 2, PROVIDER, ORCHESTRATOR)
     )
     assert "another party" in str(rules.slots_problem(good, 2, PROVIDER, PROVIDER))
+
+
+def test_a_model_owner_or_a_client_may_provide_as_the_contract_lets_them() -> None:
+    # ApiMarket.vy register: has_role(MODEL_OWNER) or has_role(CLIENT)
+    for roles in (Role.MODEL_OWNER, Role.CLIENT, Role.CLIENT | Role.ARBITER):
+        assert rules.provider_problem(roles, PROVIDER) is None
+    for roles in (Role(0), Role.DATA_OWNER, Role.COMPUTE_PROVIDER | Role.ARBITER):
+        problem = rules.provider_problem(roles, PROVIDER)
+        assert problem is not None and "model owner or client" in problem
 
 
 def test_slot_and_purchase_options_parse_or_refuse() -> None:

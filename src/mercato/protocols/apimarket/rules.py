@@ -28,6 +28,7 @@ from mercato.protocols.apimarket.views import (
     Periods,
     SlotView,
 )
+from mercato.protocols.roles import Role
 from mercato.protocols.rules import funds_problem as funds_problem  # the CLI checks stakes with it
 from mercato.protocols.rules import range_problem as range_problem  # the CLI checks options with it
 from mercato.protocols.rules import state_problem
@@ -49,6 +50,21 @@ def _entry(api: Api) -> str:
 
 
 # registering an API --------------------------------------------------------------------
+PROVIDER_ROLES = (Role.MODEL_OWNER, Role.CLIENT)
+"""Either makes an account a provider (ApiMarket.vy's ``register``): a model owner serves
+its own model, a client one it bought (P4's buyer)."""
+
+
+def provider_problem(roles: Role, address: str) -> str | None:
+    """Unless ``address`` (holding ``roles``) may register an API: a model owner or a client."""
+    if any(role & roles for role in PROVIDER_ROLES):
+        return None
+    return (
+        f"{address} is no registered model owner or client: it cannot register an API "
+        "(mercato register --roles model-owner, or client, same account)"
+    )
+
+
 def slot_of(text: str) -> tuple[str, int]:
     """The (vendor, component) that ``--slot VENDOR:COMPONENT`` writes; InputError if not."""
     from eth_utils.address import is_address, to_checksum_address
