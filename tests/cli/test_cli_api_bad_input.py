@@ -33,6 +33,7 @@ from .helpers import DATA, STRANGER, Cli, address, module_market
 
 pytestmark = pytest.mark.rpc
 
+CLINIC = Path(__file__).resolve().parents[2] / "examples" / "clinic"
 NOWHERE = "http://127.0.0.1:9"
 """An orchestrator and vendor URL nobody serves: no bad command may reach it."""
 
@@ -55,6 +56,15 @@ def apis(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli
         (cli.home / "model.pkl").write_bytes(b"\x80\x04not really a pickle")
         (cli.home / "journal").write_text("")
         _forest(cli.home / "forest.skops")
+        clinic = (CLINIC / "patients.csv").read_text().splitlines()
+        (cli.home / "patients.csv").write_text("\n".join(clinic[:4]) + "\n")
+        (cli.home / "no-bmi.csv").write_text(
+            "".join(
+                ",".join(c for i, c in enumerate(line.split(",")) if i != 1) + "\n"
+                for line in clinic[:4]
+            )
+        )
+        (cli.home / "bad.schema.json").write_text('{"version": 1}')
         yield cli
 
 
@@ -223,6 +233,61 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
     "missing rows": (
         ("api", "call", 2, "--rows", "absent.npy", "--account", CONSUMER),
         "absent.npy: no such file",
+    ),
+    "rows with a schema of other features": (  # the clinic's 6 features, not the digits' 64
+        (
+            "api",
+            "call",
+            2,
+            "--rows",
+            "patients.csv",
+            "--schema",
+            CLINIC / "patients.schema.json",
+            "--account",
+            CONSUMER,
+        ),
+        "its schema has 6 features; the API takes 64",
+    ),
+    "rows missing a schema's column": (
+        (
+            "api",
+            "call",
+            2,
+            "--rows",
+            "no-bmi.csv",
+            "--schema",
+            CLINIC / "patients.schema.json",
+            "--account",
+            CONSUMER,
+        ),
+        "missing column 'bmi'",
+    ),
+    "a malformed schema": (
+        (
+            "api",
+            "call",
+            2,
+            "--rows",
+            "patients.csv",
+            "--schema",
+            "bad.schema.json",
+            "--account",
+            CONSUMER,
+        ),
+        "bad.schema.json",
+    ),
+    "a schema without rows": (
+        (
+            "api",
+            "call",
+            2,
+            "--retry",
+            "--schema",
+            CLINIC / "patients.schema.json",
+            "--account",
+            CONSUMER,
+        ),
+        "--schema describes the --rows file: pass both",
     ),
     "a challenge without a batch": (
         ("api", "challenge", 2, 0, 1, "--account", CONSUMER),
