@@ -33,17 +33,35 @@ FIRST_MODULES = ("tests/docs/test_readme.py",)
 """Started first: the README's walk-throughs are the longest stretch of one worker (minutes of
 waiting for deadlines on a node), so the other worker runs everything else meanwhile instead
 of one worker finishing them alone at the end."""
+DEMO_RUN_MODULES = ("tests/protocols/test_demo_on_chain.py", "tests/web/test_web_api.py")
+"""The modules that read the one ``demo_run``: one xdist group, so one worker runs the demo."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Move the tests of :data:`FIRST_MODULES` to the front (the order within is kept); under
-    ``--dist loadfile`` the first file goes to the first worker."""
+    """Make each test module one xdist group (``--dist loadgroup``: a module's fixtures are
+    built once, on one worker), the modules of :data:`DEMO_RUN_MODULES` one group between them,
+    and move :data:`FIRST_MODULES` to the front (the order within is kept)."""
     root = config.rootpath
+    for item in items:
+        module = item.path.relative_to(root).as_posix()
+        group = "demo-run" if module in DEMO_RUN_MODULES else module
+        item.add_marker(pytest.mark.xdist_group(group))
 
     def later(item: pytest.Item) -> bool:
         return item.path.relative_to(root).as_posix() not in FIRST_MODULES
 
     items.sort(key=later)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One `mercato demo --json` on a tapped embedded chain, for this test process
+    (tests/protocols/demo_run.py)."""
+    from tests.protocols.demo_run import TappedChain, run_demo
+
+    run = run_demo(tmp_path_factory.mktemp("demo-run"))
+    yield run
+    TappedChain.close(run.chain)
 
 
 @pytest.fixture(scope="session")

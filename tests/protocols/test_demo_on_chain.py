@@ -10,8 +10,9 @@ file; a seller's key appears only once it is revealed, after the tally, and a lo
 key never. The secrets are read back from the P4 participants' own agent stores after the run:
 the buyer's hidden test set (salts included), each seller's key, model and delivered copy.
 
-One run of the command on the embedded chain serves every test but the one on a node (the demo
-is the longest test there is).
+One run of the command on the embedded chain (tests/conftest.py's ``demo_run``, shared with the
+HTTP API's tests) serves every test but the one on a node (the demo is the longest test there
+is).
 """
 
 from __future__ import annotations
@@ -20,146 +21,34 @@ import json
 import re
 import socket
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 from eth_abi.abi import decode
-from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from mercato.agents.store import AgentStore
-from mercato.chain import RpcChain, factory
-from mercato.chain.base import Receipt, TxRequest
-from mercato.cli import demo as demo_command
+from mercato.chain import RpcChain
 from mercato.cli.app import app
 from mercato.crypto.fairswap import CHUNK_SIZE, KEY_SIZE, commit_model
-from mercato.protocols import demo as demo_harness
-from mercato.protocols import deployment as deployment_module
 from mercato.protocols.apimarket import scenario as apimarket_scenario
-from mercato.protocols.apimarket.scenario import ApiMarketReport
-from mercato.protocols.auction import scenario as auction_scenario
-from mercato.protocols.auction.scenario import AuctionReport
-from mercato.protocols.datamarket import scenario as datamarket_scenario
-from mercato.protocols.datamarket.scenario import DataMarketReport
 from mercato.protocols.modelmarket import agents, history
 from mercato.protocols.modelmarket import scenario as modelmarket_scenario
 from mercato.protocols.modelmarket.documents import SALT_SIZE, HiddenTestSet, read_group
 from mercato.protocols.modelmarket.market import ModelMarket
 from mercato.protocols.modelmarket.scenario import BUYER, SELLERS, ModelMarketReport
 from mercato.protocols.modelmarket.seller import Offer
-from mercato.protocols.training import scenario as training_scenario
-from mercato.protocols.training.scenario import TrainingReport
-from mercato.storage.base import BlobStore, open_store
 
-from .onchain import TappedChain
+from .demo_run import SCENARIOS, BlockTap, DemoRun
 
 TEXT_RUN = re.compile(rb"[\x20-\x7e]{4,}")
 """Printable ASCII stretches: where a host name leaked in a URL or a path would sit."""
-SCENARIOS: tuple[ModuleType, ...] = (
-    auction_scenario, training_scenario, datamarket_scenario, modelmarket_scenario,
-    apimarket_scenario,
-)  # fmt: skip
-"""The demo's parts, in the command's order."""
-
-
-class BlockTap(TappedChain):
-    """The tapped chain, also keeping each transaction's input with its block (a reverted
-    transaction's input is public too: it gets the block it would have had)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[tuple[int, bytes]] = []
-
-    def deploy(self, sender: LocalAccount, initcode: bytes, value: int = 0) -> Receipt:
-        return self._kept(initcode, lambda: super(BlockTap, self).deploy(sender, initcode, value))
-
-    def send(self, tx: TxRequest) -> Receipt:
-        if tx.to is None:  # a creation goes on to deploy, which keeps it
-            return super().send(tx)
-        return self._kept(tx.data, lambda: super(BlockTap, self).send(tx))
-
-    def _kept(self, data: bytes, send: Callable[[], Receipt]) -> Receipt:
-        pending = self.block_number() + 1
-        try:
-            receipt = send()
-        except Exception:
-            self.sent.append((pending, bytes(data)))
-            raise
-        self.sent.append((receipt.block_number, bytes(data)))
-        return receipt
-
-
-@dataclass
-class DemoRun:
-    """The command's result, the chain after the five demos, the work folder the agents kept,
-    the deployment file of each demo and what each reported."""
-
-    command: Result
-    chain: BlockTap
-    work: Path
-    store: BlobStore
-    deployment_files: list[Path]
-    deployments: list[deployment_module.Deployment]
-    auction: AuctionReport
-    training: TrainingReport
-    market: DataMarketReport
-    models: ModelMarketReport
-    api: ApiMarketReport
-
-    def agents_dir(self, scenario: ModuleType) -> Path:
-        """Where the command ran the agents of ``scenario``'s part."""
-        return self.work / f"{scenario.DEMO.key}-agents"
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
-    """`mercato demo --json` on a tapped embedded chain: its work folder kept, each
-    deployment saved as `deploy` saves it, and each part's report kept as it returned it."""
-    work = tmp_path_factory.mktemp("demo-on-chain")
-    chain = BlockTap()
-    saved: list[Path] = []
-    deployments: list[deployment_module.Deployment] = []
-    reports: dict[str, Any] = {}
-
-    def deploy_and_save(*args: Any, **kwargs: Any) -> deployment_module.Deployment:
-        deployment = deployment_module.deploy(*args, **kwargs)
-        path = work / f"deployment-{len(saved) + 1}" / "deployment.json"
-        deployment.save(path)
-        saved.append(path)
-        deployments.append(deployment)
-        return deployment
-
-    def reported(key: str, run: Callable[..., Any]) -> Callable[..., Any]:
-        def run_and_keep(*args: Any) -> Any:
-            reports[key] = run(*args)
-            return reports[key]
-
-        return run_and_keep
-
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(demo_harness, "deploy", deploy_and_save)
-        monkeypatch.setattr(factory, "connect", lambda *_: chain)
-        monkeypatch.setattr(chain, "close", lambda: None)  # the command closes it; we read on
-        # the command's temporary folder is this one, kept for the tests to read
-        folder = SimpleNamespace(TemporaryDirectory=lambda **_: nullcontext(str(work)))
-        monkeypatch.setattr(demo_command, "tempfile", folder)
-        for scenario in SCENARIOS:
-            part = scenario.DEMO
-            monkeypatch.setattr(scenario, "DEMO", replace(part, run=reported(part.key, part.run)))
-        command = CliRunner().invoke(app, ["demo", "--json"])
-    assert command.exit_code == 0, command.output
-    parts = [reports[scenario.DEMO.key] for scenario in SCENARIOS]
-    store = open_store(str(work / "blobs"))  # the local folder `mercato demo` uses
-    yield DemoRun(command, chain, work, store, saved, deployments, *parts)
-    TappedChain.close(chain)
 
 
 # the command's report ------------------------------------------------------------------

@@ -8,28 +8,20 @@ checked against the protocols' views read directly.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import requests
-from typer.testing import CliRunner
+from tests.protocols.demo_run import DemoRun
 
-from mercato.chain import factory
-from mercato.chain.embedded import EmbeddedChain
+from mercato.chain.base import Chain
 from mercato.chain.rpc import RpcChain
-from mercato.cli import demo as demo_command
-from mercato.cli.app import app
-from mercato.protocols import demo as demo_harness
-from mercato.protocols import deployment as deployment_module
 from mercato.protocols import readmodel
 from mercato.protocols.apimarket.endpoints import bind
 from mercato.protocols.apimarket.serving import BackgroundServer
 from mercato.protocols.catalog import units
 from mercato.protocols.marketplace import Marketplace
-from mercato.storage.base import open_store
 from mercato.web.app import create_app
 
 TIMEOUT_S = 60
@@ -40,7 +32,7 @@ TIMEOUT_S = 60
 class Served:
     """The demo's markets, one per protocol key, each served over HTTP on demand."""
 
-    chain: EmbeddedChain
+    chain: Chain
     markets: dict[str, Marketplace]
     urls: dict[str, str] = field(default_factory=dict)
     servers: list[BackgroundServer] = field(default_factory=list)
@@ -62,33 +54,13 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """`mercato demo --json` on one embedded chain, its deployments and blob folder kept."""
-    work = tmp_path_factory.mktemp("web-demo")
-    chain = EmbeddedChain()
-    deployments: list[deployment_module.Deployment] = []
-
-    def deploy_and_keep(*args: Any, **kwargs: Any) -> deployment_module.Deployment:
-        deployments.append(deployment_module.deploy(*args, **kwargs))
-        return deployments[-1]
-
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(demo_harness, "deploy", deploy_and_keep)
-        monkeypatch.setattr(factory, "connect", lambda *_: chain)
-        monkeypatch.setattr(chain, "close", lambda: None)  # the command closes it; we read on
-        folder = SimpleNamespace(TemporaryDirectory=lambda **_: nullcontext(str(work)))
-        monkeypatch.setattr(demo_command, "tempfile", folder)
-        command = CliRunner().invoke(app, ["demo", "--json"])
-    assert command.exit_code == 0, command.output
-    store = open_store(str(work / "blobs"))
-    keys = [u.key for u in units()]
-    assert len(deployments) == len(keys)  # one deployment per part, in catalog order
-    markets = {k: Marketplace(chain, d, store) for k, d in zip(keys, deployments, strict=True)}
-    found = Served(chain, markets)
+def served(demo_run: DemoRun) -> Iterator[Served]:
+    """The markets of the one `mercato demo --json` run of this test process
+    (tests/conftest.py's ``demo_run``), served on demand."""
+    found = Served(demo_run.chain, demo_run.markets())
     yield found
     for server in found.servers:
         server.stop()
-    EmbeddedChain.close(chain)
 
 
 def without_timeline(record: dict[str, Any]) -> dict[str, Any]:
