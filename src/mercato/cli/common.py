@@ -15,6 +15,7 @@ from rich.console import Console
 
 from mercato.config import Settings, load_settings
 from mercato.errors import ConfigError, InputError
+from mercato.protocols.readmodel import json_default
 from mercato.timefmt import format_time as format_time  # re-exported for the commands
 from mercato.timefmt import relative_time as relative_time  # re-exported for the commands
 from mercato.timefmt import same_address as same_address  # re-exported for the commands
@@ -209,15 +210,7 @@ def tx_note(tx_hash: str, count: int = 1) -> str:
 
 def emit_json(payload: Any) -> None:
     """Print ``payload`` as JSON on stdout (bytes as 0x-hex)."""
-
-    def default(value: Any) -> Any:
-        if isinstance(value, bytes):
-            return "0x" + value.hex()
-        if isinstance(value, Path):
-            return str(value)
-        raise TypeError(f"cannot serialise {type(value).__name__}")
-
-    sys.stdout.write(json.dumps(payload, default=default, indent=2) + "\n")
+    sys.stdout.write(json.dumps(payload, default=json_default, indent=2) + "\n")
 
 
 class Payer(Protocol):

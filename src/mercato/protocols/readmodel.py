@@ -46,17 +46,18 @@ def pages(unit: ProtocolUnit) -> Pages:
     return module
 
 
+def json_default(item: Any) -> Any:
+    """``json.dumps``'s ``default`` for records: bytes as 0x-hex, paths as text."""
+    if isinstance(item, bytes):
+        return "0x" + item.hex()
+    if isinstance(item, Path):
+        return str(item)
+    raise TypeError(f"cannot serialise {type(item).__name__}")
+
+
 def jsonable(value: Any) -> Any:
     """``value`` as plain JSON data: bytes as 0x-hex, tuples as lists, paths as text."""
-
-    def default(item: Any) -> Any:
-        if isinstance(item, bytes):
-            return "0x" + item.hex()
-        if isinstance(item, Path):
-            return str(item)
-        raise TypeError(f"cannot serialise {type(item).__name__}")
-
-    return json.loads(json.dumps(value, default=default))
+    return json.loads(json.dumps(value, default=json_default))
 
 
 def json_record(value: Mapping[str, Any]) -> dict[str, Any]:
