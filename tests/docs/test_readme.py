@@ -40,13 +40,10 @@ BLOCK_TIMEOUT_S = 360.0
 """Bound on one block; the README's `wait` commands give up after 300 s."""
 PYTHON_TIMEOUT_S = 120.0
 DEV_ACCOUNTS = 20
-"""Accounts `mercato chain up` funds (anvil's default); the walk-throughs use 0 to 17."""
+"""Accounts `mercato chain up` funds (anvil's default); the walk-throughs use 0 to 18."""
 KEPT_MERCATO_ENV = ("MERCATO_ANVIL", "MERCATO_CACHE_DIR")
 """Where anvil and the compiled contracts are: the machine's, not the reader's settings."""
-WALKTHROUGH_PENDING = frozenset({"api"})
-"""CLI groups of protocols whose walk-through is not written yet: P5's (issue 13) will serve
-the model P4's walk-through sold, a logistic regression, which needs a split by features."""
-PROTOCOL_GROUPS = tuple(u.command for u in units() if u.command not in WALKTHROUGH_PENDING)
+PROTOCOL_GROUPS = tuple(u.command for u in units())
 
 
 def _readme() -> str:
