@@ -154,6 +154,10 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
         (*_register(account=None), "--account", STRANGER),
         "is no registered model owner or client",
     ),
+    "a stranger's provider agent": (
+        ("agent", "run", "--role", "api-provider", "--once", "--account", STRANGER),
+        "is no registered model owner or client",
+    ),
     # join and accept
     "joining without a slot": (
         ("api", "join", 1, "--url", NOWHERE, "--account", DATA),

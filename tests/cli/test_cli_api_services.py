@@ -404,6 +404,13 @@ def test_the_provider_role_cancels_an_api_nobody_completed_by_its_join_deadline(
     assert market.api_market.api(api_id).status is ApiStatus.CANCELLED
 
 
+def test_a_client_may_run_the_provider_role(registered: Registered) -> None:
+    # a client serving a model it bought is a provider too, as the contract's register says
+    result = registered.cli.agent("--role", "api-provider", "--account", CLIENT)
+
+    assert result.exit_code == 0
+
+
 def agent_cursor(state_file: Path, name_prefix: str) -> int:
     """The next block the agent whose name starts with ``name_prefix`` reads (0: none yet)."""
     import sqlite3

@@ -42,9 +42,12 @@ class RolePlan:
     label: str
     """How the agent introduces itself (``data-provider``); its default name starts so."""
     needs: Role
-    """Registry roles the account must hold."""
+    """Registry roles the account must hold (unless ``check`` says otherwise)."""
     attach: Callable[[AgentSetup], str]
     """Registers the handlers; returns what the agent does, for its first log line."""
+    check: Callable[[Role, str], str | None] | None = None
+    """The protocol's rule on the account's roles, where holding ``needs`` is not the rule
+    (a role out of several): ``(roles, address) -> problem or None``."""
 
 
 RolePlanner = Callable[[Mapping[str, Any]], RolePlan]

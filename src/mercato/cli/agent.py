@@ -200,7 +200,10 @@ def run(
     # RecordingChain is a Chain in all but mypy's eyes (read-only backend/chain_id properties)
     chain = cast("Chain", recording)
     market = Marketplace(chain, plain.deployment, plain.store)
-    require_role(market, me.address, plan.needs, f"a {plan.label} agent")
+    if plan.check is None:
+        require_role(market, me.address, plan.needs, f"a {plan.label} agent")
+    elif (problem := plan.check(market.registry.roles_of(me.address), me.address)) is not None:
+        raise InputError(problem)
     agent_name = name or f"{plan.label}-{me.address[2:10].lower()}"
     folder = state_dir or run_context.settings.agent_dir
     folder.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from mercato.agents.roles import AgentSetup, RolePlan, attaching
 from mercato.crypto.commit import keccak
 from mercato.errors import InputError, MercatoError
-from mercato.protocols.apimarket import agents
+from mercato.protocols.apimarket import agents, rules
 from mercato.protocols.apimarket.documents import open_component
 from mercato.protocols.apimarket.endpoints import LOOPBACK, bind
 from mercato.protocols.apimarket.serving import (
@@ -58,11 +58,13 @@ DEFAULT_DEPOSIT = 10**16
 
 # the plans of `mercato agent run` ----------------------------------------------------------
 def plan_provider(options: Mapping[str, Any]) -> RolePlan:
-    """A provider: follows the APIs it registered until they end."""
+    """A provider (a model owner, or a client serving a model it bought): follows the APIs it
+    registered until they end."""
     return RolePlan(
         "api-provider",
         Role.MODEL_OWNER,
         attaching(agents.attach_provider, says=" following the APIs it registers"),
+        check=rules.provider_problem,
     )
 
 
