@@ -275,6 +275,12 @@ def test_the_openapi_document_lists_every_route(served: Served) -> None:
     assert all(set(methods) == {"get"} for methods in document["paths"].values())
 
 
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_no_page_loads_scripts_from_elsewhere(served: Served, path: str) -> None:
+    # FastAPI's own documentation pages fetch their scripts from a CDN: not served here
+    assert served.get("auction", path).status_code == 404
+
+
 def test_an_unknown_id_in_the_read_model_is_an_input_error(served: Served) -> None:
     from mercato.errors import InputError
 

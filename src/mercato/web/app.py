@@ -97,6 +97,10 @@ def create_app(market_factory: MarketFactory) -> FastAPI:
         title="Mercato",
         description="Read-only view of a Mercato marketplace: its protocols, entries and "
         "participants.",
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN: every page served
+        # here serves its own assets, so only the OpenAPI document is served
+        docs_url=None,
+        redoc_url=None,
     )
     _add_error_handlers(app)
     # one reader at a time: a chain backend is not shared across threads
