@@ -196,3 +196,41 @@ def test_an_api_from_registration_to_release(live: dict[str, Any]) -> None:
     for account in (*VENDORS, ORCHESTRATOR, CONSUMER):
         assert cli.json("api", "withdraw", "--account", account)["withdrawn"] == owed[account]
     assert market.chain.balance(am.address) == 0
+
+
+def test_a_rejected_answer_is_kept_for_a_dispute_without_an_ack(tmp_path: Path) -> None:
+    # prepare: an answer whose last step was refused, as ApiClient keeps it
+    from mercato.cli import api_view
+    from mercato.protocols.apimarket.consumer import RejectedCall, StepEvidence
+    from mercato.protocols.apimarket.messages import (
+        Assignment,
+        Receipt,
+        Request,
+        signature_from_json,
+    )
+
+    account = dev_account(CONSUMER)
+    key, me = bytes(account.key), account.address
+    market = "0x" + "11" * 20
+    request = Request(api=3, epoch=2, consumer=me, seq=5, input_hash=b"\x01" * 32, price=7)
+    steps = []
+    for component in (0, 1):
+        assignment = Assignment(3, 2, me, 5, component, component, b"\x02" * 32)
+        receipt = Receipt(3, 2, me, 5, component, component, b"\x03" * 32, b"\x02" * 32,
+                          b"\x04" * 32)  # fmt: skip
+        steps.append(StepEvidence(assignment, assignment.sign(market, key), receipt,
+                                  receipt.sign(market, key)))  # fmt: skip
+    rejected = RejectedCall(request, request.sign(market, key), None, tuple(steps),
+                            "bad output hash")  # fmt: skip
+
+    # act
+    path = api_view.keep_call(tmp_path, rejected)
+
+    # assert: counted as a kept call (seq, spent), its steps readable by api dispute, no ack
+    assert api_view.kept_calls(tmp_path, 3, me) == {(2, 5): path}
+    record = api_view.kept_call(tmp_path, 3, me, 2, 5)
+    assert record["rejected"] == "bad output hash"
+    assert record["output"] is None and "ack" not in record
+    kept = [Receipt.from_json(s["receipt"]) for s in record["steps"]]
+    assert kept == [s.receipt for s in steps]
+    assert signature_from_json(record["steps"][1]["receipt_sig"]) == steps[1].receipt_sig

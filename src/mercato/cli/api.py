@@ -36,7 +36,7 @@ from mercato.cli.common import (
     refuse,
     same_address,
 )
-from mercato.errors import InputError, MercatoError
+from mercato.errors import InputError, IntegrityError, MercatoError
 from mercato.protocols.apimarket import rules, views
 from mercato.protocols.apimarket.unit import UNIT
 from mercato.protocols.registry import require_role
@@ -352,6 +352,16 @@ def call_api(
     except InputError:
         api_view.drop_pending(state, api_id, me.address)  # refused before it was taken
         raise
+    except IntegrityError as exc:
+        api_view.drop_pending(state, api_id, me.address)  # taken, but its answer is bad
+        if not client.rejected:
+            raise
+        kept_at = api_view.keep_call(state, client.rejected[-1])
+        raise IntegrityError(
+            f"{exc}; evidence in {kept_at}: dispute a step with mercato api dispute {api_id} "
+            f"{epoch} {seq} --component N, or challenge the call once a batch charges it "
+            f"(mercato api challenge {api_id} {epoch} {seq})"
+        ) from None
     api_view.drop_pending(state, api_id, me.address)
     path = api_view.keep_call(state, result)
     output = np.asarray(result.output)

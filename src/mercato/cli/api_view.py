@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from mercato.chain.contract import TxResult
     from mercato.ml.splitting import SplitModel
-    from mercato.protocols.apimarket.consumer import CallResult
+    from mercato.protocols.apimarket.consumer import CallResult, RejectedCall
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
 
@@ -269,18 +269,20 @@ def evidence_folder(state: Path, api_id: int, consumer: str) -> Path:
     return state / EVIDENCE / f"api-{api_id}" / consumer
 
 
-def keep_call(state: Path, result: CallResult) -> Path:
-    """Write everything signed about ``result`` into the state folder; its path."""
+def keep_call(state: Path, result: CallResult | RejectedCall) -> Path:
+    """Write everything signed about ``result`` into the state folder; its path (a rejected
+    answer is kept the same way, without an ack and with the reason it was refused)."""
+    from mercato.protocols.apimarket.consumer import RejectedCall
     from mercato.protocols.apimarket.endpoints import to_b64
     from mercato.protocols.apimarket.messages import encode_array, signature_to_json
 
     request = result.request
     folder = evidence_folder(state, request.api, request.consumer)
     folder.mkdir(parents=True, exist_ok=True)
-    record = {
+    record: dict[str, Any] = {
         "request": request.to_json(),
         "request_sig": signature_to_json(result.request_sig),
-        "output": to_b64(encode_array(result.output)),
+        "output": None if result.output is None else to_b64(encode_array(result.output)),
         "steps": [
             {
                 "assignment": step.assignment.to_json(),
@@ -290,9 +292,12 @@ def keep_call(state: Path, result: CallResult) -> Path:
             }
             for step in result.steps
         ],
-        "ack": result.ack.to_json(),
-        "ack_sig": signature_to_json(result.ack_sig),
     }
+    if isinstance(result, RejectedCall):
+        record["rejected"] = result.reason
+    else:
+        record["ack"] = result.ack.to_json()
+        record["ack_sig"] = signature_to_json(result.ack_sig)
     path = folder / f"epoch-{request.epoch}-seq-{request.seq}.json"
     path.write_text(json.dumps(record, sort_keys=True, indent=1))
     return path
