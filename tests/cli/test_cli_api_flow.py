@@ -25,6 +25,7 @@ from mercato.protocols.apimarket.serving import (
     VendorProcess,
     document_for,
     endpoints_for,
+    joined_endpoint,
     start_vendor_process,
     terms_for,
 )
@@ -113,7 +114,7 @@ def live(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
             orchestrating = Orchestrating(cli.url, market.deployment, market.store, api_id, sock,
                                           cli.home / "orchestrator.journal")  # fmt: skip
             yield {"cli": cli, "api": api_id, "registered": registered, "accepted": accepted,
-                   "deposited": deposited}  # fmt: skip
+                   "deposited": deposited, "urls": [p.url for p in processes]}  # fmt: skip
         finally:
             if orchestrating is not None:
                 orchestrating.close()
@@ -196,6 +197,20 @@ def test_an_api_from_registration_to_release(live: dict[str, Any]) -> None:
     for account in (*VENDORS, ORCHESTRATOR, CONSUMER):
         assert cli.json("api", "withdraw", "--account", account)["withdrawn"] == owed[account]
     assert market.chain.balance(am.address) == 0
+
+
+def test_a_vendor_reads_back_from_the_chain_the_url_it_joined_with(
+    live: dict[str, Any], tmp_path: Path
+) -> None:
+    # prepare: the vendors joined through `mercato api join`; a new state folder knows nothing
+    market = live["cli"].market()
+
+    # act
+    found = [joined_endpoint(market, Identity(dev_account(account)), live["api"], tmp_path)
+             for account in VENDORS]  # fmt: skip
+
+    # assert: each URL was sealed to its vendor too, as `mercato vendor serve` needs
+    assert [None if f is None else f.url for f in found] == live["urls"]
 
 
 def test_a_rejected_answer_is_kept_for_a_dispute_without_an_ack(tmp_path: Path) -> None:

@@ -173,17 +173,19 @@ def join(
     call: MarketCall,
     api_id: int = ApiArgument,
     url: str = typer.Option(
-        ..., "--url", help="Your vendor service's URL, sealed to the orchestrator (never on chain)."
+        ...,
+        "--url",
+        help="Your vendor service's URL, sealed to the orchestrator and to you (never on chain).",
     ),
     out: Path = typer.Option(
         None, "--out", help="Where to write your component, opened and checked (to serve)."
     ),
 ) -> None:
     """Join your slot of an API with the vendor stake: open your sealed component, seal your
-    service's URL to the orchestrator."""
+    service's URL to the orchestrator and to yourself (so that ``vendor serve`` finds it)."""
     from mercato.protocols.apimarket.documents import open_component
-    from mercato.protocols.apimarket.endpoints import check_url, seal_endpoint
-    from mercato.protocols.apimarket.serving import document_for
+    from mercato.protocols.apimarket.endpoints import check_url
+    from mercato.protocols.apimarket.serving import document_for, seal_joined_endpoint
     from mercato.storage.base import hash_bytes
 
     check_url(url)
@@ -200,7 +202,7 @@ def join(
     data = open_component(document_for(market, api_id), slot, component, market.store,
                           me.encryption_private)  # fmt: skip
     key = market.registry.encryption_key(api.orchestrator)
-    endpoint = market.store.put(seal_endpoint(url, key))
+    endpoint = market.store.put(seal_joined_endpoint(url, key, me.encryption_public))
     path = out or api_view.state_folder(call, None) / f"api-{api_id}-slot-{slot}.component"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
