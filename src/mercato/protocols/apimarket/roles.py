@@ -36,6 +36,7 @@ from mercato.protocols.apimarket.serving import (
     ChainReads,
     document_for,
     endpoints_for,
+    joined_endpoint,
     terms_for,
 )
 from mercato.protocols.apimarket.views import Api, ApiStatus
@@ -69,7 +70,8 @@ def plan_provider(options: Mapping[str, Any]) -> RolePlan:
 
 
 def plan_vendor(options: Mapping[str, Any]) -> RolePlan:
-    """A vendor: serves and joins every API that names it (loopback, a free port each)."""
+    """A vendor: serves and joins every API that names it (loopback, a free port each, kept
+    across restarts once joined)."""
 
     def attach(setup: AgentSetup) -> str:
         folder = setup.folder / setup.agent.name
@@ -105,7 +107,8 @@ class VendorServices:
 
     :meth:`start` is the :data:`~.agents.StartService` and :meth:`journal` the
     :data:`~.agents.Journal` of :func:`~.agents.attach_vendor`; a started API's service is
-    started once (asked again, its URL). ``port`` 0 takes a free port per API.
+    started once (asked again, its URL). ``port`` 0 takes, per API, the port of the URL the
+    vendor joined it with (so a restart serves where the orchestrator calls), else a free one.
     """
 
     def __init__(
@@ -134,13 +137,20 @@ class VendorServices:
         journal = self.folder / f"api-{api_id}.journal"
         app = vendor_app(data, keccak(data), bytes(self.me.account.key), terms, journal)
         try:
-            sock, url = bind(self.host, self.port)
+            sock, url = bind(self.host, self.port or self._joined_port(api_id))
         except MercatoError:
             app.state.vendor.close()
             raise
         self._running[api_id] = _Running(BackgroundServer(app, sock), url, app.state.vendor)
         logger.info("API %d: serving slot %d at %s", api_id, slot, url)
         return url
+
+    def _joined_port(self, api_id: int) -> int:
+        """The port of the URL ``me`` joined API ``api_id`` with (0: not joined, or unknown)."""
+        from urllib.parse import urlsplit
+
+        joined = joined_endpoint(self.market, self.me, api_id, self.folder)
+        return 0 if joined is None else urlsplit(joined.listen or joined.url).port or 0
 
     def url(self, api_id: int) -> str | None:
         """Where API ``api_id``'s component is served (None: not here)."""
