@@ -282,3 +282,43 @@ def test_leakage_measures_each_holder_of_feature_groups(
     assert "partial scores of groups 0, 1, 2" in result.strategy_coalition
     assert result.strategy_vendor[3].startswith("holds only the class labels")
     assert all_groups[0] >= result.accuracy_whole  # every group's scores add up to the model's
+
+
+@pytest.mark.parametrize("load", ["load_breast_cancer", "load_iris", "load_digits"])
+def test_a_scaled_logistic_pipeline_splits_into_its_own_predictions(load: str) -> None:
+    # prepare: a fitted StandardScaler + LogisticRegression, as P1 delivers one
+    import sklearn.datasets
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mercato.ml.splitting.linear import as_linear_state_dict
+
+    rows, labels = getattr(sklearn.datasets, load)(return_X_y=True)
+    pipeline = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(max_iter=500))])
+    pipeline.fit(rows, labels)
+
+    # act
+    model = split(as_linear_state_dict(pipeline), 3)
+
+    # assert
+    assert model.predict(rows).tolist() == pipeline.predict(rows).tolist()
+
+
+def test_a_pipeline_of_other_steps_is_refused_in_one_line(
+    digits: tuple[NDArray[Any], NDArray[Any]],
+) -> None:
+    # prepare: a scaler then a tree, not a logistic regression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mercato.ml.splitting.linear import as_linear_state_dict
+
+    pipeline = Pipeline([("scale", StandardScaler()), ("tree", DecisionTreeClassifier())])
+    pipeline.fit(*digits)
+
+    # act / assert
+    with pytest.raises(InputError, match="StandardScaler then a LogisticRegression") as refused:
+        as_linear_state_dict(pipeline)
+    assert "\n" not in str(refused.value)

@@ -139,3 +139,60 @@ def _numbers(value: Any, name: str) -> NDArray[np.float64]:
     if not np.isfinite(array).all():
         raise InputError(f"the model's {name} holds NaN or infinite values")
     return array
+
+
+def as_linear_state_dict(model: Any) -> Any:
+    """``model`` itself, or, for a Mercato logistic regression (``numpy-logreg``, as a P2
+    training exports it), the same model as a torch ``Linear`` state dict over rows as the
+    file holds them: its scaling folded into the weights, so it splits by features."""
+    from mercato.ml.model_files import WeightsModel, rescaled
+
+    if type(model).__name__ == "Pipeline":
+        return scaled_logistic_state_dict(model)
+    if not isinstance(model, WeightsModel):
+        return model
+    spec = dict(model.trainer.spec())
+    if spec.get("kind") != "numpy-logreg":
+        raise InputError(
+            f"a Mercato {spec.get('kind')} model does not split; a numpy-logreg "
+            "model, a torch state dict or a scikit-learn model does"
+        )
+    inputs = model.inputs
+    source = (inputs.mean, inputs.scale) if inputs is not None and inputs.scales else None
+    flat = rescaled(spec, np.asarray(model.weights, dtype=np.float64), source, None)
+    n_in, n_out = int(spec["n_features"]), int(spec["n_classes"])
+    cut = n_in * n_out
+    weight = flat[:cut].reshape(n_in, n_out).T  # numpy-logreg keeps it features x classes
+    return {"0.weight": np.ascontiguousarray(weight), "0.bias": flat[cut : cut + n_out]}
+
+
+def scaled_logistic_state_dict(pipeline: Any) -> dict[str, NDArray[np.float64]]:
+    """A scikit-learn ``Pipeline(StandardScaler, LogisticRegression)`` (as P1 delivers one) as
+    a ``Linear`` state dict over raw rows; any other pipeline is refused in one line."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    steps = [step for _, step in pipeline.steps]
+    if not (
+        len(steps) == 2
+        and isinstance(steps[0], StandardScaler)
+        and isinstance(steps[1], LogisticRegression)
+        and hasattr(steps[1], "classes_")
+    ):
+        raise InputError(
+            "a pipeline splits only as a fitted StandardScaler then a LogisticRegression"
+        )
+    scaler, logistic = steps
+    classes = np.asarray(logistic.classes_)
+    if classes.dtype.kind not in "iu" or list(classes) != list(range(len(classes))):
+        raise InputError(f"its labels must be 0 to n - 1, not {list(classes)}")
+    weight = np.asarray(logistic.coef_, dtype=np.float64)
+    bias = np.asarray(logistic.intercept_, dtype=np.float64)
+    if weight.shape[0] == 1:  # binary: one score s, class 1 where s > 0: scores 0 and s
+        weight = np.vstack([np.zeros_like(weight), weight])
+        bias = np.concatenate([np.zeros_like(bias), bias])
+    mean = np.zeros(weight.shape[1]) if scaler.mean_ is None else scaler.mean_
+    scale = np.ones(weight.shape[1]) if scaler.scale_ is None else scaler.scale_
+    weight = weight / np.asarray(scale, dtype=np.float64)  # over (x - m) / s  ->  over x
+    bias = bias - weight @ np.asarray(mean, dtype=np.float64)
+    return {"0.weight": np.ascontiguousarray(weight), "0.bias": bias}
