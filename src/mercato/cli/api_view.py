@@ -184,7 +184,7 @@ def read_schema_rows(path: Path, schema_path: Path, features: int) -> NDArray[An
     if schema.label not in columns:  # a caller's rows need no label: any class reads them
         count = len(next(iter(columns.values()), ()))
         columns = {**columns, schema.label: np.array([schema.class_names[0]] * count)}
-    data = data_files._dataset(path, columns, schema)  # read_data, label column added
+    data = data_files.dataset_from_columns(path, columns, schema)  # read_data, label column added
     if data.X.shape[1] != features:
         raise InputError(
             f"--rows {path}: its schema has {data.X.shape[1]} features; the API takes {features}"

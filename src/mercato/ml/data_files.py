@@ -199,6 +199,15 @@ def _npz_columns(path: Path, data: bytes) -> dict[str, NDArray[Any]] | None:
     return arrays
 
 
+def dataset_from_columns(
+    path: Path, columns: Mapping[str, NDArray[Any]], schema: DataSchema
+) -> Dataset:
+    """The rows of ``columns`` (read from ``path``, named in errors) encoded by ``schema`` as
+    :func:`read_data` encodes a data file's rows; a one-line InputError for a missing column,
+    a value of the wrong type or no rows."""
+    return _dataset(path, columns, schema)
+
+
 def _dataset(path: Path, columns: Mapping[str, NDArray[Any]], schema: DataSchema) -> Dataset:
     _check_rows(path, columns)
     if schema.label not in columns:
