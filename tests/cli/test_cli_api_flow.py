@@ -249,3 +249,20 @@ def test_a_rejected_answer_is_kept_for_a_dispute_without_an_ack(tmp_path: Path) 
     kept = [Receipt.from_json(s["receipt"]) for s in record["steps"]]
     assert kept == [s.receipt for s in steps]
     assert signature_from_json(record["steps"][1]["receipt_sig"]) == steps[1].receipt_sig
+
+
+def test_clinic_rows_with_their_schema_read_as_read_data_encodes_them() -> None:
+    # prepare: the clinic's patient rows and schema, as a researcher passes them to api call
+    from mercato.cli import api_view
+    from mercato.ml.data_files import read_data
+    from mercato.ml.schema import DataSchema
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / "clinic"
+    rows, schema = folder / "holdout.csv", folder / "patients.schema.json"
+    expected = read_data(rows, schema=DataSchema.read(schema)).X
+
+    # act
+    read = api_view.read_schema_rows(rows, schema, expected.shape[1])
+
+    # assert
+    assert read.shape == expected.shape and np.allclose(read, expected)
