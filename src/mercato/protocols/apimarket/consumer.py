@@ -69,6 +69,14 @@ class StepEvidence:
         )
 
 
+def step_of(steps: Sequence[StepEvidence], component: int) -> StepEvidence:
+    """The step of ``steps`` that ran ``component``; KeyError if none did."""
+    for step in steps:
+        if step.receipt.component == component:
+            return step
+    raise KeyError(component)
+
+
 @dataclass(frozen=True)
 class CallResult:
     """A call's output with everything signed about it: request, steps and the consumer's ack."""
@@ -82,10 +90,7 @@ class CallResult:
 
     def step(self, component: int) -> StepEvidence:
         """Return the step that ran ``component``."""
-        for step in self.steps:
-            if step.receipt.component == component:
-                return step
-        raise KeyError(component)
+        return step_of(self.steps, component)
 
 
 @dataclass(frozen=True)
@@ -105,10 +110,7 @@ class RejectedCall:
 
     def step(self, component: int) -> StepEvidence:
         """Return the step that ran ``component``."""
-        for step in self.steps:
-            if step.receipt.component == component:
-                return step
-        raise KeyError(component)
+        return step_of(self.steps, component)
 
 
 class ApiClient:
