@@ -38,7 +38,7 @@ def serve_command(
     port: int = PortOption,
 ) -> None:
     """Serve the market read-only over HTTP: JSON at /api/..., the OpenAPI document at
-    /openapi.json (browse it at /docs). Runs until Ctrl-C or SIGTERM."""
+    /openapi.json. Runs until Ctrl-C or SIGTERM."""
     from mercato.agents.process import stop_on_signals
     from mercato.protocols.apimarket.endpoints import bind
     from mercato.protocols.apimarket.serving import BackgroundServer
@@ -55,8 +55,8 @@ def serve_command(
             server = BackgroundServer(create_app(lambda: market), sock)
             try:
                 # flushed: a parent process waits for this line on a pipe
-                print(f"serving the market at {url}/api (OpenAPI: {url}/docs); Ctrl-C stops",
-                      flush=True)  # fmt: skip
+                print(f"serving the market at {url}/api (OpenAPI: {url}/openapi.json); "
+                      "Ctrl-C stops", flush=True)  # fmt: skip
                 stop.wait()
             finally:
                 server.stop()
