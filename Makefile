@@ -40,11 +40,11 @@ lint: $(VENV)/.stamp-install-dev
 typecheck: $(VENV)/.stamp-install-dev
 	$(BIN)/mypy
 
-# One test file per worker at a time (--dist loadgroup; tests/conftest.py makes each file a
-# group, and the files that read the one demo run one group): a module's fixtures (trained
-# models, deployed markets) are built once, not once on each worker that runs one of its tests.
+# One test file per worker at a time (tests/conftest.py's scheduler; the files that read the
+# one demo run go as one unit): a module's fixtures (trained models, deployed markets) are
+# built once, not once on each worker that runs one of its tests.
 pytest: $(VENV)/.stamp-install-dev node_modules/.stamp
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 $(VENV)/pyvenv.cfg:
 	$(PYTHON) -m venv $(VENV)

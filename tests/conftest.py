@@ -29,28 +29,41 @@ ACCOUNT_COUNT = 10
 
 DeployTestContract = Callable[..., Contract]
 
-FIRST_MODULES = ("tests/docs/test_readme.py",)
-"""Started first: the README's walk-throughs are the longest stretch of one worker (minutes of
-waiting for deadlines on a node), so the other worker runs everything else meanwhile instead
-of one worker finishing them alone at the end."""
 DEMO_RUN_MODULES = ("tests/protocols/test_demo_on_chain.py", "tests/web/test_web_api.py")
-"""The modules that read the one ``demo_run``: one xdist group, so one worker runs the demo."""
+"""The modules that read the one ``demo_run``: one scheduling unit, so one worker runs the demo."""
+FIRST_MODULES = ("tests/docs/test_readme.py", *DEMO_RUN_MODULES)
+"""Started first, longest first: the README's walk-throughs are the longest stretch of one
+worker (minutes of waiting for deadlines on a node), the demo run the next, so the other
+workers run everything else meanwhile instead of one worker finishing them alone at the end."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Make each test module one xdist group (``--dist loadgroup``: a module's fixtures are
-    built once, on one worker), the modules of :data:`DEMO_RUN_MODULES` one group between them,
-    and move :data:`FIRST_MODULES` to the front (the order within is kept)."""
+    """Move :data:`FIRST_MODULES` to the front, in their order (the order within is kept)."""
     root = config.rootpath
-    for item in items:
+
+    def rank(item: pytest.Item) -> int:
         module = item.path.relative_to(root).as_posix()
-        group = "demo-run" if module in DEMO_RUN_MODULES else module
-        item.add_marker(pytest.mark.xdist_group(group))
+        return FIRST_MODULES.index(module) if module in FIRST_MODULES else len(FIRST_MODULES)
 
-    def later(item: pytest.Item) -> bool:
-        return item.path.relative_to(root).as_posix() not in FIRST_MODULES
+    items.sort(key=rank)
 
-    items.sort(key=later)
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadfile``: hand whole test files to workers in collection order, with the
+    files of :data:`DEMO_RUN_MODULES` as one unit: a module's fixtures (trained models,
+    deployed markets) are built once, on one worker. ``--dist loadgroup`` cannot do this with
+    pytest 9, whose ``item.nodeid`` no longer shows the group xdist writes into it."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleUnits(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "demo-run" if module in DEMO_RUN_MODULES else module
+
+    config.option.loadscopereorder = False  # keep FIRST_MODULES first
+    return ModuleUnits(config, log)
 
 
 @pytest.fixture(scope="session")
