@@ -322,3 +322,46 @@ def test_a_pipeline_of_other_steps_is_refused_in_one_line(
     with pytest.raises(InputError, match="StandardScaler then a LogisticRegression") as refused:
         as_linear_state_dict(pipeline)
     assert "\n" not in str(refused.value)
+
+
+def test_a_p2_logistic_model_with_its_scaling_splits_into_its_own_predictions() -> None:
+    # prepare: a numpy-logreg model as a P2 training exports it, trained on scaled iris rows
+    # and carrying that scaling, so it predicts from rows as the file holds them
+    from sklearn.datasets import load_iris
+
+    from mercato.ml.columns import Inputs
+    from mercato.ml.datasets import Dataset
+    from mercato.ml.model_files import WeightsModel
+    from mercato.ml.splitting.linear import as_linear_state_dict
+    from mercato.ml.trainers import NumpyLogReg
+
+    rows, labels = load_iris(return_X_y=True)
+    mean, scale = rows.mean(axis=0), rows.std(axis=0)
+    trainer = NumpyLogReg(4, 3)
+    scaled = Dataset("iris", "mc:TabularData", ((rows - mean) / scale).astype(np.float32), labels)
+    weights = trainer.train(None, scaled, epochs=30, seed=0)
+    inputs = Inputs(("a", "b", "c", "d"), ("setosa", "versicolor", "virginica"),
+                    tuple(mean), tuple(scale))  # fmt: skip
+    model = WeightsModel(trainer, weights, inputs)
+
+    # act
+    parts = split(as_linear_state_dict(model), 2)
+
+    # assert: the raw rows, split by features, label as the whole model labels them
+    assert parts.predict(rows).tolist() == model.predict(rows.astype(np.float32)).tolist()
+    assert len(set(model.predict(rows.astype(np.float32)).tolist())) == 3  # not a constant
+
+
+def test_a_p2_model_of_another_family_is_refused_in_one_line() -> None:
+    # prepare: a Mercato MLP (not linear: it does not split by features)
+    from mercato.ml.model_files import WeightsModel
+    from mercato.ml.splitting.linear import as_linear_state_dict
+    from mercato.ml.trainers import TorchMLP
+
+    trainer = TorchMLP(4, 3)
+    model = WeightsModel(trainer, trainer.init_weights(0))
+
+    # act / assert
+    with pytest.raises(InputError, match="numpy-logreg") as refused:
+        as_linear_state_dict(model)
+    assert "\n" not in str(refused.value)
