@@ -401,6 +401,24 @@ def test_a_node_that_is_down_is_a_503_page(site: Site) -> None:
     assert "cannot reach the node" in main.one("p", class_="reason").text()
 
 
+def test_a_bug_is_a_500_page_and_the_api_keeps_its_json(site: Site) -> None:
+    # prepare: a market that cannot even be made
+    def broken() -> Marketplace:
+        raise RuntimeError("a bug")
+
+    url = serve(broken, site.servers)
+
+    # act
+    page = requests.get(url + "auction", timeout=TIMEOUT_S)
+    api = requests.get(url + "api/auction", timeout=TIMEOUT_S)
+
+    # assert
+    assert page.status_code == 500 == api.status_code
+    main = parse(page.text).one("main", id="content")
+    assert main.one("p", class_="reason").text() == "internal error: RuntimeError"
+    assert api.json() == {"detail": "internal error: RuntimeError"}
+
+
 def test_every_asset_a_page_uses_is_served_here(site: Site) -> None:
     # prepare
     paths = ["/", "/participants", "/nothing", *(f"/{u.key}" for u in units())]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
-from mercato.errors import ChainError, ConfigError, InputError
+from mercato.errors import ChainError, ConfigError, InputError, MercatoError
 from mercato.protocols import readmodel
 from mercato.protocols.catalog import units
 from mercato.units import compact_ether, to_ether
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.unit import ProtocolUnit
     from mercato.web.app import Reader
+
+logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -148,6 +151,8 @@ class _Pages:
             return _error_page(self.templates, request, 404, str(exc))
         except (ChainError, ConfigError) as exc:
             return _error_page(self.templates, request, 503, f"the node cannot be read: {exc}")
+        except MercatoError as exc:
+            return _error_page(self.templates, request, 500, str(exc))
         return self.templates.TemplateResponse(request, template, {"units": units(), **context})
 
 
@@ -214,27 +219,41 @@ def _is_api(path: str) -> bool:
     return path == API_PREFIX or path.startswith(API_PREFIX + "/") or path == "/openapi.json"
 
 
+ERROR_TITLES = {404: "Not found", 503: "The node does not answer"}
+"""An error page's heading by status (else :data:`ERROR_TITLE`)."""
+ERROR_TITLE = "Cannot show this page"
+
+
 def _error_page(templates: Jinja2Templates, request: Request, status: int, reason: str) -> Response:
-    title = "Not found" if status == 404 else ("The node does not answer" if status == 503 else
-                                                "Cannot show this page")  # fmt: skip
-    context = {"units": units(), "title": title, "reason": " ".join(reason.split())}
+    context = {
+        "units": units(),
+        "title": ERROR_TITLES.get(status, ERROR_TITLE),
+        "reason": " ".join(reason.split()),
+    }
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def _add_html_errors(app: FastAPI, templates: Jinja2Templates) -> None:
-    """Pages' errors (an unknown path, a method not allowed) as HTML; the API's stay JSON."""
-    api_handler = app.exception_handlers.get(HTTPException)
+    """Pages' errors (an unknown path, a method not allowed, a bug) as HTML pages; the API's
+    stay as its handlers answer them (one-line JSON)."""
+    api_answers = {kind: app.exception_handlers.get(kind) for kind in (HTTPException, Exception)}
 
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if _is_api(request.url.path) and api_handler is not None:
-            answer = api_handler(request, exc)
+    async def on_error(request: Request, exc: Exception) -> Response:
+        kind = HTTPException if isinstance(exc, HTTPException) else Exception
+        api_answer = api_answers[kind]
+        if _is_api(request.url.path) and api_answer is not None:
+            answer = api_answer(request, exc)
             response: Response = await answer if inspect.isawaitable(answer) else answer
             return response
-        reason = f"nothing at {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-        return _error_page(templates, request, exc.status_code, reason)
+        if isinstance(exc, HTTPException):
+            found = exc.status_code != 404
+            reason = str(exc.detail) if found else f"nothing at {request.url.path}"
+            return _error_page(templates, request, exc.status_code, reason)
+        logger.exception("internal error on %s", request.url.path)
+        return _error_page(templates, request, 500, f"internal error: {type(exc).__name__}")
 
-    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(HTTPException, on_error)
+    app.add_exception_handler(Exception, on_error)
 
 
 # templates -----------------------------------------------------------------------------------
