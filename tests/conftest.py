@@ -29,7 +29,11 @@ ACCOUNT_COUNT = 10
 
 DeployTestContract = Callable[..., Contract]
 
-DEMO_RUN_MODULES = ("tests/protocols/test_demo_on_chain.py", "tests/web/test_web_api.py")
+DEMO_RUN_MODULES = (
+    "tests/protocols/test_demo_on_chain.py",
+    "tests/web/test_web_api.py",
+    "tests/web/test_web_dashboard.py",
+)
 """The modules that read the one ``demo_run``: one scheduling unit, so one worker runs the demo."""
 FIRST_MODULES = ("tests/docs/test_readme.py", *DEMO_RUN_MODULES)
 """Started first, longest first: the README's walk-throughs are the longest stretch of one
