@@ -1,8 +1,9 @@
 """``mercato bench ...``: benchmarks beside the papers' figures (measured in mercato.bench).
 
-``mercato bench chain`` is Mercato's own; every other command is a protocol's, listed in its
-unit's ``bench`` field (:class:`~mercato.protocols.unit.ProtocolUnit`) and registered here
-from the catalog, so adding a protocol's benchmark touches no file of this group.
+``mercato bench chain`` and ``mercato bench serve`` (the HTTP API under load) are Mercato's
+own; every other command is a protocol's, listed in its unit's ``bench`` field
+(:class:`~mercato.protocols.unit.ProtocolUnit`) and registered here from the catalog, so
+adding a protocol's benchmark touches no file of this group.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typer
 from rich.table import Table
 
 from mercato.cli.bench_common import AnvilOption, bench_node
+from mercato.cli.bench_serve import serve_bench
 from mercato.cli.common import JsonOption, RpcUrlOption, console, emit_json
 from mercato.protocols.catalog import units
 from mercato.protocols.unit import resolve
@@ -49,6 +51,8 @@ def chain_command(
     else:
         _print_throughput(rows, node_given=node is not None)
 
+
+app.command("serve")(serve_bench)
 
 for _unit in units():  # each protocol's benchmarks: `mercato bench gas`, `... training`, ...
     for _command in _unit.bench:
