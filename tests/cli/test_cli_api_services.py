@@ -458,3 +458,82 @@ def test_an_orchestrator_restarted_from_a_fresh_state_adopts_its_api_and_serves_
     assert status == 0
     log = again.log.read_text()
     assert "failed" not in log and "Traceback" not in log
+
+
+class TamperingProxy:
+    """A real HTTP server in front of the orchestrator that passes every request on and
+    alters the output of each answer to ``/call`` (every label plus one); its URL."""
+
+    def __init__(self, target: str) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import requests
+
+        from mercato.protocols.apimarket.endpoints import from_b64, to_b64
+        from mercato.protocols.apimarket.messages import decode_array, encode_array
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                reply = requests.post(target + self.path, data=body, timeout=WAIT_S,
+                                      headers={"Content-Type": "application/json"})  # fmt: skip
+                content = reply.content
+                if self.path == "/call" and reply.status_code == 200:
+                    answer = reply.json()
+                    output = decode_array(from_b64(answer["output"], "output"))
+                    answer["output"] = to_b64(encode_array(output + 1))
+                    content = json.dumps(answer).encode()
+                self.send_response(reply.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_api_call_keeps_an_altered_answer_as_evidence_and_goes_on_with_the_next_call(
+    registered: Registered,
+    processes: list[Served],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # prepare: the services serve (epoch 0's calls are batched; epoch 1 has begun) and a
+    # proxy alters the orchestrator's answers
+    api_id = registered.api_id
+    _, served, _ = serve_and_call(registered, processes)
+    rows = registered.cli.home / "rows.npy"
+    np.save(rows, registered.rows[:ROWS_PER_CALL])
+    proxy = TamperingProxy(served["url"])
+    call = ("api", "call", api_id, "--rows", rows, "--account", CLIENT)
+
+    # act: one call through the proxy, then one straight to the orchestrator
+    try:
+        tampered = run_main(monkeypatch, capsys, *call, "--url", proxy.url)
+    finally:
+        proxy.close()
+    honest = run_main(monkeypatch, capsys, *call)
+
+    # assert: the altered answer is refused in one line that names its evidence, which keeps
+    # the signed request, the altered output and the reason; the next call (seq 2) is served
+    code, out, err = tampered
+    assert (code, out) == (1, "")
+    assert len(err.strip().splitlines()) == 1
+    assert "fails verification" in err and f"mercato api dispute {api_id} 1 1" in err
+    evidence = Path(err.split("evidence in ")[1].split(":")[0])
+    kept = json.loads(evidence.read_text())
+    assert kept["request"]["seq"] == 1 and kept["request"]["epoch"] == 1
+    assert "ack" not in kept and kept["rejected"]
+    code, out, err = honest
+    assert (code, err) == (0, "")
+    whole = registered.model.predict(registered.rows[:ROWS_PER_CALL]).tolist()
+    assert f"call 2 of epoch 1 of API {api_id}: {whole}" in " ".join(out.split())
