@@ -88,26 +88,33 @@ def check_entry(market: Marketplace, unit: ProtocolUnit, ident: int) -> None:
     market.wrapper(unit.field).check(ident)
 
 
-def participants(market: Marketplace) -> list[dict[str, Any]]:
+def participants(markets: Mapping[str, Marketplace]) -> list[dict[str, Any]]:
     """Each registered or development address: its roles, its stake and what each
-    protocol's contract owes it (keyed by the protocol's key), in one scan of the registry."""
+    protocol's contract owes it (keyed by the protocol's key), in one scan of each registry.
+
+    ``markets`` gives each protocol key's market; one deployment may serve them all, or
+    each its own (the demo's): roles are then merged and stakes added up over the registries.
+    """
     from mercato.chain.accounts import DEV_ADDRESSES
     from mercato.protocols.catalog import units
 
-    registry = market.registry
-    registered = [str(e["account"]) for e in registry.contract.events(market.deployment.block)
-                  if e.name == "Registered"]  # fmt: skip
-    payers = {u.key: market.wrapper(u.field) for u in units()}
+    distinct = list({id(m): m for m in markets.values()}.values())
+    registered: list[str] = []
+    for market in distinct:
+        events = market.registry.contract.events(market.deployment.block)
+        registered += [str(e["account"]) for e in events if e.name == "Registered"]
+    payers = {u.key: markets[u.key].wrapper(u.field) for u in units()}
     found = []
     for address in dict.fromkeys([*registered, *DEV_ADDRESSES]):
-        roles = registry.roles_of(address)
+        labels = [m.registry.roles_of(address).labels for m in distinct]
+        roles = list(dict.fromkeys(label for found_labels in labels for label in found_labels))
         owed = {key: payer.owed(address) for key, payer in payers.items()}
         if not roles and not any(owed.values()) and address not in registered:
             continue
         found.append({
             "address": address,
-            "roles": roles.labels,
-            "stake": registry.stake_of(address),
+            "roles": roles,
+            "stake": sum(m.registry.stake_of(address) for m in distinct),
             "owed": owed,
             "registered": address in registered,
         })  # fmt: skip

@@ -9,8 +9,8 @@ entry 404, a bad id 422, a node that does not answer 503; the server keeps servi
 # No postponed annotations: FastAPI reads the endpoints' parameter types at runtime.
 import logging
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +29,39 @@ logger = logging.getLogger(__name__)
 
 MarketFactory = Callable[[], "Marketplace"]
 """Returns the market to read (called for each request; it may hand back the same one)."""
+
+T = TypeVar("T")
+
+
+class Reader:
+    """What every route reads through: the market of each protocol, one read at a time (a
+    chain backend is not shared across threads).
+
+    ``mercato serve`` reads one deployment for every protocol; ``mercato demo`` deploys one
+    market per protocol, so a reader may hold a different market for each protocol key.
+    """
+
+    def __init__(self, markets: Mapping[str, MarketFactory]) -> None:
+        missing = [unit.key for unit in units() if unit.key not in markets]
+        if missing:
+            raise ValueError(f"no market for {', '.join(missing)}")
+        self._markets = dict(markets)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, market: MarketFactory) -> "Reader":
+        """One market for every protocol."""
+        return cls({unit.key: market for unit in units()})
+
+    def read(self, key: str, reader: Callable[["Marketplace"], T]) -> T:
+        """``reader`` applied to protocol ``key``'s market."""
+        with self._lock:
+            return reader(self._markets[key]())
+
+    def read_all(self, reader: Callable[[dict[str, "Marketplace"]], T]) -> T:
+        """``reader`` applied to every protocol's market, by protocol key (catalog order)."""
+        with self._lock:
+            return reader({key: market() for key, market in self._markets.items()})
 
 
 def _one_line(status: int, detail: str) -> JSONResponse:
@@ -78,10 +111,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_other)
 
 
-def _markets(market: "Marketplace") -> dict[str, Any]:
+def _markets(markets: dict[str, "Marketplace"]) -> dict[str, Any]:
     found = {}
     for unit in units():
-        summaries = readmodel.pages(unit).summaries(market)
+        summaries = readmodel.pages(unit).summaries(markets[unit.key])
         found[unit.key] = {
             "label": unit.label,
             "item": unit.item,
@@ -91,8 +124,12 @@ def _markets(market: "Marketplace") -> dict[str, Any]:
     return found
 
 
-def create_app(market_factory: MarketFactory) -> FastAPI:
-    """The API over the market ``market_factory`` returns (read-only: GET routes only)."""
+def create_app(source: Reader | MarketFactory) -> FastAPI:
+    """The API and dashboard over ``source``: a :class:`Reader`, or one market for every
+    protocol (read-only: GET routes only)."""
+    from mercato.web import dashboard, stream
+
+    reader = source if isinstance(source, Reader) else Reader.of(source)
     app = FastAPI(
         title="Mercato",
         description="Read-only view of a Mercato marketplace: its protocols, entries and "
@@ -103,44 +140,38 @@ def create_app(market_factory: MarketFactory) -> FastAPI:
         redoc_url=None,
     )
     _add_error_handlers(app)
-    # one reader at a time: a chain backend is not shared across threads
-    lock = threading.Lock()
-
-    def read(reader: Callable[["Marketplace"], Any]) -> Any:
-        with lock:
-            return reader(market_factory())
 
     @app.get("/api/health", summary="Whether the node answers, and its latest block")
     def health() -> dict[str, Any]:
-        block = read(lambda market: market.chain.block_number())
+        block = reader.read_all(lambda found: next(iter(found.values())).chain.block_number())
         return {"status": "ok", "block": block}
 
     @app.get("/api/markets", summary="Every protocol: its count of entries and their summaries")
     def markets() -> dict[str, Any]:
-        return dict(read(_markets))
+        return reader.read_all(_markets)
 
     @app.get("/api/participants", summary="Registered and development accounts: roles, "
              "stake, and what each protocol's contract owes them")  # fmt: skip
     def participants() -> list[dict[str, Any]]:
-        return list(read(readmodel.participants))
+        return reader.read_all(readmodel.participants)
 
     for unit in units():
-        _add_protocol_routes(app, unit, read)
+        _add_protocol_routes(app, unit, reader)
+    stream.add_routes(app, reader)
+    dashboard.add_routes(app, reader)
     return app
 
 
-def _add_protocol_routes(
-    app: FastAPI, unit: "ProtocolUnit", read: Callable[[Callable[["Marketplace"], Any]], Any]
-) -> None:
+def _add_protocol_routes(app: FastAPI, unit: "ProtocolUnit", reader: Reader) -> None:
     """``/api/<key>`` (summaries) and ``/api/<key>/<id>`` (detail) of one protocol."""
     pages = readmodel.pages(unit)
     item = unit.item
 
     def summaries() -> list[dict[str, Any]]:
-        return list(read(pages.summaries))
+        return reader.read(unit.key, pages.summaries)
 
     def detail(ident: int = Path(ge=1, description=f"The {item}'s id (1, 2, ...)")) -> Any:
-        return read(lambda market: pages.detail(market, ident))
+        return reader.read(unit.key, lambda market: pages.detail(market, ident))
 
     app.add_api_route(
         f"/api/{unit.key}", summaries, methods=["GET"], summary=f"Every {item} of {unit.label}",
