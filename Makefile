@@ -1,6 +1,6 @@
 # Mercato developer tasks.
 #   make demo   create .venv if needed, install the package, run the demo
-#   make test   install dev tools and anvil, then lint, format check, types, every test tier
+#   make test   install dev tools, anvil and Chromium, then lint, format check, types, every test tier
 #               (in PYTEST_WORKERS parallel processes, 2 by default; 0 runs them in this one)
 #   make lock   regenerate requirements/main.txt and requirements/dev.txt from pyproject.toml
 #               (LOCK_FLAGS=--upgrade moves every pin to the newest allowed version,
@@ -26,7 +26,7 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --n
 	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
 	--no-emit-trusted-host $(LOCK_FLAGS)
 
-.PHONY: demo test lint typecheck pytest lock clean
+.PHONY: demo test lint typecheck pytest chromium lock clean
 
 demo: $(VENV)/.stamp-install
 	$(BIN)/mercato demo
@@ -43,7 +43,7 @@ typecheck: $(VENV)/.stamp-install-dev
 # One test file per worker at a time (tests/conftest.py's scheduler; the files that read the
 # one demo run go as one unit): a module's fixtures (trained models, deployed markets) are
 # built once, not once on each worker that runs one of its tests.
-pytest: $(VENV)/.stamp-install-dev node_modules/.stamp
+pytest: $(VENV)/.stamp-install-dev node_modules/.stamp chromium
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 $(VENV)/pyvenv.cfg:
@@ -89,6 +89,26 @@ node_modules/.stamp: package.json
 	else \
 		npm install --no-audit --no-fund --no-package-lock --loglevel=error; \
 		touch $@; \
+	fi
+
+# Debian's Chromium for the dashboard's browser tests: Playwright drives this binary and never
+# downloads a browser of its own. Checked on every run (it lives outside the project, so no
+# stamp); installed with apt-get when missing (as root, or through password-less sudo).
+# Without it the browser tests skip locally; in CI (CI set) a failed install is an error.
+CHROMIUM := /usr/bin/chromium
+APT_INSTALL := install -y --no-install-recommends chromium
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo -n"; \
+		apt="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get"; \
+		if command -v apt-get >/dev/null 2>&1; then \
+			$$apt $(APT_INSTALL) || { $$apt update && $$apt $(APT_INSTALL); }; \
+		fi; \
+		if [ ! -x $(CHROMIUM) ]; then \
+			if [ -n "$${CI:-}" ]; then echo "chromium is required in CI (the browser tests)" >&2; exit 1; fi; \
+			echo "warning: $(CHROMIUM) not installed: the browser tests will be skipped" >&2; \
+		fi; \
 	fi
 
 clean:
