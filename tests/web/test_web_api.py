@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 import requests
@@ -63,10 +62,6 @@ def served(demo_run: DemoRun) -> Iterator[Served]:
         server.stop()
 
 
-def without_timeline(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "timeline"}
-
-
 # every protocol --------------------------------------------------------------------------
 
 
@@ -87,27 +82,33 @@ def test_each_protocol_lists_and_shows_what_its_views_hold(served: Served, key: 
     assert listed.json() == pages.summaries(market)
     assert len(listed.json()) == market.wrapper(unit.field).count() == 1
     assert shown.status_code == 200, shown.text
-    assert without_timeline(shown.json()) == without_timeline(pages.detail(market, 1))
+    assert shown.json() == pages.detail(market, 1)
     assert markets.json()[key]["count"] == 1
     assert markets.json()[key]["summaries"] == listed.json()
 
 
 @pytest.mark.parametrize("key", [u.key for u in units()])
-def test_a_timeline_is_the_entrys_decoded_events(served: Served, key: str) -> None:
-    # prepare
+def test_an_entrys_events_are_its_decoded_events_with_their_meaning(
+    served: Served, key: str
+) -> None:
+    # prepare: the contract's events that name entry 1, read from the chain
     unit = next(u for u in units() if u.key == key)
     market = served.markets[key]
+    arg = readmodel.pages(unit).ENTRY_ARG
     events = market.wrapper(unit.field).events(from_block=market.deployment.block)
+    expected = [e for e in events if e.get(arg) == 1]
 
     # act
-    timeline = served.get(key, f"/api/{key}/1").json()["timeline"]
+    shown = served.get(key, f"/api/{key}/1").json()["events"]
 
-    # assert: in chain order, each with its block and fields, none from elsewhere
-    assert timeline, "the demo's entry has events"
-    blocks = [e["block"] for e in timeline]
-    assert blocks == sorted(blocks)
-    assert {e["name"] for e in timeline} <= {e.name for e in events}
-    assert all(isinstance(e["fields"], dict) for e in timeline)
+    # assert: the same events in chain order, each one record of the one shape
+    assert expected, "the demo's entry has events"
+    assert [(e["name"], e["block"], e["tx"]) for e in shown] == [
+        (e.name, e.block_number, e.tx_hash) for e in expected
+    ]
+    assert all(set(e) == {"name", "block", "tx", "summary", "args"} for e in shown)
+    assert all(e["summary"] != e["name"] and "\n" not in e["summary"] for e in shown)
+    assert [e["args"] for e in shown] == [readmodel.jsonable(e.args) for e in expected]
 
 
 # the numbers of each protocol --------------------------------------------------------------
@@ -126,8 +127,8 @@ def test_the_auction_shows_its_winners_paid_and_its_reserve(served: Served) -> N
     assert shown["paid"] == [c.label for c in auction.paid] and len(shown["paid"]) == 3
     bidders = [b["bidder"] for b in shown["best_bids"].values()]
     assert bidders == list(auction.bidders)
-    assert record["timeline"][0]["name"] == "AuctionCreated"
-    assert "Confirmed" in {e["name"] for e in record["timeline"]}
+    assert record["events"][0]["name"] == "AuctionCreated"
+    assert "Confirmed" in {e["name"] for e in record["events"]}
 
 
 def test_the_training_shows_its_rounds_and_the_lazy_providers_frauds(served: Served) -> None:
@@ -188,7 +189,7 @@ def test_the_api_shows_its_batches_and_the_p5_dispute(served: Served) -> None:
     assert [b["epoch"] for b in record["batches"]] == [int(e["epoch"]) for e in committed]
     assert resolved, "the demo's API had a dispute"
     assert [d["dispute_id"] for d in record["disputes"]] == [int(e["dispute_id"]) for e in resolved]
-    assert "DisputeResolved" in {e["name"] for e in record["timeline"]}
+    assert "DisputeResolved" in {e["name"] for e in record["events"]}
 
 
 def test_participants_show_roles_stakes_and_what_each_contract_owes(served: Served) -> None:

@@ -55,8 +55,6 @@ StateDirOption = typer.Option(
 EVIDENCE = "apimarket"
 MODEL_SUFFIXES = (".safetensors", ".skops")
 ROW_SUFFIXES = (".csv", ".npy")
-SCORE_SCALE = 1_000_000
-"""The model market logs scores in parts per million."""
 PENDING = "pending.json"
 PENDING_ROWS = "pending-rows.npy"
 """A call sent and not answered yet: its epoch and seq, and its rows."""
@@ -300,47 +298,6 @@ def drop_pending(state: Path, api_id: int, consumer: str) -> None:
 
 
 # reading an API -------------------------------------------------------------------------
-def detail_record(market: Marketplace, api_id: int) -> dict[str, Any]:
-    """Everything about an API, JSON-ready: its record, slots, batches, disputes and the P4
-    purchase its model comes from (None if none), with the score its benchmark agreed."""
-    am = market.api_market
-    api = load_api(market, api_id)
-    record = views.api_record(api, am.slots(api_id))
-    record["batches"] = [
-        {
-            "epoch": int(e["epoch"]),
-            "calls": sum(int(c) for c in e["calls"]),
-            "consumers": len(e["consumers"]),
-            "total": int(e["total"]),
-            "records_hash": "0x" + bytes(e["records_hash"]).hex(),
-        }
-        for e in am.events("BatchCommitted", api=api_id)
-    ]
-    record["disputes"] = [
-        {
-            "dispute_id": int(e["dispute_id"]),
-            "state": views.DisputeState(int(e["state"])).label,
-            "slashed": int(e["slashed"]),
-            "to_consumer": int(e["to_consumer"]),
-        }
-        for e in am.events("DisputeResolved", api=api_id)
-    ]
-    record["purchase"] = next(
-        (
-            {
-                "model_market": str(e["model_market"]),
-                "request_id": int(e["request_id"]),
-                "index": int(e["index"]),
-                "seller": str(e["seller"]),
-                "score": int(e["score"]) / SCORE_SCALE,
-            }
-            for e in am.events("PurchaseShown", api=api_id)
-        ),
-        None,
-    )
-    return record
-
-
 def list_apis(call: MarketCall) -> None:
     """Every API with its status, provider, components, slots, price and calls settled."""
     market = call.market()
@@ -371,7 +328,7 @@ def list_apis(call: MarketCall) -> None:
 def show(call: MarketCall, api_id: int = ApiArgument) -> None:
     """One API: terms, slots (vendor, component, joined, out), batches and disputes."""
     market = call.market()
-    document = detail_record(market, api_id)
+    document = views.detail_record(market, api_id)
     if call.json_output:
         emit_json(document)
         return

@@ -2,74 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from mercato.cli.common import (
-    console,
-    event_record,
-    format_time,
-    relative_time,
-    short_address,
-    simple_table,
-)
+from mercato.cli.common import console, format_time, relative_time, short_address, simple_table
 from mercato.ontology.category import Category
-from mercato.protocols.auction.views import Status, categories_in, requirements_record
+from mercato.protocols.auction.views import describe
+from mercato.protocols.auction.views import detail_record as detail_record  # for the commands
 from mercato.units import compact_ether, format_ether
 
 if TYPE_CHECKING:
-    from mercato.chain.contract import Event
     from mercato.protocols.auction.views import Auction, AuctionDetail
-
-
-def describe(event: Event) -> str:
-    """One line saying what an auction event means."""
-    name = event.name
-    if name == "AuctionCreated":
-        reserve = sum(event["max_prices"])
-        return (
-            f"created by {event['client']}, arbiter {event['arbiter']}, reserve "
-            f"{format_ether(reserve)}, bidding until {format_time(event['deadline'])}"
-        )
-    if name == "BidPlaced":
-        refs = f", citing {list(event['references'])}" if event["references"] else ""
-        category = Category(event["category"]).label
-        return f"{event['bidder']} bids {format_ether(event['amount'])} on {category}{refs}"
-    if name == "Adjudicated":
-        winners = ", ".join(
-            f"{c.label} {short_address(w)} at {format_ether(p)}"
-            for c, w, p in zip(Category, event["winners"], event["prices"], strict=True)
-        )
-        return f"adjudicated: {winners}; refund {format_ether(event['refund'])}"
-    if name == "AssetHandedOver":
-        category = Category(event["category"]).label
-        return f"{event['provider']} hands the {category} over to {event['executor']}"
-    if name == "Delivered":
-        return f"{event['executor']} delivers model 0x{event['model_hash'].hex()[:16]}…"
-    if name == "Confirmed":
-        return "the client confirms: winners paid"
-    if name == "Rejected":
-        return f"the client rejects (reason 0x{event['reason_hash'].hex()[:16]}…) to the arbiter"
-    if name == "Arbitrated":
-        paid = ", ".join(c.label for c in categories_in(event["paid_mask"])) or "nobody"
-        return f"the arbiter decides: paid {paid}"
-    if name == "Settled":
-        status = Status(event["status"]).label
-        return (
-            f"settled ({status}): paid {format_ether(event['paid'])}, "
-            f"refunded {format_ether(event['refunded'])}"
-        )
-    return name
-
-
-def detail_record(detail: AuctionDetail) -> dict[str, Any]:
-    """``auction show --json``: the auction, its requirements and its events, summarised."""
-    document = detail.requirements
-    return {
-        "auction": detail.auction.record(),
-        "requirements": None if document is None else requirements_record(document),
-        "requirements_error": detail.requirements_error or None,
-        "events": [event_record(e, describe(e)) for e in detail.timeline],
-    }
 
 
 def print_auctions(auctions: list[Auction], now: int) -> None:

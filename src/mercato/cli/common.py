@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from mercato.chain.base import Chain
-    from mercato.chain.contract import Event, TxResult
+    from mercato.chain.contract import TxResult
     from mercato.ml.datasets import Dataset
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
@@ -321,17 +321,6 @@ def market_command(
         return command
 
     return register
-
-
-def event_record(event: Event, summary: str) -> dict[str, Any]:
-    """An event as ``show --json`` lists it: its name, block, transaction, meaning, arguments."""
-    return {
-        "name": event.name,
-        "block": event.block_number,
-        "tx": event.tx_hash,
-        "summary": summary,
-        "args": event.args,
-    }
 
 
 if TYPE_CHECKING:

@@ -208,10 +208,7 @@ def show(call: MarketCall, training_id: int = TrainingArgument) -> None:
     """One training: state, rounds and drawn subsets, jobs, frauds, deadlines and payments."""
     market = call.market()
     detail = views.read_detail(market, views.read_training(market.training_market, training_id))
-    document = {
-        **detail.record(),
-        "events": [common.event_record(e, views.describe(e)) for e in detail.events],
-    }
+    document = detail.record()
     if call.json_output:
         emit_json(document)
         return

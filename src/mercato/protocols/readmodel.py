@@ -2,15 +2,18 @@
 
 Each protocol's unit names a ``pages`` module (:attr:`~mercato.protocols.unit.ProtocolUnit.pages`)
 that offers :class:`Pages`: a summary per entry for a list, and one entry in full with the
-timeline of its events. The records are plain JSON data (bytes as 0x-hex), built from the
-protocol's views and the same record builders as the CLI's ``list|show --json``.
-:func:`participants` reads the registry and what each protocol's contract owes.
+record of each of its events (:func:`event_record`). The records are plain JSON data (bytes
+as 0x-hex), built by the protocol's views, as the CLI's ``list|show --json`` prints them.
+:class:`EventIndex` keeps a market's events by protocol and entry, read once and then only
+new blocks; :func:`participants` reads the registry and what each protocol's contract owes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,8 +25,15 @@ if TYPE_CHECKING:
     from mercato.protocols.unit import ProtocolUnit
 
 
+REGISTRY = "registry"
+"""What :class:`EventIndex` calls the registry's events in place of a protocol key."""
+
+
 class Pages(Protocol):
     """What a protocol's ``pages`` module offers (a module, so these are its functions)."""
+
+    ENTRY_ARG: str
+    """The argument of the protocol's events that names their entry (``auction_id``, ...)."""
 
     def summaries(self, market: Marketplace) -> list[dict[str, Any]]:
         """One record per entry, the first first: id, state, parties, money, key numbers.
@@ -32,9 +42,18 @@ class Pages(Protocol):
         scan of the chain's history per entry."""
         ...
 
-    def detail(self, market: Marketplace, ident: int) -> dict[str, Any]:
-        """Entry ``ident`` in full (its ``show --json`` record) with a ``timeline`` of its
-        decoded events; InputError if there is no such entry."""
+    def detail(
+        self, market: Marketplace, ident: int, events: Sequence[Event] | None = None
+    ) -> dict[str, Any]:
+        """Entry ``ident`` in full: its ``show --json`` record, whose ``events`` lists an
+        :func:`event_record` per event; InputError if there is no such entry.
+
+        ``events``: the entry's events in chain order (an :class:`EventIndex`'s), or None to
+        read them from the chain."""
+        ...
+
+    def describe(self, event: Event) -> str:
+        """One line saying what one of the protocol's events means."""
         ...
 
 
@@ -67,20 +86,141 @@ def json_record(value: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def timeline(events: Iterable[Event]) -> list[dict[str, Any]]:
-    """Events as a page shows them: name, block, transaction and decoded fields."""
-    return [
-        json_record({"name": e.name, "block": e.block_number, "tx": e.tx_hash, "fields": e.args})
-        for e in events
-    ]
+def event_record(event: Event, summary: str) -> dict[str, Any]:
+    """An event as ``show --json`` and the API list it: its name, block, transaction, meaning
+    (``summary``, the protocol's ``describe``) and decoded arguments."""
+    return {
+        "name": event.name,
+        "block": event.block_number,
+        "tx": event.tx_hash,
+        "summary": summary,
+        "args": event.args,
+    }
 
 
 def events_of(market: Marketplace, unit: ProtocolUnit, key: str, ident: int) -> list[Event]:
     """The events of ``unit``'s contract whose ``key`` argument is ``ident``, in chain order
-    (one scan since the deployment)."""
+    (one scan since the deployment; an :class:`EventIndex` keeps them instead)."""
     wrapper = market.wrapper(unit.field)
     events = wrapper.events(from_block=market.deployment.block)
     return [e for e in events if e.args.get(key) == ident]
+
+
+Position = tuple[int, int]
+"""Where an event is on the chain: its block and its index among the block's logs."""
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """An event as :class:`EventIndex` keeps it: the protocol key of the contract that emitted
+    it (:data:`REGISTRY` for the registry) and the entry it is about (None if none)."""
+
+    protocol: str
+    entry: int | None
+    event: Event
+
+    @property
+    def position(self) -> Position:
+        return (self.event.block_number, self.event.log_index)
+
+
+def describe_registry(event: Event) -> str:
+    """One line saying what a registry event means."""
+    from mercato.protocols.roles import Role
+    from mercato.units import format_ether
+
+    name = event.name
+    if name == "Registered":
+        roles = ", ".join(Role(int(event["roles"])).labels) or "no role"
+        return f"{event['account']} registers as {roles}, staking {format_ether(event['stake'])}"
+    if name == "ExitRequested":
+        return f"{event['account']} asks to leave"
+    if name == "StakeWithdrawn":
+        return f"{event['account']} withdraws its stake of {format_ether(event['amount'])}"
+    if name == "SlasherAuthorized":
+        return f"{event['slasher']} may slash stakes"
+    if name == "Slashed":
+        return f"{event['slasher']} slashes {format_ether(event['amount'])} of {event['account']}"
+    return "no more slashers may be authorised" if name == "SlashersFrozen" else name
+
+
+def indexed_record(found: Indexed) -> dict[str, Any]:
+    """An indexed event as the event stream sends it: its protocol key (or ``registry``), its
+    entry id (None if none) and its :func:`event_record`, as plain JSON data."""
+    from mercato.protocols.catalog import units
+
+    if found.protocol == REGISTRY:
+        summary = describe_registry(found.event)
+    else:
+        unit = next(unit for unit in units() if unit.key == found.protocol)
+        summary = pages(unit).describe(found.event)
+    record = {"protocol": found.protocol, "id": found.entry}
+    return json_record({**record, **event_record(found.event, summary)})
+
+
+class EventIndex:
+    """A market's decoded events since its deployment, by protocol and entry: the history is
+    read once, each :meth:`refresh` then reads only the blocks mined since the last one.
+
+    ``keys``: the protocols whose contracts it watches (all by default); the registry's are
+    always watched. Not thread-safe: the caller reads the chain one request at a time.
+    """
+
+    def __init__(self, market: Marketplace, keys: Iterable[str] | None = None) -> None:
+        from mercato.chain.events import EventPoller
+        from mercato.protocols.catalog import units
+
+        wanted = None if keys is None else set(keys)
+        registry = market.registry.contract
+        contracts = [registry]
+        self._owner: dict[str, tuple[str, str | None]] = {
+            registry.address.lower(): (REGISTRY, None)
+        }
+        for unit in units():
+            if wanted is not None and unit.key not in wanted:
+                continue
+            contract = market.wrapper(unit.field).contract
+            contracts.append(contract)
+            self._owner[contract.address.lower()] = (unit.key, pages(unit).ENTRY_ARG)
+        self._poller = EventPoller(market.chain, contracts, market.deployment.block)
+        self._all: list[Indexed] = []
+        self._positions: list[Position] = []
+        self._by_entry: dict[tuple[str, int], list[Event]] = {}
+
+    @property
+    def keys(self) -> list[str]:
+        """The protocol keys it watches."""
+        return [key for key, _ in self._owner.values() if key != REGISTRY]
+
+    def refresh(self) -> list[Indexed]:
+        """Read the blocks mined since the last refresh; their events, in chain order."""
+        new: list[Indexed] = []
+        while True:
+            for event in self._poller.poll():
+                protocol, arg = self._owner[event.address.lower()]
+                entry = None if arg is None else event.args.get(arg)
+                found = Indexed(protocol, None if entry is None else int(entry), event)
+                new.append(found)
+                if found.entry is not None:
+                    self._by_entry.setdefault((protocol, found.entry), []).append(event)
+            if self._poller.caught_up:
+                break
+        self._all += new
+        self._positions += [found.position for found in new]
+        return new
+
+    def events_of(self, key: str, ident: int) -> list[Event]:
+        """The events of protocol ``key``'s entry ``ident``, in chain order (as of the last
+        refresh)."""
+        return list(self._by_entry.get((key, ident), ()))
+
+    def last(self) -> Position | None:
+        """The position of the last event read, None if none."""
+        return self._positions[-1] if self._positions else None
+
+    def after(self, position: Position) -> list[Indexed]:
+        """The events read that come after ``position``, in chain order."""
+        return self._all[bisect_right(self._positions, position) :]
 
 
 def check_entry(market: Marketplace, unit: ProtocolUnit, ident: int) -> None:

@@ -35,7 +35,8 @@ T = TypeVar("T")
 
 class Reader:
     """What every route reads through: the market of each protocol, one read at a time (a
-    chain backend is not shared across threads).
+    chain backend is not shared across threads), and an :class:`~mercato.protocols.readmodel.
+    EventIndex` per deployment, so an entry's events are not read again at each request.
 
     ``mercato serve`` reads one deployment for every protocol; ``mercato demo`` deploys one
     market per protocol, so a reader may hold a different market for each protocol key.
@@ -47,6 +48,7 @@ class Reader:
             raise ValueError(f"no market for {', '.join(missing)}")
         self._markets = dict(markets)
         self._lock = threading.Lock()
+        self._indexes: dict[tuple[int, str], readmodel.EventIndex] = {}
 
     @classmethod
     def of(cls, market: MarketFactory) -> "Reader":
@@ -62,6 +64,62 @@ class Reader:
         """``reader`` applied to every protocol's market, by protocol key (catalog order)."""
         with self._lock:
             return reader({key: market() for key, market in self._markets.items()})
+
+    def detail(self, key: str, ident: int) -> dict[str, Any]:
+        """Entry ``ident`` of protocol ``key`` (its ``pages.detail``) with its events from
+        the index, brought up to date first (only the blocks mined since the last read)."""
+        pages = readmodel.pages(_unit(key))
+        with self._lock:
+            market = self._markets[key]()
+            index = self._index(key, market)
+            index.refresh()
+            return pages.detail(market, ident, index.events_of(key, ident))
+
+    def events_after(
+        self, position: readmodel.Position | None
+    ) -> tuple[list[readmodel.Indexed], readmodel.Position]:
+        """The events of every market after ``position`` (None: none, only where the chain
+        is now), in chain order, and the position to ask from next; each index is brought up
+        to date first."""
+        with self._lock:
+            markets = {key: market() for key, market in self._markets.items()}
+            indexes: dict[int, readmodel.EventIndex] = {}
+            for key, market in markets.items():
+                index = self._index(key, market)
+                if id(index) not in indexes:
+                    indexes[id(index)] = index
+                    index.refresh()
+            lasts = [last for index in indexes.values() if (last := index.last()) is not None]
+            now = max(lasts, default=NO_POSITION)
+            if position is None:
+                return [], now
+            found = [event for index in indexes.values() for event in index.after(position)]
+        found.sort(key=lambda event: event.position)
+        return found, max(now, position)
+
+    def _index(self, key: str, market: "Marketplace") -> readmodel.EventIndex:
+        """The index of ``market``'s deployment, made at its first use; it watches every
+        protocol this reader reads on that deployment (caller holds the lock)."""
+        deployment = _deployment_of(market)
+        index = self._indexes.get(deployment)
+        if index is None:
+            others = {k: factory() for k, factory in self._markets.items() if k != key}
+            keys = [key, *(k for k, m in others.items() if _deployment_of(m) == deployment)]
+            index = self._indexes[deployment] = readmodel.EventIndex(market, keys)
+        return index
+
+
+NO_POSITION: readmodel.Position = (0, 0)
+"""Before every event: a deployment's first block is never block 0."""
+
+
+def _deployment_of(market: "Marketplace") -> tuple[int, str]:
+    """What tells deployments apart: the chain and the registry's address."""
+    return (market.deployment.chain_id, market.deployment.registry.lower())
+
+
+def _unit(key: str) -> "ProtocolUnit":
+    return next(unit for unit in units() if unit.key == key)
 
 
 def _one_line(status: int, detail: str) -> JSONResponse:
@@ -171,7 +229,7 @@ def _add_protocol_routes(app: FastAPI, unit: "ProtocolUnit", reader: Reader) -> 
         return reader.read(unit.key, pages.summaries)
 
     def detail(ident: int = Path(ge=1, description=f"The {item}'s id (1, 2, ...)")) -> Any:
-        return reader.read(unit.key, lambda market: pages.detail(market, ident))
+        return reader.detail(unit.key, ident)
 
     app.add_api_route(
         f"/api/{unit.key}", summaries, methods=["GET"], summary=f"Every {item} of {unit.label}",
@@ -179,6 +237,6 @@ def _add_protocol_routes(app: FastAPI, unit: "ProtocolUnit", reader: Reader) -> 
     )  # fmt: skip
     app.add_api_route(
         f"/api/{unit.key}/{{ident}}", detail, methods=["GET"],
-        summary=f"One {item} of {unit.label} with its timeline",
+        summary=f"One {item} of {unit.label} with its events",
         operation_id=f"{unit.key}_detail",
     )  # fmt: skip

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mercato.protocols import readmodel
 from mercato.protocols.apimarket.unit import UNIT
 
 if TYPE_CHECKING:
+    from mercato.chain.contract import Event
     from mercato.protocols.marketplace import Marketplace
+
+ENTRY_ARG = "api"
 
 
 def summaries(market: Marketplace) -> list[dict[str, Any]]:
@@ -22,12 +26,19 @@ def summaries(market: Marketplace) -> list[dict[str, Any]]:
     ]
 
 
-def detail(market: Marketplace, ident: int) -> dict[str, Any]:
+def detail(
+    market: Marketplace, ident: int, events: Sequence[Event] | None = None
+) -> dict[str, Any]:
     """API ``ident`` as ``api show --json`` prints it (slots, batches, disputes, the P4
-    purchase), with its timeline."""
-    from mercato.cli.api_view import detail_record
+    purchase, events)."""
+    from mercato.protocols.apimarket.views import detail_record
 
     readmodel.check_entry(market, UNIT, ident)
-    record = readmodel.json_record(detail_record(market, ident))
-    record["timeline"] = readmodel.timeline(readmodel.events_of(market, UNIT, "api", ident))
-    return record
+    return readmodel.json_record(detail_record(market, ident, events))
+
+
+def describe(event: Event) -> str:
+    """One line saying what an API's event means (its views' ``describe``)."""
+    from mercato.protocols.apimarket import views
+
+    return views.describe(event)

@@ -3,16 +3,24 @@
 An API as the contract stores it (:class:`Api`), its slots (:class:`SlotView`), each
 epoch's batch (:class:`BatchView`), a consumer's deposit, and the claims, challenges,
 disputes and base-mode calls with their states. The CLI renders them, the agents and the
-services decide on them. Light: plain values only.
+services decide on them; :func:`detail_record` reads one API in full (``api show --json``,
+the HTTP API) and :func:`describe` says what each event means. Light: the chain is read by
+the functions that need it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mercato.protocols.apimarket.terms import ApiTerms, Slot
 from mercato.protocols.states import State
+from mercato.units import format_ether
+
+if TYPE_CHECKING:
+    from mercato.chain.contract import Event
+    from mercato.protocols.marketplace import Marketplace
 
 STEP_BITS = 32
 """The contract packs each slot's steps of a batch in 32 bits, eight slots to a word."""
@@ -286,3 +294,132 @@ def api_record(api: Api, slots: list[SlotView]) -> dict[str, Any]:
         for index, s in enumerate(slots)
     ]  # fmt: skip
     return record
+
+
+# one API in full ----------------------------------------------------------------------------
+def api_events(market: Marketplace, api_id: int) -> list[Event]:
+    """The events of API ``api_id`` in chain order (one scan since the deployment)."""
+    events = market.api_market.events(from_block=market.deployment.block)
+    return [e for e in events if e.get("api") == api_id]
+
+
+def detail_record(
+    market: Marketplace, api_id: int, events: Sequence[Event] | None = None
+) -> dict[str, Any]:
+    """Everything about an API, JSON-ready: its record, slots, batches, disputes, the P4
+    purchase its model comes from (None if none) with the score its benchmark agreed, and
+    its events summarised (``events``: the API's, if already read; else read from the
+    chain). InputError if there is no such API."""
+    from mercato.errors import InputError
+    from mercato.protocols.modelmarket.limits import SCORE_SCALE
+    from mercato.protocols.readmodel import event_record
+
+    am = market.api_market
+    count = am.count()
+    if not 0 < api_id <= count:
+        raise InputError(f"no API {api_id} (there are {count})")
+    if events is None:
+        events = api_events(market, api_id)
+    record = api_record(am.api(api_id), am.slots(api_id))
+    record["batches"] = [
+        {
+            "epoch": int(e["epoch"]),
+            "calls": sum(int(c) for c in e["calls"]),
+            "consumers": len(e["consumers"]),
+            "total": int(e["total"]),
+            "records_hash": "0x" + bytes(e["records_hash"]).hex(),
+        }
+        for e in events
+        if e.name == "BatchCommitted"
+    ]
+    record["disputes"] = [
+        {
+            "dispute_id": int(e["dispute_id"]),
+            "state": DisputeState(int(e["state"])).label,
+            "slashed": int(e["slashed"]),
+            "to_consumer": int(e["to_consumer"]),
+        }
+        for e in events
+        if e.name == "DisputeResolved"
+    ]
+    record["purchase"] = next(
+        (
+            {
+                "model_market": str(e["model_market"]),
+                "request_id": int(e["request_id"]),
+                "index": int(e["index"]),
+                "seller": str(e["seller"]),
+                "score": int(e["score"]) / SCORE_SCALE,
+            }
+            for e in events
+            if e.name == "PurchaseShown"
+        ),
+        None,
+    )
+    record["events"] = [event_record(e, describe(e)) for e in events]
+    return record
+
+
+SUMMARIES = {
+    "ApiRegistered": "registered by {provider}: {components} component(s), {price} a call, "
+    "orchestrator {orchestrator}",
+    "PurchaseShown": "its model was bought in request {request_id} (submission {index}) of "
+    "the model market {model_market}",
+    "Joined": "vendor {vendor} joins slot {slot} (component {component}), staking {stake}",
+    "Accepted": "orchestrator {orchestrator} accepts, staking {stake}",
+    "ApiLive": "live until epoch {last_epoch}",
+    "ApiEnded": "ended ({status}): {stakes} of stakes and {deposits} of deposits returnable",
+    "Deposited": "{consumer} deposits {amount} (now {deposit})",
+    "WithdrawalRequested": "{consumer} asks to withdraw its deposit",
+    "DepositWithdrawn": "{consumer} withdraws {amount}",
+    "BatchCommitted": "epoch {epoch}: {calls} call(s) of {consumers} consumer(s) committed, "
+    "{total}",
+    "BatchFinalized": "epoch {epoch} finalised: {vendors_paid} to the vendors, "
+    "{provider_paid} to the provider",
+    "Claimed": "claim {claim_id}: vendor {vendor} claims epoch {epoch} call {seq} (slot {slot})",
+    "ClaimAnswered": "claim {claim_id} answered",
+    "ClaimSettled": "claim {claim_id} settled: paid {paid}",
+    "Challenged": "challenge {challenge_id}: {consumer} challenges epoch {epoch} call {seq}, "
+    "bond {bond}",
+    "ChallengeAnswered": "challenge {challenge_id} answered; bond paid {bond_paid}",
+    "ChallengeSettled": "challenge {challenge_id} settled: refund {refund}",
+    "Disputed": "dispute {dispute_id}: {consumer} disputes epoch {epoch} call {seq} at slot "
+    "{slot}, bond {bond}",
+    "OutputCommitted": "dispute {dispute_id}: replica {replica} commits its output",
+    "OutputRevealed": "dispute {dispute_id}: replica {replica} reveals its output",
+    "DisputeResolved": "dispute {dispute_id} resolved ({state}): slashed {slashed}, "
+    "{to_consumer} to the consumer",
+    "CallOpened": "call {call_id} opened by {consumer} at {price}",
+    "StepRecorded": "call {call_id}: vendor {vendor} records component {component}, paid {paid}",
+    "CallClosed": "call {call_id} closed ({state}): {to_provider} to the provider, "
+    "{to_consumer} to the consumer",
+}  # fmt: skip
+"""What each API event means, in words; arguments as :func:`describe` shows them."""
+AMOUNTS = frozenset({
+    "price", "stake", "amount", "deposit", "total", "vendors_paid", "provider_paid", "paid",
+    "bond", "bond_paid", "refund", "slashed", "to_consumer", "to_provider", "stakes", "deposits",
+})  # fmt: skip
+STATES: dict[str, type[State]] = {
+    "ApiEnded": ApiStatus, "DisputeResolved": DisputeState, "CallClosed": CallState,
+}  # fmt: skip
+"""Which state an event's ``state`` or ``status`` argument numbers."""
+
+
+def describe(event: Event) -> str:
+    """One line saying what an API event means."""
+    template = SUMMARIES.get(event.name)
+    if template is None:
+        return event.name
+    shown: dict[str, Any] = {}
+    for name, value in event.args.items():
+        if name in AMOUNTS:
+            shown[name] = format_ether(value)
+        elif name == "calls":
+            shown[name] = sum(int(c) for c in value)
+        elif name == "consumers":
+            shown[name] = len(value)
+        elif name in ("state", "status") and event.name in STATES:
+            shown[name] = STATES[event.name](int(value)).label
+        else:
+            shown[name] = value
+    return template.format(**shown)

@@ -7,6 +7,7 @@ documents are imported by the functions that read them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ from mercato.errors import MercatoError
 from mercato.hashes import Hash
 from mercato.ontology.category import Category
 from mercato.protocols.states import State
+from mercato.timefmt import format_time
+from mercato.units import format_ether
 
 if TYPE_CHECKING:
     from mercato.chain.contract import Event
@@ -170,11 +173,15 @@ def read_timeline(market: Marketplace, auction_id: int) -> tuple[Event, ...]:
     return tuple(e for e in events if e.get("auction_id") == auction_id)
 
 
-def read_detail(market: Marketplace, auction_id: int) -> AuctionDetail:
+def read_detail(
+    market: Marketplace, auction_id: int, events: Sequence[Event] | None = None
+) -> AuctionDetail:
     """Auction ``auction_id`` with its document and timeline; InputError if there is none.
 
-    A document that cannot be fetched or does not match its hash is no error here: the
-    chain's side of the auction is still worth seeing, so the problem is kept instead.
+    ``events``: the auction's events if already read (an event index's), else they are read
+    from the chain. A document that cannot be fetched or does not match its hash is no error
+    here: the chain's side of the auction is still worth seeing, so the problem is kept
+    instead.
     """
     from mercato.protocols.auction.documents import requirements_of
 
@@ -185,4 +192,62 @@ def read_detail(market: Marketplace, auction_id: int) -> AuctionDetail:
         document = requirements_of(market, auction)
     except MercatoError as exc:
         problem = str(exc)
-    return AuctionDetail(auction, document, problem, read_timeline(market, auction_id))
+    timeline = read_timeline(market, auction_id) if events is None else tuple(events)
+    return AuctionDetail(auction, document, problem, timeline)
+
+
+def _short(address: str) -> str:
+    return f"{address[:6]}…{address[-4:]}"
+
+
+def describe(event: Event) -> str:
+    """One line saying what an auction event means."""
+    name = event.name
+    if name == "AuctionCreated":
+        reserve = sum(event["max_prices"])
+        return (
+            f"created by {event['client']}, arbiter {event['arbiter']}, reserve "
+            f"{format_ether(reserve)}, bidding until {format_time(event['deadline'])}"
+        )
+    if name == "BidPlaced":
+        refs = f", citing {list(event['references'])}" if event["references"] else ""
+        category = Category(event["category"]).label
+        return f"{event['bidder']} bids {format_ether(event['amount'])} on {category}{refs}"
+    if name == "Adjudicated":
+        winners = ", ".join(
+            f"{c.label} {_short(w)} at {format_ether(p)}"
+            for c, w, p in zip(Category, event["winners"], event["prices"], strict=True)
+        )
+        return f"adjudicated: {winners}; refund {format_ether(event['refund'])}"
+    if name == "AssetHandedOver":
+        category = Category(event["category"]).label
+        return f"{event['provider']} hands the {category} over to {event['executor']}"
+    if name == "Delivered":
+        return f"{event['executor']} delivers model 0x{event['model_hash'].hex()[:16]}…"
+    if name == "Confirmed":
+        return "the client confirms: winners paid"
+    if name == "Rejected":
+        return f"the client rejects (reason 0x{event['reason_hash'].hex()[:16]}…) to the arbiter"
+    if name == "Arbitrated":
+        paid = ", ".join(c.label for c in categories_in(event["paid_mask"])) or "nobody"
+        return f"the arbiter decides: paid {paid}"
+    if name == "Settled":
+        status = Status(event["status"]).label
+        return (
+            f"settled ({status}): paid {format_ether(event['paid'])}, "
+            f"refunded {format_ether(event['refunded'])}"
+        )
+    return name
+
+
+def detail_record(detail: AuctionDetail) -> dict[str, Any]:
+    """``auction show --json``: the auction, its requirements and its events, summarised."""
+    from mercato.protocols.readmodel import event_record
+
+    document = detail.requirements
+    return {
+        "auction": detail.auction.record(),
+        "requirements": None if document is None else requirements_record(document),
+        "requirements_error": detail.requirements_error or None,
+        "events": [event_record(e, describe(e)) for e in detail.timeline],
+    }

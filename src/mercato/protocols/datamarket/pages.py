@@ -3,14 +3,18 @@ page."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mercato.errors import MercatoError
 from mercato.protocols import readmodel
 
 if TYPE_CHECKING:
+    from mercato.chain.contract import Event
     from mercato.protocols.datamarket.documents import TaskSpec
     from mercato.protocols.marketplace import Marketplace
+
+ENTRY_ARG = "task_id"
 
 
 def summaries(market: Marketplace) -> list[dict[str, Any]]:
@@ -37,12 +41,19 @@ def summaries(market: Marketplace) -> list[dict[str, Any]]:
     return records
 
 
-def detail(market: Marketplace, ident: int) -> dict[str, Any]:
+def detail(
+    market: Marketplace, ident: int, events: Sequence[Event] | None = None
+) -> dict[str, Any]:
     """Task ``ident`` as ``datamarket show --json`` prints it (members, rounds, exclusions,
-    scores, outcome), with its timeline."""
+    scores, outcome, events)."""
     from mercato.protocols.datamarket import views
 
-    found = views.read_detail(market, views.read_task(market.data_market, ident))
-    record = readmodel.json_record(found.record())
-    record["timeline"] = readmodel.timeline(found.events)
-    return record
+    found = views.read_detail(market, views.read_task(market.data_market, ident), events)
+    return readmodel.json_record(found.record())
+
+
+def describe(event: Event) -> str:
+    """One line saying what a task's event means (its views' ``describe``)."""
+    from mercato.protocols.datamarket import views
+
+    return views.describe(event)

@@ -230,20 +230,30 @@ def read_tasks(dm: DataMarket) -> list[Task]:
     return [dm.task(i) for i in range(1, dm.count() + 1)]
 
 
-def load_spec(market: Marketplace, task_id: int) -> TaskSpec:
-    """The task's spec from the blob its TaskPosted event names."""
+def load_spec(market: Marketplace, task_id: int, events: Sequence[Event] | None = None) -> TaskSpec:
+    """The task's spec from the blob its TaskPosted event names (found among ``events``, the
+    task's, if given; else read from the chain)."""
+    from mercato.errors import ProtocolError
     from mercato.protocols.datamarket import history
     from mercato.protocols.datamarket.documents import TaskSpec
     from mercato.storage.base import hash_hex
 
-    event = history.posted(market.data_market, task_id)
+    if events is None:
+        event = history.posted(market.data_market, task_id)
+    else:
+        found = [e for e in events if e.name == "TaskPosted"]
+        if not found:
+            raise ProtocolError(f"task {task_id} was never posted")
+        event = found[0]
     return TaskSpec.from_bytes(market.store.get(hash_hex(event["spec_hash"])))
 
 
-def read_spec(market: Marketplace, task_id: int) -> tuple[TaskSpec | None, str | None]:
+def read_spec(
+    market: Marketplace, task_id: int, events: Sequence[Event] | None = None
+) -> tuple[TaskSpec | None, str | None]:
     """The task's spec, or None and why it cannot be read (the chain's view still shows)."""
     try:
-        return load_spec(market, task_id), None
+        return load_spec(market, task_id, events), None
     except MercatoError as exc:
         return None, str(exc)
 
@@ -438,6 +448,9 @@ class TaskDetail:
         return None if posted is None else posted["model_hash"]
 
     def record(self) -> dict[str, Any]:
+        """``datamarket show --json``: the detail as JSON-ready data, its events summarised."""
+        from mercato.protocols.readmodel import event_record
+
         task = self.task
         return {
             "task": task.record(self.spec),
@@ -451,18 +464,18 @@ class TaskDetail:
             "rounds": [r.record() for r in self.rounds],
             "outcome": None if self.outcome is None else self.outcome.record(),
             "owed": self.owed,
-            "events": [
-                {"name": e.name, "block": e.block_number, "tx": e.tx_hash, "summary": describe(e)}
-                for e in self.events
-            ],
+            "events": [event_record(e, describe(e)) for e in self.events],
         }
 
 
-def read_detail(market: Marketplace, task: Task) -> TaskDetail:
-    """Task ``task`` in full: its spec, members, rounds, outcome, what is owed and its events."""
+def read_detail(
+    market: Marketplace, task: Task, events: Sequence[Event] | None = None
+) -> TaskDetail:
+    """Task ``task`` in full: its spec, members, rounds, outcome, what is owed and its events
+    (``events`` if already read, an event index's, else read from the chain)."""
     dm = market.data_market
-    spec, problem = read_spec(market, task.task_id)
-    events = task_events(market, task.task_id)
+    events = task_events(market, task.task_id) if events is None else list(events)
+    spec, problem = read_spec(market, task.task_id, events)
     members = dm.members(task.task_id)
     return TaskDetail(
         task=task,

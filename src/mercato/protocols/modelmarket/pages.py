@@ -3,13 +3,17 @@ a page."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mercato.protocols import readmodel
 from mercato.protocols.modelmarket.unit import UNIT
 
 if TYPE_CHECKING:
+    from mercato.chain.contract import Event
     from mercato.protocols.marketplace import Marketplace
+
+ENTRY_ARG = "request_id"
 
 
 def summaries(market: Marketplace) -> list[dict[str, Any]]:
@@ -22,12 +26,19 @@ def summaries(market: Marketplace) -> list[dict[str, Any]]:
     ]
 
 
-def detail(market: Marketplace, ident: int) -> dict[str, Any]:
+def detail(
+    market: Marketplace, ident: int, events: Sequence[Event] | None = None
+) -> dict[str, Any]:
     """Request ``ident`` as ``modelmarket show --json`` prints it (submissions, swaps,
-    executors, tally), with its timeline."""
+    executors, tally, events)."""
     from mercato.protocols.modelmarket.views import detail_record
 
     readmodel.check_entry(market, UNIT, ident)
-    record = readmodel.json_record(detail_record(market, ident))
-    record["timeline"] = readmodel.timeline(readmodel.events_of(market, UNIT, "request_id", ident))
-    return record
+    return readmodel.json_record(detail_record(market, ident, events))
+
+
+def describe(event: Event) -> str:
+    """One line saying what a request's event means (its views' ``describe``)."""
+    from mercato.protocols.modelmarket import views
+
+    return views.describe(event)

@@ -9,15 +9,17 @@ imported by the function that reads it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mercato.errors import MercatoError
 from mercato.protocols.modelmarket.limits import MAX_VOLUNTEERS, SCORE_SCALE
 from mercato.protocols.states import State
+from mercato.units import format_ether
 
 if TYPE_CHECKING:
+    from mercato.chain.contract import Event
     from mercato.protocols.marketplace import Marketplace
 
 REQUEST_EVENTS = frozenset(
@@ -186,17 +188,40 @@ def request_record(request: Request, submissions: Iterable[Submission] = ()) -> 
 
 
 # the detail of one request ----------------------------------------------------------------
-def detail_record(market: Marketplace, request_id: int) -> dict[str, Any]:
+def request_events(market: Marketplace, request_id: int) -> list[Event]:
+    """The request's events in chain order, in one query filtered by the node on its id."""
+    mm = market.model_market
+    topic = mm.contract.abi.event_topics("RequestPosted", request_id=request_id)[1]
+    logs = market.chain.get_logs(market.deployment.block, None, mm.address, [None, topic])
+    return [e for e in mm.contract.decode_logs(logs) if e.name in REQUEST_EVENTS]
+
+
+def detail_record(
+    market: Marketplace, request_id: int, events: Sequence[Event] | None = None
+) -> dict[str, Any]:
     """Everything about a request, JSON-ready: its record and submissions, the schedule,
-    the task, the sample, each volunteer's part, the tally and complaints."""
-    from mercato.protocols.modelmarket import history
+    the task, the sample, each volunteer's part, the tally, complaints and its events
+    summarised (``events``: the request's, if already read; else read from the chain)."""
+    from mercato.protocols.modelmarket.documents import TaskDocument
+    from mercato.protocols.modelmarket.history import Reveal
+    from mercato.protocols.readmodel import event_record
+    from mercato.storage.base import hash_hex
 
     mm = market.model_market
     request = mm.request(request_id)
+    if events is None:
+        events = request_events(market, request_id)
+
+    def named(name: str) -> list[Event]:
+        return [e for e in events if e.name == name]
+
+    posted = named("RequestPosted")
     task: dict[str, Any] | None = None
     task_error = None
     try:
-        document = history.task_document(market, request_id)
+        if not posted:
+            raise MercatoError(f"request {request_id} was never posted")
+        document = TaskDocument.from_bytes(market.store.get(hash_hex(posted[0]["task_hash"])))
         task = {
             "data_class": document.data_class,
             "task": document.task,
@@ -209,9 +234,15 @@ def detail_record(market: Marketplace, request_id: int) -> dict[str, Any]:
         }
     except MercatoError as exc:
         task_error = str(exc)
-    tallied = mm.events("Tallied", request_id=request_id)
+    tallied = named("Tallied")
     agreed = int(tallied[0]["agreed"]) if tallied else None
-    reveals = {r.index: r for r in history.reveals(mm, request_id)}
+    reveals = {
+        int(e["index"]): Reveal(
+            str(e["executor"]), int(e["index"]), tuple(int(s) for s in e["scores"]),
+            int(e["flags"]), hash_hex(e["report_hash"]),
+        )
+        for e in named("ScoresRevealed")
+    }  # fmt: skip
     executors = []
     for index, address in enumerate(mm.volunteers(request_id)):
         reveal = reveals.get(index)
@@ -225,19 +256,72 @@ def detail_record(market: Marketplace, request_id: int) -> dict[str, Any]:
             "scores": None if reveal is None else list(reveal.scores),
             "flags": None if reveal is None else reveal.flags,
         })  # fmt: skip
-    revealed = mm.events("SampleRevealed", request_id=request_id)
+    drawn = named("SampleDrawn")
+    schedule = (
+        zip(posted[0]["schedule_scores"], posted[0]["schedule_prices"], strict=True)
+        if posted
+        else ()
+    )
     return {
         **request_record(request, mm.submissions(request_id)),
-        "schedule": [
-            {"score": score, "price": price} for score, price in history.schedule(mm, request_id)
-        ],
+        "schedule": [{"score": score, "price": price} for score, price in schedule],
         "task": task,
         "task_error": task_error,
-        "sample_indices": history.sample_indices(mm, request_id),
-        "sample_revealed": bool(revealed),
+        "sample_indices": [int(i) for i in drawn[0]["indices"]] if drawn else None,
+        "sample_revealed": bool(named("SampleRevealed")),
         "executors_detail": executors,
         "complaints": [
             {"index": int(e["index"]), "chunk": int(e["chunk"]), "refund": int(e["refund"])}
-            for e in mm.events("Complained", request_id=request_id)
+            for e in named("Complained")
         ],
+        "events": [event_record(e, describe(e)) for e in events],
     }
+
+
+# what each event means --------------------------------------------------------------------
+SUMMARIES = {
+    "RequestPosted": "posted by {buyer}: {groups} test group(s), a sample of {sample}, "
+    "{executors} executor(s); {escrowed} escrowed",
+    "Retargeted": "draw retargeted to block {target_block}",
+    "SampleDrawn": "sample drawn: groups {indices}",
+    "SampleRevealed": "the buyer reveals the sample's groups {indices}",
+    "Submitted": "seller {seller} submits model {index}, staking {stake}",
+    "Volunteered": "executor {executor} volunteers as {index}, staking {stake}",
+    "DeliveryRejected": "the delivery of model {index} by {seller} is rejected",
+    "SubmissionsClosed": "submissions closed: {sellers} seller(s), {volunteers} volunteer(s)",
+    "ExecutorsDrawn": "executors drawn: {drawn}",
+    "Sealed": "{sender} seals a blob to the executors",
+    "ScoresCommitted": "executor {index} ({executor}) commits its scores",
+    "RevealStarted": "reveal phase: executors {committed} committed",
+    "ScoresRevealed": "executor {index} ({executor}) reveals scores {scores}",
+    "Tallied": "tallied: executors {agreed} agree, winners {winners} at {prices}; "
+    "refund {refund}",
+    "KeyRevealed": "seller {seller} reveals the key of model {index}",
+    "Complained": "the buyer complains about chunk {chunk} of model {index}; refund {refund}",
+    "SwapSettled": "model {index} of {seller}: {state}, paid {paid}",
+    "RequestEnded": "ended ({status}); {refund} refundable to the buyer",
+}  # fmt: skip
+"""What each request event means, in words; arguments as :func:`_shown` shows them."""
+AMOUNTS = frozenset({"escrowed", "stake", "refund", "paid"})
+MASKS = frozenset({"drawn", "committed", "agreed", "winners"})
+
+
+def _shown(name: str, value: Any) -> Any:
+    """An event argument as a summary shows it: ether, masks as index lists, states."""
+    if name in AMOUNTS:
+        return format_ether(value)
+    if name == "prices":
+        return [format_ether(v) for v in value]
+    if name in MASKS:
+        return list(indices_of(int(value)))
+    if name == "state":
+        return SubmissionState(int(value)).label
+    return RequestStatus(int(value)).label if name == "status" else value
+
+
+def describe(event: Event) -> str:
+    """One line saying what a request event means."""
+    template = SUMMARIES.get(event.name)
+    if template is None:
+        return event.name
+    return template.format(**{k: _shown(k, v) for k, v in event.args.items()})

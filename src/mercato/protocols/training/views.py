@@ -560,7 +560,9 @@ class TrainingDetail:
     events: list[Event]
 
     def record(self) -> dict[str, Any]:
-        """The detail as JSON-ready data, but for its events (the CLI adds them)."""
+        """``training show --json``: the detail as JSON-ready data, its events summarised."""
+        from mercato.protocols.readmodel import event_record
+
         return {
             "training": self.training.record(self.idle_period),
             "dataset": self.dataset.record(),
@@ -570,14 +572,19 @@ class TrainingDetail:
             "slashed": self.slashed,
             "payments": None if self.payments is None else self.payments.record(),
             "owed": self.owed,
+            "events": [event_record(e, describe(e)) for e in self.events],
         }
 
 
-def read_detail(market: Marketplace, training: Training) -> TrainingDetail:
-    """Training ``training`` in full: its dataset, rounds, jobs, frauds, pay and events."""
+def read_detail(
+    market: Marketplace, training: Training, events: Sequence[Event] | None = None
+) -> TrainingDetail:
+    """Training ``training`` in full: its dataset, rounds, jobs, frauds, pay and events
+    (``events`` if already read, an event index's, else read from the chain)."""
     tm = market.training_market
     dataset = tm.dataset(training.dataset_id)
-    events = training_events(market, training.training_id)
+    if events is None:
+        events = training_events(market, training.training_id)
     slots: dict[int, tuple[int, int]] = {}
     jobs: list[JobShare] = []
     for slot in read_slots(market, dataset):
@@ -600,5 +607,5 @@ def read_detail(market: Marketplace, training: Training) -> TrainingDetail:
         slashed=tm.slashed(training.training_id),
         payments=read_payments(events, jobs, dataset.owner),
         owed={party: tm.owed(party) for party in dict.fromkeys(parties)},
-        events=events,
+        events=list(events),
     )
