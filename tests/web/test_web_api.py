@@ -269,7 +269,7 @@ def test_the_openapi_document_lists_every_route(served: Served) -> None:
     document = served.get("auction", "/openapi.json").json()
 
     # assert
-    expected = {"/api/markets", "/api/participants", "/api/health"}
+    expected = {"/api/markets", "/api/participants", "/api/health", "/api/events"}
     for unit in units():
         expected |= {f"/api/{unit.key}", f"/api/{unit.key}/{{ident}}"}
     assert set(document["paths"]) == expected
