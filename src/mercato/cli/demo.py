@@ -103,7 +103,7 @@ def demo(
     ),
 ) -> None:
     from mercato.chain.factory import connect
-    from mercato.cli.serve import listen
+    from mercato.protocols.apimarket.endpoints import bind
     from mercato.protocols.unit import resolve
     from mercato.storage.base import open_store
 
@@ -129,7 +129,7 @@ def demo(
     reports: list[tuple[DemoPart[Any], Any]] = []
     with ExitStack() as stack:
         if serve:  # a taken port fails now, not after minutes of demo
-            sock, url = listen(DEFAULT_HOST, port)
+            sock, url = bind(DEFAULT_HOST, port)
             stack.callback(sock.close)
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mercato-demo-")))
         blob_store = open_store(store or str(work / "blobs"))

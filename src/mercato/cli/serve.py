@@ -13,7 +13,6 @@ import typer
 
 from mercato.cli import common
 from mercato.cli.common import RpcUrlOption
-from mercato.errors import InputError
 
 if TYPE_CHECKING:
     from mercato.protocols.marketplace import Marketplace
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-LISTEN_BACKLOG = 128
 
 HostOption = typer.Option(DEFAULT_HOST, "--host", help="Address to listen on.")
 PortOption = typer.Option(
@@ -36,26 +34,6 @@ def check_market(market: Marketplace) -> None:
 
     for unit in units():
         market.wrapper(unit.field).count()
-
-
-def listen(host: str, port: int) -> tuple[socket.socket, str]:
-    """A listening socket on ``host:port`` (0: a free port) and its ``http://`` URL; one
-    line (InputError) if the address is taken.
-
-    The socket names its protocol (TCP): asyncio turns Nagle's algorithm off on accepted
-    connections only then, and with it on each answer on a kept-alive connection (a
-    browser's, a ``requests.Session``) waited ~40 ms for the client's delayed ACK.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(LISTEN_BACKLOG)
-    bound_host, bound_port = sock.getsockname()[:2]
-    return sock, f"http://{bound_host}:{bound_port}"
 
 
 def serve_until_stopped(reader: Reader, sock: socket.socket, announce: Callable[[], None]) -> None:
@@ -85,12 +63,13 @@ def serve_command(
 ) -> None:
     """Serve the market read-only over HTTP: the dashboard at /, JSON at /api/..., the
     OpenAPI document at /openapi.json. Runs until Ctrl-C or SIGTERM."""
+    from mercato.protocols.apimarket.endpoints import bind
     from mercato.web.app import Reader
 
     market = common.context(ctx).market(rpc_url)
     try:
         check_market(market)
-        sock, url = listen(host, port)
+        sock, url = bind(host, port)
 
         def announce() -> None:
             # flushed: a parent process waits for this line on a pipe
