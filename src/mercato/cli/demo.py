@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mercato.chain.base import Chain, Receipt
-from mercato.chain.recording import RecordingChain
+from mercato.chain.base import Chain
 from mercato.cli.common import JsonOption, console, context, emit_json, err_console
 from mercato.cli.serve import DEFAULT_HOST, DEFAULT_PORT
 from mercato.errors import InputError
 from mercato.protocols.catalog import units
-from mercato.protocols.deployment import Deployment, contracts
+from mercato.protocols.deployment import Deployment
 
 if TYPE_CHECKING:
     from mercato.protocols.demo import DemoPart
@@ -44,36 +43,6 @@ def _with_demo() -> list[ProtocolUnit]:
 def _in_words(items: list[str], last: str = "or") -> str:
     """``a, b or c``."""
     return ", ".join(items[:-1]) + f" {last} {items[-1]}" if len(items) > 1 else "".join(items)
-
-
-class DeploymentTap(RecordingChain):
-    """The demo's chain, keeping the receipt of every contract deployed on it, so that the
-    markets the parts deployed can be served after them."""
-
-    def __init__(self, inner: Chain) -> None:
-        super().__init__(inner)
-        self.created: list[Receipt] = []
-
-    def deploy(self, sender: Any, initcode: bytes, value: int = 0) -> Receipt:
-        receipt = super().deploy(sender, initcode, value)
-        self.created.append(receipt)
-        return receipt
-
-    def deployment_from(self, first: int) -> Deployment:
-        """The deployment made from the ``first``-th contract deployed on: the registry, then
-        each protocol's contract in the catalog's order, as ``deploy`` makes it."""
-        receipts = self.created[first : first + len(contracts())]
-        addresses = [r.contract_address for r in receipts]
-        if len(receipts) < len(contracts()) or None in addresses:
-            raise InputError("a demo part deployed no whole market: nothing to serve")
-        registry, *markets = [str(a) for a in addresses]
-        fields = [f for f in contracts() if f != "registry"]
-        return Deployment(
-            self.chain_id,
-            receipts[0].block_number,
-            registry,
-            dict(zip(fields, markets, strict=True)),
-        )
 
 
 _CHOICES = [f"{ALL} (default)", *(f"{u.key} (P{u.number})" for u in _with_demo())]
@@ -140,14 +109,12 @@ def demo(
             settings = settings.override(rpc_url=node.url)
         chain = connect("rpc" if settings.rpc_url else settings.backend, settings.rpc_url)
         stack.callback(chain.close)
-        tap = DeploymentTap(chain)
         deployments: dict[str, Deployment] = {}
         for part in chosen:
-            first = len(tap.created)
             with console.status(f"running {part.running}..."):
-                reports.append((part, part.run(tap, blob_store, work / f"{part.key}-agents")))
+                reports.append((part, part.run(chain, blob_store, work / f"{part.key}-agents")))
             if serve:
-                deployments[part.key] = tap.deployment_from(first)
+                deployments[part.key] = _deployment_of(work / f"{part.key}-agents")
         if not serve:
             _print(reports, chain.backend, json_output)
             return
@@ -190,6 +157,16 @@ def _print(
         return
     for part, report in reports:
         resolve(part.text)(report)
+
+
+def _deployment_of(folder: Path) -> Deployment:
+    """The market a demo part deployed: the one deployment file its work folder holds."""
+    from mercato.protocols.demo import DEPLOYMENT_FILE
+
+    found = sorted(folder.rglob(DEPLOYMENT_FILE))
+    if len(found) != 1:
+        raise InputError(f"{folder} holds {len(found)} deployment files, not one: nothing to serve")
+    return Deployment.load(found[0])
 
 
 def _markets(

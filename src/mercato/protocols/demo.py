@@ -70,6 +70,10 @@ class Member:
     stake: int = 0
 
 
+DEPLOYMENT_FILE = "deployment.json"
+"""The file, in a demo's work folder, that names the market it deployed."""
+
+
 class Demo:
     """A market deployed for one demo, its cast registered, an agent store and agent each.
 
@@ -85,8 +89,9 @@ class Demo:
     def __init__(
         self, chain: Chain, store: BlobStore, work_dir: Path, cast: Sequence[Member]
     ) -> None:
-        """Deploy on ``chain``, register ``cast`` (development accounts 1, 2, ... in its order)
-        and open each member's agent store in ``work_dir``; no agent yet (:meth:`start_agents`)."""
+        """Deploy on ``chain`` (the deployment saved in ``work_dir`` as :data:`DEPLOYMENT_FILE`),
+        register ``cast`` (development accounts 1, 2, ... in its order) and open each member's
+        agent store in ``work_dir``; no agent yet (:meth:`start_agents`)."""
         self.recording = RecordingChain(chain)
         deployer = chain.dev_accounts(1)[0]
         self.market = Marketplace(self.recording, deploy(self.recording, deployer), store)
@@ -97,6 +102,8 @@ class Demo:
                 self.identities[member.name], member.roles, stake=member.stake
             )
         work_dir.mkdir(parents=True, exist_ok=True)
+        # as `mercato deploy` saves it: the market can be read after the demo (demo --serve)
+        self.market.deployment.save(work_dir / DEPLOYMENT_FILE)
         self.stores = {m.name: AgentStore(work_dir / f"{m.name}.sqlite") for m in cast}
         self.agents: dict[str, Agent] = {}
 
