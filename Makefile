@@ -1,7 +1,11 @@
 # Mercato developer tasks.
 #   make demo   create .venv if needed, install the package, run the demo
-#   make test   install dev tools, anvil and Chromium, then lint, format check, types, every test tier
-#               (in PYTEST_WORKERS parallel processes, 2 by default; 0 runs them in this one)
+#   make test   install dev tools, anvil and Chromium, then lint, format check, types, every
+#               test tier (in PYTEST_WORKERS parallel processes, 2 by default; 0 runs them in
+#               this one)
+#   make screenshots
+#               the README's pictures of the dashboard (docs/screenshots/*.png): a demo run
+#               served locally, in Chromium
 #   make lock   regenerate requirements/main.txt and requirements/dev.txt from pyproject.toml
 #               (LOCK_FLAGS=--upgrade moves every pin to the newest allowed version,
 #               LOCK_FLAGS='--upgrade-package typer' only that package)
@@ -26,7 +30,7 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --n
 	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
 	--no-emit-trusted-host $(LOCK_FLAGS)
 
-.PHONY: demo test lint typecheck pytest chromium lock clean
+.PHONY: demo test lint typecheck pytest chromium screenshots lock clean
 
 demo: $(VENV)/.stamp-install
 	$(BIN)/mercato demo
@@ -45,6 +49,10 @@ typecheck: $(VENV)/.stamp-install-dev
 # built once, not once on each worker that runs one of its tests.
 pytest: $(VENV)/.stamp-install-dev node_modules/.stamp chromium
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+# The whole demo on its own anvil, `mercato demo --serve`, then a picture of four pages.
+screenshots: $(VENV)/.stamp-install-dev node_modules/.stamp chromium
+	$(BIN)/python -m tests.web.screenshots docs/screenshots
 
 $(VENV)/pyvenv.cfg:
 	$(PYTHON) -m venv $(VENV)
@@ -106,7 +114,9 @@ chromium:
 			$$apt $(APT_INSTALL) || { $$apt update && $$apt $(APT_INSTALL); }; \
 		fi; \
 		if [ ! -x $(CHROMIUM) ]; then \
-			if [ -n "$${CI:-}" ]; then echo "chromium is required in CI (the browser tests)" >&2; exit 1; fi; \
+			if [ -n "$${CI:-}" ]; then \
+				echo "chromium is required in CI (the browser tests)" >&2; exit 1; \
+			fi; \
 			echo "warning: $(CHROMIUM) not installed: the browser tests will be skipped" >&2; \
 		fi; \
 	fi
