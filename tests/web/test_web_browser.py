@@ -21,7 +21,6 @@ from tests.web.browser import chromium, require_chromium
 
 from mercato.chain.anvil import Anvil
 from mercato.chain.rpc import RpcChain
-from mercato.cli.demo import DeploymentTap
 from mercato.errors import ConfigError
 from mercato.ontology.category import Category
 from mercato.protocols import readmodel
@@ -29,6 +28,7 @@ from mercato.protocols.apimarket.endpoints import bind
 from mercato.protocols.apimarket.serving import BackgroundServer
 from mercato.protocols.auction.scenario import AuctionReport
 from mercato.protocols.catalog import units
+from mercato.protocols.demo import DEPLOYMENT_FILE
 from mercato.protocols.deployment import Deployment
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training.scenario import TrainingReport
@@ -92,17 +92,18 @@ def run_demo_parts(
     chain: RpcChain, store: BlobStore, work: Path
 ) -> tuple[dict[str, Deployment], dict[str, Any]]:
     """Every protocol's demo part on ``chain``, as ``mercato demo --serve`` runs them: the
-    market each deployed and what each reported, by protocol key."""
-    tap = DeploymentTap(chain)
+    market each deployed (the deployment file in its work folder) and what each reported,
+    by protocol key."""
     deployments: dict[str, Deployment] = {}
     reports: dict[str, Any] = {}
     for unit in units():
         if not unit.demo:
             continue
         part = resolve(unit.demo)
-        first = len(tap.created)
-        reports[unit.key] = part.run(tap, store, work / f"{unit.key}-agents")
-        deployments[unit.key] = tap.deployment_from(first)
+        folder = work / f"{unit.key}-agents"
+        reports[unit.key] = part.run(chain, store, folder)
+        [saved] = folder.rglob(DEPLOYMENT_FILE)
+        deployments[unit.key] = Deployment.load(saved)
     return deployments, reports
 
 
