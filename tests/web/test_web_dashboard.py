@@ -195,7 +195,7 @@ def test_an_entry_page_shows_its_facts_plot_and_timeline(site: Site, key: str) -
     # prepare
     unit = next(u for u in units() if u.key == key)
     record = site.detail(key)
-    timeline = record.get("events") or record["timeline"]
+    timeline = record["events"]
 
     # act
     page = site.page(f"/{key}/1")

@@ -39,12 +39,18 @@ AUCTION = next(unit for unit in units() if unit.key == "auction")
 
 
 class CountingChain:
-    """A chain that notes the block range of each ``get_logs`` call and does the rest as the
-    chain it wraps."""
+    """A chain that notes the block range of each ``get_logs`` call, counts its contract
+    calls and does the rest as the chain it wraps."""
 
     def __init__(self, chain: Chain) -> None:
         self._chain = chain
         self.reads: list[tuple[int, int | None]] = []
+        self.calls = 0
+
+    def call(self, to: str, data: bytes, sender: str | None = None, value: int = 0) -> bytes:
+        self.calls += 1
+        answer: bytes = self._chain.call(to, data, sender, value)
+        return answer
 
     def get_logs(
         self,
@@ -179,3 +185,29 @@ def test_the_index_groups_events_by_protocol_and_entry(auctions: Auctions) -> No
     assert index.events_of("auction", 3) == []
     assert index.after(new[0].position) == [new[1]]
     assert index.last() == new[1].position
+
+
+@pytest.mark.parametrize("path", ["/api/auction", "/api/markets", "/api/participants", "/auction"])
+def test_a_list_is_read_from_the_chain_once_per_block(
+    auctions: Auctions, served: str, path: str
+) -> None:
+    # prepare: a few auctions, the list read once
+    auctions.open(3)
+    first = requests.get(served + path, timeout=TIMEOUT_S)
+    auctions.chain.calls = 0
+
+    # act: the same list again with the chain where it was, then after a new auction
+    again = requests.get(served + path, timeout=TIMEOUT_S)
+    unchanged = auctions.chain.calls
+    auctions.open(1)
+    moved = requests.get(served + path, timeout=TIMEOUT_S)
+
+    # assert: the second answer is the first, read without one contract call; after the new
+    # block the list is read again (and a list of entries shows the fourth auction)
+    assert first.status_code == again.status_code == moved.status_code == 200
+    assert again.text == first.text
+    assert unchanged == 0
+    assert auctions.chain.calls > 0
+    assert (moved.text != first.text) == (path != "/api/participants")
+    if path == "/api/auction":
+        assert [a["id"] for a in moved.json()] == [1, 2, 3, 4]

@@ -9,7 +9,8 @@ entry 404, a bad id 422, a node that does not answer 503; the server keeps servi
 # No postponed annotations: FastAPI reads the endpoints' parameter types at runtime.
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI, Path, Request
@@ -32,6 +33,10 @@ MarketFactory = Callable[[], "Marketplace"]
 
 T = TypeVar("T")
 
+KEPT_ANSWERS = 1_024
+"""Answers a reader keeps (the least recently used go first); each is given again only while
+the chain has neither a new block nor a new time."""
+
 
 class Reader:
     """What every route reads through: the market of each protocol, one read at a time (a
@@ -40,6 +45,10 @@ class Reader:
 
     ``mercato serve`` reads one deployment for every protocol; ``mercato demo`` deploys one
     market per protocol, so a reader may hold a different market for each protocol key.
+
+    A read named by ``kept_as`` is answered again without reading the chain while the chain
+    is where it was (same block, same time): a market's whole list of entries costs one
+    read per block, not one per request.
     """
 
     def __init__(self, markets: Mapping[str, MarketFactory]) -> None:
@@ -49,31 +58,59 @@ class Reader:
         self._markets = dict(markets)
         self._lock = threading.Lock()
         self._indexes: dict[tuple[int, str], readmodel.EventIndex] = {}
+        self._kept: OrderedDict[Hashable, tuple[tuple[int, int], Any]] = OrderedDict()
 
     @classmethod
     def of(cls, market: MarketFactory) -> "Reader":
         """One market for every protocol."""
         return cls({unit.key: market for unit in units()})
 
-    def read(self, key: str, reader: Callable[["Marketplace"], T]) -> T:
-        """``reader`` applied to protocol ``key``'s market."""
+    def read(self, key: str, reader: Callable[["Marketplace"], T], kept_as: Hashable = None) -> T:
+        """``reader`` applied to protocol ``key``'s market (kept as ``kept_as``, if named)."""
         with self._lock:
-            return reader(self._markets[key]())
+            market = self._markets[key]()
+            return self._kept_answer(kept_as, market, lambda: reader(market))
 
-    def read_all(self, reader: Callable[[dict[str, "Marketplace"]], T]) -> T:
-        """``reader`` applied to every protocol's market, by protocol key (catalog order)."""
+    def read_all(
+        self, reader: Callable[[dict[str, "Marketplace"]], T], kept_as: Hashable = None
+    ) -> T:
+        """``reader`` applied to every protocol's market, by protocol key (catalog order;
+        kept as ``kept_as``, if named)."""
         with self._lock:
-            return reader({key: market() for key, market in self._markets.items()})
+            markets = {key: market() for key, market in self._markets.items()}
+            first = next(iter(markets.values()))
+            return self._kept_answer(kept_as, first, lambda: reader(markets))
 
     def detail(self, key: str, ident: int) -> dict[str, Any]:
         """Entry ``ident`` of protocol ``key`` (its ``pages.detail``) with its events from
         the index, brought up to date first (only the blocks mined since the last read)."""
         pages = readmodel.pages(_unit(key))
-        with self._lock:
-            market = self._markets[key]()
+
+        def read(market: "Marketplace") -> dict[str, Any]:
             index = self._index(key, market)
             index.refresh()
             return pages.detail(market, ident, index.events_of(key, ident))
+
+        return self.read(key, read, kept_as=("detail", key, ident))
+
+    def _kept_answer(self, name: Hashable, market: "Marketplace", read: Callable[[], T]) -> T:
+        """What ``read`` gives, or the answer kept as ``name`` if the chain has not moved
+        since (caller holds the lock; failures are not kept)."""
+        if name is None:
+            return read()
+        chain = market.chain
+        now = (chain.block_number(), chain.timestamp())
+        kept = self._kept.get(name)
+        if kept is not None and kept[0] == now:
+            self._kept.move_to_end(name)
+            answer: T = kept[1]
+            return answer
+        answer = read()
+        self._kept[name] = (now, answer)
+        self._kept.move_to_end(name)
+        while len(self._kept) > KEPT_ANSWERS:
+            self._kept.popitem(last=False)
+        return answer
 
     def events_after(
         self, position: readmodel.Position | None
@@ -206,12 +243,12 @@ def create_app(source: Reader | MarketFactory) -> FastAPI:
 
     @app.get("/api/markets", summary="Every protocol: its count of entries and their summaries")
     def markets() -> dict[str, Any]:
-        return reader.read_all(_markets)
+        return reader.read_all(_markets, kept_as="markets")
 
     @app.get("/api/participants", summary="Registered and development accounts: roles, "
              "stake, and what each protocol's contract owes them")  # fmt: skip
     def participants() -> list[dict[str, Any]]:
-        return reader.read_all(readmodel.participants)
+        return reader.read_all(readmodel.participants, kept_as="participants")
 
     for unit in units():
         _add_protocol_routes(app, unit, reader)
@@ -226,7 +263,7 @@ def _add_protocol_routes(app: FastAPI, unit: "ProtocolUnit", reader: Reader) -> 
     item = unit.item
 
     def summaries() -> list[dict[str, Any]]:
-        return reader.read(unit.key, pages.summaries)
+        return reader.read(unit.key, pages.summaries, kept_as=("summaries", unit.key))
 
     def detail(ident: int = Path(ge=1, description=f"The {item}'s id (1, 2, ...)")) -> Any:
         return reader.detail(unit.key, ident)

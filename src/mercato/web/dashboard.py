@@ -56,8 +56,6 @@ API_PREFIX = "/api"
 """Paths the API answers, errors included (one-line JSON); the rest are pages."""
 GENERIC_ENTRY = "entry.html"
 GENERIC_COLUMNS = "columns/default.html"
-FALLBACK_FIELDS = 6
-"""Fields an event without a summary shows (its first plain ones)."""
 SCORE_SCALE = 1_000_000
 """Scores on chain count millionths (``923333`` is 0.923333)."""
 
@@ -95,7 +93,7 @@ class _Pages:
         """Every market: its count of entries and their table."""
 
         def build() -> Mapping[str, Any]:
-            found = self.reader.read_all(_summaries)
+            found = self.reader.read_all(_summaries, kept_as="all-summaries")
             return {"markets": [_market(unit, found[unit.key]) for unit in units()]}
 
         return self.render(request, "overview.html", build)
@@ -104,7 +102,8 @@ class _Pages:
         """Roles, stake and what each protocol owes, per address."""
 
         def build() -> Mapping[str, Any]:
-            return {"people": self.reader.read_all(readmodel.participants)}
+            people = self.reader.read_all(readmodel.participants, kept_as="participants")
+            return {"people": people}
 
         return self.render(request, "participants.html", build)
 
@@ -114,7 +113,9 @@ class _Pages:
 
         def entries(request: Request) -> Response:
             def build() -> Mapping[str, Any]:
-                summaries = self.reader.read(unit.key, pages.summaries)
+                summaries = self.reader.read(
+                    unit.key, pages.summaries, kept_as=("summaries", unit.key)
+                )
                 return {"market": _market(unit, summaries), "protocol": unit.key}
 
             return self.render(request, "list.html", build)
@@ -123,20 +124,19 @@ class _Pages:
 
     def shower(self, unit: ProtocolUnit) -> Callable[[Request, str], Response]:
         """The endpoint of ``/<key>/<id>``: one entry in full."""
-        pages = readmodel.pages(unit)
         template = self.templates.env.select_template([f"{unit.key}.html", GENERIC_ENTRY]).name
         assert template is not None
 
         def entry(request: Request, ident: str) -> Response:
             def build() -> Mapping[str, Any]:
                 number = _entry_number(unit, ident)
-                record = self.reader.read(unit.key, lambda market: pages.detail(market, number))
+                record = self.reader.detail(unit.key, number)
                 return {
                     "unit": unit,
                     "protocol": unit.key,
                     "ident": number,
                     "record": record,
-                    "events": events_of(record),
+                    "events": record["events"],
                 }
 
             return self.render(request, template, build)
@@ -187,29 +187,6 @@ def _entry_number(unit: ProtocolUnit, ident: str) -> int:
     if not ident.isascii() or not ident.isdigit() or int(ident) < 1:
         raise InputError(f"no {unit.item} {ident!r}: ids are 1, 2, 3, ...")
     return int(ident)
-
-
-def events_of(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """An entry's events as ``{"name", "block", "tx", "summary", "args"}``: its ``events``,
-    completed from its ``timeline`` where a read model does not give them yet."""
-    timeline = record.get("timeline") or []
-    events = record.get("events")
-    if events is None:
-        return [_from_timeline(item) for item in timeline]
-    if len(timeline) == len(events):
-        return [{**_from_timeline(old), **new} for new, old in zip(events, timeline, strict=True)]
-    return list(events)
-
-
-def _from_timeline(item: Mapping[str, Any]) -> dict[str, Any]:
-    fields = item.get("fields") or {}
-    shown = [(k, v) for k, v in fields.items() if isinstance(v, int | str) and not _is_hash(v)]
-    said = ", ".join(f"{k} {v}" for k, v in shown[:FALLBACK_FIELDS])
-    return {**item, "summary": said, "args": fields}
-
-
-def _is_hash(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("0x") and len(value) == 66
 
 
 # errors --------------------------------------------------------------------------------------
