@@ -35,10 +35,16 @@ DEMO_RUN_MODULES = (
     "tests/web/test_web_dashboard.py",
 )
 """The modules that read the one ``demo_run``: one scheduling unit, so one worker runs the demo."""
-FIRST_MODULES = ("tests/docs/test_readme.py", *DEMO_RUN_MODULES)
+FIRST_MODULES = (
+    "tests/docs/test_readme.py",
+    *DEMO_RUN_MODULES,
+    "tests/web/test_web_browser.py",
+    "tests/cli/test_demo_serve.py",
+)
 """Started first, longest first: the README's walk-throughs are the longest stretch of one
-worker (minutes of waiting for deadlines on a node), the demo run the next, so the other
-workers run everything else meanwhile instead of one worker finishing them alone at the end."""
+worker (minutes of waiting for deadlines on a node), then the modules that run a whole demo,
+so the other workers run everything else meanwhile instead of one worker finishing them
+alone at the end."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
