@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from mercato.errors import ChainError, ConfigError, InputError, MercatoError
@@ -159,6 +160,21 @@ def _unit(key: str) -> "ProtocolUnit":
     return next(unit for unit in units() if unit.key == key)
 
 
+class Refusal(BaseModel):
+    """Every error answer: what went wrong, in one line."""
+
+    detail: str
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Refusal, "description": "No such entry or route"},
+    422: {"model": Refusal, "description": "A malformed id or query"},
+    500: {"model": Refusal, "description": "An internal error (logged)"},
+    503: {"model": Refusal, "description": "The node cannot be read"},
+}
+"""The error answers every route may give, as the OpenAPI document declares them."""
+
+
 def _one_line(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": " ".join(detail.split())}, status_code=status)
 
@@ -233,6 +249,7 @@ def create_app(source: Reader | MarketFactory) -> FastAPI:
         # here serves its own assets, so only the OpenAPI document is served
         docs_url=None,
         redoc_url=None,
+        responses=REFUSALS,
     )
     _add_error_handlers(app)
 
