@@ -262,6 +262,28 @@ def test_the_training_page_shows_its_rounds_and_the_lazy_providers_fraud(site: S
     assert main.all("figure", data_plot=None)[0].all("svg")
 
 
+def test_the_training_s_audit_page_shows_every_check_and_who_broke_a_rule(site: Site) -> None:
+    # prepare
+    from mercato.audit.training import audit_training
+
+    report = audit_training(site.markets["training"], 1, None)
+
+    # act
+    entry = site.page("/training/1").one("main", id="content")
+    main = site.page("/training/1/audit").one("main", id="content")
+
+    # assert: linked from the entry; one row per check with its verdict; the parties named
+    assert entry.one("a", id="audit-link").attrs["href"] == "/training/1/audit"
+    rows = main.one("table", id="checks").all("tr", data_check=None)
+    assert [(r.attrs["data-check"], r.attrs["data-verdict"]) for r in rows] == [
+        (c.key, c.verdict.value) for c in report.checks
+    ]
+    faults = main.all("tr", data_party=None)  # the public audit of the demo names nobody
+    assert [r.attrs["data-party"] for r in faults] == list(report.cheaters)
+    assert cell(main.one("dl", id="facts"), "summary") == report.summary()
+    assert "not checkable" in [r.attrs["data-verdict"] for r in rows]
+
+
 def test_the_data_market_page_shows_exclusions_and_earnings(site: Site) -> None:
     # prepare
     record = site.detail("datamarket")

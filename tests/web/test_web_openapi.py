@@ -21,6 +21,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from mercato.chain.embedded import EmbeddedChain
+from mercato.protocols import readmodel
 from mercato.protocols.apimarket.endpoints import bind
 from mercato.protocols.apimarket.serving import BackgroundServer
 from mercato.protocols.catalog import units
@@ -37,8 +38,9 @@ PATHS = (
     "/api/markets",
     "/api/participants",
     *(path for unit in units() for path in (f"/api/{unit.key}", f"/api/{unit.key}/{{ident}}")),
+    *(f"/api/{unit.key}/{{ident}}/audit" for unit in units() if readmodel.auditor(unit)),
 )
-"""Every route of the read model (the catalog's protocols)."""
+"""Every route of the read model (the catalog's protocols, their audits where they have one)."""
 STREAMS = ("/api/events",)
 """Operations that never end (a server-sent event stream): not called here."""
 REQUIREMENTS_HASH = b"\x11" * 32

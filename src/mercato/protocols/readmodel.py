@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -55,6 +55,17 @@ class Pages(Protocol):
     def describe(self, event: Event) -> str:
         """One line saying what one of the protocol's events means."""
         ...
+
+
+Auditor = Callable[["Marketplace", int], dict[str, Any]]
+"""A protocol's public audit of one entry: ``audit(market, ident)`` in its pages module,
+the record ``mercato audit <key> ID --json`` prints (checks, verdicts, evidence, cheaters)."""
+
+
+def auditor(unit: ProtocolUnit) -> Auditor | None:
+    """``unit``'s public audit, if its protocol has an auditor yet."""
+    found: Auditor | None = getattr(pages(unit), "audit", None)
+    return found
 
 
 def pages(unit: ProtocolUnit) -> Pages:

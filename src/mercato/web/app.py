@@ -94,6 +94,14 @@ class Reader:
 
         return self.read(key, read, kept_as=("detail", key, ident))
 
+    def audit(self, key: str, ident: int) -> dict[str, Any]:
+        """The public audit of entry ``ident`` of protocol ``key`` (InputError if the
+        protocol has no auditor yet, or no such entry)."""
+        auditor = readmodel.auditor(_unit(key))
+        if auditor is None:
+            raise InputError(f"{_unit(key).label} has no audit yet")
+        return self.read(key, lambda market: auditor(market, ident), kept_as=("audit", key, ident))
+
     def _kept_answer(self, name: Hashable, market: "Marketplace", read: Callable[[], T]) -> T:
         """What ``read`` gives, or the answer kept as ``name`` if the chain has not moved
         since (caller holds the lock; failures are not kept)."""
@@ -275,9 +283,11 @@ def create_app(source: Reader | MarketFactory) -> FastAPI:
 
 
 def _add_protocol_routes(app: FastAPI, unit: "ProtocolUnit", reader: Reader) -> None:
-    """``/api/<key>`` (summaries) and ``/api/<key>/<id>`` (detail) of one protocol."""
+    """``/api/<key>`` (summaries) and ``/api/<key>/<id>`` (detail) of one protocol, and
+    ``/api/<key>/<id>/audit`` if it has an auditor."""
     pages = readmodel.pages(unit)
     item = unit.item
+    auditor = readmodel.auditor(unit)
 
     def summaries() -> list[dict[str, Any]]:
         return reader.read(unit.key, pages.summaries, kept_as=("summaries", unit.key))
@@ -293,4 +303,15 @@ def _add_protocol_routes(app: FastAPI, unit: "ProtocolUnit", reader: Reader) -> 
         f"/api/{unit.key}/{{ident}}", detail, methods=["GET"],
         summary=f"One {item} of {unit.label} with its events",
         operation_id=f"{unit.key}_detail",
+    )  # fmt: skip
+    if auditor is None:
+        return
+
+    def audit(ident: int = Path(ge=1, description=f"The {item}'s id (1, 2, ...)")) -> Any:
+        return reader.audit(unit.key, ident)
+
+    app.add_api_route(
+        f"/api/{unit.key}/{{ident}}/audit", audit, methods=["GET"],
+        summary=f"The public audit of one {item}: every check, its verdict and evidence, "
+        "and who broke a rule", operation_id=f"{unit.key}_audit",
     )  # fmt: skip

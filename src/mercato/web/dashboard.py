@@ -72,6 +72,8 @@ def add_routes(app: FastAPI, reader: Reader) -> None:
     for unit in units():
         _add_page(app, f"/{unit.key}", pages.lister(unit))
         _add_page(app, f"/{unit.key}/{{ident}}", pages.shower(unit))
+        if readmodel.auditor(unit) is not None:
+            _add_page(app, f"/{unit.key}/{{ident}}/audit", pages.auditor(unit))
     _add_html_errors(app, templates)
 
 
@@ -137,11 +139,25 @@ class _Pages:
                     "ident": number,
                     "record": record,
                     "events": record["events"],
+                    "audited": readmodel.auditor(unit) is not None,
                 }
 
             return self.render(request, template, build)
 
         return entry
+
+    def auditor(self, unit: ProtocolUnit) -> Callable[[Request, str], Response]:
+        """The endpoint of ``/<key>/<id>/audit``: the entry's public audit."""
+
+        def audit(request: Request, ident: str) -> Response:
+            def build() -> Mapping[str, Any]:
+                number = _entry_number(unit, ident)
+                report = self.reader.audit(unit.key, number)
+                return {"unit": unit, "protocol": unit.key, "ident": number, "report": report}
+
+            return self.render(request, "audit.html", build)
+
+        return audit
 
     def render(self, request: Request, template: str, build: Build) -> Response:
         """``template`` over what ``build`` reads; an HTML error page if it cannot read."""
