@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mercato.errors import InputError
-
 if TYPE_CHECKING:
     from mercato.chain.contract import Event
     from mercato.protocols.marketplace import Marketplace
@@ -109,14 +107,6 @@ def event_record(event: Event, summary: str) -> dict[str, Any]:
     }
 
 
-def events_of(market: Marketplace, unit: ProtocolUnit, key: str, ident: int) -> list[Event]:
-    """The events of ``unit``'s contract whose ``key`` argument is ``ident``, in chain order
-    (one scan since the deployment; an :class:`EventIndex` keeps them instead)."""
-    wrapper = market.wrapper(unit.field)
-    events = wrapper.events(from_block=market.deployment.block)
-    return [e for e in events if e.args.get(key) == ident]
-
-
 Position = tuple[int, int]
 """Where an event is on the chain: its block and its index among the block's logs."""
 
@@ -158,13 +148,12 @@ def describe_registry(event: Event) -> str:
 def indexed_record(found: Indexed) -> dict[str, Any]:
     """An indexed event as the event stream sends it: its protocol key (or ``registry``), its
     entry id (None if none) and its :func:`event_record`, as plain JSON data."""
-    from mercato.protocols.catalog import units
+    from mercato.protocols.catalog import unit
 
     if found.protocol == REGISTRY:
         summary = describe_registry(found.event)
     else:
-        unit = next(unit for unit in units() if unit.key == found.protocol)
-        summary = pages(unit).describe(found.event)
+        summary = pages(unit(found.protocol)).describe(found.event)
     record = {"protocol": found.protocol, "id": found.entry}
     return json_record({**record, **event_record(found.event, summary)})
 
@@ -197,11 +186,6 @@ class EventIndex:
         self._all: list[Indexed] = []
         self._positions: list[Position] = []
         self._by_entry: dict[tuple[str, int], list[Event]] = {}
-
-    @property
-    def keys(self) -> list[str]:
-        """The protocol keys it watches."""
-        return [key for key, _ in self._owner.values() if key != REGISTRY]
 
     def refresh(self) -> list[Indexed]:
         """Read the blocks mined since the last refresh; their events, in chain order."""
@@ -239,6 +223,23 @@ def check_entry(market: Marketplace, unit: ProtocolUnit, ident: int) -> None:
     market.wrapper(unit.field).check(ident)
 
 
+def market_summaries(markets: Mapping[str, Marketplace]) -> dict[str, dict[str, Any]]:
+    """Every protocol, by key: its label, what an entry is called, the count of its entries
+    and their summaries (each read on that protocol's market)."""
+    from mercato.protocols.catalog import units
+
+    found = {}
+    for unit in units():
+        summaries = pages(unit).summaries(markets[unit.key])
+        found[unit.key] = {
+            "label": unit.label,
+            "item": unit.item,
+            "count": len(summaries),
+            "summaries": summaries,
+        }
+    return found
+
+
 def participants(markets: Mapping[str, Marketplace]) -> list[dict[str, Any]]:
     """Each registered or development address: its roles, its stake and what each
     protocol's contract owes it (keyed by the protocol's key), in one scan of each registry.
@@ -270,8 +271,3 @@ def participants(markets: Mapping[str, Marketplace]) -> list[dict[str, Any]]:
             "registered": address in registered,
         })  # fmt: skip
     return found
-
-
-def unknown(what: str, ident: int) -> InputError:
-    """The one-line error for an entry that does not exist."""
-    return InputError(f"no {what} {ident}")

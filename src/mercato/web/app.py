@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from mercato.errors import ChainError, ConfigError, InputError, MercatoError
 from mercato.protocols import readmodel
-from mercato.protocols.catalog import units
+from mercato.protocols.catalog import unit, units
 
 if TYPE_CHECKING:
     from mercato.protocols.marketplace import Marketplace
@@ -85,7 +85,7 @@ class Reader:
     def detail(self, key: str, ident: int) -> dict[str, Any]:
         """Entry ``ident`` of protocol ``key`` (its ``pages.detail``) with its events from
         the index, brought up to date first (only the blocks mined since the last read)."""
-        pages = readmodel.pages(_unit(key))
+        pages = readmodel.pages(unit(key))
 
         def read(market: "Marketplace") -> dict[str, Any]:
             index = self._index(key, market)
@@ -97,9 +97,9 @@ class Reader:
     def audit(self, key: str, ident: int) -> dict[str, Any]:
         """The public audit of entry ``ident`` of protocol ``key`` (InputError if the
         protocol has no auditor yet, or no such entry)."""
-        auditor = readmodel.auditor(_unit(key))
+        auditor = readmodel.auditor(unit(key))
         if auditor is None:
-            raise InputError(f"{_unit(key).label} has no audit yet")
+            raise InputError(f"{unit(key).label} has no audit yet")
         return self.read(key, lambda market: auditor(market, ident), kept_as=("audit", key, ident))
 
     def _kept_answer(self, name: Hashable, market: "Marketplace", read: Callable[[], T]) -> T:
@@ -164,10 +164,6 @@ def _deployment_of(market: "Marketplace") -> tuple[int, str]:
     return (market.deployment.chain_id, market.deployment.registry.lower())
 
 
-def _unit(key: str) -> "ProtocolUnit":
-    return next(unit for unit in units() if unit.key == key)
-
-
 class Refusal(BaseModel):
     """Every error answer: what went wrong, in one line."""
 
@@ -230,19 +226,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_other)
 
 
-def _markets(markets: dict[str, "Marketplace"]) -> dict[str, Any]:
-    found = {}
-    for unit in units():
-        summaries = readmodel.pages(unit).summaries(markets[unit.key])
-        found[unit.key] = {
-            "label": unit.label,
-            "item": unit.item,
-            "count": len(summaries),
-            "summaries": summaries,
-        }
-    return found
-
-
 def create_app(source: Reader | MarketFactory) -> FastAPI:
     """The API and dashboard over ``source``: a :class:`Reader`, or one market for every
     protocol (read-only: GET routes only)."""
@@ -268,15 +251,15 @@ def create_app(source: Reader | MarketFactory) -> FastAPI:
 
     @app.get("/api/markets", summary="Every protocol: its count of entries and their summaries")
     def markets() -> dict[str, Any]:
-        return reader.read_all(_markets, kept_as="markets")
+        return reader.read_all(readmodel.market_summaries, kept_as="markets")
 
     @app.get("/api/participants", summary="Registered and development accounts: roles, "
              "stake, and what each protocol's contract owes them")  # fmt: skip
     def participants() -> list[dict[str, Any]]:
         return reader.read_all(readmodel.participants, kept_as="participants")
 
-    for unit in units():
-        _add_protocol_routes(app, unit, reader)
+    for protocol in units():
+        _add_protocol_routes(app, protocol, reader)
     stream.add_routes(app, reader)
     dashboard.add_routes(app, reader)
     return app

@@ -16,7 +16,6 @@ line for an unknown protocol, entry or path, 503 when the node does not answer. 
 
 from __future__ import annotations
 
-import datetime as dt
 import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,8 @@ from starlette.exceptions import HTTPException
 from mercato.errors import ChainError, ConfigError, InputError, MercatoError
 from mercato.protocols import readmodel
 from mercato.protocols.catalog import units
+from mercato.protocols.modelmarket.limits import SCORE_SCALE
+from mercato.timefmt import format_time
 from mercato.units import compact_ether, to_ether
 from mercato.web import plots
 
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from jinja2 import Environment
 
-    from mercato.protocols.marketplace import Marketplace
     from mercato.protocols.unit import ProtocolUnit
     from mercato.web.app import Reader
 
@@ -56,8 +56,6 @@ API_PREFIX = "/api"
 """Paths the API answers, errors included (one-line JSON); the rest are pages."""
 GENERIC_ENTRY = "entry.html"
 GENERIC_COLUMNS = "columns/default.html"
-SCORE_SCALE = 1_000_000
-"""Scores on chain count millionths (``923333`` is 0.923333)."""
 
 Build = Callable[[], Mapping[str, Any]]
 
@@ -95,8 +93,8 @@ class _Pages:
         """Every market: its count of entries and their table."""
 
         def build() -> Mapping[str, Any]:
-            found = self.reader.read_all(_summaries, kept_as="all-summaries")
-            return {"markets": [_market(unit, found[unit.key]) for unit in units()]}
+            found = self.reader.read_all(readmodel.market_summaries, kept_as="markets")
+            return {"markets": [_market(u, found[u.key]["summaries"]) for u in units()]}
 
         return self.render(request, "overview.html", build)
 
@@ -170,10 +168,6 @@ class _Pages:
         except MercatoError as exc:
             return _error_page(self.templates, request, 500, str(exc))
         return self.templates.TemplateResponse(request, template, {"units": units(), **context})
-
-
-def _summaries(markets: Mapping[str, Marketplace]) -> dict[str, list[dict[str, Any]]]:
-    return {u.key: readmodel.pages(u).summaries(markets[u.key]) for u in units()}
 
 
 def _market(unit: ProtocolUnit, summaries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -319,11 +313,10 @@ def score(millionths: Any) -> str:
 
 
 def when(timestamp: Any) -> str:
-    """A chain timestamp (seconds) as UTC: ``2026-12-04 14:45 UTC``; ``-`` for none."""
+    """A chain timestamp as every Mercato message writes it (UTC); ``-`` for none."""
     if not timestamp:
         return "-"
-    moment = dt.datetime.fromtimestamp(int(timestamp), tz=dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return format_time(int(timestamp))
 
 
 def item_title(unit: ProtocolUnit) -> str:
