@@ -13,9 +13,13 @@ sealed blobs. Its verdict, for the viewer whose keys the audit holds:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+Ledger = TypeVar("Ledger")
+"""What a protocol's checks read: its entry's events, blobs and the viewer's keys."""
 
 
 class Verdict(StrEnum):
@@ -136,6 +140,28 @@ class CheckBuilder:
             tuple(self.unchecked),
             tuple(self.notes),
         )
+
+
+@dataclass(frozen=True)
+class CheckSpec(Generic[Ledger]):
+    """One question of a protocol's audit and the function that answers it."""
+
+    key: str
+    question: str
+    paper: str
+    """The paper's wording of the question ("" where the paper has none)."""
+    run: Callable[[Ledger, CheckBuilder], None]
+    """Reads the ledger and records into the builder what it checked and what failed."""
+
+
+def run_checks(specs: Sequence[CheckSpec[Ledger]], ledger: Ledger) -> tuple[Check, ...]:
+    """Every check in order, numbered from 1, each answered from ``ledger``."""
+    checks: list[Check] = []
+    for number, spec in enumerate(specs, 1):
+        builder = CheckBuilder(number, spec.key, spec.question, spec.paper)
+        spec.run(ledger, builder)
+        checks.append(builder.build())
+    return tuple(checks)
 
 
 @dataclass(frozen=True)

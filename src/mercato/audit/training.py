@@ -32,9 +32,7 @@ FAIL and NOT CHECKABLE mean); a failure names who cheated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from mercato.audit.report import AuditReport, Check, CheckBuilder
+from mercato.audit.report import AuditReport, CheckSpec, run_checks
 from mercato.audit.training_data import (
     check_co_holds_data,
     check_do_gave_right_data,
@@ -55,74 +53,72 @@ from mercato.errors import InputError
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 
-Run = Callable[[TrainingLedger, CheckBuilder], None]
-
-CHECKS: tuple[tuple[str, str, str, Run], ...] = (
-    (
+CHECKS: tuple[CheckSpec[TrainingLedger], ...] = (
+    CheckSpec(
         "co-holds-data",
         "Does each CO hold the data it claims?",
         "How does MO verify that CO has the dataset that it is claiming to have?",
         check_co_holds_data,
     ),
-    (
+    CheckSpec(
         "no-copied-data-hash",
         "Did two COs copy each other's data hash or nonce?",
         "How can we ensure that 2 COs having same data subset do not copy each others hash?",
         check_no_copied_data_hash,
     ),
-    (
+    CheckSpec(
         "do-gave-right-data",
         "Did the DO give each CO the right data?",
         "How does CO ensure that DO has given it the correct dataset?",
         check_do_gave_right_data,
     ),
-    (
+    CheckSpec(
         "do-verified-honestly",
         "Did the DO verify joins honestly?",
         "How does DO verify that CO has got the correct dataset?",
         check_do_verified_honestly,
     ),
-    (
+    CheckSpec(
         "model-as-declared",
         "Is each downloaded model the one the CO declared?",
         "How does an MO ensure that the partially trained model uploaded by the CO is the "
         "same that it has downloaded?",
         check_model_as_declared,
     ),
-    (
+    CheckSpec(
         "no-copied-model-hash",
         "Did a CO copy another CO's model hash or nonce?",
         "How does MO ensure that CO simply doesn't copy the hash from another CO having same "
         "data subset?",
         check_no_copied_model_hash,
     ),
-    (
+    CheckSpec(
         "mo-cannot-choose-subsets",
         "Did the MO control subset selection?",
         "How does DO ensure that the MO doesn't control which data subsets will be used in a "
         "training round?",
         check_mo_cannot_choose,
     ),
-    (
+    CheckSpec(
         "mo-cannot-read-data",
         "Can the MO read the data?",
         "How does DO ensure that MO cannot access the data shared with CO?",
         check_mo_cannot_read,
     ),
-    (
+    CheckSpec(
         "fraud-reports-justified",
         "Was every fraud report justified?",
         "",
         check_reports_justified,
     ),
-    (
+    CheckSpec(
         "paid-by-the-rules",
         "Was everyone paid by the rules?",
         "",
         check_paid_by_the_rules,
     ),
 )
-"""Per question: key, question, the paper's wording (II-D; "" where it has none), check."""
+"""One per question of II-D (the paper's wording; "" where it has none), in its order."""
 
 
 def audit_training(
@@ -138,15 +134,16 @@ def audit_training(
     if not 1 <= training_id <= count:
         raise InputError(f"no training {training_id} (there are {count})")
     ledger = TrainingLedger(market, training_id, viewer, ckks_context)
-    checks: list[Check] = []
-    for number, (key, question, paper, run) in enumerate(CHECKS, 1):
-        check = CheckBuilder(number, key, question, paper)
-        run(ledger, check)
-        checks.append(check.build())
     return AuditReport(
         subject=f"training {training_id}",
         status=ledger.status.label,
         viewer=None if viewer is None else viewer.address,
         viewer_roles=ledger.roles,
-        checks=tuple(checks),
+        checks=run_checks(CHECKS, ledger),
     )
+
+
+def audit(market: Marketplace, training_id: int, viewer: Identity | None) -> AuditReport:
+    """The audit of :data:`mercato.audit.AUDITORS`: :func:`audit_training` without the MO's
+    CKKS secret context."""
+    return audit_training(market, training_id, viewer)

@@ -16,6 +16,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from mercato.audit import AUDITORS, Auditor
 from mercato.cli.common import (
     AccountOption,
     JsonOption,
@@ -27,6 +28,7 @@ from mercato.cli.common import (
     identity,
 )
 from mercato.errors import InputError
+from mercato.protocols import catalog, readmodel
 
 if TYPE_CHECKING:
     from mercato.audit.report import AuditReport
@@ -52,28 +54,36 @@ def viewer(account: int | None, keystore: Path | None, public: bool) -> Identity
     return identity(account, keystore)
 
 
-@app.command("training")
-def training(
-    ctx: typer.Context,
-    training_id: int = typer.Argument(..., min=1, help="Training id (TrainingRequested)."),
-    rpc_url: str = RpcUrlOption,
-    account: int = AccountOption,
-    keystore: Path = KeystoreOption,
-    public: bool = typer.Option(False, "--public", help="Audit with no key, as an outsider."),
-    json_output: bool = JsonOption,
-) -> None:
-    """Answer each question of Somy et al. II-D for one P2 training: pass, or who cheated."""
-    from mercato.audit.training import audit_training  # imports the ML stack: slow
+def _add_command(auditor: Auditor) -> None:
+    """``mercato audit <command> ID``: run ``auditor`` and print its report."""
 
-    me = viewer(account, keystore, public)
-    market = context(ctx).market(rpc_url)
-    if json_output:
-        report = audit_training(market, training_id, me)
-        emit_json({"training_id": training_id, **report.to_dict()})
-        return
-    with console.status(f"auditing training {training_id}..."):
-        report = audit_training(market, training_id, me)
-    _print(report)
+    def command(
+        ctx: typer.Context,
+        ident: int = typer.Argument(..., min=1, help=f"The {auditor.noun}'s id (1, 2, ...)."),
+        rpc_url: str = RpcUrlOption,
+        account: int = AccountOption,
+        keystore: Path = KeystoreOption,
+        public: bool = typer.Option(False, "--public", help="Audit with no key, as an outsider."),
+        json_output: bool = JsonOption,
+    ) -> None:
+        me = viewer(account, keystore, public)
+        market = context(ctx).market(rpc_url)
+        if json_output:
+            report = auditor.run(market, ident, me)
+            entry = readmodel.pages(catalog.unit(auditor.protocol)).ENTRY_ARG
+            emit_json({entry: ident, **report.to_dict()})
+            return
+        with console.status(f"auditing {auditor.noun} {ident}..."):
+            report = auditor.run(market, ident, me)
+        _print(report)
+
+    command.__doc__ = auditor.help
+    app.command(auditor.command)(command)
+
+
+for _auditor in AUDITORS:
+    if _auditor.available():
+        _add_command(_auditor)
 
 
 def _print(report: AuditReport) -> None:

@@ -56,14 +56,22 @@ class Pages(Protocol):
 
 
 Auditor = Callable[["Marketplace", int], dict[str, Any]]
-"""A protocol's public audit of one entry: ``audit(market, ident)`` in its pages module,
-the record ``mercato audit <key> ID --json`` prints (checks, verdicts, evidence, cheaters)."""
+"""A protocol's public audit of one entry: ``audit(market, ident)``, the record
+``mercato audit <command> ID --public --json`` prints (checks, verdicts, evidence, cheaters)."""
 
 
 def auditor(unit: ProtocolUnit) -> Auditor | None:
-    """``unit``'s public audit, if its protocol has an auditor yet."""
-    found: Auditor | None = getattr(pages(unit), "audit", None)
-    return found
+    """``unit``'s public audit (:data:`mercato.audit.AUDITORS`), if its protocol has one yet."""
+    from mercato.audit import auditor_for
+
+    found = auditor_for(unit.key)
+    if found is None:
+        return None
+
+    def public_audit(market: Marketplace, ident: int) -> dict[str, Any]:
+        return json_record(found.run(market, ident, None).to_dict())
+
+    return public_audit
 
 
 def pages(unit: ProtocolUnit) -> Pages:

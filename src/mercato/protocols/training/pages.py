@@ -39,10 +39,3 @@ def describe(event: Event) -> str:
 
     return views.describe(event)
 
-
-def audit(market: Marketplace, ident: int) -> dict[str, Any]:
-    """Training ``ident``'s public audit, as ``mercato audit training ID --json`` prints it:
-    every check, its verdict and evidence, and who broke a rule."""
-    from mercato.audit.training import audit_training
-
-    return readmodel.json_record(audit_training(market, ident, None).to_dict())
