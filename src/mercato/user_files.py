@@ -4,18 +4,29 @@ A :class:`DataFile` is how a command records a participant's own data file for l
 commands and agents (P2's data owner, P3's data owners and model owner): its path, how it
 is read and the digest of its data, so that a file changed since it was offered, joined or
 posted with is refused in one line. Light: the file is read only when asked.
+
+Files that hold a secret (agent stores, state files, keys, shares, sealing keys) are made
+here, by :func:`write_secret`, :func:`create_secret` and :func:`secret_folder`: readable by
+their owner only from the first byte (created with the mode, never chmod-ed after writing).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mercato.errors import InputError
+from mercato.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from mercato.ml.datasets import Dataset
+
+SECRET_FILE_MODE = 0o600
+"""A file that holds a secret: read and written by its owner only."""
+SECRET_FOLDER_MODE = 0o700
+"""A folder that holds such files: listed and entered by its owner only."""
 
 
 def read_user_file(path: Path, limit: int, *, keep: bool = True) -> bytes:
@@ -42,6 +53,52 @@ def write_user_file(path: Path, data: bytes) -> Path:
         path.write_bytes(data)
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return path
+
+
+def secret_folder(folder: Path, what: str = "folder") -> Path:
+    """The folder, created with mode 0700 if missing (its missing parents too); ConfigError
+    naming it ``what`` if it cannot be. A folder that exists keeps its mode: it is the
+    user's."""
+    try:
+        for missing in reversed([folder, *folder.parents]):
+            if not missing.is_dir():
+                missing.mkdir(mode=SECRET_FOLDER_MODE, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the {what} {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def write_secret(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` readable by its owner only, whole or not at all.
+
+    The bytes go to a temporary file created with mode 0600 beside ``path``, which is then
+    renamed over it: nobody else ever reads it, and no reader sees half of it.
+    """
+    secret_folder(path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        os.fchmod(handle, SECRET_FILE_MODE)  # mkstemp's mode already; said, not assumed
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def create_secret(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 if it does not exist (for a file another library
+    then fills, such as an SQLite database); an existing file is left as it is."""
+    secret_folder(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, SECRET_FILE_MODE))
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -1,21 +1,22 @@
 """Versioned JSON files of entries by key, kept in the agent state folder (``--state-dir``).
 
 A file holds ``{"version": N, "<field>": {key: entry, ...}}``. It is read whole (a missing
-file has no entries) and written whole to a temporary file, then renamed, so a reader never
-sees half a file.
+file has no entries) and written whole to a temporary file readable by its owner only, then
+renamed (:func:`mercato.user_files.write_secret`): a reader never sees half a file, and nobody
+else reads it (what a participant keeps may be a secret: a private model head, its data's
+whereabouts).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from mercato.errors import ConfigError, InputError
+from mercato.user_files import write_secret
 
 Entry = TypeVar("Entry")
 
@@ -53,19 +54,10 @@ class EntryFile(Generic[Entry]):
 
     def record(self, path: Path, key: str, entry: Entry) -> Path:
         """Add or replace one entry, creating the folder and the file if missing."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         entries = self.read(path)
         entries[key] = entry
         document = {
             "version": self.version,
             self.field: {k: self.encode(v) for k, v in sorted(entries.items())},
         }
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as out:
-                out.write(json.dumps(document, indent=2) + "\n")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_secret(path, (json.dumps(document, indent=2) + "\n").encode())

@@ -7,6 +7,10 @@ together with the mark that it handled the event, or not at all. Effects outside
 idempotent, because after a crash between the effect and the commit the event is handled
 again.
 
+The file holds secrets (a participant's private weights, keys, salts): it is created readable
+by its owner only (0600, in a folder made 0700), and SQLite gives its ``-wal`` and ``-shm``
+files the same mode.
+
 WAL mode with ``synchronous=NORMAL`` survives a crash of the process; a power cut may lose
 the last commits, which only means re-handling events, never skipping one.
 """
@@ -25,6 +29,7 @@ from typing import Any
 
 from mercato.chain.contract import Event
 from mercato.errors import ConfigError, InputError
+from mercato.user_files import create_secret
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -94,7 +99,7 @@ class AgentStore:
         self._lock = threading.RLock()
         self._depth = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_secret(self.path)
             self._conn = sqlite3.connect(
                 self.path,
                 timeout=BUSY_TIMEOUT_SECONDS,

@@ -45,6 +45,7 @@ from mercato.protocols.apimarket.serving import document_for, seal_joined_endpoi
 from mercato.protocols.apimarket.views import Api, ApiStatus, DisputeState
 from mercato.storage.base import hash_bytes, hash_hex
 from mercato.units import format_ether
+from mercato.user_files import write_secret
 
 if TYPE_CHECKING:
     from mercato.protocols.apimarket.orchestrator import Orchestrator
@@ -162,9 +163,7 @@ def attach_vendor(
         except MercatoError as exc:
             logger.info("API %d: not joining: %s", api_id, exc)
             return
-        path = folder / f"api-{api_id}-slot-{slot}.component"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        path = write_secret(folder / f"api-{api_id}-slot-{slot}.component", data)
         ctx.state.put(f"{COMPONENT_KEY}{api_id}", {"slot": slot, "path": str(path)})
         deadlines.follow(ctx, api_id)
         am.join(me.account, api_id, slot, hash_bytes(endpoint))

@@ -9,6 +9,9 @@ A crash while writing leaves at most a torn last line, which was never answered:
 drops it (and truncates it away, so the next entry starts on a line of its own). A damaged
 line anywhere else is not a crash's trace, and the journal refuses to open.
 
+What a party answered is its own (a vendor's outputs, who asked what): journals are
+created readable by their owner only (0600).
+
 A service may :meth:`~Journal.rotate` entries it no longer needs into an archive file.
 Another process follows a live journal with a :class:`JournalReader`: it keeps its byte
 offset and reads only what was appended since (a line still being written is read next
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mercato.errors import IntegrityError
+from mercato.user_files import create_secret
 
 
 class Journal:
@@ -36,7 +40,7 @@ class Journal:
         self._entries = _read(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
-        self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the journal's life
+        self._file = open(create_secret(self.path), "ab")  # noqa: SIM115 - held open for its life
         if created:
             _sync_directory(self.path.parent)
 
@@ -171,7 +175,8 @@ def _encode_line(entry: Mapping[str, Any]) -> str:
 def _write_synced(path: Path, entries: list[dict[str, Any]]) -> None:
     """Replace ``path`` atomically by a synced file of ``entries``."""
     partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as file:
+    partial.unlink(missing_ok=True)  # a crash's leftover: created anew, 0600
+    with open(create_secret(partial), "wb") as file:
         file.write("".join(_encode_line(entry) for entry in entries).encode())
         file.flush()
         os.fsync(file.fileno())

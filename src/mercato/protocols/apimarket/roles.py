@@ -41,6 +41,7 @@ from mercato.protocols.apimarket.serving import (
 )
 from mercato.protocols.apimarket.views import Api, ApiStatus
 from mercato.protocols.roles import Role
+from mercato.user_files import write_secret
 
 if TYPE_CHECKING:
     import socket
@@ -239,9 +240,7 @@ def adopt_vendor(ctx: AgentContext, market: Marketplace, me: Identity, place: Ve
     data = open_component(
         document, place.slot, place.component, market.store, me.encryption_private
     )
-    path = folder / f"api-{place.api}-slot-{place.slot}.component"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    path = write_secret(folder / f"api-{place.api}-slot-{place.slot}.component", data)
     ctx.state.put(f"{agents.COMPONENT_KEY}{place.api}", {"slot": place.slot, "path": str(path)})
     deadlines.follow(ctx, place.api)
 

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from mercato.protocols.apimarket.terms import ApiTerms
 from mercato.protocols.apimarket.views import terms_of
 from mercato.storage.base import hash_hex
 from mercato.storage.envelope import seal
+from mercato.user_files import write_secret
 
 if TYPE_CHECKING:
     import socket
@@ -92,11 +92,8 @@ def endpoint_file(folder: Path, api_id: int) -> Path:
 
 def save_endpoint(folder: Path, api_id: int, endpoint: VendorEndpoint) -> None:
     """Keep the endpoint a vendor is about to join API ``api_id`` with (replacing any)."""
-    path = endpoint_file(folder, api_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({"url": endpoint.url, "listen": endpoint.listen}))
-    os.replace(partial, path)
+    document = {"url": endpoint.url, "listen": endpoint.listen}
+    write_secret(endpoint_file(folder, api_id), json.dumps(document).encode())
 
 
 def joined_endpoint(
@@ -208,10 +205,7 @@ class VendorProcess:
 def start_vendor_process(config: dict[str, Any], path: Path) -> VendorProcess:
     """Write ``config`` (readable by its owner only: it holds the vendor's key) to ``path``,
     start ``python -m mercato.protocols.apimarket.vendor`` on it and wait for its URL."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        json.dump(config, file)
+    write_secret(path, json.dumps(config).encode())
     log = path.with_suffix(".log")
     with open(log, "w") as errors:  # the child keeps its own descriptor
         process = subprocess.Popen(

@@ -14,7 +14,8 @@ how it is read and the digest of its data, so a file changed since is refused.
 
 Entries are keyed by ``<data market address>/<task id>`` (:func:`task_key`); a head also
 names the public model it was trained with, so a head of another deployment at the same
-address is refused. Each file is written whole to a temporary file, then renamed.
+address is refused. Each file is written whole to a temporary file readable by its owner
+only (0600), then renamed.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from mercato.agents.files import EntryFile
-from mercato.errors import ConfigError, InputError
-from mercato.user_files import DataFile
+from mercato.errors import InputError
+from mercato.user_files import DataFile, secret_folder
 
 if TYPE_CHECKING:
     from mercato.protocols.marketplace import Marketplace
@@ -149,9 +150,5 @@ def record_part(folder: Path, address: str, key: str, part: JoinedPart) -> Path:
 
 
 def make_folder(folder: Path) -> Path:
-    """The state folder, created if missing; ConfigError if it cannot be."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the state folder {folder}: {exc}") from None
-    return folder
+    """The state folder, created (0700) if missing; ConfigError if it cannot be."""
+    return secret_folder(folder, "state folder")

@@ -43,6 +43,7 @@ from mercato.protocols.modelmarket.views import (
     score_fraction,
 )
 from mercato.units import format_ether
+from mercato.user_files import write_secret
 
 logger = logging.getLogger(__name__)
 
@@ -165,9 +166,8 @@ def attach_buyer(
         agreed = mm.submission(request_id, index).score
         record: dict[str, Any] = {"score": measured, "agreed": agreed, "bytes": len(model)}
         if folder is not None:
-            path = folder / f"request-{request_id}" / f"model-{index}{model_suffix(model)}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(model)
+            name = f"model-{index}{model_suffix(model)}"
+            path = write_secret(folder / f"request-{request_id}" / name, model)  # bought: ours
             record["path"] = str(path)
         ctx.state.put(done, record)
         logger.info(

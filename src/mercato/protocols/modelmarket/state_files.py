@@ -10,7 +10,8 @@
   salt (:class:`~mercato.protocols.modelmarket.executor.Vote`), for ``reveal``.
 
 Each is secret until its time (the salts, the key, the vote): it is written with mode 0600
-to a temporary file, then renamed, so nobody else reads it and nobody reads half of it.
+to a temporary file, then renamed (:func:`mercato.user_files.write_secret`), so nobody else
+reads it and nobody reads half of it.
 Each command checks what it reads against the chain (the test root, the key hash, the
 commitment), so a file of another deployment is refused.
 """
@@ -20,47 +21,24 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from mercato.errors import ConfigError, InputError
 from mercato.protocols.modelmarket.documents import HiddenTestSet
 from mercato.protocols.modelmarket.executor import Vote
 from mercato.protocols.modelmarket.seller import Offer
+from mercato.user_files import secret_folder, write_secret
 
 TEST_FILE = "modelmarket-request-{request_id}.test"
 PENDING_FILE = "modelmarket-posting-{root}.test"
 OFFER_FILE = "modelmarket-offer-{request_id}-{address}.json"
 VOTE_FILE = "modelmarket-vote-{request_id}-{address}.json"
 TEST_PATTERN = re.compile(r"modelmarket-request-(\d+)\.test")
-SECRET_MODE = 0o600
 
 
 def make_folder(folder: Path) -> Path:
-    """The state folder, created if missing; ConfigError if it cannot be."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the state folder {folder}: {exc}") from None
-    return folder
-
-
-def write_secret(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` readable by its owner only, whole or not at all."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        os.fchmod(handle, SECRET_MODE)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    """The state folder, created (0700) if missing; ConfigError if it cannot be."""
+    return secret_folder(folder, "state folder")
 
 
 def _read(path: Path) -> bytes | None:
