@@ -7,7 +7,8 @@ agents skip the step (or take it when there is none); nobody restates the contra
 the functions judge views (:mod:`~mercato.protocols.modelmarket.views`) and plain values,
 and read nothing themselves. Problems name the command-line options and commands that fix
 them; ``now`` is the chain's time, ``block`` the number of the block a transaction sent now
-lands in.
+lands in. The ``*_credits`` functions, with :func:`price_for` and :func:`winners_of`, say
+what each money-moving step of the contract credits whom, for the audit to recompute.
 """
 
 from __future__ import annotations
@@ -22,10 +23,17 @@ from mercato.protocols.modelmarket.limits import (
     MAX_SAMPLE,
     MAX_SELLERS,
     MAX_VOLUNTEERS,
+    MAX_WINNERS,
     MIN_GROUPS,
     SCORE_SCALE,
 )
-from mercato.protocols.modelmarket.views import Request, RequestStatus, Submission, SubmissionState
+from mercato.protocols.modelmarket.views import (
+    TEST_FLAG,
+    Request,
+    RequestStatus,
+    Submission,
+    SubmissionState,
+)
 from mercato.protocols.rules import funds_problem, party_problem, state_problem
 from mercato.protocols.rules import range_problem as range_problem  # the CLI checks options with it
 from mercato.timefmt import format_deadline, same_address
@@ -478,3 +486,161 @@ def finish_problem(request: Request, submission: Submission, now: int) -> str | 
             f"{format_deadline(request.deadline, now)}; finish after"
         )
     return None
+
+
+# what the contract pays ----------------------------------------------------------------
+# ModelMarket.vy moves money in these steps; the functions say what each step must credit,
+# so that an auditor recomputes every payment from the chain's events (the contract cannot
+# call Python: these mirror it, and the audit compares them with its Credited events).
+Credits = dict[str, int]
+"""Wei credited by one step, by address (each address once; no zero amounts)."""
+
+
+def _credit(credits: Credits, address: str, amount: int) -> None:
+    if amount:
+        credits[address] = credits.get(address, 0) + amount
+
+
+def _count(mask: int) -> int:
+    return bin(mask).count("1")
+
+
+def price_for(schedule: Sequence[tuple[int, int]], score: int) -> int:
+    """The schedule's price for ``score`` (ppm): the price of the highest point at or
+    below it, 0 below the first (``_price``)."""
+    price = 0
+    for point, point_price in schedule:
+        if point > score:
+            break
+        price = point_price
+    return price
+
+
+def winners_of(
+    scores: Sequence[int],
+    flags: int,
+    live: Sequence[bool],
+    schedule: Sequence[tuple[int, int]],
+    k: int,
+) -> tuple[int, tuple[int, ...]]:
+    """(mask of the winners, each submission's price, 0 unless it won): the best ``k``
+    live submissions that no flag names and the schedule prices above 0, ties to the
+    earlier submission (``_winners``)."""
+    eligible = [i for i, alive in enumerate(live) if alive and not flags >> (i + 1) & 1]
+    winners = 0
+    for _ in range(min(k, MAX_WINNERS)):
+        best = None
+        for i in eligible:
+            if not winners >> i & 1 and (best is None or scores[i] > scores[best]):
+                best = i
+        if best is None or price_for(schedule, scores[best]) == 0:
+            break
+        winners |= 1 << best
+    prices = tuple(
+        price_for(schedule, scores[i]) if winners >> i & 1 else 0 for i in range(len(live))
+    )
+    return winners, prices
+
+
+def undrawn_credits(request: Request, volunteers: Sequence[str], drawn: int) -> Credits:
+    """Drawing the executors: every volunteer not drawn has its stake back."""
+    credits: Credits = {}
+    for i, volunteer in enumerate(volunteers):
+        if not drawn >> i & 1:
+            _credit(credits, volunteer, request.executor_stake)
+    return credits
+
+
+def cancel_credits(
+    request: Request, volunteers: Sequence[str], live_sellers: Sequence[str], locked: int
+) -> Credits:
+    """A cancellation before the benchmark: every live seller's and volunteer's stake back,
+    what the request still ``locked`` beyond them to the buyer (``_cancel``)."""
+    credits: Credits = {}
+    for seller in live_sellers:
+        _credit(credits, seller, request.seller_stake)
+    for volunteer in volunteers:
+        _credit(credits, volunteer, request.executor_stake)
+    refund = locked - request.seller_stake * len(live_sellers)
+    _credit(credits, request.buyer, refund - request.executor_stake * len(volunteers))
+    return credits
+
+
+def fail_credits(
+    request: Request,
+    volunteers: Sequence[str],
+    live_sellers: Sequence[str],
+    revealed: int,
+    locked: int,
+) -> Credits:
+    """No majority (or no commitment): the sellers' stakes back; the executors that revealed
+    their stake and an equal share of the silent ones' stakes; the buyer the rest (``_fail``)."""
+    credits: Credits = {}
+    for seller in live_sellers:
+        _credit(credits, seller, request.seller_stake)
+    rest = locked - request.seller_stake * len(live_sellers)
+    revealers = _count(revealed)
+    if revealers:
+        slashed = _count(request.drawn & ~revealed) * request.executor_stake
+        pay = request.executor_stake + slashed // revealers
+        for i, volunteer in enumerate(volunteers):
+            if revealed >> i & 1:
+                _credit(credits, volunteer, pay)
+        rest -= pay * revealers
+    _credit(credits, request.buyer, rest)
+    return credits
+
+
+def executor_pay(request: Request, agreed: int) -> tuple[int, int]:
+    """(what each executor that agreed is paid: stake, fee and a share of the slashed
+    stakes; the stakes slashed from the drawn executors that did not agree)."""
+    slashed = _count(request.drawn & ~agreed) * request.executor_stake
+    return request.executor_stake + request.executor_fee + slashed // _count(agreed), slashed
+
+
+def tally_credits(
+    request: Request,
+    volunteers: Sequence[str],
+    sellers: Sequence[str],
+    live: Sequence[bool],
+    agreed: int,
+    scores: Sequence[int],
+    flags: int,
+    schedule: Sequence[tuple[int, int]],
+) -> tuple[Credits, int]:
+    """What the tally with the majority's ``scores`` and ``flags`` credits (the executors
+    that ``agreed``; the sellers, by submission, ``live`` if still in) and the buyer's
+    refund within it (``tally``)."""
+    credits: Credits = {}
+    pay, slashed = executor_pay(request, agreed)
+    for i, volunteer in enumerate(volunteers):
+        if agreed >> i & 1:
+            _credit(credits, volunteer, pay)
+    agreeing = _count(agreed)
+    refund = _count(request.drawn & ~agreed) * request.executor_fee + slashed % agreeing
+    budget = request.k * request.top_price
+    if flags & TEST_FLAG:
+        still_in = [seller for seller, alive in zip(sellers, live, strict=True) if alive]
+        share = request.bond // len(still_in) if still_in else 0
+        for seller in still_in:
+            _credit(credits, seller, request.seller_stake + share)
+        refund += budget + request.bond - share * len(still_in)
+    else:
+        winners, prices = winners_of(scores, flags, live, schedule, request.k)
+        refund += budget - sum(prices) + request.bond
+        for i, (seller, alive) in enumerate(zip(sellers, live, strict=True)):
+            if not alive or winners >> i & 1:
+                continue
+            if flags >> (i + 1) & 1:
+                refund += request.seller_stake
+            else:
+                _credit(credits, seller, request.seller_stake)
+    _credit(credits, request.buyer, refund)
+    return credits, refund
+
+
+def settle_credits(request: Request, seller: str, price: int, state: SubmissionState) -> Credits:
+    """A winner's sale settled in ``state``: PAID owes the seller its price and stake;
+    CHEATED (a proved complaint) and DEFAULTED (no key) owe them to the buyer."""
+    payee = seller if state is SubmissionState.PAID else request.buyer
+    return {payee: price + request.seller_stake}
