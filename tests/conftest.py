@@ -29,18 +29,17 @@ ACCOUNT_COUNT = 10
 
 DeployTestContract = Callable[..., Contract]
 
-DEMO_RUN_MODULES = (
+DEMO_MODULES = (
     "tests/protocols/test_demo_on_chain.py",
     "tests/web/test_web_api.py",
     "tests/web/test_web_dashboard.py",
-)
-"""The modules that read the one ``demo_run``: one scheduling unit, so one worker runs the demo."""
-FIRST_MODULES = (
-    "tests/docs/test_readme.py",
-    *DEMO_RUN_MODULES,
     "tests/web/test_web_browser.py",
     "tests/cli/test_demo_serve.py",
 )
+"""The modules that read the one ``demo_run`` (embedded) or the one ``served_demo`` (on
+anvil): one scheduling unit, so one worker runs each demo once; test_demo_serve.py, which
+stops the served demo, last."""
+FIRST_MODULES = ("tests/docs/test_readme.py", *DEMO_MODULES)
 """Started first, longest first: the README's walk-throughs are the longest stretch of one
 worker (minutes of waiting for deadlines on a node), then the modules that run a whole demo,
 so the other workers run everything else meanwhile instead of one worker finishing them
@@ -60,7 +59,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under ``--dist loadfile``: hand whole test files to workers in collection order, with the
-    files of :data:`DEMO_RUN_MODULES` as one unit: a module's fixtures (trained models,
+    files of :data:`DEMO_MODULES` as one unit: a module's fixtures (trained models,
     deployed markets) are built once, on one worker. ``--dist loadgroup`` cannot do this with
     pytest 9, whose ``item.nodeid`` no longer shows the group xdist writes into it."""
     if config.getoption("dist") != "loadfile":
@@ -70,7 +69,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class ModuleUnits(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return "demo-run" if module in DEMO_RUN_MODULES else module
+            return "demos" if module in DEMO_MODULES else module
 
     config.option.loadscopereorder = False  # keep FIRST_MODULES first
     return ModuleUnits(config, log)
@@ -85,6 +84,19 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     run = run_demo(tmp_path_factory.mktemp("demo-run"))
     yield run
     TappedChain.close(run.chain)
+
+
+@pytest.fixture(scope="session")
+def served_demo(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One `mercato demo --serve --json` process on its own anvil, for this test process
+    (tests/served_demo.py); ``anvil`` only skips (or fails in CI) without the binary."""
+    from tests.served_demo import serve_demo
+
+    demo = serve_demo(tmp_path_factory.mktemp("served-demo"))
+    try:
+        yield demo
+    finally:
+        demo.stop()
 
 
 @pytest.fixture(scope="session")

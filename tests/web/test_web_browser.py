@@ -1,41 +1,32 @@
 """The dashboard in a real browser (Debian's Chromium, driven by Playwright) over anvil.
 
-One module fixture runs every protocol's demo part on its own anvil, as ``mercato demo
---serve`` does (about a minute and a half), and serves the dashboard over the five markets it
-deployed, in this process. The pages are checked against what the demo reported; the live
-test then sends transactions to the node and watches a page change without a reload. Without
+The pages are those of tests/conftest.py's ``served_demo``: a whole ``mercato demo --serve
+--json`` on its own anvil (about a minute and a half), shared with the report's checks. They
+are checked against what the demo reported; the live test then sends transactions to the
+node and watches a page change without a reload. Without
 ``/usr/bin/chromium`` the module is skipped locally and fails in CI (tests/web/browser.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from tests.served_demo import ServedDemo
 from tests.web.browser import chromium, require_chromium
 
-from mercato.chain.anvil import Anvil
 from mercato.chain.rpc import RpcChain
-from mercato.errors import ConfigError
 from mercato.ontology.category import Category
 from mercato.protocols import readmodel
-from mercato.protocols.apimarket.endpoints import bind
-from mercato.protocols.apimarket.serving import BackgroundServer
-from mercato.protocols.auction.scenario import AuctionReport
 from mercato.protocols.catalog import units
-from mercato.protocols.demo import DEPLOYMENT_FILE
 from mercato.protocols.deployment import Deployment
 from mercato.protocols.marketplace import Marketplace
-from mercato.protocols.training.scenario import TrainingReport
-from mercato.protocols.unit import resolve
 from mercato.storage.base import BlobStore, open_store
 from mercato.units import compact_ether
-from mercato.web.app import Reader, create_app
+from mercato.web.app import Reader
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -59,14 +50,15 @@ PAGE_WAS_KEPT = "window.mercatoTestMark"
 
 @dataclass
 class DemoSite:
-    """The demo's five markets on anvil, what each part reported, the dashboard over them."""
+    """The demo's five markets on anvil, what it reported, the dashboard it serves."""
 
-    node: Anvil
+    node: str
     url: str
     reader: Reader
     deployments: dict[str, Deployment]
     store: BlobStore
     reports: dict[str, Any]
+    """The demo's JSON document (the auction's report at its top)."""
 
     def detail(self, key: str, ident: int = 1) -> dict[str, Any]:
         """What the read model says of entry ``ident`` of protocol ``key`` now."""
@@ -79,55 +71,20 @@ class DemoSite:
         return Marketplace(chain, self.deployments[key], self.store)
 
 
-def start_anvil() -> Anvil:
-    try:
-        return Anvil(free_gas=True).start()
-    except ConfigError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the rpc tier, but anvil is missing: {exc}", pytrace=False)
-        pytest.skip(f"anvil not installed, rpc tier skipped: {exc}")
-
-
-def run_demo_parts(
-    chain: RpcChain, store: BlobStore, work: Path
-) -> tuple[dict[str, Deployment], dict[str, Any]]:
-    """Every protocol's demo part on ``chain``, as ``mercato demo --serve`` runs them: the
-    market each deployed (the deployment file in its work folder) and what each reported,
-    by protocol key."""
-    deployments: dict[str, Deployment] = {}
-    reports: dict[str, Any] = {}
-    for unit in units():
-        if not unit.demo:
-            continue
-        part = resolve(unit.demo)
-        folder = work / f"{unit.key}-agents"
-        reports[unit.key] = part.run(chain, store, folder)
-        [saved] = folder.rglob(DEPLOYMENT_FILE)
-        deployments[unit.key] = Deployment.load(saved)
-    return deployments, reports
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
-    """The whole demo on a new anvil, the dashboard over its markets on loopback."""
+def site(request: pytest.FixtureRequest) -> Iterator[DemoSite]:
+    """The served demo, and a read model of its markets in this process."""
     require_chromium()  # before minutes of demo
-    work = tmp_path_factory.mktemp("browser-demo")
-    node = start_anvil()
-    chain = RpcChain(node.url)
-    servers: list[BackgroundServer] = []
+    demo: ServedDemo = request.getfixturevalue("served_demo")
+    chain = RpcChain(demo.node)
     try:
-        store = open_store(str(work / "blobs"))
-        deployments, reports = run_demo_parts(chain, store, work)
+        store = open_store(str(demo.store))
+        deployments = {u.key: demo.deployment(u.key) for u in units()}
         markets = {key: Marketplace(chain, d, store) for key, d in deployments.items()}
         reader = Reader({key: (lambda market=market: market) for key, market in markets.items()})
-        sock, url = bind("127.0.0.1", 0)
-        servers.append(BackgroundServer(create_app(reader), sock))
-        yield DemoSite(node, url, reader, deployments, store, reports)
+        yield DemoSite(demo.node, demo.address, reader, deployments, store, demo.report)
     finally:
-        for server in servers:
-            server.stop()
         chain.close()
-        node.stop()
 
 
 @pytest.fixture(scope="module")
@@ -183,16 +140,16 @@ def test_the_overview_shows_each_markets_count(page: Page, site: DemoSite) -> No
 def test_the_auction_page_shows_the_reported_winners_and_payments(
     page: Page, site: DemoSite
 ) -> None:
-    # prepare: what the demo printed
-    report: AuctionReport = site.reports["auction"]
+    # prepare: what the demo printed (the auction's report is at the document's top)
+    report = site.reports
 
     # act
-    status = open_page(page, site, f"/auction/{report.auction_id}")
+    status = open_page(page, site, f"/auction/{report['auction_id']}")
 
     # assert: one winner per category at the price the demo reported, each paid
     assert status == 200
-    assert text(page, "main#content h1") == f"Auction {report.auction_id}"
-    assert text(page, '#facts dd[data-field="status"]') == report.status == "confirmed"
+    assert text(page, "main#content h1") == f"Auction {report['auction_id']}"
+    assert text(page, '#facts dd[data-field="status"]') == report["status"] == "confirmed"
     rows = page.locator("#payments tr[data-party]")
     shown = {
         row.get_attribute("data-category"): (
@@ -202,12 +159,12 @@ def test_the_auction_page_shows_the_reported_winners_and_payments(
         for row in rows.all()
     }
     assert shown == {
-        category: (f"{compact_ether(price)} ETH", "yes")
-        for category, (_, price) in report.winners.items()
+        category: (f"{compact_ether(winner['price'])} ETH", "yes")
+        for category, winner in report["winners"].items()
     }
     assert page.locator('figure[data-plot="bids"] svg').count() == 1
     bids = page.locator('#timeline li[data-event="BidPlaced"]').count()
-    assert bids == len(report.bids)
+    assert bids == len(report["bids"])
 
 
 def text_of(raw: str) -> str:
@@ -218,16 +175,16 @@ def test_the_training_page_shows_its_plot_and_the_reported_fraud(
     page: Page, site: DemoSite
 ) -> None:
     # prepare: what the demo printed; the plot the record allows (accuracy when measured)
-    report: TrainingReport = site.reports["training"]
-    record = site.detail("training", report.training_id)
+    report = site.reports["training"]
+    record = site.detail("training", report["training_id"])
     measured = any(r.get("accuracy") is not None for r in record.get("rounds") or [])
 
     # act
-    status = open_page(page, site, f"/training/{report.training_id}")
+    status = open_page(page, site, f"/training/{report['training_id']}")
 
     # assert: the caught fraud as reported (round, forfeited pay, slashed stake), a plot
     assert status == 200
-    assert report.frauds, "the demo's lazy compute provider is caught"
+    assert report["frauds"], "the demo's lazy compute provider is caught"
     faults = page.locator("#faults tr[data-party]").all()
     assert [
         (
@@ -237,10 +194,14 @@ def test_the_training_page_shows_its_plot_and_the_reported_fraud(
         )
         for row in faults
     ] == [
-        (str(f.round), f"{compact_ether(f.forfeited)} ETH", f"{compact_ether(f.slashed)} ETH")
-        for f in report.frauds
+        (
+            str(f["round"]),
+            f"{compact_ether(f['forfeited'])} ETH",
+            f"{compact_ether(f['slashed'])} ETH",
+        )
+        for f in report["frauds"]
     ]
-    assert text(page, '#facts dd[data-field="frauds"]') == str(len(report.frauds))
+    assert text(page, '#facts dd[data-field="frauds"]') == str(len(report["frauds"]))
     plot = page.locator("figure[data-plot]").first
     assert plot.get_attribute("data-plot") == ("accuracy" if measured else "jobs")
     assert plot.locator("svg").count() == 1
@@ -251,7 +212,7 @@ def test_the_training_page_shows_its_plot_and_the_reported_fraud(
 
 def test_a_new_event_appears_without_a_reload(page: Page, site: DemoSite) -> None:
     # prepare: a second auction on the demo's market, its page open and listening
-    chain = RpcChain(site.node.url)
+    chain = RpcChain(site.node)
     try:
         house = site.market("auction", chain).auction_house
         accounts = chain.dev_accounts(DATA_OWNER + 1)

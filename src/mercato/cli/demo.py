@@ -124,7 +124,12 @@ def demo(
 
         def announce() -> None:
             if json_output:  # stdout stays one JSON document; the line goes to stderr
-                _print(reports, chain.backend, json_output, dashboard=address)
+                served: dict[str, object] = {
+                    "dashboard": address,
+                    "node": settings.rpc_url,
+                    "deployments": {key: d.record() for key, d in deployments.items()},
+                }
+                _print(reports, chain.backend, json_output, served)
                 print(line, file=sys.stderr, flush=True)
             else:
                 _print(reports, chain.backend, json_output)
@@ -137,10 +142,10 @@ def _print(
     reports: list[tuple[DemoPart[Any], Any]],
     backend: str,
     json_output: bool,
-    dashboard: str | None = None,
+    served: dict[str, object] | None = None,
 ) -> None:
-    """What each part reported, for people or as one JSON document (with the dashboard's
-    address when it serves)."""
+    """What each part reported, for people or as one JSON document (with, when it serves,
+    the dashboard's address, the node's URL and each protocol's deployment)."""
     from mercato.protocols.unit import resolve
 
     if json_output:
@@ -150,8 +155,7 @@ def _print(
                 document.update(part.json(report))
             else:
                 document[part.key] = part.json(report)
-        if dashboard is not None:
-            document["dashboard"] = dashboard
+        document.update(served or {})
         emit_json(document)
         sys.stdout.flush()
         return

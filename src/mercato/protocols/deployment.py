@@ -96,17 +96,23 @@ class Deployment:
         path.parent.mkdir(parents=True, exist_ok=True)
         abi_files = write_abis(path.parent / ABI_FOLDER)
         payload = {
-            "version": DEPLOYMENT_VERSION,
-            "chain_id": self.chain_id,
-            "registry": self.registry,
-            "block": self.block,
-            **self.markets,
+            **self.record(),
             "abi": {
                 key: abi_files[name].relative_to(path.parent).as_posix()
                 for key, name in contracts().items()
             },
         }
         path.write_text(json.dumps(payload, indent=2) + "\n")
+
+    def record(self) -> dict[str, object]:
+        """The deployment file's fields but its ABI files (:meth:`parse` reads it back)."""
+        return {
+            "version": DEPLOYMENT_VERSION,
+            "chain_id": self.chain_id,
+            "registry": self.registry,
+            "block": self.block,
+            **self.markets,
+        }
 
     @classmethod
     def load(cls, path: Path) -> Deployment:
