@@ -6,16 +6,13 @@ stranger registered for nothing, and two providers per category.
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-import vyper
-from eth_abi.abi import encode
 from eth_account.signers.local import LocalAccount
 
 from mercato.chain.base import Chain
-from mercato.chain.contract import ABI, Contract
+from mercato.chain.contract import Contract
 from mercato.errors import ContractRevert
 from mercato.protocols.roles import Role
 
@@ -43,7 +40,8 @@ from .world import (
     World,
 )
 
-REENTRANT_SOURCE = Path(__file__).with_name("Reentrant.vy")
+DeployTestContract = Callable[..., Contract]
+"""The ``deploy_test_contract`` fixture of tests/conftest.py."""
 UNKNOWN_ID = 999
 
 
@@ -1301,30 +1299,29 @@ def test_withdraw_sums_what_is_owed_from_several_auctions(market: World) -> None
 # reentrancy ---------------------------------------------------------------------------------
 
 
-@cache
-def compile_attacker() -> tuple[ABI, bytes]:
-    """ABI and bytecode of Reentrant.vy (compiled once a session)."""
-    output = vyper.compile_code(REENTRANT_SOURCE.read_text(), output_formats=["abi", "bytecode"])
-    return ABI(output["abi"]), bytes.fromhex(output["bytecode"].removeprefix("0x"))
-
-
-def deploy_attacker(market: World, swallow: bool) -> Contract:
-    """Deploy Reentrant.vy, registered as a data owner."""
-    abi, bytecode = compile_attacker()
-    initcode = bytecode + encode(abi.constructor, [market.house.address, swallow])
-    receipt = market.chain.deploy(market.deployer, initcode)
-    assert receipt.contract_address is not None
-    attacker = Contract(market.chain, receipt.contract_address, abi, "Reentrant")
-    attacker.transact(
-        "register", market.registry.address, int(Role.DATA_OWNER), KEY, sender=market.deployer
-    )
+def deploy_attacker(
+    market: World, deploy_test_contract: DeployTestContract, propagate: bool
+) -> Contract:
+    """Deploy the generic Reentrant.vy, registered as a data owner and armed to re-enter
+    ``withdraw`` when paid (``propagate``: its failure reverts the payment)."""
+    attacker = deploy_test_contract("Reentrant", sender=market.deployer)
+    register_call = market.registry.abi.encode_call("register", [int(Role.DATA_OWNER), KEY])
+    attacker.transact("execute", market.registry.address, register_call, sender=market.deployer)
+    withdraw_call = market.house.abi.encode_call("withdraw", [])
+    attacker.transact("arm", market.house.address, withdraw_call, propagate, sender=market.deployer)
     return attacker
+
+
+def attacker_acts(market: World, attacker: Contract, fn: str, *args: object) -> None:
+    """The attacker calls the auction house's ``fn``."""
+    data = market.house.abi.encode_call(fn, args)
+    attacker.transact("execute", market.house.address, data, sender=market.deployer)
 
 
 def attacker_wins(market: World, attacker: Contract) -> int:
     """A confirmed auction whose data category the attacker won; returns its payment."""
     auction_id = market.open()
-    attacker.transact("bid", auction_id, DATA, BIDS[DATA], sender=market.deployer)
+    attacker_acts(market, attacker, "bid", auction_id, DATA, BIDS[DATA], [])
     market.bid(auction_id, ALGORITHM, BIDS[ALGORITHM])
     market.bid(auction_id, INFRASTRUCTURE, BIDS[INFRASTRUCTURE])
     market.house.transact("adjudicate", auction_id, sender=market.client)
@@ -1333,30 +1330,34 @@ def attacker_wins(market: World, attacker: Contract) -> int:
     return BIDS[DATA]
 
 
-def test_reentrant_withdraw_reverts_the_whole_withdrawal(market: World) -> None:
+def test_reentrant_withdraw_reverts_the_whole_withdrawal(
+    market: World, deploy_test_contract: DeployTestContract
+) -> None:
     # prepare: the attacker lets the failure of its re-entry propagate
-    attacker = deploy_attacker(market, swallow=False)
+    attacker = deploy_attacker(market, deploy_test_contract, propagate=True)
     amount = attacker_wins(market, attacker)
     house_before = market.balance()
 
     # act / assert: the re-entry hits the reentrancy lock, which reverts without a reason
     # (past the lock, it would find nothing owed: "escrow: nothing to withdraw")
     with reverts(""):
-        attacker.transact("attack", sender=market.deployer)
+        attacker_acts(market, attacker, "withdraw")
     assert market.owed(attacker.address) == amount
     assert market.balance() == house_before
     assert market.chain.balance(attacker.address) == 0
     assert attacker.call("payments") == 0
 
 
-def test_reentrant_withdraw_pays_the_attacker_only_once(market: World) -> None:
+def test_reentrant_withdraw_pays_the_attacker_only_once(
+    market: World, deploy_test_contract: DeployTestContract
+) -> None:
     # prepare: the attacker swallows the failure of its re-entry and keeps the first payment
-    attacker = deploy_attacker(market, swallow=True)
+    attacker = deploy_attacker(market, deploy_test_contract, propagate=False)
     amount = attacker_wins(market, attacker)
     house_before = market.balance()
 
     # act
-    attacker.transact("attack", sender=market.deployer)
+    attacker_acts(market, attacker, "withdraw")
 
     # assert
     assert attacker.call("reentered") is True
@@ -1366,16 +1367,18 @@ def test_reentrant_withdraw_pays_the_attacker_only_once(market: World) -> None:
     assert market.balance() == house_before - amount
     assert market.owed(attacker.address) == 0
     with reverts("escrow: nothing to withdraw"):
-        attacker.transact("attack", sender=market.deployer)
+        attacker_acts(market, attacker, "withdraw")
 
 
-def test_attacker_contract_bids_like_any_provider(market: World) -> None:
+def test_attacker_contract_bids_like_any_provider(
+    market: World, deploy_test_contract: DeployTestContract
+) -> None:
     # prepare
-    attacker = deploy_attacker(market, swallow=True)
+    attacker = deploy_attacker(market, deploy_test_contract, propagate=False)
     auction_id = market.open()
 
     # act
-    attacker.transact("bid", auction_id, DATA, BIDS[DATA], sender=market.deployer)
+    attacker_acts(market, attacker, "bid", auction_id, DATA, BIDS[DATA], [])
 
     # assert
     assert market.registry.call("has_role", attacker.address, int(CATEGORY_ROLES[DATA]))
