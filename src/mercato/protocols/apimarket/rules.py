@@ -11,6 +11,7 @@ time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from mercato.errors import InputError
 from mercato.protocols.apimarket.terms import MAX_COMPONENTS, MAX_SLOTS
@@ -412,3 +413,111 @@ def release_problem(api: Api, now: int) -> str | None:
             "or resolve them first"
         )
     return None
+
+
+# settling: what the contract pays (ApiMarket.vy's settlements, for the auditor) ----------
+def from_stake(amount: int, stake_left: int) -> int:
+    """What the orchestrator's remaining stake pays of ``amount`` (``_from_stake``)."""
+    return min(amount, stake_left)
+
+
+def claim_state(committed: bool, counted: int, seq: int) -> ClaimState:
+    """How ``claim`` settles a vendor's claim of call ``seq``: no batch (it was due) pays at
+    once, a batch counting ``counted`` < seq calls of the consumer pays at once, otherwise
+    the orchestrator must show the step's leaf."""
+    if not committed:
+        return ClaimState.PAID_MISSED
+    if seq > counted:
+        return ClaimState.PAID_UNREPORTED
+    return ClaimState.OPEN
+
+
+def batch_payments(
+    steps: Sequence[int], slot_components: Sequence[int], shares: Sequence[int], total: int
+) -> tuple[list[int], int]:
+    """What ``finalize_batch`` credits: each slot its steps x its component's share, and the
+    provider the rest of the batch's ``total``."""
+    per_slot = [
+        count * shares[component] for count, component in zip(steps, slot_components, strict=True)
+    ]
+    return per_slot, total - sum(per_slot)
+
+
+def committee_majority(
+    votes: dict[int, bytes], voters: int, needed: int
+) -> tuple[bytes | None, int]:
+    """The vote that at least ``needed`` of the ``voters`` (a slot mask) cast, and the mask
+    of who cast it; (None, 0) if none (``committee._majority``: the lowest slot's vote
+    first)."""
+    for slot in range(voters.bit_length()):
+        if not voters >> slot & 1:
+            continue
+        agreed = sum(
+            1 << other
+            for other in range(voters.bit_length())
+            if voters >> other & 1 and votes.get(other) == votes.get(slot)
+        )
+        if agreed.bit_count() >= needed:
+            return votes.get(slot), agreed
+    return None, 0
+
+
+@dataclass(frozen=True)
+class DisputeSettlement:
+    """What ``resolve`` (or a wrong component at once) does to a dispute: its state, the
+    majority, who voted with it, who loses its stake and who is credited what."""
+
+    state: DisputeState
+    majority: bytes | None
+    agreed: int
+    slashed: int
+    to_consumer: int
+    to_each_in_majority: int
+    to_provider: int
+
+
+def dispute_settlement(
+    *,
+    slot: int,
+    members: int,
+    votes: dict[int, bytes],
+    revealed: int,
+    out: int,
+    bond: int,
+    vendor_stake: int,
+    wrong_component: bool,
+) -> DisputeSettlement:
+    """Settle a dispute of ``slot``'s output (``votes[slot]`` is the receipt's hash_out):
+    a wrong component slashes the vendor (half its stake to the consumer, half to the
+    provider); otherwise the majority of the component's live slots (``members`` and the
+    accused) decides: a liar loses its stake (half to the consumer, half to the majority),
+    an honest vendor's accuser its bond (to the majority), revealed dissenters their
+    stakes (to the majority); no majority refunds the bond. ``out``: slots already out."""
+    accused = 1 << slot
+    majority: bytes | None = None
+    agreed = slashed = pool = to_provider = 0
+    to_consumer = bond
+    state = DisputeState.NO_MAJORITY
+    if wrong_component:
+        state, slashed = DisputeState.WRONG_COMPONENT, accused
+        to_provider = vendor_stake // 2
+        to_consumer += vendor_stake - to_provider
+    else:
+        needed = (members.bit_count() + 1) // 2 + 1
+        majority, agreed = committee_majority(votes, revealed | accused, needed)
+    if majority is not None:
+        slashed = revealed & ~agreed & ~out
+        pool = slashed.bit_count() * vendor_stake
+        if majority == votes.get(slot):
+            state, to_consumer = DisputeState.HONEST, 0
+            pool += bond
+        else:
+            state = DisputeState.LIAR
+            if not out & accused:
+                slashed |= accused
+                to_consumer += vendor_stake - vendor_stake // 2
+                pool += vendor_stake // 2
+    each = pool // agreed.bit_count() if agreed else 0
+    if agreed:
+        to_provider += pool - each * agreed.bit_count()
+    return DisputeSettlement(state, majority, agreed, slashed, to_consumer, each, to_provider)
