@@ -7,7 +7,9 @@ an auction's status only moves forward and never leaves a final status.
 
 Operations are drawn at random (creates with random prices, bids by random providers,
 adjudicate, deliver, confirm, reject, arbitrate, time travel, claim, withdraw); invalid ones
-revert and change nothing, which is fine. Runs on the embedded chain only, which it builds
+revert and change nothing, which is fine. At the end of every run, a stranger ends every
+auction with deadlines alone (``adjudicate``, then ``claim``), everyone withdraws, and the
+house holds nothing: no money is ever stuck. Runs on the embedded chain only, which it builds
 itself (one for all examples, with a fresh auction house per example): it is fast and
 gas-free, so ether is conserved exactly. The rpc tier is exercised by the example tests.
 """
@@ -47,6 +49,8 @@ from .world import (
 )
 
 FINAL = {Status.CONFIRMED, Status.ARBITRATED, Status.CLAIMED, Status.REFUNDED}
+LONGEST_WAIT = DAY + max(PERIODS.delivery, PERIODS.review, PERIODS.arbitration) + 1
+"""Past any deadline of this machine's auctions: bidding (an hour or a day) and each period."""
 MAX_AUCTIONS = 4
 """Keeps each step's invariant check (one read per auction) cheap."""
 
@@ -267,7 +271,26 @@ class EscrowMachine(ProtocolMachine):
         self._check(reread_final=False)
 
     def teardown(self) -> None:
+        """Deadlines alone end every auction (``adjudicate`` then ``claim``, by a stranger);
+        then everyone withdraws and the house holds nothing."""
         self._check(reread_final=True)
+        anyone = self.market.stranger
+        for auction_id in range(1, self.auction_count + 1):
+            steps = 0
+            while (status := self.market.state(auction_id).status) not in FINAL:
+                steps += 1
+                assert steps <= 3, f"auction {auction_id} does not end: {Status(status).name}"
+                self.chain.time_travel(LONGEST_WAIT)
+                fn = "adjudicate" if status == Status.OPEN else "claim"
+                assert self._try(fn, auction_id, sender=anyone) is not None, (fn, status)
+                self._check(reread_final=False)
+        self._check(reread_final=True)
+        assert all(locked(state) == 0 for state in self.states.values())
+        for account in self.accounts:
+            if self.market.owed(account.address):
+                assert self._try("withdraw", sender=account) is not None
+        assert self.market.balance() == 0
+        assert self._ether() == self.ether
 
     def _owed(self, *, every_account: bool) -> int:
         """What the house owes the cast in all.
