@@ -86,19 +86,21 @@ CHECKS: tuple[CheckSpec[RequestLedger], ...] = (
     CheckSpec(
         "scores-right",
         "Was each model's score its accuracy on the hidden groups?",
-        "",
+        "Transparent pricing based on authentic model performance.",
         check_scores,
     ),
     CheckSpec(
         "winners-by-schedule",
         "Were the winners and prices those the schedule gives?",
-        "",
+        "a blockchain-empowered model benchmarking process for transparently determining the "
+        "model prices",
         check_winners,
     ),
     CheckSpec(
         "fair-swap",
         "Did the fair swap deliver the key and the model committed?",
-        "",
+        "enforces the fair model-money swapping process between individual developers and "
+        "MLaaS providers",
         check_swap,
     ),
     CheckSpec(
@@ -108,7 +110,8 @@ CHECKS: tuple[CheckSpec[RequestLedger], ...] = (
         check_paid,
     ),
 )
-"""Every question, in the order of the request's phases."""
+"""Every question, in the order of the request's phases (the paper's words where its
+abstract has them)."""
 
 
 def audit_request(market: Marketplace, request_id: int, viewer: Identity | None) -> AuditReport:

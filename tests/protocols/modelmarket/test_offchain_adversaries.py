@@ -7,11 +7,12 @@ it owes, what it withdrew, and how much richer or poorer it ended than it began.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
+from mercato.audit.modelmarket import CHECKS, audit_request
 from mercato.crypto.commit import keccak
 from mercato.crypto.fairswap import split_chunks
 from mercato.protocols.draws import distinct_indices, select
@@ -74,6 +75,27 @@ def agreed_scores(flow: P4Flow, request_id: int) -> list[int]:
     return [s.score for s in flow.mm.submissions(request_id)]
 
 
+def check_number(key: str) -> int:
+    """The number of the audit's check ``key``."""
+    return next(number for number, spec in enumerate(CHECKS, 1) if spec.key == key)
+
+
+def assert_audit_names(
+    flow: P4Flow,
+    request_id: int,
+    cheaters: Mapping[str, tuple[str, str]],
+    viewer: str | None = None,
+) -> None:
+    """The audit with ``viewer``'s keys (None: the public's) names exactly the ``cheaters``
+    (name: (role, key of the one check that finds it)), and nobody else."""
+    report = audit_request(flow.market, request_id, None if viewer is None else flow.me(viewer))
+    expected = {
+        f"{role} {flow.address(name)}": [check_number(key)]
+        for name, (role, key) in cheaters.items()
+    }
+    assert report.cheaters == expected, report.to_dict()
+
+
 @pytest.mark.parametrize("corrupt", [corrupted, last_byte_flipped], ids=["middle", "last byte"])
 def test_a_seller_that_delivers_another_model_is_caught_by_one_chunk(
     tmp_path: Path, corrupt: Callable[[bytes], bytes]
@@ -122,6 +144,9 @@ def test_a_seller_that_delivers_another_model_is_caught_by_one_chunk(
                 **dict.fromkeys(EXECUTORS, HONEST_PAY),
             },
         )
+        # the complaint the contract upheld names the cheater, for anyone and for the buyer
+        for viewer in (None, BUYER):
+            assert_audit_names(flow, request_id, {"cheater": ("seller", "fair-swap")}, viewer)
 
 
 def test_a_winner_that_never_reveals_its_key_defaults(tmp_path: Path) -> None:
@@ -152,6 +177,7 @@ def test_a_winner_that_never_reveals_its_key_defaults(tmp_path: Path) -> None:
                 **dict.fromkeys(EXECUTORS, HONEST_PAY),
             },
         )
+        assert_audit_names(flow, request_id, {"silent": ("seller", "fair-swap")})
 
 
 def test_a_buyer_that_never_reveals_the_sample_is_cancelled(tmp_path: Path) -> None:
@@ -173,6 +199,7 @@ def test_a_buyer_that_never_reveals_the_sample_is_cancelled(tmp_path: Path) -> N
         assert withdrawn[BUYER] == request.escrowed
         assert all(withdrawn[name] == EXECUTOR_STAKE for name in EXECUTORS)
         flow.assert_settled(request_id, {})
+        assert_audit_names(flow, request_id, {BUYER: ("buyer", "sample-revealed")})
 
 
 @pytest.mark.parametrize("forgery", [relabelled, sample_again], ids=["relabelled", "sample again"])
@@ -204,6 +231,10 @@ def test_a_buyer_whose_hidden_groups_do_not_give_its_root_loses_its_bond(
                 **dict.fromkeys(EXECUTORS, HONEST_PAY),
             },
         )
+        # an executor's key opens the forged groups; the public cannot tell
+        test_set = ("buyer", "test-set-committed")
+        assert_audit_names(flow, request_id, {BUYER: test_set}, "executor-1")
+        assert_audit_names(flow, request_id, {})
 
 
 def test_a_buyer_that_seals_nothing_loses_its_bond(tmp_path: Path) -> None:
@@ -236,6 +267,7 @@ def test_a_buyer_that_seals_nothing_loses_its_bond(tmp_path: Path) -> None:
                 **dict.fromkeys(EXECUTORS, HONEST_PAY),
             },
         )
+        assert_audit_names(flow, request_id, {BUYER: ("buyer", "test-set-committed")})
 
 
 def test_a_seller_that_seals_nothing_is_flagged_and_loses_its_stake(tmp_path: Path) -> None:
@@ -271,6 +303,8 @@ def test_a_seller_that_seals_nothing_is_flagged_and_loses_its_stake(tmp_path: Pa
                 **dict.fromkeys(EXECUTORS, HONEST_PAY),
             },
         )
+        for viewer in (None, "executor-2"):
+            assert_audit_names(flow, request_id, {"hider": ("seller", "models-committed")}, viewer)
 
 
 @pytest.mark.xfail(
@@ -344,6 +378,11 @@ def test_an_executor_that_lies_or_stays_silent_is_slashed(tmp_path: Path, how: s
                 "executor-3": -EXECUTOR_STAKE,
             },
         )
+        # outvoted (or silent) for anyone; with an honest executor's key, its vote re-run
+        for viewer in (None, "executor-1"):
+            assert_audit_names(
+                flow, request_id, {"executor-3": ("executor", "scores-right")}, viewer
+            )
 
 
 def test_an_executor_cannot_copy_a_revealed_vote(tmp_path: Path) -> None:
@@ -397,6 +436,7 @@ def test_an_executor_cannot_copy_a_revealed_vote(tmp_path: Path) -> None:
                 "executor-3": -EXECUTOR_STAKE,
             },
         )
+        assert_audit_names(flow, request_id, {"executor-3": ("executor", "scores-right")})
 
 
 def test_a_buyer_cannot_choose_the_sample_or_the_executors(tmp_path: Path) -> None:
@@ -468,6 +508,7 @@ def test_a_buyer_cannot_choose_the_sample_or_the_executors(tmp_path: Path) -> No
             },
         )
         assert flow.withdrawn()[left_out] == EXECUTOR_STAKE
+        assert_audit_names(flow, request_id, {})
 
 
 def test_a_late_or_repeated_submission_is_refused(tmp_path: Path) -> None:
@@ -505,6 +546,7 @@ def test_a_late_or_repeated_submission_is_refused(tmp_path: Path) -> None:
                 **dict.fromkeys(EXECUTORS, HONEST_PAY),
             },
         )
+        assert_audit_names(flow, request_id, {})
 
 
 SPOILERS: dict[str, tuple[BadDelivery, str]] = {
@@ -557,3 +599,7 @@ def test_deliveries_that_do_not_match_their_commitments_are_rejected(tmp_path: P
                 **dict.fromkeys(EXECUTORS, HONEST_PAY),
             },
         )
+        # the buyer's key re-checks each rejected delivery; the public cannot open them
+        spoilers = dict.fromkeys(SPOILERS, ("seller", "fair-swap"))
+        assert_audit_names(flow, request_id, spoilers, BUYER)
+        assert_audit_names(flow, request_id, {})
