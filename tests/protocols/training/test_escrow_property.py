@@ -18,7 +18,10 @@ Invariants, checked after every step that mined a block:
 Operations are drawn at random (requests with random k, rounds and values, approvals,
 cancellations, rounds started and drawn, jobs by the right CO or anyone, closes, fraud
 reports, completions by the MO or anyone, time travel, withdrawals, COs adding stake);
-invalid ones revert and change nothing. Runs on the embedded chain only, which it builds
+invalid ones revert and change nothing. At the end of every run, deadlines alone end every
+training (the DO closes rounds and completes once the MO is silent; only the MO can end its
+own unapproved request), everyone withdraws, and the market holds nothing: no money is ever
+stuck. Runs on the embedded chain only, which it builds
 itself (one for all examples, with a fresh market and datasets per example): it is fast
 and gas-free, so ether is conserved exactly. The rpc tier is exercised by the example tests.
 """
@@ -43,6 +46,7 @@ from .world import (
     EVIDENCE,
     FRAUD_STAKE,
     GLOBAL_MODEL,
+    PERIODS,
     Setup,
     World,
     deploy_market,
@@ -50,6 +54,8 @@ from .world import (
 )
 
 MAX_TRAININGS = 4
+LONGEST_WAIT = 2 * sum(PERIODS) + 1
+"""Past any deadline of a training's present state (the idle one after a review window)."""
 SHAPES = ((2, 2), (3, 1))
 """(subsets, replicas) of the two datasets of every example."""
 
@@ -323,7 +329,32 @@ class EscrowMachine(ProtocolMachine):
         self._check()
 
     def teardown(self) -> None:
+        """Deadlines alone end every training: the DO (anyone but the MO) closes a round or
+        completes once the MO is silent past its deadline, and the MO may cancel a request
+        nobody approved (its own money, held for nobody else); then everyone withdraws and
+        the market holds nothing."""
         self._check()
+        for training_id in range(1, self.training_count + 1):
+            steps = 0
+            while not (training := self.market.training(training_id)).status.final:
+                steps += 1
+                assert steps <= 4, f"training {training_id} does not end: {training.status}"
+                self.chain.time_travel(LONGEST_WAIT)
+                if training.status is TrainingStatus.REQUESTED:
+                    fn, sender = "cancel", self._account(RIGHT, training.mo)
+                elif training.status is TrainingStatus.DRAWING:
+                    fn, sender = "draw_round", self.world.do
+                elif training.status is TrainingStatus.TRAINING:
+                    fn, sender = "close_round", self.world.do
+                else:
+                    fn, sender = "complete", self.world.do
+                assert self._try(fn, training_id, sender=sender) is not None, (fn, training)
+                self._check()
+        for account in self.accounts:
+            if self.world.owed(account):
+                assert self._try("withdraw", sender=account) is not None
+        assert self.world.balance() == 0
+        assert self._ether() == self.ether
 
     def _check(self) -> None:
         trainings = {t: self.market.training(t) for t in range(1, self.training_count + 1)}
