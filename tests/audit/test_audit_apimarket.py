@@ -21,12 +21,13 @@ from typer.testing import CliRunner
 
 from mercato.audit.apimarket import CHECKS, audit_api
 from mercato.audit.report import AuditReport, Verdict
+from mercato.chain.contract import Contract
 from mercato.chain.embedded import EmbeddedChain
 from mercato.cli import common
 from mercato.cli.app import app
 from mercato.crypto.commit import keccak
 from mercato.errors import InputError
-from mercato.protocols.apimarket.documents import ApiDocument, purpose
+from mercato.protocols.apimarket.documents import ApiDocument, Purchase, purpose
 from mercato.protocols.apimarket.messages import Receipt, Request
 from mercato.protocols.apimarket.records import Batch, StepRecord
 from mercato.protocols.apimarket.serving import seal_joined_endpoint
@@ -93,7 +94,12 @@ class Net:
         )  # fmt: skip
         return replace(document, sealed=sealed)
 
-    def register(self, document: ApiDocument, model_root: bytes | None = None) -> int:
+    def register(
+        self,
+        document: ApiDocument,
+        model_root: bytes | None = None,
+        purchase: Purchase | None = None,
+    ) -> int:
         doc_hash = self.market.store.put(document.to_bytes())
         api, _ = self.market.api_market.register_api(
             self.provider.account, model_root=model_root or document.model_root,
@@ -101,7 +107,7 @@ class Net:
             slot_components=SLOT_COMPONENTS, slot_vendors=[v.address for v in self.vendors],
             shares=SHARES, price=PRICE, vendor_stake=VENDOR_STAKE,
             orchestrator=self.orchestrator.address, orchestrator_stake=ORCHESTRATOR_STAKE,
-            challenge_bond=PRICE, dispute_bond=2 * PRICE, periods=PERIODS,
+            challenge_bond=PRICE, dispute_bond=2 * PRICE, periods=PERIODS, purchase=purchase,
         )  # fmt: skip
         return int(api)
 
@@ -216,9 +222,33 @@ def _build(net: Net) -> None:
     # a provider whose document's hashes do not give the registered root; still joining
     net.ids["bad document"] = net.register(net.document(), model_root=keccak(b"another model"))
 
-    # live, one call served, its batch not due yet
+    # registered on a P4 sale (a model market that answers what the test set)
+    p4 = _fake_model_market(net)
+    sale = (net.provider.address, net.vendors[0].address, keccak(b"model bytes"), 912_000, True)
+    p4.transact("set_purchase", 4, 1, sale, sender=net.provider.account)
+    purchase = Purchase(p4.address, 4, 1)
+    bought = replace(net.document(), purchase=purchase)
+    net.ids["bought"] = net.register(bought, purchase=purchase)
+
+    # live, its batch not due yet
     api, _ = net.live()
     net.ids["running"] = api
+
+
+def _fake_model_market(net: Net) -> Contract:
+    """tests/protocols/apimarket/FakeModelMarket.vy, deployed."""
+    import vyper
+    from eth_abi.abi import encode
+
+    from mercato.chain.contract import ABI
+
+    path = Path(__file__).parents[1] / "protocols" / "apimarket" / "FakeModelMarket.vy"
+    output = vyper.compile_code(path.read_text(), output_formats=["abi", "bytecode"])
+    abi = ABI(output["abi"])
+    code = bytes.fromhex(output["bytecode"].removeprefix("0x")) + encode(abi.constructor, [])
+    receipt = net.market.chain.deploy(net.provider.account, code)
+    assert receipt.contract_address is not None
+    return Contract(net.market.chain, receipt.contract_address, abi, "FakeModelMarket")
 
 
 # an honest API --------------------------------------------------------------------------------
@@ -281,6 +311,16 @@ def test_a_document_that_does_not_give_the_model_root_names_the_provider(net: Ne
     assert "joining until" in paid.detail and "anyone cancels the API" in paid.detail
 
 
+def test_the_p4_purchase_is_read_again_from_the_model_market(net: Net) -> None:
+    report = audit_api(net.market, net.ids["bought"], None)
+
+    registration = report.checks[REGISTRATION - 1]
+    assert registration.verdict is Verdict.PASS
+    assert "bought by the provider in P4 request 4 (submission 1" in registration.detail
+    assert "912000 ppm" in registration.detail and "sale is paid" in registration.detail
+    assert report.passed and report.cheaters == {}
+
+
 # unfinished and bad input -------------------------------------------------------------------------
 def test_a_running_api_is_not_yet_checkable_and_says_who_moves_it_on(net: Net) -> None:
     report = audit_api(net.market, net.ids["running"], None)
@@ -293,7 +333,7 @@ def test_a_running_api_is_not_yet_checkable_and_says_who_moves_it_on(net: Net) -
 
 
 def test_an_unknown_api_is_bad_input(net: Net) -> None:
-    with pytest.raises(InputError, match=r"no API 9 \(there are 4\)"):
+    with pytest.raises(InputError, match=r"no API 9 \(there are 5\)"):
         audit_api(net.market, 9, None)
 
 

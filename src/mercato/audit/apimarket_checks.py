@@ -206,6 +206,10 @@ def _purchase(ledger: ApiLedger, check: CheckBuilder, document: ApiDocument | st
                 f"model market says seller {seller} score {score}"
             )
         )
+    check.note(
+        f"the sold model's plain root {hash_hex(bytes(plain_root))} is of its bytes, which only "
+        "the provider holds: the audit cannot tie them to the components"
+    )
     check.ran(
         f"the model was bought by the provider in P4 request {where[1]} (submission {where[2]}, "
         f"seller {seller}, score {int(score)} ppm) and the sale is paid"
