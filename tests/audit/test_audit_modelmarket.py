@@ -16,6 +16,7 @@ import pytest
 from tests.protocols.modelmarket.offchain import (
     BUYER,
     P4Flow,
+    Step,
     hidden_test_set,
     made_up_commit,
     p4_flow,
@@ -78,7 +79,9 @@ def colluding(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P4Flow]:
         return problem
 
     original = buyer.delivery_check
-    swaps = {name: {"executor.commit": made_up_commit} for name in EXECUTORS}
+    swaps: dict[str, dict[str, Step]] = {
+        name: {"executor.commit": made_up_commit} for name in EXECUTORS
+    }
     swaps[BUYER] = {"buyer.delivery_check": reject_victim}
     with p4_flow(tmp_path_factory.mktemp("audit-p4-cheats"), sellers, swaps=swaps) as flow:
         victim = flow.address("victim")
