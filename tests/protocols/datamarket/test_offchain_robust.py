@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mercato.audit.datamarket import audit
 from mercato.errors import IntegrityError
 from mercato.ml.model_parts import apply_update
 from mercato.ml.poison import Poisoner
@@ -21,6 +22,8 @@ from .offchain import PER_UPDATE, P3World, build_world
 
 DATA_OWNERS = 7
 MAX_EXCLUDED = 2
+AGGREGATE_RIGHT, POISONED, CLAIMS = 4, 6, 7
+"""The auditor's checks (mercato.audit.datamarket) that name this file's cheaters."""
 
 
 @pytest.fixture
@@ -56,6 +59,9 @@ def test_poisoners_are_excluded_on_chain_and_their_pay_goes_to_the_kept(
         assert p3.dm.owed(do.address) == (0 if i in (1, 5) else paid_each)
     assert p3.dm.owed(p3.mo.address) == 0  # excluding gained the MO nothing
     check_round(p3.market, task_id, 1)
+    # the audit with the MO's key re-runs the rule and names the poisoners, nobody else
+    report = audit(p3.market, task_id, p3.mo)
+    assert report.cheaters == {f"data owner {p3.dos[i].address}": [POISONED] for i in (1, 5)}
 
 
 def test_updates_are_sealed_to_the_model_owner(p3: P3World) -> None:
@@ -89,6 +95,8 @@ def test_wrong_model_is_provable_in_robust_mode(p3: P3World) -> None:
         check_round(p3.market, task_id, 1)
     with pytest.raises(IntegrityError, match="wrong model"):
         p3.run_phase(task_id)  # no DO trains round 2 on it
+    report = audit(p3.market, task_id, None)  # the public names the MO
+    assert report.cheaters == {f"model owner {p3.mo.address}": [AGGREGATE_RIGHT]}
 
 
 def test_silent_model_owner_cannot_keep_the_reward(p3: P3World) -> None:
@@ -109,6 +117,9 @@ def test_silent_model_owner_cannot_keep_the_reward(p3: P3World) -> None:
     balance = p3.chain.balance(p3.dos[3].address)
     p3.dm.withdraw(p3.dos[3].account)
     assert p3.chain.balance(p3.dos[3].address) > balance
+    report = audit(p3.market, task_id, None)  # the public names the MO, the claim's reason
+    assert report.cheaters == {f"model owner {p3.mo.address}": [CLAIMS]}
+    assert report.checks[-1].verdict.value == "pass"  # paid to the wei
 
 
 def test_private_head_never_leaves_the_model_owner(p3: P3World) -> None:

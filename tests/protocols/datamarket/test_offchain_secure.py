@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mercato.audit.datamarket import audit
 from mercato.crypto.secagg import max_abs, quantise, unmask
 from mercato.errors import IntegrityError, ProtocolError
 from mercato.ml.model_parts import apply_update
@@ -28,6 +29,8 @@ from mercato.storage.envelope import open_envelope
 from .offchain import PER_UPDATE, P3World, build_world
 
 THRESHOLD = 3
+POSTED_IN_TIME, AGGREGATE_RIGHT = 1, 4
+"""The auditor's checks (mercato.audit.datamarket) that name this file's cheaters."""
 
 
 @pytest.fixture
@@ -95,6 +98,9 @@ def test_dropout_after_masking_leaves_the_survivors_sum(p3: P3World) -> None:
     assert p3.dm.owed(p3.dos[2].address) == 0
     assert p3.dm.owed(p3.mo.address) == PER_UPDATE  # the dropped DO's share is refunded
     assert all(p3.dm.owed(p3.dos[i].address) == PER_UPDATE for i in survivors)
+    # the public audit names the dropout, and nobody else
+    report = audit(p3.market, task_id, None)
+    assert report.cheaters == {f"data owner {p3.dos[2].address}": [POSTED_IN_TIME]}
 
 
 def test_dropout_before_dealing_shares_is_left_out_of_the_masks(p3: P3World) -> None:
@@ -112,6 +118,8 @@ def test_dropout_before_dealing_shares_is_left_out_of_the_masks(p3: P3World) -> 
     expected = honest_updates(p3, task_id, 1, [0, 1, 2, 3]).mean(axis=0)
     assert np.abs(secure_mean(p3.market, task_id, 1).mean - expected).max() < 5 / 2**16
     assert p3.dm.owed(p3.dos[4].address) == 0
+    report = audit(p3.market, task_id, None)
+    assert report.cheaters == {f"data owner {p3.dos[4].address}": [POSTED_IN_TIME]}
 
 
 def test_too_many_dropouts_fail_the_round_unpaid(p3: P3World) -> None:
@@ -128,6 +136,10 @@ def test_too_many_dropouts_fail_the_round_unpaid(p3: P3World) -> None:
     assert p3.dm.events("RoundFailed", task_id=task_id)
     assert p3.dm.owed(p3.mo.address) == PER_UPDATE * 5
     assert all(p3.dm.owed(do.address) == 0 for do in p3.dos)
+    report = audit(p3.market, task_id, None)
+    assert report.cheaters == {
+        f"data owner {p3.dos[i].address}": [POSTED_IN_TIME] for i in (0, 1, 2)
+    }
 
 
 def test_curious_model_owner_sees_only_masked_vectors(p3: P3World) -> None:
@@ -190,6 +202,9 @@ def test_wrong_aggregate_is_provable_and_stops_the_data_owners(p3: P3World) -> N
     with pytest.raises(IntegrityError, match="wrong aggregate"):
         p3.run_phase(task_id)
     assert not history.posts(p3.dm, task_id, 2, "update")
+    # and the public audit names the MO on the aggregate's check, nobody else
+    report = audit(p3.market, task_id, None)
+    assert report.cheaters == {f"model owner {p3.mo.address}": [AGGREGATE_RIGHT]}
 
 
 def test_acting_twice_posts_once(p3: P3World) -> None:
