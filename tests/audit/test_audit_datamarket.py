@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.protocols.datamarket.offchain import P3World, build_world
+from tests.protocols.datamarket.offchain import PER_UPDATE, P3World, build_world
 from typer.testing import CliRunner
 
 from mercato.audit.datamarket import CHECKS, audit
@@ -28,10 +28,11 @@ from mercato.crypto.secagg import SHARE_SIZE, reveal_share
 from mercato.errors import InputError, IntegrityError
 from mercato.ml.model_parts import apply_update
 from mercato.ml.trainers.weights import weights_to_bytes
-from mercato.protocols.datamarket import data_owner, history
+from mercato.protocols.datamarket import data_owner, history, model_owner
 from mercato.protocols.datamarket.aggregation import secure_mean
 from mercato.protocols.datamarket.documents import RevealBlob, SharesBlob, shares_context
 from mercato.protocols.datamarket.market import Mode, Phase, mask_of
+from mercato.protocols.datamarket.model_owner import TaskTerms
 from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import hash_bytes, hash_hex
 from mercato.storage.envelope import open_envelope
@@ -54,6 +55,7 @@ class Tasks:
     wrong_exclusion: int
     wrong_reveal: int
     wrong_revealer: int
+    cancelled: int
     unfinished: int
 
 
@@ -63,8 +65,6 @@ def verdicts(report: AuditReport) -> dict[int, Verdict]:
 
 def run_to_end(world: P3World, task_id: int) -> None:
     """Every round: every DO posts in every phase, the MO aggregates."""
-    from mercato.protocols.datamarket import model_owner
-
     while world.dm.task(task_id).status.label == "running":
         world.run_round(task_id)
         model_owner.aggregate(world.market, world.mo, task_id)
@@ -113,6 +113,18 @@ def reveal_a_wrong_share(world: P3World, cheat: int) -> int:
     return task_id
 
 
+def cancel_a_task(world: P3World) -> int:
+    """A task that one DO joins before its join deadline passes; a DO cancels it."""
+    terms = TaskTerms(
+        DATA_OWNERS, 1, Mode.ROBUST, MAX_EXCLUDED, PER_UPDATE * DATA_OWNERS, join_period=60
+    )
+    task_id = model_owner.post_task(world.market, world.mo, world.spec, world.owner_model, terms)
+    data_owner.join(world.market, world.dos[0], task_id, world.data.parts[0])
+    world.chain.time_travel(61)
+    world.dm.advance(world.dos[1].account, task_id)
+    return task_id
+
+
 @pytest.fixture(scope="module")
 def tasks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tasks]:
     world = build_world(tmp_path_factory.mktemp("audit-p3"), data_owners=DATA_OWNERS)
@@ -123,8 +135,9 @@ def tasks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tasks]:
         run_to_end(world, robust)
         wrong_exclusion = exclude_honest_do(world)
         wrong_reveal = reveal_a_wrong_share(world, cheat=3)
+        cancelled = cancel_a_task(world)
         unfinished = world.post(Mode.ROBUST, MAX_EXCLUDED)
-        yield Tasks(world, secure, robust, wrong_exclusion, wrong_reveal, 3, unfinished)
+        yield Tasks(world, secure, robust, wrong_exclusion, wrong_reveal, 3, cancelled, unfinished)
     finally:
         world.chain.close()
 
@@ -225,6 +238,17 @@ def test_unfinished_task_says_who_may_move_it_on(tasks: Tasks) -> None:
     assert report.passed and report.status == "running"
 
 
+def test_cancelled_task_refunds_the_whole_reward(tasks: Tasks) -> None:
+    report = audit(tasks.world.market, tasks.cancelled, None)
+
+    assert report.passed and report.status == "cancelled"
+    assert set(verdicts(report).values()) == {Verdict.PASS}, report.to_dict()
+    assert report.checks[PAID - 1].lines == (
+        f"cancelled: the MO was refunded {PER_UPDATE * DATA_OWNERS} wei, the reward less what "
+        "was paid",
+    )
+
+
 def test_unknown_task_is_bad_input(tasks: Tasks) -> None:
     count = tasks.world.dm.count()
     with pytest.raises(InputError, match=rf"no task 99 \(there are {count}\)"):
@@ -270,6 +294,21 @@ def test_cli_json_for_the_model_owner(tasks: Tasks, cli: WorldContext) -> None:
         {"who": f"model owner {tasks.world.mo.address}", "checks": [AGGREGATE, EXCLUSIONS]}
     ]
     assert [c["key"] for c in document["checks"]] == [spec.key for spec in CHECKS]
+
+
+def test_cli_table_for_the_public_names_the_wrong_revealer(tasks: Tasks, cli: WorldContext) -> None:
+    args = ["audit", "datamarket", str(tasks.wrong_reveal), "--public"]
+
+    result = CliRunner().invoke(app, args, obj=cli)
+
+    assert result.exit_code == 0, result.output
+    assert "FAIL" in result.stdout and "NOT CHECKABLE" in result.stdout
+    cheat = tasks.world.dos[tasks.wrong_revealer].address
+    assert (
+        result.stdout.rstrip()
+        .splitlines()[-1]
+        .startswith(f"cheating found: data owner {cheat[:10]}")
+    )
 
 
 def test_cli_public_json_of_an_honest_task(tasks: Tasks, cli: WorldContext) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TypeVar
 
-from mercato.audit.report import Finding
+from mercato.audit.report import CheckBuilder, Finding
 from mercato.chain.contract import Event
 from mercato.errors import BlobNotFound, InputError, IntegrityError, MercatoError
 from mercato.ml.trainers.weights import Weights, weights_from_bytes
@@ -157,6 +157,25 @@ class TaskLedger:
         if number == 1:
             return self.joins
         return self.rounds[number].posted("keys") if number in self.rounds else {}
+
+    def no_round(self, check: CheckBuilder) -> bool:
+        """Whether no round started: said in ``check`` (nothing ran, or nothing yet)."""
+        if self.rounds:
+            return False
+        if self.task.status.final:
+            check.ran(f"no round ran: the task is {self.task.status.label}")
+        else:
+            check.undecided(f"no round started: {self.task.waiting}")
+        return True
+
+    def none_finalised(self, check: CheckBuilder) -> None:
+        """Say in ``check``, if it found nothing else, that no round was finalised (yet)."""
+        if check.checked or check.findings or check.open or check.unchecked:
+            return
+        if self.task.status.final:
+            check.ran("no round was finalised")
+        else:
+            check.undecided(f"no round finalised yet: {self.task.waiting}")
 
     # the viewer -----------------------------------------------------------------------------
     @property

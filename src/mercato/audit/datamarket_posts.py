@@ -37,8 +37,7 @@ MAX_SUBSETS = 5_000
 # 1. posted in time ------------------------------------------------------------------------
 def check_posted_in_time(ledger: TaskLedger, check: CheckBuilder) -> None:
     """Each DO still in a phase posted in it before the deadline; nobody else posted."""
-    if not ledger.rounds:
-        check.undecided(f"no round started: {ledger.task.waiting}")
+    if ledger.no_round(check):
         return
     for record in ledger.rounds.values():
         for phase, kind, active in ledger.phase_posts(record):
@@ -83,8 +82,7 @@ def _phase_ended(ledger: TaskLedger, record: RoundRecord, phase: Phase) -> bool:
 # 2. blobs well formed ----------------------------------------------------------------------
 def check_posts_well_formed(ledger: TaskLedger, check: CheckBuilder) -> None:
     """Every posted blob is in the store and of its kind; each reveal reveals the right half."""
-    if not ledger.rounds:
-        check.undecided(f"no round started: {ledger.task.waiting}")
+    if ledger.no_round(check):
         return
     for record in ledger.rounds.values():
         if ledger.secure:
@@ -268,8 +266,7 @@ def check_reveals(ledger: TaskLedger, check: CheckBuilder) -> None:
     if not ledger.secure:
         check.ran("robust mode: no secrets are shared or revealed")
         return
-    if not ledger.rounds:
-        check.undecided(f"no round started: {ledger.task.waiting}")
+    if ledger.no_round(check):
         return
     for record in ledger.rounds.values():
         if not record.posted("reveal"):

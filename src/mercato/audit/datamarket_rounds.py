@@ -163,6 +163,7 @@ def check_aggregates(ledger: TaskLedger, check: CheckBuilder) -> None:
                     number,
                 )
             )
+    ledger.none_finalised(check)
 
 
 def _rule(ledger: TaskLedger) -> str:
@@ -270,6 +271,7 @@ def check_exclusions(ledger: TaskLedger, check: CheckBuilder) -> None:
                     )
                 )
         check.ran(f"round {number}: the scores and exclusions recomputed from the opened updates")
+    ledger.none_finalised(check)
 
 
 def _public_exclusions(
@@ -356,7 +358,8 @@ def check_no_poisoned_updates(ledger: TaskLedger, check: CheckBuilder) -> None:
                     number,
                 )
             )
-        check.ran(f"round {number}: every kept update is one the rule keeps")
+        check.ran(f"round {number}: the rule, re-run, excludes no update")
+    ledger.none_finalised(check)
 
 
 # 7. claims, cancellations and failed rounds ------------------------------------------------
