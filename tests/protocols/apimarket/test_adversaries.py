@@ -24,6 +24,7 @@ from mercato.protocols.apimarket.scenario import CHEATER, OFFER, PERIODS, PROVID
 from mercato.protocols.apimarket.views import ClaimState, DisputeState
 
 from ..world import reverts
+from .audited import assert_names
 from .live import (
     HONEST,
     PAIR,
@@ -57,6 +58,7 @@ def test_an_honest_api_pays_each_party_exactly(chain: EmbeddedChain, model: Digi
         assert sum(batch.steps(s) for s in range(2)) == 12
         assert live.net() == honest_net(live, results)
         assert_ended_and_paid_out(live)
+        assert_names(live, {})  # the auditor, public or with any key, finds nobody
 
 
 def test_a_vendor_returning_wrong_outputs_is_slashed_by_the_replicas(
@@ -99,6 +101,7 @@ def test_a_vendor_returning_wrong_outputs_is_slashed_by_the_replicas(
         expected[CHEATER] -= VENDOR_STAKE
         assert live.net() == expected
         assert_ended_and_paid_out(live)
+        assert_names(live, {CHEATER: ("vendor", {"disputes"})})  # the majority's verdict
 
 
 def test_a_vendor_over_reporting_calls_gets_nothing_for_them(
@@ -137,6 +140,7 @@ def test_a_vendor_over_reporting_calls_gets_nothing_for_them(
         assert len(am.events("Claimed", api=api)) == 1  # the honest vendors claimed nothing
         assert live.net() == honest_net(live, results)  # paid once, from the batch
         assert_ended_and_paid_out(live)
+        assert_names(live, {liar: ("vendor", {"claims"})})  # it claimed a step already paid
 
 
 def test_a_provider_cannot_deny_the_model_it_registered(
@@ -178,3 +182,4 @@ def test_a_provider_cannot_deny_the_model_it_registered(
         expected[runner] -= VENDOR_STAKE
         assert live.net() == expected
         assert_ended_and_paid_out(live)
+        assert_names(live, {runner: ("vendor", {"disputes"})})  # it signed another component

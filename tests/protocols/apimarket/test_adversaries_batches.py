@@ -24,6 +24,7 @@ from mercato.protocols.apimarket.scenario import OFFER, ORCHESTRATOR, PERIODS, P
 from mercato.protocols.apimarket.views import ChallengeState, ClaimState, DisputeState
 
 from ..world import reverts
+from .audited import assert_names
 from .live import (
     HONEST,
     PAIR,
@@ -120,6 +121,7 @@ def test_an_orchestrator_dropping_a_call_pays_its_vendors_from_its_stake(
         expected[ORCHESTRATOR] -= sum(SHARES)  # its vendors paid from the stake
         assert live.net() == expected
         assert_ended_and_paid_out(live)
+        assert_names(live, {ORCHESTRATOR: ("orchestrator", {"claims"})})
 
 
 def test_an_orchestrator_dropping_a_step_of_a_counted_call_pays_it_from_its_stake(
@@ -148,6 +150,7 @@ def test_an_orchestrator_dropping_a_step_of_a_counted_call_pays_it_from_its_stak
         expected[ORCHESTRATOR] -= SHARES[1]
         assert live.net() == expected
         assert_ended_and_paid_out(live)
+        assert_names(live, {ORCHESTRATOR: ("orchestrator", {"claims"})})
 
 
 def test_an_orchestrator_committing_no_batch_pays_every_step_from_its_stake(
@@ -174,6 +177,7 @@ def test_an_orchestrator_committing_no_batch_pays_every_step_from_its_stake(
         expected[ORCHESTRATOR] -= len(results) * sum(SHARES)
         assert live.net() == expected
         assert_ended_and_paid_out(live)
+        assert_names(live, {ORCHESTRATOR: ("orchestrator", {"claims"})})
 
 
 def test_an_orchestrator_inventing_a_call_refunds_it_and_the_bond_from_its_stake(
@@ -209,6 +213,7 @@ def test_an_orchestrator_inventing_a_call_refunds_it_and_the_bond_from_its_stake
         expected[PROVIDER] += PRICE - sum(SHARES)
         assert live.net() == expected
         assert_ended_and_paid_out(live)
+        assert_names(live, {ORCHESTRATOR: ("orchestrator", {"challenges"})})
 
 
 def test_a_consumer_denying_a_call_loses_its_bond_to_the_orchestrator(
@@ -235,6 +240,7 @@ def test_a_consumer_denying_a_call_loses_its_bond_to_the_orchestrator(
         expected[ORCHESTRATOR] += OFFER.challenge_bond
         assert live.net() == expected
         assert_ended_and_paid_out(live)
+        assert_names(live, {"hospital-2": ("consumer", {"challenges"})})
 
 
 def test_a_consumer_forging_an_output_gets_no_refund_and_loses_its_bond(
@@ -274,3 +280,4 @@ def test_a_consumer_forging_an_output_gets_no_refund_and_loses_its_bond(
         expected[replica] += OFFER.dispute_bond // 2
         assert live.net() == expected
         assert_ended_and_paid_out(live)
+        assert_names(live, {"hospital-1": ("consumer", {"disputes"})})  # an unjustified dispute

@@ -22,6 +22,7 @@ from mercato.protocols.apimarket.consumer import CallResult
 from mercato.protocols.apimarket.endpoints import HttpTransport, Reply
 from mercato.protocols.apimarket.scenario import OFFER, PROVIDER
 
+from .audited import assert_names
 from .live import (
     HONEST,
     PAIR,
@@ -119,6 +120,7 @@ def test_a_vendor_that_stops_answering_is_failed_over_with_identical_outputs(
         assert_each_call_once(live, {"hospital-1": len(served)})
         assert live.net() == honest_net(live, served)  # vendor-1 paid for what it ran
         assert_ended_and_paid_out(live)
+        assert_names(live, {})  # a crash is no cheat: the auditor finds nobody
 
 
 def test_an_orchestrator_crashing_mid_call_loses_no_call_and_runs_none_twice(
@@ -144,6 +146,7 @@ def test_an_orchestrator_crashing_mid_call_loses_no_call_and_runs_none_twice(
         assert_each_call_once(live, {"hospital-1": 3})
         assert live.net() == honest_net(live, results)
         assert_ended_and_paid_out(live)
+        assert_names(live, {})  # a crash is no cheat: the auditor finds nobody
 
 
 def test_a_restarted_orchestrator_finishes_a_crashed_call_for_its_batch(
@@ -176,6 +179,7 @@ def test_a_restarted_orchestrator_finishes_a_crashed_call_for_its_batch(
         expected[PROVIDER] += OFFER.price - sum(OFFER.shares)
         assert live.net() == expected
         assert_ended_and_paid_out(live)
+        assert_names(live, {})  # a crash is no cheat: the auditor finds nobody
 
 
 def test_a_vendor_killed_mid_epoch_and_restarted_loses_no_step_and_runs_none_twice(
@@ -202,3 +206,4 @@ def test_a_vendor_killed_mid_epoch_and_restarted_loses_no_step_and_runs_none_twi
         assert_each_call_once(live, {"hospital-1": 4})
         assert live.net() == honest_net(live, results)
         assert_ended_and_paid_out(live)
+        assert_names(live, {})  # a crash is no cheat: the auditor finds nobody
