@@ -214,6 +214,13 @@ def test_multikrum_excludes_both_scaling_poisoners_every_round(accuracy: MarketA
 
     assert accuracy.f == 2
     assert accuracy.excluded["scale"] == (poisoners,)
+    assert accuracy.excluded["honest"] == ((),)  # nobody poisons: nobody excluded
+    assert accuracy.fairness()["scale"] == {
+        "poisoners_caught": 2,
+        "poisoner_rounds": 2,
+        "honest_excluded": 0,
+    }
+    assert accuracy.fairness()["honest"]["honest_excluded"] == 0
     assert accuracy.poisoners["scale"] == {i: "scale" for i in poisoners}
     assert set(accuracy.poisoners[DEMO].values()) == {"scale", "noise"}
     values = [accuracy.before, *accuracy.honest.values()]
@@ -246,6 +253,8 @@ def test_the_report_carries_every_key_as_json(
     assert payload["accuracy_after_poisoned_undefended"] == round(
         accuracy.poisoned[DEMO]["mean"], 4
     )
+    assert payload["accuracy"]["fairness_multikrum"] == accuracy.fairness()
+    assert payload["accuracy"]["outlier_multiple"] == 15
     assert payload["chain_seconds_waves"] is None
     assert payload["epoch_seconds"] == round(epochs[0].seconds, 4)
 

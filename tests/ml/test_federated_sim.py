@@ -18,7 +18,7 @@ from mercato.ml.federated_sim import (
     run_federation,
 )
 from mercato.ml.model_parts import PartedMLP
-from mercato.ml.poison import POISONS, Poisoner
+from mercato.ml.poison import Poisoner
 
 MODEL = PartedMLP(64, 10)
 F = 2
@@ -178,7 +178,26 @@ def test_federated_rounds_lift_the_model_owner_well_above_its_own_slice(seed: in
     assert honest.excluded == ((),) * DEFAULT_ROUNDS
 
 
-@pytest.mark.parametrize("kind", POISONS)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_multikrum_with_no_poisoner_excludes_nobody(seed: int) -> None:
+    honest = run(seed, "honest", "mean")
+
+    robust = run(seed, "honest", "multikrum")
+
+    assert robust.excluded == ((),) * DEFAULT_ROUNDS
+    assert all(len(scores) == 10 for scores in robust.scores)
+    assert robust.accuracy_after > honest.accuracy_after - 0.01
+
+
+def test_textbook_multikrum_drops_f_honest_owners_every_round() -> None:
+    textbook = run_federation(
+        MODEL, data_of(0), rounds=2, local_epochs=1, rule="multikrum", f=F, seed=0, multiple=None
+    )
+
+    assert [len(r) for r in textbook.excluded] == [F, F]
+
+
+@pytest.mark.parametrize("kind", ["scale", "noise"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_multikrum_excludes_the_poisoners_and_keeps_the_honest_accuracy(
     seed: int, kind: str
@@ -191,6 +210,16 @@ def test_multikrum_excludes_the_poisoners_and_keeps_the_honest_accuracy(
     assert all(len(scores) == 10 for scores in defended.scores)
     assert defended.accuracy_before == honest.accuracy_before
     assert defended.accuracy_after > honest.accuracy_after - 0.025
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_label_flips_within_the_honest_spread_are_kept_and_cost_little(seed: int) -> None:
+    honest = run(seed, "honest", "mean")
+
+    flipped = run(seed, "label_flip", "multikrum")
+
+    assert all(set(r) <= set(POISONED) for r in flipped.excluded)  # never an honest DO
+    assert flipped.accuracy_after > honest.accuracy_after - 0.025
 
 
 @pytest.mark.parametrize(("kind", "ceiling"), [("scale", 0.3), ("noise", 0.7)])

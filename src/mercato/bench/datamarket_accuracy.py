@@ -13,8 +13,12 @@ local epochs, the demo's seed. The runs differ only in who poisons and which rul
 - by poison kind: the same two DOs both poisoning with one kind (label_flip, scale, noise),
   against every rule.
 
-Multi-Krum tolerates ``f`` = the demo's two exclusions (as many as the DOs allow). The
-pretraining is the same in every run (same seed), so ``accuracy_before`` is one number.
+Multi-Krum tolerates ``f`` = the demo's two exclusions (as many as the DOs allow) and
+excludes only outliers beyond the task's multiple (default
+:data:`~mercato.ml.aggregate.krum.DEFAULT_MULTIPLE`; None: textbook Multi-Krum, which always
+drops ``f``); ``fairness`` counts, per poisoning, the poisoners it caught and the honest DOs it
+excluded. The pretraining is the same in every run (same seed), so ``accuracy_before`` is one
+number.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mercato.errors import InputError
+from mercato.ml.aggregate.krum import DEFAULT_MULTIPLE, MULTIPLE_SCALE
 from mercato.ml.federated_sim import RULES, MarketData, MarketRun, market_data, run_federation
 from mercato.ml.model_parts import PartedMLP
 from mercato.ml.poison import POISONS, Poisoner
@@ -44,6 +49,8 @@ HONEST_RULES: tuple[str, ...] = (UNDEFENDED, ROBUST)
 PAPER_ACCURACY_BEFORE = 0.62
 PAPER_ACCURACY_AFTER = 0.83
 """OmniLytics: "a CNN improves from 62% to 83% accuracy within 500 ms of blockchain processing"."""
+HONEST = "honest"
+"""The key of the all-honest market in :attr:`MarketAccuracy.excluded`."""
 DEMO = "demo"
 """The key of the demo's mix of poisoners in :attr:`MarketAccuracy.poisoned`."""
 
@@ -77,7 +84,7 @@ class MarketAccuracy:
     poisoned: dict[str, dict[str, float]]
     """Poisoning (``demo`` or a poison kind) -> rule -> accuracy after."""
     excluded: dict[str, tuple[tuple[int, ...], ...]]
-    """Poisoning -> the DOs Multi-Krum excluded in each round."""
+    """Poisoning (or ``honest``) -> the DOs Multi-Krum excluded in each round."""
     poisoners: dict[str, dict[int, str]]
     """Poisoning -> DO index -> poison kind."""
     data_owners: int
@@ -86,6 +93,21 @@ class MarketAccuracy:
     f: int
     model: dict[str, Any]
     seed: int
+    multiple: int | None = DEFAULT_MULTIPLE
+    """Multi-Krum's outlier multiple in hundredths; None: textbook (always drops ``f``)."""
+
+    def fairness(self) -> dict[str, dict[str, int]]:
+        """Poisoning (or ``honest``) -> poisoner exclusions caught of those possible, and
+        honest DOs excluded, over every round of the Multi-Krum market."""
+        result = {}
+        for poisoning, rounds in self.excluded.items():
+            poisoners = set(self.poisoners.get(poisoning, {}))
+            result[poisoning] = {
+                "poisoners_caught": sum(len(poisoners & set(r)) for r in rounds),
+                "poisoner_rounds": len(poisoners) * len(rounds),
+                "honest_excluded": sum(len(set(r) - poisoners) for r in rounds),
+            }
+        return result
 
     @property
     def after_honest(self) -> float:
@@ -106,6 +128,7 @@ class MarketAccuracy:
             "rounds": self.rounds,
             "local_epochs": self.local_epochs,
             "multikrum_f": self.f,
+            "outlier_multiple": None if self.multiple is None else self.multiple / MULTIPLE_SCALE,
             "trimmed_mean_f": self.f,
             "model": self.model,
             "seed": self.seed,
@@ -122,6 +145,7 @@ class MarketAccuracy:
             "excluded_per_round_multikrum": {
                 poisoning: [list(r) for r in rounds] for poisoning, rounds in self.excluded.items()
             },
+            "fairness_multikrum": self.fairness(),
         }
 
 
@@ -159,6 +183,7 @@ def market_accuracy(
     kinds: Sequence[str] = POISONS,
     seed: int = SEED,
     progress: ProgressCallback | None = None,
+    multiple: int | None = DEFAULT_MULTIPLE,
 ) -> MarketAccuracy:
     """Play the market honestly and under each poisoning with each rule (module docstring)."""
     for rule in rules:
@@ -181,6 +206,7 @@ def market_accuracy(
             f=f,
             poisoners=poisoners,
             seed=seed,
+            multiple=multiple,
         )
         if progress is not None:
             progress(1)
@@ -190,6 +216,8 @@ def market_accuracy(
     before = next(iter(honest_runs.values())).accuracy_before
     poisoned: dict[str, dict[str, float]] = {}
     excluded: dict[str, tuple[tuple[int, ...], ...]] = {}
+    if ROBUST in honest_runs:
+        excluded[HONEST] = honest_runs[ROBUST].excluded
     who: dict[str, dict[int, str]] = {}
     for poisoning, poisoners in poisonings(data_owners, kinds).items():
         poisoned[poisoning] = {}
@@ -211,6 +239,7 @@ def market_accuracy(
         f=f,
         model=model.spec(),
         seed=seed,
+        multiple=multiple,
     )
 
 

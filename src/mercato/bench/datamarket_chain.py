@@ -39,6 +39,7 @@ from mercato.chain.base import Chain, TxRequest
 from mercato.chain.contract import TxResult
 from mercato.chain.rpc import RpcChain
 from mercato.errors import InputError, ProtocolError
+from mercato.ml.aggregate.krum import DEFAULT_MULTIPLE
 from mercato.protocols.datamarket.market import (
     MAX_DATA_OWNERS,
     MIN_DATA_OWNERS,
@@ -271,8 +272,11 @@ def excluded_indices(data_owners: int) -> tuple[int, ...]:
 
 
 def scores_of(data_owners: int) -> list[int]:
-    """Stand-in Multi-Krum scores (squared distances x 10**6), one per submitter."""
-    return [(i + 1) * 12_345_679 for i in range(data_owners)]
+    """Stand-in Multi-Krum scores (squared distances x 10**6), one per submitter: those of
+    :func:`excluded_indices` a thousand times the others', so that they are the outliers the
+    contract lets the MO exclude (at any multiple up to 50)."""
+    outliers = excluded_indices(data_owners)
+    return [(i + 1) * 12_345_679 * (1000 if i in outliers else 1) for i in range(data_owners)]
 
 
 def _hash(kind: str, index: int, round_number: int) -> bytes:
@@ -464,6 +468,7 @@ def market_in_waves(
                 1,
                 int(mode),
                 plan.bound,
+                DEFAULT_MULTIPLE if mode is Mode.ROBUST else 0,
                 JOIN_PERIOD,
                 PHASE_PERIOD,
                 AGGREGATE_PERIOD,

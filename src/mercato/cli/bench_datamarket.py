@@ -189,6 +189,16 @@ def _print_datamarket(report: DataMarketBenchReport) -> None:
         for poisoning, rules in payload["accuracy"]["poisoned"].items():
             row = ", ".join(f"{rule} {value:.0%}" for rule, value in rules.items())
             table.add_row(f"  poisoned by {poisoning}: {row}", "", "", "")
+        multiple = payload["accuracy"]["outlier_multiple"]
+        for poisoning, fair in payload["accuracy"]["fairness_multikrum"].items():
+            table.add_row(
+                f"  Multi-Krum ({multiple}x median), {poisoning}: poisoners caught "
+                f"{fair['poisoners_caught']}/{fair['poisoner_rounds']}, honest DOs excluded "
+                f"{fair['honest_excluded']}",
+                "",
+                "",
+                "",
+            )
     console.print(table)
     console.print(
         f"Paper: OmniLytics, a {paper['model']} on Ethereum, every DO's gradients stored on "

@@ -21,7 +21,13 @@
           recompute the sum from the blobs, so a wrong aggregate is provable. A round keeps
           going while at least `threshold` DOs remain; fewer, and it fails unpaid.
         - robust mode: SUBMIT (the update sealed to the MO), then AGGREGATE, where the MO runs
-          a robust rule and records the scores and the excluded DOs (at most `max_excluded`).
+          a robust rule and records the scores and the excluded DOs (at most `bound`). Only
+          outliers may be excluded, and every outlier must be: walking the scores from the
+          highest (of equal scores the higher index first), each is an outlier while fewer
+          than `bound` are and it is above `outlier_multiple` / 100 times the median of the
+          scores below it (or is max_value(uint256): an update the MO could not open). The
+          contract recomputes this from the recorded scores, so an unjustified exclusion
+          reverts; without scores nobody may be excluded.
         In AGGREGATE the MO posts the new public model and the aggregate. Every DO whose
         update was used is credited its share of the round (reward / (data_owners * rounds));
         the shares of the excluded go to the kept DOs, so that excluding an honest DO gains
@@ -50,6 +56,10 @@ MAX_DATA_OWNERS: constant(uint256) = 32
 MAX_ROUNDS: constant(uint256) = 255
 MAX_PERIOD: constant(uint256) = 365 * 86400
 MAX_REWARD: constant(uint256) = 2**128 - 1
+MULTIPLE_SCALE: constant(uint256) = 100  # outlier multiples are in hundredths
+MAX_MULTIPLE: constant(uint256) = 2**16 - 1
+MAX_SCORE: constant(uint256) = 2**128 - 1
+UNOPENED: constant(uint256) = max_value(uint256)  # the score of an update the MO cannot open
 
 # Aggregation modes
 SECURE: constant(uint256) = 1
@@ -94,6 +104,7 @@ struct Progress:
     deadline: uint256
     active: uint256  # bit i: DO i is still in this round's current phase
     done: uint256  # bit i: DO i has posted in the current phase
+    multiple: uint256  # robust: the outlier multiple in hundredths (a term kept here for room)
 
 
 struct TaskView:
@@ -113,6 +124,7 @@ struct TaskView:
     done: uint256
     per_update: uint256
     locked: uint256
+    outlier_multiple: uint256
 
 
 REGISTRY: public(immutable(address))
@@ -122,7 +134,7 @@ next_task_id: public(uint256)
 # | phase_period << 192 | aggregate_period << 224
 _terms: HashMap[uint256, uint256]
 # status | round << 8 | phase << 16 | joined << 24 | deadline << 32 | active << 96
-# | done << 128
+# | done << 128 | multiple << 160
 _progress: HashMap[uint256, uint256]
 # per_update | locked << 128
 _money: HashMap[uint256, uint256]
@@ -140,6 +152,7 @@ event TaskPosted:
     rounds: uint256
     mode: uint256
     bound: uint256
+    outlier_multiple: uint256
     reward: uint256
     join_deadline: uint256
     phase_period: uint256
@@ -245,6 +258,7 @@ def post_task(
     rounds: uint256,
     mode: uint256,
     bound: uint256,
+    outlier_multiple: uint256,
     join_period: uint256,
     phase_period: uint256,
     aggregate_period: uint256,
@@ -259,6 +273,8 @@ def post_task(
     @param mode SECURE (1, secure aggregation) or ROBUST (2, robust aggregation).
     @param bound Secure: the Shamir threshold t, data_owners / 2 < t <= data_owners.
            Robust: the most DOs the MO may exclude per round, 2 * bound + 3 <= data_owners.
+    @param outlier_multiple Robust: how many times the median of the scores below it a score
+           must exceed to be an outlier, in hundredths (100 to 65535); secure: 0.
     @param join_period Seconds for DOs to join.
     @param phase_period Seconds each phase of a round lasts at most.
     @param aggregate_period Seconds the MO has to aggregate a round.
@@ -275,6 +291,10 @@ def post_task(
         assert bound > data_owners // 2 and bound <= data_owners, "datamarket: threshold must exceed half the data owners"
     else:
         assert bound <= (data_owners - 3) // 2, "datamarket: too many exclusions for the data owners"
+    if mode == SECURE:
+        assert outlier_multiple == 0, "datamarket: secure aggregation has no outlier multiple"
+    else:
+        assert outlier_multiple >= MULTIPLE_SCALE and outlier_multiple <= MAX_MULTIPLE, "datamarket: outlier multiple out of range"
     assert join_period > 0 and join_period <= MAX_PERIOD, "datamarket: join period out of range"
     assert phase_period > 0 and phase_period <= MAX_PERIOD, "datamarket: phase period out of range"
     assert aggregate_period > 0 and aggregate_period <= MAX_PERIOD, "datamarket: aggregate period out of range"
@@ -299,7 +319,16 @@ def post_task(
     deadline: uint256 = block.timestamp + join_period
     self._store_progress(
         task_id,
-        Progress(status=JOINING, round=0, phase=0, joined=0, deadline=deadline, active=0, done=0),
+        Progress(
+            status=JOINING,
+            round=0,
+            phase=0,
+            joined=0,
+            deadline=deadline,
+            active=0,
+            done=0,
+            multiple=outlier_multiple,
+        ),
     )
     self._money[task_id] = (msg.value // updates) | (msg.value << 128)
     log TaskPosted(
@@ -311,6 +340,7 @@ def post_task(
         rounds=rounds,
         mode=mode,
         bound=bound,
+        outlier_multiple=outlier_multiple,
         reward=msg.value,
         join_deadline=deadline,
         phase_period=phase_period,
@@ -459,10 +489,13 @@ def finalise_round(
     @param model_hash Blob hash of the public model after this round.
     @param aggregate_hash Blob hash of the aggregate (secure: the unmasked sum, which anyone
            can recompute; robust: the rule's output and the kept updates).
-    @param excluded Robust mode: bit i excludes DO i, which submitted (at most `bound`);
-           0 in secure mode, where no update is visible.
+    @param excluded Robust mode: bit i excludes DO i, which submitted: exactly the outliers
+           of `scores` (see the contract's notice); 0 in secure mode, where no update is
+           visible, and when there are no scores.
     @param scores Robust mode: the rule's score of each submitter in index order
-           (Multi-Krum: squared distances scaled by 10**6), or empty when the rule has none.
+           (Multi-Krum: squared distances scaled by 10**6, at most 2**128 - 1;
+           max_value(uint256) for an update the MO could not open), or empty when the rule
+           has none.
     """
     t: Terms = self._load_terms(task_id)
     p: Progress = self._load_progress(task_id)
@@ -478,6 +511,11 @@ def finalise_round(
         assert excluded & p.active == excluded, "datamarket: excluded a data owner that did not submit"
         assert bits._count(excluded) <= t.bound, "datamarket: excluded more data owners than the task allows"
         assert len(scores) == 0 or len(scores) == bits._count(p.active), "datamarket: one score per submitter"
+        outliers: uint256 = 0
+        if len(scores) > 0:
+            outliers = self._outliers(p.active, scores, p.multiple, t.bound)
+        assert excluded & ~outliers == 0, "datamarket: excluded a data owner whose score is no outlier"
+        assert outliers & ~excluded == 0, "datamarket: kept a data owner whose score is an outlier"
     used: uint256 = p.active & ~excluded
     money: uint256 = self._money[task_id]
     per_update: uint256 = money & WORD128_MASK
@@ -551,6 +589,7 @@ def task(task_id: uint256) -> TaskView:
         done=p.done,
         per_update=money & WORD128_MASK,
         locked=money >> 128,
+        outlier_multiple=p.multiple,
     )
 
 
@@ -658,6 +697,54 @@ def _start_phase(task_id: uint256, t: Terms, p: Progress, phase: uint256, active
     return result
 
 
+@pure
+@internal
+def _outliers(
+    active: uint256, scores: DynArray[uint256, MAX_DATA_OWNERS], multiple: uint256, most: uint256
+) -> uint256:
+    """The mask of the submitters (bits of `active`, scored in index order) whose scores are
+    outliers, by the rule in the contract's notice; the Python twin is
+    mercato.ml.aggregate.krum.krum_outliers."""
+    # score << 8 | index sorts by score, then index; an unopened update sorts above all
+    keys: DynArray[uint256, MAX_DATA_OWNERS] = []
+    for i: uint256 in range(MAX_DATA_OWNERS):
+        if active >> i == 0:
+            break
+        if (active >> i) & 1 == 1:
+            score: uint256 = scores[len(keys)]
+            if score == UNOPENED:
+                score = MAX_SCORE + 1
+            else:
+                assert score <= MAX_SCORE, "datamarket: score out of range"
+            keys.append((score << 8) | i)
+    n: uint256 = len(keys)
+    # insertion sort, highest first: at most 32 keys
+    for i: uint256 in range(1, MAX_DATA_OWNERS):
+        if i >= n:
+            break
+        key: uint256 = keys[i]
+        j: uint256 = i
+        for _: uint256 in range(MAX_DATA_OWNERS):
+            if j == 0 or keys[j - 1] >= key:
+                break
+            keys[j] = keys[j - 1]
+            j -= 1
+        keys[j] = key
+    result: uint256 = 0
+    for t: uint256 in range(most, bound=MAX_DATA_OWNERS):
+        if t + 1 >= n:
+            break
+        top: uint256 = keys[t] >> 8
+        if top <= MAX_SCORE:
+            below: uint256 = n - t - 1
+            middle: uint256 = (keys[t + 1 + (below - 1) // 2] >> 8) + (keys[t + 1 + below // 2] >> 8)
+            # top > multiple / MULTIPLE_SCALE * middle / 2, in integers
+            if 2 * top * MULTIPLE_SCALE <= multiple * middle:
+                break
+        result |= 1 << (keys[t] & BYTE_MASK)
+    return result
+
+
 @internal
 def _pay(task_id: uint256, mask: uint256, amount: uint256):
     for i: uint256 in range(MAX_DATA_OWNERS):
@@ -709,6 +796,7 @@ def _load_progress(task_id: uint256) -> Progress:
         deadline=(word >> 32) & WORD64_MASK,
         active=(word >> 96) & WORD32_MASK,
         done=(word >> 128) & WORD32_MASK,
+        multiple=(word >> 160) & WORD64_MASK,
     )
 
 
@@ -722,4 +810,5 @@ def _store_progress(task_id: uint256, p: Progress):
         | (p.deadline << 32)
         | (p.active << 96)
         | (p.done << 128)
+        | (p.multiple << 160)
     )

@@ -1,12 +1,27 @@
 """DataMarket.vy, the model owner's aggregation: who may finalise and when, the exclusion
-and score rules of each mode, what every DO is paid, and the refund at the end."""
+and score rules of each mode (robust mode excludes exactly the outliers of the recorded
+scores, :func:`~mercato.ml.aggregate.krum.krum_outliers`), what every DO is paid, and the
+refund at the end."""
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
+from mercato.ml.aggregate.krum import DEFAULT_MULTIPLE, UNOPENED_SCORE, krum_outliers
 from mercato.protocols.datamarket.market import SCORE_SCALE, Mode, Phase, TaskStatus, mask_of
 
 from ..world import EMPTY, reverts
 from .world import MODEL_HASH, PER_UPDATE, World
+
+OUTLIER = 10**12
+"""A score far above any multiple of the others' in these tests."""
+
+
+def outlying(count: int, outliers: list[int], base: int = 5) -> list[int]:
+    """``count`` scores, ``base`` but OUTLIER at the positions ``outliers``."""
+    return [OUTLIER if i in outliers else base for i in range(count)]
 
 
 def owed(world: World, count: int) -> list[int]:
@@ -110,22 +125,134 @@ def test_robust_finalise_needs_one_score_per_submitter_or_none(world: World) -> 
         with reverts("datamarket: one score per submitter"):
             world.finalise(task_id, mask_of([1]), scores)
     # act
-    result = world.finalise(task_id, mask_of([1]), [5] * 7)
+    result = world.finalise(task_id, mask_of([1]), outlying(7, [1]))
 
     # assert
-    assert result.event("RoundFinalised")["scores"] == [5] * 7
+    assert result.event("RoundFinalised")["scores"] == outlying(7, [1])
 
 
-def test_robust_finalise_must_keep_one_update(world: World) -> None:
-    # prepare: one submitter of five, which the MO may exclude (bound 1) but not drop
+def test_robust_finalise_cannot_exclude_the_only_update(world: World) -> None:
+    # prepare: one submitter of five, which the MO may exclude (bound 1) but not drop,
+    # even claiming it could not open it
     task_id = world.running(5, 1, Mode.ROBUST, bound=1)
     world.to_aggregate(task_id, skip=[0, 1, 2, 3])
 
-    # act / assert
-    with reverts("datamarket: at least one update must be used"):
-        world.finalise(task_id, mask_of([4]))
+    for scores in [[], [UNOPENED_SCORE]]:
+        # act / assert
+        with reverts("datamarket: excluded a data owner whose score is no outlier"):
+            world.finalise(task_id, mask_of([4]), scores)
     world.finalise(task_id)
     assert world.owed(world.dos[4]) == PER_UPDATE
+
+
+# which exclusions the scores justify ---------------------------------------------------------
+
+
+def test_robust_finalise_with_no_outlier_excludes_nobody(world: World) -> None:
+    # prepare: eight honest DOs of close scores (the highest 14x the median of the others,
+    # under the default 15x); the MO may exclude two
+    task_id = world.running(8, 1, Mode.ROBUST, bound=2)
+    world.to_aggregate(task_id)
+    scores = [100, 120, 90, 110, 1_540, 105, 95, 115]
+
+    for excluded in [mask_of([4]), mask_of([4, 1]), mask_of([0])]:
+        # act / assert
+        with reverts("datamarket: excluded a data owner whose score is no outlier"):
+            world.finalise(task_id, excluded, scores)
+    # act
+    result = world.finalise(task_id, 0, scores)
+
+    # assert
+    assert result.event("RoundFinalised")["used"] == mask_of(range(8))
+    assert owed(world, 8) == [PER_UPDATE] * 8
+
+
+def test_robust_finalise_must_exclude_every_outlier(world: World) -> None:
+    # prepare: DOs 2 and 6 score far above the others (DO 6 15.6x their median)
+    task_id = world.running(8, 1, Mode.ROBUST, bound=2)
+    world.to_aggregate(task_id)
+    scores = [100, 120, 9_000, 110, 90, 105, 1_680, 115]
+
+    for excluded in [0, mask_of([2]), mask_of([6])]:
+        # act / assert
+        with reverts("datamarket: kept a data owner whose score is an outlier"):
+            world.finalise(task_id, excluded, scores)
+    with reverts("datamarket: excluded a data owner whose score is no outlier"):
+        world.finalise(task_id, mask_of([2, 7]), scores)
+    # act
+    result = world.finalise(task_id, mask_of([2, 6]), scores)
+
+    # assert
+    assert result.event("RoundFinalised")["excluded"] == mask_of([2, 6])
+
+
+def test_robust_finalise_excludes_no_more_outliers_than_the_bound(world: World) -> None:
+    # prepare: three far scores, but the task excludes at most two: the two highest go
+    task_id = world.running(8, 1, Mode.ROBUST, bound=2)
+    world.to_aggregate(task_id)
+    scores = outlying(8, [1, 3, 5])
+    scores[1] += 1  # of equal scores the higher index goes first; here DO 1 is higher
+
+    # act / assert
+    with reverts("datamarket: excluded a data owner whose score is no outlier"):
+        world.finalise(task_id, mask_of([3, 5]), scores)
+    with reverts("datamarket: kept a data owner whose score is an outlier"):
+        world.finalise(task_id, mask_of([5]), scores)
+    result = world.finalise(task_id, mask_of([1, 5]), scores)
+    assert result.event("RoundFinalised")["excluded"] == mask_of([1, 5])
+
+
+def test_robust_finalise_follows_the_task_multiple(world: World) -> None:
+    # prepare: the same round under a 2x and a 20x multiple; DO 0 is 3x the median
+    scores = [300, 100, 100, 100, 100]
+    strict = world.running(5, 1, Mode.ROBUST, bound=1, outlier_multiple=200)
+    lenient = world.running(5, 1, Mode.ROBUST, bound=1, outlier_multiple=2_000)
+    world.to_aggregate(strict)
+    world.to_aggregate(lenient)
+
+    # act / assert
+    with reverts("datamarket: kept a data owner whose score is an outlier"):
+        world.finalise(strict, 0, scores)
+    world.finalise(strict, mask_of([0]), scores)
+    with reverts("datamarket: excluded a data owner whose score is no outlier"):
+        world.finalise(lenient, mask_of([0]), scores)
+    world.finalise(lenient, 0, scores)
+
+
+def test_robust_finalise_with_an_unopened_update_or_a_score_out_of_range(world: World) -> None:
+    # prepare: DO 3's update did not open: it scores UNOPENED_SCORE and must go first
+    task_id = world.running(5, 1, Mode.ROBUST, bound=1)
+    world.to_aggregate(task_id)
+    scores = [5, 6, OUTLIER, UNOPENED_SCORE, 7]
+
+    # act / assert
+    with reverts("datamarket: score out of range"):
+        world.finalise(task_id, mask_of([3]), [5, 6, 2**128, UNOPENED_SCORE, 7])
+    with reverts("datamarket: excluded a data owner whose score is no outlier"):
+        world.finalise(task_id, mask_of([2]), scores)
+    with reverts("datamarket: kept a data owner whose score is an outlier"):
+        world.finalise(task_id, 0, scores)
+    result = world.finalise(task_id, mask_of([3]), scores)
+    assert result.event("RoundFinalised")["excluded"] == mask_of([3])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_contract_excludes_what_krum_outliers_excludes(world: World, seed: int) -> None:
+    # prepare: random scores with ties and far ones, random bound and multiple
+    rng = random.Random(seed)
+    n = rng.randint(5, 8)
+    bound = rng.randint(1, (n - 3) // 2)
+    multiple = rng.choice([100, 150, DEFAULT_MULTIPLE, 5_000])
+    task_id = world.running(n, 1, Mode.ROBUST, bound=bound, outlier_multiple=multiple)
+    world.to_aggregate(task_id)
+    scores = [rng.choice([10, 10, 20, 30, 500, 10**6, 10**9]) for _ in range(n)]
+    expected = krum_outliers(scores, multiple, bound)
+
+    # act
+    result = world.finalise(task_id, mask_of(expected), scores)
+
+    # assert
+    assert result.event("RoundFinalised")["excluded"] == mask_of(expected)
 
 
 # payments -----------------------------------------------------------------------------------
@@ -178,7 +305,7 @@ def test_excluding_gains_the_model_owner_nothing(world: World) -> None:
     world.to_aggregate(excluding)
 
     # act
-    world.finalise(excluding, mask_of([0, 7]))
+    world.finalise(excluding, mask_of([0, 7]), outlying(8, [0, 7]))
 
     # assert
     assert sum(owed(world, 8)) - paid_honestly == paid_honestly == per_update * 8

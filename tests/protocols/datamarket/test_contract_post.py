@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mercato.chain.contract import Contract
+from mercato.ml.aggregate.krum import DEFAULT_MULTIPLE, MAX_MULTIPLE, MIN_MULTIPLE
 from mercato.protocols.datamarket.market import (
     MAX_DATA_OWNERS,
     MAX_PERIOD,
@@ -74,6 +75,7 @@ def test_post_task_locks_the_reward_and_logs_the_terms(
         "rounds": 3,
         "mode": int(mode),
         "bound": bound,
+        "outlier_multiple": 0 if mode is Mode.SECURE else DEFAULT_MULTIPLE,
         "reward": reward,
         "join_deadline": join_deadline,
         "phase_period": PHASE_PERIOD,
@@ -96,6 +98,7 @@ def test_post_task_locks_the_reward_and_logs_the_terms(
     )
     assert (task.deadline, task.active, task.done) == (join_deadline, 0, 0)
     assert (task.per_update, task.locked, task.reward) == (PER_UPDATE, reward, reward)
+    assert task.outlier_multiple == (0 if mode is Mode.SECURE else DEFAULT_MULTIPLE)
     assert world.balance() == reward
     assert world.balance(world.mo) == mo_before - reward
     assert world.market.next_task_id() == 2
@@ -224,6 +227,21 @@ def test_post_task_with_too_many_exclusions_reverts(world: World) -> None:
         # act / assert
         with reverts("datamarket: too many exclusions for the data owners"):
             world.post(data_owners, 1, Mode.ROBUST, bound=bound)
+
+
+def test_post_task_with_an_outlier_multiple_out_of_range_reverts(world: World) -> None:
+    # prepare: robust mode needs 1x to 655.35x (hundredths), secure mode none
+    refused = [(Mode.ROBUST, 0), (Mode.ROBUST, MIN_MULTIPLE - 1), (Mode.ROBUST, MAX_MULTIPLE + 1)]
+
+    for mode, multiple in refused:
+        # act / assert
+        with reverts("datamarket: outlier multiple out of range"):
+            world.post(5, 1, mode, outlier_multiple=multiple)
+    with reverts("datamarket: secure aggregation has no outlier multiple"):
+        world.post(5, 1, Mode.SECURE, outlier_multiple=DEFAULT_MULTIPLE)
+    for multiple in [MIN_MULTIPLE, MAX_MULTIPLE]:
+        task_id = world.posted(5, 1, Mode.ROBUST, outlier_multiple=multiple)
+        assert world.state(task_id).outlier_multiple == multiple
 
 
 def test_post_task_with_a_period_out_of_range_reverts(world: World) -> None:

@@ -37,6 +37,7 @@ from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from mercato.chain.contract import Contract, TxResult
 from mercato.chain.embedded import EmbeddedChain
+from mercato.ml.aggregate.krum import DEFAULT_MULTIPLE
 from mercato.protocols.datamarket.market import DataMarket, Mode, Phase, Task, TaskStatus
 from mercato.protocols.roles import Role
 
@@ -44,6 +45,8 @@ from ..world import ACCOUNT_COUNT, DAY, HOUR, RIGHT, ProtocolMachine, actors, pi
 from .world import PER_UPDATE, World, default_bound, deploy_world, encryption_key
 
 MAX_TASKS = 3
+OUTLIER = 10**12
+"""An excluded DO's score: above any multiple of the others' (at most 999)."""
 JOIN_PERIOD = 3 * DAY
 PHASE_PERIOD = 3 * HOUR
 """Periods long beside the time travel steps, so that most tasks fill and most phases
@@ -181,6 +184,7 @@ class EscrowMachine(ProtocolMachine):
         reward_error=st.sampled_from([0, 0, 0, 0, 1]),
         per_update=st.sampled_from([PER_UPDATE, PER_UPDATE + 1, 7]),
         second_owner=st.booleans(),
+        multiple_error=st.sampled_from([0, 0, 0, 0, 1]),
     )
     def post(
         self,
@@ -191,9 +195,12 @@ class EscrowMachine(ProtocolMachine):
         reward_error: int,
         per_update: int,
         second_owner: bool,
+        multiple_error: int = 0,
     ) -> None:
         mode = Mode.SECURE if secure else Mode.ROBUST
         bound = max(default_bound(mode, data_owners) + bound_error, 0)
+        # a wrong multiple: one for secure mode, one below 1x for robust mode
+        multiple = (0 if secure else DEFAULT_MULTIPLE) + (1 if secure else -1) * multiple_error
         result = self._try(
             "post_task",
             self.world.blob(),
@@ -202,6 +209,7 @@ class EscrowMachine(ProtocolMachine):
             rounds,
             int(mode),
             bound,
+            multiple,
             JOIN_PERIOD,
             PHASE_PERIOD,
             PHASE_PERIOD,
@@ -297,14 +305,19 @@ class EscrowMachine(ProtocolMachine):
                 self._let_pass(task_id, "claim")
                 return
             excluded = self._valid_exclusion(task, decision)
-            robust_scores = task.mode is Mode.ROBUST and decision % 2
-            scores = [decision % 1000] * bits(task.active) if robust_scores else []
+            robust_scores = task.mode is Mode.ROBUST and (decision % 2 or excluded)
+            # the excluded score far above the others: exactly the outliers the contract wants
+            scores = [
+                OUTLIER if excluded >> i & 1 else decision % 1000 for i in task.active_members
+            ]
+            scores = scores if robust_scores else []
             blob = self.world.blob()
             mo = self._account(RIGHT, task.mo)
             self._try("finalise_round", task_id, blob, blob, excluded, scores, sender=mo)
 
     def _valid_exclusion(self, task: Task, decision: int) -> int:
-        """A random subset of the submitters within the bound, keeping at least one."""
+        """A random subset of the submitters within the bound, keeping at least one (their
+        scores will make them the outliers)."""
         if task.mode is Mode.SECURE:
             return 0
         excluded = 0

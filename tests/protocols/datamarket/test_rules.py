@@ -40,6 +40,7 @@ JOINING = Task(
     done=0,
     per_update=MILLI,
     locked=8 * MILLI,
+    outlier_multiple=0,
 )
 SUBMITTING = replace(
     JOINING, status=TaskStatus.RUNNING, round=1, phase=Phase.SUBMIT, joined=4,

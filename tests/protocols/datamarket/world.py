@@ -94,8 +94,10 @@ class World(ProtocolWorld):
         model_hash: bytes = MODEL_HASH,
         spec_hash: bytes = SPEC_HASH,
         sender: LocalAccount | None = None,
+        outlier_multiple: int | None = None,
     ) -> tuple[int, TxResult]:
-        """Post a task; the reward defaults to PER_UPDATE for every update of every round."""
+        """Post a task; the reward defaults to PER_UPDATE for every update of every round,
+        the outlier multiple to Multi-Krum's (robust) or none (secure)."""
         return self.market.post_task(
             sender or self.mo,
             model_hash=model_hash,
@@ -108,6 +110,7 @@ class World(ProtocolWorld):
             join_period=join_period,
             phase_period=phase_period,
             aggregate_period=aggregate_period,
+            outlier_multiple=outlier_multiple,
         )
 
     def posted(

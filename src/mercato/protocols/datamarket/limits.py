@@ -2,6 +2,11 @@
 the terms a model owner posts with by default; apart from the wrapper so that the command
 line can show them without loading the chain stack or the models."""
 
+from mercato.ml.aggregate.krum import DEFAULT_MULTIPLE as DEFAULT_MULTIPLE
+from mercato.ml.aggregate.krum import MAX_MULTIPLE as MAX_MULTIPLE
+from mercato.ml.aggregate.krum import MIN_MULTIPLE as MIN_MULTIPLE
+from mercato.ml.aggregate.krum import MULTIPLE_SCALE as MULTIPLE_SCALE
+
 MIN_DATA_OWNERS = 3
 MAX_DATA_OWNERS = 32
 MAX_ROUNDS = 255

@@ -5,7 +5,8 @@ Storage layout, for auditors (see the contract's docstring for the rules):
 - terms: ``mo | data_owners << 160 | rounds << 168 | mode << 176 | bound << 184 |
   phase_period << 192 | aggregate_period << 224``;
 - progress: ``status | round << 8 | phase << 16 | joined << 24 | deadline << 32 |
-  active << 96 | done << 128`` (bit i of ``active`` / ``done``: member i);
+  active << 96 | done << 128 | outlier_multiple << 160`` (bit i of ``active`` / ``done``:
+  member i; the multiple, a term, is kept here where the terms' word has no room);
 - money: ``per_update | locked << 128``;
 - members by index and ``index + 1`` by address.
 
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mercato.chain.contract import TxResult
+from mercato.ml.aggregate.krum import DEFAULT_MULTIPLE
 from mercato.protocols.datamarket.limits import MAX_DATA_OWNERS as MAX_DATA_OWNERS
 from mercato.protocols.datamarket.limits import MAX_PERIOD as MAX_PERIOD
 from mercato.protocols.datamarket.limits import MAX_ROUNDS as MAX_ROUNDS
@@ -65,8 +67,12 @@ class DataMarket(ContractWrapper):
         join_period: int,
         phase_period: int,
         aggregate_period: int,
+        outlier_multiple: int | None = None,
     ) -> tuple[int, TxResult]:
-        """Post a task and lock ``reward``; returns (task id, result)."""
+        """Post a task and lock ``reward``; returns (task id, result). ``outlier_multiple``
+        (robust mode, hundredths) defaults to Multi-Krum's; secure mode has none."""
+        if outlier_multiple is None:
+            outlier_multiple = DEFAULT_MULTIPLE if mode is Mode.ROBUST else 0
         result = self.contract.transact(
             "post_task",
             model_hash,
@@ -75,6 +81,7 @@ class DataMarket(ContractWrapper):
             rounds,
             int(mode),
             bound,
+            outlier_multiple,
             join_period,
             phase_period,
             aggregate_period,

@@ -6,7 +6,9 @@ its own file, :mod:`.owner_data`), or starts from a model it trained before
 and keeps its private head. Each round it aggregates what
 the DOs submitted: in secure mode it can only unmask the sum (from the same public blobs
 anyone can read); in robust mode it opens the updates sealed to it, runs the task's rule
-(Multi-Krum, median or trimmed mean) and records the scores and the excluded DOs on chain.
+(Multi-Krum, median or trimmed mean) and records the scores and the excluded DOs on chain:
+only Multi-Krum's outliers beyond the task's multiple, and updates it could not open, are
+excluded (:func:`~mercato.ml.aggregate.krum.krum_outliers`, which the contract enforces).
 At the end it fine-tunes its private head on the final public part with its own data.
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from mercato.chain.contract import Event
 from mercato.errors import InputError, IntegrityError, MercatoError
+from mercato.ml.aggregate.krum import UNOPENED_SCORE, chain_scores, krum_outliers
 from mercato.ml.columns import Inputs, standardisation
 from mercato.ml.datasets import Dataset
 from mercato.ml.federated_sim import (
@@ -80,6 +83,9 @@ class TaskTerms:
     join_period: int = DEFAULT_JOIN_PERIOD
     phase_period: int = DEFAULT_PHASE_PERIOD
     aggregate_period: int = DEFAULT_AGGREGATE_PERIOD
+    outlier_multiple: int | None = None
+    """Robust: a score above this many hundredths of the median below it is an outlier
+    (None: :data:`~mercato.ml.aggregate.krum.DEFAULT_MULTIPLE`); secure: None."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,7 @@ def post_task(
         join_period=terms.join_period,
         phase_period=terms.phase_period,
         aggregate_period=terms.aggregate_period,
+        outlier_multiple=terms.outlier_multiple,
     )
     return task_id
 
@@ -222,6 +229,7 @@ def aggregate_round(market: Marketplace, me: Identity, task: Task) -> RoundResul
     submitters = task.active_members
     excluded: tuple[int, ...] = ()
     scores: tuple[float, ...] = ()
+    recorded: list[int] = []
     if task.mode is Mode.SECURE:
         mean = secure_mean(market, task_id, task.round).mean
     else:
@@ -234,11 +242,27 @@ def aggregate_round(market: Marketplace, me: Identity, task: Task) -> RoundResul
             )
         readable = [i for i in submitters if i not in unreadable]
         mean, dropped, raw_scores = aggregate_deltas(
-            spec.rule, [updates[i] for i in readable], task.max_excluded - len(unreadable)
+            spec.rule,
+            [updates[i] for i in readable],
+            task.max_excluded - len(unreadable),
+            task.outlier_multiple,
         )
-        excluded = tuple(sorted([*unreadable, *(readable[k] for k in dropped)]))
-        if raw_scores and not unreadable:
-            scores = raw_scores
+        if raw_scores or unreadable:
+            # an unopened update scores above all: the contract lets it alone be excluded
+            # unjudged; a rule without scores records 0 for the others
+            by_index = dict(
+                zip(readable, chain_scores(raw_scores) or [0] * len(readable), strict=True)
+            )
+            recorded = [by_index.get(i, UNOPENED_SCORE) for i in submitters]
+            scores = tuple(s / SCORE_SCALE for s in recorded)
+        excluded = tuple(
+            submitters[k] for k in krum_outliers(recorded, task.outlier_multiple, task.max_excluded)
+        )
+        if excluded != tuple(sorted([*unreadable, *(readable[k] for k in dropped)])):
+            raise IntegrityError(
+                f"task {task_id} round {task.round}: the rule's exclusions are not the "
+                "outliers of its scores"
+            )
     before = load_model(market, history.model_before(dm, task_id, task.round))
     model_hash = market.store.put(weights_to_bytes(apply_update(before, mean)))
     aggregate_hash = market.store.put(weights_to_bytes(mean))
@@ -248,7 +272,7 @@ def aggregate_round(market: Marketplace, me: Identity, task: Task) -> RoundResul
         model_hash=hash_bytes(model_hash),
         aggregate_hash=hash_bytes(aggregate_hash),
         excluded=mask_of(excluded),
-        scores=[round(s * SCORE_SCALE) for s in scores],
+        scores=recorded,
     )
     used = tuple(i for i in submitters if i not in excluded)
     return RoundResult(task.round, used, excluded, scores, model_hash)

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mercato.errors import MercatoError
+from mercato.ml.aggregate.krum import MULTIPLE_SCALE
+from mercato.ml.aggregate.krum import SCORE_SCALE as SCORE_SCALE
 from mercato.protocols.datamarket.limits import MAX_DATA_OWNERS
 from mercato.protocols.states import State
 from mercato.units import format_ether
@@ -25,8 +27,6 @@ if TYPE_CHECKING:
     from mercato.protocols.datamarket.market import DataMarket
     from mercato.protocols.marketplace import Marketplace
 
-SCORE_SCALE = 10**6
-"""Robust-mode scores go on chain as ``round(score * SCORE_SCALE)``."""
 POSTS = {
     "keys": "KeysPosted",
     "shares": "SharesPosted",
@@ -107,6 +107,8 @@ class Task:
     done: int
     per_update: int
     locked: int
+    outlier_multiple: int
+    """Robust mode: a score above this many hundredths of the median below it is an outlier."""
 
     @property
     def threshold(self) -> int:
@@ -182,6 +184,9 @@ class Task:
             "rule": None if spec is None else spec.rule,
             "threshold": self.threshold if self.mode is Mode.SECURE else None,
             "max_excluded": self.max_excluded if self.mode is Mode.ROBUST else None,
+            "outlier_multiple": (
+                self.outlier_multiple / MULTIPLE_SCALE if self.mode is Mode.ROBUST else None
+            ),
             "data_owners": self.data_owners,
             "joined": self.joined,
             "rounds": self.rounds,
