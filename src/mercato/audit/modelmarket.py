@@ -25,7 +25,8 @@ contract itself.
    committed and revealed, the tally is the majority's vote, and a revealed vote outvoted
    by the majority is evidence against its executor (unless it flags a blob not sealed to
    it); with a drawn executor's key the benchmark is re-run on the sealed blobs and every
-   vote, the majority's included, is compared with it.
+   vote, the majority's included, is compared with it (a vote that differs only in flags
+   on blobs not sealed to every executor is excused: the sender is named by 3 or 4).
 6. Were the winners and prices those the schedule gives? Public: the best ``k`` of the
    agreed scores the schedule prices, each at its score's price
    (:func:`~mercato.protocols.modelmarket.rules.winners_of`).
