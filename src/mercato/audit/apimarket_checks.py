@@ -319,7 +319,7 @@ def check_claims(ledger: ApiLedger, check: CheckBuilder) -> None:
         consumer, seq = str(event["consumer"]), int(event["seq"])
         what = f"claim {claim_id} (epoch {epoch}, call {seq} of {consumer}, slot {slot})"
         batch_event = batches.get(epoch)
-        before = batch_event is not None and batch_event.block_number <= event.block_number
+        before = batch_event is not None and _earlier(batch_event, event)
         counted = _calls_of(batch_event, consumer) if before else 0
         rule = rules.claim_state(before, counted, seq)
         state = ClaimState(int(event["state"]))
@@ -366,6 +366,11 @@ def check_claims(ledger: ApiLedger, check: CheckBuilder) -> None:
         if claims
         else "no vendor claimed a step: every step was in its batch"
     )
+
+
+def _earlier(first: Event, second: Event) -> bool:
+    """``first`` came before ``second`` on chain."""
+    return (first.block_number, first.log_index) < (second.block_number, second.log_index)
 
 
 def _calls_of(batch_event: Event | None, consumer: str) -> int:
@@ -510,7 +515,7 @@ def out_before(ledger: ApiLedger, event: Event) -> int:
     """The slots slashed by disputes resolved before ``event``."""
     out = 0
     for resolved in ledger.named("DisputeResolved"):
-        if (resolved.block_number, resolved.log_index) < (event.block_number, event.log_index):
+        if _earlier(resolved, event):
             out |= int(resolved["slashed"])
     return out
 
