@@ -98,6 +98,18 @@ CASES: dict[str, tuple[tuple[object, ...], str]] = {
         (*SECURE, "--max-excluded", 0, "--account", MODEL),
         "--max-excluded applies to robust mode",
     ),
+    "outlier multiple in secure mode": (
+        (*SECURE, "--outlier-multiple", 3, "--account", MODEL),
+        "--outlier-multiple applies to robust mode",
+    ),
+    "outlier multiple below one": (
+        (*ROBUST, "--outlier-multiple", 0.5, "--account", MODEL),
+        "--outlier-multiple must be 1 to 655.35 (times the median), got 0.5",
+    ),
+    "outlier multiple too fine": (
+        (*ROBUST, "--outlier-multiple", 2.345, "--account", MODEL),
+        "--outlier-multiple takes at most two decimals, got 2.345",
+    ),
     "too many exclusions": (
         (*ROBUST, "--max-excluded", 1, "--account", MODEL),
         "--max-excluded must be 0 to 0 for 3 data owners",

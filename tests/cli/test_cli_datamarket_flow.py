@@ -37,7 +37,7 @@ pytestmark = pytest.mark.rpc
 def test_robust_task_pays_every_data_owner(market_cli: Cli) -> None:
     cli = market_cli
     register_data_owners(cli)
-    posted = post(cli, 4, 2, "robust", "--rule", "multikrum")
+    posted = post(cli, 4, 2, "robust", "--rule", "multikrum", "--outlier-multiple", 12.5)
     task_id = posted["id"]
     owners = DATA_OWNERS[:4]
 
@@ -62,6 +62,7 @@ def test_robust_task_pays_every_data_owner(market_cli: Cli) -> None:
         "joining", "robust", "multikrum", 0
     )  # fmt: skip
     assert (posted["reward"], posted["per_update"]) == (8 * PER_UPDATE, PER_UPDATE)
+    assert posted["outlier_multiple"] == shown["task"]["outlier_multiple"] == 12.5  # on chain
     assert 0.0 < posted["accuracy_before"] <= 1.0
     assert [j["index"] for j in joined] == [0, 1, 2, 3]
     assert (joined[-1]["task"]["status"], joined[-1]["task"]["phase"]) == ("running", "submit")

@@ -49,11 +49,13 @@ from mercato.protocols.datamarket.limits import (
     DEFAULT_AGGREGATE_PERIOD,
     DEFAULT_JOIN_PERIOD,
     DEFAULT_LOCAL_EPOCHS,
+    DEFAULT_MULTIPLE,
     DEFAULT_PHASE_PERIOD,
     MAX_DATA_OWNERS,
     MAX_PERIOD,
     MAX_ROUNDS,
     MIN_DATA_OWNERS,
+    MULTIPLE_SCALE,
 )
 from mercato.protocols.datamarket.state_files import (
     JoinedPart,
@@ -130,6 +132,13 @@ def post(
         "--max-excluded",
         help="Robust: the most data owners excluded a round, 2f + 3 <= n (default: the most).",
     ),
+    outlier_multiple: float = typer.Option(
+        None,
+        "--outlier-multiple",
+        help="Robust: exclude only updates whose Multi-Krum score is above this many times "
+        f"the median of the scores below it (default {DEFAULT_MULTIPLE / MULTIPLE_SCALE:g}; "
+        "recorded on chain, which enforces it).",
+    ),
     threshold: int = typer.Option(
         None,
         "--threshold",
@@ -172,6 +181,7 @@ def post(
         rules.range_problem(data_owners, MIN_DATA_OWNERS, MAX_DATA_OWNERS, "--data-owners"),
         rules.range_problem(rounds, 1, MAX_ROUNDS, "--rounds"),
         rules.bound_problem(kind, data_owners, threshold, max_excluded),
+        rules.multiple_problem(kind, outlier_multiple),
         *(rules.range_problem(seconds, 1, MAX_PERIOD, option) for option, seconds in (
             ("--join-period", join_period), ("--phase-period", phase_period),
             ("--aggregate-period", aggregate_period))),
@@ -206,6 +216,7 @@ def post(
         join_period=join_period,
         phase_period=phase_period,
         aggregate_period=aggregate_period,
+        outlier_multiple=rules.task_multiple(kind, outlier_multiple),
     )
     task_id = model_owner.post_task(market, me, spec, before, terms)
     path, posted = model_owner.keep_head(

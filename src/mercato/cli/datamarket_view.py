@@ -180,10 +180,11 @@ def deadline_text(record: dict[str, Any], now: int) -> str:
 
 
 def mode_text(record: dict[str, Any]) -> str:
-    """``robust/multikrum f=1`` or ``secure t=2``."""
+    """``robust/multikrum f=1 >15x`` (outliers beyond 15x the median) or ``secure t=2``."""
     if record["mode"] == Mode.SECURE.label:
         return f"secure t={record['threshold']}"
-    return f"robust/{record['rule'] or '?'} f={record['max_excluded']}"
+    outliers = f" >{record['outlier_multiple']:g}x" if record.get("outlier_multiple") else ""
+    return f"robust/{record['rule'] or '?'} f={record['max_excluded']}{outliers}"
 
 
 def print_tasks(records: list[dict[str, Any]], now: int) -> None:

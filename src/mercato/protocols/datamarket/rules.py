@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mercato.protocols.datamarket.limits import (
+    DEFAULT_MULTIPLE,
     DEFAULT_ROBUST_RULE,
+    MAX_MULTIPLE,
     MAX_REWARD,
+    MIN_MULTIPLE,
+    MULTIPLE_SCALE,
     ROBUST_RULES,
     RULE_MEAN,
 )
@@ -97,6 +101,31 @@ def task_bound(
     if mode is Mode.SECURE:
         return data_owners // 2 + 1 if threshold is None else threshold
     return _most_excluded(data_owners) if excluded is None else excluded
+
+
+def multiple_problem(mode: Mode, multiple: float | None) -> str | None:
+    """Unless the outlier ``multiple`` (robust mode; a number of times the median, in steps
+    of 0.01) fits the contract's range; secure mode takes none."""
+    if multiple is None:
+        return None
+    if mode is Mode.SECURE:
+        return "--outlier-multiple applies to robust mode; secure mode excludes nobody"
+    low, high = MIN_MULTIPLE / MULTIPLE_SCALE, MAX_MULTIPLE / MULTIPLE_SCALE
+    if not low <= multiple <= high:
+        return (
+            f"--outlier-multiple must be {low:g} to {high:g} (times the median), got {multiple:g}"
+        )
+    if abs(multiple * MULTIPLE_SCALE - round(multiple * MULTIPLE_SCALE)) > 1e-6:
+        return f"--outlier-multiple takes at most two decimals, got {multiple:g}"
+    return None
+
+
+def task_multiple(mode: Mode, multiple: float | None = None) -> int:
+    """The contract's ``outlier_multiple`` in hundredths: 0 in secure mode, else ``multiple``
+    (default :data:`~mercato.protocols.datamarket.limits.DEFAULT_MULTIPLE`)."""
+    if mode is Mode.SECURE:
+        return 0
+    return DEFAULT_MULTIPLE if multiple is None else round(multiple * MULTIPLE_SCALE)
 
 
 def reward_problem(reward: int, data_owners: int, rounds: int, given: str) -> str | None:
