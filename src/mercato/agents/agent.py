@@ -22,7 +22,11 @@ Guarantees, for each (handler, event) pair:
 - a handler that raises a :class:`~mercato.errors.MercatoError` is logged and tried again at
   the next steps, up to ``max_attempts`` in all, then given up (see ``AgentStore.failures``);
   the agent goes on meanwhile, so a retried event may run after later ones. Any other
-  exception is a bug: it propagates and nothing of that handler's run is recorded.
+  exception is a bug: it propagates and nothing of that handler's run is recorded;
+- an outage is no failure (:func:`~mercato.agents.outages.outage`): a handler that could not
+  reach the node or the blob store (even one that caught the error and returned) rolls back,
+  its step stops there, and :meth:`Agent.run` waits the outage out, backing off, and
+  handles the event once the node or the store is back. Nothing is given up for an outage.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from __future__ import annotations
 import difflib
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from mercato.agents.outages import NODE, OutageLog, outage
 from mercato.agents.polling import DEFAULT_POLL_INTERVAL as DEFAULT_POLL_INTERVAL
 from mercato.agents.polling import MAX_POLL_INTERVAL as MAX_POLL_INTERVAL
 from mercato.agents.store import AgentState, AgentStore, HandlerStatus
@@ -40,6 +46,7 @@ from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event
 from mercato.chain.events import DEFAULT_BATCH, DEFAULT_CONFIRMATIONS, EventPoller
 from mercato.errors import ChainError, ConfigError, InputError, MercatoError
+from mercato.storage.base import StoreUnreachable, unreachable_count
 
 logger = logging.getLogger(__name__)
 
@@ -205,22 +212,28 @@ class Agent:
     ) -> None:
         """Step until ``stop`` is set, sleeping ``interval`` seconds whenever caught up.
 
-        A chain that cannot be reached is logged and tried again after ``interval``.
-        ``after_step`` runs after every step and returns how much it did (for example the
-        transactions it logged); while it does something the agent does not sleep.
+        While the node or the blob store cannot be reached, the agent tries again after
+        waits that double from ``interval`` up to
+        :data:`~mercato.agents.polling.OUTAGE_BACKOFF_CAP`, and logs one line when the
+        outage starts, one a period while it lasts and one when it ends
+        (:class:`~mercato.agents.outages.OutageLog`). ``after_step`` runs after every step
+        and returns how much it did (for example the transactions it logged); while it does
+        something the agent does not sleep.
         """
         if not 0 < interval <= MAX_POLL_INTERVAL:
             raise InputError(f"interval must be in (0, {MAX_POLL_INTERVAL}] s, got {interval}")
         stop = stop or threading.Event()
+        outages = OutageLog(self.name, interval)
         logger.info("%s: running from block %d", self.name, self.cursor)
         while not stop.is_set():
             try:
                 dispatched = self.step()
-            except ChainError as exc:
-                logger.warning("%s: cannot read the chain (%s); retrying", self.name, exc)
-                stop.wait(interval)
+                done = after_step() if after_step is not None else 0
+            except (ChainError, StoreUnreachable) as exc:
+                # any ChainError out of a step is the node's (handlers keep theirs): wait it out
+                stop.wait(outages.failed(outage(exc) or NODE, exc))
                 continue
-            done = after_step() if after_step is not None else 0
+            outages.recovered()
             if dispatched == 0 and done == 0 and self.caught_up:
                 stop.wait(interval)
         logger.info("%s: stopped at block %d", self.name, self.cursor)
@@ -243,10 +256,12 @@ class Agent:
 
     def _run_handler(self, registration: _Registration, event: Event) -> None:
         try:
-            with self.store.transaction():
+            with self.store.transaction(), _outages_kept(registration.id):
                 registration.fn(event, self.context)
                 self.store.mark_handled(self.name, registration.id, event)
         except MercatoError as exc:
+            if outage(exc) is not None:
+                raise  # not the handler's failure: the step stops, the run waits it out
             failure = self.store.record_failure(
                 self.name, registration.id, event, str(exc), self._max_attempts
             )
@@ -277,9 +292,11 @@ class Agent:
 
     def _run_tick(self, tick: Tick) -> None:
         try:
-            with self.store.transaction():
+            with self.store.transaction(), _outages_kept(_qualified_name(tick)):
                 tick(self.context)
         except MercatoError as exc:
+            if outage(exc) is not None:
+                raise
             logger.warning("%s: tick %s failed: %s", self.name, _qualified_name(tick), exc)
 
     def _check_event_name(self, event: str, contract: Contract | None) -> None:
@@ -295,3 +312,14 @@ class Agent:
     def _sync_context(self) -> None:
         contracts = {c.address.lower(): c for c in self._poller.contracts}
         self.context = AgentContext(self.name, self.chain, self.store, contracts)
+
+
+@contextmanager
+def _outages_kept(what: str) -> Iterator[None]:
+    """Raise StoreUnreachable at the end of the block if the blob store could not be reached
+    inside it, even though the code inside caught the error and went on: what it did then
+    rolls back, to be done again once the store is back."""
+    before = unreachable_count()
+    yield
+    if unreachable_count() != before:
+        raise StoreUnreachable(f"{what} could not reach the blob store")

@@ -12,3 +12,11 @@ DEFAULT_MAX_ROUNDS = 1_000
 
 MAX_ONCE_STEPS = 100
 """Steps an agent process run ``once`` takes before it reports the agent still busy."""
+
+OUTAGE_BACKOFF_CAP = 30.0
+"""The longest wait between two tries while the node or the blob store cannot be reached:
+waits double from the poll interval up to this."""
+
+OUTAGE_REPORT_PERIOD = 60.0
+"""While an outage lasts, an agent says so once per this many seconds (besides the lines
+when it starts and when it ends)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
@@ -17,7 +18,7 @@ from urllib.request import url2pathname
 
 from eth_hash.auto import keccak
 
-from mercato.errors import ConfigError, InputError, IntegrityError
+from mercato.errors import ConfigError, InputError, IntegrityError, StorageError
 
 HASH_PREFIX = "0x"
 HASH_HEX_DIGITS = 64
@@ -25,6 +26,26 @@ S3_ENDPOINT_ENV = "MERCATO_S3_ENDPOINT"
 """Environment variable holding the S3 endpoint URL used by :func:`open_store`."""
 
 _HASH_PATTERN = re.compile(r"0x[0-9a-f]{64}")
+_unreachable = threading.local()
+
+
+class StoreUnreachable(StorageError):
+    """The blob store cannot be reached now (its server is down or does not answer in time):
+    an outage to wait out, not a fault of the blob or of the caller.
+
+    Each one raised is counted in its thread (:func:`unreachable_count`), so that an agent
+    notices an outage even when a handler caught the error and carried on.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        _unreachable.count = unreachable_count() + 1
+
+
+def unreachable_count() -> int:
+    """How many :class:`StoreUnreachable` errors this thread has made so far."""
+    count: int = getattr(_unreachable, "count", 0)
+    return count
 
 
 @runtime_checkable

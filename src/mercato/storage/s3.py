@@ -1,7 +1,9 @@
 """A blob store in an S3-compatible bucket (AWS S3, MinIO, moto, ...), through boto3.
 
 Objects are stored under ``<prefix>/<blob hash>``. Every botocore error is translated to a
-Mercato error in :func:`_translate_errors`, the one place where boto3 calls are made.
+Mercato error in :func:`_translate_errors`, the one place where boto3 calls are made: a server
+that cannot be reached, does not answer in time or answers that it is unavailable (HTTP 5xx)
+becomes :class:`~mercato.storage.base.StoreUnreachable`, an outage to wait out.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from mercato.errors import BlobNotFound, StorageError
-from mercato.storage.base import blob_hash, validate_blob_hash, verify_blob
+from mercato.storage.base import StoreUnreachable, blob_hash, validate_blob_hash, verify_blob
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -24,6 +27,8 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_READ_TIMEOUT_S = 60.0
+SERVER_ERROR_STATUS = 500
+"""An answer with this HTTP status or above says the server cannot serve now."""
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _NO_BUCKET_CODES = frozenset({"NoSuchBucket"})
@@ -124,6 +129,11 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _http_status(exc: ClientError) -> int:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return status if isinstance(status, int) else 0
+
+
 @contextmanager
 def _translate_errors(what: str) -> Iterator[None]:
     """Turn botocore errors raised inside the block into StorageError or BlobNotFound."""
@@ -137,6 +147,10 @@ def _translate_errors(what: str) -> Iterator[None]:
             raise StorageError(
                 f"{what}: the bucket does not exist; create it with ensure_bucket()"
             ) from exc
+        if _http_status(exc) >= SERVER_ERROR_STATUS:
+            raise StoreUnreachable(f"{what}: S3 is unavailable: {code or '(no code)'}") from exc
         raise StorageError(f"{what}: S3 error {code or '(no code)'}: {exc}") from exc
+    except (BotoConnectionError, HTTPClientError) as exc:
+        raise StoreUnreachable(f"{what}: cannot reach S3: {exc}") from exc
     except BotoCoreError as exc:
-        raise StorageError(f"{what}: cannot reach S3: {exc}") from exc
+        raise StorageError(f"{what}: S3 failed: {exc}") from exc
