@@ -14,6 +14,7 @@ import pytest
 import requests
 from tests.protocols.demo_run import DemoRun
 
+from mercato.audit import AUDITORS, Auditor
 from mercato.chain.base import Chain
 from mercato.chain.rpc import RpcChain
 from mercato.protocols import readmodel
@@ -271,8 +272,8 @@ def test_the_openapi_document_lists_every_route(served: Served) -> None:
     # assert
     expected = {"/api/markets", "/api/participants", "/api/health", "/api/events"}
     for unit in units():
-        expected |= {f"/api/{unit.key}", f"/api/{unit.key}/{{ident}}"}
-    expected |= {"/api/training/{ident}/audit"}  # the protocols with an auditor yet
+        expected |= {f"/api/{unit.key}", f"/api/{unit.key}/{{ident}}/audit"}
+        expected.add(f"/api/{unit.key}/{{ident}}")
     assert set(document["paths"]) == expected
     assert all(set(methods) == {"get"} for methods in document["paths"].values())
 
@@ -307,16 +308,29 @@ def test_a_training_s_audit_is_its_public_audit_with_the_reported_fraud(
     # act
     answer = served.get("training", "/api/training/1/audit")
     missing = served.get("training", "/api/training/9/audit")
-    none_yet = served.get("auction", "/api/auction/1/audit")
 
     # assert: the same report as `mercato audit training 1 --json`; without the model
     # owner's key the fraud it reported against the demo's lazy provider is named, but not
-    # checkable; an unknown training and a protocol without an auditor are one-line 404s
+    # checkable; an unknown training is a one-line 404
     assert answer.status_code == 200
     assert answer.json() == readmodel.jsonable(expected)
     checks = {c["key"]: c for c in answer.json()["checks"]}
     reports = checks["fraud-reports-justified"]
     assert reports["verdict"] == "not checkable"
     assert frauds and all(address in reports["detail"] for address in frauds)
-    assert missing.status_code == none_yet.status_code == 404
+    assert missing.status_code == 404
     assert missing.json() == {"detail": "no training 9 (there are 1)"}
+
+
+@pytest.mark.parametrize("auditor", AUDITORS, ids=lambda a: a.command)
+def test_every_protocol_s_audit_is_its_public_audit(served: Served, auditor: Auditor) -> None:
+    # prepare: what `mercato audit <command> 1 --public --json` reports
+    expected = auditor.run(served.markets[auditor.protocol], 1, None).to_dict()
+
+    # act
+    answer = served.get(auditor.protocol, f"/api/{auditor.protocol}/1/audit")
+
+    # assert
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == readmodel.jsonable(expected)
+    assert answer.json()["checks"], "an audit answers at least one question"
