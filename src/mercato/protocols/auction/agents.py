@@ -28,6 +28,7 @@ from mercato.protocols.auction.provider import (
     next_bid,
     references_for,
 )
+from mercato.protocols.auction.rules import evidenced_mask, report_problems
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.results import export_result
@@ -221,23 +222,13 @@ def attach_arbiter(agent: Agent, market: Marketplace, me: Identity) -> None:
                 "AssetHandedOver", from_block=market.deployment.block, auction_id=auction_id
             )
         }
-        mask = sum(1 << c for c in handed)
         try:
             signed = SignedReport.from_bytes(market.store.get("0x" + auction.report_hash.hex()))
-            report = signed.report
-            executor_ok = (
-                SoftwareAttestation().verify(signed) == auction.bidders[Category.INFRASTRUCTURE]
-                and report.output_hash == "0x" + auction.model_hash.hex()
-                and all(
-                    report.inputs.get(Category(c).label) == "0x" + h.hex()
-                    for c, h in handed.items()
-                )
-                and len(handed) == 2
-            )
+            signer = SoftwareAttestation().verify(signed)
+            executor_ok = not report_problems(auction, handed, signed.report, signer)
         except MercatoError:
             executor_ok = False
-        if executor_ok:
-            mask |= 1 << Category.INFRASTRUCTURE
+        mask = evidenced_mask(handed, executor_ok)
         paid = [c.label for c in Category if mask & (1 << c)]
         logger.info("%s: auction %d: rule for %s (evidenced duties)", ctx.name, auction_id,
                     ", ".join(paid) or "nobody")  # fmt: skip

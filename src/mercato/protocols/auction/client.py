@@ -11,10 +11,14 @@ from mercato.errors import ProtocolError
 from mercato.ml.datasets import Dataset
 from mercato.ml.evaluate import evaluate_data
 from mercato.ml.model_io import load_model
-from mercato.ontology.category import Category
 from mercato.ontology.requirements import Requirements
 from mercato.protocols.auction.documents import load_requirements
-from mercato.protocols.auction.rules import review_problem, take_problem
+from mercato.protocols.auction.rules import (
+    MODEL_MISMATCH,
+    report_problems,
+    review_problem,
+    take_problem,
+)
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.results import Result, measure, open_sealed
@@ -86,20 +90,12 @@ def review_delivery(
     sealed = market.store.get(hash_hex(delivered["sealed_hash"]))
     model_bytes = open_envelope(sealed, client.encryption_private)
     if keccak(model_bytes) != auction.model_hash:
-        problems.append("the delivered model does not match the model hash on chain")
+        problems.append(MODEL_MISMATCH)
 
     report_bytes = market.store.get("0x" + auction.report_hash.hex())
     signed = SignedReport.from_bytes(report_bytes)
-    executor = auction.bidders[Category.INFRASTRUCTURE]
-    if SoftwareAttestation().verify(signed) != executor:
-        problems.append("the execution report is not signed by the infrastructure winner")
-    report = signed.report
-    if report.output_hash != "0x" + auction.model_hash.hex():
-        problems.append("the execution report names another model")
-    for category in (Category.DATA, Category.ALGORITHM):
-        expected = handed.get(int(category))
-        if expected is None or report.inputs.get(category.label) != "0x" + expected.hex():
-            problems.append(f"the report's {category.label} input is not the asset handed over")
+    signer = SoftwareAttestation().verify(signed)
+    problems += report_problems(auction, handed, signed.report, signer)
 
     requirements = load_requirements(market, auction_id)
     metrics: dict[str, float] = {}

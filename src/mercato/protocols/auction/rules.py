@@ -9,7 +9,8 @@ and read nothing themselves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from mercato.ontology.category import Category
 from mercato.protocols.auction.views import DEADLINE_KINDS, Auction, Status
@@ -18,12 +19,20 @@ from mercato.protocols.rules import funds_problem, party_problem, state_problem
 from mercato.timefmt import format_time, same_address
 from mercato.units import compact_ether, format_ether
 
+if TYPE_CHECKING:
+    from mercato.crypto.attestation import ExecutionReport
+
 # Limits the contract enforces (AuctionHouse.vy).
 MAX_REFERENCES = 8
 MAX_DURATION = 366 * 86400
 MAX_PRICE = 2**85 - 1  # three prices share one storage word
 MAX_REASON_BYTES = 16 * 1024
 """The longest reason for a rejection that is stored as evidence."""
+
+MODEL_MISMATCH = "the delivered model does not match the model hash on chain"
+"""The client's complaint when the sealed model does not hash to the model hash on chain."""
+HANDED_OVER = (Category.DATA, Category.ALGORITHM)
+"""The categories whose winners hand an asset over to the infrastructure winner."""
 
 CATEGORY_ROLES: dict[Category, Role] = {
     Category.DATA: Role.DATA_OWNER,
@@ -258,3 +267,57 @@ def claim_problem(auction: Auction, now: int) -> str | None:
             f"is {format_time(auction.deadline)}; claim after it"
         )
     return problem
+
+
+# the outcome -------------------------------------------------------------------------------
+def lowest_bid(bids: Sequence[tuple[str, int]]) -> tuple[str | None, int]:
+    """The winning (bidder, amount) of one category's ``bids`` in chain order: the lowest
+    price, the earliest of equal ones; (None, 0) if nobody bid. Winners are paid their own
+    bid (a first-price reverse auction: there is no second price)."""
+    best: tuple[str | None, int] = (None, 0)
+    for bidder, amount in bids:
+        if best[0] is None or amount < best[1]:
+            best = (bidder, amount)
+    return best
+
+
+def report_problems(
+    auction: Auction, handed: Mapping[int, bytes], report: ExecutionReport, signer: str | None
+) -> list[str]:
+    """Why a delivery's execution report does not vouch for it ([] if it does).
+
+    ``signer`` signed the report (None: the signature does not hold); ``handed`` maps each
+    category handed over to the asset hash on chain. The report must be signed by the
+    infrastructure winner, name the model hash on chain as its output and, as its inputs,
+    the assets the data and algorithm winners handed over.
+    """
+    problems = []
+    executor = auction.bidders[Category.INFRASTRUCTURE]
+    if signer is None or executor is None or not same_address(signer, executor):
+        problems.append("the execution report is not signed by the infrastructure winner")
+    if report.output_hash != "0x" + bytes(auction.model_hash).hex():
+        problems.append("the execution report names another model")
+    for category in HANDED_OVER:
+        expected = handed.get(int(category))
+        if expected is None or report.inputs.get(category.label) != "0x" + bytes(expected).hex():
+            problems.append(f"the report's {category.label} input is not the asset handed over")
+    return problems
+
+
+def claims_evidence(complaint: str) -> bool:
+    """Whether a line of a client's complaint claims a fault the evidence can show (the
+    model's hash, or :func:`report_problems`), rather than the model's quality."""
+    return complaint == MODEL_MISMATCH or complaint.startswith(
+        ("the execution report ", "the report's ")
+    )
+
+
+def evidenced_mask(handed: Collection[int], report_sound: bool) -> int:
+    """The arbiter's rule for a rejected delivery (it cannot see the model, sealed to the
+    client): pay each category whose duty is evidenced, the data and algorithm winners that
+    handed their asset over and the executor if its report is sound (:func:`report_problems`
+    finds nothing)."""
+    mask = sum(1 << int(c) for c in HANDED_OVER if int(c) in handed)
+    if report_sound:
+        mask |= 1 << Category.INFRASTRUCTURE
+    return mask
