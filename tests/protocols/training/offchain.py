@@ -14,6 +14,8 @@ from pathlib import Path
 from mercato.agents.agent import Agent
 from mercato.agents.runner import Runner
 from mercato.agents.store import AgentStore
+from mercato.audit.report import AuditReport
+from mercato.audit.training import CHECKS, audit_training
 from mercato.chain.base import Chain
 from mercato.crypto.ckks import CkksContext
 from mercato.ml.datasets import Dataset, seller_and_buyer_parts
@@ -33,6 +35,8 @@ DATA_PRICE = ETHER // 10
 JOB_PRICE = ETHER // 100
 CO_STAKE = ETHER // 20
 EXAMPLES = 360
+CHECK = {spec.key: number for number, spec in enumerate(CHECKS, 1)}
+"""The auditor's check numbers (mercato.audit.training) by key (``"co-holds-data"`` -> 1)."""
 
 
 def small_digits() -> tuple[Dataset, Dataset]:
@@ -139,6 +143,21 @@ class P2World:
 
     def stake(self, identity: Identity) -> int:
         return int(self.market.registry.contract.call("stake", identity.address))
+
+    def audit(self, training_id: int, viewer: Identity | None = None) -> AuditReport:
+        """The audit of training ``training_id``, public or with ``viewer``'s keys."""
+        return audit_training(self.market, training_id, viewer)
+
+    def blame(self, party: Identity, *keys: str) -> dict[str, list[int]]:
+        """What :attr:`AuditReport.cheaters` holds when it names only ``party``, on the
+        checks ``keys`` (in check order)."""
+        if party is self.do:
+            role = "data owner"
+        elif party is self.mo:
+            role = "model owner"
+        else:
+            role = "compute provider"
+        return {f"{role} {party.address}": sorted(CHECK[key] for key in keys)}
 
     def close(self) -> None:
         for store in self.stores.values():

@@ -3,6 +3,12 @@
 Lazy or dummy CO; a CO copying another replica's hash and nonce; a CO declaring a hash of
 data it did not receive; a DO sending wrong data to one CO; an MO trying to choose the
 round's subsets; an MO refusing to pay; a silent DO; a silent CO.
+
+Each also asks the auditor (mercato.audit.training): publicly where the chain and the blobs
+tell (a copied model hash), with the key of the one party who can where they do not (the
+MO's for an outvoted CO, the DO's for a false join, the victim CO's for wrong data), and it
+names exactly the cheater on the right check; for a silent party, what check 10 says: who
+may move the training on, and that the pay went by the rules.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from mercato.audit.report import Verdict
 from mercato.crypto.commit import commit, new_nonce
 from mercato.errors import ContractRevert, ProtocolError
 from mercato.ml.trainers import weights_from_bytes, weights_to_bytes
@@ -36,9 +43,17 @@ from mercato.protocols.training.market import (
 from mercato.protocols.training.scenario import lazy_worker
 from mercato.storage.envelope import seal
 
-from .offchain import CO_STAKE, DATA_PRICE, JOB_PRICE, P2World
+from .offchain import CHECK, CO_STAKE, DATA_PRICE, JOB_PRICE, P2World
 
 DAY = 86400
+
+
+def assert_paid_by_the_rules(p2: P2World, training_id: int) -> None:
+    """The public audit names nobody and finds every payment the rules' (check 10)."""
+    report = p2.audit(training_id)
+    assert report.cheaters == {}, report.to_dict()
+    paid = report.checks[CHECK["paid-by-the-rules"] - 1]
+    assert paid.verdict is Verdict.PASS, paid.detail
 
 
 def ready(p2: P2World) -> None:
@@ -85,6 +100,10 @@ def test_a_lazy_co_is_outvoted_reported_and_loses_its_pay_and_stake(
     # the aggregate used only the agreed model of subset 0
     review = model_owner.review_round(p2.market, p2.mo, training_id, 1)
     assert sorted(review.consensus) == [0, 1]
+    # the audit with the MO's key re-runs the consensus: it names CO 2, the report stands
+    report = p2.audit(training_id, p2.mo)
+    assert report.cheaters == p2.blame(p2.cos[2], "co-holds-data"), report.to_dict()
+    assert report.checks[CHECK["fraud-reports-justified"] - 1].verdict is Verdict.PASS
 
 
 def test_a_co_copying_another_replicas_hash_and_nonce_is_refused_or_reported(
@@ -129,6 +148,12 @@ def test_a_co_copying_another_replicas_hash_and_nonce_is_refused_or_reported(
     assert evidence.reason == REASON_COPIED_HASH
     assert f"instance {honest_job['instance_id']}" in evidence.detail
     assert p2.tm.training(training_id).status is TrainingStatus.COMPLETED
+    report = p2.audit(training_id)  # the public sees the repeated hash on chain
+    assert report.cheaters == p2.blame(p2.cos[1], "no-copied-model-hash"), report.to_dict()
+    # the MO's key also finds that no model it can download opens the copied hash
+    report = p2.audit(training_id, p2.mo)
+    expected = p2.blame(p2.cos[1], "model-as-declared", "no-copied-model-hash")
+    assert report.cheaters == expected, report.to_dict()
 
 
 def test_a_co_declaring_a_hash_of_data_it_did_not_receive_is_flagged(p2: P2World) -> None:
@@ -149,6 +174,9 @@ def test_a_co_declaring_a_hash_of_data_it_did_not_receive_is_flagged(p2: P2World
     verified = [e for e in p2.events("InstanceVerified") if e["instance_id"] == instance_id]
     assert [e["ok"] for e in verified] == [False]
     assert not p2.tm.dataset(listing.dataset_id).ready  # no training can start on it
+    # an MO asking for it anyway: the DO's key recomputes the join and names CO 3
+    report = p2.audit(p2.request(), p2.do)
+    assert report.cheaters == p2.blame(p2.cos[3], "co-holds-data"), report.to_dict()
 
 
 def test_a_do_sending_wrong_data_to_one_co_is_caught_by_that_co(p2: P2World) -> None:
@@ -185,6 +213,9 @@ def test_a_do_sending_wrong_data_to_one_co_is_caught_by_that_co(p2: P2World) -> 
     others = [i for row in history.instances_of(p2.market, dataset_id) for i in row]
     assert all(tm.instance(i).status is InstanceStatus.VERIFIED for i in others if i != victim)
     assert not tm.dataset(dataset_id).ready  # so no MO can pay for the dataset as it is
+    # an MO asking for it anyway: the victim's key opens its replica and names the DO
+    report = p2.audit(p2.request(), p2.cos[3])
+    assert report.cheaters == p2.blame(p2.do, "do-gave-right-data"), report.to_dict()
 
 
 def test_the_mo_cannot_choose_the_rounds_subsets(p2: P2World) -> None:
@@ -212,6 +243,9 @@ def test_the_mo_cannot_choose_the_rounds_subsets(p2: P2World) -> None:
     assert training.selected == expected
     started = history.round_started(p2.market, training_id, 1)
     assert started is not None and bytes(started["block_hash"]) == p2.chain.block_hash(target)
+    report = p2.audit(training_id)  # the public recomputes the draw: nobody cheated
+    assert report.cheaters == {}
+    assert report.checks[CHECK["mo-cannot-choose-subsets"] - 1].verdict is Verdict.PASS
 
 
 def test_an_mo_that_goes_silent_after_training_still_pays(p2: P2World) -> None:
@@ -222,6 +256,9 @@ def test_an_mo_that_goes_silent_after_training_still_pays(p2: P2World) -> None:
     model_owner.start_round(p2.market, p2.mo, training_id, np.zeros(650))
     p2.runner(silent=("mo",)).run_until_idle()  # draw, 6 jobs
     assert p2.tm.training(training_id).status is TrainingStatus.ROUND_DONE
+    waiting = p2.audit(training_id).checks[CHECK["paid-by-the-rules"] - 1]
+    assert waiting.verdict is Verdict.NOT_CHECKABLE
+    assert "anyone may complete from" in waiting.detail
 
     # act: review window and idle period pass; the other agents complete
     p2.chain.time_travel(p2.tm.period("review") + p2.tm.period("idle"))
@@ -234,6 +271,7 @@ def test_an_mo_that_goes_silent_after_training_still_pays(p2: P2World) -> None:
     for job in history.jobs(p2.market, training_id):
         assert withdrawn[job["co"]] >= JOB_PRICE
     assert p2.tm.owed(p2.mo.address) > 0  # its refund waits for it
+    assert_paid_by_the_rules(p2, training_id)
 
 
 def test_an_mo_that_never_starts_a_round_cannot_lock_the_dos_pay(p2: P2World) -> None:
@@ -241,6 +279,9 @@ def test_an_mo_that_never_starts_a_round_cannot_lock_the_dos_pay(p2: P2World) ->
     ready(p2)
     training_id = p2.request(per_round=1, rounds=2)
     p2.runner(silent=("mo",)).run_until_idle()
+    waiting = p2.audit(training_id).checks[CHECK["paid-by-the-rules"] - 1]
+    assert "approved: the MO may start the first round" in waiting.detail
+    assert "anyone may complete from" in waiting.detail
 
     # act
     p2.chain.time_travel(p2.tm.period("idle"))
@@ -250,6 +291,7 @@ def test_an_mo_that_never_starts_a_round_cannot_lock_the_dos_pay(p2: P2World) ->
     assert p2.tm.training(training_id).status is TrainingStatus.COMPLETED
     withdrawn = {e["account"]: e["amount"] for e in p2.events("Withdrawn")}
     assert withdrawn[p2.do.address] == DATA_PRICE
+    assert_paid_by_the_rules(p2, training_id)
 
 
 def test_a_silent_co_is_not_paid_and_the_training_goes_on(p2: P2World) -> None:
@@ -273,6 +315,11 @@ def test_a_silent_co_is_not_paid_and_the_training_goes_on(p2: P2World) -> None:
     review = model_owner.review_round(p2.market, p2.mo, training_id, 1)
     assert sorted(review.consensus) == [0, 1]  # two agreeing replicas still decide
     assert p2.events("FraudReported") == []
+    # silence is no fraud: the MO's audit names nobody and pays CO 3's instance nothing
+    report = p2.audit(training_id, p2.mo)
+    assert report.cheaters == {}, report.to_dict()
+    paid = report.checks[CHECK["paid-by-the-rules"] - 1]
+    assert paid.verdict is Verdict.PASS and "5 instance(s) their accepted jobs" in paid.detail
 
 
 def test_a_silent_do_cannot_lock_the_mos_money(p2: P2World) -> None:
@@ -281,6 +328,9 @@ def test_a_silent_do_cannot_lock_the_mos_money(p2: P2World) -> None:
     p2.runner(silent=("do",)).run_until_idle()
     training_id = p2.request(per_round=1, rounds=2)
     escrow = p2.tm.training(training_id).escrowed
+    waiting = p2.audit(training_id).checks[CHECK["paid-by-the-rules"] - 1]
+    assert "waiting for the DO's approval" in waiting.detail
+    assert "the MO may cancel it" in waiting.detail
     before = p2.chain.balance(p2.mo.address)
 
     # act
@@ -292,3 +342,4 @@ def test_a_silent_do_cannot_lock_the_mos_money(p2: P2World) -> None:
     withdrawn = {e["account"]: e["amount"] for e in p2.events("Withdrawn")}
     assert withdrawn[p2.mo.address] == escrow
     assert p2.chain.balance(p2.mo.address) > before + escrow - 10**16  # less gas
+    assert_paid_by_the_rules(p2, training_id)
