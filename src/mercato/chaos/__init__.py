@@ -1,0 +1,21 @@
+"""Faults injected into live markets, and what must hold afterwards (``mercato bench chaos``).
+
+A run (:func:`~mercato.chaos.harness.run`) starts anvil (with ``--state``), moto's S3 server
+and one ``mercato agent run`` process per participant, opens one market and, from a seed,
+kills agents (SIGKILL) and starts them again, stops and restarts the node, and freezes the
+S3 server for a while (:mod:`.faults`); then :mod:`.checks` requires that the market ended by
+its rules, every payment is what the rules give (and the protocol's auditor passes), no
+handler's effect happened twice, and no wei is stuck.
+
+Covered: P1 (the procurement auction, :data:`~mercato.chaos.scenarios.AUCTION`). Not yet
+covered: P2 training, P3 data market, P4 model market, P5 API market (their scenarios are
+still to write in :mod:`.scenarios`).
+"""
+
+from __future__ import annotations
+
+from mercato.chaos.faults import Fault, schedule
+from mercato.chaos.harness import RunResult, run
+from mercato.chaos.scenarios import SCENARIOS, Scenario
+
+__all__ = ["SCENARIOS", "Fault", "RunResult", "Scenario", "run", "schedule"]

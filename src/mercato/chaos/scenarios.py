@@ -1,0 +1,147 @@
+"""What a chaos run sets up for each protocol: its cast, its agents and its one market.
+
+A :class:`Scenario` registers its participants, opens one market (an auction, a training,
+...) and names what the checks need that the protocol alone knows: how much of an entry the
+contract still locks, what each party must have been credited once it ended, and which of
+its functions a participant sends at most once per entry (a second successful one is a
+handler's effect happening twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mercato.protocols.marketplace import Marketplace
+from mercato.protocols.roles import Role
+
+ETHER = 10**18
+AUCTION_DURATION_S = 12
+"""Seconds of bidding: long enough for every provider's agent to bid once."""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One participant's agent: ``mercato agent run --account N ARGS``."""
+
+    name: str
+    account: int
+    args: tuple[str, ...]
+
+    def command(self) -> tuple[str, ...]:
+        return (*self.args, "--account", str(self.account))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One protocol's market under chaos."""
+
+    protocol: str
+    """The catalog key (``auction``)."""
+    registrations: tuple[tuple[int, Role], ...]
+    """(development account, roles) of every participant."""
+    agents: tuple[AgentSpec, ...]
+    open_market: Callable[[Marketplace], int]
+    """Open the market once every agent runs; its entry's id."""
+    locked: Callable[[Marketplace, int], int]
+    """Wei the contract still locks for the entry."""
+    credits: Callable[[Marketplace, int], dict[str, int]]
+    """Wei each party must have been credited in all once the entry ended (its rules)."""
+    one_shot: frozenset[str]
+    """Functions a participant sends at most once per entry (keyed by their integer
+    arguments: ``hand_over(auction, category, ...)`` once per auction and category)."""
+
+
+# P1: the procurement auction -------------------------------------------------------------
+CLIENT, ARBITER, DATA, MODEL, COMPUTE = 1, 2, 3, 4, 5
+
+
+def _open_auction(market: Marketplace) -> int:
+    from mercato.chain.accounts import dev_account
+    from mercato.ontology.requirements import Requirements
+    from mercato.protocols.auction.client import open_auction
+    from mercato.protocols.identity import Identity
+
+    requirements = Requirements(
+        data="mc:LabelledImages",
+        algorithm="mc:ClassificationAlgorithm",
+        infrastructure="mc:AttestedCompute",
+        task="classify 8x8 handwritten digits",
+        metric="accuracy",
+        minimum=0.9,
+    )
+    return open_auction(
+        market,
+        Identity(dev_account(CLIENT)),
+        requirements,
+        max_prices=(ETHER, ETHER, ETHER),
+        duration=AUCTION_DURATION_S,
+        arbiter=dev_account(ARBITER).address,
+    )
+
+
+def _auction_locked(market: Marketplace, auction_id: int) -> int:
+    return market.auction_house.auction(auction_id).locked
+
+
+def _auction_credits(market: Marketplace, auction_id: int) -> dict[str, int]:
+    """The client gets back the reserve less what it paid; each paid winner its bid."""
+    auction = market.auction_house.auction(auction_id)
+    credits = {auction.client: 0}
+    paid = 0
+    for category in auction.paid:
+        bidder, amount = auction.best(category)
+        if bidder is not None:
+            credits[bidder] = credits.get(bidder, 0) + amount
+            paid += amount
+    credits[auction.client] += auction.reserve - paid
+    return credits
+
+
+AUCTION = Scenario(
+    protocol="auction",
+    registrations=(
+        (CLIENT, Role.CLIENT),
+        (ARBITER, Role.ARBITER),
+        (DATA, Role.DATA_OWNER),
+        (MODEL, Role.MODEL_OWNER),
+        (COMPUTE, Role.COMPUTE_PROVIDER),
+    ),
+    agents=(
+        AgentSpec("client", CLIENT, ("--role", "client", "--eval-dataset", "digits")),
+        AgentSpec("arbiter", ARBITER, ("--role", "arbiter")),
+        AgentSpec(
+            "data",
+            DATA,
+            ("--role", "provider", "--category", "data", "--dataset", "digits", "--floor", "0.3"),
+        ),
+        AgentSpec(
+            "algorithm",
+            MODEL,
+            (
+                "--role",
+                "provider",
+                "--category",
+                "algorithm",
+                "--algorithm",
+                "logistic_regression",
+                "--floor",
+                "0.2",
+            ),
+        ),
+        AgentSpec(
+            "compute",
+            COMPUTE,
+            ("--role", "provider", "--category", "infrastructure", "--floor", "0.3"),
+        ),
+    ),
+    open_market=_open_auction,
+    locked=_auction_locked,
+    credits=_auction_credits,
+    one_shot=frozenset(
+        {"adjudicate", "hand_over", "deliver", "confirm", "reject", "arbitrate", "claim"}
+    ),
+)
+
+SCENARIOS: dict[str, Scenario] = {s.protocol: s for s in (AUCTION,)}
+"""Every protocol a chaos run covers, by catalog key."""
