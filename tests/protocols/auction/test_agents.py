@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mercato.audit.auction import audit_auction
 from mercato.chain.base import Chain
 from mercato.crypto.commit import keccak
 from mercato.ml.algorithms import AlgorithmSpec
@@ -21,6 +22,8 @@ from mercato.protocols.deployment import DEFAULT_DELIVERY_PERIOD, DEFAULT_REVIEW
 from mercato.storage.base import hash_hex
 from mercato.storage.local import LocalBlobStore
 
+DELIVERED_AS_COMMITTED, VERDICTS_JUSTIFIED, DEADLINES_KEPT = 3, 4, 5
+"""Numbers of the auction auditor's checks (mercato.audit.auction.CHECKS)."""
 PROVIDERS = ("digits-lab", "scan-archive", "linear-labs", "forest-works", "enclave-cloud",
              "attested-hpc", "cheap-cpu")  # fmt: skip
 
@@ -60,6 +63,12 @@ def run(demo: AuctionDemo) -> None:
     assert report.idle
 
 
+def cheaters(demo: AuctionDemo, auction_id: int, viewer: str | None = None) -> dict[str, list[int]]:
+    """Who the auction's auditor (mercato.audit.auction) names, as ``viewer`` or the public."""
+    identity = None if viewer is None else demo.people[viewer].identity
+    return audit_auction(demo.market, auction_id, identity).cheaters
+
+
 def events_of(demo: AuctionDemo, name: str, auction_id: int) -> list:
     house = demo.market.auction_house
     return [
@@ -95,6 +104,7 @@ def test_full_flow_pays_winners_and_refunds_client(chain: Chain, tmp_path: Path)
     assert all(house.owed(a) == 0 for a in address.values())
     assert chain.balance(house.address) == 0
     assert review["accepted"] and review["metrics"]["accuracy"] >= 0.9
+    assert cheaters(demo, auction_id) == cheaters(demo, auction_id, "client") == {}
 
 
 def test_full_flow_with_the_s3_store(s3_endpoint: str, tmp_path: Path) -> None:
@@ -215,6 +225,8 @@ def test_silent_client_lets_providers_claim(embedded_demo: AuctionDemo) -> None:
     withdrawn = {e["account"]: e["amount"] for e in house.events() if e.name == "Withdrawn"}
     for category, winner in enumerate(auction.bidders):
         assert winner is not None and withdrawn[winner] == auction.bids[category]
+    client = demo.people["client"].identity.address
+    assert cheaters(demo, auction_id) == {f"client {client}": [DEADLINES_KEPT]}
 
 
 def test_silent_executor_refunds_client(embedded_demo: AuctionDemo) -> None:
@@ -236,6 +248,9 @@ def test_silent_executor_refunds_client(embedded_demo: AuctionDemo) -> None:
     refunds = [e for e in house.events() if e.name == "Withdrawn"]
     client = demo.people["client"].identity.address
     assert sum(e["amount"] for e in refunds if e["account"] == client) == auction.reserve
+    executor = demo.people["enclave-cloud"].identity.address
+    named = {f"infrastructure provider {executor}": [DEADLINES_KEPT]}
+    assert cheaters(demo, auction_id) == cheaters(demo, auction_id, "enclave-cloud") == named
 
 
 def test_rejected_delivery_goes_to_the_arbiter(embedded_demo: AuctionDemo) -> None:
@@ -256,6 +271,11 @@ def test_rejected_delivery_goes_to_the_arbiter(embedded_demo: AuctionDemo) -> No
     complaint = "\n".join(review["problems"]).encode()
     assert rejected["reason_hash"] == keccak(complaint)
     assert auction.status is Status.ARBITRATED and auction.paid_mask == 0b111
+    # the auditor: a dispute over the model's quality, decided by the arbiter's rule; nobody
+    # broke a rule (the complaint is about accuracy, which only the client's data measures)
+    audit = audit_auction(demo.market, auction_id, None)
+    assert audit.passed and audit.cheaters == {}
+    assert "quality" in " ".join(audit.checks[VERDICTS_JUSTIFIED - 1].notes)
 
 
 def test_tampered_report_is_not_paid_by_the_arbiter(
@@ -281,3 +301,7 @@ def test_tampered_report_is_not_paid_by_the_arbiter(
     assert "the execution report names another model" in review["problems"]
     assert auction.status is Status.ARBITRATED
     assert auction.paid_mask == (1 << Category.DATA) | (1 << Category.ALGORITHM)
+    # the auditor names the executor from the public evidence; the client and arbiter were right
+    executor = demo.people["enclave-cloud"].identity.address
+    named = {f"infrastructure provider {executor}": [DELIVERED_AS_COMMITTED]}
+    assert cheaters(demo, auction_id) == cheaters(demo, auction_id, "client") == named

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 
+from mercato.audit.auction import audit_auction
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event, TxResult
+from mercato.ontology.category import Category
 from mercato.protocols.registry import Registry
 from mercato.protocols.roles import Role
 
-from ..world import EXIT_DELAY, deploy_registry, register, reverts
+from ..world import EXIT_DELAY, deploy_registry, open_marketplace, register, reverts
 
 DeployTestContract = Callable[..., Contract]
 STAKE = 10**16
+SLASHES_JUSTIFIED = 6
+"""The auction auditor's check of slashes (mercato.audit.auction.CHECKS)."""
 
 
 @pytest.fixture
@@ -250,3 +256,31 @@ def test_stake_of_reads_the_stake(registry: Registry, alice: LocalAccount) -> No
     # act / assert
     assert registry.stake_of(alice.address) == 2 * STAKE
     assert registry.stake_of(registry.address) == 0
+
+
+def test_the_auction_auditor_names_a_slasher_that_is_no_market(
+    chain: Chain, deploy_test_contract: DeployTestContract, tmp_path: Path
+) -> None:
+    # prepare: a staked data owner bids in an auction; the admin also authorized a contract
+    # that is no market of the deployment
+    market, (client, arbiter, alice) = open_marketplace(
+        chain, tmp_path, [(Role.CLIENT, 0), (Role.ARBITER, 0), (Role.DATA_OWNER, STAKE)]
+    )
+    admin = chain.dev_accounts(1)[0]
+    rogue = deploy_test_contract("Slasher", market.registry.address, sender=admin)
+    market.registry.authorize_slasher(admin, rogue.address)
+    house = market.auction_house
+    auction_id, _ = house.create(
+        client.account, requirements_hash=keccak(b"requirements"), max_prices=[STAKE] * 3,
+        duration=3600, min_refs=0, arbiter=arbiter.address,
+    )  # fmt: skip
+    house.bid(alice.account, auction_id, Category.DATA, STAKE)
+
+    # act: the rogue slasher takes the bidder's stake while the auction runs
+    rogue.transact("slash", alice.address, STAKE, sender=alice.account)
+    report = audit_auction(market, auction_id, None)
+
+    # assert: the auditor names the slasher, and nobody else
+    assert report.cheaters == {f"slasher {rogue.address}": [SLASHES_JUSTIFIED]}
+    [finding] = report.checks[SLASHES_JUSTIFIED - 1].findings
+    assert f"data provider {alice.address}" in finding.text
