@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,9 @@ from tests.cli.helpers import CLIENT, COMPUTE, DATA, MODEL, address, module_mark
 from typer.testing import CliRunner
 
 from mercato.audit.auction import audit_auction
-from mercato.audit.report import AuditReport, Verdict
+from mercato.audit.auction_bids import check_winners
+from mercato.audit.auction_ledger import AuctionLedger
+from mercato.audit.report import AuditReport, CheckBuilder, Verdict
 from mercato.chain import Anvil, EmbeddedChain, RpcChain
 from mercato.chain.accounts import dev_account
 from mercato.cli.app import app
@@ -218,6 +220,28 @@ def test_the_public_blames_the_executor_it_cannot_clear(runs: Runs) -> None:
     )
 
 
+# a history the contract's rules forbid -----------------------------------------------------
+def test_a_lower_bid_that_did_not_win_is_evidence_against_the_contract(runs: Runs) -> None:
+    # prepare: the honest auction's record with one more data bid, under the winning one
+    ledger = AuctionLedger(runs.demo.market, runs.honest, None)
+    last = next(b for b in reversed(ledger.bids) if b["category"] == Category.DATA)
+    loser = runs.who("scan-archive").address
+    lower = replace(last, args={**last.args, "bidder": loser, "amount": last["amount"] - 1})
+    ledger.bids = [*ledger.bids, lower]
+    check = CheckBuilder(WINNERS, "winners", "")
+
+    # act
+    check_winners(ledger, check)
+
+    # assert: the SLA and the best bid on chain are not what the rule gives
+    verdict = check.build()
+    assert verdict.verdict is Verdict.FAIL
+    assert {f.culprit for f in verdict.findings} == {
+        f"contract {runs.demo.market.auction_house.address}"
+    }
+    assert any(f"the lowest bid is {loser}" in f.text for f in verdict.findings)
+
+
 # an auction still open ---------------------------------------------------------------------
 def test_open_auction_says_who_may_move_it_on(runs: Runs) -> None:
     report = runs.audit(runs.open)
@@ -275,7 +299,7 @@ def test_cli_table_for_the_client(silent_winners: Path) -> None:
     result = CliRunner().invoke(app, ["audit", "auction", "1", "--account", str(CLIENT)])
 
     assert result.exit_code == 0, result.output
-    assert f"as {address(CLIENT)} (client)" in " ".join(result.stdout.split())
+    assert f"audit of auction 1 (refunded) as {address(CLIENT)[:20]}" in result.stdout
     assert "FAIL" in result.stdout and "PASS" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].startswith("cheating found: data provider")
 
