@@ -1,7 +1,8 @@
 """``mercato bench ...``: benchmarks beside the papers' figures (measured in mercato.bench).
 
-``mercato bench chain`` and ``mercato bench serve`` (the HTTP API under load) are Mercato's
-own; every other command is a protocol's, listed in its unit's ``bench`` field
+``mercato bench chain``, ``mercato bench serve`` (the HTTP API under load) and ``mercato
+bench chaos`` (markets under faults, :mod:`mercato.chaos`) are Mercato's own; every other
+command is a protocol's, listed in its unit's ``bench`` field
 (:class:`~mercato.protocols.unit.ProtocolUnit`) and registered here from the catalog, so
 adding a protocol's benchmark touches no file of this group.
 """
@@ -21,6 +22,7 @@ from mercato.protocols.unit import resolve
 
 if TYPE_CHECKING:
     from mercato.bench.chain import Throughput
+    from mercato.bench.chaos import ChaosSummary
 
 app = typer.Typer(help="Benchmarks against the papers.", no_args_is_help=True)
 
@@ -53,6 +55,39 @@ def chain_command(
 
 
 app.command("serve")(serve_bench)
+
+
+@app.command("chaos")
+def chaos_command(
+    seeds: int = typer.Option(3, "--seeds", min=1, help="How many seeds (runs) per protocol."),
+    first: int = typer.Option(0, "--first-seed", min=0, help="The first seed (then +1, ...)."),
+    protocol: str = typer.Option(None, "--protocol", help="One protocol (default: all covered)."),
+    faults: int = typer.Option(3, "--faults", min=0, help="Faults per run."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Markets under faults: agents killed, the node restarted, the store frozen; then checked.
+
+    Each seed starts its own anvil, S3 server (moto) and agent processes (about a minute).
+    """
+    from mercato.bench.chaos import protocols_of, run_seeds
+    from mercato.cli.bench_common import progress_bars
+
+    chosen = protocols_of(protocol)
+    with progress_bars(json_output) as bars:
+        task = bars.add_task("chaos runs", total=seeds * len(chosen))
+        summary = run_seeds(
+            range(first, first + seeds),
+            chosen,
+            fault_count=faults,
+            done=lambda _: bars.advance(task),
+        )
+    if json_output:
+        emit_json(summary.record())
+    else:
+        _print_chaos(summary)
+    if summary.failed:
+        raise typer.Exit(1)
+
 
 for _unit in units():  # each protocol's benchmarks: `mercato bench gas`, `... training`, ...
     for _command in _unit.bench:
@@ -93,6 +128,30 @@ def _print_throughput(rows: list[Throughput], node_given: bool) -> None:
             "No node: pass --rpc-url (or set MERCATO_RPC_URL) or --anvil for the rpc rows.",
             highlight=False,
         )
+
+
+def _print_chaos(summary: ChaosSummary) -> None:
+    table = Table(title="Markets under faults")
+    for column in ("protocol", "seed", "faults", "finished", "checks", "agent crashes"):
+        table.add_column(column, justify="right" if column in ("seed", "faults") else "left")
+    for r in summary.runs:
+        failed = [c.name for c in r.checks if not c.passed]
+        table.add_row(
+            r.protocol,
+            str(r.seed),
+            str(r.injected),
+            "yes" if r.finished else "NO",
+            "all passed" if not failed else "FAILED: " + ", ".join(failed),
+            "; ".join(c.describe() for c in r.crashes) or "—",
+        )
+    console.print(table)
+    console.print(
+        f"{summary.faults} faults injected, {summary.finished}/{len(summary.runs)} markets "
+        f"finished, money checked in {summary.money_checked}, {summary.crashes} agent crash(es)",
+        highlight=False,
+    )
+    for r in summary.failed:
+        console.print(f"FAILED {r.replay()}: {'; '.join(r.failures())}", highlight=False)
 
 
 def _ratio_range(value: float, reference: tuple[int, int]) -> str:
