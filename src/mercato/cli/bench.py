@@ -55,6 +55,7 @@ def chain_command(
 
 
 app.command("serve")(serve_bench)
+app.command("soak")(resolve("mercato.cli.bench_soak:soak_bench"))
 
 
 @app.command("chaos")
