@@ -7,9 +7,10 @@ S3 server for a while (:mod:`.faults`); then :mod:`.checks` requires that the ma
 its rules, every payment is what the rules give (and the protocol's auditor passes), no
 handler's effect happened twice, and no wei is stuck.
 
-Covered: P1 (the procurement auction, :data:`~mercato.chaos.scenarios.AUCTION`). Not yet
-covered: P2 training, P3 data market, P4 model market, P5 API market (their scenarios are
-still to write in :mod:`.scenarios`).
+Covered: P1 (the procurement auction, :data:`~mercato.chaos.scenarios.AUCTION`) and P2
+(collaborative training, :data:`~mercato.chaos.scenarios.TRAINING`, whose payments its
+auditor recomputes). Not yet covered: P3 data market, P4 model market, P5 API market (their
+scenarios are still to write in :mod:`.scenarios`).
 """
 
 from __future__ import annotations

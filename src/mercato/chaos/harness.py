@@ -12,8 +12,10 @@ at the timeout; every fault in progress is healed, the agents are stopped and th
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +27,13 @@ from mercato.chain.anvil import Anvil
 from mercato.chaos.checks import CheckResult, check_all, finished
 from mercato.chaos.faults import DEFAULT_FAULTS, Fault, describe, schedule
 from mercato.chaos.scenarios import Scenario
-from mercato.chaos.services import DUMMY_AWS_ENV, AgentProcess, BlockClock, S3Server
+from mercato.chaos.services import (
+    DUMMY_AWS_ENV,
+    AgentProcess,
+    BlockClock,
+    S3Server,
+    mercato_script,
+)
 from mercato.errors import MercatoError
 
 logger = logging.getLogger(__name__)
@@ -37,6 +45,7 @@ READY_TIMEOUT_S = 240.0
 TICK_S = 0.2
 RESTART_DELAY_S = 1.0
 """A crashed agent is started again after this long (a supervisor's pause)."""
+COMMAND_TIMEOUT_S = 120.0
 BUCKET = "mercato-chaos"
 READY_MARK = b" agent of "
 """The line ``mercato agent run`` logs once attached (``<name>: client agent of 0x...``)."""
@@ -226,6 +235,29 @@ def _agent_env(folder: Path, node: str, s3: str, deployment: Path) -> dict[str, 
     return env
 
 
+def _commands(env: dict[str, str], cwd: Path) -> Callable[..., Any]:
+    """``mercato ARGS --json`` in its own process, as a participant runs it; its JSON."""
+
+    def command(*args: str) -> Any:
+        done = subprocess.run(
+            [mercato_script(), *args, "--json"],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise MercatoError(
+                f"chaos: mercato {' '.join(args)} exited {done.returncode}: "
+                f"{(done.stdout + done.stderr).strip()[-2000:]}"
+            )
+        return json.loads(done.stdout)
+
+    return command
+
+
 def _store(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
@@ -298,7 +330,7 @@ def _run_in(
             live._start_agent(spec.name)
         live.wait_ready()
         clock = BlockClock(anvil.url).start()
-        entry = scenario.open_market(market)
+        entry = scenario.open_market(market, _commands(env, folder))
         senders = [dev_account(s.account).address for s in scenario.agents]
         done, seconds, injected = _drive(live, market, scenario, entry, faults, timeout)
         live.heal()
