@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from mercato.errors import ConfigError
@@ -35,6 +36,7 @@ DUMMY_AWS_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/mercato-chaos-aws-credentials",
 }
 """Credentials moto accepts; a developer's real AWS settings stay out of the run."""
+_PR_SET_PDEATHSIG = 1
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
 
 
@@ -43,6 +45,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the harness dies (Linux only), so a
+    killed harness leaves no agent or server behind."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _tie_to_parent() -> Callable[[], None] | None:
+    # the death signal follows the thread that forked: only tie it to the main one
+    main = threading.current_thread() is threading.main_thread()
+    return _die_with_parent if sys.platform == "linux" and main else None
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -78,6 +94,7 @@ class S3Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                preexec_fn=_tie_to_parent(),
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -136,6 +153,7 @@ class AgentProcess:
                 stderr=subprocess.STDOUT,
                 env=self.env,
                 cwd=self.cwd,
+                preexec_fn=_tie_to_parent(),
             )
         self.starts += 1
 
