@@ -7,9 +7,10 @@ S3 server for a while (:mod:`.faults`); then :mod:`.checks` requires that the ma
 its rules, every payment is what the rules give (and the protocol's auditor passes), no
 handler's effect happened twice, and no wei is stuck.
 
-Covered: P1 (the procurement auction, :data:`~mercato.chaos.scenarios.AUCTION`) and P2
-(collaborative training, :data:`~mercato.chaos.scenarios.TRAINING`, whose payments its
-auditor recomputes). Not yet covered: P3 data market, P4 model market, P5 API market (their
+Covered: P1 (the procurement auction, :data:`~mercato.chaos.scenarios.AUCTION`), P2
+(collaborative training, :data:`~mercato.chaos.scenarios.TRAINING`) and P3 (the data
+market in robust mode, :data:`~mercato.chaos.scenarios.DATAMARKET`); P2's and P3's payments
+are recomputed by their auditors. Not yet covered: P4 model market, P5 API market (their
 scenarios are still to write in :mod:`.scenarios`).
 """
 

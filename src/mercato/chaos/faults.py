@@ -22,9 +22,9 @@ KINDS = ("kill", "anvil", "s3")
 KIND_WEIGHTS = (3, 1, 1)
 """Agents die more often than the node or the store."""
 DEFAULT_FAULTS = 3
-FIRST_FAULT_S = (0.5, 4.0)
+FIRST_FAULT_S = (0.2, 2.0)
 """The first fault starts this many seconds (low, high) after the market opens."""
-GAP_S = (1.0, 5.0)
+GAP_S = (0.5, 4.0)
 """Seconds between the end of one fault and the start of the next."""
 DOWNTIME_S = {"kill": (0.5, 5.0), "anvil": (1.0, 4.0), "s3": (2.0, 8.0)}
 """How long each kind of fault lasts (low, high)."""

@@ -198,5 +198,60 @@ TRAINING = Scenario(
     one_shot=frozenset({"approve_training", "join_instance", "verify_instance", "complete"}),
 )
 
-SCENARIOS: dict[str, Scenario] = {s.protocol: s for s in (AUCTION, TRAINING)}
+# P3: the secure data market -------------------------------------------------------------
+MARKET_MODEL_OWNER, MARKET_DATA_OWNERS = 11, (12, 13, 14, 15)
+
+
+def _open_task(market: Marketplace, commands: Commands) -> int:
+    """One robust round for 4 data owners, with short periods so a dead agent only delays."""
+    posted = commands(
+        "datamarket", "post", "--dataset", "digits", "--data-owners",
+        str(len(MARKET_DATA_OWNERS)), "--rounds", "1", "--mode", "robust", "--rule", "median",
+        "--max-excluded", "0", "--reward", "0.04", "--join-period", "20",
+        "--phase-period", "20", "--aggregate-period", "30", "--account", str(MARKET_MODEL_OWNER),
+    )  # fmt: skip
+    return int(posted["id"])
+
+
+def _task_locked(market: Marketplace, task_id: int) -> int:
+    return int(market.data_market.task(task_id).locked)
+
+
+DATAMARKET = Scenario(
+    protocol="datamarket",
+    registrations=(
+        (MARKET_MODEL_OWNER, Role.MODEL_OWNER),
+        *((i, Role.DATA_OWNER) for i in MARKET_DATA_OWNERS),
+    ),
+    agents=(
+        AgentSpec(
+            "model-owner",
+            MARKET_MODEL_OWNER,
+            ("--role", "market-model-owner", "--dataset", "digits"),
+        ),
+        *(
+            AgentSpec(
+                f"data-owner-{part}",
+                account,
+                (
+                    "--role",
+                    "market-data-owner",
+                    "--dataset",
+                    "digits",
+                    "--data-owners",
+                    str(len(MARKET_DATA_OWNERS)),
+                    "--part",
+                    str(part),
+                ),
+            )
+            for part, account in enumerate(MARKET_DATA_OWNERS)
+        ),
+    ),
+    open_market=_open_task,
+    locked=_task_locked,
+    credits=None,
+    one_shot=frozenset({"join", "post_keys", "post_shares", "submit", "reveal", "claim"}),
+)
+
+SCENARIOS: dict[str, Scenario] = {s.protocol: s for s in (AUCTION, TRAINING, DATAMARKET)}
 """Every protocol a chaos run covers, by catalog key."""
