@@ -51,8 +51,7 @@ from mercato.audit.apimarket_checks import (
 )
 from mercato.audit.apimarket_ledger import ApiLedger
 from mercato.audit.apimarket_payment import check_paid_by_the_rules
-from mercato.audit.report import AuditReport, CheckSpec, run_checks
-from mercato.errors import InputError
+from mercato.audit.report import AuditReport, CheckSpec, audit_entry
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 
@@ -106,16 +105,13 @@ CHECKS: tuple[CheckSpec[ApiLedger], ...] = (
 def audit_api(market: Marketplace, api_id: int, viewer: Identity | None) -> AuditReport:
     """Every check of API ``api_id`` with ``viewer``'s keys (None: a public audit).
     InputError if there is no such API."""
-    count = market.api_market.count()
-    if not 1 <= api_id <= count:
-        raise InputError(f"no API {api_id} (there are {count})")
-    ledger = ApiLedger(market, api_id, viewer)
-    return AuditReport(
-        subject=f"API {api_id}",
-        status=ledger.api.status.label,
-        viewer=None if viewer is None else viewer.address,
-        viewer_roles=ledger.roles,
-        checks=run_checks(CHECKS, ledger),
+    return audit_entry(
+        "API",
+        api_id,
+        market.api_market.count(),
+        lambda: ApiLedger(market, api_id, viewer),
+        CHECKS,
+        None if viewer is None else viewer.address,
     )
 
 

@@ -104,6 +104,11 @@ class ApiLedger:
         return self.viewer is not None and same(self.viewer.address, self.orchestrator)
 
     @property
+    def status_label(self) -> str:
+        """The entry's state as the CLI prints it."""
+        return str(self.api.status.label)
+
+    @property
     def roles(self) -> tuple[str, ...]:
         if self.viewer is None:
             return ()

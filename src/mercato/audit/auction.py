@@ -43,8 +43,7 @@ from mercato.audit.auction_bids import check_bids_valid, check_winners
 from mercato.audit.auction_delivery import check_deadlines, check_delivered, check_verdicts
 from mercato.audit.auction_ledger import AuctionLedger
 from mercato.audit.auction_payment import check_paid_by_the_rules, check_slashes
-from mercato.audit.report import AuditReport, CheckSpec, run_checks
-from mercato.errors import InputError
+from mercato.audit.report import AuditReport, CheckSpec, audit_entry
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 
@@ -102,16 +101,13 @@ CHECKS: tuple[CheckSpec[AuctionLedger], ...] = (
 def audit_auction(market: Marketplace, auction_id: int, viewer: Identity | None) -> AuditReport:
     """Every check of auction ``auction_id`` with ``viewer``'s keys (None: a public audit).
     InputError if there is no such auction."""
-    count = market.auction_house.auction_count()
-    if not 1 <= auction_id <= count:
-        raise InputError(f"no auction {auction_id} (there are {count})")
-    ledger = AuctionLedger(market, auction_id, viewer)
-    return AuditReport(
-        subject=f"auction {auction_id}",
-        status=ledger.auction.status.label,
-        viewer=None if viewer is None else viewer.address,
-        viewer_roles=ledger.roles,
-        checks=run_checks(CHECKS, ledger),
+    return audit_entry(
+        "auction",
+        auction_id,
+        market.auction_house.auction_count(),
+        lambda: AuctionLedger(market, auction_id, viewer),
+        CHECKS,
+        None if viewer is None else viewer.address,
     )
 
 

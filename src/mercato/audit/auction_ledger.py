@@ -178,6 +178,11 @@ class AuctionLedger:
         return self._is(self.winner(Category.INFRASTRUCTURE))
 
     @property
+    def status_label(self) -> str:
+        """The entry's state as the CLI prints it."""
+        return str(self.auction.status.label)
+
+    @property
     def roles(self) -> tuple[str, ...]:
         held = [CLIENT] if self.is_client else []
         if self._is(self.auction.arbiter):

@@ -54,8 +54,7 @@ from mercato.audit.modelmarket_benchmark import (
 )
 from mercato.audit.modelmarket_ledger import RequestLedger
 from mercato.audit.modelmarket_sale import check_paid, check_swap, check_winners
-from mercato.audit.report import AuditReport, CheckSpec, run_checks
-from mercato.errors import InputError
+from mercato.audit.report import AuditReport, CheckSpec, audit_entry
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 
@@ -118,16 +117,13 @@ abstract has them)."""
 def audit_request(market: Marketplace, request_id: int, viewer: Identity | None) -> AuditReport:
     """Answer every question for request ``request_id``, with ``viewer``'s keys (None: a
     public audit). InputError if there is no such request."""
-    count = market.model_market.count()
-    if not 1 <= request_id <= count:
-        raise InputError(f"no request {request_id} (there are {count})")
-    ledger = RequestLedger(market, request_id, viewer)
-    return AuditReport(
-        subject=f"request {request_id}",
-        status=ledger.request.status.label,
-        viewer=None if viewer is None else viewer.address,
-        viewer_roles=ledger.roles,
-        checks=run_checks(CHECKS, ledger),
+    return audit_entry(
+        "request",
+        request_id,
+        market.model_market.count(),
+        lambda: RequestLedger(market, request_id, viewer),
+        CHECKS,
+        None if viewer is None else viewer.address,
     )
 
 

@@ -152,6 +152,11 @@ class RequestLedger:
         return any(self._is(a) for a in self.drawn_executors)
 
     @property
+    def status_label(self) -> str:
+        """The entry's state as the CLI prints it."""
+        return str(self.request.status.label)
+
+    @property
     def roles(self) -> tuple[str, ...]:
         held = (
             (BUYER, self.is_buyer),

@@ -16,10 +16,29 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from mercato.errors import InputError
 
 Ledger = TypeVar("Ledger")
 """What a protocol's checks read: its entry's events, blobs and the viewer's keys."""
+
+
+class EntryLedger(Protocol):
+    """What :func:`audit_entry` needs of a ledger, beside what its checks read."""
+
+    @property
+    def status_label(self) -> str:
+        """The entry's state as the CLI prints it (``confirmed``, ``completed``, ...)."""
+        ...
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The viewer's roles in the entry (empty for the public)."""
+        ...
+
+
+Entry = TypeVar("Entry", bound=EntryLedger)
 
 
 class Verdict(StrEnum):
@@ -219,3 +238,26 @@ class AuditReport:
             "cheaters": [{"who": who, "checks": numbers} for who, numbers in self.cheaters.items()],
             "checks": [c.to_dict() for c in self.checks],
         }
+
+
+def audit_entry(
+    noun: str,
+    ident: int,
+    count: int,
+    open_ledger: Callable[[], Entry],
+    specs: Sequence[CheckSpec[Entry]],
+    viewer: str | None,
+) -> AuditReport:
+    """Every check of entry ``ident`` (one of ``count``, called ``noun``: ``"auction"``) on the
+    ledger ``open_ledger`` reads, for the viewer at address ``viewer`` (None: the public).
+    InputError if there is no such entry."""
+    if not 1 <= ident <= count:
+        raise InputError(f"no {noun} {ident} (there are {count})")
+    ledger = open_ledger()
+    return AuditReport(
+        subject=f"{noun} {ident}",
+        status=ledger.status_label,
+        viewer=viewer,
+        viewer_roles=ledger.roles,
+        checks=run_checks(specs, ledger),
+    )

@@ -32,7 +32,7 @@ FAIL and NOT CHECKABLE mean); a failure names who cheated.
 
 from __future__ import annotations
 
-from mercato.audit.report import AuditReport, CheckSpec, run_checks
+from mercato.audit.report import AuditReport, CheckSpec, audit_entry
 from mercato.audit.training_data import (
     check_co_holds_data,
     check_do_gave_right_data,
@@ -49,7 +49,6 @@ from mercato.audit.training_rounds import (
     check_reports_justified,
 )
 from mercato.crypto.ckks import CkksContext
-from mercato.errors import InputError
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 
@@ -130,16 +129,13 @@ def audit_training(
     """Answer every question of II-D for training ``training_id``, with ``viewer``'s keys
     (None: a public audit). ``ckks_context`` is the MO's secret context, needed to compare
     the models of a CKKS training. InputError if there is no such training."""
-    count = market.training_market.training_count()
-    if not 1 <= training_id <= count:
-        raise InputError(f"no training {training_id} (there are {count})")
-    ledger = TrainingLedger(market, training_id, viewer, ckks_context)
-    return AuditReport(
-        subject=f"training {training_id}",
-        status=ledger.status.label,
-        viewer=None if viewer is None else viewer.address,
-        viewer_roles=ledger.roles,
-        checks=run_checks(CHECKS, ledger),
+    return audit_entry(
+        "training",
+        training_id,
+        market.training_market.training_count(),
+        lambda: TrainingLedger(market, training_id, viewer, ckks_context),
+        CHECKS,
+        None if viewer is None else viewer.address,
     )
 
 

@@ -181,6 +181,11 @@ class TrainingLedger:
         return [i for i in self.instances if same(self.co_of(i), self.viewer.address)]
 
     @property
+    def status_label(self) -> str:
+        """The entry's state as the CLI prints it."""
+        return str(self.status.label)
+
+    @property
     def roles(self) -> tuple[str, ...]:
         return tuple(
             role
