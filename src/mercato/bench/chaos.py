@@ -11,9 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mercato.chaos.checks import CheckResult
+from mercato.chaos.faults import schedule
 from mercato.chaos.harness import RunResult, run
 from mercato.chaos.scenarios import SCENARIOS
-from mercato.errors import InputError
+from mercato.errors import InputError, MercatoError
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,13 @@ def run_seeds(
     results = []
     for protocol in protocols:
         for seed in seeds:
-            result = run(seed, SCENARIOS[protocol], fault_count=fault_count)
+            scenario = SCENARIOS[protocol]
+            try:
+                result = run(seed, scenario, fault_count=fault_count)
+            except MercatoError as exc:  # the run itself broke: a failure of this seed
+                planned = schedule(seed, [a.name for a in scenario.agents], fault_count)
+                broke = CheckResult("harness", False, str(exc).splitlines()[0])
+                result = RunResult(seed, protocol, planned, 0, 0, False, 0.0, (broke,))
             done(result)
             results.append(result)
     return ChaosSummary(tuple(results))
