@@ -52,7 +52,7 @@ class FlakyChain:
         if self.down > 0:
             self.down -= 1
             raise refused()
-        return self._chain.block_number()
+        return int(self._chain.block_number())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._chain, name)
