@@ -21,12 +21,15 @@ The harness's private helpers for the agents' environment and the S3 store are r
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sqlite3
 import statistics
 import tempfile
+import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +64,7 @@ GROWTH_MB_PER_MIN = 2.0
 """Memory growing slower than this over the second half of the run counts as flat."""
 READY_MARK = b" agent of "
 KB = 1024
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
 
 
 @dataclass(frozen=True)
@@ -312,6 +316,50 @@ class _Soak:
             raise MercatoError(f"soak: agents not ready after {READY_TIMEOUT_S:.0f} s: {waiting}")
 
 
+def head_block(url: str) -> int | None:
+    """The node's head block number (``eth_blockNumber``), None if it does not answer."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with _DIRECT.open(request, timeout=5) as response:
+            return int(json.loads(response.read())["result"], 16)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class _Sampler:
+    """A thread that samples lag and memory every :data:`SAMPLE_S` seconds, so a driver busy
+    opening a market (a training opens with three commands) does not space the samples out.
+    It reads the head over its own HTTP requests: the driver's chain stays its own."""
+
+    def __init__(self, live: _Soak, url: str, anvil_pid: int | None, start: float) -> None:
+        self.live = live
+        self.url = url
+        self.anvil_pid = anvil_pid
+        self.start = start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
+
+    def begin(self) -> _Sampler:
+        self._thread.start()
+        return self
+
+    def end(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            head = head_block(self.url)
+            if head is not None:
+                minute = (time.monotonic() - self.start) / 60
+                self.live.sample(head, self.anvil_pid, minute)
+            if self._stop.wait(SAMPLE_S):
+                return
+
+
 def run_soak(
     minutes: float,
     markets: int,
@@ -417,6 +465,8 @@ def _soak_in(
 class _Done:
     """A protocol's markets as the driver saw them (internal)."""
 
+    window_end: float
+    """Seconds into the run when the window ends (finished after it: in the drain)."""
     opened: list[_Open] = field(default_factory=list)
     finished: dict[int, float] = field(default_factory=dict)
     """Entry -> seconds from open to finished."""
@@ -436,49 +486,68 @@ def _drive(
     drain_timeout: float,
 ) -> tuple[dict[str, _Done], float, float]:
     """Keep ``markets`` open per protocol until the window ends, then drain; sample."""
-    done = {protocol: _Done() for protocol in live.scenarios}
-    start = time.monotonic()
     window = minutes * 60
-    next_sample = 0.0
+    done = {protocol: _Done(window) for protocol in live.scenarios}
+    start = time.monotonic()
+    next_progress = 0.0
     drain_end: float | None = None
-    while True:
-        now = time.monotonic() - start
-        in_window = now < window
-        if not in_window and drain_end is None:
-            drain_end = now + drain_timeout
-        open_count = 0
-        for protocol, scenario in live.scenarios.items():
-            record = done[protocol]
-            for entry in record.opened:
-                if entry.entry in record.finished:
-                    continue
-                try:
-                    over = finished(market, scenario, entry.entry)
-                except (MercatoError, OSError) as exc:
-                    logger.info("soak: cannot read %s %d yet: %s", protocol, entry.entry, exc)
-                    over = False
-                if over:
-                    record.finished[entry.entry] = now - entry.opened
-                    record.in_window += in_window
-            still = sum(1 for e in record.opened if e.entry not in record.finished)
-            while in_window and still < markets and len(record.open_errors) < markets:
-                try:
-                    entry_id = scenario.open_market(market, commands)
-                except MercatoError as exc:
-                    record.open_errors.append(f"{protocol}: cannot open a market: {exc}")
-                    logger.warning("soak: %s", record.open_errors[-1])
-                    continue
-                record.opened.append(_Open(protocol, entry_id, now))
-                still += 1
-            open_count += still
-        live.supervise(now)
-        if now >= next_sample:
-            next_sample = now + SAMPLE_S
-            live.sample(market.chain.block_number(), anvil_pid, now / 60)
-            progress(min(1.0, now / window))
-        if drain_end is not None and (open_count == 0 or now >= drain_end):
-            return done, window, now - window
-        time.sleep(TICK_S)
+    sampler = _Sampler(live, market.chain.url, anvil_pid, start).begin()
+    try:
+        while True:
+            now = time.monotonic() - start
+            in_window = now < window
+            if not in_window and drain_end is None:
+                drain_end = now + drain_timeout
+            open_count = 0
+            for protocol, scenario in live.scenarios.items():
+                open_count += _step(
+                    market, scenario, done[protocol], commands, markets if in_window else 0, start
+                )
+            live.supervise(now)
+            if now >= next_progress:
+                next_progress = now + SAMPLE_S
+                progress(min(1.0, now / window))
+            if drain_end is not None and (open_count == 0 or now >= drain_end):
+                return done, window, now - window
+            time.sleep(TICK_S)
+    finally:
+        sampler.end()
+
+
+def _step(
+    market: Any,
+    scenario: Scenario,
+    record: _Done,
+    commands: Callable[..., Any],
+    keep_open: int,
+    start: float,
+) -> int:
+    """Note the protocol's markets that finished, open new ones up to ``keep_open``; how
+    many are open now."""
+    window = record.window_end
+    for entry in record.opened:
+        if entry.entry in record.finished:
+            continue
+        try:
+            over = finished(market, scenario, entry.entry)
+        except (MercatoError, OSError) as exc:
+            logger.info("soak: cannot read %s %d yet: %s", scenario.protocol, entry.entry, exc)
+            over = False
+        if over:
+            now = time.monotonic() - start
+            record.finished[entry.entry] = now - entry.opened
+            record.in_window += now < window
+    still = sum(1 for e in record.opened if e.entry not in record.finished)
+    while still < keep_open and len(record.open_errors) < keep_open:
+        try:
+            entry_id = scenario.open_market(market, commands)
+        except MercatoError as exc:
+            record.open_errors.append(f"{scenario.protocol}: cannot open a market: {exc}")
+            logger.warning("soak: %s", record.open_errors[-1])
+            continue
+        record.opened.append(_Open(scenario.protocol, entry_id, time.monotonic() - start))
+        still += 1
+    return still
 
 
 def _figures(market: Any, scenario: Scenario, done: _Done) -> ProtocolFigures:
