@@ -49,8 +49,7 @@ from mercato.audit.datamarket_rounds import (
     check_exclusions,
     check_no_poisoned_updates,
 )
-from mercato.audit.report import AuditReport, CheckSpec, run_checks
-from mercato.errors import InputError
+from mercato.audit.report import AuditReport, CheckSpec, audit_entry
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 
@@ -110,14 +109,11 @@ CHECKS: tuple[CheckSpec[TaskLedger], ...] = (
 def audit(market: Marketplace, task_id: int, viewer: Identity | None) -> AuditReport:
     """Every check of task ``task_id`` with ``viewer``'s keys (None: a public audit).
     InputError if there is no such task."""
-    count = market.data_market.count()
-    if not 1 <= task_id <= count:
-        raise InputError(f"no task {task_id} (there are {count})")
-    ledger = TaskLedger(market, task_id, viewer)
-    return AuditReport(
-        subject=f"task {task_id}",
-        status=ledger.task.status.label,
-        viewer=None if viewer is None else viewer.address,
-        viewer_roles=ledger.roles,
-        checks=run_checks(CHECKS, ledger),
+    return audit_entry(
+        "task",
+        task_id,
+        market.data_market.count(),
+        lambda: TaskLedger(market, task_id, viewer),
+        CHECKS,
+        None if viewer is None else viewer.address,
     )

@@ -134,6 +134,10 @@ class TaskLedger:
         return self.task.mode
 
     @property
+    def status_label(self) -> str:
+        return self.task.status.label
+
+    @property
     def secure(self) -> bool:
         return self.task.mode is Mode.SECURE
 
