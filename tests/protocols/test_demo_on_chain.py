@@ -18,12 +18,15 @@ is).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import tempfile
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -35,9 +38,12 @@ from typer.testing import CliRunner
 
 from mercato.agents.store import AgentStore
 from mercato.chain import RpcChain
+from mercato.chain.accounts import DEV_MNEMONIC, dev_accounts
+from mercato.cli import demo as demo_command
 from mercato.cli.app import app
 from mercato.crypto.fairswap import CHUNK_SIZE, KEY_SIZE, commit_model
 from mercato.protocols.apimarket import scenario as apimarket_scenario
+from mercato.protocols.identity import Identity
 from mercato.protocols.modelmarket import agents, history
 from mercato.protocols.modelmarket import scenario as modelmarket_scenario
 from mercato.protocols.modelmarket.documents import SALT_SIZE, HiddenTestSet, read_group
@@ -47,6 +53,11 @@ from mercato.protocols.modelmarket.seller import Offer
 
 from .demo_run import SCENARIOS, BlockTap, DemoRun
 
+DEV_ACCOUNTS_SCANNED = 40
+"""Development accounts whose keys the scan looks for (the demo's casts use fewer)."""
+MIN_SECRET_HEX = 32
+MAX_SECRET_HEX = 64
+"""A long secret (private weights) is looked for by its first 32 bytes."""
 TEXT_RUN = re.compile(rb"[\x20-\x7e]{4,}")
 """Printable ASCII stretches: where a host name leaked in a URL or a path would sit."""
 
@@ -150,15 +161,90 @@ def test_the_demo_command_reports_every_protocol(demo_run: DemoRun) -> None:
 
 
 @pytest.mark.rpc
-def test_demo_on_a_node(rpc_chain: RpcChain) -> None:
+def test_demo_on_a_node(
+    rpc_chain: RpcChain,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # prepare: the command's work folder kept for the scan, every log line captured
+    folder = SimpleNamespace(TemporaryDirectory=lambda **_: nullcontext(str(tmp_path)))
+    monkeypatch.setattr(demo_command, "tempfile", folder)
+    caplog.set_level(logging.DEBUG)
+
+    # act
     result = CliRunner().invoke(
         app, ["demo", "--backend", "rpc", "--rpc-url", rpc_chain.url, "--json"]
     )
 
+    # assert: the report, then no secret anywhere the demo wrote words, files 0600
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["backend"] == "rpc"
     check_report(report)
+    said = [result.stdout, result.stderr, caplog.text]
+    said += [p.read_text(errors="replace") for p in tmp_path.rglob("*.log")]
+    secrets = demo_secrets(tmp_path)
+    check_no_secret_said("\n".join(said), secrets)
+    with pytest.raises(AssertionError):  # the scan would see a secret that leaked
+        check_no_secret_said(f"{said[0]} 0x{min(secrets).upper()}", secrets)
+    check_secret_files_private(tmp_path)
+
+
+PUBLIC_FILES = ("deployment.json", ".log")
+"""What a demo's work folder holds that is no secret (besides the ABI files and the blobs,
+which are public or sealed)."""
+SECRET_FIELDS = ("key", "salt", "secret", "private", "share", "mask", "seed")
+
+
+def demo_secrets(work: Path) -> set[str]:
+    """Every secret of the demo: each account's private key and the keys derived from it
+    (sealing key, secure-aggregation root), and each secret its agents keep in their stores
+    (sellers' keys, executors' salts, private weights)."""
+    accounts = dev_accounts(DEV_ACCOUNTS_SCANNED)
+    secrets = {bytes(a.key).hex() for a in accounts}
+    for account in accounts:
+        identity = Identity(account)
+        secrets |= {identity.encryption_private.hex(), identity.secagg_secret.hex()}
+    for path in work.rglob("*.sqlite"):
+        with AgentStore(path) as store:
+            rows = store._conn.execute("SELECT key, value FROM kv").fetchall()
+        for key, value in rows:
+            secrets |= set(secret_values(json.loads(value), secret=key.split(":")[0]))
+    return {s for s in secrets if len(s) >= MIN_SECRET_HEX}
+
+
+def secret_values(value: object, secret: str) -> list[str]:
+    """Hex strings under a field whose name says it is secret."""
+    named = any(word in secret.lower() for word in SECRET_FIELDS)
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in secret_values(v, f"{secret}.{k}")]
+    if isinstance(value, list):
+        return [s for v in value for s in secret_values(v, secret)]
+    if isinstance(value, str) and named and re.fullmatch(r"(0x)?[0-9a-fA-F]+", value):
+        return [value.lower().removeprefix("0x")[:MAX_SECRET_HEX]]
+    return []
+
+
+def check_no_secret_said(text: str, secrets: set[str]) -> None:
+    lowered = text.lower()
+    assert DEV_MNEMONIC not in lowered
+    assert len(secrets) > 2 * DEV_ACCOUNTS_SCANNED
+    leaked = sorted(s[:12] + ".." for s in secrets if s in lowered)
+    assert leaked == [], leaked
+
+
+def check_secret_files_private(work: Path) -> None:
+    files = [p for p in work.rglob("*") if p.is_file()]
+    public = {"abi", "blobs"}
+    secret = [
+        p
+        for p in files
+        if not p.name.endswith(PUBLIC_FILES) and not public & set(p.relative_to(work).parts)
+    ]
+    assert len(secret) > 40  # every agent store, state file, component, journal
+    readable = sorted(str(p.relative_to(work)) for p in secret if p.stat().st_mode & 0o077)
+    assert readable == []
 
 
 # nothing local on chain ---------------------------------------------------------------------
