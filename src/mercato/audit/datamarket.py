@@ -29,8 +29,8 @@ NOT CHECKABLE); a failure names who broke the rule.
    threat model: secure aggregation does not resist poisoning).
 7. Was each claim, cancellation and failed round justified? Chain only; a claim means the MO
    missed an aggregation deadline (named).
-8. Was everyone paid by the rules? Every round's credits (:func:`~mercato.audit.
-   datamarket_payment.round_pay`), the claim's and the refund are replayed to the wei; before
+8. Was everyone paid by the rules? Every round's credits (:func:`~mercato.protocols.
+   datamarket.rules.round_pay`), the claim's and the refund are replayed to the wei; before
    the end, who may move the task on, and when.
 """
 

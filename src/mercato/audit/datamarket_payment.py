@@ -1,7 +1,7 @@
 """Was everyone paid by the rules? Every credit and refund of a P3 task, replayed to the wei.
 
-Each finalised round credits its kept data owners :func:`round_pay` each; a claim credits
-every submitter of the unfinalised round one share;
+Each finalised round credits its kept data owners :func:`~mercato.protocols.datamarket.
+rules.round_pay` each; a claim credits every submitter of the unfinalised round one share;
 the end refunds the model owner what was not paid (a cancelled task: the whole reward).
 What the contract still locks must be the reward less all of it. Before the end, the check
 says who may move the task on and when.
@@ -11,19 +11,10 @@ from __future__ import annotations
 
 from mercato.audit.datamarket_ledger import TaskLedger
 from mercato.audit.report import CheckBuilder
+from mercato.protocols.datamarket.rules import round_pay
 from mercato.protocols.datamarket.views import Phase, TaskStatus, members_of
 from mercato.timefmt import format_time
 from mercato.units import format_ether
-
-
-def round_pay(per_update: int, excluded: int, kept: int) -> int:
-    """What each of the ``kept`` data owners of a finalised round is credited: its share and
-    an equal part of the ``excluded`` shares, so that excluding gains the model owner nothing.
-
-    DataMarket.vy's ``finalise_round`` is the only other place this rule lives (no Python
-    code paid a round before the auditor); it belongs in the protocol's rules.py.
-    """
-    return per_update + excluded * per_update // kept
 
 
 def check_paid_by_the_rules(ledger: TaskLedger, check: CheckBuilder) -> None:

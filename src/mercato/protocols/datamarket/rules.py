@@ -159,6 +159,13 @@ def balance_problem(address: str, balance: int, reward: int) -> str | None:
     return funds_problem(address, balance, reward, "task")
 
 
+def round_pay(per_update: int, excluded: int, kept: int) -> int:
+    """What each of the ``kept`` data owners of a finalised round is credited: its share and
+    an equal part of the ``excluded`` shares (DataMarket.vy's ``finalise_round``), so that
+    excluding an honest data owner gains the model owner nothing."""
+    return per_update + excluded * per_update // kept
+
+
 # the model owner's steps ----------------------------------------------------------------
 def owner_problem(task: Task, caller: str, action: str) -> str | None:
     """Unless ``caller`` is the task's model owner (``action``: ``aggregate``)."""
