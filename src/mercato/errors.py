@@ -7,14 +7,18 @@ translated where they enter our code, so callers catch only these::
     ├── ConfigError            bad settings, unknown backend, missing deployment file
     ├── InputError             bad user input, rejected before any state changes
     ├── ChainError             the node or the EVM could not be reached or used
+    │   ├── NodeUnreachable    the node does not answer now: an outage to wait out
     │   └── ContractRevert     a transaction or call reverted; carries the revert reason
     ├── StorageError           a blob store failed
+    │   ├── StoreUnreachable   the store does not answer now (mercato.storage.base)
     │   └── BlobNotFound       no blob with that hash
     ├── IntegrityError         data does not match its commitment (hash, Merkle proof, signature)
     └── ProtocolError          a protocol step cannot run in the current state
 """
 
 from __future__ import annotations
+
+import threading
 
 
 class MercatoError(Exception):
@@ -31,6 +35,28 @@ class InputError(MercatoError):
 
 class ChainError(MercatoError):
     """The chain backend failed."""
+
+
+class NodeUnreachable(ChainError):
+    """The node cannot be reached now (refused connection, no answer in time): an outage to
+    wait out, not a fault of the request.
+
+    Each one raised is counted in its thread (:func:`node_unreachable_count`), so that an
+    agent notices an outage even when a handler caught the error and carried on.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        _node_unreachable.count = node_unreachable_count() + 1
+
+
+_node_unreachable = threading.local()
+
+
+def node_unreachable_count() -> int:
+    """How many :class:`NodeUnreachable` errors this thread has made so far."""
+    count: int = getattr(_node_unreachable, "count", 0)
+    return count
 
 
 class ContractRevert(ChainError):

@@ -22,7 +22,14 @@ from mercato.agents import outages as outages_module
 from mercato.agents.outages import NODE, STORE, OutageLog, outage
 from mercato.chain.contract import Contract, Event
 from mercato.chain.embedded import EmbeddedChain
-from mercato.errors import ChainError, ContractRevert, ProtocolError, StorageError
+from mercato.errors import (
+    ChainError,
+    ContractRevert,
+    MercatoError,
+    NodeUnreachable,
+    ProtocolError,
+    StorageError,
+)
 from mercato.storage.base import StoreUnreachable
 
 INTERVAL = 1.0
@@ -111,6 +118,7 @@ def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_outage_tells_an_unreachable_node_or_store_from_a_failure() -> None:
     assert outage(refused()) == NODE
     assert outage(StoreUnreachable("s3 down")) == STORE
+    assert outage(NodeUnreachable("no answer")) == NODE
     assert outage(ContractRevert("auction: closed")) is None
     assert outage(ChainError("nonce too low")) is None  # the node answered: no outage
     assert outage(StorageError("bad bucket")) is None
@@ -164,16 +172,25 @@ def test_an_agent_waits_out_the_node_backing_off_with_a_line_a_period(
     assert lines[3].startswith("alice: the node is back after 181 s (10 tries)")
 
 
+DOWN: dict[str, Callable[[], MercatoError]] = {
+    "store": lambda: StoreUnreachable("s3://bucket: cannot reach S3"),
+    "node": lambda: NodeUnreachable("cannot reach the node at http://127.0.0.1:9"),
+}
+"""A new error of each kind of outage (each one raised is counted in its thread)."""
+
+
 @pytest.mark.parametrize("swallowed", [False, True], ids=["raised", "caught-by-handler"])
-def test_an_event_whose_store_was_down_is_handled_after_the_outage_never_given_up(
+@pytest.mark.parametrize("down", list(DOWN))
+def test_an_event_whose_store_or_node_was_down_is_handled_after_the_outage_never_given_up(
     chain: EmbeddedChain,
     accounts: list[LocalAccount],
     emitter: Contract,
     store: AgentStore,
     clock: Clock,
     swallowed: bool,
+    down: str,
 ) -> None:
-    # prepare: the store is down for more tries than a handler's failures are allowed
+    # prepare: the store (node) is down for more tries than a handler's failures are allowed
     emitter.transact("ping", 7, sender=accounts[1])
     agent = Agent("alice", chain, [emitter], store, max_attempts=2)
     tries: list[int] = []
@@ -185,8 +202,8 @@ def test_an_event_whose_store_was_down_is_handled_after_the_outage_never_given_u
         ctx.state.put("uploaded", len(tries))
         if len(tries) <= 5:
             try:
-                raise StoreUnreachable("s3://bucket: cannot reach S3")
-            except StoreUnreachable:
+                raise DOWN[down]()
+            except MercatoError:
                 if not swallowed:
                     raise
                 return  # a handler that carries on as if it had nothing to do

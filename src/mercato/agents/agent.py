@@ -45,7 +45,14 @@ from mercato.agents.store import AgentState, AgentStore, HandlerStatus
 from mercato.chain.base import Chain
 from mercato.chain.contract import Contract, Event
 from mercato.chain.events import DEFAULT_BATCH, DEFAULT_CONFIRMATIONS, EventPoller
-from mercato.errors import ChainError, ConfigError, InputError, MercatoError
+from mercato.errors import (
+    ChainError,
+    ConfigError,
+    InputError,
+    MercatoError,
+    NodeUnreachable,
+    node_unreachable_count,
+)
 from mercato.storage.base import StoreUnreachable, unreachable_count
 
 logger = logging.getLogger(__name__)
@@ -316,10 +323,12 @@ class Agent:
 
 @contextmanager
 def _outages_kept(what: str) -> Iterator[None]:
-    """Raise StoreUnreachable at the end of the block if the blob store could not be reached
-    inside it, even though the code inside caught the error and went on: what it did then
-    rolls back, to be done again once the store is back."""
-    before = unreachable_count()
+    """Raise StoreUnreachable (NodeUnreachable) at the end of the block if the blob store
+    (the node) could not be reached inside it, even though the code inside caught the error
+    and went on: what it did then rolls back, to be done again once the outage is over."""
+    store_before, node_before = unreachable_count(), node_unreachable_count()
     yield
-    if unreachable_count() != before:
+    if unreachable_count() != store_before:
         raise StoreUnreachable(f"{what} could not reach the blob store")
+    if node_unreachable_count() != node_before:
+        raise NodeUnreachable(f"{what} could not reach the node")

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from mercato.agents.polling import OUTAGE_BACKOFF_CAP, OUTAGE_REPORT_PERIOD
-from mercato.errors import ChainError, ContractRevert
+from mercato.errors import ChainError, ContractRevert, NodeUnreachable
 from mercato.storage.base import StoreUnreachable
 
 logger = logging.getLogger(__name__)
@@ -28,12 +28,15 @@ def outage(exc: BaseException) -> str | None:
     """What ``exc`` says cannot be reached now (:data:`NODE` or :data:`STORE`), or None when
     it is no outage (a revert, a refused transaction, a bad blob: the handler's failure).
 
-    The chain backend raises a ChainError caused by the transport's error (an OSError, as
-    requests' errors are) when the node does not answer; the blob stores raise
+    The chain backend raises :class:`~mercato.errors.NodeUnreachable` when the node does
+    not answer (and a ChainError caused by the transport's error, an OSError as requests'
+    errors are, for an HTTP error status); the blob stores raise
     :class:`~mercato.storage.base.StoreUnreachable`.
     """
     if isinstance(exc, StoreUnreachable):
         return STORE
+    if isinstance(exc, NodeUnreachable):
+        return NODE
     transport = isinstance(exc.__cause__, OSError)  # requests' errors are OSErrors
     if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert) and transport:
         return NODE

@@ -46,7 +46,14 @@ from mercato.chain.base import Log, LogFilter, LogReader, Receipt, TxRequest
 from mercato.chain.factory import check_rpc_url
 from mercato.chain.revert import decode_revert
 from mercato.chain.signing import sign_dynamic_fee
-from mercato.errors import ChainError, ConfigError, ContractRevert, InputError, MercatoError
+from mercato.errors import (
+    ChainError,
+    ConfigError,
+    ContractRevert,
+    InputError,
+    MercatoError,
+    NodeUnreachable,
+)
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -223,11 +230,11 @@ class RpcChain(LogReader):
             response.raise_for_status()
             return response.json()
         except requests.Timeout as exc:
-            raise ChainError(
+            raise NodeUnreachable(
                 f"the node at {self.url} did not answer {method} within {RPC_TIMEOUT_S} s"
             ) from exc
         except requests.ConnectionError as exc:
-            raise ChainError(
+            raise NodeUnreachable(
                 f"cannot reach the node at {self.url}: {_root_cause(exc)}. "
                 "Is the node running, and is the URL (--rpc-url, MERCATO_RPC_URL or "
                 "ETH_RPC_URL) right?"
