@@ -19,14 +19,11 @@ from mercato.audit.report import CheckBuilder
 from mercato.errors import MercatoError
 from mercato.ml.aggregate.krum import (
     MULTIPLE_SCALE,
-    UNOPENED_SCORE,
-    chain_scores,
     krum_outliers,
 )
-from mercato.ml.federated_sim import aggregate_deltas
 from mercato.ml.model_parts import apply_update
 from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_bytes
-from mercato.protocols.datamarket.aggregation import secure_mean
+from mercato.protocols.datamarket.aggregation import robust_round, secure_mean
 from mercato.protocols.datamarket.views import SCORE_SCALE, Phase, members_of
 from mercato.storage.base import blob_hash, hash_hex
 from mercato.timefmt import format_time
@@ -61,26 +58,13 @@ def robust_outcome(ledger: TaskLedger, record: RoundRecord) -> RobustOutcome | s
         except MercatoError:
             unreadable.append(index)
     task = ledger.task
-    if len(unreadable) > task.max_excluded:
-        return (
-            f"{len(unreadable)} updates do not open, more than the {task.max_excluded} the task "
-            "may exclude"
-        )
-    readable = [i for i in submitters if i not in unreadable]
     try:
-        mean, _, raw = aggregate_deltas(
-            spec.rule,
-            [updates[i] for i in readable],
-            task.max_excluded - len(unreadable),
-            task.outlier_multiple,
+        found = robust_round(
+            spec.rule, submitters, updates, task.max_excluded, task.outlier_multiple
         )
     except MercatoError as exc:
         return f"the rule cannot run: {exc}"
-    scores: tuple[int, ...] = ()
-    if raw or unreadable:  # as the MO records them: an unopened update scores above all
-        by_index = dict(zip(readable, chain_scores(raw) or [0] * len(readable), strict=True))
-        scores = tuple(by_index.get(i, UNOPENED_SCORE) for i in submitters)
-    return RobustOutcome(mean, outliers(ledger, record, scores), scores, tuple(unreadable))
+    return RobustOutcome(found.mean, found.excluded, found.scores, tuple(unreadable))
 
 
 def outliers(ledger: TaskLedger, record: RoundRecord, scores: Sequence[int]) -> tuple[int, ...]:

@@ -12,6 +12,7 @@ aggregate.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,54 @@ from mercato.protocols.datamarket.documents import RevealBlob, secagg_context, u
 from mercato.protocols.datamarket.market import Mode
 from mercato.protocols.marketplace import Marketplace
 from mercato.storage.base import blob_hash, hash_hex
+
+
+@dataclass(frozen=True)
+class RobustRound:
+    """What a robust round's rule gives over the updates the MO opened."""
+
+    mean: Weights
+    scores: tuple[int, ...]
+    """As the chain records them, one per submitter (empty when the rule has none); an
+    update that did not open scores above all (``UNOPENED_SCORE``)."""
+    excluded: tuple[int, ...]
+    """The submitters excluded: the outliers of the scores, unopened updates first."""
+
+
+def robust_round(
+    rule: str,
+    submitters: Sequence[int],
+    updates: Mapping[int, Weights],
+    max_excluded: int,
+    multiple: int,
+) -> RobustRound:
+    """The robust ``rule`` over the opened ``updates`` (by submitter; a submitter missing
+    from them did not open), excluding at most ``max_excluded`` outliers beyond ``multiple``
+    (hundredths), as the MO finalises a round and an auditor recomputes it.
+
+    IntegrityError if more updates did not open than the task may exclude, or if the rule's
+    exclusions are not the outliers of its scores."""
+    from mercato.ml.aggregate.krum import UNOPENED_SCORE, chain_scores, krum_outliers
+    from mercato.ml.federated_sim import aggregate_deltas
+
+    unreadable = [i for i in submitters if i not in updates]
+    if len(unreadable) > max_excluded:
+        raise IntegrityError(
+            f"{len(unreadable)} updates do not open, more than the {max_excluded} the task "
+            "may exclude"
+        )
+    readable = [i for i in submitters if i in updates]
+    mean, dropped, raw = aggregate_deltas(
+        rule, [updates[i] for i in readable], max_excluded - len(unreadable), multiple
+    )
+    scores: tuple[int, ...] = ()
+    if raw or unreadable:  # a rule without scores records 0 for the opened ones
+        by_index = dict(zip(readable, chain_scores(raw) or [0] * len(readable), strict=True))
+        scores = tuple(by_index.get(i, UNOPENED_SCORE) for i in submitters)
+    excluded = tuple(submitters[k] for k in krum_outliers(scores, multiple, max_excluded))
+    if excluded != tuple(sorted([*unreadable, *(readable[k] for k in dropped)])):
+        raise IntegrityError("the rule's exclusions are not the outliers of its scores")
+    return RobustRound(mean, scores, excluded)
 
 
 @dataclass(frozen=True)

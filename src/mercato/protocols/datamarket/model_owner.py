@@ -22,19 +22,17 @@ import numpy as np
 
 from mercato.chain.contract import Event
 from mercato.errors import InputError, IntegrityError, MercatoError
-from mercato.ml.aggregate.krum import UNOPENED_SCORE, chain_scores, krum_outliers
 from mercato.ml.columns import Inputs, standardisation
 from mercato.ml.datasets import Dataset
 from mercato.ml.federated_sim import (
     DEFAULT_HEAD_EPOCHS,
     DEFAULT_PRETRAIN_EPOCHS,
     MarketData,
-    aggregate_deltas,
 )
 from mercato.ml.model_parts import PartedMLP, apply_update
 from mercato.ml.trainers.weights import Weights, weights_from_bytes, weights_to_bytes
 from mercato.protocols.datamarket import history
-from mercato.protocols.datamarket.aggregation import secure_mean
+from mercato.protocols.datamarket.aggregation import robust_round, secure_mean
 from mercato.protocols.datamarket.data_owner import load_model, load_spec
 from mercato.protocols.datamarket.documents import TaskSpec, update_context
 from mercato.protocols.datamarket.inputs import task_data
@@ -234,35 +232,16 @@ def aggregate_round(market: Marketplace, me: Identity, task: Task) -> RoundResul
         mean = secure_mean(market, task_id, task.round).mean
     else:
         spec = load_spec(market, task_id)
-        updates, unreadable = _open_updates(market, me, task_id, task.round, submitters)
-        if len(unreadable) > task.max_excluded:
-            raise IntegrityError(
-                f"task {task_id} round {task.round}: {len(unreadable)} updates do not open, "
-                f"more than the {task.max_excluded} the task may exclude"
-            )
-        readable = [i for i in submitters if i not in unreadable]
-        mean, dropped, raw_scores = aggregate_deltas(
-            spec.rule,
-            [updates[i] for i in readable],
-            task.max_excluded - len(unreadable),
-            task.outlier_multiple,
-        )
-        if raw_scores or unreadable:
+        updates, _ = _open_updates(market, me, task_id, task.round, submitters)
+        try:
             # an unopened update scores above all: the contract lets it alone be excluded
-            # unjudged; a rule without scores records 0 for the others
-            by_index = dict(
-                zip(readable, chain_scores(raw_scores) or [0] * len(readable), strict=True)
+            outcome = robust_round(
+                spec.rule, submitters, updates, task.max_excluded, task.outlier_multiple
             )
-            recorded = [by_index.get(i, UNOPENED_SCORE) for i in submitters]
-            scores = tuple(s / SCORE_SCALE for s in recorded)
-        excluded = tuple(
-            submitters[k] for k in krum_outliers(recorded, task.outlier_multiple, task.max_excluded)
-        )
-        if excluded != tuple(sorted([*unreadable, *(readable[k] for k in dropped)])):
-            raise IntegrityError(
-                f"task {task_id} round {task.round}: the rule's exclusions are not the "
-                "outliers of its scores"
-            )
+        except IntegrityError as exc:
+            raise IntegrityError(f"task {task_id} round {task.round}: {exc}") from None
+        mean, excluded, recorded = outcome.mean, outcome.excluded, list(outcome.scores)
+        scores = tuple(s / SCORE_SCALE for s in recorded)
     before = load_model(market, history.model_before(dm, task_id, task.round))
     model_hash = market.store.put(weights_to_bytes(apply_update(before, mean)))
     aggregate_hash = market.store.put(weights_to_bytes(mean))
