@@ -551,13 +551,37 @@ def _step(
 
 
 def _figures(market: Any, scenario: Scenario, done: _Done) -> ProtocolFigures:
-    """The protocol's counts and the money checks over its finished markets."""
+    """The protocol's counts and the money checks over its finished markets.
+
+    A check that cannot run at all is one failed check: the minutes measured stay reported.
+    """
+    ended = sorted(done.finished)
+    unfinished = tuple(e.entry for e in done.opened if e.entry not in done.finished)
+    try:
+        checks = _checks(market, scenario, done, ended, unfinished)
+    except Exception as exc:  # reported as a failed check, not a lost run
+        logger.warning("soak: the checks of %s did not run", scenario.protocol, exc_info=True)
+        checks = [CheckResult("checks", False, f"could not run: {type(exc).__name__}: {exc}")]
+    return ProtocolFigures(
+        protocol=scenario.protocol,
+        opened=len(done.opened),
+        finished_in_window=done.in_window,
+        finished=len(ended),
+        unfinished=unfinished,
+        market_seconds=tuple(done.finished[e] for e in ended),
+        checks=tuple(checks),
+        open_errors=tuple(done.open_errors),
+    )
+
+
+def _checks(
+    market: Any, scenario: Scenario, done: _Done, ended: list[int], unfinished: tuple[int, ...]
+) -> list[CheckResult]:
+    """The chaos checks over the protocol's finished markets (see the module's docstring)."""
     from mercato.audit import auditor_for
     from mercato.chain.accounts import dev_account
     from mercato.protocols.catalog import unit
 
-    ended = sorted(done.finished)
-    unfinished = tuple(e.entry for e in done.opened if e.entry not in done.finished)
     checks: list[CheckResult] = []
     auditor = auditor_for(scenario.protocol)
     senders = [dev_account(s.account).address for s in scenario.agents]
@@ -596,13 +620,4 @@ def _figures(market: Any, scenario: Scenario, done: _Done) -> ProtocolFigures:
     owed = {party: wrapper.owed(party) for party in parties}
     locked = sum(scenario.locked(market, e.entry) for e in done.opened)
     checks.append(check_money(market.chain.balance(wrapper.address), locked, owed))
-    return ProtocolFigures(
-        protocol=scenario.protocol,
-        opened=len(done.opened),
-        finished_in_window=done.in_window,
-        finished=len(ended),
-        unfinished=unfinished,
-        market_seconds=tuple(done.finished[e] for e in ended),
-        checks=tuple(checks),
-        open_errors=tuple(done.open_errors),
-    )
+    return checks
