@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from mercato.audit.blobs import fetch
 from mercato.audit.report import Finding
 from mercato.chain.contract import Event
-from mercato.errors import BlobNotFound, InputError, IntegrityError
+from mercato.errors import InputError
 from mercato.protocols.apimarket.documents import ApiDocument
 from mercato.protocols.apimarket.records import Batch
 from mercato.protocols.apimarket.views import Api, SlotView
@@ -145,13 +146,8 @@ class ApiLedger:
     # blobs ----------------------------------------------------------------------------------
     def blob(self, value: bytes) -> tuple[bytes | None, str]:
         """(bytes of the blob named by a bytes32, or None and why not)."""
-        name = hash_hex(bytes(value))
-        try:
-            return self.market.store.get(name), ""
-        except BlobNotFound:
-            return None, f"the store has no blob {name}"
-        except IntegrityError as exc:
-            return None, f"blob {name} is corrupt: {exc}"
+        found = fetch(self.market.store, value)
+        return found.content, found.problem
 
     @cached_property
     def document(self) -> ApiDocument | str:

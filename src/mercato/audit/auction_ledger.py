@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from mercato.audit.blobs import Opened, fetch
 from mercato.audit.report import Finding
 from mercato.chain.contract import Event
 from mercato.crypto.attestation import SignedReport, SoftwareAttestation
 from mercato.crypto.commit import keccak
-from mercato.errors import BlobNotFound, IntegrityError, MercatoError
+from mercato.errors import IntegrityError, MercatoError
 from mercato.hashes import Hash
 from mercato.ontology.category import Category
 from mercato.protocols.auction.rules import lowest_bid, report_problems
@@ -38,14 +39,6 @@ PROVIDER_ROLES: dict[Category, str] = {
     Category.INFRASTRUCTURE: "infrastructure provider",
 }
 """What the auditor calls the bidders and winners of each category."""
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A blob fetched (and, if sealed, opened with the viewer's key), or why not."""
-
-    content: bytes | None
-    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,13 +202,7 @@ class AuctionLedger:
     # blobs ----------------------------------------------------------------------------------
     def blob(self, value: bytes) -> Opened:
         """The blob named by a bytes32, or why it cannot be had."""
-        blob_hash = hash_hex(value)
-        try:
-            return Opened(self.market.store.get(blob_hash))
-        except BlobNotFound:
-            return Opened(None, f"the store has no blob {blob_hash}")
-        except IntegrityError as exc:
-            return Opened(None, f"blob {blob_hash} is corrupt: {exc}")
+        return fetch(self.market.store, value)
 
     def open_sealed(self, value: bytes, expected: bytes) -> Opened:
         """The sealed blob named by ``value``, opened with the viewer's key, whose content must

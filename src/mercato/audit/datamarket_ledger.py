@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TypeVar
 
+from mercato.audit.blobs import Opened, fetch
 from mercato.audit.report import CheckBuilder, Finding
 from mercato.chain.contract import Event
-from mercato.errors import BlobNotFound, InputError, IntegrityError, MercatoError
+from mercato.errors import InputError, IntegrityError, MercatoError
 from mercato.ml.trainers.weights import Weights, weights_from_bytes
 from mercato.protocols.datamarket.documents import (
     TaskSpec,
@@ -78,14 +79,6 @@ class RoundRecord:
     def submitters(self) -> tuple[int, ...]:
         """The members whose update the round's aggregation takes (AGGREGATE's active)."""
         return self.active(Phase.AGGREGATE)
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A sealed blob opened with the viewer's key, or why it did not open."""
-
-    content: bytes | None
-    problem: str = ""
 
 
 class TaskLedger:
@@ -219,13 +212,8 @@ class TaskLedger:
     # blobs ----------------------------------------------------------------------------------
     def blob(self, value: bytes) -> tuple[bytes | None, str]:
         """(bytes of the blob named by a bytes32, or None and why not)."""
-        blob_hash = hash_hex(value)
-        try:
-            return self.market.store.get(blob_hash), ""
-        except BlobNotFound:
-            return None, f"the store has no blob {blob_hash}"
-        except IntegrityError as exc:
-            return None, f"blob {blob_hash} is corrupt: {exc}"
+        found = fetch(self.market.store, value)
+        return found.content, found.problem
 
     def document(self, value: bytes, parse: Callable[[bytes], Doc]) -> Doc | str:
         """The blob named by a bytes32, parsed, or why not."""

@@ -10,9 +10,9 @@ executors, the buyer every delivery. Nothing here judges; the checks of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
+from mercato.audit.blobs import Opened, fetch
 from mercato.audit.report import Finding
 from mercato.chain.contract import Event
 from mercato.errors import BlobNotFound, InputError, IntegrityError, MercatoError
@@ -35,14 +35,6 @@ BUYER = "buyer"
 SELLER = "seller"
 EXECUTOR = "executor"
 CONTRACT = "contract"
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A blob (opened with the viewer's key where sealed), or why it is not there."""
-
-    content: bytes | None
-    problem: str = ""
 
 
 class RequestLedger:
@@ -185,13 +177,7 @@ class RequestLedger:
     # blobs ----------------------------------------------------------------------------------
     def blob(self, value: bytes) -> Opened:
         """The blob a bytes32 names, or why it cannot be read."""
-        blob_hash = hash_hex(value)
-        try:
-            return Opened(self.market.store.get(blob_hash))
-        except BlobNotFound:
-            return Opened(None, f"the store has no blob {blob_hash}")
-        except IntegrityError as exc:
-            return Opened(None, f"blob {blob_hash} is corrupt: {exc}")
+        return fetch(self.market.store, value)
 
     def recipients(self, value: bytes) -> int | None:
         """How many keys the envelope a bytes32 names is sealed to (None: unreadable)."""

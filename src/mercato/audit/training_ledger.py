@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TypeVar
 
+from mercato.audit.blobs import Opened, fetch
 from mercato.audit.report import Finding
 from mercato.chain.contract import Event
 from mercato.crypto.ckks import CkksContext
 from mercato.crypto.commit import commit, keccak
-from mercato.errors import BlobNotFound, InputError, IntegrityError, MercatoError
+from mercato.errors import InputError, IntegrityError, MercatoError
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.training.documents import (
@@ -53,14 +54,6 @@ class Round:
     started: Event | None
     jobs: tuple[Event, ...]
     done: Event | None
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A sealed blob opened with the viewer's key, or why it did not open."""
-
-    content: bytes | None
-    problem: str = ""
 
 
 def same(a: str | None, b: str | None) -> bool:
@@ -227,13 +220,8 @@ class TrainingLedger:
     # blobs ----------------------------------------------------------------------------------
     def blob(self, value: bytes) -> tuple[bytes | None, str]:
         """(bytes of the blob named by a bytes32, or None and why not)."""
-        blob_hash = hash_hex(value)
-        try:
-            return self.market.store.get(blob_hash), ""
-        except BlobNotFound:
-            return None, f"the store has no blob {blob_hash}"
-        except IntegrityError as exc:
-            return None, f"blob {blob_hash} is corrupt: {exc}"
+        found = fetch(self.market.store, value)
+        return found.content, found.problem
 
     def document(
         self, value: bytes, parse: Callable[[bytes], Doc], missing: str, invalid: str
