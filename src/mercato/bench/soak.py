@@ -16,7 +16,7 @@ over all of a protocol's markets (the contract credits accounts, not markets), e
 is what the rules give and the contract holds exactly what it owes, locking nothing.
 
 The harness's private helpers for the agents' environment and the S3 store are reused
-(:func:`mercato.chaos.harness._agent_env`, :func:`~mercato.chaos.harness._store`).
+(:func:`mercato.chaos.harness.agent_env`, :func:`~mercato.chaos.harness.s3_store`).
 """
 
 from __future__ import annotations
@@ -400,7 +400,7 @@ def _soak_in(
     from mercato.chain.accounts import dev_account
     from mercato.chain.anvil import Anvil
     from mercato.chain.rpc import RpcChain
-    from mercato.chaos.harness import _agent_env, _commands, _store
+    from mercato.chaos.harness import agent_env, commands_in, s3_store
     from mercato.chaos.services import AgentProcess, BlockClock, S3Server
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
@@ -414,12 +414,12 @@ def _soak_in(
     try:
         anvil.start()
         chain = RpcChain(anvil.url)
-        market = Marketplace.create(chain, _store(s3.url))
+        market = Marketplace.create(chain, s3_store(s3.url))
         deployment = folder / "deployment.json"
         market.deployment.save(deployment)
         for account, roles in _registrations(list(scenarios.values())).items():
             market.registry.register(Identity(dev_account(account)), roles)
-        env = _agent_env(folder, anvil.url, s3.url, deployment)
+        env = agent_env(folder, anvil.url, s3.url, deployment)
         for protocol, scenario in scenarios.items():
             for spec in scenario.agents:
                 name = f"{protocol}-{spec.name}"
@@ -428,10 +428,9 @@ def _soak_in(
                 live.agents[name].start()
         live.wait_ready()
         clock = BlockClock(anvil.url).start()
-        anvil_process = getattr(anvil, "_process", None)
-        anvil_pid = None if anvil_process is None else int(anvil_process.pid)
+        anvil_pid = anvil.pid
         first_block = chain.block_number()
-        commands = _commands(env, folder)  # a scenario opens its market with them
+        commands = commands_in(env, folder)  # a scenario opens its market with them
         done, window, drain = _drive(
             live, market, commands, minutes, markets, anvil_pid, progress, drain_timeout
         )

@@ -156,6 +156,11 @@ class Anvil:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The node's process id while it runs (None when stopped)."""
+        return self._process.pid if self.running and self._process is not None else None
+
     def start(self) -> Anvil:
         """Start the node and wait until it answers JSON-RPC."""
         if self._process is not None:

@@ -217,7 +217,7 @@ class _Run:
         self.start_anvil()
 
 
-def _agent_env(folder: Path, node: str, s3: str, deployment: Path) -> dict[str, str]:
+def agent_env(folder: Path, node: str, s3: str, deployment: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV}
     env.update(DUMMY_AWS_ENV)
     env.update(
@@ -235,7 +235,7 @@ def _agent_env(folder: Path, node: str, s3: str, deployment: Path) -> dict[str, 
     return env
 
 
-def _commands(env: dict[str, str], cwd: Path) -> Callable[..., Any]:
+def commands_in(env: dict[str, str], cwd: Path) -> Callable[..., Any]:
     """``mercato ARGS --json`` in its own process, as a participant runs it; its JSON."""
 
     def command(*args: str) -> Any:
@@ -258,7 +258,7 @@ def _commands(env: dict[str, str], cwd: Path) -> Callable[..., Any]:
     return command
 
 
-def _store(endpoint: str) -> Any:
+def s3_store(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -318,19 +318,19 @@ def _run_in(
     try:
         anvil.start()
         chain = RpcChain(anvil.url)
-        market = Marketplace.create(chain, _store(s3.url))
+        market = Marketplace.create(chain, s3_store(s3.url))
         deployment = folder / "deployment.json"
         market.deployment.save(deployment)
         for account, roles in scenario.registrations:
             market.registry.register(Identity(dev_account(account)), roles)
-        env = _agent_env(folder, anvil.url, s3.url, deployment)
+        env = agent_env(folder, anvil.url, s3.url, deployment)
         for spec in scenario.agents:
             log = folder / "logs" / f"{spec.name}.log"
             live.agents[spec.name] = AgentProcess(spec.name, spec.command(), env, log, folder)
             live._start_agent(spec.name)
         live.wait_ready()
         clock = BlockClock(anvil.url).start()
-        entry = scenario.open_market(market, _commands(env, folder))
+        entry = scenario.open_market(market, commands_in(env, folder))
         senders = [dev_account(s.account).address for s in scenario.agents]
         done, seconds, injected = _drive(live, market, scenario, entry, faults, timeout)
         live.heal()
