@@ -155,5 +155,12 @@ def _is_number(text: str) -> bool:
 def _fail(exc: BaseException, message: str, status: int = 1) -> NoReturn:
     if _Run.debug:
         traceback.print_exception(exc)
-    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    line = escape(one_line(message))
+    err_console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
     sys.exit(status)
+
+
+def one_line(message: str) -> str:
+    """``message`` as one line: each character that would break it or not show (a newline,
+    a record separator in a file name the user typed) as its escape (``\\x1e``)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message)
