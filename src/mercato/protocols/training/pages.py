@@ -38,4 +38,3 @@ def describe(event: Event) -> str:
     from mercato.protocols.training import views
 
     return views.describe(event)
-
