@@ -37,6 +37,7 @@ from mercato.chain.contract import Contract, TxResult
 from mercato.chain.embedded import EmbeddedChain
 from mercato.errors import ContractRevert
 from mercato.protocols.datamarket.market import Mode
+from mercato.protocols.datamarket.rules import task_multiple
 from mercato.protocols.roles import Role
 
 from .apimarket import world as api_world
@@ -233,6 +234,7 @@ def datamarket_model_owner_refund(chain: Chain, deploy: DeployTestContract) -> O
         rounds,
         int(Mode.ROBUST),
         0,
+        task_multiple(Mode.ROBUST),
         data_world.JOIN_PERIOD,
         data_world.PHASE_PERIOD,
         data_world.AGGREGATE_PERIOD,
