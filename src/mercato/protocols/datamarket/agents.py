@@ -129,7 +129,9 @@ def attach_data_owner(
     @agent.on("RoundFinalised", contract=dm.contract)
     def paid(event: Event, ctx: AgentContext) -> None:
         task_id = int(event["task_id"])
-        index = dm.index_of(task_id, me.address) if deadlines.follows(ctx, task_id) else None
+        # Not whether it still follows the task: the tick may have seen the task end on
+        # chain, withdrawn and stopped following it before this event reached the poller.
+        index = dm.index_of(task_id, me.address)
         done = Finalised.of(event)
         if index is None or index not in (*done.used, *done.excluded):
             return
