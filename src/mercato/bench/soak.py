@@ -59,10 +59,8 @@ SAMPLE_S = 3.0
 TICK_S = 0.5
 DRAIN_TIMEOUT_S = 180.0
 """After the run's minutes, how long the markets still open may take to finish."""
-READY_TIMEOUT_S = 240.0
 GROWTH_MB_PER_MIN = 2.0
 """Memory growing slower than this over the second half of the run counts as flat."""
-READY_MARK = b" agent of "
 KB = 1024
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
 
@@ -300,21 +298,6 @@ class _Soak:
                 logger.warning("soak: %s", self.exits[-1])
                 agent.start()
 
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        waiting = set(self.agents)
-        while waiting and time.monotonic() < deadline:
-            for name in list(waiting):
-                agent = self.agents[name]
-                if agent.exited() is not None:
-                    tail = agent.log.read_bytes()[-2000:].decode(errors="replace")
-                    raise MercatoError(f"soak: agent {name} exited at start:\n{tail}")
-                if agent.log.exists() and READY_MARK in agent.log.read_bytes():
-                    waiting.discard(name)
-            time.sleep(TICK_S)
-        if waiting:
-            raise MercatoError(f"soak: agents not ready after {READY_TIMEOUT_S:.0f} s: {waiting}")
-
 
 def head_block(url: str) -> int | None:
     """The node's head block number (``eth_blockNumber``), None if it does not answer."""
@@ -401,7 +384,7 @@ def _soak_in(
     from mercato.chain.anvil import Anvil
     from mercato.chain.rpc import RpcChain
     from mercato.chaos.harness import agent_env, commands_in, s3_store
-    from mercato.chaos.services import AgentProcess, BlockClock, S3Server
+    from mercato.chaos.services import AgentProcess, BlockClock, S3Server, wait_ready
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
 
@@ -426,7 +409,7 @@ def _soak_in(
                 log = folder / "logs" / f"{name}.log"
                 live.agents[name] = AgentProcess(name, spec.command(), env, log, folder)
                 live.agents[name].start()
-        live.wait_ready()
+        wait_ready(live.agents, "soak", TICK_S)
         clock = BlockClock(anvil.url).start()
         anvil_pid = anvil.pid
         first_block = chain.block_number()

@@ -33,6 +33,7 @@ from mercato.chaos.services import (
     BlockClock,
     S3Server,
     mercato_script,
+    wait_ready,
 )
 from mercato.errors import MercatoError
 
@@ -40,15 +41,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 150.0
 """A market not finished this long after it opened has failed the run."""
-READY_TIMEOUT_S = 240.0
-"""Time for every agent process to start and attach before the market opens."""
 TICK_S = 0.2
 RESTART_DELAY_S = 1.0
 """A crashed agent is started again after this long (a supervisor's pause)."""
 COMMAND_TIMEOUT_S = 120.0
 BUCKET = "mercato-chaos"
-READY_MARK = b" agent of "
-"""The line ``mercato agent run`` logs once attached (``<name>: client agent of 0x...``)."""
 TRACEBACK_MARK = b"Traceback (most recent call last)"
 UNSET_ENV = ("MERCATO_BACKEND", "MERCATO_PRIVATE_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN",
              "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")  # fmt: skip
@@ -196,21 +193,6 @@ class _Run:
                 del self.respawn[name]
                 self._start_agent(name)
 
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        waiting = set(self.agents)
-        while waiting and time.monotonic() < deadline:
-            for name in list(waiting):
-                agent = self.agents[name]
-                if agent.exited() is not None:
-                    tail = agent.log.read_bytes()[-2000:].decode(errors="replace")
-                    raise MercatoError(f"chaos: agent {name} exited at start:\n{tail}")
-                if agent.log.exists() and READY_MARK in agent.log.read_bytes():
-                    waiting.discard(name)
-            time.sleep(TICK_S)
-        if waiting:
-            raise MercatoError(f"chaos: agents not ready after {READY_TIMEOUT_S:.0f} s: {waiting}")
-
     def heal(self) -> None:
         """End every fault in progress: the node up, the store going, killed agents back."""
         self.s3.resume()
@@ -328,7 +310,7 @@ def _run_in(
             log = folder / "logs" / f"{spec.name}.log"
             live.agents[spec.name] = AgentProcess(spec.name, spec.command(), env, log, folder)
             live._start_agent(spec.name)
-        live.wait_ready()
+        wait_ready(live.agents, "chaos")
         clock = BlockClock(anvil.url).start()
         entry = scenario.open_market(market, commands_in(env, folder))
         senders = [dev_account(s.account).address for s in scenario.agents]

@@ -16,10 +16,10 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from mercato.errors import ConfigError
+from mercato.errors import ConfigError, MercatoError
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
@@ -170,6 +170,30 @@ class AgentProcess:
     def stop(self) -> None:
         if self._process is not None:
             _stop(self._process)
+
+
+READY_MARK = b" agent of "
+"""The line ``mercato agent run`` logs once attached (``<name>: client agent of 0x...``)."""
+READY_TIMEOUT_S = 240.0
+"""Time for every agent process to start and attach."""
+
+
+def wait_ready(agents: Mapping[str, AgentProcess], run: str, tick_s: float = 0.2) -> None:
+    """Until every agent has logged that it attached; MercatoError (naming ``run``, the
+    chaos run or the soak) if one exits first or they are not all ready in time."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    waiting = set(agents)
+    while waiting and time.monotonic() < deadline:
+        for name in list(waiting):
+            agent = agents[name]
+            if agent.exited() is not None:
+                tail = agent.log.read_bytes()[-2000:].decode(errors="replace")
+                raise MercatoError(f"{run}: agent {name} exited at start:\n{tail}")
+            if agent.log.exists() and READY_MARK in agent.log.read_bytes():
+                waiting.discard(name)
+        time.sleep(tick_s)
+    if waiting:
+        raise MercatoError(f"{run}: agents not ready after {READY_TIMEOUT_S:.0f} s: {waiting}")
 
 
 def mercato_script() -> str:
