@@ -245,6 +245,9 @@ def check_secret_files_private(work: Path) -> None:
     assert len(secret) > 40  # every agent store, state file, component, journal
     readable = sorted(str(p.relative_to(work)) for p in secret if p.stat().st_mode & 0o077)
     assert readable == []
+    folders = {p.parent for p in secret}
+    listable = sorted(str(f.relative_to(work)) for f in folders if f.stat().st_mode & 0o077)
+    assert listable == []
 
 
 # nothing local on chain ---------------------------------------------------------------------

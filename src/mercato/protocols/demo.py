@@ -25,6 +25,7 @@ from mercato.protocols.deployment import deploy
 from mercato.protocols.identity import Identity
 from mercato.protocols.marketplace import Marketplace
 from mercato.protocols.roles import Role
+from mercato.user_files import secret_folder
 
 if TYPE_CHECKING:
     from mercato.chain.base import Chain
@@ -101,7 +102,7 @@ class Demo:
             self.market.registry.register(
                 self.identities[member.name], member.roles, stake=member.stake
             )
-        work_dir.mkdir(parents=True, exist_ok=True)
+        secret_folder(work_dir, "demo's work folder")  # the agents' stores hold their keys
         # as `mercato deploy` saves it: the market can be read after the demo (demo --serve)
         self.market.deployment.save(work_dir / DEPLOYMENT_FILE)
         self.stores = {m.name: AgentStore(work_dir / f"{m.name}.sqlite") for m in cast}

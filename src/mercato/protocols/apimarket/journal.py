@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mercato.errors import IntegrityError
-from mercato.user_files import create_secret
+from mercato.user_files import create_secret, secret_folder
 
 
 class Journal:
@@ -38,7 +38,7 @@ class Journal:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._entries = _read(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        secret_folder(self.path.parent, "journal's folder")
         created = not self.path.exists()
         self._file = open(create_secret(self.path), "ab")  # noqa: SIM115 - held open for its life
         if created:

@@ -46,6 +46,7 @@ from mercato.protocols.apimarket.views import ApiStatus, DisputeState, Periods
 from mercato.protocols.demo import Demo, DemoPart, Member
 from mercato.protocols.modelmarket import scenario as model_market
 from mercato.protocols.roles import Role
+from mercato.user_files import secret_folder, write_secret
 
 if TYPE_CHECKING:
     from mercato.chain.base import Chain
@@ -150,10 +151,8 @@ class ApiMarketDemo(Demo):
 
     def _starter(self, name: str) -> agents.StartService:
         def start(api: int, slot: int, data: bytes) -> str:
-            folder = self.work_dir / name
-            folder.mkdir(parents=True, exist_ok=True)
-            component = folder / f"api-{api}-slot-{slot}.component"
-            component.write_bytes(data)
+            folder = secret_folder(self.work_dir / name, "vendor's folder")
+            component = write_secret(folder / f"api-{api}-slot-{slot}.component", data)
             config = {
                 "host": "127.0.0.1",
                 "port": 0,
