@@ -253,5 +253,10 @@ DATAMARKET = Scenario(
     one_shot=frozenset({"join", "post_keys", "post_shares", "submit", "reveal", "claim"}),
 )
 
-SCENARIOS: dict[str, Scenario] = {s.protocol: s for s in (AUCTION, TRAINING, DATAMARKET)}
+# P4 and P5 live in their own module, which builds on the types above
+from mercato.chaos.scenarios_models import MODELMARKET  # noqa: E402
+
+SCENARIOS: dict[str, Scenario] = {
+    s.protocol: s for s in (AUCTION, TRAINING, DATAMARKET, MODELMARKET)
+}
 """Every protocol a chaos run covers, by catalog key."""
