@@ -8,10 +8,12 @@ its rules, every payment is what the rules give (and the protocol's auditor pass
 handler's effect happened twice, and no wei is stuck.
 
 Covered: P1 (the procurement auction, :data:`~mercato.chaos.scenarios.AUCTION`), P2
-(collaborative training, :data:`~mercato.chaos.scenarios.TRAINING`) and P3 (the data
-market in robust mode, :data:`~mercato.chaos.scenarios.DATAMARKET`); P2's and P3's payments
-are recomputed by their auditors. Not yet covered: P4 model market, P5 API market (their
-scenarios are still to write in :mod:`.scenarios`).
+(collaborative training, :data:`~mercato.chaos.scenarios.TRAINING`), P3 (the data market in
+robust mode, :data:`~mercato.chaos.scenarios.DATAMARKET`) and P4 (a model market's request
+with two sellers and three executors, :data:`~mercato.chaos.scenarios_models.MODELMARKET`);
+P2's, P3's and P4's payments are recomputed by their auditors. Not yet covered: P5, the API
+market (its orchestrator runs as ``mercato orchestrator serve --api ID``, which no ``agent
+run`` role and no :class:`~mercato.chaos.scenarios.AgentSpec` can start).
 """
 
 from __future__ import annotations

@@ -47,11 +47,12 @@ SELLER_MODELS = {17: "logistic_regression", 18: "decision_tree"}
 """Each seller's model, trained on the sample set's sellers' part."""
 
 
-def seller_model(kind: str, folder: Path = MODEL_FOLDER) -> Path:
+def seller_model(kind: str, folder: Path | None = None) -> Path:
     """The model file of ``kind`` (a .skops), trained on the sellers' part of
-    :data:`SAMPLE_SET` unless ``folder`` already holds it."""
+    :data:`SAMPLE_SET` unless ``folder`` (default :data:`MODEL_FOLDER`) already holds it."""
     from mercato.user_files import secret_folder, write_secret
 
+    folder = MODEL_FOLDER if folder is None else folder
     path = folder / f"{SAMPLE_SET}-{kind}.skops"
     if path.is_file():
         return path

@@ -271,6 +271,11 @@ def attach_executor(agent: Agent, market: Marketplace, me: Identity, lazy: bool 
                     request_id, format_ether(int(event["executor_stake"])),
                     format_ether(int(event["executor_fee"])),
                 )  # fmt: skip
+            elif me.address in mm.volunteers(request_id):
+                # the stake landed, then a crash or an outage came before we noted it: the
+                # event is handled again, and we must still benchmark (or be slashed)
+                deadlines.follow(ctx, request_id)
+                logger.info("request %d: volunteered already; following it", request_id)
         except MercatoError as exc:
             logger.info("request %d: not volunteering: %s", request_id, exc)
 

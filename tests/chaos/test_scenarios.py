@@ -1,0 +1,107 @@
+"""The chaos scenarios' pure parts: their casts, their one-shot lists and P4's seller models.
+
+No market runs here (``mercato bench chaos --protocol P`` runs them live).
+"""
+
+from __future__ import annotations
+
+import stat
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mercato.chain.accounts import dev_account
+from mercato.chain.anvil import DEV_ACCOUNT_COUNT
+from mercato.chain.compile import compile_contract
+from mercato.chaos import SCENARIOS, scenarios_models
+from mercato.chaos.scenarios_models import FUNDS, MODELMARKET, SellerSpec, fund, seller_model
+from mercato.protocols.catalog import unit
+from mercato.protocols.modelmarket.models import read_seller_model
+
+
+@pytest.mark.parametrize("protocol", sorted(SCENARIOS))
+def test_one_shot_names_are_functions_of_the_protocols_contract(protocol: str) -> None:
+    scenario = SCENARIOS[protocol]
+    functions = {item["name"] for item in compile_contract(unit(protocol).contract).abi
+                 if item.get("type") == "function"}  # fmt: skip
+
+    assert scenario.one_shot, protocol
+    assert scenario.one_shot <= functions, sorted(scenario.one_shot - functions)
+
+
+@pytest.mark.parametrize("protocol", sorted(SCENARIOS))
+def test_every_agent_plays_a_role_of_its_protocol_from_a_registered_account(
+    protocol: str,
+) -> None:
+    scenario = SCENARIOS[protocol]
+    roles = {role.name for role in unit(protocol).roles}
+    registered = {account for account, _ in scenario.registrations}
+
+    for spec in scenario.agents:
+        args = list(spec.args)
+        assert args[args.index("--role") + 1] in roles, spec
+        assert spec.account in registered, spec
+
+
+def test_scenarios_share_no_account_so_a_soak_runs_them_on_one_node() -> None:
+    uses = Counter(account for s in SCENARIOS.values() for account, _ in s.registrations)
+
+    assert [account for account, n in uses.items() if n > 1] == []
+    assert 0 not in uses  # the deployer's
+    assert min(account for account, _ in MODELMARKET.registrations) >= 16
+
+
+class _Chain:
+    def __init__(self) -> None:
+        self.balances: dict[str, int] = {}
+
+    def set_balance(self, address: str, wei: int) -> None:
+        self.balances[address] = wei
+
+
+class _Market:
+    def __init__(self) -> None:
+        self.chain = _Chain()
+
+
+def test_only_accounts_the_node_does_not_fund_are_funded() -> None:
+    market = _Market()
+    funded, unfunded = DEV_ACCOUNT_COUNT - 1, DEV_ACCOUNT_COUNT
+
+    fund(market, (funded, unfunded))  # type: ignore[arg-type]
+
+    assert market.chain.balances == {dev_account(unfunded).address: FUNDS}
+
+
+def test_a_seller_model_is_made_once_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = seller_model("decision_tree", tmp_path)
+    made = path.stat()
+
+    again = seller_model("decision_tree", tmp_path)
+    offered = read_seller_model(again)
+
+    assert again == path and again.stat().st_mtime_ns == made.st_mtime_ns
+    assert stat.S_IMODE(made.st_mode) == 0o600
+    assert offered.features == 64
+    assert offered.kind == "DecisionTreeClassifier"
+
+
+def test_a_seller_agent_is_told_its_model_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+
+    def fake_model(kind: str) -> Path:
+        made.append(kind)
+        return tmp_path / f"{kind}.skops"
+
+    monkeypatch.setattr(scenarios_models, "seller_model", fake_model)
+    sellers = [s for s in MODELMARKET.agents if isinstance(s, SellerSpec)]
+
+    assert len(sellers) == 2 and len({s.model for s in sellers}) == 2
+    for spec in sellers:
+        command = spec.command()
+        assert command[command.index("--account") + 1] == str(spec.account)
+        assert command[command.index("--model") + 1] == str(tmp_path / f"{spec.model}.skops")
+    assert made == [s.model for s in sellers]
