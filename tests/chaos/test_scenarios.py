@@ -56,6 +56,9 @@ class _Chain:
     def __init__(self) -> None:
         self.balances: dict[str, int] = {}
 
+    def balance(self, address: str) -> int:
+        return self.balances.get(address, 0)
+
     def set_balance(self, address: str, wei: int) -> None:
         self.balances[address] = wei
 
@@ -65,13 +68,17 @@ class _Market:
         self.chain = _Chain()
 
 
-def test_only_accounts_the_node_does_not_fund_are_funded() -> None:
+def test_only_accounts_the_node_does_not_fund_are_topped_up() -> None:
     market = _Market()
-    funded, unfunded = DEV_ACCOUNT_COUNT - 1, DEV_ACCOUNT_COUNT
+    funded, unfunded, rich = DEV_ACCOUNT_COUNT - 1, DEV_ACCOUNT_COUNT, DEV_ACCOUNT_COUNT + 1
+    market.chain.balances[dev_account(rich).address] = 2 * FUNDS
 
-    fund(market, (funded, unfunded))  # type: ignore[arg-type]
+    fund(market, (funded, unfunded, rich))  # type: ignore[arg-type]
 
-    assert market.chain.balances == {dev_account(unfunded).address: FUNDS}
+    assert market.chain.balances == {
+        dev_account(unfunded).address: FUNDS,
+        dev_account(rich).address: 2 * FUNDS,
+    }
 
 
 def test_a_seller_model_is_made_once_readable_by_its_owner_only(tmp_path: Path) -> None:

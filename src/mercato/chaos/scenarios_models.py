@@ -29,13 +29,15 @@ MODEL_FOLDER = Path(tempfile.gettempdir()) / f"mercato-chaos-models-{os.getuid()
 
 
 def fund(market: Marketplace, accounts: tuple[int, ...]) -> None:
-    """Give each account the node does not fund :data:`FUNDS`, as it funds the others."""
+    """Top up to :data:`FUNDS` each account the node does not fund, as it funds the others
+    (a soak opens many markets: an account is never set below what it holds)."""
     from mercato.chain.accounts import dev_account
     from mercato.chain.anvil import DEV_ACCOUNT_COUNT
 
     for account in accounts:
-        if account >= DEV_ACCOUNT_COUNT:
-            market.chain.set_balance(dev_account(account).address, FUNDS)
+        address = dev_account(account).address
+        if account >= DEV_ACCOUNT_COUNT and market.chain.balance(address) < FUNDS:
+            market.chain.set_balance(address, FUNDS)
 
 
 # P4: the model market --------------------------------------------------------------------
