@@ -11,7 +11,7 @@ from eth_account.signers.local import LocalAccount
 
 from mercato.chain import ABI, Anvil, Contract, RpcChain, TxRequest
 from mercato.chain import rpc as rpc_module
-from mercato.errors import ConfigError, ContractRevert, InputError
+from mercato.errors import ChainError, ConfigError, ContractRevert, InputError
 
 GAS = 200_000
 DEPLOY_GAS = 1_000_000
@@ -90,6 +90,30 @@ def test_a_revert_is_raised_after_the_rest_of_the_wave_is_mined(
         [counter.tx("increment", sender=s, gas=GAS) for s in (alice, bob, carol)]
     )
     assert len(again) == 3 and counter.call("count") == 5
+
+
+@pytest.mark.rpc
+def test_a_mined_failure_says_whether_it_ran_out_of_gas_or_was_preceded_in_its_block(
+    chain: RpcChain, counter: Contract
+) -> None:
+    alice, bob = chain.dev_accounts(2)
+    # bob's call is fine on the block's starting state, but alice's comes first in the block
+    raced = [
+        counter.tx("increment", sender=alice, gas=GAS),
+        counter.tx("increment_below", 1, sender=bob, gas=GAS),
+    ]
+    starved = [counter.tx("increment", sender=alice, gas=22_000)]
+
+    with pytest.raises(ChainError) as preceded:
+        chain.send_wave(raced)
+    with pytest.raises(ChainError) as out_of_gas:
+        chain.send_wave(starved)
+
+    assert not isinstance(preceded.value, ContractRevert)
+    assert "an earlier transaction in its block changed the state" in str(preceded.value)
+    assert "out of gas" not in str(preceded.value)
+    assert str(out_of_gas.value).endswith("of limit 22000; out of gas)")
+    assert counter.call("count") == 1
 
 
 @pytest.mark.rpc

@@ -625,7 +625,14 @@ class RpcChain(LogReader):
             return exc
         except ChainError:
             pass  # out of gas and other EVM failures are not reverts
+        # It ran fine on the block's starting state: unless it used all its gas, a
+        # transaction before it in the same block changed what it relied on.
+        cause = (
+            "out of gas"
+            if gas_used >= gas
+            else "an earlier transaction in its block changed the state it relied on"
+        )
         return ChainError(
             f"{what} {signed.hash} failed in block {block_number} "
-            f"(gas used {gas_used} of limit {gas}; out of gas?)"
+            f"(gas used {gas_used} of limit {gas}; {cause})"
         )
