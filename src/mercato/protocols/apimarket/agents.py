@@ -21,12 +21,17 @@ last window; then it withdraws what it is owed. So no silent party can lock anyb
   once an epoch's batch is finalized and nothing of it is open, it rotates the epoch out of
   its journal into an archive journal beside it.
 - a consumer deposits once the API is live and sends the disputes its client found.
+
+Every one-shot call (join, accept, deposit, an output's commitment, a batch, a claim) may
+land and then lose its receipt to a crash or an outage: the store rolls the handler back and
+the event is handled again. So each handler reads the chain first and, if its call landed
+already, carries on as if it had just sent it (a retried call would revert and the event be
+given up: the party would never follow the API).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from mercato.agents.agent import Agent, AgentContext
 from mercato.agents.deadlines import Deadlines, keep_deadlines
 from mercato.chain.contract import Event
+from mercato.crypto.commit import keccak
 from mercato.errors import MercatoError
 from mercato.protocols.apimarket import history
 from mercato.protocols.apimarket.documents import open_component
@@ -48,6 +54,7 @@ from mercato.units import format_ether
 from mercato.user_files import write_secret
 
 if TYPE_CHECKING:
+    from mercato.protocols.apimarket.market import ApiMarket
     from mercato.protocols.apimarket.orchestrator import Orchestrator
     from mercato.protocols.identity import Identity
     from mercato.protocols.marketplace import Marketplace
@@ -154,18 +161,23 @@ def attach_vendor(
             return
         slot = vendors.index(me.address)
         component = int(event["slot_components"][slot])
+        joined = am.slot(api_id, slot).joined
         try:
             document = document_for(market, api_id)
             data = open_component(document, slot, component, market.store, me.encryption_private)
             url = start_service(api_id, slot, data)
-            key = market.registry.encryption_key(str(event["orchestrator"]))
-            endpoint = market.store.put(seal_joined_endpoint(url, key, me.encryption_public))
+            if not joined:
+                key = market.registry.encryption_key(str(event["orchestrator"]))
+                endpoint = market.store.put(seal_joined_endpoint(url, key, me.encryption_public))
         except MercatoError as exc:
             logger.info("API %d: not joining: %s", api_id, exc)
             return
         path = write_secret(folder / f"api-{api_id}-slot-{slot}.component", data)
         ctx.state.put(f"{COMPONENT_KEY}{api_id}", {"slot": slot, "path": str(path)})
         deadlines.follow(ctx, api_id)
+        if joined:  # the join landed before a crash or an outage: serve and follow the API
+            logger.info("API %d: joined slot %d already; serving and following it", api_id, slot)
+            return
         am.join(me.account, api_id, slot, hash_bytes(endpoint))
         logger.info(
             "API %d: joined slot %d (component %d) with stake %s",
@@ -188,8 +200,12 @@ def attach_vendor(
             logger.info("API %d: dispute %d: the step's input is not available", api_id, dispute_id)
             return
         output = load_component(Path(str(mine["path"])).read_bytes()).run(rows)
-        hash_out, salt = array_hash(output), secrets.token_bytes(32)
+        hash_out, salt = array_hash(output), output_salt(me, dispute_id)
         ctx.state.put(kept, {"hash_out": hash_out.hex(), "salt": salt.hex()})
+        if am.dispute_of(dispute_id).committed >> int(mine["slot"]) & 1:
+            # committed before a crash or an outage (the same salt: the reveal still opens it)
+            logger.info("API %d: dispute %d: output committed already", api_id, dispute_id)
+            return
         am.commit_output(
             me.account, dispute_id, output_commitment(dispute_id, me.address, hash_out, salt)
         )
@@ -237,6 +253,9 @@ def attach_orchestrator(
         if event["orchestrator"] != me.address or deadlines.follows(ctx, api_id):
             return
         deadlines.follow(ctx, api_id)
+        if am.api(api_id).accepted:  # it landed before a crash or an outage: follow the API
+            logger.info("API %d: accepted already; following it", api_id)
+            return
         am.accept(me.account, api_id)
         logger.info("API %d: accepted to orchestrate (stake %s)", api_id,
                     format_ether(int(event["orchestrator_stake"])))  # fmt: skip
@@ -302,6 +321,10 @@ def attach_orchestrator(
                 done = f"{BATCHED_KEY}{api_id}:{epoch}"
                 if done in ctx.state or now >= api.due(epoch):
                     continue
+                if am.batch(api_id, epoch).committed:  # landed before a crash or an outage
+                    orchestrator.mark_committed(epoch)
+                    ctx.state.put(done, True)
+                    continue
                 batch = _batch(orchestrator, api, epoch)
                 if batch is not None:
                     records_hash = market.store.put(batch.to_bytes())
@@ -362,6 +385,10 @@ def attach_consumer(agent: Agent, market: Marketplace, me: Identity, deposit: in
         if deadlines.follows(ctx, api_id):
             return
         deadlines.follow(ctx, api_id)
+        if am.events("Deposited", api=api_id, consumer=me.address):
+            # it landed before a crash or an outage: depositing again would pay in twice
+            logger.info("API %d: deposited already; following it", api_id)
+            return
         am.deposit(me.account, api_id, deposit)
         logger.info("API %d: deposited %s", api_id, format_ether(deposit))
 
@@ -392,6 +419,12 @@ def contest(ctx: AgentContext, receipt: Receipt, receipt_sig: str, proof: list[b
     key = f"{CONTEST_KEY}{receipt.api}:{receipt.epoch}:{receipt.seq}:{receipt.component}"
     ctx.state.put(key, {"receipt": receipt.to_json(), "receipt_sig": receipt_sig,
                         "proof": [p.hex() for p in proof]})  # fmt: skip
+
+
+def output_salt(me: Identity, dispute_id: int) -> bytes:
+    """The salt of ``me``'s output commitment in dispute ``dispute_id``: drawn from its key,
+    so a handler run again after a crash commits (or reveals) with the same one."""
+    return keccak(bytes(me.account.key) + b"apimarket-output-salt" + dispute_id.to_bytes(32))
 
 
 # ------------------------------------------------------------------------------------------
@@ -446,15 +479,16 @@ def _claim_left_out(
         event = history.batch_event(am, api_id, epoch)
         if event is None and now < api.due(epoch):
             continue  # the batch may still come
-        held: set[tuple[str, int, int]] = set()
+        held = _claimed(am, me, api_id, epoch)  # a claim may have landed before an outage
         if event is not None:
             batch = Batch.from_bytes(market.store.get(hash_hex(bytes(event["records_hash"]))),
                                      api.slots)  # fmt: skip
-            held = {(r.consumer, r.seq, r.component) for r in batch.records if r.slot == slot}
+            held |= {(r.consumer.lower(), r.seq, r.component) for r in batch.records
+                     if r.slot == slot}  # fmt: skip
         for entry in entries:
             request = Request.from_json(entry["request"])
             assignment = Assignment.from_json(entry["assignment"])
-            if (request.consumer, request.seq, assignment.component) in held:
+            if (request.consumer.lower(), request.seq, assignment.component) in held:
                 continue
             claim_id, result = am.claim(
                 me.account, request, assignment, signature_from_json(entry["request_sig"]),
@@ -466,3 +500,12 @@ def _claim_left_out(
                 api_id, epoch, request.seq, claim_id, "paid" if int(state) != 1 else "open",
             )  # fmt: skip
         ctx.state.put(done, True)
+
+
+def _claimed(am: ApiMarket, me: Identity, api_id: int, epoch: int) -> set[tuple[str, int, int]]:
+    """The steps of ``epoch`` that ``me`` claimed already: (consumer, seq, component)."""
+    return {
+        (str(e["consumer"]).lower(), int(e["seq"]), int(e["component"]))
+        for e in am.events("Claimed", api=api_id, vendor=me.address)
+        if int(e["epoch"]) == epoch
+    }
