@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from mercato.audit.auction import audit_auction
 from mercato.audit.auction_bids import check_winners
 from mercato.audit.auction_ledger import AuctionLedger
-from mercato.audit.report import AuditReport, CheckBuilder, Verdict
+from mercato.audit.report import AuditReport, CheckBuilder, OutageDuringAudit, Verdict
 from mercato.chain import Anvil, EmbeddedChain, RpcChain
 from mercato.chain.accounts import dev_account
 from mercato.cli.app import app
@@ -37,7 +37,7 @@ from mercato.protocols.auction.house import Status
 from mercato.protocols.auction.scenario import AUCTION_DURATION, MAX_AGENT_ROUNDS, AuctionDemo
 from mercato.protocols.deployment import DEFAULT_DELIVERY_PERIOD
 from mercato.protocols.identity import Identity
-from mercato.storage.base import hash_bytes
+from mercato.storage.base import StoreUnreachable, hash_bytes, hash_hex
 from mercato.storage.envelope import seal
 from mercato.storage.local import LocalBlobStore
 
@@ -166,6 +166,24 @@ def test_honest_auction_passes_every_check(runs: Runs, viewer: str | None) -> No
     assert report.passed and report.cheaters == {}, report.to_dict()
     assert verdicts(report) == dict.fromkeys(ALL, Verdict.PASS)
     assert report.status == "confirmed" and report.summary() == "pass"
+
+
+def test_a_store_outage_during_the_audit_gives_no_verdict(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = runs.demo.market.store
+    requirements = hash_hex(runs.demo.market.auction_house.auction(runs.honest).requirements_hash)
+    real_get = store.get
+
+    def get(blob_hash: str) -> bytes:
+        if blob_hash == requirements:  # a check reads it inside a broad catch
+            raise StoreUnreachable("the store does not answer")
+        return real_get(blob_hash)
+
+    monkeypatch.setattr(store, "get", get)
+
+    with pytest.raises(OutageDuringAudit, match="blob store could not be reached"):
+        runs.audit(runs.honest, "client")
 
 
 def test_honest_auction_says_what_each_key_opened(runs: Runs) -> None:

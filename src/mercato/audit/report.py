@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
-from mercato.errors import InputError
+from mercato.errors import InputError, MercatoError, node_unreachable_count
+from mercato.storage.base import unreachable_count
 
 Ledger = TypeVar("Ledger")
 """What a protocol's checks read: its entry's events, blobs and the viewer's keys."""
@@ -240,6 +241,11 @@ class AuditReport:
         }
 
 
+class OutageDuringAudit(MercatoError):
+    """The node or the blob store could not be reached during an audit, so it gives no
+    verdict rather than blame a party for what it could not read."""
+
+
 def audit_entry(
     noun: str,
     ident: int,
@@ -253,11 +259,24 @@ def audit_entry(
     InputError if there is no such entry."""
     if not 1 <= ident <= count:
         raise InputError(f"no {noun} {ident} (there are {count})")
+    store_before, node_before = unreachable_count(), node_unreachable_count()
     ledger = open_ledger()
-    return AuditReport(
+    report = AuditReport(
         subject=f"{noun} {ident}",
         status=ledger.status_label,
         viewer=viewer,
         viewer_roles=ledger.roles,
         checks=run_checks(specs, ledger),
     )
+    # A check that caught an outage as "cannot be had" would blame a party for it: no
+    # verdict at all then. Each outage error counts itself, even when a check caught it.
+    for what, before, now in (
+        ("the node", node_before, node_unreachable_count()),
+        ("the blob store", store_before, unreachable_count()),
+    ):
+        if now != before:
+            raise OutageDuringAudit(
+                f"{what} could not be reached while auditing {noun} {ident}: no verdict; "
+                "try again once it is back"
+            )
+    return report

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from mercato.audit.report import OutageDuringAudit
 from mercato.errors import ChainError, ConfigError, InputError, MercatoError
 from mercato.protocols import readmodel
 from mercato.protocols.catalog import unit, units
@@ -200,6 +201,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def on_chain(_: Request, exc: Exception) -> JSONResponse:
         return _one_line(503, f"the node cannot be read: {exc}")
 
+    async def on_outage(_: Request, exc: Exception) -> JSONResponse:
+        return _one_line(503, str(exc))
+
     async def on_mercato(_: Request, exc: Exception) -> JSONResponse:
         return _one_line(500, str(exc))
 
@@ -220,6 +224,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InputError, on_input)
     app.add_exception_handler(ChainError, on_chain)
     app.add_exception_handler(ConfigError, on_chain)
+    app.add_exception_handler(OutageDuringAudit, on_outage)
     app.add_exception_handler(MercatoError, on_mercato)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
