@@ -5,6 +5,9 @@ Before the fix the orchestrator's ``accept`` and a vendor's ``join`` were sent a
 reverted ("already ..."), and after the retries the event was given up: the orchestrator
 never followed the API, the vendor kept no component for its claims and disputes. A
 consumer's deposit did not revert: it was paid in twice.
+
+And a vendor's ``agent run`` process killed after it joined came back without its HTTP
+service (only the join handler started it): the orchestrator could not reach the slot again.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from typing import Any
 
 import pytest
 
+from mercato.agents.agent import Agent
 from mercato.chain.embedded import EmbeddedChain
 from mercato.errors import NodeUnreachable
-from mercato.protocols.apimarket import agents, provider
+from mercato.protocols.apimarket import agents, provider, roles
+from mercato.protocols.apimarket.endpoints import HttpTransport
 from mercato.protocols.apimarket.scenario import (
     CONSUMERS,
     DEPOSIT,
@@ -50,6 +55,42 @@ class NowhereServed(ApiMarketDemo):
 def demo(chain: EmbeddedChain, tmp_path: Path) -> Iterator[NowhereServed]:
     with NowhereServed(chain, LocalBlobStore(tmp_path / "blobs"), tmp_path) as demo:
         yield demo
+
+
+class VendorsServing(ApiMarketDemo):
+    """The P5 cast whose vendors run as ``mercato agent run --role vendor`` does: each
+    serves in its own process (here, threads of the test's) on a free loopback port."""
+
+    def __init__(self, chain: EmbeddedChain, store: LocalBlobStore, work_dir: Path) -> None:
+        self.services: dict[str, roles.VendorServices] = {}  # the agents start in super()
+        super().__init__(chain, store, work_dir)
+
+    def attach(self, agent: Agent, name: str) -> None:
+        if name not in PAIR:
+            super().attach(agent, name)
+            return
+        folder = self.work_dir / name
+        self.services[name] = roles.VendorServices(self.market, self.identities[name], folder)
+        roles.attach_vendor(agent, self.market, self.identities[name], self.services[name],
+                            folder)  # fmt: skip
+
+    def close(self) -> None:
+        for services in self.services.values():
+            services.close()
+        super().close()
+
+
+def register(demo: ApiMarketDemo, model: Digits) -> int:
+    """An API of the digits model over :data:`PAIR`'s vendors; its id."""
+    document = provider.prepare(
+        model.split, model.rows.shape[1], orchestrator_url=demo.url, description="digits"
+    )
+    api_id, _, _ = provider.register_api(
+        demo.market, demo.identities[PROVIDER], model.split, document,
+        [(demo.identities[name].address, slot) for name, slot in PAIR.items()],
+        demo.identities[ORCHESTRATOR].address, OFFER,
+    )  # fmt: skip
+    return api_id
 
 
 def outage_after_first(demo: NowhereServed, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -90,14 +131,7 @@ def test_parties_whose_one_shot_call_landed_before_an_outage_follow_the_api(
 ) -> None:
     # prepare: an API over two vendors; the node goes down after each kind of call lands
     senders = outage_after_first(demo, monkeypatch)
-    document = provider.prepare(
-        model.split, model.rows.shape[1], orchestrator_url=demo.url, description="digits"
-    )
-    api_id, _, _ = provider.register_api(
-        demo.market, demo.identities[PROVIDER], model.split, document,
-        [(demo.identities[name].address, slot) for name, slot in PAIR.items()],
-        demo.identities[ORCHESTRATOR].address, OFFER,
-    )  # fmt: skip
+    api_id = register(demo, model)
 
     # act
     stopped = run_through_outages(demo)
@@ -119,3 +153,25 @@ def test_parties_whose_one_shot_call_landed_before_an_outage_follow_the_api(
         address = demo.identities[name].address
         assert len(am.events("Deposited", api=api_id, consumer=address)) == 1
         assert am.deposit_of(api_id, address).amount == DEPOSIT
+
+
+def test_a_vendor_agent_started_again_serves_the_api_it_joined_where_it_joined(
+    chain: EmbeddedChain, tmp_path: Path, model: Digits
+) -> None:
+    # prepare: both vendors serve and join; then vendor-1's process dies (its service too)
+    with VendorsServing(chain, LocalBlobStore(tmp_path / "blobs"), tmp_path) as demo:
+        api_id = register(demo, model)
+        demo.run_agents()
+        assert demo.market.api_market.api(api_id).status is ApiStatus.LIVE
+        joined_at = demo.services["vendor-1"].url(api_id)
+        assert joined_at is not None
+        demo.services.pop("vendor-1").close()
+
+        # act: its agent starts again over the same state
+        demo.make_agent("vendor-1")
+        demo.run_agents()
+
+        # assert: it serves its slot again, at the URL it joined with
+        assert demo.services["vendor-1"].url(api_id) == joined_at
+        health = HttpTransport().request("GET", joined_at, "/health")
+        assert health.status == 200, health

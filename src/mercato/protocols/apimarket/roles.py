@@ -174,7 +174,24 @@ class VendorServices:
 def attach_vendor(
     agent: Agent, market: Marketplace, me: Identity, services: VendorServices, folder: Path
 ) -> None:
-    """:func:`~.agents.attach_vendor` with ``services`` serving the components it joins with."""
+    """:func:`~.agents.attach_vendor` with ``services`` serving the components it joins with;
+    an agent started again serves each API it joined once more (at the URL it joined with)
+    before it checks its steps."""
+    ended: set[int] = set()
+
+    def serve_joined(ctx: AgentContext) -> None:
+        for key in ctx.state.keys(agents.COMPONENT_KEY):
+            api_id = int(key.removeprefix(agents.COMPONENT_KEY))
+            if api_id in ended or services.url(api_id) is not None:
+                continue
+            if market.api_market.api(api_id).status.final:
+                ended.add(api_id)
+                continue
+            mine = ctx.state.get(key)
+            assert isinstance(mine, dict)
+            services.start(api_id, int(mine["slot"]), Path(str(mine["path"])).read_bytes())
+
+    agent.every_tick(serve_joined)
     agents.attach_vendor(agent, market, me, services.start, services.journal, folder)
 
 
