@@ -9,11 +9,12 @@ handler's effect happened twice, and no wei is stuck.
 
 Covered: P1 (the procurement auction, :data:`~mercato.chaos.scenarios.AUCTION`), P2
 (collaborative training, :data:`~mercato.chaos.scenarios.TRAINING`), P3 (the data market in
-robust mode, :data:`~mercato.chaos.scenarios.DATAMARKET`) and P4 (a model market's request
-with two sellers and three executors, :data:`~mercato.chaos.scenarios_models.MODELMARKET`);
-P2's, P3's and P4's payments are recomputed by their auditors. Not yet covered: P5, the API
-market (its orchestrator runs as ``mercato orchestrator serve --api ID``, which no ``agent
-run`` role and no :class:`~mercato.chaos.scenarios.AgentSpec` can start).
+robust mode, :data:`~mercato.chaos.scenarios.DATAMARKET`), P4 (a model market's request
+with two sellers and three executors, :data:`~mercato.chaos.scenarios_models.MODELMARKET`)
+and P5 (an API over three vendors in base mode, its orchestrator as ``mercato orchestrator
+serve --api ID`` started once the API is registered, a consumer's calls beside the agents,
+:data:`~mercato.chaos.scenarios_models.APIMARKET`); P2's to P5's payments are recomputed by
+their auditors.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 :func:`run` starts the node (``--state`` in the run's folder, so a restarted node keeps its
 chain) and the S3 server, deploys, registers the scenario's cast, starts every agent as
-``mercato agent run`` (its own process, its state under the run's folder), opens one market
-and injects the seed's faults while the market runs. An agent that exits by itself is a
+``mercato agent run`` (its own process, its state under the run's folder), opens one market,
+starts the services that run their agent themselves for that market (P5's ``orchestrator
+serve --api ID``) and the scenario's traffic (a consumer's calls), and injects the seed's
+faults while the market runs. An agent that exits by itself is a
 *crash*: it is recorded (with whether its log shows a traceback) and started again, as a
 supervisor would. The run ends when the market has finished (final, everyone withdrawn) or
 at the timeout; every fault in progress is healed, the agents are stopped and the checks of
@@ -17,6 +19,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +29,7 @@ from typing import Any
 from mercato.chain.anvil import Anvil
 from mercato.chaos.checks import CheckResult, check_all, finished
 from mercato.chaos.faults import DEFAULT_FAULTS, Fault, describe, schedule
-from mercato.chaos.scenarios import Scenario
+from mercato.chaos.scenarios import Commands, Scenario
 from mercato.chaos.services import (
     DUMMY_AWS_ENV,
     AgentProcess,
@@ -306,15 +309,26 @@ def _run_in(
         for account, roles in scenario.registrations:
             market.registry.register(Identity(dev_account(account)), roles)
         env = agent_env(folder, anvil.url, s3.url, deployment)
-        for spec in scenario.agents:
+        for spec in scenario.early:
             log = folder / "logs" / f"{spec.name}.log"
             live.agents[spec.name] = AgentProcess(spec.name, spec.command(), env, log, folder)
             live._start_agent(spec.name)
         wait_ready(live.agents, "chaos")
         clock = BlockClock(anvil.url).start()
-        entry = scenario.open_market(market, commands_in(env, folder))
+        commands = commands_in(env, folder)
+        entry = scenario.open_market(market, commands)
+        for service in scenario.services:
+            log = folder / "logs" / f"{service.name}.log"
+            command = service.command_for(entry)
+            live.agents[service.name] = AgentProcess(
+                service.name, command, env, log, folder, whole=True
+            )
+            live._start_agent(service.name)
+        traffic = _traffic(scenario, commands, entry)
         senders = [dev_account(s.account).address for s in scenario.agents]
         done, seconds, injected = _drive(live, market, scenario, entry, faults, timeout)
+        if traffic is not None:
+            traffic.join(COMMAND_TIMEOUT_S)
         live.heal()
         for agent in live.agents.values():
             agent.stop()
@@ -332,6 +346,23 @@ def _run_in(
             chain.close()
         live.anvil.stop()
         s3.stop()
+
+
+def _traffic(scenario: Scenario, commands: Commands, entry: int) -> threading.Thread | None:
+    """The scenario's users at work beside the agents, in a thread (None: it has none)."""
+    if scenario.traffic is None:
+        return None
+    traffic = scenario.traffic
+
+    def work() -> None:
+        try:
+            traffic(commands, entry)
+        except Exception:  # a bug of the scenario's users: logged, the run still checked
+            logger.exception("chaos: %s's traffic stopped", scenario.protocol)
+
+    thread = threading.Thread(target=work, name="chaos-traffic", daemon=True)
+    thread.start()
+    return thread
 
 
 def _drive(

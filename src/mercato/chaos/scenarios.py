@@ -28,7 +28,8 @@ AUCTION_DURATION_S = 12
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """One participant's agent: ``mercato agent run --account N ARGS``."""
+    """One participant's agent: ``mercato agent run --account N ARGS``, started before the
+    market opens."""
 
     name: str
     account: int
@@ -36,6 +37,21 @@ class AgentSpec:
 
     def command(self) -> tuple[str, ...]:
         return (*self.args, "--account", str(self.account))
+
+
+ENTRY = "{entry}"
+"""Stands in a :class:`ServiceSpec`'s arguments for the id of the market opened."""
+
+
+@dataclass(frozen=True)
+class ServiceSpec(AgentSpec):
+    """A participant's service that runs its agent itself for one market: ``mercato ARGS
+    --account N`` (``orchestrator serve --api {entry}``), started once the market is open,
+    with :data:`ENTRY` in ARGS replaced by its id; killed and restarted as any agent."""
+
+    def command_for(self, entry: int) -> tuple[str, ...]:
+        """The whole command for the market ``entry``."""
+        return tuple(arg.replace(ENTRY, str(entry)) for arg in self.command())
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,20 @@ class Scenario:
     one_shot: frozenset[str]
     """Functions a participant sends at most once per entry (keyed by their integer
     arguments: ``hand_over(auction, category, ...)`` once per auction and category)."""
+    traffic: Callable[[Commands, int], None] | None = None
+    """What the market's users do while it runs, beside the agents (an API's consumer's
+    calls): run in a thread of the harness once the market is open and its services
+    started; it survives the faults (a failed command is its own business)."""
+
+    @property
+    def early(self) -> tuple[AgentSpec, ...]:
+        """The agents started before the market opens (``mercato agent run``)."""
+        return tuple(a for a in self.agents if not isinstance(a, ServiceSpec))
+
+    @property
+    def services(self) -> tuple[ServiceSpec, ...]:
+        """The services started once the market is open."""
+        return tuple(a for a in self.agents if isinstance(a, ServiceSpec))
 
 
 # P1: the procurement auction -------------------------------------------------------------
@@ -254,9 +284,9 @@ DATAMARKET = Scenario(
 )
 
 # P4 and P5 live in their own module, which builds on the types above
-from mercato.chaos.scenarios_models import MODELMARKET  # noqa: E402
+from mercato.chaos.scenarios_models import APIMARKET, MODELMARKET  # noqa: E402
 
 SCENARIOS: dict[str, Scenario] = {
-    s.protocol: s for s in (AUCTION, TRAINING, DATAMARKET, MODELMARKET)
+    s.protocol: s for s in (AUCTION, TRAINING, DATAMARKET, MODELMARKET, APIMARKET)
 }
 """Every protocol a chaos run covers, by catalog key."""

@@ -127,13 +127,22 @@ class S3Server:
 
 
 class AgentProcess:
-    """``mercato agent run ARGS`` as its own process in ``cwd``, its output appended to ``log``."""
+    """``mercato agent run ARGS`` as its own process in ``cwd``, its output appended to ``log``;
+    with ``whole``, ``mercato ARGS`` (a service that runs its agent itself, such as
+    ``orchestrator serve``)."""
 
     def __init__(
-        self, name: str, args: tuple[str, ...], env: dict[str, str], log: Path, cwd: Path
+        self,
+        name: str,
+        args: tuple[str, ...],
+        env: dict[str, str],
+        log: Path,
+        cwd: Path,
+        *,
+        whole: bool = False,
     ) -> None:
         self.name = name
-        self.args = args
+        self.args = args if whole else ("agent", "run", "--name", name, *args)
         self.env = env
         self.log = log
         self.cwd = cwd
@@ -147,7 +156,7 @@ class AgentProcess:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self._process = subprocess.Popen(
-                [mercato_script(), "agent", "run", "--name", self.name, *self.args],
+                [mercato_script(), *self.args],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
