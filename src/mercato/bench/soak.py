@@ -278,9 +278,30 @@ class _Soak:
     lags: dict[str, list[int]] = field(default_factory=dict)
     rss: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     exits: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    """The agents' environment, for the services started with each market."""
+
+    def start_services(self, scenario: Scenario, entry: int) -> None:
+        """The services that run for market ``entry`` alone (P5's orchestrator)."""
+        from mercato.chaos.services import AgentProcess
+
+        for service in scenario.services:
+            name = f"{scenario.protocol}-{service.name}-{entry}"
+            log = self.folder / "logs" / f"{name}.log"
+            command = service.command_for(entry)
+            agent = AgentProcess(name, command, self.env, log, self.folder, whole=True)
+            self.agents[name] = agent
+            agent.start()
+
+    def stop_services(self, scenario: Scenario, entry: int) -> None:
+        """Stop market ``entry``'s services once it finished."""
+        for service in scenario.services:
+            agent = self.agents.pop(f"{scenario.protocol}-{service.name}-{entry}", None)
+            if agent is not None:
+                agent.stop()
 
     def sample(self, head: int, anvil_pid: int | None, minute: float) -> None:
-        for name, agent in self.agents.items():
+        for name, agent in list(self.agents.items()):
             cursor = cursor_of(self.folder / "agents" / f"{name}.sqlite", name)
             if cursor is not None:
                 self.lags.setdefault(name, []).append(max(0, head - (cursor - 1)))
@@ -291,7 +312,7 @@ class _Soak:
 
     def supervise(self, now: float) -> None:
         """Record each agent that exited by itself and start it again."""
-        for name, agent in self.agents.items():
+        for name, agent in list(self.agents.items()):
             code = agent.exited()
             if code is not None:
                 self.exits.append(f"{name} exited {code} at {now:.0f} s")
@@ -404,12 +425,13 @@ def _soak_in(
             market.registry.register(Identity(dev_account(account)), roles)
         env = agent_env(folder, anvil.url, s3.url, deployment)
         for protocol, scenario in scenarios.items():
-            for spec in scenario.agents:
+            for spec in scenario.early:
                 name = f"{protocol}-{spec.name}"
                 log = folder / "logs" / f"{name}.log"
                 live.agents[name] = AgentProcess(name, spec.command(), env, log, folder)
                 live.agents[name].start()
         wait_ready(live.agents, "soak", TICK_S)
+        live.env = env
         clock = BlockClock(anvil.url).start()
         anvil_pid = anvil.pid
         first_block = chain.block_number()
@@ -483,8 +505,9 @@ def _drive(
             open_count = 0
             for protocol, scenario in live.scenarios.items():
                 open_count += _step(
-                    market, scenario, done[protocol], commands, markets if in_window else 0, start
-                )
+                    live, market, scenario, done[protocol], commands,
+                    markets if in_window else 0, start,
+                )  # fmt: skip
             live.supervise(now)
             if now >= next_progress:
                 next_progress = now + SAMPLE_S
@@ -497,6 +520,7 @@ def _drive(
 
 
 def _step(
+    live: _Soak,
     market: Any,
     scenario: Scenario,
     record: _Done,
@@ -504,8 +528,10 @@ def _step(
     keep_open: int,
     start: float,
 ) -> int:
-    """Note the protocol's markets that finished, open new ones up to ``keep_open``; how
-    many are open now."""
+    """Note the protocol's markets that finished (their services stopped), open new ones up
+    to ``keep_open`` (their services and traffic started); how many are open now."""
+    from mercato.chaos.harness import start_traffic
+
     window = record.window_end
     for entry in record.opened:
         if entry.entry in record.finished:
@@ -519,6 +545,7 @@ def _step(
             now = time.monotonic() - start
             record.finished[entry.entry] = now - entry.opened
             record.in_window += now < window
+            live.stop_services(scenario, entry.entry)
     still = sum(1 for e in record.opened if e.entry not in record.finished)
     while still < keep_open and len(record.open_errors) < keep_open:
         try:
@@ -528,6 +555,8 @@ def _step(
             logger.warning("soak: %s", record.open_errors[-1])
             continue
         record.opened.append(_Open(scenario.protocol, entry_id, time.monotonic() - start))
+        live.start_services(scenario, entry_id)
+        start_traffic(scenario, commands, entry_id)
         still += 1
     return still
 

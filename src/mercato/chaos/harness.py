@@ -324,7 +324,7 @@ def _run_in(
                 service.name, command, env, log, folder, whole=True
             )
             live._start_agent(service.name)
-        traffic = _traffic(scenario, commands, entry)
+        traffic = start_traffic(scenario, commands, entry)
         senders = [dev_account(s.account).address for s in scenario.agents]
         done, seconds, injected = _drive(live, market, scenario, entry, faults, timeout)
         if traffic is not None:
@@ -348,7 +348,7 @@ def _run_in(
         s3.stop()
 
 
-def _traffic(scenario: Scenario, commands: Commands, entry: int) -> threading.Thread | None:
+def start_traffic(scenario: Scenario, commands: Commands, entry: int) -> threading.Thread | None:
     """The scenario's users at work beside the agents, in a thread (None: it has none)."""
     if scenario.traffic is None:
         return None
@@ -358,7 +358,7 @@ def _traffic(scenario: Scenario, commands: Commands, entry: int) -> threading.Th
         try:
             traffic(commands, entry)
         except Exception:  # a bug of the scenario's users: logged, the run still checked
-            logger.exception("chaos: %s's traffic stopped", scenario.protocol)
+            logger.exception("%s %d: its traffic stopped", scenario.protocol, entry)
 
     thread = threading.Thread(target=work, name="chaos-traffic", daemon=True)
     thread.start()
