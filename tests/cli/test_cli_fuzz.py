@@ -21,7 +21,6 @@ runs go through ``main()`` in this process.
 
 from __future__ import annotations
 
-import sys
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,11 +32,10 @@ from hypothesis import strategies as st
 
 from mercato.chain import Anvil
 from mercato.chain.rpc import RpcChain
-from mercato.cli.app import main
 from mercato.protocols.deployment import Deployment
 
 from .helpers import Cli, module_market
-from .test_cli_usage import COMMANDS, GROUPS, Run, _is_usage_error
+from .test_cli_usage import COMMANDS, GROUPS, Run, _is_usage_error, run_mercato
 
 pytestmark = pytest.mark.rpc
 
@@ -58,22 +56,6 @@ LEAVES = [path for path in COMMANDS if path not in GROUPS]
 
 
 # what a run may print -------------------------------------------------------------------------
-def run_mercato(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str]
-) -> Run:
-    """``mercato *args`` through the entry point, in this process."""
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["mercato", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    else:
-        status = 0
-    captured = capsys.readouterr()
-    return Run(status, captured.out, captured.err)
-
-
 def is_one_error_line(run: Run) -> bool:
     """Exit status 1 and one ``error: ...`` line that names what was wrong."""
     lines = run.err_lines

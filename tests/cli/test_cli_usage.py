@@ -64,18 +64,27 @@ def mercato(
     """Run ``mercato *args`` through the installed entry point, in this process."""
 
     def run(*args: object) -> Run:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["mercato", *(str(a) for a in args)])
-        try:
-            main()
-        except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else 1
-        else:
-            status = 0
-        captured = capsys.readouterr()
-        return Run(status, captured.out, captured.err)
+        return run_mercato(monkeypatch, capsys, args)
 
     return run
+
+
+def run_mercato(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: typing.Sequence[object],
+) -> Run:
+    """``mercato *args`` through the entry point, in this process."""
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["mercato", *(str(a) for a in args)])
+    try:
+        main()
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    else:
+        status = 0
+    captured = capsys.readouterr()
+    return Run(status, captured.out, captured.err)
 
 
 # the command tree -------------------------------------------------------------------------
