@@ -59,6 +59,12 @@ def node_unreachable_count() -> int:
     return count
 
 
+class RaceLost(ChainError):
+    """A mined transaction failed because an earlier transaction in its block changed the
+    state it relied on: another party made the same move first (two agents passing the same
+    deadline), not a fault of the sender. Read the chain again before anything else."""
+
+
 class ContractRevert(ChainError):
     """A contract call or transaction reverted.
 

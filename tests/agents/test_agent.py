@@ -20,7 +20,7 @@ from mercato.agents import (
 )
 from mercato.chain.contract import Contract, Event
 from mercato.chain.embedded import EmbeddedChain
-from mercato.errors import ConfigError, InputError, ProtocolError
+from mercato.errors import ConfigError, InputError, ProtocolError, RaceLost
 
 RUN_TIMEOUT_SECONDS = 30.0  # a safety net for the threaded test, not a timing assertion
 RUN_INTERVAL_SECONDS = 0.01
@@ -351,6 +351,31 @@ def test_ticks_run_every_step_after_the_events(
 
     assert log == ["event", "tick", "tick"]
     assert store.get("alice", "ticks") == 2
+
+
+def test_a_tick_that_lost_a_race_is_not_a_warning(
+    chain: EmbeddedChain, emitter: Contract, store: AgentStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = Agent("alice", chain, [emitter], store)
+
+    @agent.every_tick
+    def raced(ctx: AgentContext) -> None:
+        raise RaceLost("advance failed; an earlier transaction in its block changed the state")
+
+    @agent.every_tick
+    def failing(ctx: AgentContext) -> None:
+        raise ProtocolError("deadline not reached")
+
+    with caplog.at_level(logging.INFO, logger="mercato.agents.agent"):
+        agent.step()
+
+    levels = {
+        name: r.levelno
+        for r in caplog.records
+        for name in ("raced", "failing")
+        if f".{name} " in r.getMessage()
+    }
+    assert levels == {"raced": logging.INFO, "failing": logging.WARNING}
 
 
 def test_a_tick_with_a_bug_crashes_loudly(

@@ -11,7 +11,7 @@ from eth_account.signers.local import LocalAccount
 
 from mercato.chain import ABI, Anvil, Contract, RpcChain, TxRequest
 from mercato.chain import rpc as rpc_module
-from mercato.errors import ChainError, ConfigError, ContractRevert, InputError
+from mercato.errors import ChainError, ConfigError, ContractRevert, InputError, RaceLost
 
 GAS = 200_000
 DEPLOY_GAS = 1_000_000
@@ -109,7 +109,9 @@ def test_a_mined_failure_says_whether_it_ran_out_of_gas_or_was_preceded_in_its_b
     with pytest.raises(ChainError) as out_of_gas:
         chain.send_wave(starved)
 
+    assert isinstance(preceded.value, RaceLost)
     assert not isinstance(preceded.value, ContractRevert)
+    assert not isinstance(out_of_gas.value, RaceLost)
     assert "an earlier transaction in its block changed the state" in str(preceded.value)
     assert "out of gas" not in str(preceded.value)
     assert str(out_of_gas.value).endswith("of limit 22000; out of gas)")

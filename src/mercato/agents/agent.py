@@ -51,6 +51,7 @@ from mercato.errors import (
     InputError,
     MercatoError,
     NodeUnreachable,
+    RaceLost,
     node_unreachable_count,
 )
 from mercato.storage.base import StoreUnreachable, unreachable_count
@@ -304,6 +305,9 @@ class Agent:
         except MercatoError as exc:
             if outage(exc) is not None:
                 raise
+            if isinstance(exc, RaceLost):  # another party moved first: the next tick re-reads
+                logger.info("%s: tick %s lost a race: %s", self.name, _qualified_name(tick), exc)
+                return
             logger.warning("%s: tick %s failed: %s", self.name, _qualified_name(tick), exc)
 
     def _check_event_name(self, event: str, contract: Contract | None) -> None:

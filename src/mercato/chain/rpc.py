@@ -53,6 +53,7 @@ from mercato.errors import (
     InputError,
     MercatoError,
     NodeUnreachable,
+    RaceLost,
 )
 
 if TYPE_CHECKING:
@@ -627,12 +628,11 @@ class RpcChain(LogReader):
             pass  # out of gas and other EVM failures are not reverts
         # It ran fine on the block's starting state: unless it used all its gas, a
         # transaction before it in the same block changed what it relied on.
-        cause = (
-            "out of gas"
-            if gas_used >= gas
-            else "an earlier transaction in its block changed the state it relied on"
-        )
-        return ChainError(
+        where = (
             f"{what} {signed.hash} failed in block {block_number} "
-            f"(gas used {gas_used} of limit {gas}; {cause})"
+            f"(gas used {gas_used} of limit {gas}"
         )
+        if gas_used >= gas:
+            return ChainError(f"{where}; out of gas)")
+        return RaceLost(f"{where}; an earlier transaction in its block changed the state it "
+                        "relied on)")  # fmt: skip

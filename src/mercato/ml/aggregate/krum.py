@@ -28,6 +28,15 @@ flippers in 92 of 96 rounds, ``scale`` and ``noise`` at 19 x and 86 x or more), 
 update is 3-5 x the median norm, and a label flipper's update looks like one. Telling them
 apart needs data, and the auditor has only the updates. On seeds 8-23 textbook scores put an
 honest DO at up to 13.9 x with 10 DOs (3.2 x with 16), close below the default 15 x.
+
+Two more kinds of evidence fail on the same 10-DO market (seeds 0-23). The model owner's own
+class-balanced slice (36 images) as validation data: applying one update raises the slice's
+loss by up to 5.1 for an honest DO (a non-IID update forgets the classes it lacks) and by
+1.0-2.7 (p50) for a flipper. Persistence across rounds (a DO's smallest ratio over k rounds
+in a row): with k = 4 the honest maximum is 1.58 x and the flippers' minimum 1.61 x, a margin
+no multiple can be set in; with 16 DOs k = 2 separates them (1.9 x against 2.35 x).
+Textbook Multi-Krum does rank both flippers in its dropped ``f`` in every round of seeds 0-3,
+at the cost of dropping ``f`` honest DOs in every round of every honest market.
 """
 
 from __future__ import annotations
