@@ -19,11 +19,12 @@ from eth_account.signers.local import LocalAccount
 
 from mercato.agents import Agent, AgentContext, AgentStore
 from mercato.agents import outages as outages_module
-from mercato.agents.outages import NODE, STORE, OutageLog, outage
+from mercato.agents.outages import NODE, STORE, OutageLog, outage, until_reachable
 from mercato.chain.contract import Contract, Event
 from mercato.chain.embedded import EmbeddedChain
 from mercato.errors import (
     ChainError,
+    ConfigError,
     ContractRevert,
     MercatoError,
     NodeUnreachable,
@@ -70,6 +71,11 @@ class Clock:
 
     def __init__(self) -> None:
         self.now = 1_000.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
     def monotonic(self) -> float:
         return self.now
@@ -104,6 +110,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake_time = SimpleNamespace(
         monotonic=clock.monotonic,
         time=clock.time,
+        sleep=clock.sleep,
         strftime=outages_module.time.strftime,
         gmtime=outages_module.time.gmtime,
     )
@@ -170,6 +177,41 @@ def test_an_agent_waits_out_the_node_backing_off_with_a_line_a_period(
     assert lines[1] == "alice: still cannot reach the node since 00:16:40 (7 tries)"
     assert lines[2] == "alice: still cannot reach the node since 00:16:40 (9 tries)"
     assert lines[3].startswith("alice: the node is back after 181 s (10 tries)")
+
+
+def test_a_process_starting_during_an_outage_waits_for_its_first_reads(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # prepare: the node refuses the first 3 tries (as connect does when it is down)
+    tries: list[int] = []
+
+    def connect() -> str:
+        tries.append(len(tries))
+        if len(tries) <= 3:
+            raise refused()
+        return "market"
+
+    caplog.set_level(logging.INFO)
+
+    # act
+    market = until_reachable("orchestrator-70997970", connect, INTERVAL)
+
+    # assert: backed off and said so twice (start, end) instead of exiting
+    assert market == "market" and len(tries) == 4
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    lines = outage_lines(caplog)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("orchestrator-70997970: cannot reach the node")
+    assert lines[1].startswith("orchestrator-70997970: the node is back after 7 s (3 tries)")
+
+
+def test_a_process_starting_with_a_bad_setting_fails_at_once(clock: Clock) -> None:
+    def connect() -> str:
+        raise ConfigError("no deployment file at /nowhere/deployment.json")
+
+    with pytest.raises(ConfigError, match="no deployment file"):
+        until_reachable("vendor-70997970", connect, INTERVAL)
+    assert clock.sleeps == []
 
 
 DOWN: dict[str, Callable[[], MercatoError]] = {

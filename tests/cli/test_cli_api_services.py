@@ -404,6 +404,34 @@ def test_the_provider_role_cancels_an_api_nobody_completed_by_its_join_deadline(
     assert market.api_market.api(api_id).status is ApiStatus.CANCELLED
 
 
+def test_a_service_started_after_its_api_ended_withdraws_what_it_is_owed_and_stops(
+    registered: Registered,
+) -> None:
+    # prepare: the orchestrator accepted (its stake locked), nobody joined, the API cancelled
+    cli, api_id = registered.cli, registered.api_id
+    market = cli.market()
+    am = market.api_market
+    orchestrator = dev_account(ORCHESTRATOR)
+    am.accept(orchestrator, api_id)
+    market.chain.time_travel(OFFER.periods.join + 1)
+    am.advance(dev_account(MODEL), api_id)
+    assert am.api(api_id).status is ApiStatus.CANCELLED
+    owed = am.owed(orchestrator.address)
+    assert owed == OFFER.orchestrator_stake
+    serve = ("orchestrator", "serve", "--api", api_id, "--account", ORCHESTRATOR)
+
+    # act: the service, started again (by a supervisor) once the API ended
+    withdrawn = cli.json(*serve)
+    again = cli(*serve)
+
+    # assert: what it was owed is paid out, nothing served; the next start has nothing to do
+    assert withdrawn == {"api": api_id, "status": "cancelled", "withdrawn": str(owed),
+                         "account": orchestrator.address}  # fmt: skip
+    assert am.owed(orchestrator.address) == 0
+    assert again.exit_code == 1
+    assert str(again.exception) == f"API {api_id} is cancelled: nothing to orchestrate"
+
+
 def test_a_client_may_run_the_provider_role(registered: Registered) -> None:
     # a client serving a model it bought is a provider too, as the contract's register says
     result = registered.cli.agent("--role", "api-provider", "--account", CLIENT)

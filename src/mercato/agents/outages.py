@@ -4,17 +4,20 @@ An outage is not a handler's failure: the event is not counted against the handl
 is handled once the node or the store is back (:func:`outage` tells one from a failure).
 :class:`OutageLog` says when and how long to wait (doubling from the poll interval up to
 :data:`~mercato.agents.polling.OUTAGE_BACKOFF_CAP`) and logs one line when an outage
-starts, one a period while it lasts and one when it ends, instead of a line per try.
+starts, one a period while it lasts and one when it ends, instead of a line per try;
+:func:`until_reachable` waits the same way for a process's first reads, at its start.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mercato.agents.polling import OUTAGE_BACKOFF_CAP, OUTAGE_REPORT_PERIOD
-from mercato.errors import ChainError, ContractRevert, NodeUnreachable
+from mercato.errors import ChainError, ContractRevert, MercatoError, NodeUnreachable
 from mercato.storage.base import StoreUnreachable
 
 logger = logging.getLogger(__name__)
@@ -22,6 +25,8 @@ logger = logging.getLogger(__name__)
 NODE = "the node"
 STORE = "the blob store"
 MAX_DOUBLINGS = 32
+
+T = TypeVar("T")
 
 
 def outage(exc: BaseException) -> str | None:
@@ -118,3 +123,21 @@ class OutageLog:
             time.time() - current.since,
             current.tries,
         )
+
+
+def until_reachable(name: str, attempt: Callable[[], T], interval: float) -> T:
+    """``attempt()``'s result, tried again while the node or the store is down: a process
+    that starts during an outage waits it out (saying so as :class:`OutageLog` does) instead
+    of exiting. Any other error is raised at once; SIGTERM or Ctrl-C end the wait."""
+    outages = OutageLog(name, interval)
+    while True:
+        try:
+            result = attempt()
+        except MercatoError as exc:
+            what = outage(exc)
+            if what is None:
+                raise
+            time.sleep(outages.failed(what, exc))
+            continue
+        outages.recovered()
+        return result

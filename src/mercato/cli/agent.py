@@ -181,6 +181,7 @@ def run(
 ) -> None:
     """Run one agent until SIGTERM/SIGINT (or, with --once, until it has nothing to do)."""
     from mercato.agents.agent import Agent
+    from mercato.agents.outages import until_reachable
     from mercato.agents.process import run_process
     from mercato.agents.roles import AgentSetup
     from mercato.agents.store import AgentStore
@@ -195,16 +196,27 @@ def run(
 
     me = common.identity(account, keystore)
     run_context = common.context(ctx)
-    plain = run_context.market(rpc_url)
-    recording = RecordingChain(plain.chain)
-    # RecordingChain is a Chain in all but mypy's eyes (read-only backend/chain_id properties)
-    chain = cast("Chain", recording)
-    market = Marketplace(chain, plain.deployment, plain.store)
-    if plan.check is None:
-        require_role(market, me.address, plan.needs, f"a {plan.label} agent")
-    elif (problem := plan.check(market.registry.roles_of(me.address), me.address)) is not None:
-        raise InputError(problem)
     agent_name = name or f"{plan.label}-{me.address[2:10].lower()}"
+
+    def connect() -> tuple[RecordingChain, Marketplace]:
+        plain = run_context.market(rpc_url)
+        recording = RecordingChain(plain.chain)
+        # RecordingChain is a Chain in all but mypy's eyes (read-only backend/chain_id)
+        market = Marketplace(cast("Chain", recording), plain.deployment, plain.store)
+        try:
+            if plan.check is None:
+                require_role(market, me.address, plan.needs, f"a {plan.label} agent")
+            elif (
+                problem := plan.check(market.registry.roles_of(me.address), me.address)
+            ) is not None:
+                raise InputError(problem)
+        except BaseException:
+            recording.close()
+            raise
+        return recording, market
+
+    recording, market = until_reachable(agent_name, connect, interval)
+    chain = market.chain
     folder = state_dir or run_context.settings.agent_dir
     folder.mkdir(parents=True, exist_ok=True)
     state_file = folder / f"{agent_name}.sqlite"

@@ -88,19 +88,25 @@ class _Run:
 
 @contextmanager
 def _session(
-    ctx: typer.Context, rpc_url: str | None, me: Identity, label: str, state: Path | None
+    ctx: typer.Context,
+    rpc_url: str | None,
+    me: Identity,
+    label: str,
+    state: Path | None,
+    interval: float,
 ) -> Iterator[_Run]:
+    from mercato.agents.outages import until_reachable
     from mercato.agents.process import stop_on_signals
     from mercato.chain.base import Chain
     from mercato.chain.recording import RecordingChain
     from mercato.protocols.marketplace import Marketplace
 
     run_context = common.context(ctx)
-    plain = run_context.market(rpc_url)
+    name = f"{label}-{me.address[2:10].lower()}"
+    plain = until_reachable(name, lambda: run_context.market(rpc_url), interval)
     recording = RecordingChain(plain.chain)
     market = Marketplace(cast("Chain", recording), plain.deployment, plain.store)
-    reads = run_context.market(rpc_url)
-    name = f"{label}-{me.address[2:10].lower()}"
+    reads = until_reachable(name, lambda: run_context.market(rpc_url), interval)
     base = state or run_context.settings.agent_dir
     base.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -112,6 +118,30 @@ def _session(
     finally:
         recording.close()
         reads.chain.close()
+
+
+def _withdrawn_after_end(run: _Run, api_id: int, json_output: bool) -> bool:
+    """Whether API ``api_id`` ended with money still owed to its vendor or orchestrator
+    ``run.me`` (a service started again between the end and its withdrawal), which is then
+    withdrawn and said in one line: nothing is left to serve, nothing may stay locked."""
+    from mercato.protocols.apimarket.roles import load_api
+    from mercato.units import format_ether
+
+    am = run.market.api_market
+    api = load_api(run.market, api_id)
+    me = run.me.address.lower()
+    parties = {api.orchestrator.lower(), *(slot.vendor.lower() for slot in am.slots(api_id))}
+    if not api.status.final or me not in parties or (owed := am.owed(run.me.address)) == 0:
+        return False
+    am.withdraw(run.me.account)
+    _announce(
+        {"api": api_id, "status": api.status.label, "withdrawn": str(owed),
+         "account": run.me.address},
+        f"API {api_id} is {api.status.label}: nothing to serve; withdrew "
+        f"{format_ether(owed)} owed to {run.me.address}",
+        json_output,
+    )  # fmt: skip
+    return True
 
 
 def _logging(ctx: typer.Context, level: str) -> None:
@@ -189,8 +219,10 @@ def vendor_serve(
     if url is not None:
         check_url(url)
     me = common.identity(account, keystore)
-    with _session(ctx, rpc_url, me, "vendor", state) as run:
+    with _session(ctx, rpc_url, me, "vendor", state, interval) as run:
         market = run.market
+        if _withdrawn_after_end(run, api_id, json_output):
+            return
         place = roles.vendor_slot(market, me, api_id)  # bad input refused before any start
         joined = joined_endpoint(market, me, api_id, run.folder) if place.joined else None
         if place.joined and joined is None:
@@ -299,8 +331,10 @@ def orchestrator_serve(
     _logging(ctx, log_level)
     _check_interval(interval)
     me = common.identity(account, keystore)
-    with _session(ctx, rpc_url, me, "orchestrator", state) as run:
+    with _session(ctx, rpc_url, me, "orchestrator", state, interval) as run:
         market = run.market
+        if _withdrawn_after_end(run, api_id, json_output):
+            return
         roles.orchestrated_api(market, me, api_id)  # bad input refused before any state change
         named = document_for(market, api_id).orchestrator_url
         if port is None:
